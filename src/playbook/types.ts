@@ -1,0 +1,67 @@
+// The playbook after validation and resolution: what the engine consumes.
+// Every host here has its defaults merged in and every path expanded, so nothing
+// downstream needs to know about YAML, defaults or groups.
+
+export type ServiceConfig =
+  | { readonly manager: 'pidfile'; readonly pidfile: string }
+  | { readonly manager: 'systemd'; readonly unit: string };
+
+export interface SshSettings {
+  readonly user: string;
+  readonly port: number;
+  /** Absolute path after `~` expansion; absent means ssh-agent only. */
+  readonly identityFile?: string;
+  /** Absolute path after `~` expansion. */
+  readonly knownHosts: string;
+  readonly connectTimeoutMs: number;
+}
+
+export interface MemcachedSettings {
+  readonly port: number;
+  /** Builds go to `<prefix>/<version>`; `<prefix>/current` links the live one. */
+  readonly prefix: string;
+  readonly args: readonly string[];
+  readonly service: ServiceConfig;
+}
+
+export interface HostConfig {
+  readonly name: string;
+  readonly address: string;
+  readonly connection: 'ssh' | 'local';
+  readonly ssh: SshSettings;
+  readonly memcached: MemcachedSettings;
+  /** Privileged steps (systemctl) run through `sudo -n`. */
+  readonly become: boolean;
+}
+
+export type TargetSource =
+  | { readonly kind: 'path'; readonly path: string }
+  | { readonly kind: 'url'; readonly url: string };
+
+export interface Target {
+  readonly version: string;
+  readonly source: TargetSource;
+  readonly sha256: string;
+  readonly configure: readonly string[];
+}
+
+export type Serial =
+  | { readonly kind: 'count'; readonly count: number }
+  | { readonly kind: 'percent'; readonly percent: number };
+
+export interface Strategy {
+  readonly serial: Serial;
+  readonly maxFailPercentage: number;
+}
+
+export interface Playbook {
+  /** Absolute path of the playbook file. */
+  readonly file: string;
+  readonly name: string;
+  readonly target: Target;
+  readonly strategy: Strategy;
+  readonly backup: { readonly dir: string };
+  /** In the order the playbook lists them. */
+  readonly hosts: readonly HostConfig[];
+  readonly groups: Readonly<Record<string, readonly string[]>>;
+}

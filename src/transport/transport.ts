@@ -1,0 +1,32 @@
+import type { Readable } from 'node:stream';
+import type { ShellCommand } from './quote.js';
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface RunOptions {
+  readonly stdin?: string | Buffer;
+  readonly timeoutMs?: number;
+}
+
+export interface UploadProgress {
+  readonly transferred: number;
+  readonly total: number;
+}
+
+/** One live connection to a host, shared by all of that host's tasks. */
+export interface Transport {
+  readonly hostName: string;
+  /** Runs a command built by `sh` through the remote user's shell. Never rejects for a non-zero exit. */
+  run(command: ShellCommand, options?: RunOptions): Promise<RunResult>;
+  /** Copies a local file to the host (SFTP for ssh). */
+  upload(localPath: string, remotePath: string, onProgress?: (p: UploadProgress) => void): Promise<void>;
+  /** A TCP stream to `127.0.0.1:port` as seen from the host (ssh2 forwardOut for ssh). */
+  openTcp(port: number): Promise<import('node:stream').Duplex>;
+  close(): Promise<void>;
+}
+
+export type { Readable };

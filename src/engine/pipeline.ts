@@ -1,0 +1,51 @@
+import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
+import { projectFile } from '../project-root.js';
+import { taskModules } from '../tasks/registry.js';
+import type { TaskModule } from '../tasks/task.js';
+
+// A built-in sequence (playbooks/*.yml): phases of task modules, each phase
+// either across the whole fleet at once or in the strategy's serial batches.
+
+export interface Phase {
+  readonly name: string;
+  readonly batches: 'fleet' | 'serial';
+  readonly tasks: readonly TaskModule[];
+}
+
+export interface Pipeline {
+  readonly name: string;
+  readonly phases: readonly Phase[];
+}
+
+export class PipelineDefinitionError extends Error {
+  override name = 'PipelineDefinitionError';
+}
+
+export function parsePipeline(text: string, source: string): Pipeline {
+  const doc = parse(text) as { name?: unknown; phases?: unknown };
+  const bad = (what: string): never => {
+    throw new PipelineDefinitionError(`${source}: ${what}`);
+  };
+  if (typeof doc?.name !== 'string') bad('needs a name');
+  if (!Array.isArray(doc.phases) || doc.phases.length === 0) bad('needs phases');
+  const phases = (doc.phases as Array<Record<string, unknown>>).map((phase, index): Phase => {
+    const where = `phases[${index}]`;
+    if (typeof phase.name !== 'string') bad(`${where} needs a name`);
+    if (phase.batches !== 'fleet' && phase.batches !== 'serial')
+      bad(`${where}.batches must be fleet or serial`);
+    if (!Array.isArray(phase.tasks)) bad(`${where}.tasks must be a list`);
+    const tasks = (phase.tasks as unknown[]).map((name) => {
+      const module = taskModules[name as keyof typeof taskModules];
+      if (!module) return bad(`${where}: unknown task ${String(name)}`);
+      return module;
+    });
+    return { name: phase.name as string, batches: phase.batches as Phase['batches'], tasks };
+  });
+  return { name: doc.name as string, phases };
+}
+
+export async function loadBuiltinPipeline(name: 'upgrade'): Promise<Pipeline> {
+  const path = projectFile(`playbooks/${name}.yml`);
+  return parsePipeline(await readFile(path, 'utf8'), path);
+}

@@ -1,0 +1,208 @@
+import { HostUnreachable, TaskFailed } from '../errors.js';
+import { gatherFacts, type HostFacts } from '../facts/host-facts.js';
+import type { HostConfig, Playbook } from '../playbook/types.js';
+import type { EventSink, HostRecap, TaskStatus } from '../report/events.js';
+import { localTarballOnce } from '../tasks/source-tarball.js';
+import type { SharedWork, TaskContext, TaskModule } from '../tasks/task.js';
+import type { Transport } from '../transport/transport.js';
+import { exceedsMaxFail, forEachLimited, splitIntoBatches } from './batches.js';
+import type { Phase, Pipeline } from './pipeline.js';
+
+export interface RunOptions {
+  readonly check: boolean;
+  readonly forks: number;
+  readonly connect: (host: HostConfig) => Promise<Transport>;
+  readonly emit: EventSink;
+  /** Ctrl-C: running steps finish, nothing new starts. */
+  readonly signal: AbortSignal;
+}
+
+export interface RunResult {
+  readonly recap: Readonly<Record<string, HostRecap>>;
+  readonly interrupted: boolean;
+}
+
+type HostState =
+  | { readonly kind: 'pending' }
+  | { readonly kind: 'connected'; readonly transport: Transport; facts: HostFacts }
+  | { readonly kind: 'failed' }
+  | { readonly kind: 'unreachable' }
+  /** Never started: the run was interrupted or max_fail_percentage stopped it. */
+  | { readonly kind: 'stopped' };
+
+/**
+ * Runs a pipeline over the selected hosts. Phases run in order; a `fleet` phase
+ * runs every host at once (up to forks), a `serial` phase in the strategy's
+ * batches with max_fail_percentage checked after each. In check mode only plans
+ * run, each against the facts the previous plan predicts, and serial phases run
+ * as one batch since nothing is taken out of service.
+ */
+export async function runPipeline(
+  playbook: Playbook,
+  hosts: readonly HostConfig[],
+  pipeline: Pipeline,
+  options: RunOptions,
+): Promise<RunResult> {
+  const { emit, check } = options;
+  const allTasks = pipeline.phases.flatMap((phase) => phase.tasks);
+  const recap: Record<string, HostRecap> = {};
+  const states = new Map<string, HostState>();
+  for (const host of hosts) {
+    recap[host.name] = { ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: false };
+    states.set(host.name, { kind: 'pending' });
+  }
+  const shared: SharedWork = { localTarball: localTarballOnce(playbook.target) };
+  let aborted = false;
+
+  emit({
+    event: 'start',
+    playbook: playbook.file,
+    name: playbook.name,
+    check,
+    hosts: hosts.map((h) => h.name),
+    tasks: allTasks.map((t) => t.name),
+  });
+
+  const record = (host: string, task: TaskModule, status: TaskStatus, detail: string, startedAt: number) => {
+    const counts = recap[host] as HostRecap;
+    counts[status] += 1;
+    emit({
+      event: 'task',
+      host,
+      task: task.name,
+      status,
+      detail,
+      check,
+      duration_ms: Date.now() - startedAt,
+    });
+  };
+
+  const skipRemaining = (host: string, tasks: readonly TaskModule[], detail: string) => {
+    for (const task of tasks) record(host, task, 'skipped', detail, Date.now());
+  };
+
+  const failedHostCount = () =>
+    [...states.values()].filter((s) => s.kind === 'failed' || s.kind === 'unreachable').length;
+
+  async function ensureConnected(host: HostConfig): Promise<HostState> {
+    const state = states.get(host.name) as HostState;
+    if (state.kind !== 'pending') return state;
+    try {
+      const transport = await options.connect(host);
+      const facts = await gatherFacts(host, transport);
+      const connected: HostState = { kind: 'connected', transport, facts };
+      states.set(host.name, connected);
+      return connected;
+    } catch (error) {
+      const unreachable: HostState = { kind: 'unreachable' };
+      states.set(host.name, unreachable);
+      (recap[host.name] as HostRecap).unreachable = true;
+      const reason = error instanceof HostUnreachable ? error.reason : 'connect';
+      const detail = error instanceof Error ? error.message : String(error);
+      emit({ event: 'unreachable', host: host.name, reason, detail });
+      return unreachable;
+    }
+  }
+
+  async function runHostPhase(
+    host: HostConfig,
+    phase: Phase,
+    laterTasks: readonly TaskModule[],
+  ): Promise<void> {
+    const state = await ensureConnected(host);
+    if (state.kind !== 'connected') return;
+    const ctxBase = {
+      host,
+      transport: state.transport,
+      target: playbook.target,
+      playbook,
+      shared,
+      signal: options.signal,
+    };
+    for (const [index, task] of phase.tasks.entries()) {
+      if (options.signal.aborted) {
+        skipRemaining(host.name, [...phase.tasks.slice(index), ...laterTasks], 'interrupted');
+        states.set(host.name, { kind: 'stopped' });
+        return;
+      }
+      const startedAt = Date.now();
+      emit({ event: 'task-start', host: host.name, task: task.name });
+      const ctx: TaskContext = {
+        ...ctxBase,
+        progress: (message) => emit({ event: 'progress', host: host.name, task: task.name, message }),
+      };
+      try {
+        const plan = await task.plan(ctx, state.facts);
+        if (check || plan.status !== 'changed') {
+          state.facts = plan.facts;
+          record(host.name, task, plan.status, plan.detail, startedAt);
+          continue;
+        }
+        const outcome = await task.apply(ctx, plan);
+        // What the host is now, not what the plan predicted: later tasks plan against reality.
+        state.facts = await gatherFacts(host, state.transport);
+        record(host.name, task, outcome.status, outcome.detail, startedAt);
+      } catch (error) {
+        const detail =
+          error instanceof TaskFailed ? error.detail : error instanceof Error ? error.message : String(error);
+        if (error instanceof HostUnreachable) {
+          (recap[host.name] as HostRecap).unreachable = true;
+          states.set(host.name, { kind: 'unreachable' });
+        } else {
+          states.set(host.name, { kind: 'failed' });
+        }
+        record(host.name, task, 'failed', detail, startedAt);
+        skipRemaining(host.name, [...phase.tasks.slice(index + 1), ...laterTasks], `${task.name} failed`);
+        return;
+      }
+    }
+  }
+
+  try {
+    for (const [phaseIndex, phase] of pipeline.phases.entries()) {
+      const laterTasks = pipeline.phases.slice(phaseIndex + 1).flatMap((p) => p.tasks);
+      const phaseTasks = phase.tasks;
+      const batches =
+        phase.batches === 'fleet' || check ? [[...hosts]] : splitIntoBatches(hosts, playbook.strategy.serial);
+      for (const [batchIndex, batch] of batches.entries()) {
+        const runnable = batch.filter((h) => {
+          const kind = states.get(h.name)?.kind;
+          return kind === 'pending' || kind === 'connected';
+        });
+        if (aborted || options.signal.aborted) {
+          const why = options.signal.aborted ? 'interrupted' : 'not started: max_fail_percentage exceeded';
+          for (const host of runnable) skipRemaining(host.name, [...phaseTasks, ...laterTasks], why);
+          for (const host of runnable) states.set(host.name, { kind: 'stopped' });
+          continue;
+        }
+        if (runnable.length === 0) continue;
+        emit({
+          event: 'batch',
+          phase: phase.name,
+          batch: batchIndex + 1,
+          hosts: runnable.map((h) => h.name),
+        });
+        await forEachLimited(runnable, options.forks, (host) => runHostPhase(host, phase, laterTasks));
+        if (!check && exceedsMaxFail(failedHostCount(), hosts.length, playbook.strategy.maxFailPercentage)) {
+          if (!aborted) {
+            emit({
+              event: 'aborted',
+              reason: `${failedHostCount()} of ${hosts.length} hosts failed, above max_fail_percentage ${playbook.strategy.maxFailPercentage}%; no further batch starts`,
+            });
+          }
+          aborted = true;
+        }
+      }
+    }
+  } finally {
+    await Promise.all(
+      [...states.values()].map((s) =>
+        s.kind === 'connected' ? s.transport.close().catch(() => {}) : undefined,
+      ),
+    );
+  }
+
+  const interrupted = options.signal.aborted;
+  emit({ event: 'recap', hosts: recap, interrupted });
+  return { recap, interrupted };
+}

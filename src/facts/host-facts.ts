@@ -1,0 +1,97 @@
+import type { HostConfig } from '../playbook/types.js';
+import { type ShellCommand, sh } from '../transport/quote.js';
+import type { Transport } from '../transport/transport.js';
+import { queryMemcached } from './memcached-port.js';
+
+// Read-only probes of a host. One shell round trip gathers the file-system and
+// process side; one TCP round trip through the host's connection asks memcached
+// itself which version is serving.
+
+export interface InstalledBuild {
+  /** The directory name under the prefix, e.g. `1.6.38`. */
+  readonly dir: string;
+  /** What `<prefix>/<dir>/bin/memcached -V` reports, or null if it does not run. */
+  readonly reportedVersion: string | null;
+}
+
+export interface HostFacts {
+  /** What the memcached port answers to `version`; null when nothing answers. */
+  readonly runningVersion: string | null;
+  /** The build directory `<prefix>/current` points at, or null if there is no link. */
+  readonly currentLink: string | null;
+  readonly builds: readonly InstalledBuild[];
+  /** The pid in the service's pidfile when that process is alive. */
+  readonly pid: number | null;
+}
+
+export function buildFor(facts: HostFacts, version: string): InstalledBuild | undefined {
+  return facts.builds.find((build) => build.dir === version);
+}
+
+export function hasWorkingBuild(facts: HostFacts, version: string): boolean {
+  return buildFor(facts, version)?.reportedVersion === version;
+}
+
+// The probe script takes its values as positional parameters ($1 prefix, $2 pidfile):
+// the script text is a constant and every value goes through `sh` quoting.
+const probeScript = `
+prefix=$1; pidfile=$2
+printf 'current\\t%s\\n' "$(readlink "$prefix/current" 2>/dev/null)"
+for dir in "$prefix"/*/; do
+  [ -d "$dir" ] || continue
+  name=$(basename "$dir")
+  case "$name" in current|.*) continue;; esac
+  if [ -x "$dir/bin/memcached" ]; then
+    printf 'build\\t%s\\t%s\\n' "$name" "$("$dir/bin/memcached" -V 2>/dev/null | head -n 1)"
+  fi
+done
+if [ -n "$pidfile" ] && [ -r "$pidfile" ]; then
+  pid=$(cat "$pidfile" 2>/dev/null)
+  case "$pid" in ''|*[!0-9]*) ;; *) kill -0 "$pid" 2>/dev/null && printf 'pid\\t%s\\n' "$pid";; esac
+fi
+exit 0
+`;
+
+export function probeCommand(host: HostConfig): ShellCommand {
+  const pidfile = host.memcached.service.manager === 'pidfile' ? host.memcached.service.pidfile : '';
+  return sh`sh -c ${probeScript} memplay-probe ${host.memcached.prefix} ${pidfile}`;
+}
+
+export function parseProbeOutput(output: string): Omit<HostFacts, 'runningVersion'> {
+  let currentLink: string | null = null;
+  let pid: number | null = null;
+  const builds: InstalledBuild[] = [];
+  for (const line of output.split('\n')) {
+    const [kind, first = '', second = ''] = line.split('\t');
+    if (kind === 'current' && first !== '') currentLink = first.replace(/\/+$/, '').split('/').pop() ?? null;
+    if (kind === 'pid') pid = Number(first);
+    if (kind === 'build') {
+      const match = /^memcached (\S+)/.exec(second);
+      builds.push({ dir: first, reportedVersion: match?.[1] ?? null });
+    }
+  }
+  builds.sort((a, b) => compareVersions(a.dir, b.dir));
+  return { currentLink, builds, pid };
+}
+
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const diff = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (Number.isNaN(diff)) return a.localeCompare(b);
+    if (diff !== 0) return diff;
+  }
+  return 0;
+}
+
+export async function gatherFacts(host: HostConfig, transport: Transport): Promise<HostFacts> {
+  const [probe, runningVersion] = await Promise.all([
+    transport.run(probeCommand(host)),
+    queryMemcached(transport, host.memcached.port, (client) => client.version()),
+  ]);
+  if (probe.code !== 0) {
+    throw new Error(`fact probe exited ${probe.code}: ${probe.stderr.trim()}`);
+  }
+  return { ...parseProbeOutput(probe.stdout), runningVersion };
+}

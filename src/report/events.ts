@@ -1,0 +1,60 @@
+import type { TaskName } from '../tasks/task.js';
+
+// The engine speaks only in these events; renderers (listr2, plain, json) and
+// the recap are views of them. JSON output writes each one as a line, so field
+// names here are a contract.
+
+export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
+
+export interface HostRecap {
+  ok: number;
+  changed: number;
+  failed: number;
+  skipped: number;
+  unreachable: boolean;
+}
+
+export type RunEvent =
+  | {
+      readonly event: 'start';
+      readonly playbook: string;
+      readonly name: string;
+      readonly check: boolean;
+      readonly hosts: readonly string[];
+      readonly tasks: readonly TaskName[];
+    }
+  | {
+      readonly event: 'batch';
+      readonly phase: string;
+      readonly batch: number;
+      readonly hosts: readonly string[];
+    }
+  | { readonly event: 'task-start'; readonly host: string; readonly task: TaskName }
+  | {
+      readonly event: 'task';
+      readonly host: string;
+      readonly task: TaskName;
+      readonly status: TaskStatus;
+      readonly detail: string;
+      readonly check: boolean;
+      readonly duration_ms: number;
+    }
+  | { readonly event: 'progress'; readonly host: string; readonly task: TaskName; readonly message: string }
+  | { readonly event: 'unreachable'; readonly host: string; readonly reason: string; readonly detail: string }
+  | {
+      readonly event: 'command';
+      readonly host: string;
+      readonly command: string;
+      readonly code: number;
+      readonly duration_ms: number;
+      readonly stdout: string;
+      readonly stderr: string;
+    }
+  | { readonly event: 'aborted'; readonly reason: string }
+  | {
+      readonly event: 'recap';
+      readonly hosts: Readonly<Record<string, HostRecap>>;
+      readonly interrupted: boolean;
+    };
+
+export type EventSink = (event: RunEvent) => void;

@@ -1,0 +1,42 @@
+import type { RunEvent } from './events.js';
+import { formatRecap } from './recap.js';
+
+// One line per result, for logs and pipes: `host1 build changed: built 1.6.38 in 9.8s`.
+export function plainRenderer(write: (line: string) => void, verbose: boolean): (event: RunEvent) => void {
+  return (event) => {
+    switch (event.event) {
+      case 'start':
+        write(
+          `${event.check ? 'CHECK' : 'APPLY'} ${event.name} (${event.playbook}) on ${event.hosts.join(', ')}`,
+        );
+        return;
+      case 'batch':
+        write(`-- ${event.phase} batch ${event.batch}: ${event.hosts.join(', ')}`);
+        return;
+      case 'task': {
+        const mode = event.check && event.status === 'changed' ? 'would change' : event.status;
+        write(`${event.host} ${event.task} ${mode}: ${event.detail}`);
+        return;
+      }
+      case 'unreachable':
+        write(`${event.host} UNREACHABLE (${event.reason}): ${event.detail}`);
+        return;
+      case 'aborted':
+        write(`ABORTED: ${event.reason}`);
+        return;
+      case 'command':
+        if (verbose) {
+          write(`${event.host} $ ${event.command}  # exit ${event.code}, ${event.duration_ms} ms`);
+          const output = `${event.stdout}${event.stderr}`.trimEnd();
+          if (output) write(output.replace(/^/gm, `${event.host} | `));
+        }
+        return;
+      case 'recap':
+        write(formatRecap(event.hosts));
+        if (event.interrupted) write('interrupted: running steps finished, nothing new was started');
+        return;
+      default:
+        return;
+    }
+  };
+}

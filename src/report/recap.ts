@@ -1,0 +1,12 @@
+import type { HostRecap } from './events.js';
+
+/** A PLAY RECAP table like Ansible's, one row per host. */
+export function formatRecap(hosts: Readonly<Record<string, HostRecap>>): string {
+  const names = Object.keys(hosts);
+  const width = Math.max(4, ...names.map((n) => n.length));
+  const rows = names.map((name) => {
+    const r = hosts[name] as HostRecap;
+    return `${name.padEnd(width)} : ok=${r.ok}  changed=${r.changed}  unreachable=${r.unreachable ? 1 : 0}  failed=${r.failed}  skipped=${r.skipped}`;
+  });
+  return ['RECAP '.padEnd(width + 20, '*'), ...rows].join('\n');
+}

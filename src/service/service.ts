@@ -1,0 +1,61 @@
+import type { HostConfig } from '../playbook/types.js';
+import { type ShellCommand, sh } from '../transport/quote.js';
+
+// How memcached is started and stopped on a host. Each manager turns the
+// playbook's service settings into shell commands; the swap task runs them.
+
+export interface ServiceControl {
+  /** Human description for plans, e.g. `pidfile /home/x/memcached.pid`. */
+  readonly describe: string;
+  /** Stops the instance and returns only once its process is gone (exit 0), or fails. */
+  stop(): ShellCommand;
+  /** Starts `<prefix>/current`; returns once the daemon has forked. */
+  start(): ShellCommand;
+}
+
+const stopTimeoutSeconds = 30;
+
+// SIGTERM, then wait for the process to disappear. A pidfile naming a dead or
+// absent process means already stopped. Never escalates to SIGKILL: a stuck
+// stop is reported and the operator decides.
+const pidfileStopScript = `
+pidfile=$1; timeout=$2
+[ -r "$pidfile" ] || exit 0
+pid=$(cat "$pidfile")
+case "$pid" in ''|*[!0-9]*) echo "pidfile $pidfile holds no pid" >&2; exit 3;; esac
+kill -0 "$pid" 2>/dev/null || exit 0
+kill -TERM "$pid" || exit 4
+i=0
+while kill -0 "$pid" 2>/dev/null; do
+  i=$((i+1))
+  if [ "$i" -gt $((timeout*20)) ]; then echo "memcached pid $pid still running $timeout s after SIGTERM" >&2; exit 5; fi
+  sleep 0.05
+done
+rm -f "$pidfile"
+exit 0
+`;
+
+export function memcachedStartArgs(host: HostConfig, pidfile: string): string[] {
+  return ['-d', '-P', pidfile, '-p', String(host.memcached.port), ...host.memcached.args];
+}
+
+function privileged(host: HostConfig, command: ShellCommand): ShellCommand {
+  return host.become ? sh`sudo -n ${command}` : command;
+}
+
+export function serviceControl(host: HostConfig): ServiceControl {
+  const service = host.memcached.service;
+  const binary = `${host.memcached.prefix}/current/bin/memcached`;
+  if (service.manager === 'pidfile') {
+    return {
+      describe: `pidfile ${service.pidfile}`,
+      stop: () => sh`sh -c ${pidfileStopScript} memplay-stop ${service.pidfile} ${stopTimeoutSeconds}`,
+      start: () => sh`${binary} ${memcachedStartArgs(host, service.pidfile)}`,
+    };
+  }
+  return {
+    describe: `systemd unit ${service.unit}`,
+    stop: () => privileged(host, sh`systemctl stop ${service.unit}`),
+    start: () => privileged(host, sh`systemctl start ${service.unit}`),
+  };
+}

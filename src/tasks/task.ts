@@ -1,0 +1,54 @@
+import type { HostFacts } from '../facts/host-facts.js';
+import type { HostConfig, Playbook, Target } from '../playbook/types.js';
+import type { Transport } from '../transport/transport.js';
+
+export const taskNames = ['version_check', 'build', 'backup', 'swap', 'restore', 'verify'] as const;
+export type TaskName = (typeof taskNames)[number];
+
+/**
+ * What a task would do, decided read-only. `facts` is the host as it will be after
+ * apply: the next task plans against it, so --check can plan a swap onto a build
+ * that does not exist yet without pretending it does.
+ */
+export type Plan =
+  | { readonly status: 'ok'; readonly detail: string; readonly facts: HostFacts }
+  | { readonly status: 'changed'; readonly detail: string; readonly facts: HostFacts }
+  | { readonly status: 'skipped'; readonly detail: string; readonly facts: HostFacts };
+
+export interface Outcome {
+  readonly status: 'ok' | 'changed' | 'skipped';
+  readonly detail: string;
+}
+
+export interface TaskContext {
+  readonly host: HostConfig;
+  readonly transport: Transport;
+  readonly target: Target;
+  readonly playbook: Playbook;
+  /** Per-run shared work, e.g. the downloaded/verified tarball. */
+  readonly shared: SharedWork;
+  /** Live progress for the renderer (a phase, bytes, a line of build output). */
+  progress(message: string): void;
+  readonly signal: AbortSignal;
+}
+
+export interface SharedWork {
+  /** The local tarball, verified against target.sha256; computed once per run. */
+  localTarball(): Promise<string>;
+}
+
+export interface TaskModule {
+  readonly name: TaskName;
+  /** Read-only: decides what apply would do. The same code serves --check. */
+  plan(ctx: TaskContext, facts: HostFacts): Promise<Plan>;
+  /** Does what the plan said; safe to run again. Throws TaskFailed on failure. */
+  apply(ctx: TaskContext, plan: Plan): Promise<Outcome>;
+}
+
+export function ok(detail: string, facts: HostFacts): Plan {
+  return { status: 'ok', detail, facts };
+}
+
+export function changed(detail: string, facts: HostFacts): Plan {
+  return { status: 'changed', detail, facts };
+}

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import type { HostConfig, ServiceConfig } from '../../src/playbook/types.js';
+import { serviceControl } from '../../src/service/service.js';
+
+function host(
+  service: ServiceConfig,
+  become = false,
+  args: string[] = ['-l', '127.0.0.1', '-m', '64'],
+): HostConfig {
+  return {
+    name: 'h',
+    address: 'a',
+    connection: 'ssh',
+    become,
+    ssh: { user: 'u', port: 22, knownHosts: '/k', connectTimeoutMs: 1000 },
+    memcached: { port: 11301, prefix: '/opt/mem cached', args, service },
+  };
+}
+
+describe('service commands', () => {
+  it('pidfile: starts <prefix>/current/bin/memcached -d -P <pidfile> -p <port> <args>, every value quoted', () => {
+    const control = serviceControl(
+      host({ manager: 'pidfile', pidfile: '/run/m.pid' }, false, ['-o', 'a b;c']),
+    );
+    expect(control.start().text).toBe(
+      "'/opt/mem cached/current/bin/memcached' -d -P /run/m.pid -p 11301 -o 'a b;c'",
+    );
+  });
+  it('pidfile: stop sends SIGTERM to the pid in the pidfile and waits, never by process name', () => {
+    const text = serviceControl(host({ manager: 'pidfile', pidfile: '/run/m.pid' })).stop().text;
+    expect(text).toContain('kill -TERM "$pid"');
+    expect(text).not.toMatch(/pkill|killall/);
+    expect(text).toMatch(/ memplay-stop \/run\/m\.pid 30$/);
+  });
+  it('systemd: systemctl stop/start the unit', () => {
+    const control = serviceControl(host({ manager: 'systemd', unit: 'memcached.service' }));
+    expect(control.stop().text).toBe('systemctl stop memcached.service');
+    expect(control.start().text).toBe('systemctl start memcached.service');
+  });
+  it('systemd with become: through sudo -n, so a password prompt fails instead of hanging', () => {
+    const control = serviceControl(host({ manager: 'systemd', unit: 'memcached@a b.service' }, true));
+    expect(control.stop().text).toBe("sudo -n systemctl stop 'memcached@a b.service'");
+    expect(control.start().text).toBe("sudo -n systemctl start 'memcached@a b.service'");
+  });
+});

@@ -1,0 +1,94 @@
+import { loadBuiltinPipeline } from '../engine/pipeline.js';
+import { runPipeline } from '../engine/run.js';
+import { UsageError } from '../errors.js';
+import { loadPlaybook, selectHosts } from '../playbook/index.js';
+import type { EventSink, RunEvent } from '../report/events.js';
+import { jsonRenderer } from '../report/json.js';
+import { plainRenderer } from '../report/plain.js';
+import { prettyRenderer } from '../report/pretty.js';
+import { openTransport } from '../transport/connect.js';
+import { ExitCode, exitCodeForRecap } from './exit-codes.js';
+
+export type OutputMode = 'pretty' | 'plain' | 'json';
+
+export interface ApplyOptions {
+  readonly check: boolean;
+  readonly limit?: string;
+  readonly forks: number;
+  readonly output?: OutputMode;
+  readonly verbose: boolean;
+}
+
+export function parseForks(value: string): number {
+  const forks = Number(value);
+  if (!Number.isInteger(forks) || forks < 1 || forks > 10_000) {
+    throw new UsageError(`--forks must be a whole number from 1 to 10000, got "${value}"`);
+  }
+  return forks;
+}
+
+export function parseOutput(value: string): OutputMode {
+  if (value === 'pretty' || value === 'plain' || value === 'json') return value;
+  throw new UsageError(`--output must be pretty, plain or json, got "${value}"`);
+}
+
+function renderer(mode: OutputMode, verbose: boolean): { sink: EventSink; finished(): Promise<void> } {
+  const writeLine = (line: string) => process.stdout.write(`${line}\n`);
+  if (mode === 'json') return { sink: jsonRenderer(writeLine, verbose), finished: async () => {} };
+  if (mode === 'plain') return { sink: plainRenderer(writeLine, verbose), finished: async () => {} };
+  const pretty = prettyRenderer((text) => process.stdout.write(text));
+  // -v commands are printed plainly on stderr so they do not tear the live view.
+  const verboseLines = plainRenderer((line) => process.stderr.write(`${line}\n`), true);
+  return {
+    sink: (event: RunEvent) => {
+      pretty.handle(event);
+      if (verbose && event.event === 'command') verboseLines(event);
+    },
+    finished: pretty.finished,
+  };
+}
+
+export async function applyCommand(file: string, options: ApplyOptions): Promise<ExitCode> {
+  const playbook = await loadPlaybook(file);
+  const hosts = selectHosts(playbook, options.limit);
+  const pipeline = await loadBuiltinPipeline('upgrade');
+  const mode = options.output ?? (process.stdout.isTTY ? 'pretty' : 'plain');
+  const view = renderer(mode, options.verbose);
+
+  const interrupt = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts += 1;
+    if (interrupts > 1) process.exit(ExitCode.interrupted);
+    process.stderr.write(
+      '\ninterrupt: finishing the running steps, starting nothing new (Ctrl-C again to quit now)\n',
+    );
+    interrupt.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const result = await runPipeline(playbook, hosts, pipeline, {
+      check: options.check,
+      forks: options.forks,
+      emit: view.sink,
+      signal: interrupt.signal,
+      connect: (host) =>
+        openTransport(host, {
+          onCommand: (c) =>
+            view.sink({
+              event: 'command',
+              host: c.host,
+              command: c.command,
+              code: c.code,
+              duration_ms: c.durationMs,
+              stdout: c.stdout,
+              stderr: c.stderr,
+            }),
+        }),
+    });
+    await view.finished();
+    return exitCodeForRecap(result.recap, result.interrupted);
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}

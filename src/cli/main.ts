@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { PlaybookError, UsageError } from '../errors.js';
+import { projectFile } from '../project-root.js';
+import { applyCommand, parseForks, parseOutput } from './apply.js';
+import { ExitCode, exitCodeForError } from './exit-codes.js';
+import { schemaCommand } from './schema.js';
+import { validateCommand } from './validate.js';
+
+const { version } = JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string };
+
+function program(): Command {
+  const cli = new Command('memplay')
+    .description('Upgrade memcached fleets to a new version without losing their cached data.')
+    .version(version, '-V, --version')
+    .exitOverride()
+    .showHelpAfterError('(memplay --help lists the commands)');
+
+  cli
+    .command('apply')
+    .description(
+      'run the upgrade playbook FILE on its hosts (with --check: show what would change, change nothing)',
+    )
+    .argument('<file>', 'playbook (YAML)')
+    .option('-C, --check', 'plan only: connect, run every read-only check, change nothing', false)
+    .option(
+      '-l, --limit <pattern>',
+      'only these hosts: names, groups or globs, comma-separated; !name excludes',
+    )
+    .option('-f, --forks <n>', 'hosts worked on in parallel within a batch', '5')
+    .addOption(
+      new Option(
+        '-o, --output <mode>',
+        'pretty (live, TTY default), plain (one line per result), json (JSON lines)',
+      ),
+    )
+    .option('-v, --verbose', 'show every remote command with its exit status and output', false)
+    .action(
+      async (
+        file: string,
+        opts: { check: boolean; limit?: string; forks: string; output?: string; verbose: boolean },
+      ) => {
+        process.exitCode = await applyCommand(file, {
+          check: opts.check,
+          forks: parseForks(opts.forks),
+          verbose: opts.verbose,
+          ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+          ...(opts.output !== undefined ? { output: parseOutput(opts.output) } : {}),
+        });
+      },
+    );
+
+  cli
+    .command('validate')
+    .description('check FILE against the playbook schema and report every problem as FILE:LINE:COL')
+    .argument('<file>', 'playbook (YAML)')
+    .action(async (file: string) => {
+      process.exitCode = await validateCommand(file);
+    });
+
+  cli
+    .command('schema')
+    .description('print the playbook JSON Schema')
+    .action(() => {
+      process.exitCode = schemaCommand();
+    });
+  return cli;
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await program().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version exit 0; everything else commander rejects is a usage error.
+      process.exitCode = error.exitCode === 0 ? ExitCode.ok : ExitCode.badOptions;
+      return;
+    }
+    if (error instanceof PlaybookError) {
+      process.stderr.write(`${error.message}\nnothing was run\n`);
+    } else if (error instanceof UsageError) {
+      process.stderr.write(`memplay: ${error.message}\n`);
+    } else {
+      process.stderr.write(
+        `memplay: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
+    }
+    process.exitCode = exitCodeForError(error);
+  }
+}
+
+await main(process.argv);

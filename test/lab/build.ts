@@ -1,0 +1,58 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { arch } from 'node:os';
+import { join } from 'node:path';
+import { LabError, run } from './exec.js';
+import { cacheDir } from './layout.js';
+import { verifiedTarball } from './sources.js';
+
+const configureArgs: readonly string[] = [];
+
+/**
+ * The installed tree of memcached `version`, built from the pinned tarball once and
+ * cached under /var/cache/memplay/builds/<version>-<key>. The key covers everything the
+ * result depends on (tarball hash, configure args, architecture), so a cache hit is
+ * the same build; the tree is renamed into place only once `make install` succeeded.
+ */
+export async function cachedBuild(version: string): Promise<string> {
+  const tarball = await verifiedTarball(version);
+  const key = createHash('sha256')
+    .update(JSON.stringify({ sha256: tarball.sha256, configureArgs, arch: arch() }))
+    .digest('hex')
+    .slice(0, 16);
+  const buildsDir = join(cacheDir, 'builds');
+  const installDir = join(buildsDir, `${version}-${key}`);
+  if (await reportsVersion(installDir, version)) return installDir;
+
+  await mkdir(buildsDir, { recursive: true });
+  const work = await mkdtemp(join(buildsDir, `.work-${version}-`));
+  try {
+    const src = join(work, 'src');
+    await mkdir(src);
+    await run('tar', ['-xf', tarball.path, '-C', src, '--strip-components=1']);
+    await run('./configure', [`--prefix=${installDir}`, ...configureArgs], { cwd: src, timeoutMs: 300_000 });
+    await run('make', ['-j2'], { cwd: src, timeoutMs: 600_000 });
+    await run('make', ['install', `DESTDIR=${join(work, 'root')}`], { cwd: src, timeoutMs: 300_000 });
+    // A tree left by a build that did not verify is replaced, never trusted.
+    if (existsSync(installDir)) await rm(installDir, { recursive: true, force: true });
+    await rename(join(work, 'root', installDir), installDir);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  if (!(await reportsVersion(installDir, version))) {
+    throw new LabError(`lab: the build in ${installDir} does not report memcached ${version}`);
+  }
+  return installDir;
+}
+
+export async function reportsVersion(installDir: string, version: string): Promise<boolean> {
+  const binary = join(installDir, 'bin', 'memcached');
+  if (!existsSync(binary)) return false;
+  try {
+    const { stdout } = await run(binary, ['-V']);
+    return stdout.trim() === `memcached ${version}`;
+  } catch {
+    return false;
+  }
+}

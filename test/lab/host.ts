@@ -1,0 +1,166 @@
+import { existsSync } from 'node:fs';
+import {
+  chown,
+  lchown,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
+import { join } from 'node:path';
+import { reportsVersion } from './build.js';
+import { LabError, run, waitFor } from './exec.js';
+import type { LabHost } from './layout.js';
+import { baselineVersion } from './layout.js';
+import { memcachedVersion } from './memcached-port.js';
+import { livePid, stopByPidfile } from './pidfile.js';
+
+/** The memcached arguments of the lab, as in the lab playbook's `defaults.memcached.args`. */
+export const memcachedArgs: readonly string[] = ['-l', '127.0.0.1', '-m', '64'];
+
+async function ids(user: string): Promise<{ uid: number; gid: number }> {
+  const { stdout } = await run('id', ['-u', user]);
+  const { stdout: gid } = await run('id', ['-g', user]);
+  return { uid: Number(stdout.trim()), gid: Number(gid.trim()) };
+}
+
+async function getent(database: string, key: string): Promise<string[] | null> {
+  try {
+    return (await run('getent', [database, key])).stdout.trim().split(':');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A login user with a home and bash. The password field is '*' (no password, not
+ * locked): with UsePAM no, sshd refuses even key logins to a locked ('!') account.
+ */
+export async function ensureUser(host: LabHost): Promise<void> {
+  if ((await getent('passwd', host.user)) === null) {
+    await run('useradd', [
+      '--create-home',
+      '--home-dir',
+      host.home,
+      '--shell',
+      '/bin/bash',
+      '--user-group',
+      host.user,
+    ]);
+  }
+  if ((await getent('shadow', host.user))?.[1] !== '*') await run('usermod', ['-p', '*', host.user]);
+  const { uid, gid } = await ids(host.user);
+  if (!existsSync(host.home)) {
+    await mkdir(host.home, { mode: 0o755 });
+    await chown(host.home, uid, gid);
+  }
+}
+
+/** Authorizes the controller's public key for the host's user; untouched if already so. */
+export async function ensureAuthorizedKey(host: LabHost, publicKey: string): Promise<void> {
+  const { uid, gid } = await ids(host.user);
+  const sshDir = join(host.home, '.ssh');
+  const file = join(sshDir, 'authorized_keys');
+  if (!existsSync(sshDir)) {
+    await mkdir(sshDir, { mode: 0o700 });
+    await chown(sshDir, uid, gid);
+  }
+  const wanted = `${publicKey.trim()}\n`;
+  if (existsSync(file) && (await readFile(file, 'utf8')) === wanted) return;
+  await writeFile(file, wanted, { mode: 0o600 });
+  await chown(file, uid, gid);
+}
+
+const isMemcachedOf = (host: LabHost) => (exe: string) =>
+  exe.startsWith(`${host.prefix}/`) && exe.endsWith('/bin/memcached');
+
+export function memcachedPid(host: LabHost): Promise<number | null> {
+  return livePid(host.pidfile, isMemcachedOf(host));
+}
+
+/** True if the host is at baseline: `current` → baseline, running under its pidfile, answering. */
+export async function isAtBaseline(host: LabHost): Promise<boolean> {
+  const link = await readlink(join(host.prefix, 'current')).catch(() => null);
+  return (
+    link === baselineVersion &&
+    (await memcachedPid(host)) !== null &&
+    (await memcachedVersion(host.memcachedPort)) === baselineVersion
+  );
+}
+
+export async function stopMemcached(host: LabHost): Promise<void> {
+  await stopByPidfile(host.pidfile, isMemcachedOf(host), `memcached of ${host.name}`);
+  await waitFor(
+    `port ${host.memcachedPort} of ${host.name} to close`,
+    async () => (await memcachedVersion(host.memcachedPort, 300)) === null,
+    5_000,
+  ).catch(() => {
+    throw new LabError(
+      `lab: ${host.name}: 127.0.0.1:${host.memcachedPort} still answers after stopping the memcached in ` +
+        `${host.pidfile} — a memcached the lab did not start holds the port; stop it by hand`,
+    );
+  });
+}
+
+async function startMemcached(host: LabHost): Promise<void> {
+  const binary = join(host.prefix, 'current', 'bin', 'memcached');
+  const args = ['-d', '-P', host.pidfile, '-p', String(host.memcachedPort), ...memcachedArgs];
+  await run('runuser', ['-u', host.user, '--', binary, ...args], { cwd: host.home });
+  await waitFor(
+    `memcached of ${host.name} to answer ${baselineVersion} on 127.0.0.1:${host.memcachedPort}`,
+    async () =>
+      (await memcachedPid(host)) !== null && (await memcachedVersion(host.memcachedPort)) === baselineVersion,
+  );
+}
+
+/** Installs the baseline build under the prefix (a copy of the cached build), owned by the user. */
+async function ensureBaselineBuild(host: LabHost, build: string): Promise<void> {
+  const { uid, gid } = await ids(host.user);
+  if (!existsSync(host.prefix)) {
+    await mkdir(host.prefix, { mode: 0o755 });
+    await chown(host.prefix, uid, gid);
+  }
+  const installDir = join(host.prefix, baselineVersion);
+  if (await reportsVersion(installDir, baselineVersion)) return;
+  const copy = join(host.prefix, `.lab-copy-${baselineVersion}`);
+  await rm(copy, { recursive: true, force: true });
+  await run('cp', ['-a', build, copy]);
+  await run('chown', ['-R', `${host.user}:${host.user}`, copy]);
+  await rm(installDir, { recursive: true, force: true });
+  await rename(copy, installDir);
+}
+
+async function pointCurrentAtBaseline(host: LabHost): Promise<void> {
+  const current = join(host.prefix, 'current');
+  if ((await readlink(current).catch(() => null)) === baselineVersion) return;
+  const { uid, gid } = await ids(host.user);
+  const next = `${current}.lab-new`;
+  await rm(next, { force: true });
+  await symlink(baselineVersion, next);
+  await lchown(next, uid, gid);
+  await rename(next, current);
+}
+
+/**
+ * Brings a host back to baseline: memcached stopped by its pidfile, every build but
+ * the baseline and every staging or temporary entry under the prefix removed,
+ * `current` → baseline, baseline started and answering.
+ */
+export async function resetMemcached(host: LabHost, build: string): Promise<void> {
+  await stopMemcached(host);
+  if (existsSync(host.prefix)) {
+    for (const entry of await readdir(host.prefix)) {
+      const path = join(host.prefix, entry);
+      const keep = entry === baselineVersion || (entry === 'current' && (await lstat(path)).isSymbolicLink());
+      if (!keep) await rm(path, { recursive: true, force: true });
+    }
+  }
+  await ensureBaselineBuild(host, build);
+  await pointCurrentAtBaseline(host);
+  await startMemcached(host);
+}

@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Lab, LabHost } from './layout.js';
+import { tarballPath } from './layout.js';
+import { pinnedSha256 } from './sources.js';
+import { writeKnownHosts } from './sshd.js';
+
+/** What a variant of the lab playbook changes; everything left out is as in `<lab>/fleet.yml`. */
+export interface FleetOverrides {
+  /** Target version; source path and sha256 default to that version's cached, pinned tarball. */
+  readonly version?: string;
+  readonly sha256?: string;
+  readonly sourcePath?: string;
+  readonly serial?: number;
+  readonly maxFailPercentage?: number;
+  /** 1-based indexes of the hosts to list (default: all). */
+  readonly hosts?: readonly number[];
+  /** A known_hosts file to use instead of the lab's. */
+  readonly knownHosts?: string;
+  /** Use a known_hosts written without these hosts' keys (1-based); `[1, 2, 3]` gives an empty one. */
+  readonly knownHostsWithout?: readonly number[];
+}
+
+// Paths and names are quoted only when YAML would read them as something else.
+function scalar(value: string): string {
+  return /^[A-Za-z0-9_./@+-]+$/.test(value) && !/^[0-9.+-]+$/.test(value) ? value : JSON.stringify(value);
+}
+
+function hostEntry(host: LabHost): string {
+  return `  ${host.name}:
+    address: 127.0.0.1
+    ssh: { port: ${host.sshPort}, user: ${host.user} }
+    memcached:
+      port: ${host.memcachedPort}
+      prefix: ${scalar(host.prefix)}
+      service: { manager: pidfile, pidfile: ${scalar(host.pidfile)} }
+`;
+}
+
+function groups(hosts: readonly LabHost[]): string {
+  const east = hosts.filter((h) => h.index === 1).map((h) => h.name);
+  const west = hosts.filter((h) => h.index !== 1).map((h) => h.name);
+  const lines = [
+    east.length > 0 ? `  east: [${east.join(', ')}]\n` : '',
+    west.length > 0 ? `  west: [${west.join(', ')}]\n` : '',
+  ].join('');
+  return lines ? `groups:\n${lines}` : '';
+}
+
+export function fleetPlaybook(
+  lab: Lab,
+  settings: {
+    version: string;
+    sourcePath: string;
+    sha256: string;
+    serial: number;
+    maxFailPercentage: number;
+    hosts: readonly LabHost[];
+    knownHosts: string;
+  },
+): string {
+  return `# yaml-language-server: $schema=${join(lab.repoRoot, 'schemas', 'playbook.schema.json')}
+name: lab upgrade to ${settings.version}
+target:
+  version: ${JSON.stringify(settings.version)}
+  source:
+    path: ${scalar(settings.sourcePath)}
+    sha256: ${scalar(settings.sha256)}
+defaults:
+  ssh:
+    identity_file: ${scalar(lab.identityFile)}
+    known_hosts: ${scalar(settings.knownHosts)}
+  memcached:
+    args: ["-l", "127.0.0.1", "-m", "64"]
+strategy:
+  serial: ${settings.serial}
+  max_fail_percentage: ${settings.maxFailPercentage}
+backup:
+  dir: ${scalar(join(lab.dir, 'backups'))}
+hosts:
+${settings.hosts.map(hostEntry).join('')}${groups(settings.hosts)}`;
+}
+
+/**
+ * Writes the lab playbook, or a variant of it, and returns its path: `<lab>/fleet.yml`
+ * without overrides, otherwise `<lab>/playbooks/fleet-<hash of the overrides>.yml`.
+ */
+export async function writeFleetPlaybook(lab: Lab, overrides: FleetOverrides = {}): Promise<string> {
+  const version = overrides.version ?? lab.targetVersion;
+  const sha256 = overrides.sha256 ?? pinnedSha256().get(version);
+  if (!sha256) throw new Error(`lab: no pinned sha256 for memcached ${version}; pass overrides.sha256`);
+  const hosts = overrides.hosts
+    ? overrides.hosts.map((i) => {
+        const host = lab.hosts[i - 1];
+        if (!host) throw new Error(`lab: no host ${i} (the lab has ${lab.hosts.length})`);
+        return host;
+      })
+    : lab.hosts;
+
+  const variant = Object.keys(overrides).length > 0;
+  const id = createHash('sha256').update(JSON.stringify(overrides)).digest('hex').slice(0, 12);
+  const dir = variant ? join(lab.dir, 'playbooks') : lab.dir;
+  await mkdir(dir, { recursive: true });
+
+  let knownHosts = overrides.knownHosts ?? lab.knownHosts;
+  if (overrides.knownHostsWithout) {
+    const without = new Set(overrides.knownHostsWithout);
+    knownHosts = join(dir, `known_hosts-${id}`);
+    await writeKnownHosts(
+      lab,
+      knownHosts,
+      lab.hosts.filter((h) => !without.has(h.index)),
+    );
+  }
+
+  const path = variant ? join(dir, `fleet-${id}.yml`) : lab.playbook;
+  const text = fleetPlaybook(lab, {
+    version,
+    sourcePath: overrides.sourcePath ?? tarballPath(version),
+    sha256,
+    serial: overrides.serial ?? 1,
+    maxFailPercentage: overrides.maxFailPercentage ?? 0,
+    hosts,
+    knownHosts,
+  });
+  await writeFile(path, text);
+  return path;
+}

@@ -1,0 +1,60 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, inject, it } from 'vitest';
+import { type Lab, memcachedVersion, snapshotHost } from '../lab/index.js';
+
+const lab = inject('lab') as Lab;
+
+describe('the lab fleet is what it claims to be', () => {
+  it.each(lab.hosts.map((h) => [h.name, h] as const))(
+    '%s answers version 1.6.18 on its memcached port',
+    async (_, host) => {
+      expect(await memcachedVersion(host.memcachedPort), `${host.name} port ${host.memcachedPort}`).toBe(
+        '1.6.18',
+      );
+    },
+  );
+
+  it.each(lab.hosts.map((h) => [h.name, h] as const))(
+    '%s accepts the controller key over ssh with strict host-key checking against the lab known_hosts',
+    async (_, host) => {
+      const { stdout } = await promisify(execFile)('ssh', [
+        '-F',
+        '/dev/null',
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'StrictHostKeyChecking=yes',
+        '-o',
+        `UserKnownHostsFile=${lab.knownHosts}`,
+        '-o',
+        'IdentitiesOnly=yes',
+        '-i',
+        lab.identityFile,
+        '-p',
+        String(host.sshPort),
+        `${host.user}@127.0.0.1`,
+        'id',
+        '-un',
+      ]);
+      expect(stdout.trim(), `${host.name}: ssh -p ${host.sshPort} ${host.user}@127.0.0.1 id -un`).toBe(
+        host.user,
+      );
+    },
+  );
+
+  it('snapshotHost is the same across two calls when nothing happened', async () => {
+    for (const host of lab.hosts) {
+      const first = await snapshotHost(lab, host.index);
+      const second = await snapshotHost(lab, host.index);
+      expect(second, host.name).toEqual(first);
+      expect(first.alive, `${host.name}: memcached under ${host.pidfile} is alive`).toBe(true);
+      expect(first.stats?.version, host.name).toBe('1.6.18');
+      expect(first.files.find((f) => f.path === 'memcached/current')).toMatchObject({
+        type: 'symlink',
+        target: '1.6.18',
+      });
+      expect(JSON.parse(JSON.stringify(first)), `${host.name}: the snapshot survives JSON`).toEqual(first);
+    }
+  });
+});

@@ -35,7 +35,7 @@ const beta = publicKey('beta.ed25519.pub');
 const gamma = publicKey('gamma.rsa.pub');
 const delta = publicKey('delta.ecdsa.pub');
 
-function check(entries: KnownHostEntry[], host: string, port: number, key: PublicKey) {
+function check(entries: readonly KnownHostEntry[], host: string, port: number, key: PublicKey) {
   return checkHostKey(entries, host, port, key.type, key.blob).status;
 }
 

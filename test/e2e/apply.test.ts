@@ -1,0 +1,148 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type Lab, memcachedVersion, resetLab, snapshotHost, writeFleetPlaybook } from '../lab/index.js';
+import { recapOf, runMemplay, taskEvents } from './memplay-cli.js';
+
+const lab = inject('lab') as Lab;
+const hostIndexes = [1, 2, 3];
+
+async function snapshots() {
+  return Promise.all(hostIndexes.map((i) => snapshotHost(lab, i)));
+}
+
+describe('apply on the 3-host lab (1.6.18 → 1.6.38)', () => {
+  beforeAll(async () => {
+    await resetLab(lab);
+  });
+  afterAll(async () => {
+    await resetLab(lab);
+  });
+
+  it('apply --check leaves every host byte-for-byte unchanged, exits 0, and says what would change', async () => {
+    const playbook = await writeFleetPlaybook(lab, {});
+    const before = await snapshots();
+    const run = await runMemplay(['apply', playbook, '--check', '--output', 'json']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const after = await snapshots();
+    expect(after).toEqual(before);
+
+    const tasks = taskEvents(run);
+    for (const host of ['host1', 'host2', 'host3']) {
+      const byTask = Object.fromEntries(tasks.filter((t) => t.host === host).map((t) => [t.task, t]));
+      expect(byTask.version_check?.detail).toContain('running 1.6.18');
+      expect(byTask.build?.status).toBe('changed');
+      expect(byTask.build?.detail).toContain('build 1.6.38 from memcached_1.6.38.orig.tar.xz');
+      expect(byTask.swap?.status).toBe('changed');
+      expect(byTask.swap?.detail).toMatch(
+        /stop 1\.6\.18 \(pid \d+\), repoint current 1\.6\.18 → 1\.6\.38, start 1\.6\.38/,
+      );
+      expect(byTask.verify?.status).toBe('ok');
+      expect(tasks.every((t) => t.check)).toBe(true);
+    }
+    for (const i of hostIndexes)
+      expect(await memcachedVersion(lab.hosts[i - 1]!.memcachedPort)).toBe('1.6.18');
+  });
+
+  it('apply brings all three hosts to 1.6.38, answered over their ports, never two down at once with serial: 1', async () => {
+    const playbook = await writeFleetPlaybook(lab, {});
+    const monitor = watchPorts(lab.hosts.map((h) => h.memcachedPort));
+    const run = await runMemplay(['apply', playbook, '--output', 'json']);
+    const downtime = await monitor.stop();
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    for (const host of lab.hosts) expect(await memcachedVersion(host.memcachedPort)).toBe('1.6.38');
+
+    const recap = recapOf(run);
+    for (const host of ['host1', 'host2', 'host3']) {
+      expect(recap[host]).toMatchObject({ failed: 0, unreachable: false, changed: 2 });
+    }
+    // Every host was seen down at least once, and no two down intervals overlap.
+    expect(downtime.every((intervals) => intervals.length > 0)).toBe(true);
+    const all = downtime.flatMap((intervals, host) => intervals.map((iv) => ({ host, ...iv })));
+    for (const a of all) {
+      for (const b of all) {
+        if (a.host < b.host)
+          expect(
+            a.end <= b.start || b.end <= a.start,
+            `host${a.host + 1} and host${b.host + 1} were down together`,
+          ).toBe(true);
+      }
+    }
+  });
+
+  it('a second apply reports 0 changed and leaves memcached running under the same pids', async () => {
+    const playbook = await writeFleetPlaybook(lab, {});
+    const before = await snapshots();
+    const run = await runMemplay(['apply', playbook, '--output', 'json']);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const recap = recapOf(run);
+    for (const host of ['host1', 'host2', 'host3'])
+      expect(recap[host]).toMatchObject({ changed: 0, failed: 0 });
+    const after = await snapshots();
+    expect(after.map((s) => s.pid)).toEqual(before.map((s) => s.pid));
+    expect(after).toEqual(before);
+  });
+});
+
+describe('refusals on the lab', () => {
+  beforeAll(async () => {
+    await resetLab(lab);
+  });
+
+  it('an unknown host key: exit 3, the fingerprint in the message, nothing run on that host', async () => {
+    const playbook = await writeFleetPlaybook(lab, { knownHostsWithout: [2] });
+    const before = await snapshotHost(lab, 2);
+    const run = await runMemplay(['apply', playbook, '--output', 'json']);
+    expect(run.code).toBe(3);
+    const unreachable = run.events.find((e) => e.event === 'unreachable');
+    expect(unreachable).toMatchObject({ host: 'host2', reason: 'host-key-unknown' });
+    expect(JSON.stringify(unreachable)).toMatch(/SHA256:[A-Za-z0-9+/]{43}/);
+    expect(await snapshotHost(lab, 2)).toEqual(before);
+    expect(await memcachedVersion(lab.hosts[1]!.memcachedPort)).toBe('1.6.18');
+  });
+
+  it('a wrong sha256: exit 2, every host still runs 1.6.18 under the same pid, no build directory left behind', async () => {
+    await resetLab(lab);
+    const playbook = await writeFleetPlaybook(lab, { sha256: 'a'.repeat(64) });
+    const before = await snapshots();
+    const run = await runMemplay(['apply', playbook, '--output', 'json']);
+    expect(run.code).toBe(2);
+    const build = taskEvents(run).find((t) => t.task === 'build' && t.status === 'failed');
+    expect(build?.detail).toContain(`playbook says ${'a'.repeat(64)} — check target.source.sha256`);
+    const after = await snapshots();
+    expect(after).toEqual(before);
+    for (const host of lab.hosts) expect(await memcachedVersion(host.memcachedPort)).toBe('1.6.18');
+  });
+});
+
+/** Polls each port every few ms and records the intervals during which it did not answer. */
+function watchPorts(ports: readonly number[]) {
+  const intervals: { start: number; end: number }[][] = ports.map(() => []);
+  const downSince: (number | null)[] = ports.map(() => null);
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await Promise.all(
+        ports.map(async (port, i) => {
+          const up = (await memcachedVersion(port)) !== null;
+          const now = performance.now();
+          if (!up && downSince[i] === null) downSince[i] = now;
+          if (up && downSince[i] !== null) {
+            intervals[i]!.push({ start: downSince[i] as number, end: now });
+            downSince[i] = null;
+          }
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      downSince.forEach((since, i) => {
+        if (since !== null) intervals[i]!.push({ start: since, end: performance.now() });
+      });
+      return intervals;
+    },
+  };
+}

@@ -1,0 +1,48 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { RunEvent } from '../../src/report/events.js';
+
+const bin = fileURLToPath(new URL('../../bin/memplay.js', import.meta.url));
+
+export interface MemplayRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Parsed JSON lines when run with --output json. */
+  readonly events: RunEvent[];
+}
+
+/** Runs the built CLI (`npm run build` first) as a user would. */
+export function runMemplay(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<MemplayRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, NO_COLOR: '1', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const events = args.includes('json')
+        ? stdout
+            .split('\n')
+            .filter((line) => line.startsWith('{'))
+            .map((line) => JSON.parse(line) as RunEvent)
+        : [];
+      resolve({ code, stdout, stderr, events });
+    });
+  });
+}
+
+export function taskEvents(run: MemplayRun) {
+  return run.events.filter((e): e is Extract<RunEvent, { event: 'task' }> => e.event === 'task');
+}
+
+export function recapOf(run: MemplayRun) {
+  const recap = run.events.find((e): e is Extract<RunEvent, { event: 'recap' }> => e.event === 'recap');
+  if (!recap) throw new Error(`no recap event in output:\n${run.stdout}\n${run.stderr}`);
+  return recap.hosts;
+}

@@ -1,0 +1,137 @@
+// The local transport: the same contract as ssh, for `connection: local` hosts
+// (this machine, or the lab). Commands go through `/bin/sh -c`, like sshd does
+// with the remote user's shell.
+
+import { spawn } from 'node:child_process';
+import { copyFile, stat } from 'node:fs/promises';
+import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
+import {
+  CommandSlots,
+  exitCodeForSignal,
+  type RawRunResult,
+  type RawTransport,
+  type TransportHooks,
+} from './command-events.js';
+import type { ShellCommand } from './quote.js';
+import type { RunOptions, RunResult, UploadProgress } from './transport.js';
+
+export interface LocalOptions extends TransportHooks {
+  readonly maxConcurrentCommands?: number;
+}
+
+export function createLocalTransport(hostName: string, options: LocalOptions = {}): RawTransport {
+  const slots = new CommandSlots(options.maxConcurrentCommands ?? 8);
+  let closed = false;
+
+  function ensureOpen(doing: string): void {
+    if (closed) throw new Error(`${hostName}: transport already closed; cannot ${doing}`);
+  }
+
+  function exec(command: ShellCommand, runOptions: RunOptions): Promise<RawRunResult> {
+    const text = command.text;
+    const started = Date.now();
+    return new Promise((resolve, reject) => {
+      // Its own process group, so a timeout kills the whole pipeline, not just the shell.
+      const child = spawn('/bin/sh', ['-c', text], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      let timedOut = false;
+      child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+      child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+      // A command that does not read its stdin closes the pipe early; that is not an error.
+      child.stdin.on('error', () => {});
+      const report = (result: RawRunResult) =>
+        options.onCommand?.({
+          host: hostName,
+          command: text,
+          code: result.code,
+          stdout: result.stdout.toString('utf8'),
+          stderr: result.stderr.toString('utf8'),
+          durationMs: Date.now() - started,
+        });
+      const timer =
+        runOptions.timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              timedOut = true;
+              try {
+                if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+              } catch {
+                // Already gone.
+              }
+              const note = `\n[memplay: timed out after ${runOptions.timeoutMs} ms]\n`;
+              report({
+                code: -1,
+                stdout: Buffer.concat(stdout),
+                stderr: Buffer.concat([...stderr, Buffer.from(note)]),
+              });
+              reject(new Error(`${hostName}: command timed out after ${runOptions.timeoutMs} ms: ${text}`));
+            }, runOptions.timeoutMs);
+      child.on('error', (error) => {
+        clearTimeout(timer);
+        if (!timedOut) reject(new Error(`${hostName}: cannot start /bin/sh (${error.message}): ${text}`));
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        if (timedOut) return;
+        const note = signal ? `\n[memplay: killed by signal ${signal}]\n` : '';
+        const result: RawRunResult = {
+          code: code ?? (signal ? exitCodeForSignal(signal) : -1),
+          stdout: Buffer.concat(stdout),
+          stderr: note ? Buffer.concat([...stderr, Buffer.from(note)]) : Buffer.concat(stderr),
+        };
+        report(result);
+        resolve(result);
+      });
+      if (runOptions.stdin !== undefined) child.stdin.end(runOptions.stdin);
+      else child.stdin.end();
+    });
+  }
+
+  async function runRaw(command: ShellCommand, runOptions: RunOptions = {}): Promise<RawRunResult> {
+    ensureOpen(`run: ${command.text}`);
+    const release = await slots.acquire();
+    try {
+      return await exec(command, runOptions);
+    } finally {
+      release();
+    }
+  }
+
+  return {
+    hostName,
+    runRaw,
+    async run(command: ShellCommand, runOptions?: RunOptions): Promise<RunResult> {
+      const raw = await runRaw(command, runOptions);
+      return { code: raw.code, stdout: raw.stdout.toString('utf8'), stderr: raw.stderr.toString('utf8') };
+    },
+    async upload(localPath: string, remotePath: string, onProgress?: (p: UploadProgress) => void) {
+      const doing = `copy ${localPath} to ${remotePath}`;
+      ensureOpen(doing);
+      try {
+        await copyFile(localPath, remotePath);
+      } catch (error) {
+        throw new Error(`${hostName}: cannot ${doing}: ${(error as Error).message}`);
+      }
+      const { size } = await stat(remotePath);
+      onProgress?.({ transferred: size, total: size });
+    },
+    async openTcp(port: number): Promise<Duplex> {
+      ensureOpen(`connect to 127.0.0.1:${port}`);
+      return new Promise((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port });
+        const onError = (error: Error) =>
+          reject(new Error(`${hostName}: cannot connect to 127.0.0.1:${port}: ${error.message}`));
+        socket.once('error', onError);
+        socket.once('connect', () => {
+          socket.off('error', onError);
+          resolve(socket);
+        });
+      });
+    },
+    async close() {
+      closed = true;
+    },
+  };
+}

@@ -1,0 +1,319 @@
+import { createHash } from 'node:crypto';
+import { chmod, type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type BackupHeader,
+  type BackupItem,
+  backupFileName,
+  encodeHeaderBlock,
+  FORMAT_VERSION,
+  HEADER_SIZE,
+  ITEM_FIXED_SIZE,
+  KEY_MAX_BYTES,
+  RECORD_ITEM,
+  RECORD_SECTION,
+  RECORD_TOMBSTONE,
+  RECORD_TRAILER,
+  SECTION_DELTA,
+  SECTION_FULL,
+  SECTION_RECORD_SIZE,
+  safePathPart,
+  TOMBSTONE_RECORD_SIZE,
+  TRAILER_SIZE,
+  VALUE_MAX_BYTES,
+} from './backup-layout.js';
+import { KEY_DIGEST_BYTES } from './key-index.js';
+
+// Streams a backup to disk: records are staged in a small buffer, written in
+// batches of a few MB and hashed as they go, so the controller's memory is
+// bounded whatever the cache size. The file lives under a temporary name until
+// finish(), which completes the header, fsyncs file and directory, and renames.
+
+export interface BackupWriterOptions {
+  /** Backup root; the file goes to <dir>/<host>/. */
+  readonly dir: string;
+  readonly host: string;
+  readonly memcachedVersion: string;
+  /** The server's unix time when the full pass's metadump starts. */
+  readonly serverTime: number;
+  readonly createdAt?: Date;
+  readonly metadata?: Record<string, unknown>;
+}
+
+export interface BackupWriter {
+  /** Where the file will be once finished. */
+  readonly path: string;
+  /** Where it is being written. */
+  readonly partialPath: string;
+  /** Appends an item. Returns a promise when a batch is being written: await it before the next write. */
+  writeItem(item: BackupItem): Promise<void> | undefined;
+  /** Starts the delta pass section: items and tombstones from now on override the full pass. */
+  beginDelta(serverTime: number): Promise<void> | undefined;
+  /** Records that the key with this digest (keyDigest) was deleted after the full pass. */
+  writeTombstone(keyDigest: Buffer): Promise<void> | undefined;
+  /** Completes, syncs and renames the file; returns its final path and header. */
+  finish(metadata?: Record<string, unknown>): Promise<{ path: string; header: BackupHeader }>;
+  /** Removes the partial file. */
+  abort(): Promise<void>;
+}
+
+const STAGE_BYTES = 256 * 1024;
+const BATCH_BYTES = 4 * 1024 * 1024;
+/** Values at least this big are written from their own buffer instead of being copied into the stage. */
+const COPY_LIMIT = 32 * 1024;
+
+export async function createBackupWriter(options: BackupWriterOptions): Promise<BackupWriter> {
+  const createdAt = options.createdAt ?? new Date();
+  const hostDir = join(options.dir, safePathPart(options.host));
+  await mkdir(hostDir, { recursive: true, mode: 0o700 });
+  await chmod(hostDir, 0o700);
+  const name = backupFileName(createdAt, options.memcachedVersion);
+  const path = join(hostDir, name);
+  const partialPath = join(hostDir, `.${name}.partial`);
+  const file = await open(partialPath, 'wx', 0o600);
+  const writer = new StreamedBackup(file, hostDir, path, partialPath, {
+    format: 'memplay-backup',
+    version: FORMAT_VERSION,
+    host: options.host,
+    memcachedVersion: options.memcachedVersion,
+    createdAt: createdAt.toISOString(),
+    serverTimeAtDump: options.serverTime,
+    serverTimeAtDelta: null,
+    complete: false,
+    items: 0,
+    fullItems: 0,
+    deltaItems: 0,
+    tombstones: 0,
+    valueBytes: 0,
+    recordBytes: 0,
+    recordsSha256: '',
+    deltaOffset: null,
+    metadata: options.metadata ?? {},
+  });
+  try {
+    await file.write(encodeHeaderBlock(writer.header), 0, HEADER_SIZE, 0);
+    await writer.writeSection(SECTION_FULL, options.serverTime);
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
+  return writer;
+}
+
+class StreamedBackup implements BackupWriter {
+  private readonly sha256 = createHash('sha256');
+  private stage = Buffer.allocUnsafe(STAGE_BYTES);
+  private stageUsed = 0;
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+  /** File offset of the next byte to be written. */
+  private position = HEADER_SIZE;
+  /** Bytes of records appended so far (written or buffered). */
+  private recordBytes = 0;
+  private writing: Promise<void> = Promise.resolve();
+  private failure: Error | undefined;
+  private closed = false;
+  private inDelta = false;
+  private counts = { fullItems: 0, deltaItems: 0, tombstones: 0, valueBytes: 0 };
+  private deltaOffset: number | null = null;
+  private serverTimeAtDelta: number | null = null;
+
+  constructor(
+    private readonly file: FileHandle,
+    private readonly hostDir: string,
+    readonly path: string,
+    readonly partialPath: string,
+    private placeholder: BackupHeader,
+  ) {}
+
+  get header(): BackupHeader {
+    return this.placeholder;
+  }
+
+  writeItem(item: BackupItem): Promise<void> | undefined {
+    if (item.key.length === 0 || item.key.length > KEY_MAX_BYTES) {
+      throw new RangeError(`backup item key of ${item.key.length} bytes (1..${KEY_MAX_BYTES} allowed)`);
+    }
+    if (item.value.length > VALUE_MAX_BYTES) throw new RangeError('backup item value above 1 GiB');
+    const fixed = this.reserve(ITEM_FIXED_SIZE + item.key.length);
+    fixed[0] = RECORD_ITEM;
+    fixed.writeUInt16BE(item.key.length, 1);
+    fixed.writeUInt32BE(item.flags >>> 0, 3);
+    fixed.writeBigInt64BE(BigInt(item.exptime), 7);
+    fixed.writeBigUInt64BE(BigInt(item.cas), 15);
+    fixed.writeUInt32BE(item.value.length, 23);
+    item.key.copy(fixed, ITEM_FIXED_SIZE);
+    if (item.value.length < COPY_LIMIT) {
+      item.value.copy(this.reserve(item.value.length));
+    } else {
+      this.sealStage();
+      this.batch.push(item.value);
+      this.batchBytes += item.value.length;
+      this.recordBytes += item.value.length;
+    }
+    if (this.inDelta) this.counts.deltaItems++;
+    else this.counts.fullItems++;
+    this.counts.valueBytes += item.value.length;
+    return this.maybeWrite();
+  }
+
+  beginDelta(serverTime: number): Promise<void> | undefined {
+    if (this.deltaOffset === null) this.deltaOffset = HEADER_SIZE + this.recordBytes;
+    this.inDelta = true;
+    this.serverTimeAtDelta = serverTime;
+    return this.writeSection(SECTION_DELTA, serverTime);
+  }
+
+  writeSection(section: number, serverTime: number): Promise<void> | undefined {
+    const record = this.reserve(SECTION_RECORD_SIZE);
+    record[0] = RECORD_SECTION;
+    record[1] = section;
+    record.writeBigInt64BE(BigInt(serverTime), 2);
+    return this.maybeWrite();
+  }
+
+  writeTombstone(keyDigest: Buffer): Promise<void> | undefined {
+    if (!this.inDelta) throw new Error('a tombstone belongs to the delta pass: call beginDelta first');
+    if (keyDigest.length !== KEY_DIGEST_BYTES)
+      throw new RangeError(`key digest must be ${KEY_DIGEST_BYTES} bytes`);
+    const record = this.reserve(TOMBSTONE_RECORD_SIZE);
+    record[0] = RECORD_TOMBSTONE;
+    keyDigest.copy(record, 1);
+    this.counts.tombstones++;
+    return this.maybeWrite();
+  }
+
+  async finish(metadata?: Record<string, unknown>): Promise<{ path: string; header: BackupHeader }> {
+    try {
+      this.sealStage();
+      this.queueWrite();
+      await this.writing;
+      if (this.failure) throw this.failure;
+      const digest = this.sha256.digest();
+      const items = this.counts.fullItems + this.counts.deltaItems;
+      const trailer = Buffer.alloc(TRAILER_SIZE);
+      trailer[0] = RECORD_TRAILER;
+      trailer.writeBigUInt64BE(BigInt(items), 1);
+      trailer.writeBigUInt64BE(BigInt(this.counts.tombstones), 9);
+      trailer.writeBigUInt64BE(BigInt(this.counts.valueBytes), 17);
+      trailer.writeBigUInt64BE(BigInt(this.recordBytes), 25);
+      digest.copy(trailer, 33);
+      const header: BackupHeader = {
+        ...this.placeholder,
+        serverTimeAtDelta: this.serverTimeAtDelta,
+        complete: true,
+        items,
+        ...this.counts,
+        recordBytes: this.recordBytes,
+        recordsSha256: digest.toString('hex'),
+        deltaOffset: this.deltaOffset,
+        metadata: { ...this.placeholder.metadata, ...metadata },
+      };
+      const headerBlock = encodeHeaderBlock(header);
+      createHash('sha256').update(headerBlock).digest().copy(trailer, 65);
+      await this.file.write(trailer, 0, TRAILER_SIZE, this.position);
+      await this.file.write(headerBlock, 0, HEADER_SIZE, 0);
+      await this.file.sync();
+      await this.file.close();
+      this.closed = true;
+      await rename(this.partialPath, this.path);
+      await syncDirectory(this.hostDir);
+      this.placeholder = header;
+      return { path: this.path, header };
+    } catch (error) {
+      await this.abort();
+      throw error;
+    }
+  }
+
+  async abort(): Promise<void> {
+    this.failure ??= new Error('backup aborted');
+    await this.writing.catch(() => {});
+    if (!this.closed) {
+      this.closed = true;
+      await this.file.close().catch(() => {});
+    }
+    await unlink(this.partialPath).catch(() => {});
+  }
+
+  /** A slice of the stage to fill with `size` bytes of record. */
+  private reserve(size: number): Buffer {
+    if (this.failure) throw this.failure;
+    if (this.stageUsed + size > this.stage.length) {
+      this.sealStage();
+      if (size > this.stage.length) this.stage = Buffer.allocUnsafe(size);
+    }
+    const slice = this.stage.subarray(this.stageUsed, this.stageUsed + size);
+    this.stageUsed += size;
+    this.recordBytes += size;
+    return slice;
+  }
+
+  /** Moves the filled part of the stage into the batch and starts a fresh stage. */
+  private sealStage(): void {
+    if (this.stageUsed === 0) return;
+    this.batch.push(this.stage.subarray(0, this.stageUsed));
+    this.batchBytes += this.stageUsed;
+    this.stage = Buffer.allocUnsafe(STAGE_BYTES);
+    this.stageUsed = 0;
+  }
+
+  private maybeWrite(): Promise<void> | undefined {
+    if (this.batchBytes < BATCH_BYTES) return undefined;
+    this.queueWrite();
+    return this.writing;
+  }
+
+  private queueWrite(): void {
+    if (this.batch.length === 0) return;
+    const buffers = this.batch;
+    const bytes = this.batchBytes;
+    this.batch = [];
+    this.batchBytes = 0;
+    for (const buffer of buffers) this.sha256.update(buffer);
+    const position = this.position;
+    this.position += bytes;
+    this.writing = this.writing.then(async () => {
+      if (this.failure) return;
+      try {
+        let offset = 0;
+        while (offset < bytes) {
+          const { bytesWritten } = await this.file.writev(skip(buffers, offset), position + offset);
+          if (bytesWritten <= 0) throw new Error(`short write to ${this.partialPath}`);
+          offset += bytesWritten;
+        }
+      } catch (error) {
+        this.failure = error as Error;
+        throw error;
+      }
+    });
+    // The failure is kept and rethrown by the next write or finish(); this only
+    // keeps an unawaited batch from becoming an unhandled rejection.
+    this.writing.catch(() => {});
+  }
+}
+
+/** The buffers after the first `offset` bytes (after a short writev). */
+function skip(buffers: Buffer[], offset: number): Buffer[] {
+  if (offset === 0) return buffers;
+  const rest: Buffer[] = [];
+  let left = offset;
+  for (const buffer of buffers) {
+    if (left >= buffer.length) {
+      left -= buffer.length;
+      continue;
+    }
+    rest.push(left > 0 ? buffer.subarray(left) : buffer);
+    left = 0;
+  }
+  return rest;
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

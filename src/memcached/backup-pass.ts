@@ -1,0 +1,250 @@
+import type { BackupHeader } from './backup-layout.js';
+import { BackupFileError, readBackupItems, verifyBackup } from './backup-reader.js';
+import type { BackupWriter } from './backup-writer.js';
+import type { ServerClock } from './expiry.js';
+import { CasIndex, keyDigest } from './key-index.js';
+import type { MetaClient, StoreCounts, StoreMode } from './meta-client.js';
+import { type MetadumpEntry, MetadumpError, type MetadumpMode } from './metadump.js';
+
+// The three data movements of an upgrade, over a MetaClient:
+//   full pass   metadump → pipelined mg → backup file, remembering each key's cas
+//   delta pass  (right before the swap) metadump again → re-read only new keys
+//               and keys whose cas changed, tombstone keys that disappeared
+//   restore     verify the file, then pipelined ms of the final state
+// Listing and fetching overlap: metadump entries feed the mg pipeline as they
+// arrive, with backpressure from the backup file down to the crawler.
+
+export interface PassOptions {
+  readonly mode?: MetadumpMode | 'auto';
+  /** Called every `progressEvery` items written. */
+  readonly onProgress?: (progress: { listed: number; written: number; valueBytes: number }) => void;
+  readonly progressEvery?: number;
+  /** Restarts of a metadump the server cut short (ERROR locked / BUSY mid-dump). Default 3. */
+  readonly maxRestarts?: number;
+}
+
+export interface FullPassResult {
+  readonly mode: MetadumpMode;
+  /** Entries metadump listed (over all attempts, duplicates excluded). */
+  readonly listed: number;
+  /** Items written to the backup. */
+  readonly written: number;
+  readonly valueBytes: number;
+  /** Listed, then gone before mg reached them: expired or evicted during the dump. */
+  readonly vanishedDuringDump: number;
+  /** Keys the meta protocol cannot address (binary-protocol keys with spaces > 186 bytes). */
+  readonly unaddressable: readonly string[];
+  /** `curr_items` before and after the pass: compare with `listed` to tell a complete dump. */
+  readonly currItemsBefore: number;
+  readonly currItemsAfter: number;
+  readonly restarts: number;
+  readonly durationMs: number;
+}
+
+export interface DeltaPassResult {
+  readonly mode: MetadumpMode;
+  readonly listed: number;
+  readonly unchanged: number;
+  readonly changed: number;
+  readonly added: number;
+  /** Tombstones written: keys gone since the previous pass (or gone while re-read). */
+  readonly deleted: number;
+  readonly written: number;
+  readonly valueBytes: number;
+  readonly unaddressable: readonly string[];
+  readonly restarts: number;
+  readonly durationMs: number;
+}
+
+export interface RestoreResult extends StoreCounts {
+  readonly header: BackupHeader;
+  readonly durationMs: number;
+}
+
+async function currItems(client: MetaClient): Promise<number> {
+  return Number((await client.stats()).get('curr_items') ?? Number.NaN);
+}
+
+/** Runs a listing+fetch, restarting the listing when the server cuts it short. */
+async function withRestarts<T>(options: PassOptions, attempt: () => Promise<T>): Promise<[T, number]> {
+  const maxRestarts = options.maxRestarts ?? 3;
+  for (let restarts = 0; ; restarts++) {
+    try {
+      return [await attempt(), restarts];
+    } catch (error) {
+      if (!(error instanceof MetadumpError) || !error.retryable || restarts >= maxRestarts) throw error;
+    }
+  }
+}
+
+/**
+ * Full pass: every listed item into the backup; `index` learns each key's cas.
+ * Keys listed twice (mode `all` can meet an item twice as the LRU moves it, and
+ * a restarted dump meets everything again) are fetched once.
+ */
+export async function backupFullPass(
+  client: MetaClient,
+  writer: BackupWriter,
+  index: CasIndex,
+  clock: ServerClock,
+  options: PassOptions = {},
+): Promise<FullPassResult> {
+  const started = performance.now();
+  const currItemsBefore = await currItems(client);
+  let mode: MetadumpMode = 'hash';
+  let listed = 0;
+  let written = 0;
+  let valueBytes = 0;
+  let vanished = 0;
+  const unaddressable: string[] = [];
+  const every = options.progressEvery ?? 10_000;
+  const [, restarts] = await withRestarts(options, async () => {
+    const dump = client.metadumpEntries(options.mode ?? 'auto');
+    async function* unseen(): AsyncGenerator<MetadumpEntry> {
+      for (;;) {
+        const step = await dump.next();
+        if (step.done) {
+          mode = step.value.mode;
+          return;
+        }
+        const entry = step.value;
+        if (index.has(entry.key)) continue;
+        listed++;
+        index.remember(entry.key, entry.cas);
+        yield entry;
+      }
+    }
+    const counts = await client.fetchItems(
+      unseen(),
+      (item) => {
+        index.remember(item.key, item.cas);
+        written++;
+        valueBytes += item.value.length;
+        if (options.onProgress && written % every === 0) options.onProgress({ listed, written, valueBytes });
+        return writer.writeItem(item);
+      },
+      {
+        clock,
+        onMissing: (key) => {
+          index.forget(key);
+          vanished++;
+        },
+      },
+    );
+    unaddressable.push(...counts.unaddressable);
+  });
+  return {
+    mode,
+    listed,
+    written,
+    valueBytes,
+    vanishedDuringDump: vanished,
+    unaddressable,
+    currItemsBefore,
+    currItemsAfter: await currItems(client),
+    restarts,
+    durationMs: performance.now() - started,
+  };
+}
+
+/**
+ * Delta pass: opens the backup's delta section, re-reads new and changed keys,
+ * and writes a tombstone for each key gone since the previous pass.
+ */
+export async function backupDeltaPass(
+  client: MetaClient,
+  writer: BackupWriter,
+  index: CasIndex,
+  clock: ServerClock,
+  options: PassOptions = {},
+): Promise<DeltaPassResult> {
+  const started = performance.now();
+  await writer.beginDelta(clock.now());
+  index.beginDelta();
+  let mode: MetadumpMode = 'hash';
+  let listed = 0;
+  let unchanged = 0;
+  let changed = 0;
+  let added = 0;
+  let deleted = 0;
+  let written = 0;
+  let valueBytes = 0;
+  const unaddressable: string[] = [];
+  const [, restarts] = await withRestarts(options, async () => {
+    const dump = client.metadumpEntries(options.mode ?? 'auto');
+    async function* toReread(): AsyncGenerator<MetadumpEntry> {
+      for (;;) {
+        const step = await dump.next();
+        if (step.done) {
+          mode = step.value.mode;
+          return;
+        }
+        listed++;
+        const verdict = index.observe(step.value.key, step.value.cas);
+        if (verdict === 'unchanged') {
+          unchanged++;
+          continue;
+        }
+        if (verdict === 'new') added++;
+        else changed++;
+        yield step.value;
+      }
+    }
+    const counts = await client.fetchItems(
+      toReread(),
+      (item) => {
+        index.update(item.key, item.cas);
+        written++;
+        valueBytes += item.value.length;
+        return writer.writeItem(item);
+      },
+      {
+        clock,
+        onMissing: (key) => {
+          // Gone between listing and re-reading: deleted as far as the backup is concerned.
+          index.drop(key);
+          deleted++;
+          void writer.writeTombstone(keyDigest(key));
+        },
+      },
+    );
+    unaddressable.push(...counts.unaddressable);
+  });
+  for (const digest of index.endDelta()) {
+    deleted++;
+    await writer.writeTombstone(digest);
+  }
+  return {
+    mode,
+    listed,
+    unchanged,
+    changed,
+    added,
+    deleted,
+    written,
+    valueBytes,
+    unaddressable,
+    restarts,
+    durationMs: performance.now() - started,
+  };
+}
+
+/**
+ * Verifies the backup (nothing is written if that fails: BackupFileError), then
+ * stores its final state. `add` mode never overwrites what clients already
+ * wrote to the new instance.
+ */
+export async function restoreBackup(
+  client: MetaClient,
+  path: string,
+  options: { mode: StoreMode; clock?: ServerClock },
+): Promise<RestoreResult> {
+  const started = performance.now();
+  const verification = await verifyBackup(path);
+  if (!verification.ok) throw verification.error;
+  const clock = options.clock ?? (await client.serverClock());
+  const counts = await client.storeItems(readBackupItems(path), { mode: options.mode }, clock);
+  return { ...counts, header: verification.header, durationMs: performance.now() - started };
+}
+
+export { BackupFileError, CasIndex };

@@ -1,0 +1,256 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBackupWriter, verifyBackup } from '../../src/memcached/backup-format.js';
+import { backupDeltaPass, backupFullPass, restoreBackup } from '../../src/memcached/backup-pass.js';
+import { BASE64_KEY_MAX_BYTES, displayKey } from '../../src/memcached/key-encoding.js';
+import { CasIndex } from '../../src/memcached/key-index.js';
+import { MetaClient } from '../../src/memcached/meta-client.js';
+import {
+  compareDigests,
+  digestItems,
+  type GeneratedSet,
+  generateItems,
+  type ItemDigest,
+} from '../lab/items/generator.js';
+import { type LocalMemcached, startMemcached } from '../lab/items/memcached-server.js';
+
+// Against real memcached (/usr/bin/memcached): an adversarial item set goes
+// through a full pass, a delta pass, a backup file and a restore, and the
+// restored instance is compared item for item with an independent dump.
+
+const SHORT_TTL = 3;
+let source: LocalMemcached;
+let target: LocalMemcached;
+let small: LocalMemcached;
+let dir: string;
+let generated: GeneratedSet;
+let backupPath: string;
+/** The source as it was at the end of the delta pass. */
+let expected: Map<string, ItemDigest>;
+const mutated = { updated: [] as string[], deleted: [] as string[], added: [] as string[] };
+
+beforeAll(async () => {
+  [source, target, small] = await Promise.all([
+    startMemcached({ memoryMb: 256 }),
+    startMemcached({ memoryMb: 256 }),
+    startMemcached({ memoryMb: 64, itemSizeMax: '512k' }),
+  ]);
+  dir = await mkdtemp(join(tmpdir(), 'memplay-roundtrip-'));
+}, 30_000);
+
+afterAll(async () => {
+  await Promise.all([source?.stop(), target?.stop(), small?.stop()]);
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+function hex(key: string | Buffer): string {
+  return (typeof key === 'string' ? Buffer.from(key) : key).toString('hex');
+}
+
+describe('backup and restore against memcached 1.6.18', () => {
+  it('backs up every adversarial item in a full pass, then only the changes in a delta pass', async () => {
+    generated = await generateItems(source.connect, {
+      seed: 7,
+      count: 3000,
+      totalBytes: 6 * 1024 * 1024,
+      expiringSoon: 10,
+      shortTtlSeconds: SHORT_TTL,
+    });
+    expect(generated.longestRawKey).toHaveLength(250);
+    expect(generated.longestBase64Key).toHaveLength(BASE64_KEY_MAX_BYTES);
+    expect(generated.longestBase64Key.includes(0x20)).toBe(true);
+    const before = await digestItems(source.connect);
+    expect(before.size).toBe(3000);
+
+    const client = await MetaClient.connect(source.connect);
+    try {
+      const clock = await client.serverClock();
+      const writer = await createBackupWriter({
+        dir,
+        host: 'source',
+        memcachedVersion: await client.version(),
+        serverTime: clock.now(),
+      });
+      const index = new CasIndex();
+      const full = await backupFullPass(client, writer, index, clock);
+      expect(full).toMatchObject({
+        mode: 'hash',
+        listed: 3000,
+        written: 3000,
+        vanishedDuringDump: 0,
+        unaddressable: [],
+        currItemsBefore: 3000,
+      });
+      expect(full.valueBytes).toBe(generated.valueBytes);
+
+      // Between the passes clients keep writing: change 3 keys, delete 3, add 2.
+      const stable = [...before.keys()].filter((k) => !generated.expiringSoon.includes(k));
+      mutated.updated = stable.slice(0, 3);
+      mutated.deleted = stable.slice(3, 6);
+      mutated.added = [hex('added one'), hex('added:two')];
+      await client.storeItems(
+        [...mutated.updated, ...mutated.added].map((k) => ({
+          key: Buffer.from(k, 'hex'),
+          value: Buffer.from(`changed ${k}\r\n`),
+          flags: 42,
+          exptime: 0,
+        })),
+        { mode: 'set' },
+        clock,
+      );
+      await client.deleteKeys(mutated.deleted.map((k) => Buffer.from(k, 'hex')));
+
+      const delta = await backupDeltaPass(client, writer, index, clock);
+      expect(delta).toMatchObject({
+        listed: 2999,
+        unchanged: 2994,
+        changed: 3,
+        added: 2,
+        deleted: 3,
+        written: 5,
+      });
+      const { path, header } = await writer.finish();
+      backupPath = path;
+      expect(header).toMatchObject({
+        host: 'source',
+        memcachedVersion: '1.6.18',
+        fullItems: 3000,
+        deltaItems: 5,
+      });
+      expect((await verifyBackup(path)).ok).toBe(true);
+      expected = await digestItems(source.connect);
+      expect(expected.size).toBe(2999);
+    } finally {
+      client.close();
+    }
+  }, 60_000);
+
+  it('restores in add mode: every item exact, TTL within 2 s, expired ones skipped, a newer client write kept', async () => {
+    // Let the short-lived items run out before restoring.
+    const waitMs = (generated.serverTime + SHORT_TTL + 1.5) * 1000 - Date.now();
+    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+
+    const client = await MetaClient.connect(target.connect);
+    try {
+      const clock = await client.serverClock();
+      const newerKey = [...expected.keys()].find(
+        (k) =>
+          !generated.expiringSoon.includes(k) && !mutated.updated.includes(k) && !mutated.added.includes(k),
+      ) as string;
+      await client.storeItems(
+        [
+          {
+            key: Buffer.from(newerKey, 'hex'),
+            value: Buffer.from('written by a client first'),
+            flags: 9,
+            exptime: 0,
+          },
+        ],
+        { mode: 'set' },
+        clock,
+      );
+      const result = await restoreBackup(client, backupPath, { mode: 'add' });
+      expect(result).toMatchObject({
+        stored: 2999 - 10 - 1,
+        keptNewer: 1,
+        expiredSkipped: 10,
+        tooLarge: [],
+        outOfMemory: [],
+        unaddressable: [],
+      });
+
+      const want = new Map(expected);
+      for (const k of generated.expiringSoon) want.delete(k);
+      const newer = (await digestItems(target.connect)).get(newerKey);
+      expect(newer?.flags).toBe(9);
+      want.set(newerKey, newer as ItemDigest);
+      const restored = await digestItems(target.connect);
+      expect(compareDigests(want, restored)).toEqual([]);
+      expect(restored.has(hex(generated.longestRawKey))).toBe(true);
+      expect(restored.has(hex(generated.longestBase64Key))).toBe(true);
+      for (const k of generated.atItemSizeMax)
+        expect(restored.get(k)?.valueLength).toBeGreaterThan(1_000_000);
+      for (const k of mutated.deleted) expect(restored.has(k)).toBe(false);
+      for (const k of [...mutated.updated, ...mutated.added]) expect(restored.get(k)?.flags).toBe(42);
+    } finally {
+      client.close();
+    }
+  }, 60_000);
+
+  it('names every item too large for a server with a smaller -I, and restores the rest', async () => {
+    const client = await MetaClient.connect(small.connect);
+    try {
+      const itemSizeMax = Number((await client.statsSettings()).get('item_size_max'));
+      const result = await restoreBackup(client, backupPath, { mode: 'set' });
+      const want = new Map(expected);
+      for (const k of generated.expiringSoon) want.delete(k);
+      const tooLarge = [...want]
+        .filter(([k, d]) => d.valueLength > itemSizeMax - k.length / 2 - 63)
+        .map(([k]) => k);
+      expect(tooLarge.length).toBeGreaterThan(0);
+      expect(result.tooLarge.sort()).toEqual(tooLarge.map((k) => displayKey(Buffer.from(k, 'hex'))).sort());
+      expect(result.stored).toBe(want.size - tooLarge.length);
+      for (const k of tooLarge) want.delete(k);
+      expect(compareDigests(want, await digestItems(small.connect))).toEqual([]);
+    } finally {
+      client.close();
+    }
+  }, 60_000);
+
+  it('refuses to restore a damaged backup and writes nothing', async () => {
+    const client = await MetaClient.connect(small.connect);
+    try {
+      await expect(restoreBackup(client, join(dir, 'nope.mpbak'), { mode: 'add' })).rejects.toThrow(
+        /nope.mpbak/,
+      );
+    } finally {
+      client.close();
+    }
+  });
+
+  it('counts keys that vanished as missing and never sends a key it cannot encode', async () => {
+    const client = await MetaClient.connect(target.connect, { connections: 1 });
+    try {
+      const unsendable = Buffer.alloc(BASE64_KEY_MAX_BYTES + 1, ' ');
+      const missing: string[] = [];
+      const counts = await client.fetchItems(
+        [{ key: Buffer.from('never-written') }, { key: unsendable }, { key: generated.longestRawKey }],
+        () => {},
+        { onMissing: (key) => missing.push(key.toString()) },
+      );
+      expect(counts).toMatchObject({ fetched: 1, missing: 1, unaddressable: [displayKey(unsendable)] });
+      expect(missing).toEqual(['never-written']);
+      const clock = await client.serverClock();
+      const stored = await client.storeItems(
+        [{ key: unsendable, value: Buffer.from('x'), flags: 0, exptime: 0 }],
+        { mode: 'set' },
+        clock,
+      );
+      expect(stored.unaddressable).toEqual([displayKey(unsendable)]);
+      expect(await client.version()).toBe('1.6.18');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('metadump hash and all list the same keys', async () => {
+    const client = await MetaClient.connect(target.connect);
+    try {
+      const byMode = async (mode: 'hash' | 'all') => {
+        const keys: string[] = [];
+        const result = await client.metadump(mode, (entry) => {
+          keys.push(entry.key.toString('hex'));
+        });
+        expect(result.mode).toBe(mode);
+        return keys.sort();
+      };
+      const hash = await byMode('hash');
+      expect(hash).toEqual(await byMode('all'));
+      expect(hash.length).toBe(Number((await client.stats()).get('curr_items')));
+    } finally {
+      client.close();
+    }
+  });
+});

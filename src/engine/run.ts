@@ -3,7 +3,7 @@ import { gatherFacts, type HostFacts } from '../facts/host-facts.js';
 import type { HostConfig, Playbook } from '../playbook/types.js';
 import type { EventSink, HostRecap, TaskStatus } from '../report/events.js';
 import { localTarballOnce } from '../tasks/source-tarball.js';
-import type { SharedWork, TaskContext, TaskModule } from '../tasks/task.js';
+import type { HostRun, SharedWork, TaskContext, TaskModule } from '../tasks/task.js';
 import type { Transport } from '../transport/transport.js';
 import { exceedsMaxFail, forEachLimited, splitIntoBatches } from './batches.js';
 import type { Phase, Pipeline } from './pipeline.js';
@@ -24,7 +24,7 @@ export interface RunResult {
 
 type HostState =
   | { readonly kind: 'pending' }
-  | { readonly kind: 'connected'; readonly transport: Transport; facts: HostFacts }
+  | { readonly kind: 'connected'; readonly transport: Transport; facts: HostFacts; readonly run: HostRun }
   | { readonly kind: 'failed' }
   | { readonly kind: 'unreachable' }
   /** Never started: the run was interrupted or max_fail_percentage stopped it. */
@@ -90,7 +90,7 @@ export async function runPipeline(
     try {
       const transport = await options.connect(host);
       const facts = await gatherFacts(host, transport);
-      const connected: HostState = { kind: 'connected', transport, facts };
+      const connected: HostState = { kind: 'connected', transport, facts, run: {} };
       states.set(host.name, connected);
       return connected;
     } catch (error) {
@@ -117,6 +117,7 @@ export async function runPipeline(
       target: playbook.target,
       playbook,
       shared,
+      run: state.run,
       signal: options.signal,
     };
     for (const [index, task] of phase.tasks.entries()) {
@@ -196,9 +197,12 @@ export async function runPipeline(
     }
   } finally {
     await Promise.all(
-      [...states.values()].map((s) =>
-        s.kind === 'connected' ? s.transport.close().catch(() => {}) : undefined,
-      ),
+      [...states.values()].map(async (s) => {
+        if (s.kind !== 'connected') return;
+        // A backup started but never finished (the host stopped before swap): drop the partial file.
+        if (s.run.backup && !s.run.backupFile) await s.run.backup.abort().catch(() => {});
+        await s.transport.close().catch(() => {});
+      }),
     );
   }
 

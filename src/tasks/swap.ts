@@ -52,6 +52,17 @@ export const swap: TaskModule = {
     const service = serviceControl(ctx.host);
     const previousLink = await readCurrentLink(ctx);
 
+    if (ctx.run.backup && !ctx.run.backupFile) {
+      ctx.progress('delta pass: re-read what changed since the full pass');
+      try {
+        ctx.run.backupFile = await ctx.run.backup.finish();
+      } catch (error) {
+        fail(
+          ctx,
+          `the backup's delta pass failed: ${error instanceof Error ? error.message : String(error)} — nothing was stopped, the old instance keeps serving`,
+        );
+      }
+    }
     ctx.progress('stop the running instance');
     const stopped = await ctx.transport.run(service.stop());
     if (stopped.code !== 0) {
@@ -68,6 +79,7 @@ export const swap: TaskModule = {
       );
     }
     const stoppedAt = Date.now();
+    ctx.run.stoppedAt = performance.now();
 
     await repoint(ctx, version);
     const started = await startAndWait(ctx, version);

@@ -20,6 +20,36 @@ export interface Outcome {
   readonly detail: string;
 }
 
+/**
+ * What one host's tasks hand to each other within a run: the backup the backup
+ * task started (finished by swap right before it stops the old instance) and
+ * the file restore reads. Plans record intent here too, so --check can say what
+ * restore would do after a backup that has not happened.
+ */
+export interface HostRun {
+  plannedBackup?: { readonly items: number; readonly bytes: number };
+  backup?: ActiveBackup;
+  backupFile?: FinishedBackup;
+  restored?: { readonly stored: number; readonly keptNewer: number };
+  /** performance.now() when swap stopped the old instance: out-of-service time runs from here. */
+  stoppedAt?: number;
+}
+
+export interface ActiveBackup {
+  /** Delta pass, then complete, fsync and rename the file. Called while the old instance still serves. */
+  finish(): Promise<FinishedBackup>;
+  /** Removes the partial file. */
+  abort(): Promise<void>;
+}
+
+export interface FinishedBackup {
+  readonly path: string;
+  readonly items: number;
+  readonly valueBytes: number;
+  readonly deltaMs: number;
+  readonly summary: string;
+}
+
 export interface TaskContext {
   readonly host: HostConfig;
   readonly transport: Transport;
@@ -27,6 +57,7 @@ export interface TaskContext {
   readonly playbook: Playbook;
   /** Per-run shared work, e.g. the downloaded/verified tarball. */
   readonly shared: SharedWork;
+  readonly run: HostRun;
   /** Live progress for the renderer (a phase, bytes, a line of build output). */
   progress(message: string): void;
   readonly signal: AbortSignal;

@@ -1,4 +1,6 @@
 import { TaskFailed } from '../errors.js';
+import { connectMeta } from './memcached-client.js';
+import { compareSample } from './sample-check.js';
 import type { TaskModule } from './task.js';
 import { ok } from './task.js';
 
@@ -30,7 +32,32 @@ export const verify: TaskModule = {
         `${ctx.host.memcached.prefix}/current points at ${facts.currentLink ?? 'nothing'}, expected ${version}`,
       );
     }
-    return ok(`${version} answers on port ${port}`, facts);
+    const served = `${version} answers on port ${port}`;
+    const file = ctx.run.backupFile;
+    const sampleSize = ctx.playbook.verify?.sample ?? 1000;
+    if (!file) {
+      if (ctx.run.plannedBackup && sampleSize > 0) {
+        return ok(`${served}; will compare ${sampleSize} restored items with the backup`, facts);
+      }
+      return ok(served, facts);
+    }
+    if (sampleSize === 0) return ok(`${served}; sample check off (verify.sample: 0)`, facts);
+    const client = await connectMeta(ctx);
+    try {
+      const result = await compareSample(client, file.path, file.items, sampleSize);
+      // Keys a client rewrote during restore legitimately differ from the backup.
+      const tolerated = ctx.run.restored?.keptNewer ?? 0;
+      if (result.mismatches.length > tolerated) {
+        throw new TaskFailed(
+          ctx.host.name,
+          'verify',
+          `${result.mismatches.length} of ${result.compared} sampled items differ from the backup ${file.path}: ${result.mismatches.slice(0, 5).join('; ')}`,
+        );
+      }
+      return ok(`${served}; ${result.compared} sampled items match the backup (value, flags, TTL)`, facts);
+    } finally {
+      client.close();
+    }
   },
   async apply(_ctx, plan) {
     return { status: 'ok', detail: plan.detail };

@@ -7,7 +7,7 @@ describe('built-in pipelines', () => {
     const pipeline = parsePipeline(await readFile('playbooks/upgrade.yml', 'utf8'), 'upgrade.yml');
     expect(pipeline.phases.map((p) => [p.name, p.batches, p.tasks.map((t) => t.name)])).toEqual([
       ['prepare', 'fleet', ['version_check', 'build']],
-      ['rolling', 'serial', ['swap', 'verify']],
+      ['rolling', 'serial', ['backup', 'swap', 'restore', 'verify']],
     ]);
   });
   it('an unknown task name is refused with where it is', () => {

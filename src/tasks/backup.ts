@@ -1,0 +1,145 @@
+import { TaskFailed } from '../errors.js';
+import { queryMemcached } from '../facts/memcached-port.js';
+import { backupDeltaPass, backupFullPass, CasIndex } from '../memcached/backup-pass.js';
+import { createBackupWriter } from '../memcached/backup-writer.js';
+import { connectMeta, formatBytes, formatCount } from './memcached-client.js';
+import type { FinishedBackup, Plan, TaskContext, TaskModule } from './task.js';
+import { changed, ok } from './task.js';
+
+// The full pass runs while the old instance serves traffic and leaves the
+// backup open; swap calls finish() right before it stops the instance, which
+// re-reads only what changed since (the delta pass) and seals the file. What
+// clients write during the delta pass itself is the only window of loss.
+
+function fail(ctx: TaskContext, detail: string): never {
+  throw new TaskFailed(ctx.host.name, 'backup', detail);
+}
+
+export const backup: TaskModule = {
+  name: 'backup',
+
+  async plan(ctx, facts): Promise<Plan> {
+    if (facts.runningVersion === null) {
+      return ok(`nothing answers on port ${ctx.host.memcached.port}: no cached data to carry over`, facts);
+    }
+    if (facts.runningVersion === ctx.target.version) {
+      return ok(`already running ${ctx.target.version}: nothing to back up`, facts);
+    }
+    const stats = await queryMemcached(ctx.transport, ctx.host.memcached.port, (client) => client.stats());
+    if (!stats) fail(ctx, `port ${ctx.host.memcached.port} stopped answering stats`);
+    const items = Number(stats.get('curr_items') ?? 0);
+    const bytes = Number(stats.get('bytes') ?? 0);
+    ctx.run.plannedBackup = { items, bytes };
+    return changed(
+      `back up ${formatCount(items)} items / ${formatBytes(bytes)} from ${facts.runningVersion} to ${ctx.playbook.backup.dir}/${ctx.host.name}/`,
+      facts,
+    );
+  },
+
+  async apply(ctx) {
+    const client = await connectMeta(ctx);
+    let writerAborted = false;
+    try {
+      const running = await client.version();
+      const clock = await client.serverClock();
+      const writer = await createBackupWriter({
+        dir: ctx.playbook.backup.dir,
+        host: ctx.host.name,
+        memcachedVersion: running,
+        serverTime: clock.now(),
+      });
+      const index = new CasIndex();
+      const progress = (p: { listed: number; written: number; valueBytes: number }) =>
+        ctx.progress(`full pass: ${formatCount(p.written)} items / ${formatBytes(p.valueBytes)}`);
+      let full: Awaited<ReturnType<typeof backupFullPass>>;
+      try {
+        full = await backupFullPass(client, writer, index, clock, { onProgress: progress });
+        // Complete or loud: if the crawl listed fewer items than the server held
+        // throughout, crawl again; keys already taken are skipped by the index.
+        const held = Math.min(full.currItemsBefore, full.currItemsAfter);
+        if (full.listed + full.vanishedDuringDump < held) {
+          ctx.progress(`re-crawl: listed ${full.listed} of ${held}`);
+          const again = await backupFullPass(client, writer, index, clock, { onProgress: progress });
+          full = {
+            ...again,
+            listed: full.listed + again.listed,
+            written: full.written + again.written,
+            valueBytes: full.valueBytes + again.valueBytes,
+            vanishedDuringDump: full.vanishedDuringDump + again.vanishedDuringDump,
+            currItemsBefore: full.currItemsBefore,
+          };
+        }
+      } catch (error) {
+        writerAborted = true;
+        await writer.abort();
+        client.close();
+        throw error;
+      }
+      const shortfall = Math.max(
+        0,
+        Math.min(full.currItemsBefore, full.currItemsAfter) - full.listed - full.vanishedDuringDump,
+      );
+      const loud = [
+        full.vanishedDuringDump
+          ? `${formatCount(full.vanishedDuringDump)} expired or evicted during the dump`
+          : '',
+        full.unaddressable.length
+          ? `${full.unaddressable.length} keys the meta protocol cannot address: ${full.unaddressable.slice(0, 5).join(', ')}`
+          : '',
+        shortfall ? `${formatCount(shortfall)} fewer listed than curr_items` : '',
+      ].filter(Boolean);
+      const fullSummary = `full pass ${formatCount(full.written)} items / ${formatBytes(full.valueBytes)} in ${(full.durationMs / 1000).toFixed(1)}s (${full.mode} mode)`;
+
+      ctx.run.backup = {
+        async finish(): Promise<FinishedBackup> {
+          try {
+            const delta = await backupDeltaPass(client, writer, index, clock);
+            const { path, header } = await writer.finish({
+              full: {
+                listed: full.listed,
+                vanishedDuringDump: full.vanishedDuringDump,
+                currItemsBefore: full.currItemsBefore,
+                currItemsAfter: full.currItemsAfter,
+                mode: full.mode,
+              },
+              delta: {
+                changed: delta.changed,
+                added: delta.added,
+                deleted: delta.deleted,
+                durationMs: Math.round(delta.durationMs),
+              },
+            });
+            const summary = `${fullSummary}; delta pass ${delta.changed} changed, ${delta.added} new, ${delta.deleted} deleted in ${Math.round(delta.durationMs)} ms; ${path}`;
+            return {
+              path,
+              items: header.items,
+              valueBytes: header.valueBytes,
+              deltaMs: delta.durationMs,
+              summary,
+            };
+          } catch (error) {
+            await writer.abort();
+            throw error;
+          } finally {
+            client.close();
+          }
+        },
+        async abort() {
+          client.close();
+          await writer.abort();
+        },
+      };
+      return {
+        status: 'changed' as const,
+        detail: `${fullSummary}${loud.length ? `; ${loud.join('; ')}` : ''}; delta pass right before the swap`,
+      };
+    } catch (error) {
+      if (!writerAborted) client.close();
+      if (error instanceof TaskFailed) throw error;
+      fail(
+        ctx,
+        `${error instanceof Error ? error.message : String(error)} — the old instance keeps serving, nothing was stopped`,
+      );
+    }
+  },
+};

@@ -1,0 +1,83 @@
+import { TaskFailed } from '../errors.js';
+import { restoreBackup } from '../memcached/backup-pass.js';
+import { BackupFileError } from '../memcached/backup-reader.js';
+import { connectMeta, formatBytes, formatCount } from './memcached-client.js';
+import type { Plan, TaskContext, TaskModule } from './task.js';
+import { changed, ok } from './task.js';
+
+// Reloads the backup this run took into the new instance, in add mode: a value a
+// client already wrote to the new instance is newer than the backup's and wins.
+
+function fail(ctx: TaskContext, detail: string): never {
+  throw new TaskFailed(ctx.host.name, 'restore', detail);
+}
+
+export const restore: TaskModule = {
+  name: 'restore',
+
+  async plan(ctx, facts): Promise<Plan> {
+    if (ctx.run.backupFile) {
+      return changed(
+        `restore ${formatCount(ctx.run.backupFile.items)} items / ${formatBytes(ctx.run.backupFile.valueBytes)} from ${ctx.run.backupFile.path}`,
+        facts,
+      );
+    }
+    if (ctx.run.backup || ctx.run.plannedBackup) {
+      const planned = ctx.run.plannedBackup;
+      const size = planned ? ` (~${formatCount(planned.items)} items / ${formatBytes(planned.bytes)})` : '';
+      return changed(`restore the backup taken before the swap${size} into ${ctx.target.version}`, facts);
+    }
+    return ok('no backup taken in this run: nothing to restore', facts);
+  },
+
+  async apply(ctx) {
+    const file = ctx.run.backupFile;
+    if (!file) fail(ctx, 'the backup was never finished — restore it by hand with memplay restore');
+    const client = await connectMeta(ctx);
+    try {
+      ctx.progress(`restore ${formatCount(file.items)} items from ${file.path}`);
+      const result = await restoreBackup(client, file.path, { mode: 'add' });
+      const outOfService = ctx.run.stoppedAt === undefined ? null : performance.now() - ctx.run.stoppedAt;
+      ctx.run.restored = { stored: result.stored, keptNewer: result.keptNewer };
+      const live =
+        result.stored +
+        result.keptNewer +
+        result.tooLarge.length +
+        result.outOfMemory.length +
+        result.unaddressable.length;
+      const ratio = live === 0 ? 1 : (result.stored + result.keptNewer) / live;
+      const minRatio = ctx.playbook.verify?.minRestoredRatio ?? 1;
+      const notes = [
+        result.keptNewer ? `${formatCount(result.keptNewer)} kept as clients rewrote them` : '',
+        result.expiredSkipped ? `${formatCount(result.expiredSkipped)} expired before restore, skipped` : '',
+        result.tooLarge.length
+          ? `${result.tooLarge.length} too large for ${ctx.target.version}: ${result.tooLarge.slice(0, 5).join(', ')}`
+          : '',
+        result.outOfMemory.length
+          ? `${result.outOfMemory.length} did not fit in memory: ${result.outOfMemory.slice(0, 5).join(', ')}`
+          : '',
+        result.unaddressable.length
+          ? `${result.unaddressable.length} unaddressable: ${result.unaddressable.slice(0, 5).join(', ')}`
+          : '',
+      ].filter(Boolean);
+      const summary = `restored ${formatCount(result.stored)} items / ${formatBytes(result.valueBytes)} in ${(result.durationMs / 1000).toFixed(1)}s${notes.length ? `; ${notes.join('; ')}` : ''}${outOfService === null ? '' : `; out of service ${Math.round(outOfService)} ms`}`;
+      if (ratio < minRatio) {
+        fail(
+          ctx,
+          `${summary} — ${(ratio * 100).toFixed(2)}% of the backed-up items, below verify.min_restored_ratio ${minRatio}; the backup stays at ${file.path}`,
+        );
+      }
+      return { status: 'changed' as const, detail: summary };
+    } catch (error) {
+      if (error instanceof TaskFailed) throw error;
+      if (error instanceof BackupFileError)
+        fail(ctx, `${error.message} — nothing was written; the file is ${file.path}`);
+      fail(
+        ctx,
+        `${error instanceof Error ? error.message : String(error)} — the backup stays at ${file.path}`,
+      );
+    } finally {
+      client.close();
+    }
+  },
+};

@@ -1,0 +1,79 @@
+import { createHash } from 'node:crypto';
+import { readBackupItems } from '../memcached/backup-reader.js';
+import { displayKey } from '../memcached/key-encoding.js';
+import type { MetaClient } from '../memcached/meta-client.js';
+
+// Reads back an evenly spread sample of the backup's items from the new
+// instance and compares value checksum, flags and expiry (within 2 s).
+
+interface SampledItem {
+  readonly key: Buffer;
+  readonly valueSha256: string;
+  readonly flags: number;
+  readonly exptime: number;
+}
+
+export interface SampleResult {
+  readonly compared: number;
+  readonly mismatches: readonly string[];
+}
+
+const ttlToleranceSeconds = 2;
+
+function sha256(value: Buffer): string {
+  return createHash('sha256').update(value).digest('hex');
+}
+
+async function sampleBackup(path: string, totalItems: number, sampleSize: number): Promise<SampledItem[]> {
+  const every = Math.max(1, Math.floor(totalItems / Math.max(1, sampleSize)));
+  const sample: SampledItem[] = [];
+  let index = 0;
+  for await (const item of readBackupItems(path)) {
+    if (index++ % every === 0 && sample.length < sampleSize) {
+      sample.push({
+        key: Buffer.from(item.key),
+        valueSha256: sha256(item.value),
+        flags: item.flags,
+        exptime: item.exptime,
+      });
+    }
+  }
+  return sample;
+}
+
+export async function compareSample(
+  client: MetaClient,
+  backupPath: string,
+  totalItems: number,
+  sampleSize: number,
+): Promise<SampleResult> {
+  const sample = await sampleBackup(backupPath, totalItems, sampleSize);
+  const clock = await client.serverClock();
+  const live = sample.filter(
+    (item) => item.exptime === 0 || item.exptime > clock.now() + ttlToleranceSeconds,
+  );
+  const expected = new Map(live.map((item) => [item.key.toString('latin1'), item]));
+  const mismatches: string[] = [];
+  const seen = new Set<string>();
+  await client.fetchItems(
+    live.map((item) => ({ key: item.key })),
+    (got) => {
+      const id = got.key.toString('latin1');
+      seen.add(id);
+      const want = expected.get(id);
+      if (!want) return;
+      const problems: string[] = [];
+      if (sha256(got.value) !== want.valueSha256) problems.push('value differs');
+      if (got.flags !== want.flags) problems.push(`flags ${got.flags}, backup ${want.flags}`);
+      if (Math.abs(got.exptime - want.exptime) > ttlToleranceSeconds) {
+        problems.push(`expiry ${got.exptime}, backup ${want.exptime}`);
+      }
+      if (problems.length) mismatches.push(`${displayKey(got.key)}: ${problems.join(', ')}`);
+    },
+    { clock },
+  );
+  for (const item of live) {
+    if (!seen.has(item.key.toString('latin1'))) mismatches.push(`${displayKey(item.key)}: missing`);
+  }
+  return { compared: live.length, mismatches };
+}

@@ -1,0 +1,219 @@
+import { homedir, userInfo } from 'node:os';
+import { dirname, join, posix, resolve as resolvePath } from 'node:path';
+import { UsageError } from '../errors.js';
+import { mergeHostSettings } from './merge.js';
+import type { HostConfig, Playbook, Serial, ServiceConfig, TargetSource } from './types.js';
+
+// The document's shape once the schema has accepted it: keys as the user writes them.
+interface SshDocument {
+  readonly user?: string;
+  readonly port?: number;
+  readonly identity_file?: string;
+  readonly known_hosts?: string;
+  readonly connect_timeout?: number;
+}
+interface ServiceDocument {
+  readonly manager?: 'pidfile' | 'systemd';
+  readonly pidfile?: string;
+  readonly unit?: string;
+}
+interface MemcachedDocument {
+  readonly port?: number;
+  readonly prefix?: string;
+  readonly args?: readonly string[];
+  readonly service?: ServiceDocument;
+}
+interface HostSettingsDocument {
+  readonly ssh?: SshDocument;
+  readonly memcached?: MemcachedDocument;
+  readonly become?: boolean;
+  readonly connection?: 'ssh' | 'local';
+}
+interface HostDocument extends HostSettingsDocument {
+  readonly address: string;
+}
+export interface PlaybookDocument {
+  readonly name: string;
+  readonly target: {
+    readonly version: string;
+    readonly source: { readonly path?: string; readonly url?: string; readonly sha256: string };
+    readonly configure?: readonly string[];
+  };
+  readonly defaults?: HostSettingsDocument;
+  readonly strategy?: { readonly serial?: number | string; readonly max_fail_percentage?: number };
+  readonly backup?: { readonly dir?: string };
+  readonly hosts: Readonly<Record<string, HostDocument>>;
+  readonly groups?: Readonly<Record<string, readonly string[]>>;
+}
+
+/** Where `~` and the controller's user come from; tests pass their own. */
+export interface ControllerEnvironment {
+  readonly homeDir: string;
+  readonly userName: string;
+}
+
+export function controllerEnvironment(): ControllerEnvironment {
+  return { homeDir: homedir(), userName: userInfo().username };
+}
+
+/**
+ * The engine's view of a validated playbook: defaults merged into every host, every
+ * default filled in, and every controller-side path absolute. `file` must be absolute.
+ */
+export function resolvePlaybook(
+  document: PlaybookDocument,
+  file: string,
+  environment: ControllerEnvironment = controllerEnvironment(),
+): Playbook {
+  const folder = dirname(file);
+  const local = (path: string) => localPath(path, folder, environment.homeDir);
+  const { source } = document.target;
+  const targetSource: TargetSource =
+    source.path !== undefined
+      ? { kind: 'path', path: local(source.path) }
+      : { kind: 'url', url: source.url ?? '' };
+  return {
+    file,
+    name: document.name,
+    target: {
+      version: document.target.version,
+      source: targetSource,
+      sha256: source.sha256.toLowerCase(),
+      configure: document.target.configure ?? [],
+    },
+    strategy: {
+      serial: serialOf(document.strategy?.serial ?? 1),
+      maxFailPercentage: document.strategy?.max_fail_percentage ?? 0,
+    },
+    backup: { dir: local(document.backup?.dir ?? './backups') },
+    hosts: Object.entries(document.hosts).map(([name, host]) =>
+      resolveHost(name, host, document.defaults, local, environment),
+    ),
+    groups: document.groups ?? {},
+  };
+}
+
+function resolveHost(
+  name: string,
+  host: HostDocument,
+  defaults: HostSettingsDocument | undefined,
+  local: (path: string) => string,
+  environment: ControllerEnvironment,
+): HostConfig {
+  const settings = mergeHostSettings(defaults, host) as HostSettingsDocument;
+  const ssh = settings.ssh ?? {};
+  const memcached = settings.memcached ?? {};
+  const prefix = memcached.prefix ?? '/opt/memcached';
+  return {
+    name,
+    address: host.address,
+    connection: settings.connection ?? 'ssh',
+    ssh: {
+      user: ssh.user ?? environment.userName,
+      port: ssh.port ?? 22,
+      ...(ssh.identity_file !== undefined && { identityFile: local(ssh.identity_file) }),
+      knownHosts: local(ssh.known_hosts ?? '~/.ssh/known_hosts'),
+      connectTimeoutMs: Math.round((ssh.connect_timeout ?? 10) * 1000),
+    },
+    memcached: {
+      port: memcached.port ?? 11211,
+      prefix,
+      args: memcached.args ?? [],
+      service: serviceOf(memcached.service, prefix),
+    },
+    become: settings.become ?? false,
+  };
+}
+
+// Validation guarantees a systemd service has its unit.
+function serviceOf(service: ServiceDocument | undefined, prefix: string): ServiceConfig {
+  if (service?.manager === 'systemd') return { manager: 'systemd', unit: service.unit ?? '' };
+  return { manager: 'pidfile', pidfile: service?.pidfile ?? posix.join(prefix, 'memcached.pid') };
+}
+
+function serialOf(serial: number | string): Serial {
+  if (typeof serial === 'number') return { kind: 'count', count: serial };
+  return { kind: 'percent', percent: Number(serial.slice(0, -1)) };
+}
+
+/** A path on the controller: `~` is the home folder, a relative path starts at the playbook's folder. */
+export function localPath(path: string, folder: string, homeDir: string): string {
+  if (path === '~') return homeDir;
+  if (path.startsWith('~/')) return join(homeDir, path.slice(2));
+  return resolvePath(folder, path);
+}
+
+/**
+ * The hosts `--limit` selects, in playbook order. PATTERN is a list separated by `,` or
+ * `:` of host names, group names and shell-style globs (`cache*`, `web?`); `!` before
+ * one excludes what it matches. `all` (unless a host or group has that name) is every host.
+ */
+export function selectHosts(playbook: Playbook, limit: string | undefined): HostConfig[] {
+  if (limit === undefined) return [...playbook.hosts];
+  const patterns = limit
+    .split(/[,:]/)
+    .map((pattern) => pattern.trim())
+    .filter((pattern) => pattern !== '');
+  if (patterns.length === 0) {
+    throw new UsageError(`--limit "${limit}" names no host or group; ${knownNames(playbook)}`);
+  }
+  const included = new Set<string>();
+  const excluded = new Set<string>();
+  let includesAny = false;
+  for (const pattern of patterns) {
+    const negated = pattern.startsWith('!');
+    const name = negated ? pattern.slice(1) : pattern;
+    const matched = hostsMatching(playbook, name);
+    if (matched.size === 0) {
+      throw new UsageError(`--limit "${name}" matches no host or group; ${knownNames(playbook)}`);
+    }
+    if (!negated) includesAny = true;
+    for (const host of matched) (negated ? excluded : included).add(host);
+  }
+  const selected = playbook.hosts.filter(
+    (host) => (!includesAny || included.has(host.name)) && !excluded.has(host.name),
+  );
+  if (selected.length === 0) throw new UsageError(`--limit "${limit}" leaves no host selected`);
+  return selected;
+}
+
+function hostsMatching(playbook: Playbook, pattern: string): Set<string> {
+  const hostNames = playbook.hosts.map((host) => host.name);
+  const groupNames = Object.keys(playbook.groups);
+  if (pattern === 'all' && !hostNames.includes('all') && !groupNames.includes('all'))
+    return new Set(hostNames);
+  const matches = globMatcher(pattern);
+  const found = new Set(hostNames.filter(matches));
+  for (const group of groupNames.filter(matches)) {
+    for (const member of playbook.groups[group] ?? []) found.add(member);
+  }
+  return found;
+}
+
+function globMatcher(pattern: string): (name: string) => boolean {
+  let source = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i] as string;
+    if (c === '*') source += '.*';
+    else if (c === '?') source += '.';
+    else if (c === '[' && pattern.indexOf(']', i + 2) > i) {
+      const end = pattern.indexOf(']', i + 2);
+      const set = pattern.slice(i + 1, end);
+      source += `[${set.startsWith('!') ? `^${escapeClass(set.slice(1))}` : escapeClass(set)}]`;
+      i = end;
+    } else source += c.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&');
+  }
+  const regex = new RegExp(`^${source}$`);
+  return (name) => regex.test(name);
+}
+
+function escapeClass(set: string): string {
+  return set.replace(/[\\\]^]/g, '\\$&');
+}
+
+function knownNames(playbook: Playbook): string {
+  const groups = Object.keys(playbook.groups);
+  return `known hosts: ${playbook.hosts.map((host) => host.name).join(', ')}; groups: ${
+    groups.length > 0 ? groups.join(', ') : 'none'
+  }`;
+}

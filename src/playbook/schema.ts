@@ -1,0 +1,19 @@
+import { readFileSync } from 'node:fs';
+import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import { projectFile } from '../project-root.js';
+
+/** schemas/playbook.schema.json, the single source of truth for the playbook format. */
+export const playbookSchema: Readonly<Record<string, unknown>> = JSON.parse(
+  readFileSync(projectFile('schemas/playbook.schema.json'), 'utf8'),
+) as Record<string, unknown>;
+
+// strictRequired is off for source's oneOf, whose branches name properties declared one level up.
+// verbose: errors carry the offending data and the schema they failed, which the
+// messages quote (allowed keys, bounds, enum values).
+const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictRequired: false });
+const validate = ajv.compile(playbookSchema);
+
+/** Every schema violation in the document at once (empty when it conforms). */
+export function schemaErrors(data: unknown): ErrorObject[] {
+  return validate(data) ? [] : [...(validate.errors ?? [])];
+}

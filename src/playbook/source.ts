@@ -1,0 +1,113 @@
+import { type Document, isAlias, isMap, isScalar, isSeq, type LineCounter, type Node, type Pair } from 'yaml';
+import type { Diagnostic } from '../errors.js';
+
+/** A key of a mapping or an index into a list, from the document's root down. */
+export type PathSegment = string | number;
+export type Path = readonly PathSegment[];
+
+/**
+ * Where a diagnostic points. `key`: the key naming the node (unknown or incomplete
+ * mappings); `value`: the value itself (wrong scalars), falling back to the key for
+ * mappings and lists, whose first character is usually on the next line.
+ */
+export type Anchor = 'key' | 'value';
+
+/** A parsed playbook file and what is needed to point at any of its nodes. */
+export class PlaybookSource {
+  constructor(
+    /** The path as the user gave it: diagnostics show it unchanged. */
+    readonly file: string,
+    readonly document: Document.Parsed,
+    private readonly lines: LineCounter,
+  ) {}
+
+  /** The document as plain data, as the schema sees it. */
+  data(): unknown {
+    return this.document.toJS({ maxAliasCount: 1000 });
+  }
+
+  diagnostic(path: Path, message: string, anchor: Anchor = 'value'): Diagnostic {
+    const offset = this.offsetOf(path, anchor);
+    return { file: this.file, ...this.position(offset), message };
+  }
+
+  /** A diagnostic at a raw character offset, for YAML errors that name no node. */
+  diagnosticAtOffset(offset: number, message: string): Diagnostic {
+    return { file: this.file, ...this.position(offset), message };
+  }
+
+  position(offset: number): { line: number; col: number } {
+    const { line, col } = this.lines.linePos(offset);
+    return { line, col };
+  }
+
+  /** The node at `path`, or undefined when the path leaves the document. */
+  nodeAt(path: Path): Node | undefined {
+    let node: Node | undefined = this.resolve(this.document.contents ?? undefined);
+    for (const segment of path) {
+      const step = this.child(node, segment);
+      if (!step) return undefined;
+      node = this.resolve(step.value);
+    }
+    return node;
+  }
+
+  private offsetOf(path: Path, anchor: Anchor): number {
+    const root = this.document.contents;
+    // The nearest node on the path: a diagnostic about a key the document lacks
+    // points at the mapping that should have had it.
+    let offset = root?.range[0] ?? 0;
+    let node: Node | undefined = this.resolve(root ?? undefined);
+    for (const [i, segment] of path.entries()) {
+      const step = this.child(node, segment);
+      if (!step) return offset;
+      const last = i === path.length - 1;
+      const value = this.resolve(step.value);
+      const keyOffset = step.key?.range?.[0] ?? step.value?.range?.[0];
+      if (last) {
+        const pointAtValue = anchor === 'value' && step.value !== undefined && (isScalar(value) || !step.key);
+        return (pointAtValue ? step.value?.range?.[0] : keyOffset) ?? offset;
+      }
+      offset = keyOffset ?? offset;
+      node = value;
+    }
+    return offset;
+  }
+
+  private child(node: Node | undefined, segment: PathSegment): { key?: Node; value?: Node } | undefined {
+    if (isMap(node)) {
+      // With duplicate keys the last one wins, as in the data the schema checks.
+      const pair = node.items.findLast((p: Pair) => keyText(p.key) === String(segment));
+      if (!pair) return undefined;
+      return { key: pair.key as Node, value: (pair.value ?? undefined) as Node | undefined };
+    }
+    if (isSeq(node) && typeof segment === 'number') {
+      const item = node.items[segment];
+      return item === undefined ? undefined : { value: item as Node };
+    }
+    return undefined;
+  }
+
+  private resolve(node: Node | undefined): Node | undefined {
+    if (isAlias(node)) return node.resolve(this.document) as Node | undefined;
+    return node;
+  }
+}
+
+/** The text of a mapping key as the data sees it (`1: x` has the key "1"). */
+export function keyText(key: unknown): string {
+  if (isScalar(key)) return String(key.value);
+  if (key === null || key === undefined) return '';
+  return String(key);
+}
+
+/** `hosts.host1.ssh.port`, `groups.east[1]`; keys that are not plain names are quoted. */
+export function displayPath(path: Path): string {
+  let text = '';
+  for (const segment of path) {
+    if (typeof segment === 'number') text += `[${segment}]`;
+    else if (/^[A-Za-z0-9_-]+$/.test(segment)) text += text ? `.${segment}` : segment;
+    else text += `[${JSON.stringify(segment)}]`;
+  }
+  return text;
+}

@@ -5,7 +5,17 @@
 
 import { readFile, stat } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
-import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper, utils } from 'ssh2';
+import ssh2, {
+  type ClientChannel,
+  type ConnectConfig,
+  type SFTPWrapper,
+  type Client as Ssh2Client,
+} from 'ssh2';
+
+// ssh2 is CommonJS: Node's ESM loader cannot see its named exports at run time.
+const { Client, utils } = ssh2;
+type Client = Ssh2Client;
+
 import { HostUnreachable } from '../errors.js';
 import {
   CommandSlots,

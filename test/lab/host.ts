@@ -21,7 +21,7 @@ import { memcachedVersion } from './memcached-port.js';
 import { livePid, stopByPidfile } from './pidfile.js';
 
 /** The memcached arguments of the lab, as in the lab playbook's `defaults.memcached.args`. */
-export const memcachedArgs: readonly string[] = ['-l', '127.0.0.1', '-m', '64'];
+export const memcachedArgs: readonly string[] = ['-l', '127.0.0.1', '-m', '256'];
 
 async function ids(user: string): Promise<{ uid: number; gid: number }> {
   const { stdout } = await run('id', ['-u', user]);

@@ -72,7 +72,7 @@ defaults:
     identity_file: ${scalar(lab.identityFile)}
     known_hosts: ${scalar(settings.knownHosts)}
   memcached:
-    args: ["-l", "127.0.0.1", "-m", "64"]
+    args: ["-l", "127.0.0.1", "-m", "256"]
 strategy:
   serial: ${settings.serial}
   max_fail_percentage: ${settings.maxFailPercentage}

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { createConnection } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { readdir } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { readBackupItems } from '../../src/memcached/backup-reader.js';
 import type { RunEvent } from '../../src/report/events.js';
@@ -44,7 +44,8 @@ const getValue = async (port: number, key: string) => {
   const match = /^VALUE \S+ \d+ \d+\r\n([\s\S]*?)\r\nEND\r\n$/.exec(reply);
   return match ? match[1] : null;
 };
-const deleteKey = (port: number, key: string) => textCommand(port, `delete ${key}\r\n`, /DELETED\r\n|NOT_FOUND\r\n/);
+const deleteKey = (port: number, key: string) =>
+  textCommand(port, `delete ${key}\r\n`, /DELETED\r\n|NOT_FOUND\r\n/);
 
 describe('every cached item crosses the upgrade', () => {
   beforeAll(async () => {

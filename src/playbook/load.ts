@@ -75,7 +75,7 @@ function yamlMessage(code: YAMLError['code'], detail: string): string {
     case 'BAD_INDENT':
     case 'MISSING_CHAR':
     case 'UNEXPECTED_TOKEN':
-      return `YAML syntax: ${lowerFirst(detail)}; check the indentation and punctuation on this line and the one before`;
+      return `YAML syntax: ${lowerFirst(detail)}; check the indentation and punctuation on this line and the lines before it`;
     default:
       return `YAML syntax: ${lowerFirst(detail)}`;
   }

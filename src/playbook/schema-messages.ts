@@ -252,6 +252,9 @@ const fieldMessages = new Map<unknown, FieldMessage>(
     '/properties/hosts': (error, path) => {
       if (error.keyword === 'minProperties')
         return 'list at least one host, e.g. host1: { address: 10.0.0.1 }';
+      if (error.keyword === 'type') {
+        return `must map each host's name to its settings, e.g. host1: { address: 10.0.0.1 } (got ${describeValue(error.data)})`;
+      }
       return error.keyword === 'propertyNames' ? badName(error, path, 'host') : undefined;
     },
     '/properties/groups': (error, path) =>

@@ -65,7 +65,10 @@ export class PlaybookSource {
       const value = this.resolve(step.value);
       const keyOffset = step.key?.range?.[0] ?? step.value?.range?.[0];
       if (last) {
-        const pointAtValue = anchor === 'value' && step.value !== undefined && (isScalar(value) || !step.key);
+        // An empty value (`host1:` and nothing) has no text of its own to point at.
+        const empty = isScalar(value) && value.range?.[0] === value.range?.[1];
+        const pointAtValue =
+          anchor === 'value' && step.value !== undefined && ((isScalar(value) && !empty) || !step.key);
         return (pointAtValue ? step.value?.range?.[0] : keyOffset) ?? offset;
       }
       offset = keyOffset ?? offset;

@@ -42,6 +42,7 @@ export interface PlaybookDocument {
   readonly defaults?: HostSettingsDocument;
   readonly strategy?: { readonly serial?: number | string; readonly max_fail_percentage?: number };
   readonly backup?: { readonly dir?: string };
+  readonly verify?: { readonly sample?: number; readonly min_restored_ratio?: number };
   readonly hosts: Readonly<Record<string, HostDocument>>;
   readonly groups?: Readonly<Record<string, readonly string[]>>;
 }
@@ -86,6 +87,10 @@ export function resolvePlaybook(
       maxFailPercentage: document.strategy?.max_fail_percentage ?? 0,
     },
     backup: { dir: local(document.backup?.dir ?? './backups') },
+    verify: {
+      sample: document.verify?.sample ?? 1000,
+      minRestoredRatio: document.verify?.min_restored_ratio ?? 1,
+    },
     hosts: Object.entries(document.hosts).map(([name, host]) =>
       resolveHost(name, host, document.defaults, local, environment),
     ),

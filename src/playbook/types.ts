@@ -62,7 +62,7 @@ export interface Playbook {
   readonly strategy: Strategy;
   readonly backup: { readonly dir: string };
   /** How restored data is checked; defaults: sample 1000, min_restored_ratio 1.0. */
-  readonly verify?: { readonly sample: number; readonly minRestoredRatio: number };
+  readonly verify: { readonly sample: number; readonly minRestoredRatio: number };
   /** In the order the playbook lists them. */
   readonly hosts: readonly HostConfig[];
   readonly groups: Readonly<Record<string, readonly string[]>>;

@@ -46,7 +46,7 @@ export const restore: TaskModule = {
         result.outOfMemory.length +
         result.unaddressable.length;
       const ratio = live === 0 ? 1 : (result.stored + result.keptNewer) / live;
-      const minRatio = ctx.playbook.verify?.minRestoredRatio ?? 1;
+      const minRatio = ctx.playbook.verify.minRestoredRatio;
       const notes = [
         result.keptNewer ? `${formatCount(result.keptNewer)} kept as clients rewrote them` : '',
         result.expiredSkipped ? `${formatCount(result.expiredSkipped)} expired before restore, skipped` : '',

@@ -34,7 +34,7 @@ export const verify: TaskModule = {
     }
     const served = `${version} answers on port ${port}`;
     const file = ctx.run.backupFile;
-    const sampleSize = ctx.playbook.verify?.sample ?? 1000;
+    const sampleSize = ctx.playbook.verify.sample;
     if (!file) {
       if (ctx.run.plannedBackup && sampleSize > 0) {
         return ok(`${served}; will compare ${sampleSize} restored items with the backup`, facts);

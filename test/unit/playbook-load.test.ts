@@ -31,6 +31,7 @@ describe('loadPlaybook on the contract document', () => {
       },
       strategy: { serial: { kind: 'count', count: 1 }, maxFailPercentage: 0 },
       backup: { dir: resolve('test/fixtures/good-playbooks/backups') },
+      verify: { sample: 1000, minRestoredRatio: 1 },
       hosts: [
         {
           name: 'host1',

@@ -53,6 +53,8 @@ export async function runPipeline(
   }
   const shared: SharedWork = { localTarball: localTarballOnce(playbook.target) };
   let aborted = false;
+  // Every connection opened, whatever state its host ends in: all are closed at the end.
+  const opened: Extract<HostState, { kind: 'connected' }>[] = [];
 
   emit({
     event: 'start',
@@ -91,6 +93,7 @@ export async function runPipeline(
       const transport = await options.connect(host);
       const facts = await gatherFacts(host, transport);
       const connected: HostState = { kind: 'connected', transport, facts, run: {} };
+      opened.push(connected);
       states.set(host.name, connected);
       return connected;
     } catch (error) {
@@ -197,8 +200,7 @@ export async function runPipeline(
     }
   } finally {
     await Promise.all(
-      [...states.values()].map(async (s) => {
-        if (s.kind !== 'connected') return;
+      opened.map(async (s) => {
         // A backup started but never finished (the host stopped before swap): drop the partial file.
         if (s.run.backup && !s.run.backupFile) await s.run.backup.abort().catch(() => {});
         await s.transport.close().catch(() => {});

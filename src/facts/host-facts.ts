@@ -47,7 +47,7 @@ for dir in "$prefix"/*/; do
 done
 if [ -n "$pidfile" ] && [ -r "$pidfile" ]; then
   pid=$(cat "$pidfile" 2>/dev/null)
-  case "$pid" in ''|*[!0-9]*) ;; *) kill -0 "$pid" 2>/dev/null && printf 'pid\\t%s\\n' "$pid";; esac
+  case "$pid" in ''|*[!0-9]*) ;; *) kill -0 "$pid" 2>/dev/null && ! ps -o stat= -p "$pid" 2>/dev/null | grep -q '^Z' && printf 'pid\\t%s\\n' "$pid";; esac
 fi
 exit 0
 `;

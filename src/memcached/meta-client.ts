@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { absoluteExptime, type ServerClock, serverClockFrom, storeTtl } from './expiry.js';
 import { displayKey, type EncodedKey, encodeKey, KeyEncodingError } from './key-encoding.js';
 import { MetaConnection, MetaProtocolError } from './meta-connection.js';
-import { type MetadumpEntry, MetadumpError, type MetadumpMode, parseMetadump } from './metadump.js';
+import { type MetadumpEntry, MetadumpError, type MetadumpMode, parseMetadumpBatches } from './metadump.js';
+import { MetadumpSpool } from './metadump-spool.js';
 
 // A client for memcached's meta protocol (mg/ms/md/mn) plus `stats` and
 // `lru_crawler metadump`, over any Duplex: an ssh2 forwarded channel or a
@@ -22,6 +23,10 @@ export interface MetaClientOptions {
   readonly maxInflightRequests?: number;
   /** How long metadump keeps retrying while the crawler is busy. Default 60 s. */
   readonly metadumpBusyTimeoutMs?: number;
+  /** Where a metadump the consumer lags behind spills (see MetadumpSpool). Default os.tmpdir(). */
+  readonly metadumpSpillDir?: string;
+  /** Metadump bytes held in memory before spilling. Default 16 MiB. */
+  readonly metadumpMemoryBytes?: number;
 }
 
 export interface FetchRequest {
@@ -84,6 +89,15 @@ export type MetadumpStream = AsyncGenerator<MetadumpEntry, { mode: MetadumpMode;
 
 function keyFlag(encoded: EncodedKey): string {
   return encoded.base64 ? ' b' : '';
+}
+
+/** The numeric value of flag `name` in a reply line like `VA 5 f1 t-1 c42`. */
+function metaFlag(line: string, name: string, fallback: number): number {
+  const at = line.indexOf(` ${name}`, 3);
+  if (at < 0) return fallback;
+  const end = line.indexOf(' ', at + 2);
+  const value = Number(line.slice(at + 2, end < 0 ? undefined : end));
+  return Number.isFinite(value) ? value : fallback;
 }
 
 function replyError(command: string, key: Buffer, line: string): MetaProtocolError {
@@ -174,13 +188,19 @@ export class MetaClient {
       const stream = await this.factory();
       let produced = 0;
       try {
+        // Drained at full speed whatever the consumer does: see MetadumpSpool.
+        const spool = new MetadumpSpool({
+          spillDir: this.options.metadumpSpillDir,
+          memoryBytes: this.options.metadumpMemoryBytes,
+        });
+        spool.drain(stream);
         stream.write(`lru_crawler metadump ${current}\r\n`);
-        const entries = parseMetadump(stream as AsyncIterable<Buffer>);
+        const batches = parseMetadumpBatches(spool);
         for (;;) {
-          const step = await entries.next();
+          const step = await batches.next();
           if (step.done) return { mode: current, entries: step.value };
-          produced++;
-          yield step.value;
+          produced += step.value.length;
+          yield* step.value;
         }
       } catch (error) {
         if (!(error instanceof MetadumpError) || produced > 0) throw error;
@@ -267,15 +287,9 @@ export class MetaClient {
           (request.size ?? 1024) + 64,
           (line, value) => {
             if (value !== undefined) {
-              let flags = 0;
-              let ttl = -1;
-              let cas = 0;
-              for (const token of line.split(' ')) {
-                const tag = token.charCodeAt(0);
-                if (tag === 102) flags = Number(token.slice(1));
-                else if (tag === 116) ttl = Number(token.slice(1));
-                else if (tag === 99) cas = Number(token.slice(1));
-              }
+              const flags = metaFlag(line, 'f', 0);
+              const ttl = metaFlag(line, 't', -1);
+              const cas = metaFlag(line, 'c', 0);
               counts.fetched++;
               counts.valueBytes += value.length;
               const item = { key, value, flags, exptime: absoluteExptime(ttl, clock.now()), cas };

@@ -18,15 +18,17 @@ const stopTimeoutSeconds = 30;
 // SIGTERM, then wait for the process to disappear. A pidfile naming a dead or
 // absent process means already stopped. Never escalates to SIGKILL: a stuck
 // stop is reported and the operator decides.
+// A zombie counts as gone: the daemon's parent is init, which may reap it late.
 const pidfileStopScript = `
 pidfile=$1; timeout=$2
+alive() { kill -0 "$1" 2>/dev/null && ! ps -o stat= -p "$1" 2>/dev/null | grep -q '^Z'; }
 [ -r "$pidfile" ] || exit 0
 pid=$(cat "$pidfile")
 case "$pid" in ''|*[!0-9]*) echo "pidfile $pidfile holds no pid" >&2; exit 3;; esac
-kill -0 "$pid" 2>/dev/null || exit 0
+alive "$pid" || exit 0
 kill -TERM "$pid" || exit 4
 i=0
-while kill -0 "$pid" 2>/dev/null; do
+while alive "$pid"; do
   i=$((i+1))
   if [ "$i" -gt $((timeout*20)) ]; then echo "memcached pid $pid still running $timeout s after SIGTERM" >&2; exit 5; fi
   sleep 0.05

@@ -64,6 +64,8 @@ export const swap: TaskModule = {
       }
     }
     ctx.progress('stop the running instance');
+    ctx.run.stoppedAt = performance.now();
+    const stoppedAt = Date.now();
     const stopped = await ctx.transport.run(service.stop());
     if (stopped.code !== 0) {
       fail(
@@ -78,8 +80,6 @@ export const swap: TaskModule = {
         `port ${port} still answers ${down.version} after the stop — another instance holds the port`,
       );
     }
-    const stoppedAt = Date.now();
-    ctx.run.stoppedAt = performance.now();
 
     await repoint(ctx, version);
     const started = await startAndWait(ctx, version);

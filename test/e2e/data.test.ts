@@ -49,7 +49,7 @@ const deleteKey = (port: number, key: string) =>
 
 describe('every cached item crosses the upgrade', () => {
   beforeAll(async () => {
-    await resetLab(lab);
+    await resetLab(lab, { keepBuilds: ['1.6.38'] });
   });
 
   it('after apply, an independent dump of each new instance matches the old one item for item (~100k adversarial items, ~120 MB per host)', async () => {
@@ -93,7 +93,7 @@ describe('every cached item crosses the upgrade', () => {
   });
 
   it('writes, updates and deletes during the backup survive through the delta pass; a client write to the new instance during restore wins over the backup', async () => {
-    await resetLab(lab);
+    await resetLab(lab, { keepBuilds: ['1.6.38'] });
     const host = lab.hosts[0]!;
     const port = host.memcachedPort;
     await generateItems(direct(port), { seed: 42, count: 60_000, totalBytes: 80 * 1024 * 1024 });

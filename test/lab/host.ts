@@ -151,12 +151,20 @@ async function pointCurrentAtBaseline(host: LabHost): Promise<void> {
  * the baseline and every staging or temporary entry under the prefix removed,
  * `current` → baseline, baseline started and answering.
  */
-export async function resetMemcached(host: LabHost, build: string): Promise<void> {
+/** `keepBuilds`: build directories an earlier apply made that a test may reuse (it saves a compile). */
+export async function resetMemcached(
+  host: LabHost,
+  build: string,
+  keepBuilds: readonly string[] = [],
+): Promise<void> {
   await stopMemcached(host);
   if (existsSync(host.prefix)) {
     for (const entry of await readdir(host.prefix)) {
       const path = join(host.prefix, entry);
-      const keep = entry === baselineVersion || (entry === 'current' && (await lstat(path)).isSymbolicLink());
+      const keep =
+        entry === baselineVersion ||
+        keepBuilds.includes(entry) ||
+        (entry === 'current' && (await lstat(path)).isSymbolicLink());
       if (!keep) await rm(path, { recursive: true, force: true });
     }
   }

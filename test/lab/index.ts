@@ -38,10 +38,16 @@ function hostOf(lab: Lab, index: number): LabHost {
   return host;
 }
 
-async function ensureHost(lab: Lab, host: LabHost, build: string, forceReset: boolean): Promise<void> {
+async function ensureHost(
+  lab: Lab,
+  host: LabHost,
+  build: string,
+  forceReset: boolean,
+  keepBuilds: readonly string[] = [],
+): Promise<void> {
   await ensureAuthorizedKey(host, await readFile(`${lab.identityFile}.pub`, 'utf8'));
   await ensureSshd(host);
-  if (forceReset || !(await isAtBaseline(host))) await resetMemcached(host, build);
+  if (forceReset || !(await isAtBaseline(host))) await resetMemcached(host, build, keepBuilds);
 }
 
 /**
@@ -109,9 +115,9 @@ export async function resetHost(lab: Lab, index: number): Promise<void> {
 }
 
 /** resetHost for every host, and the lab's known_hosts and fleet.yml rewritten. */
-export async function resetLab(lab: Lab): Promise<void> {
+export async function resetLab(lab: Lab, options: { keepBuilds?: readonly string[] } = {}): Promise<void> {
   const build = await cachedBuild(baselineVersion);
-  await Promise.all(lab.hosts.map((host) => ensureHost(lab, host, build, true)));
+  await Promise.all(lab.hosts.map((host) => ensureHost(lab, host, build, true, options.keepBuilds)));
   await writeKnownHosts(lab, lab.knownHosts);
   await writeFleetPlaybook(lab);
 }

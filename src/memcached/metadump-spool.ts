@@ -1,0 +1,160 @@
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+
+// A metadump must be read as fast as memcached sends it, never paced by what
+// is done with it. Measured on 1.6.18: in `hash` mode the crawler waits for
+// socket space while holding an item-lock stripe (crawler.c item_crawl_hash →
+// lru_crawler_client_getbuf), so a reader that slows down blocks every worker
+// thread that touches a key in that stripe — production clients and our own mg
+// pipeline alike, which then deadlocks. (1.6.38 grows its buffer instead.)
+//
+// So the socket is drained into this FIFO: up to `memoryBytes` in memory, the
+// rest appended to a private temporary file and read back in order. Memory
+// stays bounded whatever the cache size; the disk holds what the consumer
+// has not caught up with.
+
+export interface SpoolOptions {
+  /** Bytes kept in memory before spilling to disk. Default 16 MiB. */
+  readonly memoryBytes?: number;
+  /** Where the spill file goes (a private 0700 directory is made inside). Default os.tmpdir(). */
+  readonly spillDir?: string;
+}
+
+const READ_CHUNK = 1024 * 1024;
+
+export class MetadumpSpool implements AsyncIterable<Buffer> {
+  private readonly memory: Buffer[] = [];
+  private memoryBytes = 0;
+  private readonly limit: number;
+  private spill: { dir: string; file: Awaited<ReturnType<typeof open>> } | undefined;
+  private spillOpening: Promise<void> | undefined;
+  /** Bytes appended to / read from the spill file. */
+  private spillWritten = 0;
+  private spillRead = 0;
+  private spillWrites: Promise<void> = Promise.resolve();
+  private pendingSpillBytes = 0;
+  private ended = false;
+  private failure: Error | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly options: SpoolOptions = {}) {
+    this.limit = options.memoryBytes ?? 16 * 1024 * 1024;
+  }
+
+  /** Drains a stream into the spool from now on (flowing mode: never paused). */
+  drain(stream: Readable): void {
+    stream.on('data', (chunk: Buffer) => this.write(chunk));
+    stream.on('end', () => this.end());
+    stream.on('close', () => this.end());
+    stream.on('error', (error: Error) => this.fail(error));
+  }
+
+  write(chunk: Buffer): void {
+    if (this.ended || this.failure) return;
+    const spilling = this.spillWritten + this.pendingSpillBytes > this.spillRead;
+    if (!spilling && this.memoryBytes + chunk.length <= this.limit) {
+      this.memory.push(chunk);
+      this.memoryBytes += chunk.length;
+    } else {
+      this.appendToSpill(chunk);
+    }
+    this.notify();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.notify();
+  }
+
+  fail(error: Error): void {
+    this.failure ??= error;
+    this.notify();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    try {
+      for (;;) {
+        if (this.failure) throw this.failure;
+        const chunk = this.memory.shift();
+        if (chunk) {
+          this.memoryBytes -= chunk.length;
+          yield chunk;
+          continue;
+        }
+        if (this.spillWritten > this.spillRead) {
+          yield await this.readSpill();
+          continue;
+        }
+        if (this.pendingSpillBytes > 0) {
+          await this.spillWrites;
+          continue;
+        }
+        if (this.ended) return;
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+      }
+    } finally {
+      await this.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.ended = true;
+    this.memory.length = 0;
+    await this.spillWrites.catch(() => {});
+    await this.spillOpening?.catch(() => {});
+    const spill = this.spill;
+    this.spill = undefined;
+    if (spill) {
+      await spill.file.close().catch(() => {});
+      await rm(spill.dir, { recursive: true, force: true });
+    }
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private appendToSpill(chunk: Buffer): void {
+    this.spillOpening ??= (async () => {
+      const dir = await mkdtemp(join(this.options.spillDir ?? tmpdir(), 'memplay-metadump-'));
+      this.spill = { dir, file: await open(join(dir, 'spool'), 'w+', 0o600) };
+    })();
+    this.pendingSpillBytes += chunk.length;
+    const opening = this.spillOpening;
+    this.spillWrites = this.spillWrites.then(async () => {
+      await opening;
+      const spill = this.spill;
+      if (!spill) return;
+      let offset = 0;
+      while (offset < chunk.length) {
+        const { bytesWritten } = await spill.file.write(
+          chunk,
+          offset,
+          chunk.length - offset,
+          this.spillWritten,
+        );
+        offset += bytesWritten;
+        this.spillWritten += bytesWritten;
+        this.pendingSpillBytes -= bytesWritten;
+      }
+      this.notify();
+    });
+    this.spillWrites.catch((error: Error) => this.fail(error));
+  }
+
+  private async readSpill(): Promise<Buffer> {
+    const spill = this.spill;
+    if (!spill) throw new Error('metadump spool: spill file vanished');
+    const length = Math.min(READ_CHUNK, this.spillWritten - this.spillRead);
+    const buffer = Buffer.allocUnsafe(length);
+    const { bytesRead } = await spill.file.read(buffer, 0, length, this.spillRead);
+    this.spillRead += bytesRead;
+    return buffer.subarray(0, bytesRead);
+  }
+}

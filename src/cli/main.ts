@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { PlaybookError, UsageError } from '../errors.js';
 import { projectFile } from '../project-root.js';
-import { applyCommand, parseForks, parseOutput } from './apply.js';
 import { ExitCode, exitCodeForError } from './exit-codes.js';
+import { parseForks, parseOutput, runJob } from './run-job.js';
 import { schemaCommand } from './schema.js';
 import { validateCommand } from './validate.js';
 
@@ -16,39 +16,65 @@ function program(): Command {
     .exitOverride()
     .showHelpAfterError('(memplay --help lists the commands)');
 
-  cli
-    .command('apply')
-    .description(
-      'run the upgrade playbook FILE on its hosts (with --check: show what would change, change nothing)',
+  interface JobFlags {
+    check: boolean;
+    limit?: string;
+    forks: string;
+    output?: string;
+    verbose: boolean;
+    from?: string;
+  }
+  const jobCommand = (name: string, description: string) =>
+    cli
+      .command(name)
+      .description(description)
+      .argument('<file>', 'playbook (YAML)')
+      .option('-C, --check', 'plan only: connect, run every read-only check, change nothing', false)
+      .option(
+        '-l, --limit <pattern>',
+        'only these hosts: names, groups or globs, comma-separated; !name excludes',
+      )
+      .option('-f, --forks <n>', 'hosts worked on in parallel within a batch', '5')
+      .addOption(
+        new Option(
+          '-o, --output <mode>',
+          'pretty (live, TTY default), plain (one line per result), json (JSON lines)',
+        ),
+      )
+      .option('-v, --verbose', 'show every remote command with its exit status and output', false);
+  const jobOptions = (opts: JobFlags) => ({
+    check: opts.check,
+    forks: parseForks(opts.forks),
+    verbose: opts.verbose,
+    ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+    ...(opts.output !== undefined ? { output: parseOutput(opts.output) } : {}),
+  });
+
+  jobCommand(
+    'apply',
+    'upgrade the hosts of playbook FILE, carrying their cached items across (with --check: show what would change, change nothing)',
+  ).action(async (file: string, opts: JobFlags) => {
+    process.exitCode = await runJob(file, { kind: 'upgrade' }, jobOptions(opts));
+  });
+
+  jobCommand(
+    'backup',
+    "dump each host's cache to the playbook's backup.dir; the hosts are not changed",
+  ).action(async (file: string, opts: JobFlags) => {
+    process.exitCode = await runJob(file, { kind: 'backup' }, jobOptions(opts));
+  });
+
+  jobCommand(
+    'restore',
+    "reload a backup into each host's running memcached (add mode: newer values are kept)",
+  )
+    .requiredOption(
+      '--from <path>',
+      'a backup file, or a backup folder holding <host>/*.mpbak (the newest is used)',
     )
-    .argument('<file>', 'playbook (YAML)')
-    .option('-C, --check', 'plan only: connect, run every read-only check, change nothing', false)
-    .option(
-      '-l, --limit <pattern>',
-      'only these hosts: names, groups or globs, comma-separated; !name excludes',
-    )
-    .option('-f, --forks <n>', 'hosts worked on in parallel within a batch', '5')
-    .addOption(
-      new Option(
-        '-o, --output <mode>',
-        'pretty (live, TTY default), plain (one line per result), json (JSON lines)',
-      ),
-    )
-    .option('-v, --verbose', 'show every remote command with its exit status and output', false)
-    .action(
-      async (
-        file: string,
-        opts: { check: boolean; limit?: string; forks: string; output?: string; verbose: boolean },
-      ) => {
-        process.exitCode = await applyCommand(file, {
-          check: opts.check,
-          forks: parseForks(opts.forks),
-          verbose: opts.verbose,
-          ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
-          ...(opts.output !== undefined ? { output: parseOutput(opts.output) } : {}),
-        });
-      },
-    );
+    .action(async (file: string, opts: JobFlags) => {
+      process.exitCode = await runJob(file, { kind: 'restore', from: opts.from as string }, jobOptions(opts));
+    });
 
   cli
     .command('validate')

@@ -45,7 +45,7 @@ export function parsePipeline(text: string, source: string): Pipeline {
   return { name: doc.name as string, phases };
 }
 
-export async function loadBuiltinPipeline(name: 'upgrade'): Promise<Pipeline> {
+export async function loadBuiltinPipeline(name: 'upgrade' | 'backup' | 'restore'): Promise<Pipeline> {
   const path = projectFile(`playbooks/${name}.yml`);
   return parsePipeline(await readFile(path, 'utf8'), path);
 }

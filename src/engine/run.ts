@@ -3,12 +3,13 @@ import { gatherFacts, type HostFacts } from '../facts/host-facts.js';
 import type { HostConfig, Playbook } from '../playbook/types.js';
 import type { EventSink, HostRecap, TaskStatus } from '../report/events.js';
 import { localTarballOnce } from '../tasks/source-tarball.js';
-import type { HostRun, SharedWork, TaskContext, TaskModule } from '../tasks/task.js';
+import type { HostRun, Job, SharedWork, TaskContext, TaskModule } from '../tasks/task.js';
 import type { Transport } from '../transport/transport.js';
 import { exceedsMaxFail, forEachLimited, splitIntoBatches } from './batches.js';
 import type { Phase, Pipeline } from './pipeline.js';
 
 export interface RunOptions {
+  readonly job: Job;
   readonly check: boolean;
   readonly forks: number;
   readonly connect: (host: HostConfig) => Promise<Transport>;
@@ -121,6 +122,7 @@ export async function runPipeline(
       playbook,
       shared,
       run: state.run,
+      job: options.job,
       signal: options.signal,
     };
     for (const [index, task] of phase.tasks.entries()) {

@@ -22,7 +22,7 @@ export const backup: TaskModule = {
     if (facts.runningVersion === null) {
       return ok(`nothing answers on port ${ctx.host.memcached.port}: no cached data to carry over`, facts);
     }
-    if (facts.runningVersion === ctx.target.version) {
+    if (ctx.job.kind === 'upgrade' && facts.runningVersion === ctx.target.version) {
       return ok(`already running ${ctx.target.version}: nothing to back up`, facts);
     }
     const stats = await queryMemcached(ctx.transport, ctx.host.memcached.port, (client) => client.stats());
@@ -129,6 +129,10 @@ export const backup: TaskModule = {
           await writer.abort();
         },
       };
+      if (ctx.job.kind === 'backup') {
+        ctx.run.backupFile = await ctx.run.backup.finish();
+        return { status: 'changed' as const, detail: ctx.run.backupFile.summary };
+      }
       return {
         status: 'changed' as const,
         detail: `${fullSummary}${loud.length ? `; ${loud.join('; ')}` : ''}; delta pass right before the swap`,

@@ -1,12 +1,40 @@
 import { TaskFailed } from '../errors.js';
+import type { HostFacts } from '../facts/host-facts.js';
 import { restoreBackup } from '../memcached/backup-pass.js';
-import { BackupFileError } from '../memcached/backup-reader.js';
+import { BackupFileError, verifyBackup } from '../memcached/backup-reader.js';
+import { BackupSourceError, backupFileFor } from './backup-source.js';
 import { connectMeta, formatBytes, formatCount } from './memcached-client.js';
 import type { Plan, TaskContext, TaskModule } from './task.js';
 import { changed, ok } from './task.js';
 
-// Reloads the backup this run took into the new instance, in add mode: a value a
-// client already wrote to the new instance is newer than the backup's and wins.
+// Reloads the backup this run took into the new instance (or, for `memplay
+// restore`, a backup the user names), in add mode: a value a client already
+// wrote is newer than the backup's and wins. A backup that fails its checksum
+// is refused before anything is written.
+
+async function planStandalone(ctx: TaskContext, facts: HostFacts, from: string): Promise<Plan> {
+  if (facts.runningVersion === null)
+    fail(ctx, `nothing answers on port ${ctx.host.memcached.port}: start memcached first`);
+  let path: string;
+  try {
+    path = await backupFileFor(from, ctx.host.name);
+  } catch (error) {
+    if (error instanceof BackupSourceError) fail(ctx, error.message);
+    throw error;
+  }
+  const verification = await verifyBackup(path);
+  if (!verification.ok) {
+    fail(ctx, `refusing ${path}: ${verification.error.message} — nothing was written to the host`);
+  }
+  const { header } = verification;
+  const live = header.fullItems + header.deltaItems;
+  ctx.run.restoreSource = { path, items: live, valueBytes: header.valueBytes, deltaMs: 0, summary: path };
+  const from_ = header.host === ctx.host.name ? '' : ` (backed up from ${header.host})`;
+  return changed(
+    `restore up to ${formatCount(live)} items / ${formatBytes(header.valueBytes)} from ${path}${from_}, taken ${header.createdAt} on ${header.memcachedVersion}, into ${facts.runningVersion} (add mode: newer values are kept)`,
+    facts,
+  );
+}
 
 function fail(ctx: TaskContext, detail: string): never {
   throw new TaskFailed(ctx.host.name, 'restore', detail);
@@ -16,6 +44,7 @@ export const restore: TaskModule = {
   name: 'restore',
 
   async plan(ctx, facts): Promise<Plan> {
+    if (ctx.job.kind === 'restore') return planStandalone(ctx, facts, ctx.job.from);
     if (ctx.run.backupFile) {
       return changed(
         `restore ${formatCount(ctx.run.backupFile.items)} items / ${formatBytes(ctx.run.backupFile.valueBytes)} from ${ctx.run.backupFile.path}`,
@@ -31,7 +60,7 @@ export const restore: TaskModule = {
   },
 
   async apply(ctx) {
-    const file = ctx.run.backupFile;
+    const file = ctx.run.backupFile ?? ctx.run.restoreSource;
     if (!file) fail(ctx, 'the backup was never finished — restore it by hand with memplay restore');
     const client = await connectMeta(ctx);
     try {

@@ -30,6 +30,8 @@ export interface HostRun {
   plannedBackup?: { readonly items: number; readonly bytes: number };
   backup?: ActiveBackup;
   backupFile?: FinishedBackup;
+  /** `memplay restore`: the verified file its plan chose. */
+  restoreSource?: FinishedBackup;
   restored?: { readonly stored: number; readonly keptNewer: number };
   /** performance.now() when swap stopped the old instance: out-of-service time runs from here. */
   stoppedAt?: number;
@@ -50,7 +52,16 @@ export interface FinishedBackup {
   readonly summary: string;
 }
 
+/** What the run is for: the same task modules serve the upgrade and the standalone commands. */
+export type Job =
+  | { readonly kind: 'upgrade' }
+  /** `memplay backup`: back up whatever version runs, and seal the file at once. */
+  | { readonly kind: 'backup' }
+  /** `memplay restore --from`: a backup file, or a backup folder holding `<host>/*.mpbak`. */
+  | { readonly kind: 'restore'; readonly from: string };
+
 export interface TaskContext {
+  readonly job: Job;
   readonly host: HostConfig;
   readonly transport: Transport;
   readonly target: Target;

@@ -6,12 +6,13 @@ import type { EventSink, RunEvent } from '../report/events.js';
 import { jsonRenderer } from '../report/json.js';
 import { plainRenderer } from '../report/plain.js';
 import { prettyRenderer } from '../report/pretty.js';
+import type { Job } from '../tasks/task.js';
 import { openTransport } from '../transport/connect.js';
 import { ExitCode, exitCodeForRecap } from './exit-codes.js';
 
 export type OutputMode = 'pretty' | 'plain' | 'json';
 
-export interface ApplyOptions {
+export interface RunJobOptions {
   readonly check: boolean;
   readonly limit?: string;
   readonly forks: number;
@@ -48,10 +49,11 @@ function renderer(mode: OutputMode, verbose: boolean): { sink: EventSink; finish
   };
 }
 
-export async function applyCommand(file: string, options: ApplyOptions): Promise<ExitCode> {
+/** Loads the playbook, runs the built-in pipeline for the job on the selected hosts, renders it. */
+export async function runJob(file: string, job: Job, options: RunJobOptions): Promise<ExitCode> {
   const playbook = await loadPlaybook(file);
   const hosts = selectHosts(playbook, options.limit);
-  const pipeline = await loadBuiltinPipeline('upgrade');
+  const pipeline = await loadBuiltinPipeline(job.kind);
   const mode = options.output ?? (process.stdout.isTTY ? 'pretty' : 'plain');
   const view = renderer(mode, options.verbose);
 
@@ -68,6 +70,7 @@ export async function applyCommand(file: string, options: ApplyOptions): Promise
   process.on('SIGINT', onSigint);
   try {
     const result = await runPipeline(playbook, hosts, pipeline, {
+      job,
       check: options.check,
       forks: options.forks,
       emit: view.sink,

@@ -54,7 +54,9 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
   const playbook = await loadPlaybook(file);
   const hosts = selectHosts(playbook, options.limit);
   const pipeline = await loadBuiltinPipeline(job.kind);
-  const mode = options.output ?? (process.stdout.isTTY ? 'pretty' : 'plain');
+  // A terminal that reports no width (some CI runners, script(1)) cannot hold a live view.
+  const live = process.stdout.isTTY && (process.stdout.columns ?? 0) > 0;
+  const mode = options.output ?? (live ? 'pretty' : 'plain');
   const view = renderer(mode, options.verbose);
 
   const interrupt = new AbortController();

@@ -2,9 +2,9 @@ import type { BackupHeader } from './backup-layout.js';
 import { BackupFileError, readBackupItems, verifyBackup } from './backup-reader.js';
 import type { BackupWriter } from './backup-writer.js';
 import type { ServerClock } from './expiry.js';
-import { CasIndex, keyDigest } from './key-index.js';
+import { CasIndex, keyDigestId } from './key-index.js';
 import type { MetaClient, StoreCounts, StoreMode } from './meta-client.js';
-import { type MetadumpEntry, MetadumpError, type MetadumpMode } from './metadump.js';
+import { MetadumpError, type MetadumpMode } from './metadump.js';
 
 // The three data movements of an upgrade, over a MetaClient:
 //   full pass   metadump → pipelined mg → backup file, remembering each key's cas
@@ -61,6 +61,13 @@ export interface RestoreResult extends StoreCounts {
   readonly durationMs: number;
 }
 
+/** A listed key on its way to mg, with its digest computed once. */
+interface Listed {
+  readonly key: Buffer;
+  readonly size: number;
+  readonly id: string;
+}
+
 async function currItems(client: MetaClient): Promise<number> {
   return Number((await client.stats()).get('curr_items') ?? Number.NaN);
 }
@@ -100,7 +107,7 @@ export async function backupFullPass(
   const every = options.progressEvery ?? 10_000;
   const [, restarts] = await withRestarts(options, async () => {
     const dump = client.metadumpEntries(options.mode ?? 'auto');
-    async function* unseen(): AsyncGenerator<MetadumpEntry> {
+    async function* unseen(): AsyncGenerator<Listed> {
       for (;;) {
         const step = await dump.next();
         if (step.done) {
@@ -108,16 +115,16 @@ export async function backupFullPass(
           return;
         }
         const entry = step.value;
-        if (index.has(entry.key)) continue;
+        const id = keyDigestId(entry.key);
+        if (!index.rememberNew(id, entry.cas)) continue;
         listed++;
-        index.remember(entry.key, entry.cas);
-        yield entry;
+        yield { key: entry.key, size: entry.size, id };
       }
     }
     const counts = await client.fetchItems(
       unseen(),
-      (item) => {
-        index.remember(item.key, item.cas);
+      (item, request) => {
+        index.remember(request.id, item.cas);
         written++;
         valueBytes += item.value.length;
         if (options.onProgress && written % every === 0) options.onProgress({ listed, written, valueBytes });
@@ -125,8 +132,8 @@ export async function backupFullPass(
       },
       {
         clock,
-        onMissing: (key) => {
-          index.forget(key);
+        onMissing: (request) => {
+          index.forget(request.id);
           vanished++;
         },
       },
@@ -172,7 +179,7 @@ export async function backupDeltaPass(
   const unaddressable: string[] = [];
   const [, restarts] = await withRestarts(options, async () => {
     const dump = client.metadumpEntries(options.mode ?? 'auto');
-    async function* toReread(): AsyncGenerator<MetadumpEntry> {
+    async function* toReread(): AsyncGenerator<Listed> {
       for (;;) {
         const step = await dump.next();
         if (step.done) {
@@ -180,31 +187,32 @@ export async function backupDeltaPass(
           return;
         }
         listed++;
-        const verdict = index.observe(step.value.key, step.value.cas);
+        const id = keyDigestId(step.value.key);
+        const verdict = index.observe(id, step.value.cas);
         if (verdict === 'unchanged') {
           unchanged++;
           continue;
         }
         if (verdict === 'new') added++;
         else changed++;
-        yield step.value;
+        yield { key: step.value.key, size: step.value.size, id };
       }
     }
     const counts = await client.fetchItems(
       toReread(),
-      (item) => {
-        index.update(item.key, item.cas);
+      (item, request) => {
+        index.remember(request.id, item.cas);
         written++;
         valueBytes += item.value.length;
         return writer.writeItem(item);
       },
       {
         clock,
-        onMissing: (key) => {
+        onMissing: (request) => {
           // Gone between listing and re-reading: deleted as far as the backup is concerned.
-          index.drop(key);
+          index.forget(request.id);
           deleted++;
-          void writer.writeTombstone(keyDigest(key));
+          void writer.writeTombstone(Buffer.from(request.id, 'base64'));
         },
       },
     );

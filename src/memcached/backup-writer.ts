@@ -59,6 +59,7 @@ export interface BackupWriter {
 
 const STAGE_BYTES = 256 * 1024;
 const BATCH_BYTES = 4 * 1024 * 1024;
+const MAX_WRITING_BYTES = 12 * 1024 * 1024;
 /** Values at least this big are written from their own buffer instead of being copied into the stage. */
 const COPY_LIMIT = 32 * 1024;
 
@@ -106,6 +107,8 @@ class StreamedBackup implements BackupWriter {
   private stageUsed = 0;
   private batch: Buffer[] = [];
   private batchBytes = 0;
+  /** Bytes handed to the file but not yet written. */
+  private writingBytes = 0;
   /** File offset of the next byte to be written. */
   private position = HEADER_SIZE;
   /** Bytes of records appended so far (written or buffered). */
@@ -261,7 +264,8 @@ class StreamedBackup implements BackupWriter {
   private maybeWrite(): Promise<void> | undefined {
     if (this.batchBytes < BATCH_BYTES) return undefined;
     this.queueWrite();
-    return this.writing;
+    // Let a few batches be written while the next fills; only then make the producer wait.
+    return this.writingBytes > MAX_WRITING_BYTES ? this.writing : undefined;
   }
 
   private queueWrite(): void {
@@ -273,6 +277,7 @@ class StreamedBackup implements BackupWriter {
     for (const buffer of buffers) this.sha256.update(buffer);
     const position = this.position;
     this.position += bytes;
+    this.writingBytes += bytes;
     this.writing = this.writing.then(async () => {
       if (this.failure) return;
       try {
@@ -282,6 +287,7 @@ class StreamedBackup implements BackupWriter {
           if (bytesWritten <= 0) throw new Error(`short write to ${this.partialPath}`);
           offset += bytesWritten;
         }
+        this.writingBytes -= bytes;
       } catch (error) {
         this.failure = error as Error;
         throw error;

@@ -26,7 +26,10 @@ export function digestIdOf(digest: Buffer): string {
 
 export type DeltaVerdict = 'new' | 'changed' | 'unchanged';
 
-/** cas per key digest, as of the last pass. */
+/**
+ * cas per key digest (keyDigestId), as of the last pass. Methods take the
+ * digest id so a pass computes it once per key.
+ */
 export class CasIndex {
   private current = new Map<string, number>();
   private next: Map<string, number> | undefined;
@@ -35,18 +38,25 @@ export class CasIndex {
     return this.current.size;
   }
 
-  /** Full pass: remember an item as written to the backup. */
-  remember(key: Buffer, cas: number): void {
-    this.current.set(keyDigestId(key), cas);
+  /** Full pass: remembers a listed key; false if it was already listed (met twice). */
+  rememberNew(id: string, cas: number): boolean {
+    if (this.current.has(id)) return false;
+    this.current.set(id, cas);
+    return true;
   }
 
-  forget(key: Buffer): void {
-    this.current.delete(keyDigestId(key));
+  /** The cas of the item as actually read (it may have changed since listing). */
+  remember(id: string, cas: number): void {
+    (this.next ?? this.current).set(id, cas);
   }
 
-  has(key: Buffer, cas?: number): boolean {
-    const known = this.current.get(keyDigestId(key));
-    return known !== undefined && (cas === undefined || known === cas);
+  /** The key vanished before it could be read. */
+  forget(id: string): void {
+    (this.next ?? this.current).delete(id);
+  }
+
+  has(id: string): boolean {
+    return this.current.has(id);
   }
 
   /** Starts a delta pass: every key seen from now on is compared, the rest will be reported deleted. */
@@ -55,24 +65,13 @@ export class CasIndex {
   }
 
   /** Delta pass: one metadump entry. */
-  observe(key: Buffer, cas: number): DeltaVerdict {
+  observe(id: string, cas: number): DeltaVerdict {
     if (!this.next) throw new Error('CasIndex.observe outside a delta pass');
-    const id = keyDigestId(key);
     const known = this.current.get(id);
     this.current.delete(id);
     this.next.set(id, cas);
     if (known === undefined) return 'new';
     return known === cas ? 'unchanged' : 'changed';
-  }
-
-  /** A key re-read in the delta pass came back with another cas (it changed again meanwhile). */
-  update(key: Buffer, cas: number): void {
-    (this.next ?? this.current).set(keyDigestId(key), cas);
-  }
-
-  /** A key observed in the delta pass disappeared before it could be re-read. */
-  drop(key: Buffer): void {
-    (this.next ?? this.current).delete(keyDigestId(key));
   }
 
   /** Ends a delta pass: returns the digests of keys not seen (deleted since the last pass). */

@@ -261,10 +261,10 @@ export class MetaClient {
    * promise: reading pauses until it resolves. The value Buffer may share
    * memory with the socket's chunk; copy it to keep it beyond the callback.
    */
-  async fetchItems(
-    keys: AsyncIterable<FetchRequest> | Iterable<FetchRequest>,
-    onItem: (item: FetchedItem) => void | Promise<void>,
-    options: { onMissing?: (key: Buffer) => void; clock?: ServerClock } = {},
+  async fetchItems<R extends FetchRequest>(
+    keys: AsyncIterable<R> | Iterable<R>,
+    onItem: (item: FetchedItem, request: R) => void | Promise<void>,
+    options: { onMissing?: (request: R) => void; clock?: ServerClock } = {},
   ): Promise<FetchCounts> {
     const clock = options.clock ?? (await this.serverClock());
     const counts: FetchCounts = { fetched: 0, missing: 0, valueBytes: 0, unaddressable: [] };
@@ -293,12 +293,12 @@ export class MetaClient {
               counts.fetched++;
               counts.valueBytes += value.length;
               const item = { key, value, flags, exptime: absoluteExptime(ttl, clock.now()), cas };
-              const pending = onItem(item);
+              const pending = onItem(item, request);
               return pending ? pending.then(() => true) : true;
             }
             if (line === 'EN') {
               counts.missing++;
-              options.onMissing?.(key);
+              options.onMissing?.(request);
               return true;
             }
             failure ??= replyError('mg', key, line);

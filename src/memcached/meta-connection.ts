@@ -179,54 +179,71 @@ export class MetaConnection {
 
   private receive(chunk: Buffer): void {
     if (this.failure) return;
-    let buf = chunk;
-    if (this.leftover) {
-      buf = chunk.length === 0 ? this.leftover : Buffer.concat([this.leftover, chunk]);
-      this.leftover = undefined;
-    }
-    let pos = 0;
     try {
-      while (pos < buf.length) {
-        if (this.blocked) {
-          this.leftover = buf.subarray(pos);
+      let rest = chunk;
+      if (this.leftover && !this.blocked && this.valueNeed === 0) {
+        // A reply line was cut by the previous chunk: complete just that line
+        // rather than copying the whole new chunk behind it.
+        const lf = chunk.indexOf(10);
+        if (lf < 0) {
+          this.leftover = Buffer.concat([this.leftover, chunk]);
           return;
         }
-        if (this.valueNeed > 0) {
-          const take = Math.min(this.valueNeed, buf.length - pos);
-          this.valueParts.push(buf.subarray(pos, pos + take));
-          pos += take;
-          this.valueNeed -= take;
-          if (this.valueNeed > 0) break;
-          const parts = this.valueParts;
-          this.valueParts = [];
-          const whole = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
-          if (whole[whole.length - 2] !== 13 || whole[whole.length - 1] !== 10) {
-            throw new MetaProtocolError(`value after "${this.valueLine}" is not followed by CRLF`);
-          }
-          this.deliver(this.valueLine, whole.subarray(0, whole.length - 2));
-          continue;
-        }
-        const lf = buf.indexOf(10, pos);
-        if (lf < 0) {
-          this.leftover = buf.subarray(pos);
-          break;
-        }
-        const line = buf.toString('latin1', pos, buf[lf - 1] === 13 ? lf - 1 : lf);
-        pos = lf + 1;
-        if (line.charCodeAt(0) === 86 && line.charCodeAt(1) === 65 && line.charCodeAt(2) === 32) {
-          // "VA <len> <flags>*": the data and its CRLF follow.
-          const space = line.indexOf(' ', 3);
-          const length = Number(space < 0 ? line.slice(3) : line.slice(3, space));
-          if (!Number.isInteger(length) || length < 0)
-            throw new MetaProtocolError(`bad value header: ${line}`);
-          this.valueLine = line;
-          this.valueNeed = length + 2;
-          continue;
-        }
-        this.deliver(line, undefined);
+        const head = Buffer.concat([this.leftover, chunk.subarray(0, lf + 1)]);
+        this.leftover = undefined;
+        this.consume(head);
+        rest = chunk.subarray(lf + 1);
       }
+      if (this.leftover) {
+        rest = Buffer.concat([this.leftover, rest]);
+        this.leftover = undefined;
+      }
+      this.consume(rest);
     } catch (error) {
       this.fail(error as Error);
+    }
+  }
+
+  /** Parses replies from buf; keeps an incomplete line, or everything once blocked, in leftover. */
+  private consume(buf: Buffer): void {
+    let pos = 0;
+    while (pos < buf.length) {
+      if (this.blocked) {
+        this.leftover = buf.subarray(pos);
+        return;
+      }
+      if (this.valueNeed > 0) {
+        const take = Math.min(this.valueNeed, buf.length - pos);
+        this.valueParts.push(buf.subarray(pos, pos + take));
+        pos += take;
+        this.valueNeed -= take;
+        if (this.valueNeed > 0) return;
+        const parts = this.valueParts;
+        this.valueParts = [];
+        const whole = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+        if (whole[whole.length - 2] !== 13 || whole[whole.length - 1] !== 10) {
+          throw new MetaProtocolError(`value after "${this.valueLine}" is not followed by CRLF`);
+        }
+        this.deliver(this.valueLine, whole.subarray(0, whole.length - 2));
+        continue;
+      }
+      const lf = buf.indexOf(10, pos);
+      if (lf < 0) {
+        this.leftover = buf.subarray(pos);
+        return;
+      }
+      const line = buf.toString('latin1', pos, buf[lf - 1] === 13 ? lf - 1 : lf);
+      pos = lf + 1;
+      if (line.charCodeAt(0) === 86 && line.charCodeAt(1) === 65 && line.charCodeAt(2) === 32) {
+        // "VA <len> <flags>*": the data and its CRLF follow.
+        const space = line.indexOf(' ', 3);
+        const length = Number(space < 0 ? line.slice(3) : line.slice(3, space));
+        if (!Number.isInteger(length) || length < 0) throw new MetaProtocolError(`bad value header: ${line}`);
+        this.valueLine = line;
+        this.valueNeed = length + 2;
+        continue;
+      }
+      this.deliver(line, undefined);
     }
   }
 
@@ -246,8 +263,17 @@ export class MetaConnection {
       (finished) => {
         if (finished) this.answered(current);
         this.blocked = false;
-        this.stream.resume();
-        if (this.leftover) this.receive(Buffer.alloc(0));
+        const rest = this.leftover;
+        this.leftover = undefined;
+        if (rest) {
+          try {
+            this.consume(rest);
+          } catch (error) {
+            this.fail(error as Error);
+            return;
+          }
+        }
+        if (!this.blocked) this.stream.resume();
       },
       (error: Error) => this.fail(error),
     );

@@ -111,17 +111,32 @@ function parseEntryBytes(buf: Buffer, start: number, end: number): MetadumpEntry
     if (fieldEnd < 0 || fieldEnd > end) fieldEnd = end;
     const eq = buf.indexOf(EQUALS, i);
     if (eq > i && eq < fieldEnd) {
-      const name = buf.toString('latin1', i, eq);
-      if (name === 'fetch') fetched = buf[eq + 1] === 0x79;
+      // Dispatch on the name's bytes, not a decoded string: this runs for every field of every item.
+      const first = buf[i] as number;
+      const second = buf[i + 1] as number;
+      const nameLength = eq - i;
+      if (first === 0x66 && second === 0x65)
+        fetched = buf[eq + 1] === 0x79; // fetch=yes
       else {
         const value = readInteger(buf, eq + 1, fieldEnd);
-        if (Number.isNaN(value) && NUMERIC_FIELDS.has(name)) return undefined;
-        if (name === 'exp') exptime = Math.max(value, 0);
-        else if (name === 'la') lastAccess = value;
-        else if (name === 'cas') cas = value;
-        else if (name === 'cls') slabClass = value;
-        else if (name === 'size') size = value;
-        else if (name === 'flags') flags = value;
+        if (first === 0x65 && nameLength === 3)
+          exptime = Math.max(value, 0); // exp
+        else if (first === 0x6c && nameLength === 2)
+          lastAccess = value; // la
+        else if (first === 0x63 && second === 0x61)
+          cas = value; // cas
+        else if (first === 0x63 && second === 0x6c)
+          slabClass = value; // cls
+        else if (first === 0x73 && nameLength === 4)
+          size = value; // size
+        else if (first === 0x66 && second === 0x6c)
+          flags = value; // flags
+        else {
+          // A field this memplay does not know (newer servers add some): ignored.
+          i = fieldEnd + 1;
+          continue;
+        }
+        if (Number.isNaN(value)) return undefined;
       }
     }
     i = fieldEnd + 1;
@@ -139,7 +154,6 @@ function parseEntryBytes(buf: Buffer, start: number, end: number): MetadumpEntry
 }
 
 const KEY_PREFIX = Buffer.from('key=', 'latin1');
-const NUMERIC_FIELDS = new Set(['exp', 'la', 'cas', 'cls', 'size', 'flags']);
 
 /**
  * Parses a metadump reply as it streams in. Yields entries in batches (one

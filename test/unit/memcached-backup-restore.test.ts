@@ -218,7 +218,7 @@ describe('backup and restore against memcached 1.6.18', () => {
       const counts = await client.fetchItems(
         [{ key: Buffer.from('never-written') }, { key: unsendable }, { key: generated.longestRawKey }],
         () => {},
-        { onMissing: (key) => missing.push(key.toString()) },
+        { onMissing: (request) => missing.push(request.key.toString()) },
       );
       expect(counts).toMatchObject({ fetched: 1, missing: 1, unaddressable: [displayKey(unsendable)] });
       expect(missing).toEqual(['never-written']);
@@ -253,4 +253,23 @@ describe('backup and restore against memcached 1.6.18', () => {
       client.close();
     }
   });
+
+  it('a consumer slower than the crawler still gets every item, with the metadump spilled to disk', async () => {
+    const server = await startMemcached({ memoryMb: 64 });
+    try {
+      await generateItems(server.connect, { seed: 3, count: 20_000, totalBytes: 2 * 1024 * 1024 });
+      const client = await MetaClient.connect(server.connect, { metadumpMemoryBytes: 16 * 1024 });
+      try {
+        let seen = 0;
+        const counts = await client.fetchItems(client.metadumpEntries('hash'), async () => {
+          if (++seen % 2000 === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+        });
+        expect(counts).toMatchObject({ fetched: 20_000, missing: 0 });
+      } finally {
+        client.close();
+      }
+    } finally {
+      await server.stop();
+    }
+  }, 30_000);
 });

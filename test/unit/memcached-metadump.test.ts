@@ -1,3 +1,6 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   type MetadumpEntry,
@@ -5,6 +8,7 @@ import {
   parseMetadump,
   parseMetadumpLine,
 } from '../../src/memcached/metadump.js';
+import { MetadumpSpool } from '../../src/memcached/metadump-spool.js';
 
 async function collect(chunks: string[]): Promise<{ entries: MetadumpEntry[]; count: number }> {
   async function* source() {
@@ -46,11 +50,56 @@ describe('parseMetadumpLine', () => {
     });
   });
 
+  it('ignores fields it does not know', () => {
+    const entry = parseMetadumpLine('key=k exp=-1 la=5 cas=7 fetch=no cls=1 size=66 future=x%20y flags=3');
+    expect(entry).toMatchObject({ key: Buffer.from('k'), cas: 7, flags: 3 });
+  });
+
+  it('refuses a line whose numbers are not numbers', () => {
+    expect(() => parseMetadumpLine('key=k exp=soon la=5 cas=7 fetch=no cls=1 size=66')).toThrow(
+      MetadumpError,
+    );
+  });
+
   it('reads never-expiring items as exptime 0 and the 1.6.38 flags field', () => {
     const entry = parseMetadumpLine(
       'key=small exp=-1 la=1795925101 cas=3 fetch=yes cls=1 size=66 flags=4294967295',
     );
     expect(entry).toMatchObject({ exptime: 0, fetched: true, flags: 4294967295 });
+  });
+});
+
+describe('MetadumpSpool', () => {
+  it('keeps order when it spills to disk behind a slow consumer, and removes the spill file', async () => {
+    const spillDir = await mkdtemp(join(tmpdir(), 'memplay-spool-test-'));
+    try {
+      const spool = new MetadumpSpool({ memoryBytes: 64, spillDir });
+      const sent: Buffer[] = [];
+      for (let i = 0; i < 200; i++) {
+        const chunk = Buffer.from(`chunk ${i} ${'x'.repeat(i % 50)}\n`);
+        sent.push(chunk);
+        spool.write(chunk);
+      }
+      const received: Buffer[] = [];
+      let n = 0;
+      for await (const chunk of spool) {
+        received.push(chunk);
+        if (++n === 3) {
+          expect((await readdir(spillDir)).length).toBe(1);
+          // Written while the consumer reads back the spill: still in order.
+          for (let i = 200; i < 300; i++) {
+            const more = Buffer.from(`chunk ${i}\n`);
+            sent.push(more);
+            spool.write(more);
+          }
+          spool.end();
+        }
+      }
+      expect(Buffer.concat(received).toString()).toBe(Buffer.concat(sent).toString());
+      expect(await readdir(spillDir)).toEqual([]);
+    } finally {
+      await rm(spillDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -320,10 +320,13 @@ export async function digestItems(factory: StreamFactory): Promise<Map<string, I
   const keys = await listKeys(factory);
   const wire = new Wire(await factory());
   const digests = new Map<string, ItemDigest>();
+  const pending: [Buffer, number][] = [];
   try {
-    for (let start = 0; start < keys.length; start += 500) {
-      const batch = keys.slice(start, start + 500);
-      const now = Number((await wire.stats()).get('time'));
+    // Small batches with the server clock read on both sides: `t` is measured somewhere
+    // inside the batch, so its absolute expiry is known to within half the batch's duration.
+    for (let start = 0; start < keys.length; start += 100) {
+      const batch = keys.slice(start, start + 100);
+      const before = Number((await wire.stats()).get('time'));
       let requests = '';
       for (const key of batch) {
         requests += isRawSafe(key)
@@ -343,14 +346,21 @@ export async function digestItems(factory: StreamFactory): Promise<Map<string, I
         const data = await wire.bytes(Number(length) + 2);
         const field = (name: string) => Number(flags.find((f) => f.startsWith(name))?.slice(1));
         const ttl = field('t');
+        pending.push([key, ttl]);
         digests.set(key.toString('hex'), {
           flags: field('f'),
           valueLength: Number(length),
           valueSha256: createHash('sha256')
             .update(data.subarray(0, data.length - 2))
             .digest('hex'),
-          exptime: ttl < 0 ? 0 : now + ttl,
+          exptime: ttl,
         });
+      }
+      const after = Number((await wire.stats()).get('time'));
+      const now = Math.round((before + after) / 2);
+      for (const [key, ttl] of pending.splice(0)) {
+        const digest = digests.get(key.toString('hex')) as ItemDigest;
+        digests.set(key.toString('hex'), { ...digest, exptime: ttl < 0 ? 0 : now + ttl });
       }
     }
     return digests;

@@ -1,5 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { replaceReference, renderReference } from '../src/docs/schema-reference.js';
+import { renderReference, replaceReference } from '../src/docs/schema-reference.js';
 import { playbookSchema } from '../src/playbook/index.js';
 import { projectFile } from '../src/project-root.js';
 

@@ -18,7 +18,8 @@ type SchemaNode = {
   const?: unknown;
 };
 
-export const referenceStart = '<!-- playbook-reference:start (generated from schemas/playbook.schema.json by npm run docs) -->';
+export const referenceStart =
+  '<!-- playbook-reference:start (generated from schemas/playbook.schema.json by npm run docs) -->';
 export const referenceEnd = '<!-- playbook-reference:end -->';
 
 function resolveRef(root: SchemaNode & { $defs?: Record<string, SchemaNode> }, node: SchemaNode): SchemaNode {
@@ -26,7 +27,11 @@ function resolveRef(root: SchemaNode & { $defs?: Record<string, SchemaNode> }, n
   const name = node.$ref.replace('#/$defs/', '');
   const target = root.$defs?.[name];
   if (!target) throw new Error(`schema: unresolved ${node.$ref}`);
-  return { ...resolveRef(root, target), ...(node.title ? { title: node.title } : {}), ...(node.description ? { description: node.description } : {}) };
+  return {
+    ...resolveRef(root, target),
+    ...(node.title ? { title: node.title } : {}),
+    ...(node.description ? { description: node.description } : {}),
+  };
 }
 
 function typeOf(node: SchemaNode): string {
@@ -45,7 +50,9 @@ export function renderReference(schema: object): string {
   const walk = (node: SchemaNode, path: string, required: boolean) => {
     const resolved = resolveRef(root, node);
     if (path) {
-      const text = (resolved.description ?? resolved.title ?? '').replaceAll('|', '\\|').replaceAll('\n', ' ');
+      const text = (resolved.description ?? resolved.title ?? '')
+        .replaceAll('|', '\\|')
+        .replaceAll('\n', ' ');
       rows.push(`| \`${path}\`${required ? ' (required)' : ''} | ${typeOf(resolved)} | ${text} |`);
     }
     const branches = [resolved, ...(resolved.oneOf ?? []).map((b) => resolveRef(root, b))];

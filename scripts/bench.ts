@@ -1,0 +1,66 @@
+import { labUp } from '../test/lab/index.js';
+import { otherLabUsers } from './bench/lab-users.js';
+import { describeMachine } from './bench/machine.js';
+import { type Results, renderReport } from './bench/report.js';
+import { backupAndRestore, cleanUp, controllerMemory, prepare, upgradeWindow } from './bench/steps.js';
+
+// `npm run bench`: memplay's backup, restore and upgrade window on host1 of the
+// lab, against memcached-tool, with the targets they are held to. Prints a
+// markdown report on stdout (progress on stderr). A MISS is a finding, not a
+// failure: the exit status is non-zero only when the bench itself broke.
+
+function log(message: string): void {
+  process.stderr.write(`bench: ${message}\n`);
+}
+
+async function main(): Promise<number> {
+  const started = performance.now();
+  const machine = describeMachine();
+  const others = otherLabUsers();
+  log('bringing the lab up');
+  const lab = await labUp();
+  const bench = await prepare(lab, log);
+  const broken: { step: string; message: string }[] = [];
+  const attempt = async <T>(step: string, measure: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await measure();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      log(`${step} broke: ${message}`);
+      broken.push({ step, message });
+      return undefined;
+    }
+  };
+  let results: Omit<Results, 'totalMs'>;
+  try {
+    const host = bench.host;
+    results = {
+      machine,
+      hostLine: `${host.name}: ${host.user}@127.0.0.1:${host.sshPort} (OpenSSH), memcached ${lab.baselineVersion} on 127.0.0.1:${host.memcachedPort}, -m 256`,
+      buildSetup:
+        bench.build === 'present'
+          ? `${lab.targetVersion} already under ${host.prefix}: no compile in any figure`
+          : `${lab.targetVersion} copied from the lab build cache into ${host.prefix} before timing: no compile in any figure`,
+      otherLabUsers: others,
+      backupAndRestore: await attempt('1–2 backup and restore', () => backupAndRestore(bench)),
+      upgrade: await attempt('3 upgrade window', () => upgradeWindow(bench)),
+      memory: await attempt('4 controller memory', () => controllerMemory(bench)),
+      broken,
+    };
+  } finally {
+    log('putting the lab back to baseline');
+    await attempt('clean-up', () => cleanUp(bench));
+  }
+  process.stdout.write(renderReport({ ...results, totalMs: performance.now() - started }));
+  return broken.length > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    log(`broke before measuring: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exitCode = 1;
+  },
+);

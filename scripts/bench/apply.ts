@@ -1,0 +1,59 @@
+import { join } from 'node:path';
+import { runProgram } from './process.js';
+
+// `memplay apply --output json` as a user runs it, read back from its events.
+
+export interface TaskResult {
+  readonly task: string;
+  readonly status: string;
+  readonly detail: string;
+  readonly durationMs: number;
+}
+
+export interface ApplyRun {
+  readonly exitCode: number | null;
+  readonly wallMs: number;
+  /** The host's task events, in the order they ended. */
+  readonly tasks: readonly TaskResult[];
+  /** From the restore detail: "out of service N ms". */
+  readonly outOfServiceMs: number | null;
+  readonly stderr: string;
+}
+
+interface TaskEvent {
+  readonly event: string;
+  readonly host?: string;
+  readonly task?: string;
+  readonly status?: string;
+  readonly detail?: string;
+  readonly duration_ms?: number;
+}
+
+export async function applyPlaybook(repoRoot: string, playbook: string, hostName: string): Promise<ApplyRun> {
+  const finished = await runProgram(
+    process.execPath,
+    [join(repoRoot, 'bin', 'memplay.js'), 'apply', playbook, '--output', 'json'],
+    { cwd: repoRoot, timeoutMs: 180_000 },
+  );
+  const tasks: TaskResult[] = [];
+  for (const line of finished.stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const event = JSON.parse(line) as TaskEvent;
+    if (event.event !== 'task' || event.host !== hostName) continue;
+    tasks.push({
+      task: event.task ?? '?',
+      status: event.status ?? '?',
+      detail: event.detail ?? '',
+      durationMs: event.duration_ms ?? Number.NaN,
+    });
+  }
+  const restore = tasks.find((t) => t.task === 'restore');
+  const outOfService = restore?.detail.match(/out of service (\d+) ms/);
+  return {
+    exitCode: finished.code,
+    wallMs: finished.wallMs,
+    tasks,
+    outOfServiceMs: outOfService ? Number(outOfService[1]) : null,
+    stderr: finished.stderr,
+  };
+}

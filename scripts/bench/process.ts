@@ -1,0 +1,53 @@
+import { type StdioOptions, spawn } from 'node:child_process';
+
+export interface Finished {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly wallMs: number;
+}
+
+/** Runs a program (no shell) to its end, timing it from spawn to exit. */
+export function runProgram(
+  file: string,
+  args: readonly string[],
+  options: { stdout?: number; timeoutMs?: number; cwd?: string } = {},
+): Promise<Finished> {
+  return new Promise((resolve, reject) => {
+    const stdio: StdioOptions = ['ignore', options.stdout ?? 'pipe', 'pipe'];
+    const started = performance.now();
+    const child = spawn(file, args, { stdio, cwd: options.cwd });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGTERM'), options.timeoutMs ?? 180_000);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, wallMs: performance.now() - started });
+    });
+  });
+}
+
+/** runProgram, rejecting unless it exits 0. */
+export async function runOk(
+  file: string,
+  args: readonly string[],
+  options: Parameters<typeof runProgram>[2] = {},
+): Promise<Finished> {
+  const finished = await runProgram(file, args, options);
+  if (finished.code !== 0) {
+    const status = finished.signal ? `signal ${finished.signal}` : `exit ${finished.code}`;
+    throw new Error(`${[file, ...args].join(' ')}: ${status}\n${finished.stderr.trim().slice(-2000)}`);
+  }
+  return finished;
+}

@@ -1,12 +1,10 @@
 import type { RunEvent } from './events.js';
 
-// JSON lines: one object per event, `event` first. Commands (-v) are included only when verbose.
+// JSON lines: one object per event, `event` first. Progress ticks and remote
+// commands are noise for most consumers: they come only with -v.
 export function jsonRenderer(write: (line: string) => void, verbose: boolean): (event: RunEvent) => void {
   return (event) => {
-    if (event.event === 'command' && !verbose) return;
-    if (event.event === 'task-start' || event.event === 'progress') {
-      if (!verbose) return;
-    }
+    if ((event.event === 'command' || event.event === 'progress') && !verbose) return;
     write(JSON.stringify(event));
   };
 }

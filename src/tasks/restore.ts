@@ -1,9 +1,11 @@
 import { TaskFailed } from '../errors.js';
 import type { HostFacts } from '../facts/host-facts.js';
+import { queryMemcached } from '../facts/memcached-port.js';
 import { restoreBackup } from '../memcached/backup-pass.js';
 import { BackupFileError, verifyBackup } from '../memcached/backup-reader.js';
 import { BackupSourceError, backupFileFor } from './backup-source.js';
 import { connectMeta, formatBytes, formatCount } from './memcached-client.js';
+import { markRestored, unrestoredBackup } from './restore-marker.js';
 import type { Plan, TaskContext, TaskModule } from './task.js';
 import { changed, ok } from './task.js';
 
@@ -36,6 +38,14 @@ async function planStandalone(ctx: TaskContext, facts: HostFacts, from: string):
   );
 }
 
+async function leftoverFromInterruptedRun(ctx: TaskContext, facts: HostFacts) {
+  if (facts.runningVersion !== ctx.target.version) return null;
+  const stats = await queryMemcached(ctx.transport, ctx.host.memcached.port, (client) => client.stats());
+  if (!stats) return null;
+  const startedAt = Number(stats.get('time')) - Number(stats.get('uptime'));
+  return unrestoredBackup(ctx.playbook.backup.dir, ctx.host.name, facts.runningVersion, startedAt);
+}
+
 function fail(ctx: TaskContext, detail: string): never {
   throw new TaskFailed(ctx.host.name, 'restore', detail);
 }
@@ -55,6 +65,14 @@ export const restore: TaskModule = {
       const planned = ctx.run.plannedBackup;
       const size = planned ? ` (~${formatCount(planned.items)} items / ${formatBytes(planned.bytes)})` : '';
       return changed(`restore the backup taken before the swap${size} into ${ctx.target.version}`, facts);
+    }
+    const leftover = await leftoverFromInterruptedRun(ctx, facts);
+    if (leftover) {
+      ctx.run.restoreSource = { ...leftover, deltaMs: 0, summary: leftover.path };
+      return changed(
+        `restore ${formatCount(leftover.items)} items / ${formatBytes(leftover.valueBytes)} that an interrupted run backed up from ${leftover.memcachedVersion} and never restored: ${leftover.path}`,
+        facts,
+      );
     }
     return ok('no backup taken in this run: nothing to restore', facts);
   },
@@ -90,6 +108,12 @@ export const restore: TaskModule = {
           : '',
       ].filter(Boolean);
       const summary = `restored ${formatCount(result.stored)} items / ${formatBytes(result.valueBytes)} in ${(result.durationMs / 1000).toFixed(1)}s${notes.length ? `; ${notes.join('; ')}` : ''}${outOfService === null ? '' : `; out of service ${Math.round(outOfService)} ms`}`;
+      await markRestored(file.path, {
+        host: ctx.host.name,
+        into: ctx.target.version,
+        stored: result.stored,
+        keptNewer: result.keptNewer,
+      });
       if (ratio < minRatio) {
         fail(
           ctx,

@@ -33,7 +33,7 @@ export const verify: TaskModule = {
       );
     }
     const served = `${version} answers on port ${port}`;
-    const file = ctx.run.backupFile;
+    const file = ctx.run.restored ? (ctx.run.backupFile ?? ctx.run.restoreSource) : ctx.run.backupFile;
     const sampleSize = ctx.playbook.verify.sample;
     if (!file) {
       if (ctx.run.plannedBackup && sampleSize > 0) {

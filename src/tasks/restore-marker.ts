@@ -1,0 +1,68 @@
+import { access, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readBackupHeader } from '../memcached/backup-reader.js';
+import { BackupSourceError, backupFileFor } from './backup-source.js';
+
+// A backup is marked once it has been restored (`<file>.restored`), so a re-run
+// can tell a backup that an interrupted upgrade never got to restore from one
+// that is done: the first is restored again (add mode), the second never is —
+// restoring it twice would bring back keys clients deleted since.
+
+export function markerPath(backupFile: string): string {
+  return `${backupFile}.restored`;
+}
+
+export async function markRestored(backupFile: string, facts: Record<string, unknown>): Promise<void> {
+  await writeFile(
+    markerPath(backupFile),
+    `${JSON.stringify({ restoredAt: new Date().toISOString(), ...facts })}\n`,
+    {
+      mode: 0o600,
+    },
+  );
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+export interface LeftoverBackup {
+  readonly path: string;
+  readonly items: number;
+  readonly valueBytes: number;
+  readonly memcachedVersion: string;
+}
+
+/**
+ * The newest backup of this host that was taken from another version than the
+ * one running now, after which the running instance started, and that was never
+ * restored: what a run killed between swap and restore leaves behind.
+ */
+export async function unrestoredBackup(
+  backupDir: string,
+  host: string,
+  runningVersion: string,
+  instanceStartedAt: number,
+): Promise<LeftoverBackup | null> {
+  let path: string;
+  try {
+    path = await backupFileFor(join(backupDir), host);
+  } catch (error) {
+    if (error instanceof BackupSourceError) return null;
+    throw error;
+  }
+  if (await exists(markerPath(path))) return null;
+  const { header } = await readBackupHeader(path).catch(() => ({ header: null }));
+  if (!header?.complete) return null;
+  if (header.memcachedVersion === runningVersion) return null;
+  if (instanceStartedAt < (header.serverTimeAtDelta ?? header.serverTimeAtDump)) return null;
+  return {
+    path,
+    items: header.fullItems + header.deltaItems,
+    valueBytes: header.valueBytes,
+    memcachedVersion: header.memcachedVersion,
+  };
+}

@@ -46,6 +46,7 @@ async function main(): Promise<number> {
       upgrade: await attempt('3 upgrade window', () => upgradeWindow(bench)),
       memory: await attempt('4 controller memory', () => controllerMemory(bench)),
       broken,
+      retried: bench.failures,
     };
   } finally {
     log('putting the lab back to baseline');

@@ -1,4 +1,4 @@
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 
 /** What the figures were measured on: they mean little without it. */
 export interface Machine {
@@ -8,6 +8,8 @@ export interface Machine {
   readonly memoryBytes: number;
   readonly node: string;
   readonly kernel: string;
+  /** 1-minute load average when the bench started: anything else running skews the figures. */
+  readonly loadAverage: number;
 }
 
 export function describeMachine(): Machine {
@@ -19,5 +21,6 @@ export function describeMachine(): Machine {
     memoryBytes: totalmem(),
     node: process.version,
     kernel: `${process.platform} ${release()}`,
+    loadAverage: loadavg()[0] ?? Number.NaN,
   };
 }

@@ -34,7 +34,7 @@ export async function dumpWithMemcachedTool(port: number, file: string): Promise
 const HEADER = /^add (.+) (\d+) (-?\d+) (\d+)$/s;
 
 /** Counts the records of a memcached-tool dump: `add <key> <flags> <exptime> <bytes>\r\n<value>\r\n`. */
-export function parseDump(dump: Buffer): Omit<ToolDump, 'wallMs'> {
+function parseDump(dump: Buffer): Omit<ToolDump, 'wallMs'> {
   let records = 0;
   let valueBytes = 0;
   let malformed = 0;

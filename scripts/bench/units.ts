@@ -7,10 +7,6 @@ export function mb(bytes: number): string {
   return `${(bytes / MB).toFixed(1)} MB`;
 }
 
-export function mib(bytes: number): string {
-  return `${(bytes / MiB).toFixed(0)} MiB`;
-}
-
 export function seconds(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(2)} s` : `${(ms / 1000).toFixed(1)} s`;
 }

@@ -154,7 +154,11 @@ function restoreSection(br: BackupAndRestore): string {
   const m = br.memplayRestore;
   const t = br.toolRestore;
   // Every record is sent; the few the server refuses hardly change the rate.
-  const toolMbs = mbs(br.toolDump.valueBytes, t.wallMs);
+  // If the server closed the connection before the end, only what it stored counts, pro rata.
+  const toolBytes = t.complete
+    ? br.toolDump.valueBytes
+    : (br.toolDump.valueBytes * t.stored) / Math.max(1, br.toolDump.records);
+  const toolMbs = mbs(toolBytes, t.wallMs);
   return `## 2. Restore into a flushed instance (\`flush_all\` first)
 
 ${table(
@@ -171,7 +175,12 @@ ${table(
       `${count(t.stored)} (${count(t.notStored)} NOT_STORED, ${count(t.errors)} errors${t.complete ? '' : ', never answered the closing version'})`,
       '',
     ],
-    ['value bytes in', mb(m.valueBytes), `${mb(br.toolDump.valueBytes)} sent`, ''],
+    [
+      'value bytes in',
+      mb(m.valueBytes),
+      t.complete ? `${mb(toolBytes)} sent` : `≈ ${mb(toolBytes)} stored`,
+      '',
+    ],
     ['wall time', seconds(m.wallMs), seconds(t.wallMs), ratio(t.wallMs / m.wallMs)],
     [
       'items/s',

@@ -245,10 +245,14 @@ export async function backupDeltaPass(
 export async function restoreBackup(
   client: MetaClient,
   path: string,
-  options: { mode: StoreMode; clock?: ServerClock },
+  options: { mode: StoreMode; clock?: ServerClock; alreadyVerified?: BackupHeader },
 ): Promise<RestoreResult> {
   const started = performance.now();
-  const verification = await verifyBackup(path);
+  // A caller that verified the file moments ago (before stopping the old instance)
+  // passes its header, so the checksum pass stays out of the out-of-service window.
+  const verification = options.alreadyVerified
+    ? { ok: true as const, header: options.alreadyVerified }
+    : await verifyBackup(path);
   if (!verification.ok) throw verification.error;
   const clock = options.clock ?? (await client.serverClock());
   const counts = await client.storeItems(readBackupItems(path), { mode: options.mode }, clock);

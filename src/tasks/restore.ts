@@ -83,7 +83,10 @@ export const restore: TaskModule = {
     const client = await connectMeta(ctx);
     try {
       ctx.progress(`restore ${formatCount(file.items)} items from ${file.path}`);
-      const result = await restoreBackup(client, file.path, { mode: 'add' });
+      const result = await restoreBackup(client, file.path, {
+        mode: 'add',
+        ...(file.verifiedHeader ? { alreadyVerified: file.verifiedHeader } : {}),
+      });
       const outOfService = ctx.run.stoppedAt === undefined ? null : performance.now() - ctx.run.stoppedAt;
       ctx.run.restored = { stored: result.stored, keptNewer: result.keptNewer };
       const live =

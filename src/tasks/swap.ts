@@ -2,6 +2,7 @@ import { TaskFailed } from '../errors.js';
 import type { HostFacts } from '../facts/host-facts.js';
 import { hasWorkingBuild } from '../facts/host-facts.js';
 import { waitForPort } from '../facts/wait.js';
+import { verifyBackup } from '../memcached/backup-reader.js';
 import { serviceControl } from '../service/service.js';
 import { sh } from '../transport/quote.js';
 import type { Outcome, Plan, TaskContext, TaskModule } from './task.js';
@@ -55,7 +56,12 @@ export const swap: TaskModule = {
     if (ctx.run.backup && !ctx.run.backupFile) {
       ctx.progress('delta pass: re-read what changed since the full pass');
       try {
-        ctx.run.backupFile = await ctx.run.backup.finish();
+        const sealed = await ctx.run.backup.finish();
+        // Never stop the old instance unless the backup reads back whole.
+        ctx.progress('verify the backup file');
+        const verification = await verifyBackup(sealed.path);
+        if (!verification.ok) throw verification.error;
+        ctx.run.backupFile = { ...sealed, verifiedHeader: verification.header };
       } catch (error) {
         fail(
           ctx,

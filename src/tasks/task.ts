@@ -1,4 +1,5 @@
 import type { HostFacts } from '../facts/host-facts.js';
+import type { BackupHeader } from '../memcached/backup-layout.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
 import type { Transport } from '../transport/transport.js';
 
@@ -46,6 +47,8 @@ export interface ActiveBackup {
 
 export interface FinishedBackup {
   readonly path: string;
+  /** Set once the file was read back and its checksums matched. */
+  readonly verifiedHeader?: BackupHeader;
   readonly items: number;
   readonly valueBytes: number;
   readonly deltaMs: number;

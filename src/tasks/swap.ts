@@ -65,7 +65,7 @@ export const swap: TaskModule = {
       } catch (error) {
         fail(
           ctx,
-          `the backup's delta pass failed: ${error instanceof Error ? error.message : String(error)} — nothing was stopped, the old instance keeps serving`,
+          `sealing the backup (delta pass, then a read-back of its checksums) failed: ${error instanceof Error ? error.message : String(error)} — nothing was stopped, the old instance keeps serving`,
         );
       }
     }

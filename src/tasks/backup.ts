@@ -95,6 +95,9 @@ export const backup: TaskModule = {
           try {
             const delta = await backupDeltaPass(client, writer, index, clock);
             const { path, header } = await writer.finish({
+              // What a re-run needs to recognise a backup an interrupted upgrade never restored.
+              purpose: ctx.job.kind,
+              target: ctx.target.version,
               full: {
                 listed: full.listed,
                 vanishedDuringDump: full.vanishedDuringDump,

@@ -29,6 +29,8 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
+const startBackdateSeconds = 62 + 5;
+
 export interface LeftoverBackup {
   readonly path: string;
   readonly items: number;
@@ -37,9 +39,10 @@ export interface LeftoverBackup {
 }
 
 /**
- * The newest backup of this host that was taken from another version than the
- * one running now, after which the running instance started, and that was never
- * restored: what a run killed between swap and restore leaves behind.
+ * The newest backup of this host that an upgrade to the version running now
+ * took from the old version, that was never restored, and before which the
+ * running instance did not exist: what a run killed between swap and restore
+ * leaves behind.
  */
 export async function unrestoredBackup(
   backupDir: string,
@@ -57,8 +60,12 @@ export async function unrestoredBackup(
   if (await exists(markerPath(path))) return null;
   const { header } = await readBackupHeader(path).catch(() => ({ header: null }));
   if (!header?.complete) return null;
+  if (header.metadata.purpose !== 'upgrade' || header.metadata.target !== runningVersion) return null;
   if (header.memcachedVersion === runningVersion) return null;
-  if (instanceStartedAt < (header.serverTimeAtDelta ?? header.serverTimeAtDump)) return null;
+  // memcached backdates its start by ITEM_UPDATE_INTERVAL + 2 s (memcached.c), so
+  // `time - uptime` is ~62 s early; an instance older than that predates the backup.
+  if (instanceStartedAt + startBackdateSeconds < (header.serverTimeAtDelta ?? header.serverTimeAtDump))
+    return null;
   return {
     path,
     items: header.fullItems + header.deltaItems,

@@ -27,6 +27,8 @@ npm run --silent build
 # The lab is reset rather than just brought up, so the demo always starts from 1.6.18.
 node dist/test/lab/cli.js up --hosts 3 >/dev/null
 playbook=$(node dist/test/lab/cli.js reset)
+# Something worth carrying across: 20,000 items of every awkward kind on each host.
+node dist/test/lab/cli.js seed --items 20000
 
 echo "demo: upgrading the lab with: memplay apply ${playbook#"$PWD/"}" >&2
 exec node bin/memplay.js apply "$playbook"

@@ -1,19 +1,13 @@
 import { copyFile, open, readdir, stat, truncate } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Lab, memcachedStats, resetLab, writeFleetPlaybook } from '../lab/index.js';
-import { compareDigests, digestItems, generateItems } from '../lab/items/generator.js';
+import { compareDigests, digestItems, generateItems, loopbackConnection } from '../lab/items/generator.js';
 import { runMemplay, taskEvents } from './memplay-cli.js';
 
 const lab = inject('lab') as Lab;
 
-const direct = (port: number) => () =>
-  new Promise<Duplex>((resolve, reject) => {
-    const socket = createConnection({ host: '127.0.0.1', port }, () => resolve(socket));
-    socket.once('error', reject);
-  });
+const direct = loopbackConnection;
 
 async function flushAll(port: number): Promise<void> {
   const socket = await direct(port)();

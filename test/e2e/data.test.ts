@@ -1,24 +1,20 @@
-import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { readBackupItems } from '../../src/memcached/backup-reader.js';
-import type { RunEvent } from '../../src/report/events.js';
 import { type Lab, memcachedVersion, resetLab, writeFleetPlaybook } from '../lab/index.js';
-import { compareDigests, digestItems, generateItems, type ItemDigest } from '../lab/items/generator.js';
-import { recapOf, runMemplay, taskEvents } from './memplay-cli.js';
+import {
+  compareDigests,
+  digestItems,
+  generateItems,
+  type ItemDigest,
+  loopbackConnection,
+} from '../lab/items/generator.js';
+import { recapOf, runMemplay, spawnMemplay, taskEvents } from './memplay-cli.js';
 
 const lab = inject('lab') as Lab;
 
-function direct(port: number) {
-  return () =>
-    new Promise<import('node:stream').Duplex>((resolve, reject) => {
-      const socket = createConnection({ host: '127.0.0.1', port }, () => resolve(socket));
-      socket.once('error', reject);
-    });
-}
+const direct = loopbackConnection;
 
 /** A plain text-protocol exchange for the test's own client writes. */
 async function textCommand(port: number, command: Buffer | string, until: RegExp): Promise<string> {
@@ -100,35 +96,17 @@ describe('every cached item crosses the upgrade', () => {
     for (let i = 0; i < 200; i++) await setValue(port, `mut:${i}`, `original-${i}`);
 
     const playbook = await writeFleetPlaybook(lab, { hosts: [1] });
-    const bin = fileURLToPath(new URL('../../bin/memplay.js', import.meta.url));
-    const child = spawn(process.execPath, [bin, 'apply', playbook, '--output', 'json']);
-    const events: RunEvent[] = [];
     let backupDone = false;
-    let buffered = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        if (!line.startsWith('{')) continue;
-        const event = JSON.parse(line) as RunEvent;
-        events.push(event);
-        if (event.event === 'task' && event.task === 'backup') backupDone = true;
-      }
+    const live = spawnMemplay(['apply', playbook], (event) => {
+      if (event.event === 'task' && event.task === 'backup') backupDone = true;
     });
-    let finished = false;
-    const exited = new Promise<number | null>((resolve) =>
-      child.on('close', (code) => {
-        finished = true;
-        resolve(code);
-      }),
-    );
+    const { events, exited } = live;
 
     // Mutate while the full pass runs; stop once memplay reports the backup task done
     // (the delta pass runs after that, right before the stop).
     const expected = new Map<string, string | null>();
     let round = 0;
-    while (!backupDone && !finished) {
+    while (!backupDone && !live.finished()) {
       const i = round % 200;
       if (round % 3 === 0) {
         await setValue(port, `mut:${i}`, `updated-${round}`);

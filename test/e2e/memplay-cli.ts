@@ -46,3 +46,42 @@ export function recapOf(run: MemplayRun) {
   if (!recap) throw new Error(`no recap event in output:\n${run.stdout}\n${run.stderr}`);
   return recap.hosts;
 }
+
+export interface LiveMemplay {
+  readonly child: ReturnType<typeof spawn>;
+  /** Every JSON event so far, in order. */
+  readonly events: RunEvent[];
+  /** Resolves with the exit code (null when killed by a signal). */
+  readonly exited: Promise<number | null>;
+  readonly finished: () => boolean;
+}
+
+/** Starts the CLI with --output json and hands each event to `onEvent` as it arrives. */
+export function spawnMemplay(
+  args: readonly string[],
+  onEvent: (event: RunEvent, live: LiveMemplay) => void,
+): LiveMemplay {
+  const child = spawn(process.execPath, [bin, ...args, '--output', 'json']);
+  const events: RunEvent[] = [];
+  let done = false;
+  let buffered = '';
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => {
+      done = true;
+      resolve(code);
+    }),
+  );
+  const live: LiveMemplay = { child, events, exited, finished: () => done };
+  child.stdout.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line.startsWith('{')) continue;
+      const event = JSON.parse(line) as RunEvent;
+      events.push(event);
+      onEvent(event, live);
+    }
+  });
+  return live;
+}

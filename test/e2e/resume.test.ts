@@ -1,41 +1,22 @@
-import { spawn } from 'node:child_process';
-import { createConnection } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RunEvent } from '../../src/report/events.js';
 import { type Lab, memcachedVersion, resetLab, writeFleetPlaybook } from '../lab/index.js';
-import { compareDigests, digestItems, generateItems } from '../lab/items/generator.js';
-import { runMemplay, taskEvents } from './memplay-cli.js';
+import { compareDigests, digestItems, generateItems, loopbackConnection } from '../lab/items/generator.js';
+import { runMemplay, spawnMemplay, taskEvents } from './memplay-cli.js';
 
 const lab = inject('lab') as Lab;
-const bin = fileURLToPath(new URL('../../bin/memplay.js', import.meta.url));
+const _bin = fileURLToPath(new URL('../../bin/memplay.js', import.meta.url));
 
-const direct = (port: number) => () =>
-  new Promise<Duplex>((resolve, reject) => {
-    const socket = createConnection({ host: '127.0.0.1', port }, () => resolve(socket));
-    socket.once('error', reject);
-  });
+const direct = loopbackConnection;
 
-/** Runs apply and SIGKILLs memplay the moment it reports `task` done with status `status`. */
-function applyKilledAfter(playbook: string, task: string): Promise<RunEvent[]> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, 'apply', playbook, '--output', 'json']);
-    const events: RunEvent[] = [];
-    let buffered = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        if (!line.startsWith('{')) continue;
-        const event = JSON.parse(line) as RunEvent;
-        events.push(event);
-        if (event.event === 'task' && event.task === task) child.kill('SIGKILL');
-      }
-    });
-    child.on('close', () => resolve(events));
+/** Runs apply and SIGKILLs memplay the moment it reports `task` done. */
+async function applyKilledAfter(playbook: string, task: string): Promise<RunEvent[]> {
+  const live = spawnMemplay(['apply', playbook], (event, { child }) => {
+    if (event.event === 'task' && event.task === task) child.kill('SIGKILL');
   });
+  await live.exited;
+  return live.events;
 }
 
 describe('a run killed between swap and restore', () => {

@@ -1,17 +1,18 @@
 /**
- * node dist/test/lab/cli.js up [--hosts N] | down | reset | status
+ * node dist/test/lab/cli.js up [--hosts N] | down | reset | status | seed [--items N]
  * (npm run lab:up / lab:down / lab:reset / lab:status build first.)
  */
 import { parseArgs } from 'node:util';
 import { isLabRunning, labDown, labStatus, labUp, readLab, resetLab } from './index.js';
+import { generateItems, loopbackConnection } from './items/generator.js';
 
-const usage = 'usage: lab up [--hosts N] | down | reset | status';
+const usage = 'usage: lab up [--hosts N] | down | reset | status | seed [--items N]';
 
 async function main(argv: readonly string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: [...argv],
     allowPositionals: true,
-    options: { hosts: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { hosts: { type: 'string' }, items: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   const [command, ...rest] = positionals;
   if (values.help || !command || rest.length > 0) {
@@ -34,6 +35,32 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'down':
       await labDown();
       return 0;
+    case 'seed': {
+      // Fills every host with the adversarial item mix, so an upgrade has data to carry.
+      const lab = await readLab();
+      const items = values.items === undefined ? 20_000 : Number(values.items);
+      if (!lab || !Number.isInteger(items) || items < 1) {
+        console.error(
+          lab
+            ? `lab: --items must be a whole number ≥ 1, got ${values.items}`
+            : 'lab: run `npm run lab:up` first',
+        );
+        return lab ? 5 : 1;
+      }
+      await Promise.all(
+        lab.hosts.map(async (host) => {
+          const set = await generateItems(loopbackConnection(host.memcachedPort), {
+            seed: host.index,
+            count: items,
+            totalBytes: items * 1200,
+          });
+          console.error(
+            `lab: ${host.name} holds ${set.count} items / ${(set.valueBytes / 1e6).toFixed(1)} MB`,
+          );
+        }),
+      );
+      return 0;
+    }
     case 'reset': {
       const lab = await readLab();
       if (!lab) {

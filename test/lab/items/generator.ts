@@ -1,5 +1,6 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { once } from 'node:events';
+import { createConnection } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 // An adversarial item set for a memcached instance, and an independent dump to
@@ -393,4 +394,13 @@ export function compareDigests(
   }
   for (const key of actual.keys()) if (!expected.has(key)) differences.push(`${key}: unexpected`);
   return differences;
+}
+
+/** A plain TCP connection to a memcached port on loopback, for the generator and digests. */
+export function loopbackConnection(port: number): StreamFactory {
+  return () =>
+    new Promise((resolve, reject) => {
+      const socket = createConnection({ host: '127.0.0.1', port }, () => resolve(socket));
+      socket.once('error', reject);
+    });
 }

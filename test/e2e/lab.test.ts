@@ -1,11 +1,16 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { describe, expect, inject, it } from 'vitest';
-import { type Lab, memcachedVersion, snapshotHost } from '../lab/index.js';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { type Lab, memcachedVersion, resetLab, snapshotHost } from '../lab/index.js';
 
 const lab = inject('lab') as Lab;
 
 describe('the lab fleet is what it claims to be', () => {
+  // Test files run in any order and other files leave hosts upgraded: start from the baseline.
+  beforeAll(async () => {
+    await resetLab(lab, { keepBuilds: ['1.6.38'] });
+  });
+
   it.each(lab.hosts.map((h) => [h.name, h] as const))(
     '%s answers version 1.6.18 on its memcached port',
     async (_, host) => {

@@ -27,6 +27,35 @@ export interface RawRunResult {
   readonly stderr: Buffer;
 }
 
+/**
+ * Reports one command to the verbose log, however it ends. Both transports use
+ * it, so a command looks the same in `-v` whether it ran over ssh or locally.
+ */
+export function commandRecorder(hooks: TransportHooks, host: string, command: string, started: number) {
+  const finished = (result: RawRunResult) =>
+    hooks.onCommand?.({
+      host,
+      command,
+      code: result.code,
+      stdout: result.stdout.toString('utf8'),
+      stderr: result.stderr.toString('utf8'),
+      durationMs: Date.now() - started,
+    });
+  return {
+    finished,
+    /** Records a command killed for running past `timeoutMs`; returns the error to reject with. */
+    timedOut(stdout: readonly Buffer[], stderr: readonly Buffer[], timeoutMs: number): Error {
+      const note = `\n[memplay: timed out after ${timeoutMs} ms]\n`;
+      finished({
+        code: -1,
+        stdout: Buffer.concat(stdout),
+        stderr: Buffer.concat([...stderr, Buffer.from(note)]),
+      });
+      return new Error(`${host}: command timed out after ${timeoutMs} ms: ${command}`);
+    },
+  };
+}
+
 /** A Transport that can also hand back a command's output as bytes (binary dumps, checksums of raw data). */
 export interface RawTransport extends Transport {
   runRaw(command: ShellCommand, options?: RunOptions): Promise<RawRunResult>;

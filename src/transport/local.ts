@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   CommandSlots,
+  commandRecorder,
   exitCodeForSignal,
   type RawRunResult,
   type RawTransport,
@@ -41,15 +42,7 @@ export function createLocalTransport(hostName: string, options: LocalOptions = {
       child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
       // A command that does not read its stdin closes the pipe early; that is not an error.
       child.stdin.on('error', () => {});
-      const report = (result: RawRunResult) =>
-        options.onCommand?.({
-          host: hostName,
-          command: text,
-          code: result.code,
-          stdout: result.stdout.toString('utf8'),
-          stderr: result.stderr.toString('utf8'),
-          durationMs: Date.now() - started,
-        });
+      const record = commandRecorder(options, hostName, text, started);
       const timer =
         runOptions.timeoutMs === undefined
           ? undefined
@@ -60,13 +53,7 @@ export function createLocalTransport(hostName: string, options: LocalOptions = {
               } catch {
                 // Already gone.
               }
-              const note = `\n[memplay: timed out after ${runOptions.timeoutMs} ms]\n`;
-              report({
-                code: -1,
-                stdout: Buffer.concat(stdout),
-                stderr: Buffer.concat([...stderr, Buffer.from(note)]),
-              });
-              reject(new Error(`${hostName}: command timed out after ${runOptions.timeoutMs} ms: ${text}`));
+              reject(record.timedOut(stdout, stderr, runOptions.timeoutMs as number));
             }, runOptions.timeoutMs);
       child.on('error', (error) => {
         clearTimeout(timer);
@@ -81,7 +68,7 @@ export function createLocalTransport(hostName: string, options: LocalOptions = {
           stdout: Buffer.concat(stdout),
           stderr: note ? Buffer.concat([...stderr, Buffer.from(note)]) : Buffer.concat(stderr),
         };
-        report(result);
+        record.finished(result);
         resolve(result);
       });
       if (runOptions.stdin !== undefined) child.stdin.end(runOptions.stdin);

@@ -19,6 +19,7 @@ type Client = Ssh2Client;
 import { HostUnreachable } from '../errors.js';
 import {
   CommandSlots,
+  commandRecorder,
   exitCodeForSignal,
   type RawRunResult,
   type RawTransport,
@@ -375,15 +376,7 @@ class SshTransport implements RawTransport {
           }
         },
       );
-      const report = (result: RawRunResult) =>
-        this.options.onCommand?.({
-          host: this.hostName,
-          command: text,
-          code: result.code,
-          stdout: result.stdout.toString('utf8'),
-          stderr: result.stderr.toString('utf8'),
-          durationMs: Date.now() - started,
-        });
+      const record = commandRecorder(this.options, this.hostName, text, started);
       const timer =
         options.timeoutMs === undefined
           ? undefined
@@ -392,13 +385,7 @@ class SshTransport implements RawTransport {
               // Without a pty, closing the channel alone may leave the remote process running.
               channel.signal('KILL');
               channel.close();
-              const note = `\n[memplay: timed out after ${options.timeoutMs} ms]\n`;
-              report({
-                code: -1,
-                stdout: Buffer.concat(stdout),
-                stderr: Buffer.concat([...stderr, Buffer.from(note)]),
-              });
-              reject(new Error(`${this.hostName}: command timed out after ${options.timeoutMs} ms: ${text}`));
+              reject(record.timedOut(stdout, stderr, options.timeoutMs as number));
             }, options.timeoutMs);
       channel.on('close', () => {
         clearTimeout(timer);
@@ -413,7 +400,7 @@ class SshTransport implements RawTransport {
           stdout: Buffer.concat(stdout),
           stderr: signalNote ? Buffer.concat([...stderr, Buffer.from(signalNote)]) : Buffer.concat(stderr),
         };
-        report(result);
+        record.finished(result);
         resolve(result);
       });
       if (options.stdin !== undefined) channel.end(options.stdin);

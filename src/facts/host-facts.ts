@@ -57,13 +57,18 @@ export function probeCommand(host: HostConfig): ShellCommand {
   return sh`sh -c ${probeScript} memplay-probe ${host.memcached.prefix} ${pidfile}`;
 }
 
+/** The build directory a `current` link names, whether the link is relative (`1.6.38`) or absolute. */
+export function buildOfLink(target: string): string | null {
+  return target.replace(/\/+$/, '').split('/').pop() || null;
+}
+
 export function parseProbeOutput(output: string): Omit<HostFacts, 'runningVersion'> {
   let currentLink: string | null = null;
   let pid: number | null = null;
   const builds: InstalledBuild[] = [];
   for (const line of output.split('\n')) {
     const [kind, first = '', second = ''] = line.split('\t');
-    if (kind === 'current' && first !== '') currentLink = first.replace(/\/+$/, '').split('/').pop() ?? null;
+    if (kind === 'current') currentLink = buildOfLink(first);
     if (kind === 'pid') pid = Number(first);
     if (kind === 'build') {
       const match = /^memcached (\S+)/.exec(second);

@@ -1,6 +1,6 @@
 import { TaskFailed } from '../errors.js';
 import type { HostFacts } from '../facts/host-facts.js';
-import { hasWorkingBuild } from '../facts/host-facts.js';
+import { buildOfLink, hasWorkingBuild } from '../facts/host-facts.js';
 import { waitForPort } from '../facts/wait.js';
 import { verifyBackup } from '../memcached/backup-reader.js';
 import { serviceControl } from '../service/service.js';
@@ -117,7 +117,7 @@ export const swap: TaskModule = {
 async function readCurrentLink(ctx: TaskContext): Promise<string | null> {
   const result = await ctx.transport.run(sh`readlink ${`${ctx.host.memcached.prefix}/current`}`);
   const link = result.stdout.trim();
-  return result.code === 0 && link ? (link.replace(/\/+$/, '').split('/').pop() ?? null) : null;
+  return result.code === 0 ? buildOfLink(link) : null;
 }
 
 async function repoint(ctx: TaskContext, version: string): Promise<void> {

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { CasIndex, digestIdOf, keyDigest, keyDigestId } from '../../src/memcached/key-index.js';
+
+// CasIndex is a hand-made open-addressing table: checked against a Map doing
+// the same operations, across growth and deletions that shift probe runs.
+
+function keyOf(n: number): Buffer {
+  return Buffer.from(`key:${n}:${'x'.repeat(n % 7)}`);
+}
+
+describe('CasIndex', () => {
+  it('agrees with a Map through growth, forgets and re-remembers', () => {
+    const index = new CasIndex();
+    const model = new Map<string, number>();
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed;
+    };
+    for (let step = 0; step < 60_000; step++) {
+      const id = keyDigestId(keyOf(random() % 20_000));
+      const cas = random();
+      const op = random() % 4;
+      if (op === 0) {
+        expect(index.rememberNew(id, cas)).toBe(!model.has(id));
+        if (!model.has(id)) model.set(id, cas);
+      } else if (op === 1) {
+        index.remember(id, cas);
+        model.set(id, cas);
+      } else if (op === 2) {
+        index.forget(id);
+        model.delete(id);
+      } else {
+        expect(index.has(id)).toBe(model.has(id));
+      }
+    }
+    expect(index.size).toBe(model.size);
+    for (let n = 0; n < 20_000; n++)
+      expect(index.has(keyDigestId(keyOf(n)))).toBe(model.has(keyDigestId(keyOf(n))));
+  });
+
+  it('tells new, changed and unchanged keys in a delta pass and lists the deleted ones', () => {
+    const index = new CasIndex();
+    for (let n = 0; n < 5_000; n++) index.rememberNew(keyDigestId(keyOf(n)), n);
+    index.beginDelta();
+    const verdicts = { new: 0, changed: 0, unchanged: 0 };
+    // 0..3999 still there, every tenth with a new cas; 5000..5499 new; 4000..4999 deleted.
+    for (let n = 0; n < 5_500; n++) {
+      if (n >= 4_000 && n < 5_000) continue;
+      verdicts[index.observe(keyDigestId(keyOf(n)), n % 10 === 0 ? n + 1 : n)]++;
+    }
+    expect(verdicts).toEqual({ new: 500, changed: 400, unchanged: 3_600 });
+    const deleted = index.endDelta().map(digestIdOf).sort();
+    const expected = Array.from({ length: 1_000 }, (_, i) =>
+      keyDigest(keyOf(4_000 + i)).toString('base64'),
+    ).sort();
+    expect(deleted).toEqual(expected);
+    expect(index.size).toBe(4_500);
+    expect(index.has(keyDigestId(keyOf(4_500)))).toBe(false);
+    expect(index.has(keyDigestId(keyOf(5_200)))).toBe(true);
+  });
+
+  it('refuses a string that is not a digest id', () => {
+    expect(() => new CasIndex().has('short')).toThrow(RangeError);
+    expect(() => new CasIndex().has('!'.repeat(20))).toThrow(RangeError);
+  });
+});

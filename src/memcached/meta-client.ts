@@ -25,7 +25,7 @@ export interface MetaClientOptions {
   readonly metadumpBusyTimeoutMs?: number;
   /** Where a metadump the consumer lags behind spills (see MetadumpSpool). Default os.tmpdir(). */
   readonly metadumpSpillDir?: string;
-  /** Metadump bytes held in memory before spilling. Default 16 MiB. */
+  /** Metadump bytes held in memory before spilling. Default 4 MiB. */
   readonly metadumpMemoryBytes?: number;
 }
 

@@ -19,7 +19,7 @@ import type { Readable } from 'node:stream';
 // has not caught up with.
 
 export interface SpoolOptions {
-  /** Bytes kept in memory before spilling to disk. Default 16 MiB. */
+  /** Bytes kept in memory before spilling to disk. Default 4 MiB. */
   readonly memoryBytes?: number;
   /** Where the spill file goes (a private 0700 directory is made inside). Default os.tmpdir(). */
   readonly spillDir?: string;
@@ -38,12 +38,15 @@ export class MetadumpSpool implements AsyncIterable<Buffer> {
   private spillRead = 0;
   private spillWrites: Promise<void> = Promise.resolve();
   private pendingSpillBytes = 0;
+  /** Chunks waiting for the spill file; the first is being written while more arrive. */
+  private readonly spillQueue: Buffer[] = [];
+  private spillLoop = false;
   private ended = false;
   private failure: Error | undefined;
   private wake: (() => void) | undefined;
 
   constructor(private readonly options: SpoolOptions = {}) {
-    this.limit = options.memoryBytes ?? 16 * 1024 * 1024;
+    this.limit = options.memoryBytes ?? 4 * 1024 * 1024;
   }
 
   /** Drains a stream into the spool from now on (flowing mode: never paused). */
@@ -123,30 +126,39 @@ export class MetadumpSpool implements AsyncIterable<Buffer> {
     wake?.();
   }
 
+  /**
+   * Queues a chunk for the spill file. Chunks that arrive while a write is
+   * under way are written together by the next writev: one file write per
+   * chunk fell behind a fast metadump and held most of it in memory (79 MB of
+   * a 1 GB cache's listing, measured), which is what spilling is meant to avoid.
+   */
   private appendToSpill(chunk: Buffer): void {
     this.spillOpening ??= (async () => {
       const dir = await mkdtemp(join(this.options.spillDir ?? tmpdir(), 'memplay-metadump-'));
       this.spill = { dir, file: await open(join(dir, 'spool'), 'w+', 0o600) };
     })();
     this.pendingSpillBytes += chunk.length;
+    this.spillQueue.push(chunk);
+    if (this.spillLoop) return;
+    this.spillLoop = true;
     const opening = this.spillOpening;
     this.spillWrites = this.spillWrites.then(async () => {
       await opening;
       const spill = this.spill;
       if (!spill) return;
-      let offset = 0;
-      while (offset < chunk.length) {
-        const { bytesWritten } = await spill.file.write(
-          chunk,
-          offset,
-          chunk.length - offset,
-          this.spillWritten,
-        );
-        offset += bytesWritten;
-        this.spillWritten += bytesWritten;
-        this.pendingSpillBytes -= bytesWritten;
+      // Runs until the queue is empty; a chunk pushed meanwhile is picked up here.
+      while (this.spillQueue.length > 0) {
+        let buffers = this.spillQueue.splice(0);
+        while (buffers.length > 0) {
+          const { bytesWritten } = await spill.file.writev(buffers, this.spillWritten);
+          if (bytesWritten <= 0) throw new Error('metadump spool: short write to the spill file');
+          this.spillWritten += bytesWritten;
+          this.pendingSpillBytes -= bytesWritten;
+          buffers = after(buffers, bytesWritten);
+        }
+        this.notify();
       }
-      this.notify();
+      this.spillLoop = false;
     });
     this.spillWrites.catch((error: Error) => this.fail(error));
   }
@@ -160,4 +172,17 @@ export class MetadumpSpool implements AsyncIterable<Buffer> {
     this.spillRead += bytesRead;
     return buffer.subarray(0, bytesRead);
   }
+}
+
+/** The buffers after their first `bytes` bytes (what a short writev left). */
+function after(buffers: Buffer[], bytes: number): Buffer[] {
+  let left = bytes;
+  let first = 0;
+  while (first < buffers.length && left >= (buffers[first] as Buffer).length) {
+    left -= (buffers[first] as Buffer).length;
+    first++;
+  }
+  const rest = buffers.slice(first);
+  if (left > 0 && rest.length > 0) rest[0] = (rest[0] as Buffer).subarray(left);
+  return rest;
 }

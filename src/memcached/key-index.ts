@@ -36,6 +36,10 @@ for (let i = 0; i < BASE64.length; i++) SEXTET[BASE64.charCodeAt(i)] = i;
 /** Four 32-bit words of a digest id: bytes 0–14 of the digest, then 1 in the low byte (occupied). */
 type DigestWords = Uint32Array;
 
+/** In a slot's low byte, besides OCCUPIED: the delta pass has met this key. */
+const OCCUPIED = 1;
+const SEEN = 2;
+
 function sextet(id: string, at: number): number {
   const value = SEXTET[id.charCodeAt(at)] ?? -1;
   if (value < 0) throw new RangeError(`not a key digest id: ${JSON.stringify(id)}`);
@@ -62,7 +66,7 @@ function wordsOf(id: string, out: DigestWords): DigestWords {
       }
     }
   }
-  out[3] = ((word << 8) | 1) >>> 0;
+  out[3] = ((word << 8) | OCCUPIED) >>> 0;
   return out;
 }
 
@@ -93,7 +97,12 @@ class DigestTable {
     for (let slot = (d[0] as number) & this.mask; ; slot = (slot + 1) & this.mask) {
       const at = slot * 4;
       if (words[at + 3] === 0) return -1 - slot;
-      if (words[at] === d[0] && words[at + 1] === d[1] && words[at + 2] === d[2] && words[at + 3] === d[3]) {
+      if (
+        words[at] === d[0] &&
+        words[at + 1] === d[1] &&
+        words[at + 2] === d[2] &&
+        ((words[at + 3] as number) | SEEN) === ((d[3] as number) | SEEN)
+      ) {
         return slot;
       }
     }
@@ -104,22 +113,22 @@ class DigestTable {
     return slot >= 0 ? this.cas[slot] : undefined;
   }
 
-  /** Sets the cas of `d`; true if `d` was not there before. */
-  set(d: DigestWords, cas: number): boolean {
+  /** Sets the cas of `d` (and marks it seen if asked); true if `d` was not there before. */
+  set(d: DigestWords, cas: number, seen = false): boolean {
     let slot = this.find(d);
-    if (slot >= 0) {
-      this.cas[slot] = cas;
-      return false;
+    const isNew = slot < 0;
+    if (isNew) {
+      if ((this.size + 1) * 4 > (this.mask + 1) * 3) {
+        this.grow();
+        slot = this.find(d);
+      }
+      slot = -1 - slot;
+      this.words.set(d, slot * 4);
+      this.size++;
     }
-    if ((this.size + 1) * 4 > (this.mask + 1) * 3) {
-      this.grow();
-      slot = this.find(d);
-    }
-    slot = -1 - slot;
-    this.words.set(d, slot * 4);
     this.cas[slot] = cas;
-    this.size++;
-    return true;
+    if (seen) this.words[slot * 4 + 3] = ((this.words[slot * 4 + 3] as number) | SEEN) >>> 0;
+    return isNew;
   }
 
   delete(d: DigestWords): boolean {
@@ -141,13 +150,23 @@ class DigestTable {
     return true;
   }
 
-  /** The 15-byte digests of every member. */
-  digests(): Buffer[] {
-    const out: Buffer[] = [];
+  /** Removes the members not marked seen and returns their 15-byte digests; clears the marks. */
+  sweepUnseen(): Buffer[] {
+    const words = this.words;
+    const unseen: Buffer[] = [];
     for (let slot = 0; slot <= this.mask; slot++) {
-      if (this.words[slot * 4 + 3] !== 0) out.push(digestOfWords(this.words, slot * 4));
+      const low = (words[slot * 4 + 3] as number) & 0xff;
+      if (low === OCCUPIED) unseen.push(digestOfWords(words, slot * 4));
     }
-    return out;
+    const d = new Uint32Array(4);
+    for (const digest of unseen) {
+      for (let i = 0; i < 4; i++)
+        d[i] = i < 3 ? digest.readUInt32BE(i * 4) : ((digest.readUIntBE(12, 3) << 8) | OCCUPIED) >>> 0;
+      this.delete(d);
+    }
+    for (let slot = 0; slot <= this.mask; slot++)
+      words[slot * 4 + 3] = ((words[slot * 4 + 3] as number) & ~SEEN) >>> 0;
+    return unseen;
   }
 
   private grow(): void {
@@ -170,58 +189,57 @@ class DigestTable {
  * doubles: exact below 2^53, which a server's cas counter does not reach.
  */
 export class CasIndex {
-  private current = new DigestTable();
-  private next: DigestTable | undefined;
+  // One table for both passes: a delta pass marks what it meets rather than
+  // building a second table, which doubled the index's memory at the worst time.
+  private readonly table = new DigestTable();
+  private inDelta = false;
   private readonly scratch = new Uint32Array(4);
 
   get size(): number {
-    return this.current.size;
+    return this.table.size;
   }
 
   /** Full pass: remembers a listed key; false if it was already listed (met twice). */
   rememberNew(id: string, cas: number): boolean {
     const d = wordsOf(id, this.scratch);
-    if (this.current.get(d) !== undefined) return false;
-    this.current.set(d, cas);
+    if (this.table.get(d) !== undefined) return false;
+    this.table.set(d, cas);
     return true;
   }
 
   /** The cas of the item as actually read (it may have changed since listing). */
   remember(id: string, cas: number): void {
-    (this.next ?? this.current).set(wordsOf(id, this.scratch), cas);
+    this.table.set(wordsOf(id, this.scratch), cas, this.inDelta);
   }
 
   /** The key vanished before it could be read. */
   forget(id: string): void {
-    (this.next ?? this.current).delete(wordsOf(id, this.scratch));
+    this.table.delete(wordsOf(id, this.scratch));
   }
 
   has(id: string): boolean {
-    return this.current.get(wordsOf(id, this.scratch)) !== undefined;
+    return this.table.get(wordsOf(id, this.scratch)) !== undefined;
   }
 
   /** Starts a delta pass: every key seen from now on is compared, the rest will be reported deleted. */
   beginDelta(): void {
-    this.next = new DigestTable();
+    this.inDelta = true;
   }
 
   /** Delta pass: one metadump entry. */
   observe(id: string, cas: number): DeltaVerdict {
-    if (!this.next) throw new Error('CasIndex.observe outside a delta pass');
+    if (!this.inDelta) throw new Error('CasIndex.observe outside a delta pass');
     const d = wordsOf(id, this.scratch);
-    const known = this.current.get(d);
-    this.current.delete(d);
-    this.next.set(d, cas);
+    const known = this.table.get(d);
+    this.table.set(d, cas, true);
     if (known === undefined) return 'new';
     return known === cas ? 'unchanged' : 'changed';
   }
 
-  /** Ends a delta pass: returns the digests of keys not seen (deleted since the last pass). */
+  /** Ends a delta pass: forgets the keys not seen and returns their digests (deleted since the last pass). */
   endDelta(): Buffer[] {
-    if (!this.next) throw new Error('CasIndex.endDelta outside a delta pass');
-    const deleted = this.current.digests();
-    this.current = this.next;
-    this.next = undefined;
-    return deleted;
+    if (!this.inDelta) throw new Error('CasIndex.endDelta outside a delta pass');
+    this.inDelta = false;
+    return this.table.sweepUnseen();
   }
 }

@@ -10,7 +10,7 @@ export const targetVersion = '1.6.38';
 export const cacheDir = '/var/cache/memplay';
 export const sshd = '/usr/sbin/sshd';
 
-/** One lab host: a user, an sshd on 127.0.0.1:2200+i, a memcached on 127.0.0.1:11300+i. */
+/** One lab host: a user, an sshd on 127.0.0.1:2200+i, a memcached on 127.0.0.1:11300+i (i shifted by labOffset). */
 export interface LabHost {
   /** 1-based. */
   readonly index: number;
@@ -56,16 +56,30 @@ export const repoRoot = (() => {
 
 export const labDir = join(repoRoot, '.lab');
 
+/**
+ * Shifts this checkout's lab hosts: with MEMPLAY_LAB_OFFSET=10, host1 is user
+ * mplab11 on ports 2211 and 11311. Two checkouts (a worktree beside main) then
+ * each run their own lab; the names in playbooks stay host1, host2, …
+ */
+export const labOffset = (() => {
+  const raw = process.env.MEMPLAY_LAB_OFFSET ?? '0';
+  const offset = Number(raw);
+  if (!Number.isInteger(offset) || offset < 0 || offset > 90) {
+    throw new Error(`lab: MEMPLAY_LAB_OFFSET must be an integer from 0 to 90, not ${JSON.stringify(raw)}`);
+  }
+  return offset;
+})();
+
 export function labHost(dir: string, index: number): LabHost {
-  const user = `mplab${index}`;
+  const user = `mplab${index + labOffset}`;
   const home = `/home/${user}`;
   return {
     index,
     name: `host${index}`,
     user,
     home,
-    sshPort: 2200 + index,
-    memcachedPort: 11300 + index,
+    sshPort: 2200 + labOffset + index,
+    memcachedPort: 11300 + labOffset + index,
     prefix: `${home}/memcached`,
     pidfile: `${home}/memcached.pid`,
     sshdDir: join(dir, 'hosts', `host${index}`),

@@ -1,6 +1,4 @@
-import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cachedBuild, reportsVersion } from '../../test/lab/build.js';
 import { run, waitFor } from '../../test/lab/exec.js';
 import { memcachedPid, stopMemcached } from '../../test/lab/host.js';
 import type { LabHost } from '../../test/lab/index.js';
@@ -8,23 +6,7 @@ import { memcachedVersion } from '../../test/lab/index.js';
 
 // What the bench does to a lab host beyond what test/lab/ offers.
 
-/**
- * Puts a build of `version` under the host's prefix, as memplay's build task
- * would leave it, so the upgrade window is timed without a compile. The build
- * comes from the lab's build cache: compiled once per machine, copied after.
- */
-export async function ensureBuild(host: LabHost, version: string): Promise<'present' | 'copied'> {
-  const installDir = join(host.prefix, version);
-  if (await reportsVersion(installDir, version)) return 'present';
-  const build = await cachedBuild(version);
-  const copy = join(host.prefix, `.bench-copy-${version}`);
-  await rm(copy, { recursive: true, force: true });
-  await run('cp', ['-a', build, copy]);
-  await run('chown', ['-R', `${host.user}:${host.user}`, copy]);
-  await rm(installDir, { recursive: true, force: true });
-  await rename(copy, installDir);
-  return 'copied';
-}
+export { ensureBuild } from '../../test/lab/install-build.js';
 
 /** Restarts the host's memcached (stopped by its pidfile) from `current` with `-m memoryMb`. */
 export async function restartWithMemory(host: LabHost, memoryMb: number): Promise<void> {

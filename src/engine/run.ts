@@ -2,8 +2,9 @@ import { HostUnreachable, TaskFailed } from '../errors.js';
 import { gatherFacts, type HostFacts } from '../facts/host-facts.js';
 import type { HostConfig, Playbook } from '../playbook/types.js';
 import type { EventSink, HostRecap, TaskStatus } from '../report/events.js';
+import { needsRollback, rollBack } from '../tasks/rollback.js';
 import { localTarballOnce } from '../tasks/source-tarball.js';
-import type { HostRun, Job, SharedWork, TaskContext, TaskModule } from '../tasks/task.js';
+import type { EventTaskName, HostRun, Job, SharedWork, TaskContext, TaskModule } from '../tasks/task.js';
 import type { Transport } from '../transport/transport.js';
 import { exceedsMaxFail, forEachLimited, splitIntoBatches } from './batches.js';
 import type { Phase, Pipeline } from './pipeline.js';
@@ -66,7 +67,13 @@ export async function runPipeline(
     tasks: allTasks.map((t) => t.name),
   });
 
-  const record = (host: string, task: TaskModule, status: TaskStatus, detail: string, startedAt: number) => {
+  const record = (
+    host: string,
+    task: { readonly name: EventTaskName },
+    status: TaskStatus,
+    detail: string,
+    startedAt: number,
+  ) => {
     const counts = recap[host] as HostRecap;
     counts[status] += 1;
     emit({
@@ -106,6 +113,23 @@ export async function runPipeline(
       emit({ event: 'unreachable', host: host.name, reason, detail });
       return unreachable;
     }
+  }
+
+  /** The old build back, with its data, after `failedTask` failed on a host swap had taken down. */
+  async function rollBackAfter(host: HostConfig, failedTask: string, ctx: TaskContext): Promise<void> {
+    const startedAt = Date.now();
+    emit({ event: 'task-start', host: host.name, task: 'rollback' });
+    const outcome = await rollBack(ctx).catch((error: unknown) => ({
+      status: 'failed' as const,
+      detail: `rollback broke off: ${error instanceof Error ? error.message : String(error)}`,
+    }));
+    record(
+      host.name,
+      { name: 'rollback' },
+      outcome.status,
+      `${outcome.detail} (after ${failedTask} failed)`,
+      startedAt,
+    );
   }
 
   async function runHostPhase(
@@ -158,6 +182,12 @@ export async function runPipeline(
           states.set(host.name, { kind: 'failed' });
         }
         record(host.name, task, 'failed', detail, startedAt);
+        if (!(error instanceof HostUnreachable) && needsRollback(options.job, state.run)) {
+          await rollBackAfter(host, task.name, {
+            ...ctxBase,
+            progress: (message) => emit({ event: 'progress', host: host.name, task: 'rollback', message }),
+          });
+        }
         skipRemaining(host.name, [...phase.tasks.slice(index + 1), ...laterTasks], `${task.name} failed`);
         return;
       }
@@ -211,6 +241,12 @@ export async function runPipeline(
   }
 
   const interrupted = options.signal.aborted;
-  emit({ event: 'recap', hosts: recap, interrupted });
+  emit({
+    event: 'recap',
+    hosts: recap,
+    interrupted,
+    // resourceUsage reports kilobytes.
+    controller_peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+  });
   return { recap, interrupted };
 }

@@ -1,4 +1,4 @@
-import type { TaskName } from '../tasks/task.js';
+import type { EventTaskName, TaskName } from '../tasks/task.js';
 
 // The engine speaks only in these events; renderers (listr2, plain, json) and
 // the recap are views of them. JSON output writes each one as a line, so field
@@ -29,17 +29,22 @@ export type RunEvent =
       readonly batch: number;
       readonly hosts: readonly string[];
     }
-  | { readonly event: 'task-start'; readonly host: string; readonly task: TaskName }
+  | { readonly event: 'task-start'; readonly host: string; readonly task: EventTaskName }
   | {
       readonly event: 'task';
       readonly host: string;
-      readonly task: TaskName;
+      readonly task: EventTaskName;
       readonly status: TaskStatus;
       readonly detail: string;
       readonly check: boolean;
       readonly duration_ms: number;
     }
-  | { readonly event: 'progress'; readonly host: string; readonly task: TaskName; readonly message: string }
+  | {
+      readonly event: 'progress';
+      readonly host: string;
+      readonly task: EventTaskName;
+      readonly message: string;
+    }
   | { readonly event: 'unreachable'; readonly host: string; readonly reason: string; readonly detail: string }
   | {
       readonly event: 'command';
@@ -55,6 +60,8 @@ export type RunEvent =
       readonly event: 'recap';
       readonly hosts: Readonly<Record<string, HostRecap>>;
       readonly interrupted: boolean;
+      /** memplay's own peak resident memory over the run (kernel max RSS), bytes. */
+      readonly controller_peak_rss_bytes: number;
     };
 
 export type EventSink = (event: RunEvent) => void;

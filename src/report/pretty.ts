@@ -76,9 +76,13 @@ export function prettyRenderer(write: (text: string) => void): {
         if (task) task.output = event.message;
         return;
       }
-      case 'task':
-        slots.get(key(event.host, event.task))?.settle({ status: event.status, detail: event.detail });
+      case 'task': {
+        const slot = slots.get(key(event.host, event.task));
+        if (slot) slot.settle({ status: event.status, detail: event.detail });
+        // A rollback is not in the task list: it follows the failure, as a note under the list.
+        else notes.push(`${event.host} ${event.task} ${event.status}: ${event.detail}`);
         return;
+      }
       case 'unreachable':
         notes.push(`${event.host} UNREACHABLE (${event.reason}): ${event.detail}`);
         for (const [slotKey, slot] of slots) {

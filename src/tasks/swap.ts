@@ -1,20 +1,16 @@
 import { TaskFailed } from '../errors.js';
 import type { HostFacts } from '../facts/host-facts.js';
-import { buildOfLink, hasWorkingBuild } from '../facts/host-facts.js';
-import { waitForPort } from '../facts/wait.js';
+import { hasWorkingBuild } from '../facts/host-facts.js';
 import { verifyBackup } from '../memcached/backup-reader.js';
-import { serviceControl } from '../service/service.js';
-import { sh } from '../transport/quote.js';
+import { pointBuildLink, readBuildLink, startInstance, stopInstance } from './instance.js';
 import type { Outcome, Plan, TaskContext, TaskModule } from './task.js';
 import { changed, ok } from './task.js';
 
 // The only task that takes a host out of service: stop the old instance,
 // repoint `current` atomically (a new link renamed over the old one), start the
 // new build, and wait until the port answers with the target. If the new build
-// does not come up, the old link and the old instance are put back.
-
-const stopGraceMs = 10_000;
-const startTimeoutMs = 15_000;
+// does not come up, the engine rolls the host back (src/tasks/rollback.ts):
+// the old build, started again, with the backup restored into it.
 
 function fail(ctx: TaskContext, detail: string): never {
   throw new TaskFailed(ctx.host.name, 'swap', detail);
@@ -49,9 +45,8 @@ export const swap: TaskModule = {
 
   async apply(ctx): Promise<Outcome> {
     const { version } = ctx.target;
-    const { port, prefix } = ctx.host.memcached;
-    const service = serviceControl(ctx.host);
-    const previousLink = await readCurrentLink(ctx);
+    const { port } = ctx.host.memcached;
+    const previousBuild = await readBuildLink(ctx, 'current');
 
     if (ctx.run.backup && !ctx.run.backupFile) {
       ctx.progress('delta pass: re-read what changed since the full pass');
@@ -69,78 +64,26 @@ export const swap: TaskModule = {
         );
       }
     }
-    ctx.progress('stop the running instance');
+    // `previous` is what `memplay rollback` returns to; set while nothing is down yet.
+    if (previousBuild !== null && previousBuild !== version) {
+      const remembered = await pointBuildLink(ctx, 'previous', previousBuild);
+      if (!remembered.ok)
+        fail(ctx, `${remembered.reason} — nothing was stopped, the old instance keeps serving`);
+    }
+    // From here a failure of this or a later task rolls the host back to previousBuild (src/tasks/rollback.ts).
+    ctx.run.previousBuild = previousBuild;
     ctx.run.stoppedAt = performance.now();
     const stoppedAt = Date.now();
-    const stopped = await ctx.transport.run(service.stop());
-    if (stopped.code !== 0) {
-      fail(
-        ctx,
-        `stopping memcached (${service.describe}) failed: ${stopped.stderr.trim()} — it is still serving`,
-      );
-    }
-    const down = await waitForPort(ctx.transport, port, (v) => v === null, stopGraceMs);
-    if (!down.accepted) {
-      fail(
-        ctx,
-        `port ${port} still answers ${down.version} after the stop — another instance holds the port`,
-      );
-    }
-
-    await repoint(ctx, version);
-    const started = await startAndWait(ctx, version);
-    if (started.ok) {
-      const outMs = Date.now() - stoppedAt;
-      return {
-        status: 'changed',
-        detail: `${previousLink ?? '(none)'} → ${version}, serving on port ${port} (out of service ${outMs} ms)`,
-      };
-    }
-
-    // The new build did not come up: put the old one back so the host keeps serving.
-    if (previousLink === null || previousLink === version) {
-      fail(ctx, `${version} did not start: ${started.reason}; nothing to roll back to — the host is DOWN`);
-    }
-    await ctx.transport.run(service.stop());
-    await repoint(ctx, previousLink);
-    const restored = await startAndWait(ctx, previousLink);
-    if (!restored.ok) {
-      fail(
-        ctx,
-        `${version} did not start: ${started.reason}; rolling back to ${previousLink} failed too: ${restored.reason} — the host is DOWN, start it by hand with ${prefix}/current/bin/memcached`,
-      );
-    }
-    fail(ctx, `${version} did not start: ${started.reason}; rolled back: ${previousLink} is serving again`);
+    const stopped = await stopInstance(ctx);
+    if (!stopped.ok) fail(ctx, stopped.reason);
+    const repointed = await pointBuildLink(ctx, 'current', version);
+    if (!repointed.ok) fail(ctx, repointed.reason);
+    const started = await startInstance(ctx, version);
+    if (!started.ok) fail(ctx, `${version} did not start: ${started.reason}`);
+    const outMs = Date.now() - stoppedAt;
+    return {
+      status: 'changed',
+      detail: `${previousBuild ?? '(none)'} → ${version}, serving on port ${port} (out of service ${outMs} ms)`,
+    };
   },
 };
-
-async function readCurrentLink(ctx: TaskContext): Promise<string | null> {
-  const result = await ctx.transport.run(sh`readlink ${`${ctx.host.memcached.prefix}/current`}`);
-  const link = result.stdout.trim();
-  return result.code === 0 ? buildOfLink(link) : null;
-}
-
-async function repoint(ctx: TaskContext, version: string): Promise<void> {
-  const current = `${ctx.host.memcached.prefix}/current`;
-  const next = `${current}.memplay-new`;
-  ctx.progress(`repoint current → ${version}`);
-  const result = await ctx.transport.run(sh`ln -sfn ${version} ${next} && mv -T ${next} ${current}`);
-  if (result.code !== 0) fail(ctx, `repointing ${current} → ${version} failed: ${result.stderr.trim()}`);
-}
-
-async function startAndWait(
-  ctx: TaskContext,
-  version: string,
-): Promise<{ ok: true } | { ok: false; reason: string }> {
-  ctx.progress(`start ${version}`);
-  const start = await ctx.transport.run(serviceControl(ctx.host).start());
-  if (start.code !== 0) {
-    return { ok: false, reason: `start exited ${start.code}: ${(start.stderr || start.stdout).trim()}` };
-  }
-  const up = await waitForPort(ctx.transport, ctx.host.memcached.port, (v) => v === version, startTimeoutMs);
-  if (!up.accepted) {
-    const seen = up.version ? `answers ${up.version}` : 'nothing answers';
-    return { ok: false, reason: `port ${ctx.host.memcached.port}: ${seen} after ${startTimeoutMs / 1000}s` };
-  }
-  return { ok: true };
-}

@@ -5,6 +5,8 @@ import type { Transport } from '../transport/transport.js';
 
 export const taskNames = ['version_check', 'build', 'backup', 'swap', 'restore', 'verify'] as const;
 export type TaskName = (typeof taskNames)[number];
+/** What events name: a pipeline task, or the rollback the engine runs after one failed. */
+export type EventTaskName = TaskName | 'rollback';
 
 /**
  * What a task would do, decided read-only. `facts` is the host as it will be after
@@ -36,6 +38,11 @@ export interface HostRun {
   restored?: { readonly stored: number; readonly keptNewer: number };
   /** performance.now() when swap stopped the old instance: out-of-service time runs from here. */
   stoppedAt?: number;
+  /**
+   * The build `current` named when swap began (null: no link). Set right before
+   * swap stops the old instance: from then on a failure rolls the host back to it.
+   */
+  previousBuild?: string | null;
 }
 
 export interface ActiveBackup {

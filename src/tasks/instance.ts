@@ -1,0 +1,69 @@
+import { buildOfLink } from '../facts/host-facts.js';
+import { waitForPort } from '../facts/wait.js';
+import { serviceControl } from '../service/service.js';
+import { sh } from '../transport/quote.js';
+import type { TaskContext } from './task.js';
+
+// The moves that take an instance down and bring one up, shared by swap (old →
+// new) and rollback (whatever runs → the build before the swap). Each returns
+// what happened; the caller decides what a failure means for its task.
+
+const stopGraceMs = 10_000;
+const startTimeoutMs = 15_000;
+
+export type Step = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+/** The build a link in the prefix (`current`, `previous`) names, or null if there is none. */
+export async function readBuildLink(ctx: TaskContext, name: 'current' | 'previous'): Promise<string | null> {
+  const result = await ctx.transport.run(sh`readlink ${`${ctx.host.memcached.prefix}/${name}`}`);
+  return result.code === 0 ? buildOfLink(result.stdout.trim()) : null;
+}
+
+/** Points `<prefix>/<name>` at a build atomically: a new link renamed over the old one. */
+export async function pointBuildLink(
+  ctx: TaskContext,
+  name: 'current' | 'previous',
+  build: string,
+): Promise<Step> {
+  const link = `${ctx.host.memcached.prefix}/${name}`;
+  const next = `${link}.memplay-new`;
+  ctx.progress(`point ${name} → ${build}`);
+  const result = await ctx.transport.run(sh`ln -sfn ${build} ${next} && mv -T ${next} ${link}`);
+  return result.code === 0
+    ? { ok: true }
+    : { ok: false, reason: `pointing ${link} → ${build} failed: ${result.stderr.trim()}` };
+}
+
+/** Stops the instance and waits until nothing answers on the port. */
+export async function stopInstance(ctx: TaskContext): Promise<Step> {
+  const service = serviceControl(ctx.host);
+  const { port } = ctx.host.memcached;
+  ctx.progress('stop the running instance');
+  const stopped = await ctx.transport.run(service.stop());
+  if (stopped.code !== 0) {
+    return { ok: false, reason: `stopping memcached (${service.describe}) failed: ${stopped.stderr.trim()}` };
+  }
+  const down = await waitForPort(ctx.transport, port, (v) => v === null, stopGraceMs);
+  if (!down.accepted) {
+    return {
+      ok: false,
+      reason: `port ${port} still answers ${down.version} after the stop — another instance holds the port`,
+    };
+  }
+  return { ok: true };
+}
+
+/** Starts `<prefix>/current` and waits until the port answers with `version`. */
+export async function startInstance(ctx: TaskContext, version: string): Promise<Step> {
+  ctx.progress(`start ${version}`);
+  const start = await ctx.transport.run(serviceControl(ctx.host).start());
+  if (start.code !== 0) {
+    return { ok: false, reason: `start exited ${start.code}: ${(start.stderr || start.stdout).trim()}` };
+  }
+  const up = await waitForPort(ctx.transport, ctx.host.memcached.port, (v) => v === version, startTimeoutMs);
+  if (!up.accepted) {
+    const seen = up.version ? `answers ${up.version}` : 'nothing answers';
+    return { ok: false, reason: `port ${ctx.host.memcached.port}: ${seen} after ${startTimeoutMs / 1000}s` };
+  }
+  return { ok: true };
+}

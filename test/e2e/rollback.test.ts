@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, inject, it } from 'vitest';
+import { run } from '../lab/exec.js';
+import { ensureBuild, type Lab, memcachedVersion, resetLab, writeFleetPlaybook } from '../lab/index.js';
+import { compareDigests, digestItems, generateItems, loopbackConnection } from '../lab/items/generator.js';
+import { runMemplay, spawnMemplay, taskEvents } from './memplay-cli.js';
+
+// Automatic rollback: a host whose upgrade fails after swap stopped the old
+// instance ends on its old build with every item it held, and the run says so.
+
+const lab = inject('lab') as Lab;
+const direct = loopbackConnection;
+const host1 = () => lab.hosts[0]!;
+
+/** A 1.6.38 "build" that answers -V like the real one but exits 1 when started. */
+async function installBuildThatWillNotStart(): Promise<void> {
+  const bin = join(host1().prefix, '1.6.38', 'bin');
+  await mkdir(bin, { recursive: true });
+  const script = join(bin, 'memcached');
+  await writeFile(
+    script,
+    '#!/bin/sh\ncase "$1" in -V) echo "memcached 1.6.38"; exit 0;; esac\necho "memcached: this build is broken on purpose" >&2\nexit 1\n',
+  );
+  await chmod(script, 0o755);
+  await run('chown', ['-R', `${host1().user}:${host1().user}`, join(host1().prefix, '1.6.38')]);
+}
+
+describe('automatic rollback', () => {
+  beforeEach(async () => {
+    await resetLab(lab);
+  });
+
+  it('a new build that will not start: swap fails, host1 is back on 1.6.18 with every item, exit 2', async () => {
+    const port = host1().memcachedPort;
+    await generateItems(direct(port), { seed: 41, count: 20_000, totalBytes: 24 * 1024 * 1024 });
+    const original = await digestItems(direct(port));
+    await installBuildThatWillNotStart();
+    const playbook = await writeFleetPlaybook(lab, { hosts: [1] });
+
+    const applied = await runMemplay(['apply', playbook, '--output', 'json']);
+    expect(applied.code, applied.stdout + applied.stderr).toBe(2);
+    const tasks = taskEvents(applied);
+    const swap = tasks.find((t) => t.task === 'swap');
+    expect(swap?.status).toBe('failed');
+    expect(swap?.detail).toMatch(
+      /^1\.6\.38 did not start: start exited 1: memcached: this build is broken on purpose/,
+    );
+    const rollback = tasks.find((t) => t.task === 'rollback');
+    expect(rollback?.status).toBe('changed');
+    expect(rollback?.detail).toMatch(
+      new RegExp(
+        `^rolled back to 1\\.6\\.18, serving on port ${port} with 20,000 items / [\\d.]+ MiB restored from .+\\.mpbak \\(after swap failed\\)$`,
+      ),
+    );
+    expect(tasks.filter((t) => t.task === 'restore' || t.task === 'verify').map((t) => t.status)).toEqual([
+      'skipped',
+      'skipped',
+    ]);
+    expect(await memcachedVersion(port)).toBe('1.6.18');
+    expect(compareDigests(original, await digestItems(direct(port)))).toEqual([]);
+  });
+
+  it('the new memcached killed during restore: host1 is back on 1.6.18 with every item, exit 2', async () => {
+    const port = host1().memcachedPort;
+    await ensureBuild(host1(), '1.6.38');
+    await generateItems(direct(port), { seed: 42, count: 60_000, totalBytes: 90 * 1024 * 1024 });
+    const original = await digestItems(direct(port));
+    const playbook = await writeFleetPlaybook(lab, { hosts: [1] });
+
+    let killed: number | null = null;
+    const live = spawnMemplay(['apply', playbook], (event) => {
+      if (event.event === 'task-start' && event.task === 'restore' && killed === null) {
+        killed = Number(readFileSync(host1().pidfile, 'utf8').trim());
+        process.kill(killed, 'SIGKILL');
+      }
+    });
+    expect(await live.exited).toBe(2);
+    expect(killed).toBeGreaterThan(0);
+    const tasks = live.events.filter((e) => e.event === 'task');
+    expect(tasks.find((t) => t.task === 'swap')?.status).toBe('changed');
+    expect(tasks.find((t) => t.task === 'restore')?.status).toBe('failed');
+    const rollback = tasks.find((t) => t.task === 'rollback');
+    expect(rollback?.status, rollback?.detail).toBe('changed');
+    expect(rollback?.detail).toMatch(
+      /^rolled back to 1\.6\.18, serving on port \d+ with 60,000 items .*\(after restore failed\)$/,
+    );
+    expect(await memcachedVersion(port)).toBe('1.6.18');
+    expect(compareDigests(original, await digestItems(direct(port)))).toEqual([]);
+
+    // The re-run upgrades for real from the rolled-back host, data included.
+    const again = await runMemplay(['apply', playbook, '--output', 'json']);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(await memcachedVersion(port)).toBe('1.6.38');
+    expect(compareDigests(original, await digestItems(direct(port)))).toEqual([]);
+  });
+});

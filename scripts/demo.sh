@@ -31,4 +31,4 @@ playbook=$(node dist/test/lab/cli.js reset)
 node dist/test/lab/cli.js seed --items 20000
 
 echo "demo: upgrading the lab with: memplay apply ${playbook#"$PWD/"}" >&2
-exec node bin/memplay.js apply "$playbook"
+exec ./bin/memplay.js apply "$playbook"

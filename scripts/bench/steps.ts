@@ -269,7 +269,54 @@ export async function upgradeWindow(bench: Bench): Promise<UpgradeWindow> {
 export interface ControllerMemory {
   readonly load: UniformLoad;
   readonly state: CacheState;
+  /** The full pass alone, in a child process (no delta pass, no CLI). */
   readonly backup: BackupRun;
+  /** `memplay backup` as a user runs it: full pass, delta pass, seal. */
+  readonly cli: CliBackup;
+}
+
+export interface CliBackup {
+  readonly wallMs: number;
+  /** From the recap event: the kernel's max RSS of the memplay process. */
+  readonly peakRssBytes: number;
+  readonly detail: string;
+}
+
+/** `bin/memplay.js backup` run as an executable, so its shebang's Node flags apply as they do for users. */
+async function cliBackup(bench: Bench): Promise<CliBackup> {
+  const backupDir = join(bench.lab.dir, 'backups', bench.host.name);
+  const before = new Set(await readdir(backupDir).catch(() => []));
+  try {
+    const finished = await runOk(
+      join(bench.lab.repoRoot, 'bin', 'memplay.js'),
+      ['backup', bench.playbook, '--output', 'json'],
+      { cwd: bench.lab.repoRoot, timeoutMs: 300_000 },
+    );
+    const events = finished.stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map(
+        (line) =>
+          JSON.parse(line) as {
+            event: string;
+            task?: string;
+            detail?: string;
+            controller_peak_rss_bytes?: number;
+          },
+      );
+    const recap = events.find((e) => e.event === 'recap');
+    if (recap?.controller_peak_rss_bytes === undefined)
+      throw new Error('memplay backup: no peak RSS in its recap');
+    return {
+      wallMs: finished.wallMs,
+      peakRssBytes: recap.controller_peak_rss_bytes,
+      detail: events.find((e) => e.event === 'task' && e.task === 'backup')?.detail ?? '',
+    };
+  } finally {
+    for (const name of await readdir(backupDir).catch(() => [])) {
+      if (!before.has(name)) await rm(join(backupDir, name), { force: true });
+    }
+  }
 }
 
 /** Step 4: a ~1 GB cache backed up by a process of its own, whose peak RSS is read. */
@@ -285,7 +332,9 @@ export async function controllerMemory(bench: Bench): Promise<ControllerMemory> 
   bench.log('4. memory: memplay full pass in a child process');
   const backup = await backupInChild(bench, join(bench.workDir, 'backups-1g'), '4 controller memory');
   await rm(backup.path, { force: true });
-  return { load, state, backup };
+  bench.log('4. memory: memplay backup, the command as a user runs it');
+  const cli = await cliBackup(bench);
+  return { load, state, backup, cli };
 }
 
 /** The lab as labUp leaves it, and the bench's files gone. */

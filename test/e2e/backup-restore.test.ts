@@ -57,6 +57,11 @@ describe('memplay backup and memplay restore, without an upgrade', () => {
     expect(original.size).toBe(5_000);
     const backup = await runMemplay(['backup', playbook, '--output', 'json']);
     expect(backup.code, backup.stdout + backup.stderr).toBe(0);
+    // The recap reports memplay's own peak memory: a Node process, so tens of MB, well under a GB here.
+    const recap = backup.events.find((e) => e.event === 'recap');
+    const peakRss = recap && 'controller_peak_rss_bytes' in recap ? recap.controller_peak_rss_bytes : 0;
+    expect(peakRss).toBeGreaterThan(30e6);
+    expect(peakRss).toBeLessThan(1e9);
     const files = await backupFiles('host1');
     expect(files.length).toBeGreaterThan(0);
     const newest = files.sort().at(-1)!;

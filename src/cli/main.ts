@@ -58,6 +58,13 @@ function program(): Command {
   });
 
   jobCommand(
+    'rollback',
+    'return each host to the build that ran before the last apply (<prefix>/previous), carrying its cached items across',
+  ).action(async (file: string, opts: JobFlags) => {
+    process.exitCode = await runJob(file, { kind: 'rollback' }, jobOptions(opts));
+  });
+
+  jobCommand(
     'backup',
     "dump each host's cache to the playbook's backup.dir; the hosts are not changed",
   ).action(async (file: string, opts: JobFlags) => {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { projectFile } from '../project-root.js';
 import { taskModules } from '../tasks/registry.js';
-import type { TaskModule } from '../tasks/task.js';
+import type { Job, TaskModule } from '../tasks/task.js';
 
 // A built-in sequence (playbooks/*.yml): phases of task modules, each phase
 // either across the whole fleet at once or in the strategy's serial batches.
@@ -45,7 +45,7 @@ export function parsePipeline(text: string, source: string): Pipeline {
   return { name: doc.name as string, phases };
 }
 
-export async function loadBuiltinPipeline(name: 'upgrade' | 'backup' | 'restore'): Promise<Pipeline> {
+export async function loadBuiltinPipeline(name: Job['kind']): Promise<Pipeline> {
   const path = projectFile(`playbooks/${name}.yml`);
   return parsePipeline(await readFile(path, 'utf8'), path);
 }

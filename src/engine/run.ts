@@ -1,6 +1,6 @@
 import { HostUnreachable, TaskFailed } from '../errors.js';
 import { gatherFacts, type HostFacts } from '../facts/host-facts.js';
-import type { HostConfig, Playbook } from '../playbook/types.js';
+import type { HostConfig, Playbook, Target } from '../playbook/types.js';
 import type { EventSink, HostRecap, TaskStatus } from '../report/events.js';
 import { needsRollback, rollBack } from '../tasks/rollback.js';
 import { localTarballOnce } from '../tasks/source-tarball.js';
@@ -26,11 +26,27 @@ export interface RunResult {
 
 type HostState =
   | { readonly kind: 'pending' }
-  | { readonly kind: 'connected'; readonly transport: Transport; facts: HostFacts; readonly run: HostRun }
+  | {
+      readonly kind: 'connected';
+      readonly transport: Transport;
+      facts: HostFacts;
+      readonly run: HostRun;
+      /** The version this host is taken to: the playbook's, or for `rollback` its previous build. */
+      readonly target: Target;
+    }
   | { readonly kind: 'failed' }
   | { readonly kind: 'unreachable' }
   /** Never started: the run was interrupted or max_fail_percentage stopped it. */
   | { readonly kind: 'stopped' };
+
+/**
+ * Where a host goes. Fixed when the host connects: swap moves `previous` as it
+ * goes, and a rollback must keep aiming at the build it found there.
+ */
+function targetFor(job: Job, target: Target, facts: HostFacts): Target {
+  if (job.kind !== 'rollback' || facts.previousLink === null) return target;
+  return { ...target, version: facts.previousLink };
+}
 
 /**
  * Runs a pipeline over the selected hosts. Phases run in order; a `fleet` phase
@@ -100,7 +116,8 @@ export async function runPipeline(
     try {
       const transport = await options.connect(host);
       const facts = await gatherFacts(host, transport);
-      const connected: HostState = { kind: 'connected', transport, facts, run: {} };
+      const target = targetFor(options.job, playbook.target, facts);
+      const connected: HostState = { kind: 'connected', transport, facts, run: {}, target };
       opened.push(connected);
       states.set(host.name, connected);
       return connected;
@@ -142,7 +159,7 @@ export async function runPipeline(
     const ctxBase = {
       host,
       transport: state.transport,
-      target: playbook.target,
+      target: state.target,
       playbook,
       shared,
       run: state.run,

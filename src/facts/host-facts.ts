@@ -19,6 +19,8 @@ export interface HostFacts {
   readonly runningVersion: string | null;
   /** The build directory `<prefix>/current` points at, or null if there is no link. */
   readonly currentLink: string | null;
+  /** The build `<prefix>/previous` names: what `current` named before the last swap (null: none yet). */
+  readonly previousLink: string | null;
   readonly builds: readonly InstalledBuild[];
   /** The pid in the service's pidfile when that process is alive. */
   readonly pid: number | null;
@@ -37,10 +39,11 @@ export function hasWorkingBuild(facts: HostFacts, version: string): boolean {
 const probeScript = `
 prefix=$1; pidfile=$2
 printf 'current\\t%s\\n' "$(readlink "$prefix/current" 2>/dev/null)"
+printf 'previous\\t%s\\n' "$(readlink "$prefix/previous" 2>/dev/null)"
 for dir in "$prefix"/*/; do
   [ -d "$dir" ] || continue
   name=$(basename "$dir")
-  case "$name" in current|.*) continue;; esac
+  case "$name" in current|previous|.*) continue;; esac
   if [ -x "$dir/bin/memcached" ]; then
     printf 'build\\t%s\\t%s\\n' "$name" "$("$dir/bin/memcached" -V 2>/dev/null | head -n 1)"
   fi
@@ -64,11 +67,13 @@ export function buildOfLink(target: string): string | null {
 
 export function parseProbeOutput(output: string): Omit<HostFacts, 'runningVersion'> {
   let currentLink: string | null = null;
+  let previousLink: string | null = null;
   let pid: number | null = null;
   const builds: InstalledBuild[] = [];
   for (const line of output.split('\n')) {
     const [kind, first = '', second = ''] = line.split('\t');
     if (kind === 'current') currentLink = buildOfLink(first);
+    if (kind === 'previous') previousLink = buildOfLink(first);
     if (kind === 'pid') pid = Number(first);
     if (kind === 'build') {
       const match = /^memcached (\S+)/.exec(second);
@@ -76,7 +81,7 @@ export function parseProbeOutput(output: string): Omit<HostFacts, 'runningVersio
     }
   }
   builds.sort((a, b) => compareVersions(a.dir, b.dir));
-  return { currentLink, builds, pid };
+  return { currentLink, previousLink, builds, pid };
 }
 
 export function compareVersions(a: string, b: string): number {

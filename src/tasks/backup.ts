@@ -22,7 +22,7 @@ export const backup: TaskModule = {
     if (facts.runningVersion === null) {
       return ok(`nothing answers on port ${ctx.host.memcached.port}: no cached data to carry over`, facts);
     }
-    if (ctx.job.kind === 'upgrade' && facts.runningVersion === ctx.target.version) {
+    if (ctx.job.kind !== 'backup' && facts.runningVersion === ctx.target.version) {
       return ok(`already running ${ctx.target.version}: nothing to back up`, facts);
     }
     const stats = await queryMemcached(ctx.transport, ctx.host.memcached.port, (client) => client.stats());

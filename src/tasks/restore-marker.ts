@@ -60,7 +60,9 @@ export async function unrestoredBackup(
   if (await exists(markerPath(path))) return null;
   const { header } = await readBackupHeader(path).catch(() => ({ header: null }));
   if (!header?.complete) return null;
-  if (header.metadata.purpose !== 'upgrade' || header.metadata.target !== runningVersion) return null;
+  // Backups an upgrade or a rollback took before its swap: both restore into the build they swapped to.
+  const swapped = header.metadata.purpose === 'upgrade' || header.metadata.purpose === 'rollback';
+  if (!swapped || header.metadata.target !== runningVersion) return null;
   if (header.memcachedVersion === runningVersion) return null;
   // memcached backdates its start by ITEM_UPDATE_INTERVAL + 2 s (memcached.c), so
   // `time - uptime` is ~62 s early; an instance older than that predates the backup.

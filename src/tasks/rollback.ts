@@ -18,7 +18,7 @@ export interface RollbackOutcome {
 
 /** True once swap has taken the old instance down in this run: only then is there anything to undo. */
 export function needsRollback(job: Job, run: HostRun): boolean {
-  return job.kind !== 'backup' && job.kind !== 'restore' && run.stoppedAt !== undefined;
+  return (job.kind === 'upgrade' || job.kind === 'rollback') && run.stoppedAt !== undefined;
 }
 
 export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {

@@ -64,8 +64,9 @@ export const swap: TaskModule = {
         );
       }
     }
-    // `previous` is what `memplay rollback` returns to; set while nothing is down yet.
-    if (previousBuild !== null && previousBuild !== version) {
+    // `previous` is what `memplay rollback` returns to; set while nothing is down
+    // yet. A rollback leaves it alone, so running rollback twice is a no-op, not a flip.
+    if (ctx.job.kind === 'upgrade' && previousBuild !== null && previousBuild !== version) {
       const remembered = await pointBuildLink(ctx, 'previous', previousBuild);
       if (!remembered.ok)
         fail(ctx, `${remembered.reason} — nothing was stopped, the old instance keeps serving`);

@@ -65,6 +65,8 @@ export interface FinishedBackup {
 /** What the run is for: the same task modules serve the upgrade and the standalone commands. */
 export type Job =
   | { readonly kind: 'upgrade' }
+  /** `memplay rollback`: each host back to the build `<prefix>/previous` names (what ran before the last swap). */
+  | { readonly kind: 'rollback' }
   /** `memplay backup`: back up whatever version runs, and seal the file at once. */
   | { readonly kind: 'backup' }
   /** `memplay restore --from`: a backup file, or a backup folder holding `<host>/*.mpbak`. */

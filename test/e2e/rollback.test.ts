@@ -96,3 +96,50 @@ describe('automatic rollback', () => {
     expect(compareDigests(original, await digestItems(direct(port)))).toEqual([]);
   });
 });
+
+describe('memplay rollback', () => {
+  beforeEach(async () => {
+    await resetLab(lab, { keepBuilds: ['1.6.38'] });
+  });
+
+  it('refuses a host no apply has swapped, naming the missing previous link', async () => {
+    const playbook = await writeFleetPlaybook(lab, { hosts: [1] });
+    const run = await runMemplay(['rollback', playbook, '--output', 'json']);
+    expect(run.code).toBe(2);
+    const check = taskEvents(run).find((t) => t.task === 'version_check');
+    expect(check?.status).toBe('failed');
+    expect(check?.detail).toContain(`no ${host1().prefix}/previous link: no apply has swapped this host`);
+    expect(await memcachedVersion(host1().memcachedPort)).toBe('1.6.18');
+  });
+
+  it('after an apply, --check shows the way back, rollback returns to 1.6.18 with every item, and a second rollback changes nothing', async () => {
+    const port = host1().memcachedPort;
+    await ensureBuild(host1(), '1.6.38');
+    const playbook = await writeFleetPlaybook(lab, { hosts: [1] });
+    await generateItems(direct(port), { seed: 43, count: 20_000, totalBytes: 24 * 1024 * 1024 });
+    const applied = await runMemplay(['apply', playbook, '--output', 'json']);
+    expect(applied.code, applied.stdout + applied.stderr).toBe(0);
+    // Written to the new version after the upgrade: rollback must carry these too.
+    await generateItems(direct(port), { seed: 44, count: 2_000, totalBytes: 2 * 1024 * 1024 });
+    const before = await digestItems(direct(port));
+
+    const check = await runMemplay(['rollback', playbook, '--check', '--output', 'json']);
+    expect(check.code, check.stdout + check.stderr).toBe(0);
+    const planned = taskEvents(check);
+    expect(planned.find((t) => t.task === 'version_check')?.detail).toContain(
+      'roll back to 1.6.18 (previous)',
+    );
+    expect(planned.find((t) => t.task === 'swap')?.detail).toContain('repoint current 1.6.38 → 1.6.18');
+    expect(await memcachedVersion(port)).toBe('1.6.38');
+
+    const rolled = await runMemplay(['rollback', playbook, '--output', 'json']);
+    expect(rolled.code, rolled.stdout + rolled.stderr).toBe(0);
+    expect(await memcachedVersion(port)).toBe('1.6.18');
+    expect(compareDigests(before, await digestItems(direct(port)))).toEqual([]);
+
+    const again = await runMemplay(['rollback', playbook, '--output', 'json']);
+    expect(again.code).toBe(0);
+    expect(taskEvents(again).map((t) => t.status)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
+    expect(await memcachedVersion(port)).toBe('1.6.18');
+  });
+});

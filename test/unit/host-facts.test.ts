@@ -36,12 +36,15 @@ describe('the fact probe, run by a real /bin/sh', () => {
     await fakeBuild(prefix, '1.6.9', null);
     await mkdir(join(prefix, '.memplay-build-1.6.38-abcd'), { recursive: true });
     await symlink('1.6.18', join(prefix, 'current'));
+    await symlink(join(prefix, '1.6.9'), join(prefix, 'previous'));
     const pidfile = join(root, 'pid file');
     await writeFile(pidfile, `${process.pid}\n`);
 
     const { stdout } = await run('/bin/sh', ['-c', probeCommand(hostWithPrefix(prefix, pidfile)).text]);
     const facts = parseProbeOutput(stdout);
     expect(facts.currentLink).toBe('1.6.18');
+    // An absolute link names its build too; `previous` itself is not listed as a build.
+    expect(facts.previousLink).toBe('1.6.9');
     expect(facts.pid).toBe(process.pid);
     expect(facts.builds).toEqual([
       { dir: '1.6.9', reportedVersion: null },
@@ -58,7 +61,12 @@ describe('the fact probe, run by a real /bin/sh', () => {
       '-c',
       probeCommand(hostWithPrefix(join(root, 'none'), pidfile)).text,
     ]);
-    expect(parseProbeOutput(stdout)).toEqual({ currentLink: null, builds: [], pid: null });
+    expect(parseProbeOutput(stdout)).toEqual({
+      currentLink: null,
+      previousLink: null,
+      builds: [],
+      pid: null,
+    });
   });
 });
 

@@ -10,6 +10,13 @@ describe('built-in pipelines', () => {
       ['rolling', 'serial', ['backup', 'swap', 'restore', 'verify']],
     ]);
   });
+  it('playbooks/rollback.yml: version_check on the fleet (no build: the previous build is installed), then the same rolling tasks', async () => {
+    const pipeline = parsePipeline(await readFile('playbooks/rollback.yml', 'utf8'), 'rollback.yml');
+    expect(pipeline.phases.map((p) => [p.name, p.batches, p.tasks.map((t) => t.name)])).toEqual([
+      ['prepare', 'fleet', ['version_check']],
+      ['rolling', 'serial', ['backup', 'swap', 'restore', 'verify']],
+    ]);
+  });
   it('an unknown task name is refused with where it is', () => {
     expect(() =>
       parsePipeline(

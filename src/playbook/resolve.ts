@@ -21,6 +21,7 @@ interface MemcachedDocument {
   readonly port?: number;
   readonly prefix?: string;
   readonly args?: readonly string[];
+  readonly keep_builds?: number;
   readonly service?: ServiceDocument;
 }
 interface HostSettingsDocument {
@@ -124,6 +125,7 @@ function resolveHost(
       port: memcached.port ?? 11211,
       prefix,
       args: memcached.args ?? [],
+      keepBuilds: memcached.keep_builds ?? 2,
       service: serviceOf(memcached.service, prefix),
     },
     become: settings.become ?? false,

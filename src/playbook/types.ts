@@ -21,6 +21,8 @@ export interface MemcachedSettings {
   /** Builds go to `<prefix>/<version>`; `<prefix>/current` links the live one. */
   readonly prefix: string;
   readonly args: readonly string[];
+  /** Old builds kept besides the target, `current` and `previous` when a new build is installed. */
+  readonly keepBuilds: number;
   readonly service: ServiceConfig;
 }
 

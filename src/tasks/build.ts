@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { TaskFailed } from '../errors.js';
-import { buildFor, hasWorkingBuild } from '../facts/host-facts.js';
+import {
+  buildFor,
+  compareVersions,
+  gatherFacts,
+  type HostFacts,
+  hasWorkingBuild,
+} from '../facts/host-facts.js';
 import { type ShellCommand, sh } from '../transport/quote.js';
 import type { Transport } from '../transport/transport.js';
 import { checkSourceReadOnly, SourceError, tarballName } from './source-tarball.js';
@@ -76,15 +82,19 @@ export const build: TaskModule = {
         `cannot build on this host: missing ${missing.join(', ')} — install ${missing.map((m) => packageHints[m] ?? m).join('; ')}`,
       );
     }
+    const prune = buildsToRemove(ctx, facts);
+    const pruning = prune.length
+      ? `; then remove old builds ${prune.join(', ')} (keep_builds ${ctx.host.memcached.keepBuilds})`
+      : '';
     const broken = buildFor(facts, version);
     const replacing = broken ? ` (replacing ${installDir}, which does not run)` : '';
     const configure = ctx.target.configure.length ? ` with ${ctx.target.configure.join(' ')}` : '';
     return changed(
-      `${download}build ${version} from ${tarballName(ctx.target)}${configure} into ${installDir}${replacing}`,
+      `${download}build ${version} from ${tarballName(ctx.target)}${configure} into ${installDir}${replacing}${pruning}`,
       {
         ...facts,
         builds: [
-          ...facts.builds.filter((b) => b.dir !== version),
+          ...facts.builds.filter((b) => b.dir !== version && !prune.includes(b.dir)),
           { dir: version, reportedVersion: version },
         ],
       },
@@ -159,9 +169,36 @@ export const build: TaskModule = {
       await ctx.transport.run(sh`rm -rf ${staging}`);
     }
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    // The plan's rule on the host as it is now (the new build in place).
+    const removable = buildsToRemove(ctx, await gatherFacts(ctx.host, ctx.transport));
+    if (removable.length > 0) {
+      ctx.progress(`remove old builds ${removable.join(', ')}`);
+      const removed = await ctx.transport.run(sh`cd ${prefix} && rm -rf -- ${removable}`);
+      if (removed.code !== 0) {
+        return {
+          status: 'changed',
+          detail: `built ${version} in ${seconds}s; removing old builds ${removable.join(', ')} failed: ${removed.stderr.trim()}`,
+        };
+      }
+      return {
+        status: 'changed',
+        detail: `built ${version} in ${seconds}s; removed old builds ${removable.join(', ')}`,
+      };
+    }
     return { status: 'changed', detail: `built ${version} in ${seconds}s` };
   },
 };
+
+/** Builds past keep_builds: never the target, nor what `current` or `previous` name; the newest versions stay. */
+function buildsToRemove(ctx: TaskContext, facts: HostFacts): string[] {
+  const kept = new Set([ctx.target.version, facts.currentLink, facts.previousLink]);
+  const others = facts.builds
+    .map((b) => b.dir)
+    .filter((dir) => !kept.has(dir))
+    .sort(compareVersions)
+    .reverse();
+  return others.slice(ctx.host.memcached.keepBuilds);
+}
 
 function cleanupStale(prefix: string, version: string): ShellCommand {
   // The glob must stay unquoted to expand; prefix and version are quoted around it.

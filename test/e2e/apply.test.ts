@@ -1,4 +1,6 @@
+import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { installFakeBuild } from '../lab/fake-build.js';
 import { type Lab, memcachedVersion, resetLab, snapshotHost, writeFleetPlaybook } from '../lab/index.js';
 import { recapOf, runMemplay, taskEvents } from './memplay-cli.js';
 
@@ -45,11 +47,23 @@ describe('apply on the 3-host lab (1.6.18 → 1.6.38)', () => {
 
   it('apply brings all three hosts to 1.6.38, answered over their ports, never two down at once with serial: 1', async () => {
     const playbook = await writeFleetPlaybook(lab, {});
+    // Old builds on host3: with keep_builds 2 the build task keeps the two newest and removes 1.6.9.
+    const host3 = lab.hosts[2]!;
+    for (const old of ['1.6.9', '1.6.10', '1.6.12']) await installFakeBuild(host3, old, old);
     const monitor = watchPorts(lab.hosts.map((h) => h.memcachedPort));
     const run = await runMemplay(['apply', playbook, '--output', 'json']);
     const downtime = await monitor.stop();
     expect(run.code, run.stdout + run.stderr).toBe(0);
     for (const host of lab.hosts) expect(await memcachedVersion(host.memcachedPort)).toBe('1.6.38');
+
+    const host3Build = taskEvents(run).find((t) => t.host === 'host3' && t.task === 'build');
+    expect(host3Build?.detail).toMatch(/^built 1\.6\.38 in [\d.]+s; removed old builds 1\.6\.9$/);
+    expect((await readdir(host3.prefix)).filter((e) => /^\d/.test(e)).sort()).toEqual([
+      '1.6.10',
+      '1.6.12',
+      '1.6.18',
+      '1.6.38',
+    ]);
 
     const recap = recapOf(run);
     for (const host of ['host1', 'host2', 'host3']) {

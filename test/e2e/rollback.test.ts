@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { beforeEach, describe, expect, inject, it } from 'vitest';
-import { run } from '../lab/exec.js';
+import { installFakeBuild } from '../lab/fake-build.js';
 import { ensureBuild, type Lab, memcachedVersion, resetLab, writeFleetPlaybook } from '../lab/index.js';
 import { compareDigests, digestItems, generateItems, loopbackConnection } from '../lab/items/generator.js';
 import { runMemplay, spawnMemplay, taskEvents } from './memplay-cli.js';
@@ -14,19 +12,6 @@ const lab = inject('lab') as Lab;
 const direct = loopbackConnection;
 const host1 = () => lab.hosts[0]!;
 
-/** A 1.6.38 "build" that answers -V like the real one but exits 1 when started. */
-async function installBuildThatWillNotStart(): Promise<void> {
-  const bin = join(host1().prefix, '1.6.38', 'bin');
-  await mkdir(bin, { recursive: true });
-  const script = join(bin, 'memcached');
-  await writeFile(
-    script,
-    '#!/bin/sh\ncase "$1" in -V) echo "memcached 1.6.38"; exit 0;; esac\necho "memcached: this build is broken on purpose" >&2\nexit 1\n',
-  );
-  await chmod(script, 0o755);
-  await run('chown', ['-R', `${host1().user}:${host1().user}`, join(host1().prefix, '1.6.38')]);
-}
-
 describe('automatic rollback', () => {
   beforeEach(async () => {
     await resetLab(lab);
@@ -36,7 +21,7 @@ describe('automatic rollback', () => {
     const port = host1().memcachedPort;
     await generateItems(direct(port), { seed: 41, count: 20_000, totalBytes: 24 * 1024 * 1024 });
     const original = await digestItems(direct(port));
-    await installBuildThatWillNotStart();
+    await installFakeBuild(host1(), '1.6.38', '1.6.38');
     const playbook = await writeFleetPlaybook(lab, { hosts: [1] });
 
     const applied = await runMemplay(['apply', playbook, '--output', 'json']);

@@ -16,7 +16,7 @@ function hostWithPrefix(prefix: string, pidfile: string): HostConfig {
     connection: 'local',
     become: false,
     ssh: { user: 'u', port: 22, knownHosts: '/dev/null', connectTimeoutMs: 1000 },
-    memcached: { port: 11211, prefix, args: [], service: { manager: 'pidfile', pidfile } },
+    memcached: { port: 11211, prefix, args: [], keepBuilds: 2, service: { manager: 'pidfile', pidfile } },
   };
 }
 

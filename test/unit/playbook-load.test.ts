@@ -48,6 +48,7 @@ describe('loadPlaybook on the contract document', () => {
             port: 11301,
             prefix: '/home/mplab1/memcached',
             args: ['-l', '127.0.0.1', '-m', '256'],
+            keepBuilds: 2,
             service: { manager: 'pidfile', pidfile: '/home/mplab1/memcached.pid' },
           },
           become: false,

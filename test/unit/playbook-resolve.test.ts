@@ -28,6 +28,7 @@ hosts:
       port: 11301,
       prefix: '/opt/memcached',
       args: ['-m', '64'],
+      keepBuilds: 2,
       service: { manager: 'pidfile', pidfile: '/opt/memcached/memcached.pid' },
     });
     expect(b?.ssh.port).toBe(22);
@@ -65,6 +66,7 @@ hosts:
         port: 11211,
         prefix: '/opt/memcached',
         args: [],
+        keepBuilds: 2,
         service: { manager: 'pidfile', pidfile: '/opt/memcached/memcached.pid' },
       },
       become: false,

@@ -13,7 +13,7 @@ function host(
     connection: 'ssh',
     become,
     ssh: { user: 'u', port: 22, knownHosts: '/k', connectTimeoutMs: 1000 },
-    memcached: { port: 11301, prefix: '/opt/mem cached', args, service },
+    memcached: { port: 11301, prefix: '/opt/mem cached', args, keepBuilds: 2, service },
   };
 }
 

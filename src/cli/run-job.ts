@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { openJournal } from '../engine/journal.js';
 import { loadBuiltinPipeline } from '../engine/pipeline.js';
 import { runPipeline } from '../engine/run.js';
 import { UsageError } from '../errors.js';
@@ -59,17 +61,21 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
   const mode = options.output ?? (live ? 'pretty' : 'plain');
   const view = renderer(mode, options.verbose);
 
+  // --check writes nothing anywhere, the journal included.
+  const journal = options.check ? undefined : openJournal(playbook.backup.dir, randomUUID());
   const interrupt = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
     interrupts += 1;
     if (interrupts > 1) process.exit(ExitCode.interrupted);
     process.stderr.write(
-      '\ninterrupt: finishing the running steps, starting nothing new (Ctrl-C again to quit now)\n',
+      '\ninterrupt: finishing the running steps (and the restore of a host already swapped), starting nothing new (Ctrl-C again to quit now)\n',
     );
     interrupt.abort();
   };
   process.on('SIGINT', onSigint);
+  // What systemd, timeout(1) and CI runners send: the same orderly stop as Ctrl-C.
+  process.on('SIGTERM', onSigint);
   try {
     const result = await runPipeline(playbook, hosts, pipeline, {
       job,
@@ -77,6 +83,7 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
       forks: options.forks,
       emit: view.sink,
       signal: interrupt.signal,
+      ...(journal ? { journal } : {}),
       connect: (host) =>
         openTransport(host, {
           onCommand: (c) =>
@@ -94,6 +101,8 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
     await view.finished();
     return exitCodeForRecap(result.recap, result.interrupted);
   } finally {
+    journal?.close();
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
   }
 }

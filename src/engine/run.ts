@@ -7,6 +7,7 @@ import { localTarballOnce } from '../tasks/source-tarball.js';
 import type { EventTaskName, HostRun, Job, SharedWork, TaskContext, TaskModule } from '../tasks/task.js';
 import type { Transport } from '../transport/transport.js';
 import { exceedsMaxFail, forEachLimited, splitIntoBatches } from './batches.js';
+import type { Journal } from './journal.js';
 import type { Phase, Pipeline } from './pipeline.js';
 
 export interface RunOptions {
@@ -17,6 +18,8 @@ export interface RunOptions {
   readonly emit: EventSink;
   /** Ctrl-C: running steps finish, nothing new starts. */
   readonly signal: AbortSignal;
+  /** Where task results are recorded for the operator (not in --check). */
+  readonly journal?: Journal;
 }
 
 export interface RunResult {
@@ -74,6 +77,14 @@ export async function runPipeline(
   // Every connection opened, whatever state its host ends in: all are closed at the end.
   const opened: Extract<HostState, { kind: 'connected' }>[] = [];
 
+  /** Each connected host's run state, kept whatever state the host ends in (for the journal). */
+  const runs = new Map<string, HostRun>();
+  options.journal?.append({
+    entry: 'start',
+    job: options.job.kind,
+    playbook: playbook.file,
+    hosts: hosts.map((h) => h.name),
+  });
   emit({
     event: 'start',
     playbook: playbook.file,
@@ -92,6 +103,16 @@ export async function runPipeline(
   ) => {
     const counts = recap[host] as HostRecap;
     counts[status] += 1;
+    const run = runs.get(host);
+    const backupFile = (run?.backupFile ?? run?.restoreSource)?.path;
+    options.journal?.append({
+      entry: 'task',
+      host,
+      task: task.name,
+      status,
+      detail,
+      ...(backupFile ? { backup: backupFile } : {}),
+    });
     emit({
       event: 'task',
       host,
@@ -118,6 +139,7 @@ export async function runPipeline(
       const facts = await gatherFacts(host, transport);
       const target = targetFor(options.job, playbook.target, facts);
       const connected: HostState = { kind: 'connected', transport, facts, run: {}, target };
+      runs.set(host.name, connected.run);
       opened.push(connected);
       states.set(host.name, connected);
       return connected;
@@ -167,7 +189,9 @@ export async function runPipeline(
       signal: options.signal,
     };
     for (const [index, task] of phase.tasks.entries()) {
-      if (options.signal.aborted) {
+      // Interrupted: a host swap has taken down in this run still gets its
+      // restore and verify, or it would be left serving a cold cache.
+      if (options.signal.aborted && state.run.stoppedAt === undefined) {
         skipRemaining(host.name, [...phase.tasks.slice(index), ...laterTasks], 'interrupted');
         states.set(host.name, { kind: 'stopped' });
         return;
@@ -258,10 +282,12 @@ export async function runPipeline(
   }
 
   const interrupted = options.signal.aborted;
+  options.journal?.append({ entry: 'recap', interrupted, hosts: recap });
   emit({
     event: 'recap',
     hosts: recap,
     interrupted,
+    journal: options.journal?.path ?? null,
     // resourceUsage reports kilobytes.
     controller_peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
   });

@@ -60,6 +60,8 @@ export type RunEvent =
       readonly event: 'recap';
       readonly hosts: Readonly<Record<string, HostRecap>>;
       readonly interrupted: boolean;
+      /** The controller's record of this run (`<backup.dir>/journal.jsonl`); null in --check. */
+      readonly journal: string | null;
       /** memplay's own peak resident memory over the run (kernel max RSS), bytes. */
       readonly controller_peak_rss_bytes: number;
     };

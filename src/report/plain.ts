@@ -34,6 +34,7 @@ export function plainRenderer(write: (line: string) => void, verbose: boolean): 
       case 'recap':
         write(formatRecap(event.hosts));
         if (event.interrupted) write('interrupted: running steps finished, nothing new was started');
+        if (event.journal) write(`journal: ${event.journal}`);
         return;
       default:
         return;

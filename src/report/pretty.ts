@@ -97,6 +97,7 @@ export function prettyRenderer(write: (text: string) => void): {
         for (const slot of slots.values()) slot.settle({ status: 'skipped', detail: 'not run' });
         recapText = formatRecap(event.hosts);
         if (event.interrupted) notes.push('interrupted: running steps finished, nothing new was started');
+        if (event.journal) notes.push(`journal: ${event.journal}`);
         return;
       default:
         return;

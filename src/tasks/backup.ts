@@ -3,6 +3,7 @@ import { queryMemcached } from '../facts/memcached-port.js';
 import { backupDeltaPass, backupFullPass, CasIndex } from '../memcached/backup-pass.js';
 import { createBackupWriter } from '../memcached/backup-writer.js';
 import { connectMeta, formatBytes, formatCount } from './memcached-client.js';
+import { unrestoredBackup } from './restore-marker.js';
 import type { FinishedBackup, Plan, TaskContext, TaskModule } from './task.js';
 import { changed, ok } from './task.js';
 
@@ -15,10 +16,37 @@ function fail(ctx: TaskContext, detail: string): never {
   throw new TaskFailed(ctx.host.name, 'backup', detail);
 }
 
+/** An unrestored backup newer than the instance that serves now (or than any, when nothing serves). */
+async function backupOfColdInstance(ctx: TaskContext, runningVersion: string | null) {
+  const stats = runningVersion
+    ? await queryMemcached(ctx.transport, ctx.host.memcached.port, (client) => client.stats())
+    : null;
+  if (runningVersion && !stats) return null;
+  // Nothing serves: whatever starts next starts after every backup.
+  const startedAt = stats ? Number(stats.get('time')) - Number(stats.get('uptime')) : Number.MAX_SAFE_INTEGER;
+  return unrestoredBackup(ctx.playbook.backup.dir, ctx.host.name, runningVersion ?? '', startedAt, {
+    anyVersion: { target: ctx.target.version },
+  });
+}
+
 export const backup: TaskModule = {
   name: 'backup',
 
   async plan(ctx, facts): Promise<Plan> {
+    if (ctx.job.kind !== 'backup') {
+      // Never replace the backup an interrupted run left by a dump of the cold instance it restarted.
+      const leftover = await backupOfColdInstance(ctx, facts.runningVersion);
+      if (leftover) {
+        ctx.run.backupFile = { ...leftover, deltaMs: 0, summary: leftover.path };
+        const now = facts.runningVersion
+          ? `${facts.runningVersion} on port ${ctx.host.memcached.port} started after it — a dump now would hold less`
+          : `nothing serves on port ${ctx.host.memcached.port} now`;
+        return ok(
+          `reuse ${leftover.path} (${formatCount(leftover.items)} items / ${formatBytes(leftover.valueBytes)} from ${leftover.memcachedVersion}): an interrupted run took it and never restored it, and ${now}`,
+          facts,
+        );
+      }
+    }
     if (facts.runningVersion === null) {
       return ok(`nothing answers on port ${ctx.host.memcached.port}: no cached data to carry over`, facts);
     }

@@ -39,16 +39,20 @@ export interface LeftoverBackup {
 }
 
 /**
- * The newest backup of this host that an upgrade to the version running now
- * took from the old version, that was never restored, and before which the
- * running instance did not exist: what a run killed between swap and restore
- * leaves behind.
+ * The newest backup of this host that an upgrade (or rollback) to the version
+ * running now took from the old version, that was never restored, and before
+ * which the running instance did not exist: what a run killed between swap and
+ * restore leaves behind. With `anyVersion`, the running version may be any: a
+ * run killed after a rollback restarted the old build, or after it stopped the
+ * old instance, leaves a cold instance whose data is in that backup.
  */
 export async function unrestoredBackup(
   backupDir: string,
   host: string,
   runningVersion: string,
   instanceStartedAt: number,
+  /** anyVersion: the running version may be any, but the backup's run was heading for `target`. */
+  options: { anyVersion?: { readonly target: string } } = {},
 ): Promise<LeftoverBackup | null> {
   let path: string;
   try {
@@ -62,8 +66,13 @@ export async function unrestoredBackup(
   if (!header?.complete) return null;
   // Backups an upgrade or a rollback took before its swap: both restore into the build they swapped to.
   const swapped = header.metadata.purpose === 'upgrade' || header.metadata.purpose === 'rollback';
-  if (!swapped || header.metadata.target !== runningVersion) return null;
-  if (header.memcachedVersion === runningVersion) return null;
+  if (!swapped) return null;
+  if (options.anyVersion && header.metadata.target !== options.anyVersion.target) return null;
+  if (
+    !options.anyVersion &&
+    (header.metadata.target !== runningVersion || header.memcachedVersion === runningVersion)
+  )
+    return null;
   // memcached backdates its start by ITEM_UPDATE_INTERVAL + 2 s (memcached.c), so
   // `time - uptime` is ~62 s early; an instance older than that predates the backup.
   if (instanceStartedAt + startBackdateSeconds < (header.serverTimeAtDelta ?? header.serverTimeAtDump))

@@ -33,10 +33,11 @@ export const verify: TaskModule = {
       );
     }
     const served = `${version} answers on port ${port}`;
-    const file = ctx.run.restored ? (ctx.run.backupFile ?? ctx.run.restoreSource) : ctx.run.backupFile;
+    // Only what restore actually wrote is compared; in --check nothing is restored yet.
+    const file = ctx.run.restored ? (ctx.run.backupFile ?? ctx.run.restoreSource) : undefined;
     const sampleSize = ctx.playbook.verify.sample;
     if (!file) {
-      if (ctx.run.plannedBackup && sampleSize > 0) {
+      if ((ctx.run.plannedBackup || ctx.run.backupFile) && sampleSize > 0) {
         return ok(`${served}; will compare ${sampleSize} restored items with the backup`, facts);
       }
       return ok(served, facts);

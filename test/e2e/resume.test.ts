@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RunEvent } from '../../src/report/events.js';
-import { type Lab, memcachedVersion, resetLab, writeFleetPlaybook } from '../lab/index.js';
+import { ensureBuild, type Lab, memcachedVersion, resetLab, writeFleetPlaybook } from '../lab/index.js';
 import { compareDigests, digestItems, generateItems, loopbackConnection } from '../lab/items/generator.js';
 import { runMemplay, spawnMemplay, taskEvents } from './memplay-cli.js';
 
@@ -22,6 +22,7 @@ async function applyKilledAfter(playbook: string, task: string): Promise<RunEven
 describe('a run killed between swap and restore', () => {
   beforeAll(async () => {
     await resetLab(lab, { keepBuilds: ['1.6.38'] });
+    await ensureBuild(lab.hosts[0]!, '1.6.38');
   });
 
   it('memplay SIGKILLed right after swap: the re-run restores the backup it left, every item exact, and a third run restores nothing again', async () => {
@@ -37,15 +38,19 @@ describe('a run killed between swap and restore', () => {
     expect((await digestItems(direct(port))).size).toBeLessThan(original.size);
 
     const check = await runMemplay(['apply', playbook, '--check', '--output', 'json']);
-    expect(check.code).toBe(0);
+    expect(check.code, check.stdout + check.stderr).toBe(0);
+    // The backup task finds the file the killed run left and takes it rather than dumping the cold 1.6.38.
+    expect(taskEvents(check).find((t) => t.task === 'backup')?.detail).toMatch(
+      /^reuse .+\.mpbak \(30,000 items \/ [\d.]+ MiB from 1\.6\.18\): an interrupted run took it and never restored it/,
+    );
     expect(taskEvents(check).find((t) => t.task === 'restore')?.detail).toMatch(
-      /^restore 30,000 items \/ [\d.]+ MiB that an interrupted run backed up from 1\.6\.18 and never restored: /,
+      /^restore 30,000 items \/ [\d.]+ MiB from .+\.mpbak$/,
     );
 
     const rerun = await runMemplay(['apply', playbook, '--output', 'json']);
     expect(rerun.code, rerun.stdout + rerun.stderr).toBe(0);
     const tasks = taskEvents(rerun);
-    expect(tasks.find((t) => t.task === 'backup')?.detail).toBe('already running 1.6.38: nothing to back up');
+    expect(tasks.find((t) => t.task === 'backup')?.detail).toMatch(/^reuse .+\.mpbak/);
     expect(tasks.find((t) => t.task === 'restore')?.detail).toMatch(/^restored [\d,]+ items/);
     expect(tasks.find((t) => t.task === 'restore')?.status).toBe('changed');
     expect(compareDigests(original, await digestItems(direct(port)))).toEqual([]);

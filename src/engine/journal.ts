@@ -1,0 +1,57 @@
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+// The controller's record of what each run did to each host: a run's start,
+// every task result with the backup file in play, rollbacks, the recap. One
+// JSON object per line, appended with a synchronous write and fsync: a SIGKILL
+// or a reboot keeps every line that was reported. Operators read it to know
+// which backup belongs to which run; nothing is replayed from it — a re-run
+// converges from what it finds on the hosts and in the backup folder.
+
+export const JOURNAL_FILE = 'journal.jsonl';
+
+export type JournalEntry =
+  | {
+      readonly entry: 'start';
+      readonly job: string;
+      readonly playbook: string;
+      readonly hosts: readonly string[];
+    }
+  | {
+      readonly entry: 'task';
+      readonly host: string;
+      readonly task: string;
+      readonly status: string;
+      readonly detail: string;
+      /** The backup file this host's run holds at this point, if any. */
+      readonly backup?: string;
+    }
+  | {
+      readonly entry: 'recap';
+      readonly interrupted: boolean;
+      readonly hosts: Readonly<Record<string, unknown>>;
+    };
+
+export interface Journal {
+  readonly path: string;
+  append(entry: JournalEntry): void;
+  close(): void;
+}
+
+/** Opens `<backupDir>/journal.jsonl` for appending (0600 in a 0700 folder, like the backups). */
+export function openJournal(backupDir: string, run: string): Journal {
+  mkdirSync(backupDir, { recursive: true, mode: 0o700 });
+  const path = join(backupDir, JOURNAL_FILE);
+  const fd = openSync(path, 'a', 0o600);
+  chmodSync(path, 0o600);
+  return {
+    path,
+    append(entry) {
+      writeSync(fd, `${JSON.stringify({ at: new Date().toISOString(), run, ...entry })}\n`);
+      fsyncSync(fd);
+    },
+    close() {
+      closeSync(fd);
+    },
+  };
+}

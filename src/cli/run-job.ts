@@ -9,6 +9,7 @@ import { prettyRenderer } from '../report/pretty.js';
 import type { Job } from '../tasks/task.js';
 import { openTransport } from '../transport/connect.js';
 import { ExitCode, exitCodeForRecap } from './exit-codes.js';
+import { checkRestoreSource } from './restore-source.js';
 
 export type OutputMode = 'pretty' | 'plain' | 'json';
 
@@ -53,6 +54,12 @@ function renderer(mode: OutputMode, verbose: boolean): { sink: EventSink; finish
 export async function runJob(file: string, job: Job, options: RunJobOptions): Promise<ExitCode> {
   // Every check of the user's input comes before the first connection: bad input never contacts a host.
   const { playbook, hosts } = await loadPlaybookForRun(file, options.limit);
+  if (job.kind === 'restore') {
+    await checkRestoreSource(
+      job.from,
+      hosts.map((host) => host.name),
+    );
+  }
   const pipeline = await loadBuiltinPipeline(job.kind);
   // A terminal that reports no width (some CI runners, script(1)) cannot hold a live view.
   const live = process.stdout.isTTY && (process.stdout.columns ?? 0) > 0;

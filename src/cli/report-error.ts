@@ -7,7 +7,13 @@ import { HostUnreachable, PlaybookError, UsageError } from '../errors.js';
  * reading, and only -v prints it.
  */
 export function errorReport(error: unknown, verbose: boolean): string {
-  if (error instanceof PlaybookError) return `${error.message}\nnothing was run\n`;
+  if (error instanceof PlaybookError) {
+    const file = error.diagnostics[0]?.file;
+    return (
+      `${error.message}\nnothing was run: fix what is listed above and run the command again` +
+      `${file ? ` (memplay validate ${file} rechecks the playbook without contacting any host)` : ''}\n`
+    );
+  }
   if (error instanceof UsageError || error instanceof HostUnreachable) return `memplay: ${error.message}\n`;
   const message = error instanceof Error ? error.message : String(error);
   if (verbose && error instanceof Error && error.stack) return `memplay: internal error: ${error.stack}\n`;

@@ -1,20 +1,29 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { PlaybookError, UsageError } from '../errors.js';
 import { projectFile } from '../project-root.js';
 import { ExitCode, exitCodeForError } from './exit-codes.js';
+import { errorReport } from './report-error.js';
 import { parseForks, parseOutput, runJob } from './run-job.js';
 import { schemaCommand } from './schema.js';
 import { validateCommand } from './validate.js';
 
 const { version } = JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string };
 
+// Set from the subcommand's -v before its action runs: an internal error shows its stack only then.
+let verbose = false;
+
 function program(): Command {
   const cli = new Command('memplay')
     .description('Upgrade memcached fleets to a new version without losing their cached data.')
     .version(version, '-V, --version')
     .exitOverride()
-    .showHelpAfterError('(memplay --help lists the commands)');
+    .showHelpAfterError('(memplay --help lists the commands)')
+    .hook('preAction', (_program, action) => {
+      verbose = action.opts().verbose === true;
+    });
+  // A mistake in a subcommand's options is answered with that subcommand's help, not the list of commands.
+  const subcommand = (name: string) =>
+    cli.command(name).showHelpAfterError(`(memplay ${name} --help lists its arguments and options)`);
 
   interface JobFlags {
     check: boolean;
@@ -25,8 +34,7 @@ function program(): Command {
     from?: string;
   }
   const jobCommand = (name: string, description: string) =>
-    cli
-      .command(name)
+    subcommand(name)
       .description(description)
       .argument('<file>', 'playbook (YAML)')
       .option('-C, --check', 'plan only: connect, run every read-only check, change nothing', false)
@@ -83,16 +91,14 @@ function program(): Command {
       process.exitCode = await runJob(file, { kind: 'restore', from: opts.from as string }, jobOptions(opts));
     });
 
-  cli
-    .command('validate')
+  subcommand('validate')
     .description('check FILE against the playbook schema and report every problem as FILE:LINE:COL')
     .argument('<file>', 'playbook (YAML)')
     .action(async (file: string) => {
       process.exitCode = await validateCommand(file);
     });
 
-  cli
-    .command('schema')
+  subcommand('schema')
     .description('print the playbook JSON Schema')
     .action(() => {
       process.exitCode = schemaCommand();
@@ -109,15 +115,7 @@ async function main(argv: string[]): Promise<void> {
       process.exitCode = error.exitCode === 0 ? ExitCode.ok : ExitCode.badOptions;
       return;
     }
-    if (error instanceof PlaybookError) {
-      process.stderr.write(`${error.message}\nnothing was run\n`);
-    } else if (error instanceof UsageError) {
-      process.stderr.write(`memplay: ${error.message}\n`);
-    } else {
-      process.stderr.write(
-        `memplay: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-      );
-    }
+    process.stderr.write(errorReport(error, verbose));
     process.exitCode = exitCodeForError(error);
   }
 }

@@ -3,7 +3,7 @@ import { openJournal } from '../engine/journal.js';
 import { loadBuiltinPipeline } from '../engine/pipeline.js';
 import { runPipeline } from '../engine/run.js';
 import { UsageError } from '../errors.js';
-import { loadPlaybook, selectHosts } from '../playbook/index.js';
+import { loadPlaybookForRun } from '../playbook/index.js';
 import type { EventSink, RunEvent } from '../report/events.js';
 import { jsonRenderer } from '../report/json.js';
 import { plainRenderer } from '../report/plain.js';
@@ -11,6 +11,7 @@ import { prettyRenderer } from '../report/pretty.js';
 import type { Job } from '../tasks/task.js';
 import { openTransport } from '../transport/connect.js';
 import { ExitCode, exitCodeForRecap } from './exit-codes.js';
+import { checkRestoreSource } from './restore-source.js';
 
 export type OutputMode = 'pretty' | 'plain' | 'json';
 
@@ -53,8 +54,14 @@ function renderer(mode: OutputMode, verbose: boolean): { sink: EventSink; finish
 
 /** Loads the playbook, runs the built-in pipeline for the job on the selected hosts, renders it. */
 export async function runJob(file: string, job: Job, options: RunJobOptions): Promise<ExitCode> {
-  const playbook = await loadPlaybook(file);
-  const hosts = selectHosts(playbook, options.limit);
+  // Every check of the user's input comes before the first connection: bad input never contacts a host.
+  const { playbook, hosts } = await loadPlaybookForRun(file, options.limit);
+  if (job.kind === 'restore') {
+    await checkRestoreSource(
+      job.from,
+      hosts.map((host) => host.name),
+    );
+  }
   const pipeline = await loadBuiltinPipeline(job.kind);
   // A terminal that reports no width (some CI runners, script(1)) cannot hold a live view.
   const live = process.stdout.isTTY && (process.stdout.columns ?? 0) > 0;

@@ -10,7 +10,7 @@ export async function validateCommand(file: string): Promise<ExitCode> {
   }
   for (const d of diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
   process.stderr.write(
-    `${diagnostics.length} problem${diagnostics.length === 1 ? '' : 's'}; nothing was run\n`,
+    `${diagnostics.length} problem${diagnostics.length === 1 ? '' : 's'}; nothing was run: fix ${diagnostics.length === 1 ? 'it' : 'them'} and validate again\n`,
   );
   return ExitCode.invalidPlaybook;
 }

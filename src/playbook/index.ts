@@ -1,9 +1,11 @@
 // The playbook's public API: read, check and resolve a playbook file, and pick hosts.
 import { resolve } from 'node:path';
 import { type Diagnostic, PlaybookError } from '../errors.js';
+import { identityFileProblems } from './identity-files.js';
 import { loadPlaybookSource } from './load.js';
-import { type PlaybookDocument, resolvePlaybook } from './resolve.js';
-import type { Playbook } from './types.js';
+import { type PlaybookDocument, resolvePlaybook, selectHosts } from './resolve.js';
+import type { PlaybookSource } from './source.js';
+import type { HostConfig, Playbook } from './types.js';
 import { checkPlaybook, orderDiagnostics } from './validate.js';
 
 export { selectHosts } from './resolve.js';
@@ -19,11 +21,32 @@ export async function validatePlaybookFile(file: string): Promise<Diagnostic[]> 
 
 /** The resolved playbook; throws PlaybookError carrying every problem when the file is not valid. */
 export async function loadPlaybook(file: string): Promise<Playbook> {
+  return (await loadValidPlaybook(file)).playbook;
+}
+
+/**
+ * What a run needs before it contacts any host: the valid playbook, the hosts `--limit`
+ * selects (UsageError if it selects none), and the controller files those hosts log in
+ * with (PlaybookError, pointing at the setting, when one cannot be read).
+ */
+export async function loadPlaybookForRun(
+  file: string,
+  limit: string | undefined,
+): Promise<{ playbook: Playbook; hosts: HostConfig[] }> {
+  const { source, playbook } = await loadValidPlaybook(file);
+  const hosts = selectHosts(playbook, limit);
+  const problems = await identityFileProblems(source, hosts);
+  if (problems.length > 0) throw new PlaybookError(orderDiagnostics(problems));
+  return { playbook, hosts };
+}
+
+async function loadValidPlaybook(file: string): Promise<{ source: PlaybookSource; playbook: Playbook }> {
   const loaded = await loadPlaybookSource(file);
   const diagnostics = orderDiagnostics([
     ...loaded.diagnostics,
     ...(loaded.source ? checkPlaybook(loaded.source) : []),
   ]);
   if (!loaded.source || diagnostics.length > 0) throw new PlaybookError(diagnostics);
-  return resolvePlaybook(loaded.source.data() as PlaybookDocument, resolve(file));
+  const playbook = resolvePlaybook(loaded.source.data() as PlaybookDocument, resolve(file));
+  return { source: loaded.source, playbook };
 }

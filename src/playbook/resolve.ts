@@ -180,7 +180,11 @@ export function selectHosts(playbook: Playbook, limit: string | undefined): Host
   const selected = playbook.hosts.filter(
     (host) => (!includesAny || included.has(host.name)) && !excluded.has(host.name),
   );
-  if (selected.length === 0) throw new UsageError(`--limit "${limit}" leaves no host selected`);
+  if (selected.length === 0) {
+    throw new UsageError(
+      `--limit "${limit}" leaves no host selected once its ! exclusions are applied; ${knownNames(playbook)}`,
+    );
+  }
   return selected;
 }
 

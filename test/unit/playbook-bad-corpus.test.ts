@@ -1,26 +1,12 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PlaybookError } from '../../src/errors.js';
 import { loadPlaybook, validatePlaybookFile } from '../../src/playbook/index.js';
-
-// Each file in bad-playbooks/ holds one mistake, named after it, and states the exact
-// diagnostics it must produce in leading `# expect: LINE:COL: message` comments.
-const folder = 'test/fixtures/bad-playbooks';
-const fixtures = readdirSync(folder)
-  .filter((name) => name.endsWith('.yml'))
-  .sort();
-
-function expectedDiagnostics(file: string) {
-  const expectations = readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.startsWith('# expect: '));
-  return expectations.map((line) => {
-    const match = /^# expect: (\d+):(\d+): (.+)$/.exec(line);
-    if (!match) throw new Error(`${file}: malformed expectation: ${line}`);
-    return { file, line: Number(match[1]), col: Number(match[2]), message: match[3] };
-  });
-}
+import {
+  expectedDiagnostics,
+  badPlaybookNames as fixtures,
+  badPlaybookFolder as folder,
+} from './bad-playbook-fixtures.js';
 
 describe('bad playbooks', () => {
   it('the corpus covers at least 18 mistakes, each with an expectation', () => {

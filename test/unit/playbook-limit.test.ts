@@ -64,7 +64,9 @@ describe('--limit', () => {
   });
 
   it('a limit that selects nothing, or is empty, is a usage error', () => {
-    expect(usageError('web1,!web*')).toBe('--limit "web1,!web*" leaves no host selected');
+    expect(usageError('web1,!web*')).toBe(
+      '--limit "web1,!web*" leaves no host selected once its ! exclusions are applied; known hosts: web1, web2, db1, cache.a, cachexa; groups: east, west',
+    );
     expect(usageError(' , ')).toMatch(/^--limit " , " names no host or group; known hosts: web1/);
   });
 });

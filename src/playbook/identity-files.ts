@@ -1,0 +1,57 @@
+import { open, stat } from 'node:fs/promises';
+import type { Diagnostic } from '../errors.js';
+import type { PlaybookSource } from './source.js';
+import type { HostConfig } from './types.js';
+
+// An identity_file that is missing or not a file would otherwise surface per host as
+// "unreachable" (exit 3) once the run has started. It is a mistake in the playbook, so
+// it is reported like one — at the line that sets it — before any host is contacted.
+// `validate` does not look: the key may live only on the machine that runs `apply`.
+
+/** Problems with the identity files the given hosts log in with; one per place that sets a file. */
+export async function identityFileProblems(
+  source: PlaybookSource,
+  hosts: readonly HostConfig[],
+): Promise<Diagnostic[]> {
+  const usersBySetting = new Map<string, { path: readonly string[]; file: string; hosts: string[] }>();
+  for (const host of hosts) {
+    if (host.connection !== 'ssh' || host.ssh.identityFile === undefined) continue;
+    const own = ['hosts', host.name, 'ssh', 'identity_file'];
+    const path = source.nodeAt(own) ? own : ['defaults', 'ssh', 'identity_file'];
+    const key = path.join('\0');
+    const setting = usersBySetting.get(key) ?? { path, file: host.ssh.identityFile, hosts: [] };
+    setting.hosts.push(host.name);
+    usersBySetting.set(key, setting);
+  }
+  const found: Diagnostic[] = [];
+  for (const setting of usersBySetting.values()) {
+    const problem = await unreadableBecause(setting.file);
+    if (problem === undefined) continue;
+    const where = setting.path.slice(0, -1).join('.');
+    found.push(
+      source.diagnostic(
+        setting.path,
+        `${where}.identity_file: cannot read ${setting.file} (${problem}), needed to log in to ${setting.hosts.join(', ')}; ` +
+          'give the path of a private key file on this machine, or remove identity_file to use ssh-agent',
+      ),
+    );
+  }
+  return found;
+}
+
+async function unreadableBecause(file: string): Promise<string | undefined> {
+  try {
+    // stat first: opening a FIFO for reading would wait for a writer.
+    const info = await stat(file);
+    if (info.isDirectory()) return 'it is a folder';
+    if (!info.isFile()) return 'it is not a regular file';
+    const handle = await open(file, 'r');
+    await handle.close();
+    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return 'no such file';
+    if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+    return (error as Error).message;
+  }
+}

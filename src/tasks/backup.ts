@@ -118,21 +118,47 @@ export const backup: TaskModule = {
       ].filter(Boolean);
       const fullSummary = `full pass ${formatCount(full.written)} items / ${formatBytes(full.valueBytes)} in ${(full.durationMs / 1000).toFixed(1)}s (${full.mode} mode)`;
 
+      const fullMetadata = {
+        // What a re-run needs to recognise a backup an interrupted upgrade never restored.
+        purpose: ctx.job.kind,
+        target: ctx.target.version,
+        full: {
+          listed: full.listed,
+          vanishedDuringDump: full.vanishedDuringDump,
+          currItemsBefore: full.currItemsBefore,
+          currItemsAfter: full.currItemsAfter,
+          mode: full.mode,
+        },
+      };
+
       ctx.run.backup = {
         async finish(): Promise<FinishedBackup> {
           try {
-            const delta = await backupDeltaPass(client, writer, index, clock);
+            let delta: Awaited<ReturnType<typeof backupDeltaPass>>;
+            try {
+              delta = await backupDeltaPass(client, writer, index, clock);
+            } catch (error) {
+              // memcached died under the delta pass: what it held is gone from
+              // the host, and the full pass is the best copy left. Seal it
+              // rather than throw it away; swap then starts the new build and
+              // restore loads it. While memcached still answers, the old
+              // instance keeps serving and the failure stands.
+              const reason = error instanceof Error ? error.message : String(error);
+              const alive = await queryMemcached(ctx.transport, ctx.host.memcached.port, (c) => c.version());
+              if (alive !== null) throw error;
+              const { path, header } = await writer.finish({ ...fullMetadata, delta: { failed: reason } });
+              const warning = `memcached stopped answering during the delta pass (${reason}): the backup holds the full pass, ${formatCount(header.items)} items; writes after it are lost`;
+              return {
+                path,
+                items: header.items,
+                valueBytes: header.valueBytes,
+                deltaMs: 0,
+                summary: `${fullSummary}; ${warning}; ${path}`,
+                warning,
+              };
+            }
             const { path, header } = await writer.finish({
-              // What a re-run needs to recognise a backup an interrupted upgrade never restored.
-              purpose: ctx.job.kind,
-              target: ctx.target.version,
-              full: {
-                listed: full.listed,
-                vanishedDuringDump: full.vanishedDuringDump,
-                currItemsBefore: full.currItemsBefore,
-                currItemsAfter: full.currItemsAfter,
-                mode: full.mode,
-              },
+              ...fullMetadata,
               delta: {
                 changed: delta.changed,
                 added: delta.added,

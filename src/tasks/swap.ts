@@ -84,7 +84,7 @@ export const swap: TaskModule = {
     const outMs = Date.now() - stoppedAt;
     return {
       status: 'changed',
-      detail: `${previousBuild ?? '(none)'} → ${version}, serving on port ${port} (out of service ${outMs} ms)`,
+      detail: `${previousBuild ?? '(none)'} → ${version}, serving on port ${port} (out of service ${outMs} ms)${ctx.run.backupFile?.warning ? `; ${ctx.run.backupFile.warning}` : ''}`,
     };
   },
 };

@@ -60,6 +60,8 @@ export interface FinishedBackup {
   readonly valueBytes: number;
   readonly deltaMs: number;
   readonly summary: string;
+  /** Something the user must hear about this backup (a delta pass cut short). */
+  readonly warning?: string;
 }
 
 /** What the run is for: the same task modules serve the upgrade and the standalone commands. */

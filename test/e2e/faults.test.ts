@@ -145,4 +145,26 @@ describe('memplay interrupted', () => {
     expect(taskEvents(check).find((t) => t.task === 'backup')?.detail).toMatch(/^reuse .+\.mpbak/);
     await rerunConverges(playbook, original);
   });
+
+  it('memcached killed during the delta pass: the full pass is sealed and restored into 1.6.38, every item back, exit 0', async () => {
+    const port = host(1).memcachedPort;
+    await generateItems(direct(port), { seed: 55, count: 60_000, totalBytes: 20 * 1024 * 1024 });
+    const original = await digestItems(direct(port));
+    const oldPid = pidOf(1)!;
+    const playbook = await writeFleetPlaybook(lab, { hosts: [1] });
+    let killedAt: string | undefined;
+    const live = spawnMemplay(['apply', playbook, '-v'], (event) => {
+      if (killedAt || event.event !== 'progress' || !event.message.startsWith('delta pass')) return;
+      killedAt = event.message;
+      process.kill(oldPid, 'SIGKILL');
+    });
+    expect(await live.exited).toBe(0);
+    expect(killedAt).toBeDefined();
+    const swap = live.events.find((e) => e.event === 'task' && e.task === 'swap');
+    expect(swap && 'detail' in swap ? swap.detail : '').toMatch(
+      /memcached stopped answering during the delta pass \(.+\): the backup holds the full pass, 60,000 items; writes after it are lost$/,
+    );
+    expect(await memcachedVersion(port)).toBe('1.6.38');
+    expect(compareDigests(original, await digestItems(direct(port)))).toEqual([]);
+  });
 });

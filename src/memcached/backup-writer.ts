@@ -22,6 +22,7 @@ import {
   TRAILER_SIZE,
   VALUE_MAX_BYTES,
 } from './backup-layout.js';
+import { backupDirProblem, hostBackupDir } from './backup-dir.js';
 import { KEY_DIGEST_BYTES } from './key-index.js';
 
 // Streams a backup to disk: records are staged in a small buffer, written in
@@ -67,7 +68,10 @@ const MAX_FREE_STAGES = (BATCH_BYTES + MAX_WRITING_BYTES) / STAGE_BYTES;
 
 export async function createBackupWriter(options: BackupWriterOptions): Promise<BackupWriter> {
   const createdAt = options.createdAt ?? new Date();
-  const hostDir = join(options.dir, safePathPart(options.host));
+  // Checked at plan time too; again here, since the folder may change in between.
+  const unsafe = await backupDirProblem(options.dir, options.host);
+  if (unsafe) throw new Error(unsafe);
+  const hostDir = hostBackupDir(options.dir, options.host);
   await mkdir(hostDir, { recursive: true, mode: 0o700 });
   await chmod(hostDir, 0o700);
   const name = backupFileName(createdAt, options.memcachedVersion);

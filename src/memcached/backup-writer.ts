@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { chmod, type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { backupDirProblem, hostBackupDir } from './backup-dir.js';
 import {
   type BackupHeader,
   type BackupItem,
@@ -17,12 +18,10 @@ import {
   SECTION_DELTA,
   SECTION_FULL,
   SECTION_RECORD_SIZE,
-  safePathPart,
   TOMBSTONE_RECORD_SIZE,
   TRAILER_SIZE,
   VALUE_MAX_BYTES,
 } from './backup-layout.js';
-import { backupDirProblem, hostBackupDir } from './backup-dir.js';
 import { KEY_DIGEST_BYTES } from './key-index.js';
 
 // Streams a backup to disk: records are staged in a small buffer, written in

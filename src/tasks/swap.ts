@@ -72,7 +72,7 @@ export const swap: TaskModule = {
     ctx.progress('stop the running instance');
     ctx.run.stoppedAt = performance.now();
     const stoppedAt = Date.now();
-    const stopped = await ctx.transport.run(service.stop());
+    const stopped = await ctx.transport.run(service.stop(), service.runOptions);
     if (stopped.code !== 0) {
       fail(
         ctx,
@@ -101,7 +101,7 @@ export const swap: TaskModule = {
     if (previousLink === null || previousLink === version) {
       fail(ctx, `${version} did not start: ${started.reason}; nothing to roll back to — the host is DOWN`);
     }
-    await ctx.transport.run(service.stop());
+    await ctx.transport.run(service.stop(), service.runOptions);
     await repoint(ctx, previousLink);
     const restored = await startAndWait(ctx, previousLink);
     if (!restored.ok) {
@@ -133,7 +133,8 @@ async function startAndWait(
   version: string,
 ): Promise<{ ok: true } | { ok: false; reason: string }> {
   ctx.progress(`start ${version}`);
-  const start = await ctx.transport.run(serviceControl(ctx.host).start());
+  const service = serviceControl(ctx.host);
+  const start = await ctx.transport.run(service.start(), service.runOptions);
   if (start.code !== 0) {
     return { ok: false, reason: `start exited ${start.code}: ${(start.stderr || start.stdout).trim()}` };
   }

@@ -31,6 +31,7 @@ function program(): Command {
     forks: string;
     output?: string;
     verbose: boolean;
+    acceptNewHostKeys: boolean;
     from?: string;
   }
   const jobCommand = (name: string, description: string) =>
@@ -49,11 +50,17 @@ function program(): Command {
           'pretty (live, TTY default), plain (one line per result), json (JSON lines)',
         ),
       )
-      .option('-v, --verbose', 'show every remote command with its exit status and output', false);
+      .option('-v, --verbose', 'show every remote command with its exit status and output', false)
+      .option(
+        '--accept-new-host-keys',
+        'trust a host whose key is not in its known_hosts file yet and add the key there (a changed key is still refused)',
+        false,
+      );
   const jobOptions = (opts: JobFlags) => ({
     check: opts.check,
     forks: parseForks(opts.forks),
     verbose: opts.verbose,
+    acceptNewHostKeys: opts.acceptNewHostKeys,
     ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
     ...(opts.output !== undefined ? { output: parseOutput(opts.output) } : {}),
   });

@@ -21,6 +21,8 @@ export interface RunJobOptions {
   readonly forks: number;
   readonly output?: OutputMode;
   readonly verbose: boolean;
+  /** Trust hosts whose key is not in known_hosts yet, and record their key there. */
+  readonly acceptNewHostKeys: boolean;
 }
 
 export function parseForks(value: string): number {
@@ -93,6 +95,16 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
       ...(journal ? { journal } : {}),
       connect: (host) =>
         openTransport(host, {
+          acceptNewHostKeys: options.acceptNewHostKeys,
+          onHostKeyAccepted: (accepted) =>
+            view.sink({
+              event: 'host-key-accepted',
+              host: accepted.host,
+              name: accepted.name,
+              known_hosts: accepted.knownHostsFile,
+              key_type: accepted.keyType,
+              fingerprint: accepted.fingerprint,
+            }),
           onCommand: (c) =>
             view.sink({
               event: 'command',

@@ -235,6 +235,30 @@ export async function runPipeline(
     }
   }
 
+  // Controller-side refusals (an unsafe backup folder) come before any host is
+  // connected to: a host refused here is never touched.
+  for (const host of hosts) {
+    for (const [index, task] of allTasks.entries()) {
+      const problem = await task.preflight?.({ job: options.job, host, playbook });
+      if (problem === undefined) continue;
+      states.set(host.name, { kind: 'failed' });
+      record(host.name, task, 'failed', problem, Date.now());
+      skipRemaining(
+        host.name,
+        allTasks.filter((_, other) => other !== index),
+        `${task.name} refused before the run`,
+      );
+      break;
+    }
+  }
+  if (!check && exceedsMaxFail(failedHostCount(), hosts.length, playbook.strategy.maxFailPercentage)) {
+    emit({
+      event: 'aborted',
+      reason: `${failedHostCount()} of ${hosts.length} hosts refused before the run, above max_fail_percentage ${playbook.strategy.maxFailPercentage}%; no host is changed`,
+    });
+    aborted = true;
+  }
+
   try {
     for (const [phaseIndex, phase] of pipeline.phases.entries()) {
       const laterTasks = pipeline.phases.slice(phaseIndex + 1).flatMap((p) => p.tasks);

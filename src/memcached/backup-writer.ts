@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { chmod, type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { backupDirProblem, hostBackupDir } from './backup-dir.js';
 import {
   type BackupHeader,
   type BackupItem,
@@ -17,7 +18,6 @@ import {
   SECTION_DELTA,
   SECTION_FULL,
   SECTION_RECORD_SIZE,
-  safePathPart,
   TOMBSTONE_RECORD_SIZE,
   TRAILER_SIZE,
   VALUE_MAX_BYTES,
@@ -67,7 +67,10 @@ const MAX_FREE_STAGES = (BATCH_BYTES + MAX_WRITING_BYTES) / STAGE_BYTES;
 
 export async function createBackupWriter(options: BackupWriterOptions): Promise<BackupWriter> {
   const createdAt = options.createdAt ?? new Date();
-  const hostDir = join(options.dir, safePathPart(options.host));
+  // Checked at plan time too; again here, since the folder may change in between.
+  const unsafe = await backupDirProblem(options.dir, options.host);
+  if (unsafe) throw new Error(unsafe);
+  const hostDir = hostBackupDir(options.dir, options.host);
   await mkdir(hostDir, { recursive: true, mode: 0o700 });
   await chmod(hostDir, 0o700);
   const name = backupFileName(createdAt, options.memcachedVersion);

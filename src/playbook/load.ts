@@ -12,13 +12,15 @@ export interface LoadResult {
 
 /** Reads and parses a playbook, keeping every node's position. */
 export async function loadPlaybookSource(file: string): Promise<LoadResult> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (error) {
     return { source: undefined, diagnostics: [{ file, line: 1, col: 1, message: readFailure(error) }] };
   }
-  return parsePlaybookText(file, text);
+  const badByte = firstInvalidUtf8Byte(bytes);
+  if (badByte !== undefined) return { source: undefined, diagnostics: [notUtf8(file, bytes, badByte)] };
+  return parsePlaybookText(file, bytes.toString('utf8'));
 }
 
 /** Parses playbook text that is already in memory; `file` is only used in diagnostics. */
@@ -41,6 +43,56 @@ export function parsePlaybookText(file: string, text: string): LoadResult {
   // would mostly report the syntax error again in other words.
   const readable = document.errors.length === 0 && document.contents !== null;
   return { source: readable ? source : undefined, diagnostics };
+}
+
+// Decoding replaces bytes that are not UTF-8 with U+FFFD: a prefix or argument
+// in another encoding would silently become a different one. The smallest
+// prefix that fails to decode ends at the first bad byte (stream mode lets a
+// prefix end inside a character).
+function firstInvalidUtf8Byte(bytes: Buffer): number | undefined {
+  const decodes = (length: number) => {
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, length), {
+        stream: length < bytes.length,
+      });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (decodes(bytes.length)) return undefined;
+  let low = 0;
+  let high = bytes.length;
+  while (high - low > 1) {
+    const middle = Math.floor((low + high) / 2);
+    if (decodes(middle)) low = middle;
+    else high = middle;
+  }
+  const failed = high - 1;
+  // A plain byte or a lead byte can only fail by cutting short a character that
+  // began before it (é in Latin-1 followed by a quote): point at that start.
+  const byte = bytes[failed] as number;
+  if (byte < 0x80 || (byte >= 0xc2 && byte <= 0xf4)) {
+    for (let back = failed - 1; back >= Math.max(0, failed - 3); back--) {
+      const earlier = bytes[back] as number;
+      if (earlier >= 0xc0) return back;
+      if ((earlier & 0xc0) !== 0x80) break;
+    }
+  }
+  return failed;
+}
+
+function notUtf8(file: string, bytes: Buffer, offset: number): Diagnostic {
+  const before = bytes.subarray(0, offset).toString('utf8');
+  const line = before.split('\n').length;
+  const col = before.length - before.lastIndexOf('\n');
+  const byte = (bytes[offset] as number).toString(16).padStart(2, '0');
+  return {
+    file,
+    line,
+    col,
+    message: `the playbook is not UTF-8: byte 0x${byte} here cannot be read as text, and would silently become a different character — save the file as UTF-8`,
+  };
 }
 
 function readFailure(error: unknown): string {

@@ -1,8 +1,9 @@
 import type { ErrorObject } from 'ajv/dist/2020.js';
 import type { Diagnostic } from '../errors.js';
 import { playbookSchema, schemaErrors } from './schema.js';
+import { looksLikeSecret, secretKeyMessage } from './secret-keys.js';
 import { type Anchor, displayPath, type Path, type PathSegment, type PlaybookSource } from './source.js';
-import { closestName, describeValue, quoteList } from './words.js';
+import { closestName, describeValue, quoteList, quoteText } from './words.js';
 
 type SchemaNode = Record<string, unknown>;
 
@@ -122,6 +123,7 @@ function range(schema: SchemaNode): string {
 }
 
 function unknownKey(key: string, schema: SchemaNode): string {
+  if (looksLikeSecret(key)) return secretKeyMessage(key);
   const properties = (schema.properties ?? {}) as Record<string, SchemaNode>;
   const allowed = Object.keys(properties);
   const suggestion = closestName(key, allowed);
@@ -181,9 +183,12 @@ function absolutePathMessage(error: ErrorObject, example: string): string | unde
   if (error.keyword !== 'pattern') return undefined;
   const value = String(error.data);
   if (value.startsWith('~')) {
-    return `must be an absolute path on the host (got "${value}"); ~ is not expanded on the host — write the full path, like ${example}`;
+    return `must be an absolute path on the host (got ${quoteText(value)}); ~ is not expanded on the host — write the full path, like ${example}`;
   }
-  return `must be an absolute path on the host, like ${example} (got "${value}")`;
+  if (value.startsWith('/')) {
+    return `must not go up with ".." (got ${quoteText(value)}); write the folder it leads to, like ${example}`;
+  }
+  return `must be an absolute path on the host, like ${example} (got ${quoteText(value)})`;
 }
 
 function listMessage(error: ErrorObject): string | undefined {
@@ -262,6 +267,24 @@ const fieldMessages = new Map<unknown, FieldMessage>(
     '/$defs/port': (error) =>
       error.keyword === 'minimum' || error.keyword === 'maximum'
         ? `must be a port number from 1 to 65535 (got ${String(error.data)})`
+        : undefined,
+    '/$defs/host/properties/address': (error) => {
+      if (error.keyword === 'maxLength')
+        return `is ${String(error.data).length} characters long; a host name has at most 253`;
+      return error.keyword === 'pattern'
+        ? `must be a host name or IP address: letters, digits, ".", "-", "_", ":" and "%", not starting with "-" (got ${describeValue(error.data)})`
+        : undefined;
+    },
+    '/$defs/ssh/properties/user': (error) => {
+      if (error.keyword === 'maxLength')
+        return `is ${String(error.data).length} characters long; a user name has at most 64`;
+      return error.keyword === 'pattern'
+        ? `must be a user name: letters, digits, "_", "." and "-", not starting with "-" or "." (got ${describeValue(error.data)})`
+        : undefined;
+    },
+    '/$defs/service/properties/unit': (error) =>
+      error.keyword === 'pattern'
+        ? `must be a systemd unit name like memcached.service: letters, digits, ":", "_", ".", "@", "\\" and "-", not starting with "-" (got ${describeValue(error.data)})`
         : undefined,
     '/$defs/memcached/properties/prefix': (error) => absolutePathMessage(error, '/opt/memcached'),
     '/$defs/memcached/properties/args': listMessage,

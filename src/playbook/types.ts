@@ -32,7 +32,7 @@ export interface HostConfig {
   readonly connection: 'ssh' | 'local';
   readonly ssh: SshSettings;
   readonly memcached: MemcachedSettings;
-  /** Privileged steps (systemctl) run through `sudo -n`. */
+  /** Privileged steps (systemctl) run through sudo (`-n`, or `-S` with MEMPLAY_BECOME_PASSWORD). */
   readonly become: boolean;
 }
 

@@ -2,6 +2,7 @@ import type { Diagnostic } from '../errors.js';
 import { isRecord, mergeHostSettings, type RawRecord } from './merge.js';
 import { schemaDiagnostics } from './schema-messages.js';
 import { displayPath, type Path, type PlaybookSource } from './source.js';
+import { textValueProblems } from './text-values.js';
 import { closestName } from './words.js';
 
 /**
@@ -11,7 +12,8 @@ import { closestName } from './words.js';
  */
 export function checkPlaybook(source: PlaybookSource): Diagnostic[] {
   const data = source.data();
-  return [...schemaDiagnostics(source, data), ...semanticDiagnostics(source, data)];
+  const schema = schemaDiagnostics(source, data);
+  return [...schema, ...semanticDiagnostics(source, data), ...textValueProblems(source, data, schema)];
 }
 
 /** Sorted by position, each reported once. */

@@ -10,7 +10,7 @@ export function quoteList(names: readonly string[], conjunction: 'and' | 'or'): 
 /** What a YAML value was read as, for "(got …)" in messages. */
 export function describeValue(value: unknown): string {
   if (value === null || value === undefined) return 'nothing';
-  if (typeof value === 'string') return `text ${JSON.stringify(value)}`;
+  if (typeof value === 'string') return `text ${quoteText(value)}`;
   if (typeof value === 'number') return `the number ${value}`;
   if (typeof value === 'boolean') return `${value}`;
   if (Array.isArray(value)) return 'a list';
@@ -50,4 +50,14 @@ function editDistance(a: string, b: string): number {
     }
   }
   return at(a.length, b.length);
+}
+
+/**
+ * Text as a message shows it: JSON quoting prints a newline or NUL as an escape
+ * instead of the character itself, and a huge value is cut to stay readable.
+ */
+export function quoteText(text: string): string {
+  return text.length > 80
+    ? `${JSON.stringify(text.slice(0, 60))}… (${text.length} characters)`
+    : JSON.stringify(text);
 }

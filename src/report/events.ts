@@ -46,6 +46,16 @@ export type RunEvent =
       readonly message: string;
     }
   | { readonly event: 'unreachable'; readonly host: string; readonly reason: string; readonly detail: string }
+  /** --accept-new-host-keys trusted a host seen for the first time and wrote its key to known_hosts. */
+  | {
+      readonly event: 'host-key-accepted';
+      readonly host: string;
+      /** `[addr]:port`, as written to the file. */
+      readonly name: string;
+      readonly known_hosts: string;
+      readonly key_type: string;
+      readonly fingerprint: string;
+    }
   | {
       readonly event: 'command';
       readonly host: string;

@@ -21,6 +21,9 @@ export function plainRenderer(write: (line: string) => void, verbose: boolean): 
       case 'unreachable':
         write(`${event.host} UNREACHABLE (${event.reason}): ${event.detail}`);
         return;
+      case 'host-key-accepted':
+        write(hostKeyAcceptedLine(event));
+        return;
       case 'aborted':
         write(`ABORTED: ${event.reason}`);
         return;
@@ -40,4 +43,9 @@ export function plainRenderer(write: (line: string) => void, verbose: boolean): 
         return;
     }
   };
+}
+
+/** The one line that says a host key was trusted on first use; the live view prints it too. */
+export function hostKeyAcceptedLine(event: Extract<RunEvent, { event: 'host-key-accepted' }>): string {
+  return `${event.host} new host key for ${event.name} accepted (--accept-new-host-keys): ${event.key_type} ${event.fingerprint}, added to ${event.known_hosts}`;
 }

@@ -1,5 +1,6 @@
 import type { HostConfig } from '../playbook/types.js';
 import { type ShellCommand, sh } from '../transport/quote.js';
+import type { RunOptions } from '../transport/transport.js';
 
 // How memcached is started and stopped on a host. Each manager turns the
 // playbook's service settings into shell commands; the swap task runs them.
@@ -11,7 +12,12 @@ export interface ServiceControl {
   stop(): ShellCommand;
   /** Starts `<prefix>/current`; returns once the daemon has forked. */
   start(): ShellCommand;
+  /** Pass with stop and start: carries the sudo password on stdin when there is one. */
+  readonly runOptions: RunOptions;
 }
+
+/** The environment variable holding the sudo password for `become: true`; never the playbook. */
+export const becomePasswordVariable = 'MEMPLAY_BECOME_PASSWORD';
 
 const stopTimeoutSeconds = 30;
 
@@ -41,11 +47,23 @@ export function memcachedStartArgs(host: HostConfig, pidfile: string): string[] 
   return ['-d', '-P', pidfile, '-p', String(host.memcached.port), ...host.memcached.args];
 }
 
-function privileged(host: HostConfig, command: ShellCommand): ShellCommand {
-  return host.become ? sh`sudo -n ${command}` : command;
+// Without a password sudo must not prompt (-n): a prompt would hang the run.
+// With one, sudo reads it from stdin (-S, no prompt text), so it never appears
+// in the command line that ps, sshd's log and -v show.
+function privileged(host: HostConfig, command: ShellCommand, password: string | undefined): ShellCommand {
+  if (!host.become) return command;
+  return password === undefined ? sh`sudo -n ${command}` : sh`sudo -S -p '' ${command}`;
 }
 
-export function serviceControl(host: HostConfig): ServiceControl {
+function becomePassword(environment: NodeJS.ProcessEnv): string | undefined {
+  const password = environment[becomePasswordVariable];
+  return password === undefined || password === '' ? undefined : password;
+}
+
+export function serviceControl(
+  host: HostConfig,
+  environment: NodeJS.ProcessEnv = process.env,
+): ServiceControl {
   const service = host.memcached.service;
   const binary = `${host.memcached.prefix}/current/bin/memcached`;
   if (service.manager === 'pidfile') {
@@ -53,11 +71,15 @@ export function serviceControl(host: HostConfig): ServiceControl {
       describe: `pidfile ${service.pidfile}`,
       stop: () => sh`sh -c ${pidfileStopScript} memplay-stop ${service.pidfile} ${stopTimeoutSeconds}`,
       start: () => sh`${binary} ${memcachedStartArgs(host, service.pidfile)}`,
+      runOptions: {},
     };
   }
+  const password = host.become ? becomePassword(environment) : undefined;
+  // `--`: a unit is never read as an option, whatever the playbook says.
   return {
     describe: `systemd unit ${service.unit}`,
-    stop: () => privileged(host, sh`systemctl stop ${service.unit}`),
-    start: () => privileged(host, sh`systemctl start ${service.unit}`),
+    stop: () => privileged(host, sh`systemctl stop -- ${service.unit}`, password),
+    start: () => privileged(host, sh`systemctl start -- ${service.unit}`, password),
+    runOptions: password === undefined ? {} : { stdin: `${password}\n` },
   };
 }

@@ -1,5 +1,6 @@
 import { TaskFailed } from '../errors.js';
 import { queryMemcached } from '../facts/memcached-port.js';
+import { backupDirProblem } from '../memcached/backup-dir.js';
 import { backupDeltaPass, backupFullPass, CasIndex } from '../memcached/backup-pass.js';
 import { createBackupWriter } from '../memcached/backup-writer.js';
 import { connectMeta, formatBytes, formatCount } from './memcached-client.js';
@@ -31,6 +32,10 @@ async function backupOfColdInstance(ctx: TaskContext, runningVersion: string | n
 
 export const backup: TaskModule = {
   name: 'backup',
+
+  async preflight(ctx) {
+    return backupDirProblem(ctx.playbook.backup.dir, ctx.host.name);
+  },
 
   async plan(ctx, facts): Promise<Plan> {
     if (ctx.job.kind !== 'backup') {

@@ -39,7 +39,7 @@ export async function stopInstance(ctx: TaskContext): Promise<Step> {
   const service = serviceControl(ctx.host);
   const { port } = ctx.host.memcached;
   ctx.progress('stop the running instance');
-  const stopped = await ctx.transport.run(service.stop());
+  const stopped = await ctx.transport.run(service.stop(), service.runOptions);
   if (stopped.code !== 0) {
     return { ok: false, reason: `stopping memcached (${service.describe}) failed: ${stopped.stderr.trim()}` };
   }
@@ -56,7 +56,8 @@ export async function stopInstance(ctx: TaskContext): Promise<Step> {
 /** Starts `<prefix>/current` and waits until the port answers with `version`. */
 export async function startInstance(ctx: TaskContext, version: string): Promise<Step> {
   ctx.progress(`start ${version}`);
-  const start = await ctx.transport.run(serviceControl(ctx.host).start());
+  const service = serviceControl(ctx.host);
+  const start = await ctx.transport.run(service.start(), service.runOptions);
   if (start.code !== 0) {
     return { ok: false, reason: `start exited ${start.code}: ${(start.stderr || start.stdout).trim()}` };
   }

@@ -93,8 +93,21 @@ export interface SharedWork {
   localTarball(): Promise<string>;
 }
 
+/** What a preflight check may look at: the controller's side only, no connection. */
+export interface PreflightContext {
+  readonly job: Job;
+  readonly host: HostConfig;
+  readonly playbook: Playbook;
+}
+
 export interface TaskModule {
   readonly name: TaskName;
+  /**
+   * Controller-side conditions the task needs, checked for every selected host before
+   * any host is connected to, so a refusal comes before anything is changed anywhere
+   * (and --check reports it too). Returns why the host cannot run, or undefined.
+   */
+  preflight?(ctx: PreflightContext): Promise<string | undefined>;
   /** Read-only: decides what apply would do. The same code serves --check. */
   plan(ctx: TaskContext, facts: HostFacts): Promise<Plan>;
   /** Does what the plan said; safe to run again. Throws TaskFailed on failure. */

@@ -3,7 +3,15 @@
 
 import type { RawTransport, TransportHooks } from './command-events.js';
 import { createLocalTransport } from './local.js';
-import { connectSsh } from './ssh.js';
+import { type AcceptedHostKey, connectSsh } from './ssh.js';
+
+export type { AcceptedHostKey } from './ssh.js';
+
+/** How host keys are trusted: strictly, unless `acceptNewHostKeys` (trust on first use). */
+export interface ConnectOptions extends TransportHooks {
+  readonly acceptNewHostKeys?: boolean;
+  readonly onHostKeyAccepted?: (accepted: AcceptedHostKey) => void;
+}
 
 export interface TransportTarget {
   readonly name: string;
@@ -21,11 +29,11 @@ export interface TransportTarget {
 /** Opens the one connection this host's tasks will share; rejects with HostUnreachable if it cannot. */
 export async function openTransport(
   host: TransportTarget,
-  hooks: TransportHooks = {},
+  options: ConnectOptions = {},
 ): Promise<RawTransport> {
-  if (host.connection === 'local') return createLocalTransport(host.name, hooks);
+  if (host.connection === 'local') return createLocalTransport(host.name, options);
   return connectSsh({
-    ...hooks,
+    ...options,
     hostName: host.name,
     address: host.address,
     port: host.ssh.port,

@@ -34,6 +34,7 @@ import {
   knownHostsName,
   loadKnownHosts,
 } from './known-hosts.js';
+import { recordHostKey } from './known-hosts-writer.js';
 import { quote, type ShellCommand } from './quote.js';
 import type { RunOptions, RunResult, UploadProgress } from './transport.js';
 
@@ -53,6 +54,20 @@ export interface SshOptions extends TransportHooks {
   readonly passphrase?: string;
   /** sshd's MaxSessions defaults to 10 and the SFTP session needs one; beyond this, commands queue. */
   readonly maxConcurrentCommands?: number;
+  /** Trust a host with no key in known_hosts and append its key there (never a changed key). */
+  readonly acceptNewHostKeys?: boolean;
+  /** Called once a new host key was appended to known_hosts. */
+  readonly onHostKeyAccepted?: (accepted: AcceptedHostKey) => void;
+}
+
+export interface AcceptedHostKey {
+  readonly host: string;
+  /** `[addr]:port` as written to the file. */
+  readonly name: string;
+  readonly knownHostsFile: string;
+  readonly keyType: string;
+  /** `SHA256:…` as ssh-keygen -l prints it. */
+  readonly fingerprint: string;
 }
 
 // ssh2's default preference, which it negotiates in this order unless told otherwise.
@@ -97,13 +112,20 @@ function hostKeyRefusal(
       return undefined;
     case 'unknown': {
       const absent = knownHosts.missing ? ', which does not exist' : '';
+      const listedTypes = entriesForHost(knownHosts.entries, address, port).map((e) => e.keyType);
+      const firstUse =
+        options.acceptNewHostKeys && listedTypes.length > 0
+          ? `; --accept-new-host-keys does not apply: ${knownHosts.path} already lists a ` +
+            `${[...new Set(listedTypes)].join(', ')} key for it, and a host that switched key type is ` +
+            'treated like one whose key changed'
+          : ', or run again with --accept-new-host-keys to trust it on first use';
       const keyscan =
         port === 22 ? `ssh-keyscan ${quote(address)}` : `ssh-keyscan -p ${port} ${quote(address)}`;
       return new HostUnreachable(
         hostName,
         'host-key-unknown',
         `host key for ${where} is not in ${knownHosts.path}${absent} (${offered}); ` +
-          `verify it and add it, e.g. ${keyscan} >> ${quote(knownHosts.path)}`,
+          `verify it and add it, e.g. ${keyscan} >> ${quote(knownHosts.path)}${firstUse}`,
       );
     }
     case 'changed':
@@ -113,7 +135,8 @@ function hostKeyRefusal(
         `HOST KEY FOR ${where} HAS CHANGED: it offered ${offered}, ${knownHosts.path} expects ` +
           `${verdict.expectedFingerprints.join(' or ')}. Someone may be intercepting the connection ` +
           `(man-in-the-middle attack), or the host was reinstalled. Nothing was run on it; verify the new key ` +
-          `out of band, then remove the old one with ssh-keygen -R ${quote(where)} -f ${quote(knownHosts.path)}`,
+          `out of band, then remove the old one with ssh-keygen -R ${quote(where)} -f ${quote(knownHosts.path)} ` +
+          `(--accept-new-host-keys never accepts a changed key)`,
       );
     case 'revoked':
       return new HostUnreachable(
@@ -220,6 +243,8 @@ export async function connectSsh(options: SshOptions): Promise<RawTransport> {
 
   const client = new Client();
   let refusal: HostUnreachable | undefined;
+  /** Set when the key is unknown and --accept-new-host-keys trusts it: recorded once the login succeeded. */
+  let newHostKey: Buffer | undefined;
   const knownTypes = entriesForHost(knownHosts.entries, address, port)
     .filter((e) => e.marker === undefined)
     .map((e) => e.keyType);
@@ -237,6 +262,10 @@ export async function connectSsh(options: SshOptions): Promise<RawTransport> {
     ...(serverHostKey ? { algorithms: { serverHostKey: serverHostKey as never } } : {}),
     hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
       refusal = hostKeyRefusal(options, knownHosts, key);
+      if (refusal?.reason === 'host-key-unknown' && acceptsAsNew(options, knownHosts)) {
+        refusal = undefined;
+        newHostKey = key;
+      }
       verify(refusal === undefined);
     },
   };
@@ -276,7 +305,53 @@ export async function connectSsh(options: SshOptions): Promise<RawTransport> {
     }
   });
 
+  // ssh2 asks hostVerifier before it checks the server's signature, so a key is
+  // only written once the host proved it holds it (the login completed).
+  if (newHostKey !== undefined) await recordNewHostKey(client, options, newHostKey);
   return new SshTransport(client, options);
+}
+
+// Only a host with no entry at all: one listed under another key type that
+// now offers a different type is as suspicious as a changed key.
+function acceptsAsNew(options: SshOptions, knownHosts: KnownHosts): boolean {
+  return (
+    options.acceptNewHostKeys === true &&
+    entriesForHost(knownHosts.entries, options.address, options.port).length === 0
+  );
+}
+
+async function recordNewHostKey(client: Client, options: SshOptions, key: Buffer): Promise<void> {
+  const { hostName, address, port, knownHostsFile } = options;
+  const where = describeHost(address, port);
+  const refuse = (message: string): never => {
+    client.destroy();
+    throw new HostUnreachable(hostName, 'host-key-unknown', message);
+  };
+  let recorded: Awaited<ReturnType<typeof recordHostKey>>;
+  try {
+    recorded = await recordHostKey(knownHostsFile, address, port, key);
+  } catch (error) {
+    return refuse(
+      `cannot add the host key for ${where} to ${knownHostsFile} (${(error as Error).message}); nothing was ` +
+        'run on it — make the file writable, or add the key by hand',
+    );
+  }
+  if (recorded.status === 'changed') {
+    return refuse(
+      `host key for ${where} (${fingerprintSha256(key)}) was not added: ${knownHostsFile} gained a different ` +
+        `key for it during this run (${recorded.expectedFingerprints.join(' or ') || 'revoked'}); nothing was ` +
+        'run on it — verify which key is right',
+    );
+  }
+  if (recorded.status === 'added') {
+    options.onHostKeyAccepted?.({
+      host: hostName,
+      name: where,
+      knownHostsFile,
+      keyType: keyTypeOf(key),
+      fingerprint: recorded.fingerprint,
+    });
+  }
 }
 
 class SshTransport implements RawTransport {

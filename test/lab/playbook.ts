@@ -20,6 +20,14 @@ export interface FleetOverrides {
   readonly knownHosts?: string;
   /** Use a known_hosts written without these hosts' keys (1-based); `[1, 2, 3]` gives an empty one. */
   readonly knownHostsWithout?: readonly number[];
+  /** Instead of `<lab>/backups`. */
+  readonly backupDir?: string;
+  /** A private key instead of the lab's (e.g. an encrypted copy of it). */
+  readonly identityFile?: string;
+  /** `memcached.args` instead of `["-l", "127.0.0.1", "-m", "256"]`. */
+  readonly memcachedArgs?: readonly string[];
+  /** `target.configure` (default: none). */
+  readonly configure?: readonly string[];
 }
 
 // Paths and names are quoted only when YAML would read them as something else.
@@ -58,8 +66,14 @@ export function fleetPlaybook(
     maxFailPercentage: number;
     hosts: readonly LabHost[];
     knownHosts: string;
+    backupDir?: string;
+    identityFile?: string;
+    memcachedArgs?: readonly string[];
+    configure?: readonly string[];
   },
 ): string {
+  const args = settings.memcachedArgs ?? ['-l', '127.0.0.1', '-m', '256'];
+  const configure = settings.configure ? `  configure: ${JSON.stringify(settings.configure)}\n` : '';
   return `# yaml-language-server: $schema=${join(lab.repoRoot, 'schemas', 'playbook.schema.json')}
 name: lab upgrade to ${settings.version}
 target:
@@ -67,17 +81,17 @@ target:
   source:
     path: ${scalar(settings.sourcePath)}
     sha256: ${scalar(settings.sha256)}
-defaults:
+${configure}defaults:
   ssh:
-    identity_file: ${scalar(lab.identityFile)}
+    identity_file: ${scalar(settings.identityFile ?? lab.identityFile)}
     known_hosts: ${scalar(settings.knownHosts)}
   memcached:
-    args: ["-l", "127.0.0.1", "-m", "256"]
+    args: [${args.map((arg) => JSON.stringify(arg)).join(', ')}]
 strategy:
   serial: ${settings.serial}
   max_fail_percentage: ${settings.maxFailPercentage}
 backup:
-  dir: ${scalar(join(lab.dir, 'backups'))}
+  dir: ${scalar(settings.backupDir ?? join(lab.dir, 'backups'))}
 hosts:
 ${settings.hosts.map(hostEntry).join('')}${groups(settings.hosts)}`;
 }
@@ -123,6 +137,10 @@ export async function writeFleetPlaybook(lab: Lab, overrides: FleetOverrides = {
     maxFailPercentage: overrides.maxFailPercentage ?? 0,
     hosts,
     knownHosts,
+    ...(overrides.backupDir !== undefined && { backupDir: overrides.backupDir }),
+    ...(overrides.identityFile !== undefined && { identityFile: overrides.identityFile }),
+    ...(overrides.memcachedArgs !== undefined && { memcachedArgs: overrides.memcachedArgs }),
+    ...(overrides.configure !== undefined && { configure: overrides.configure }),
   });
   await writeFile(path, text);
   return path;

@@ -18,6 +18,15 @@ describe('memplay CLI without a fleet', () => {
     for (const command of ['apply', 'validate', 'schema']) expect(run.stdout).toContain(command);
   });
 
+  it('apply, backup and restore each take --accept-new-host-keys; validate does not', async () => {
+    for (const command of ['apply', 'backup', 'restore']) {
+      const help = await runMemplay([command, '--help']);
+      expect(help.stdout, command).toContain('--accept-new-host-keys');
+    }
+    const validate = await runMemplay(['validate', 'examples/lab-upgrade.yml', '--accept-new-host-keys']);
+    expect(validate.code).toBe(5);
+  });
+
   it('an unknown option exits 5', async () => {
     const run = await runMemplay(['apply', 'x.yml', '--frobnicate']);
     expect(run.code).toBe(5);

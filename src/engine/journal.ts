@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 // The controller's record of what each run did to each host: a run's start,
@@ -38,8 +38,14 @@ export interface Journal {
   close(): void;
 }
 
-/** Opens `<backupDir>/journal.jsonl` for appending (0600 in a 0700 folder, like the backups). */
-export function openJournal(backupDir: string, run: string): Journal {
+/**
+ * Opens `<backupDir>/journal.jsonl` for appending (0600 in a 0700 folder, like
+ * the backups). Undefined when others may write to the folder: the backup
+ * preflight refuses that folder with the fix, and nothing is written there.
+ */
+export function openJournal(backupDir: string, run: string): Journal | undefined {
+  const existing = statSync(backupDir, { throwIfNoEntry: false });
+  if (existing && (existing.mode & 0o022) !== 0) return undefined;
   mkdirSync(backupDir, { recursive: true, mode: 0o700 });
   const path = join(backupDir, JOURNAL_FILE);
   const fd = openSync(path, 'a', 0o600);

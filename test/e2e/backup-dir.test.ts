@@ -47,6 +47,7 @@ describe('a backup folder others can write to is refused before any host is touc
     expect(taskEvents(apply).filter((t) => t.status === 'changed')).toEqual([]);
     // Refused before connecting: no command ran anywhere, so nothing on a host moved.
     expect(await snapshots()).toEqual(before);
+    // Not even the journal goes into a folder others can write to.
     expect(await readdir(dir)).toEqual([]);
   });
 
@@ -66,7 +67,8 @@ describe('a backup folder others can write to is refused before any host is touc
     // max_fail_percentage 0: one refused host stops the run before any batch.
     const backup = await runMemplay(['backup', playbook, '--output', 'json']);
     expect(backup.code, backup.stdout + backup.stderr).toBe(2);
-    expect((await readdir(dir)).sort()).toEqual(['host1']);
+    // The private backup.dir holds the journal of the refused run, and no backup.
+    expect((await readdir(dir)).sort()).toEqual(['host1', 'journal.jsonl']);
     expect(await readdir(host1Dir)).toEqual([]);
   });
 });

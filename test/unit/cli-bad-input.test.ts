@@ -44,11 +44,12 @@ async function inSandbox(test: (sandbox: Sandbox) => Promise<void>): Promise<voi
 
 /** The fixture, rewritten to log in at the counter, with its expectations moved along. */
 async function fixtureCopy(name: string, { counter, dir }: Sandbox) {
-  const original = await readFile(join(badPlaybookFolder, name), 'utf8');
-  const copy = pointAtCounter(original, counter.port);
+  // Bytes kept as they are (latin1 both ways): not-utf8.yml's mistake must survive the copy.
+  const bytes = await readFile(join(badPlaybookFolder, name));
+  const copy = pointAtCounter(bytes.toString('latin1'), counter.port);
   const file = join(dir, name);
-  await writeFile(file, copy.text);
-  const expected = expectedDiagnostics(file, original).map((d) =>
+  await writeFile(file, Buffer.from(copy.text, 'latin1'));
+  const expected = expectedDiagnostics(file, bytes.toString('utf8')).map((d) =>
     formatDiagnostic({ ...d, line: copy.line(d.line) }),
   );
   return { file, text: copy.text, expected };
@@ -84,6 +85,8 @@ describe.concurrent('every bad playbook, through the built CLI', () => {
         if (typeof hosts !== 'object' || hosts === null) continue;
         for (const host of Object.values(hosts) as { address?: unknown; ssh?: { port?: unknown } }[]) {
           if (typeof host?.address !== 'string') continue;
+          // This fixture's mistake is the address itself: no host answers at "10.0.0.1;$(touch …)".
+          if (name === 'address-with-shell-command.yml') continue;
           expect(FIXTURE_ADDRESSES, `${name}: address`).toContain(host.address);
           const port = host.ssh?.port ?? defaults?.ssh?.port ?? 22;
           // ssh-port-zero's mistake is the port itself; nothing can be contacted on port 0.

@@ -73,6 +73,8 @@ export interface ToolRestore {
  * server has answered everything: a `version` sent after the dump comes back
  * only once every command before it has been processed.
  */
+const IDLE_MS = 5_000;
+
 export async function pipeDumpIntoPort(
   port: number,
   file: string,
@@ -85,6 +87,7 @@ export async function pipeDumpIntoPort(
   let notStored = 0;
   let errors = 0;
   let partial = '';
+  let lastReplyAt = started;
   const answered = new Promise<boolean>((resolve) => {
     const timer = setTimeout(() => resolve(false), timeoutMs);
     const finish = (complete: boolean) => {
@@ -92,6 +95,7 @@ export async function pipeDumpIntoPort(
       resolve(complete);
     };
     socket.on('data', (chunk: Buffer) => {
+      lastReplyAt = performance.now();
       const lines = (partial + chunk.toString('latin1')).split('\r\n');
       partial = lines.pop() ?? '';
       for (const line of lines) {
@@ -108,8 +112,17 @@ export async function pipeDumpIntoPort(
   input.pipe(socket, { end: false });
   await once(input, 'end');
   socket.write('version\r\n');
+  // A dump with malformed records can leave the server waiting for data that
+  // never comes: stop once it has said nothing for IDLE_MS, not after timeoutMs.
+  let idle = setTimeout(() => socket.destroy(), IDLE_MS);
+  socket.on('data', () => {
+    clearTimeout(idle);
+    idle = setTimeout(() => socket.destroy(), IDLE_MS);
+  });
   const complete = await answered;
-  const wallMs = performance.now() - started;
+  clearTimeout(idle);
+  // Unanswered: timed to the last reply, not to the end of the idle wait.
+  const wallMs = (complete ? performance.now() : lastReplyAt) - started;
   socket.destroy();
   return { wallMs, stored, notStored, errors, complete };
 }

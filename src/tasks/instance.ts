@@ -53,11 +53,35 @@ export async function stopInstance(ctx: TaskContext): Promise<Step> {
   return { ok: true };
 }
 
-/** Starts `<prefix>/current` and waits until the port answers with `version`. */
-export async function startInstance(ctx: TaskContext, version: string): Promise<Step> {
+/**
+ * The command line the running memcached was started with (pidfile manager
+ * only), read from /proc before swap stops it. A rollback restarts the old
+ * build with it: the playbook's args may be what broke the new one.
+ */
+export async function runningCommandLine(ctx: TaskContext): Promise<string[] | null> {
+  const service = ctx.host.memcached.service;
+  if (service.manager !== 'pidfile') return null;
+  const read = await ctx.transport.run(
+    sh`pid=$(cat ${service.pidfile} 2>/dev/null) && [ -n "$pid" ] && tr '\\0' '\\n' < /proc/"$pid"/cmdline`,
+  );
+  const argv = read.stdout.split('\n').filter((arg) => arg !== '');
+  return read.code === 0 && argv.length > 0 ? argv : null;
+}
+
+/**
+ * Starts `<prefix>/current` (or runs `argv`, a command line runningCommandLine
+ * read) and waits until the port answers with `version`.
+ */
+export async function startInstance(
+  ctx: TaskContext,
+  version: string,
+  argv?: readonly string[],
+): Promise<Step> {
   ctx.progress(`start ${version}`);
   const service = serviceControl(ctx.host);
-  const start = await ctx.transport.run(service.start(), service.runOptions);
+  const start = argv
+    ? await ctx.transport.run(sh`${argv}`)
+    : await ctx.transport.run(service.start(), service.runOptions);
   if (start.code !== 0) {
     return { ok: false, reason: `start exited ${start.code}: ${(start.stderr || start.stdout).trim()}` };
   }

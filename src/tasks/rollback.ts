@@ -47,7 +47,8 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
       status: 'failed',
       detail: `rollback to ${previous}: ${pointed.reason} — the host is DOWN.${keep}`,
     };
-  const started = await startInstance(ctx, previous);
+  // As it ran before the swap when that is known: the playbook's args may be what the new build refused.
+  const started = await startInstance(ctx, previous, ctx.run.previousCommandLine ?? undefined);
   if (!started.ok) {
     return {
       status: 'failed',

@@ -2,7 +2,13 @@ import { TaskFailed } from '../errors.js';
 import type { HostFacts } from '../facts/host-facts.js';
 import { hasWorkingBuild } from '../facts/host-facts.js';
 import { verifyBackup } from '../memcached/backup-reader.js';
-import { pointBuildLink, readBuildLink, startInstance, stopInstance } from './instance.js';
+import {
+  pointBuildLink,
+  readBuildLink,
+  runningCommandLine,
+  startInstance,
+  stopInstance,
+} from './instance.js';
 import type { Outcome, Plan, TaskContext, TaskModule } from './task.js';
 import { changed, ok } from './task.js';
 
@@ -71,6 +77,7 @@ export const swap: TaskModule = {
       if (!remembered.ok)
         fail(ctx, `${remembered.reason} — nothing was stopped, the old instance keeps serving`);
     }
+    ctx.run.previousCommandLine = await runningCommandLine(ctx);
     // From here a failure of this or a later task rolls the host back to previousBuild (src/tasks/rollback.ts).
     ctx.run.previousBuild = previousBuild;
     ctx.run.stoppedAt = performance.now();

@@ -43,6 +43,8 @@ export interface HostRun {
    * swap stops the old instance: from then on a failure rolls the host back to it.
    */
   previousBuild?: string | null;
+  /** The old instance's command line (pidfile manager): what a rollback starts it with. */
+  previousCommandLine?: readonly string[] | null;
 }
 
 export interface ActiveBackup {

@@ -5,7 +5,9 @@
 # (`npm ci` is not its job.)
 set -euo pipefail
 
-packages=(openssh-server libevent-dev build-essential memcached libmemcached-tools xz-utils dpkg-dev)
+# ansible-core and netcat-openbsd: the Ansible side of `npm run bench:fleet` (its playbooks pipe
+# into memcached with nc).
+packages=(openssh-server libevent-dev build-essential memcached libmemcached-tools xz-utils dpkg-dev ansible-core netcat-openbsd)
 versions=(1.6.18 1.6.38 1.6.45)
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -12,12 +12,12 @@ export interface Finished {
 export function runProgram(
   file: string,
   args: readonly string[],
-  options: { stdout?: number; timeoutMs?: number; cwd?: string } = {},
+  options: { stdout?: number; timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<Finished> {
   return new Promise((resolve, reject) => {
     const stdio: StdioOptions = ['ignore', options.stdout ?? 'pipe', 'pipe'];
     const started = performance.now();
-    const child = spawn(file, args, { stdio, cwd: options.cwd });
+    const child = spawn(file, args, { stdio, cwd: options.cwd, env: options.env ?? process.env });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (chunk: Buffer) => {

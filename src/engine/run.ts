@@ -2,9 +2,18 @@ import { HostUnreachable, TaskFailed } from '../errors.js';
 import { gatherFacts, type HostFacts } from '../facts/host-facts.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
 import type { EventSink, HostRecap, TaskStatus } from '../report/events.js';
+import { BuildExchange } from '../tasks/build-sharing.js';
 import { needsRollback, rollBack } from '../tasks/rollback.js';
 import { localTarballOnce } from '../tasks/source-tarball.js';
-import type { EventTaskName, HostRun, Job, SharedWork, TaskContext, TaskModule } from '../tasks/task.js';
+import type {
+  BuildPeer,
+  EventTaskName,
+  HostRun,
+  Job,
+  SharedWork,
+  TaskContext,
+  TaskModule,
+} from '../tasks/task.js';
 import type { Transport } from '../transport/transport.js';
 import { exceedsMaxFail, forEachLimited, splitIntoBatches } from './batches.js';
 import type { Journal } from './journal.js';
@@ -72,7 +81,10 @@ export async function runPipeline(
     recap[host.name] = { ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: false };
     states.set(host.name, { kind: 'pending' });
   }
-  const shared: SharedWork = { localTarball: localTarballOnce(playbook.target) };
+  const shared: SharedWork = {
+    localTarball: localTarballOnce(playbook.target),
+    builds: new BuildExchange(),
+  };
   let aborted = false;
   // Every connection opened, whatever state its host ends in: all are closed at the end.
   const opened: Extract<HostState, { kind: 'connected' }>[] = [];
@@ -175,6 +187,21 @@ export async function runPipeline(
     host: HostConfig,
     phase: Phase,
     laterTasks: readonly TaskModule[],
+    peers: readonly BuildPeer[],
+  ): Promise<void> {
+    try {
+      await runHostTasks(host, phase, laterTasks, peers);
+    } finally {
+      // Whatever this host was to hand to others in this phase and did not, it never will.
+      shared.builds.hostFinished(host.name);
+    }
+  }
+
+  async function runHostTasks(
+    host: HostConfig,
+    phase: Phase,
+    laterTasks: readonly TaskModule[],
+    peers: readonly BuildPeer[],
   ): Promise<void> {
     const state = await ensureConnected(host);
     if (state.kind !== 'connected') return;
@@ -185,6 +212,7 @@ export async function runPipeline(
       playbook,
       shared,
       run: state.run,
+      peers,
       job: options.job,
       signal: options.signal,
     };
@@ -283,7 +311,19 @@ export async function runPipeline(
           batch: batchIndex + 1,
           hosts: runnable.map((h) => h.name),
         });
-        await forEachLimited(runnable, options.forks, (host) => runHostPhase(host, phase, laterTasks));
+        // Every host of the batch is connected first, so each task can see which hosts
+        // it runs beside and what they are (one build per platform), decided the same
+        // way on every host whatever order they connect in.
+        await forEachLimited(runnable, options.forks, async (host) => {
+          await ensureConnected(host);
+        });
+        const peers = runnable.flatMap((host): BuildPeer[] => {
+          const state = states.get(host.name);
+          return state?.kind === 'connected'
+            ? [{ name: host.name, facts: state.facts, target: state.target }]
+            : [];
+        });
+        await forEachLimited(runnable, options.forks, (host) => runHostPhase(host, phase, laterTasks, peers));
         if (!check && exceedsMaxFail(failedHostCount(), hosts.length, playbook.strategy.maxFailPercentage)) {
           if (!aborted) {
             emit({
@@ -303,6 +343,7 @@ export async function runPipeline(
         await s.transport.close().catch(() => {});
       }),
     );
+    await shared.builds.dispose();
   }
 
   const interrupted = options.signal.aborted;

@@ -24,6 +24,18 @@ export interface HostFacts {
   readonly builds: readonly InstalledBuild[];
   /** The pid in the service's pidfile when that process is alive. */
   readonly pid: number | null;
+  /** What a build depends on besides its sources: hosts that agree on all of it can share one build. */
+  readonly platform: Platform;
+}
+
+/** Each part is null when the probe could not tell: such a host never shares a build. */
+export interface Platform {
+  /** `uname -m`, e.g. `x86_64`. */
+  readonly arch: string | null;
+  /** e.g. `glibc 2.36` (getconf), else the first line of `ldd --version`. */
+  readonly libc: string | null;
+  /** `pkg-config --modversion libevent`, else the file name of the installed library (`libevent-2.1.so.7.0.1`). */
+  readonly libevent: string | null;
 }
 
 export function buildFor(facts: HostFacts, version: string): InstalledBuild | undefined {
@@ -52,6 +64,17 @@ if [ -n "$pidfile" ] && [ -r "$pidfile" ]; then
   pid=$(cat "$pidfile" 2>/dev/null)
   case "$pid" in ''|*[!0-9]*) ;; *) kill -0 "$pid" 2>/dev/null && ! ps -o stat= -p "$pid" 2>/dev/null | grep -q '^Z' && printf 'pid\\t%s\\n' "$pid";; esac
 fi
+printf 'arch\\t%s\\n' "$(uname -m 2>/dev/null)"
+libc=$(getconf GNU_LIBC_VERSION 2>/dev/null) || libc=''
+[ -n "$libc" ] || libc=$(ldd --version 2>&1 | head -n 2 | tr '\\n\\t' '  ')
+printf 'libc\\t%s\\n' "$libc"
+libevent=$(pkg-config --modversion libevent 2>/dev/null) || libevent=''
+if [ -z "$libevent" ]; then
+  for lib in /usr/lib/libevent-*.so.* /usr/lib/*/libevent-*.so.* /usr/lib64/libevent-*.so.* /usr/local/lib/libevent-*.so.*; do
+    [ -e "$lib" ] && libevent=$(basename "$lib") && break
+  done
+fi
+printf 'libevent\\t%s\\n' "$libevent"
 exit 0
 `;
 
@@ -70,18 +93,24 @@ export function parseProbeOutput(output: string): Omit<HostFacts, 'runningVersio
   let previousLink: string | null = null;
   let pid: number | null = null;
   const builds: InstalledBuild[] = [];
+  const platform: { arch: string | null; libc: string | null; libevent: string | null } = {
+    arch: null,
+    libc: null,
+    libevent: null,
+  };
   for (const line of output.split('\n')) {
     const [kind, first = '', second = ''] = line.split('\t');
     if (kind === 'current') currentLink = buildOfLink(first);
     if (kind === 'previous') previousLink = buildOfLink(first);
     if (kind === 'pid') pid = Number(first);
+    if (kind === 'arch' || kind === 'libc' || kind === 'libevent') platform[kind] = first.trim() || null;
     if (kind === 'build') {
       const match = /^memcached (\S+)/.exec(second);
       builds.push({ dir: first, reportedVersion: match?.[1] ?? null });
     }
   }
   builds.sort((a, b) => compareVersions(a.dir, b.dir));
-  return { currentLink, previousLink, builds, pid };
+  return { currentLink, previousLink, builds, pid, platform };
 }
 
 export function compareVersions(a: string, b: string): number {

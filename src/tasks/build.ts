@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { TaskFailed } from '../errors.js';
+import { stat } from 'node:fs/promises';
+import { HostUnreachable, TaskFailed } from '../errors.js';
 import {
   buildFor,
   compareVersions,
@@ -9,6 +10,13 @@ import {
 } from '../facts/host-facts.js';
 import { type ShellCommand, sh } from '../transport/quote.js';
 import type { Transport } from '../transport/transport.js';
+import {
+  type BuildRole,
+  buildFingerprint,
+  planBuildSharing,
+  type ShippableBuild,
+  sha256OfFile,
+} from './build-sharing.js';
 import { checkSourceReadOnly, SourceError, tarballName } from './source-tarball.js';
 import type { Plan, TaskContext, TaskModule } from './task.js';
 import { changed, ok } from './task.js';
@@ -16,8 +24,13 @@ import { changed, ok } from './task.js';
 // Builds the target from source into a staging directory beside the prefix and
 // renames it into `<prefix>/<version>` only when `make install` succeeded, so a
 // failed or interrupted build never leaves a half-installed version behind.
+// Hosts of one platform share a build (build-sharing.ts): one compiles, the others
+// receive its installed tree, checked by sha256 and `-V`, through the same staging
+// directory and rename.
 
 const stagingPrefix = '.memplay-build-';
+/** The builder's tar of its installed tree while it is copied to the controller. */
+const shipPrefix = '.memplay-ship-';
 
 // One round trip: are a C compiler, make and libevent's headers there?
 const prerequisitesScript = `
@@ -75,12 +88,15 @@ export const build: TaskModule = {
       if (error instanceof SourceError) fail(ctx, error.message);
       throw error;
     }
-    const missing = await missingPrerequisites(ctx.transport);
-    if (missing.length > 0) {
-      fail(
-        ctx,
-        `cannot build on this host: missing ${missing.join(', ')} — install ${missing.map((m) => packageHints[m] ?? m).join('; ')}`,
-      );
+    const role = roleOf(ctx);
+    if (role.kind !== 'receive') {
+      const missing = await missingPrerequisites(ctx.transport);
+      if (missing.length > 0) {
+        fail(
+          ctx,
+          `cannot build on this host: missing ${missing.join(', ')} — install ${missing.map((m) => packageHints[m] ?? m).join('; ')}`,
+        );
+      }
     }
     const prune = buildsToRemove(ctx, facts);
     const pruning = prune.length
@@ -89,105 +105,247 @@ export const build: TaskModule = {
     const broken = buildFor(facts, version);
     const replacing = broken ? ` (replacing ${installDir}, which does not run)` : '';
     const configure = ctx.target.configure.length ? ` with ${ctx.target.configure.join(' ')}` : '';
+    const after = {
+      ...facts,
+      builds: [
+        ...facts.builds.filter((b) => b.dir !== version && !prune.includes(b.dir)),
+        { dir: version, reportedVersion: version },
+      ],
+    };
+    if (role.kind === 'receive') {
+      return changed(
+        `ship ${version} built on ${role.builder} (same platform: ${role.platform}) into ${installDir}${replacing}${pruning}`,
+        after,
+      );
+    }
+    const shipping =
+      role.kind === 'compile' && role.receivers.length > 0
+        ? `; ship it to ${role.receivers.join(', ')} (same platform: ${role.platform})`
+        : '';
     return changed(
-      `${download}build ${version} from ${tarballName(ctx.target)}${configure} into ${installDir}${replacing}${pruning}`,
-      {
-        ...facts,
-        builds: [
-          ...facts.builds.filter((b) => b.dir !== version && !prune.includes(b.dir)),
-          { dir: version, reportedVersion: version },
-        ],
-      },
+      `${download}build ${version} from ${tarballName(ctx.target)}${configure} into ${installDir}${replacing}${shipping}${pruning}`,
+      after,
     );
   },
 
-  async apply(ctx): Promise<{ status: 'changed'; detail: string }> {
-    const started = Date.now();
-    const { version, sha256, configure } = ctx.target;
-    const prefix = ctx.host.memcached.prefix;
-    const installDir = `${prefix}/${version}`;
-    const staging = `${prefix}/${stagingPrefix}${version}-${randomBytes(4).toString('hex')}`;
-    const tarball = tarballName(ctx.target);
-    const log = `${staging}/build.log`;
-
-    let localTarball: string;
-    try {
-      localTarball = await ctx.shared.localTarball();
-    } catch (error) {
-      if (error instanceof SourceError) fail(ctx, error.message);
-      throw error;
-    }
-
-    // Staging directories of builds that crashed or were interrupted earlier.
-    await ctx.transport.run(cleanupStale(prefix, version));
-    try {
-      await runStep(ctx, 'create staging directory', sh`mkdir -p ${staging}/src`);
-      ctx.progress(`upload ${tarball}`);
-      await ctx.transport.upload(localTarball, `${staging}/${tarball}`, (p) =>
-        ctx.progress(`upload ${tarball} ${Math.round((100 * p.transferred) / Math.max(p.total, 1))}%`),
-      );
-      await runStep(
-        ctx,
-        'verify sha256 on the host',
-        sh`cd ${staging} && printf '%s  %s\n' ${sha256} ${tarball} | sha256sum -c --status`,
-      );
-      await runStep(
-        ctx,
-        'unpack',
-        sh`tar -xf ${`${staging}/${tarball}`} -C ${`${staging}/src`} --strip-components=1`,
-      );
-      await runStep(
-        ctx,
-        'configure',
-        sh`cd ${`${staging}/src`} && ./configure ${['--prefix', installDir, ...configure]} >${log} 2>&1`,
-        log,
-      );
-      await runStep(
-        ctx,
-        'make',
-        sh`cd ${`${staging}/src`} && make -j"$(nproc 2>/dev/null || echo 2)" >>${log} 2>&1`,
-        log,
-      );
-      await runStep(
-        ctx,
-        'make install',
-        sh`cd ${`${staging}/src`} && make install DESTDIR=${`${staging}/root`} >>${log} 2>&1`,
-        log,
-      );
-      await runStep(
-        ctx,
-        'check the new binary',
-        sh`${`${staging}/root${installDir}/bin/memcached`} -V | grep -qx ${`memcached ${version}`}`,
-      );
-      // A directory already at installDir does not run (the plan found it broken): keep it aside.
-      await runStep(
-        ctx,
-        'move into place',
-        sh`if [ -e ${installDir} ]; then mv ${installDir} ${`${prefix}/.memplay-broken-${version}-${Date.now()}`}; fi && mv ${`${staging}/root${installDir}`} ${installDir}`,
-      );
-    } finally {
-      await ctx.transport.run(sh`rm -rf ${staging}`);
-    }
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    // The plan's rule on the host as it is now (the new build in place).
-    const removable = buildsToRemove(ctx, await gatherFacts(ctx.host, ctx.transport));
-    if (removable.length > 0) {
-      ctx.progress(`remove old builds ${removable.join(', ')}`);
-      const removed = await ctx.transport.run(sh`cd ${prefix} && rm -rf -- ${removable}`);
-      if (removed.code !== 0) {
-        return {
-          status: 'changed',
-          detail: `built ${version} in ${seconds}s; removing old builds ${removable.join(', ')} failed: ${removed.stderr.trim()}`,
-        };
+  async apply(ctx, plan): Promise<{ status: 'changed'; detail: string }> {
+    const { version } = ctx.target;
+    const role = roleOf(ctx);
+    const key = buildFingerprint(plan.facts.platform, ctx.target);
+    let detail: string;
+    if (role.kind === 'receive' && key !== null) {
+      detail = await receiveOrCompile(ctx, key, role.builder);
+    } else {
+      let seconds: string;
+      try {
+        seconds = await compile(ctx);
+      } catch (error) {
+        if (key !== null)
+          ctx.shared.builds.publish(key, ctx.host.name, new Error(`compiling on ${ctx.host.name} failed`));
+        throw error;
       }
-      return {
-        status: 'changed',
-        detail: `built ${version} in ${seconds}s; removed old builds ${removable.join(', ')}`,
-      };
+      detail = `built ${version} in ${seconds}s`;
+      if (role.kind === 'compile' && role.receivers.length > 0 && key !== null) {
+        const receivers = role.receivers.join(', ');
+        try {
+          const packed = await pack(ctx);
+          ctx.shared.builds.publish(key, ctx.host.name, packed);
+          detail += `, shipped to ${receivers}`;
+        } catch (error) {
+          if (error instanceof HostUnreachable) throw error;
+          const why = error instanceof TaskFailed ? error.detail : (error as Error).message;
+          ctx.shared.builds.publish(
+            key,
+            ctx.host.name,
+            new Error(`packing the build on ${ctx.host.name} failed: ${why}`),
+          );
+          detail += `; packing it for ${receivers} failed: ${why}`;
+        }
+      }
     }
-    return { status: 'changed', detail: `built ${version} in ${seconds}s` };
+    return { status: 'changed', detail: await pruneOldBuilds(ctx, detail) };
   },
 };
+
+function roleOf(ctx: TaskContext): BuildRole {
+  return planBuildSharing(ctx.peers).get(ctx.host.name) ?? { kind: 'compile', receivers: [], platform: null };
+}
+
+/** Configure, make, make install into staging, then rename into place. Returns the seconds it took. */
+async function compile(ctx: TaskContext): Promise<string> {
+  const started = Date.now();
+  const { version, sha256, configure } = ctx.target;
+  const prefix = ctx.host.memcached.prefix;
+  const installDir = `${prefix}/${version}`;
+  const staging = `${prefix}/${stagingPrefix}${version}-${randomBytes(4).toString('hex')}`;
+  const tarball = tarballName(ctx.target);
+  const log = `${staging}/build.log`;
+
+  let localTarball: string;
+  try {
+    localTarball = await ctx.shared.localTarball();
+  } catch (error) {
+    if (error instanceof SourceError) fail(ctx, error.message);
+    throw error;
+  }
+
+  // Staging directories of builds that crashed or were interrupted earlier.
+  await ctx.transport.run(cleanupStale(prefix, version));
+  try {
+    await runStep(ctx, 'create staging directory', sh`mkdir -p ${staging}/src`);
+    ctx.progress(`upload ${tarball}`);
+    await ctx.transport.upload(localTarball, `${staging}/${tarball}`, (p) =>
+      ctx.progress(`upload ${tarball} ${Math.round((100 * p.transferred) / Math.max(p.total, 1))}%`),
+    );
+    await runStep(
+      ctx,
+      'verify sha256 on the host',
+      sh`cd ${staging} && printf '%s  %s\n' ${sha256} ${tarball} | sha256sum -c --status`,
+    );
+    await runStep(
+      ctx,
+      'unpack',
+      sh`tar -xf ${`${staging}/${tarball}`} -C ${`${staging}/src`} --strip-components=1`,
+    );
+    await runStep(
+      ctx,
+      'configure',
+      sh`cd ${`${staging}/src`} && ./configure ${['--prefix', installDir, ...configure]} >${log} 2>&1`,
+      log,
+    );
+    await runStep(
+      ctx,
+      'make',
+      sh`cd ${`${staging}/src`} && make -j"$(nproc 2>/dev/null || echo 2)" >>${log} 2>&1`,
+      log,
+    );
+    await runStep(
+      ctx,
+      'make install',
+      sh`cd ${`${staging}/src`} && make install DESTDIR=${`${staging}/root`} >>${log} 2>&1`,
+      log,
+    );
+    await checkAndMoveIntoPlace(ctx, `${staging}/root${installDir}`);
+  } finally {
+    await ctx.transport.run(sh`rm -rf ${staging}`);
+  }
+  return ((Date.now() - started) / 1000).toFixed(1);
+}
+
+async function checkAndMoveIntoPlace(ctx: TaskContext, tree: string): Promise<void> {
+  const { version } = ctx.target;
+  const prefix = ctx.host.memcached.prefix;
+  const installDir = `${prefix}/${version}`;
+  await runStep(
+    ctx,
+    'check the new binary',
+    sh`${`${tree}/bin/memcached`} -V | grep -qx ${`memcached ${version}`}`,
+  );
+  // A directory already at installDir does not run (the plan found it broken): keep it aside.
+  await runStep(
+    ctx,
+    'move into place',
+    sh`if [ -e ${installDir} ]; then mv ${installDir} ${`${prefix}/.memplay-broken-${version}-${Date.now()}`}; fi && mv ${tree} ${installDir}`,
+  );
+}
+
+/**
+ * On the builder: tars the installed tree, checksums it there, copies it to the
+ * controller (streamed to a file, so memory does not grow with it) and checks the
+ * checksum again on the copy.
+ */
+async function pack(ctx: TaskContext): Promise<ShippableBuild> {
+  const { version } = ctx.target;
+  const prefix = ctx.host.memcached.prefix;
+  const remoteTar = `${prefix}/${shipPrefix}${version}-${randomBytes(4).toString('hex')}.tar`;
+  ctx.progress(`pack ${version} for the hosts of the same platform`);
+  try {
+    const packed = await ctx.transport.run(
+      sh`tar -C ${`${prefix}/${version}`} -cf ${remoteTar} . && sha256sum ${remoteTar}`,
+    );
+    if (packed.code !== 0)
+      fail(ctx, `tar of ${prefix}/${version} failed (exit ${packed.code}): ${packed.stderr.trim()}`);
+    const sha256 = /^[0-9a-f]{64}/.exec(packed.stdout)?.[0];
+    if (!sha256) fail(ctx, `sha256sum printed no checksum for ${remoteTar}`);
+    const local = await ctx.shared.builds.scratchFile(`${ctx.host.name}-${version}.tar`);
+    ctx.progress(`copy the packed ${version} to the controller`);
+    await ctx.transport.download(remoteTar, local);
+    const arrived = await sha256OfFile(local);
+    if (arrived !== sha256) {
+      fail(ctx, `the packed tree's sha256 is ${arrived} on the controller, ${sha256} on ${ctx.host.name}`);
+    }
+    return { builder: ctx.host.name, path: local, sha256, bytes: (await stat(local)).size };
+  } finally {
+    await ctx.transport.run(sh`rm -f ${remoteTar}`);
+  }
+}
+
+/**
+ * A receiver: waits for the builder's packed tree, ships it here and checks it; if
+ * anything on the way fails, compiles here instead and says why.
+ */
+async function receiveOrCompile(ctx: TaskContext, key: string, builder: string): Promise<string> {
+  const { version } = ctx.target;
+  const started = Date.now();
+  let why: string;
+  try {
+    ctx.progress(`wait for ${version} from ${builder}`);
+    const packed = await ctx.shared.builds.waitFor(key, builder);
+    await receive(ctx, packed);
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    return `received ${version} built on ${builder} in ${seconds}s (tar sha256 ${packed.sha256.slice(0, 12)}… verified here)`;
+  } catch (error) {
+    if (error instanceof HostUnreachable) throw error;
+    why = error instanceof TaskFailed ? error.detail : (error as Error).message;
+  }
+  ctx.progress(`shipping from ${builder} failed: compile here`);
+  try {
+    const seconds = await compile(ctx);
+    return `shipping from ${builder} failed (${why}); built ${version} here in ${seconds}s`;
+  } catch (error) {
+    if (error instanceof TaskFailed) {
+      fail(ctx, `shipping from ${builder} failed (${why}); compiling here failed too: ${error.detail}`);
+    }
+    throw error;
+  }
+}
+
+async function receive(ctx: TaskContext, packed: ShippableBuild): Promise<void> {
+  const { version } = ctx.target;
+  const prefix = ctx.host.memcached.prefix;
+  const staging = `${prefix}/${stagingPrefix}${version}-${randomBytes(4).toString('hex')}`;
+  const tar = `${staging}/tree.tar`;
+  await ctx.transport.run(cleanupStale(prefix, version));
+  try {
+    await runStep(ctx, 'create staging directory', sh`mkdir -p ${staging}/root`);
+    ctx.progress(`upload ${version} built on ${packed.builder}`);
+    await ctx.transport.upload(packed.path, tar, (p) =>
+      ctx.progress(`upload ${version} ${Math.round((100 * p.transferred) / Math.max(p.total, 1))}%`),
+    );
+    await runStep(
+      ctx,
+      'verify sha256 of the shipped tree',
+      sh`cd ${staging} && printf '%s  %s\n' ${packed.sha256} tree.tar | sha256sum -c --status`,
+    );
+    await runStep(ctx, 'unpack the shipped tree', sh`tar -xf ${tar} -C ${`${staging}/root`}`);
+    await checkAndMoveIntoPlace(ctx, `${staging}/root`);
+  } finally {
+    await ctx.transport.run(sh`rm -rf ${staging}`);
+  }
+}
+
+/** The plan's rule on the host as it is now (the new build in place). */
+async function pruneOldBuilds(ctx: TaskContext, detail: string): Promise<string> {
+  const prefix = ctx.host.memcached.prefix;
+  const removable = buildsToRemove(ctx, await gatherFacts(ctx.host, ctx.transport));
+  if (removable.length === 0) return detail;
+  ctx.progress(`remove old builds ${removable.join(', ')}`);
+  const removed = await ctx.transport.run(sh`cd ${prefix} && rm -rf -- ${removable}`);
+  if (removed.code !== 0) {
+    return `${detail}; removing old builds ${removable.join(', ')} failed: ${removed.stderr.trim()}`;
+  }
+  return `${detail}; removed old builds ${removable.join(', ')}`;
+}
 
 /** Builds past keep_builds: never the target, nor what `current` or `previous` name; the newest versions stay. */
 function buildsToRemove(ctx: TaskContext, facts: HostFacts): string[] {
@@ -201,6 +359,6 @@ function buildsToRemove(ctx: TaskContext, facts: HostFacts): string[] {
 }
 
 function cleanupStale(prefix: string, version: string): ShellCommand {
-  // The glob must stay unquoted to expand; prefix and version are quoted around it.
-  return sh`for dir in ${prefix}/${stagingPrefix}${version}-*; do [ -d "$dir" ] && rm -rf "$dir"; done; true`;
+  // The globs must stay unquoted to expand; prefix and version are quoted around them.
+  return sh`for dir in ${prefix}/${stagingPrefix}${version}-* ${prefix}/${shipPrefix}${version}-*; do [ -e "$dir" ] && rm -rf "$dir"; done; true`;
 }

@@ -2,6 +2,7 @@ import type { HostFacts } from '../facts/host-facts.js';
 import type { BackupHeader } from '../memcached/backup-layout.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
 import type { Transport } from '../transport/transport.js';
+import type { BuildExchange } from './build-sharing.js';
 
 export const taskNames = ['version_check', 'build', 'backup', 'swap', 'restore', 'verify'] as const;
 export type TaskName = (typeof taskNames)[number];
@@ -85,6 +86,8 @@ export interface TaskContext {
   /** Per-run shared work, e.g. the downloaded/verified tarball. */
   readonly shared: SharedWork;
   readonly run: HostRun;
+  /** The hosts working through this phase batch with this one, as they were when it started (in order). */
+  readonly peers: readonly BuildPeer[];
   /** Live progress for the renderer (a phase, bytes, a line of build output). */
   progress(message: string): void;
   readonly signal: AbortSignal;
@@ -93,6 +96,14 @@ export interface TaskContext {
 export interface SharedWork {
   /** The local tarball, verified against target.sha256; computed once per run. */
   localTarball(): Promise<string>;
+  /** Builds compiled on one host and shipped to the others of the same platform. */
+  readonly builds: BuildExchange;
+}
+
+export interface BuildPeer {
+  readonly name: string;
+  readonly facts: HostFacts;
+  readonly target: Target;
 }
 
 /** What a preflight check may look at: the controller's side only, no connection. */

@@ -104,6 +104,15 @@ export function createLocalTransport(hostName: string, options: LocalOptions = {
       const { size } = await stat(remotePath);
       onProgress?.({ transferred: size, total: size });
     },
+    async download(remotePath: string, localPath: string) {
+      const doing = `copy ${remotePath} to ${localPath}`;
+      ensureOpen(doing);
+      try {
+        await copyFile(remotePath, localPath);
+      } catch (error) {
+        throw new Error(`${hostName}: cannot ${doing}: ${(error as Error).message}`);
+      }
+    },
     async openTcp(port: number): Promise<Duplex> {
       ensureOpen(`connect to 127.0.0.1:${port}`);
       return new Promise((resolve, reject) => {

@@ -540,6 +540,20 @@ class SshTransport implements RawTransport {
     if (reported !== size) onProgress?.({ transferred: size, total: size });
   }
 
+  async download(remotePath: string, localPath: string): Promise<void> {
+    const doing = `download ${remotePath} to ${localPath}`;
+    if (!this.connected) throw this.disconnected(doing);
+    try {
+      const sftp = await this.sftpSession();
+      await new Promise<void>((resolve, reject) => {
+        sftp.fastGet(remotePath, localPath, (error) => (error ? reject(error) : resolve()));
+      });
+    } catch (error) {
+      if (!this.connected) throw this.disconnected(doing);
+      throw new Error(`${this.hostName}: cannot ${doing}: ${(error as Error).message}`);
+    }
+  }
+
   openTcp(port: number): Promise<Duplex> {
     const doing = `open a tunnel to 127.0.0.1:${port}`;
     return new Promise((resolve, reject) => {

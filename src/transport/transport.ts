@@ -24,6 +24,8 @@ export interface Transport {
   run(command: ShellCommand, options?: RunOptions): Promise<RunResult>;
   /** Copies a local file to the host (SFTP for ssh). */
   upload(localPath: string, remotePath: string, onProgress?: (p: UploadProgress) => void): Promise<void>;
+  /** Copies a file from the host to the controller (SFTP for ssh), streamed to disk. */
+  download(remotePath: string, localPath: string): Promise<void>;
   /** A TCP stream to `127.0.0.1:port` as seen from the host (ssh2 forwardOut for ssh). */
   openTcp(port: number): Promise<import('node:stream').Duplex>;
   close(): Promise<void>;

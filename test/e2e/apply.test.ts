@@ -33,7 +33,15 @@ describe('apply on the 3-host lab (1.6.18 → 1.6.38)', () => {
       const byTask = Object.fromEntries(tasks.filter((t) => t.host === host).map((t) => [t.task, t]));
       expect(byTask.version_check?.detail).toContain('running 1.6.18');
       expect(byTask.build?.status).toBe('changed');
-      expect(byTask.build?.detail).toContain('build 1.6.38 from memcached_1.6.38.orig.tar.xz');
+      // One build per platform: the lab's hosts share one, so host1 compiles and ships it.
+      if (host === 'host1') {
+        expect(byTask.build?.detail).toContain('build 1.6.38 from memcached_1.6.38.orig.tar.xz');
+        expect(byTask.build?.detail).toMatch(
+          /ship it to host2, host3 \(same platform: [^,]+, \S+ [^,]+, libevent \S+\)/,
+        );
+      } else {
+        expect(byTask.build?.detail).toMatch(/^ship 1\.6\.38 built on host1 \(same platform: [^)]+\) into /);
+      }
       expect(byTask.swap?.status).toBe('changed');
       expect(byTask.swap?.detail).toMatch(
         /stop 1\.6\.18 \(pid \d+\), repoint current 1\.6\.18 → 1\.6\.38, start 1\.6\.38/,
@@ -51,13 +59,35 @@ describe('apply on the 3-host lab (1.6.18 → 1.6.38)', () => {
     const host3 = lab.hosts[2]!;
     for (const old of ['1.6.9', '1.6.10', '1.6.12']) await installFakeBuild(host3, old, old);
     const monitor = watchPorts(lab.hosts.map((h) => h.memcachedPort));
-    const run = await runMemplay(['apply', playbook, '--output', 'json']);
+    const run = await runMemplay(['apply', playbook, '--output', 'json', '-v']);
     const downtime = await monitor.stop();
     expect(run.code, run.stdout + run.stderr).toBe(0);
     for (const host of lab.hosts) expect(await memcachedVersion(host.memcachedPort)).toBe('1.6.38');
 
-    const host3Build = taskEvents(run).find((t) => t.host === 'host3' && t.task === 'build');
-    expect(host3Build?.detail).toMatch(/^built 1\.6\.38 in [\d.]+s; removed old builds 1\.6\.9$/);
+    // Exactly one compile in the fleet (same platform): host1's; host2 and host3 receive its tree.
+    const configures = run.events.filter((e) => e.event === 'command' && /\.\/configure /.test(e.command));
+    expect(configures.map((e) => (e.event === 'command' ? e.host : ''))).toEqual(['host1']);
+    const builds = Object.fromEntries(
+      taskEvents(run)
+        .filter((t) => t.task === 'build')
+        .map((t) => [t.host, t.detail]),
+    );
+    expect(builds.host1).toMatch(/^built 1\.6\.38 in [\d.]+s, shipped to host2, host3$/);
+    const received =
+      /^received 1\.6\.38 built on host1 in [\d.]+s \(tar sha256 [0-9a-f]{12}… verified here\)/;
+    expect(builds.host2).toMatch(new RegExp(`${received.source}$`));
+    // Old builds on host3: with keep_builds 2 the build task keeps the two newest and removes 1.6.9.
+    expect(builds.host3).toMatch(new RegExp(`${received.source}; removed old builds 1\\.6\\.9$`));
+    // The shipped tree was checked on arrival: sha256sum -c ran on each receiver and passed.
+    for (const host of ['host2', 'host3']) {
+      const verified = run.events.filter(
+        (e) => e.event === 'command' && e.host === host && /sha256sum -c/.test(e.command),
+      );
+      expect(
+        verified.map((e) => (e.event === 'command' ? e.code : -1)),
+        host,
+      ).toEqual([0]);
+    }
     expect((await readdir(host3.prefix)).filter((e) => /^\d/.test(e)).sort()).toEqual([
       '1.6.10',
       '1.6.12',

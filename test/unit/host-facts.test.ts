@@ -51,6 +51,15 @@ describe('the fact probe, run by a real /bin/sh', () => {
       { dir: '1.6.18', reportedVersion: '1.6.18' },
       { dir: '1.6.38', reportedVersion: '1.6.38' },
     ]);
+    // The platform a build depends on, as this machine reports it.
+    const arch = (await run('uname', ['-m'])).stdout.trim();
+    expect(facts.platform.arch).toBe(arch);
+    expect(facts.platform.libc).toMatch(/\S/);
+  });
+
+  it('parses the platform lines, and an empty one as unknown', () => {
+    const facts = parseProbeOutput('arch\tx86_64\nlibc\tglibc 2.36\nlibevent\t\n');
+    expect(facts.platform).toEqual({ arch: 'x86_64', libc: 'glibc 2.36', libevent: null });
   });
 
   it('reports no pid for a stale pidfile and nothing for a missing prefix', async () => {
@@ -61,7 +70,7 @@ describe('the fact probe, run by a real /bin/sh', () => {
       '-c',
       probeCommand(hostWithPrefix(join(root, 'none'), pidfile)).text,
     ]);
-    expect(parseProbeOutput(stdout)).toEqual({
+    expect(parseProbeOutput(stdout)).toMatchObject({
       currentLink: null,
       previousLink: null,
       builds: [],

@@ -20,6 +20,8 @@ export interface FleetOverrides {
   readonly knownHosts?: string;
   /** Use a known_hosts written without these hosts' keys (1-based); `[1, 2, 3]` gives an empty one. */
   readonly knownHostsWithout?: readonly number[];
+  /** backup.dir (an absolute path on the controller); default `<lab>/backups`. */
+  readonly backupDir?: string;
 }
 
 // Paths and names are quoted only when YAML would read them as something else.
@@ -58,6 +60,7 @@ export function fleetPlaybook(
     maxFailPercentage: number;
     hosts: readonly LabHost[];
     knownHosts: string;
+    backupDir: string;
   },
 ): string {
   return `# yaml-language-server: $schema=${join(lab.repoRoot, 'schemas', 'playbook.schema.json')}
@@ -77,7 +80,7 @@ strategy:
   serial: ${settings.serial}
   max_fail_percentage: ${settings.maxFailPercentage}
 backup:
-  dir: ${scalar(join(lab.dir, 'backups'))}
+  dir: ${scalar(settings.backupDir)}
 hosts:
 ${settings.hosts.map(hostEntry).join('')}${groups(settings.hosts)}`;
 }
@@ -123,6 +126,7 @@ export async function writeFleetPlaybook(lab: Lab, overrides: FleetOverrides = {
     maxFailPercentage: overrides.maxFailPercentage ?? 0,
     hosts,
     knownHosts,
+    backupDir: overrides.backupDir ?? join(lab.dir, 'backups'),
   });
   await writeFile(path, text);
   return path;

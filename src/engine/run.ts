@@ -16,6 +16,7 @@ import type {
 } from '../tasks/task.js';
 import type { Transport } from '../transport/transport.js';
 import { exceedsMaxFail, forEachLimited, splitIntoBatches } from './batches.js';
+import { connectionLost, lostConnectionDetail } from './connection-lost.js';
 import type { Journal } from './journal.js';
 import type { Phase, Pipeline } from './pipeline.js';
 
@@ -242,16 +243,28 @@ export async function runPipeline(
         state.facts = await gatherFacts(host, state.transport);
         record(host.name, task, outcome.status, outcome.detail, startedAt);
       } catch (error) {
-        const detail =
-          error instanceof TaskFailed ? error.detail : error instanceof Error ? error.message : String(error);
-        if (error instanceof HostUnreachable) {
+        if (await connectionLost(state.transport, error)) {
           (recap[host.name] as HostRecap).unreachable = true;
           states.set(host.name, { kind: 'unreachable' });
-        } else {
-          states.set(host.name, { kind: 'failed' });
+          const detail = lostConnectionDetail({
+            job: options.job,
+            host: host.name,
+            task: task.name,
+            target: state.target.version,
+            port: host.memcached.port,
+            lastSeenVersion: state.facts.runningVersion,
+            run: state.run,
+          });
+          record(host.name, task, 'failed', detail, startedAt);
+          // Nothing can be rolled back over a dead connection; the message says what the re-run does.
+          skipRemaining(host.name, [...phase.tasks.slice(index + 1), ...laterTasks], 'ssh connection lost');
+          return;
         }
+        const detail =
+          error instanceof TaskFailed ? error.detail : error instanceof Error ? error.message : String(error);
+        states.set(host.name, { kind: 'failed' });
         record(host.name, task, 'failed', detail, startedAt);
-        if (!(error instanceof HostUnreachable) && needsRollback(options.job, state.run)) {
+        if (needsRollback(options.job, state.run)) {
           await rollBackAfter(host, task.name, {
             ...ctxBase,
             progress: (message) => emit({ event: 'progress', host: host.name, task: 'rollback', message }),

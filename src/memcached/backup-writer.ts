@@ -65,18 +65,63 @@ const COPY_LIMIT = 32 * 1024;
 /** Enough stages for the batches in flight. */
 const MAX_FREE_STAGES = (BATCH_BYTES + MAX_WRITING_BYTES) / STAGE_BYTES;
 
+const fileProblems: Record<string, string> = {
+  ENOSPC: 'no space left on its device (ENOSPC)',
+  EDQUOT: 'the disk quota is used up (EDQUOT)',
+  EROFS: 'its file system is read-only (EROFS)',
+  EACCES: 'permission denied (EACCES)',
+  EPERM: 'permission denied (EPERM)',
+  ENOTDIR: 'part of the path is a file, not a folder (ENOTDIR)',
+  EEXIST: 'a file is where the folder should be (EEXIST)',
+  EIO: 'an I/O error (EIO)',
+};
+
+/**
+ * A write to the backup folder failed: the message names the folder, the
+ * cause in words with its code, and what the user can do about it.
+ */
+export class BackupWriteError extends Error {
+  override name = 'BackupWriteError';
+  constructor(
+    readonly dir: string,
+    readonly code: string | undefined,
+    cause: Error,
+    writtenBytes: number,
+  ) {
+    const what = (code && fileProblems[code]) ?? cause.message;
+    const after = writtenBytes > 0 ? ` after ${(writtenBytes / 1024 / 1024).toFixed(1)} MiB` : '';
+    const next =
+      code === 'ENOSPC' || code === 'EDQUOT'
+        ? `free space in ${dir} (a backup needs about as much as the cache holds), or set backup.dir to a folder with room`
+        : `make ${dir} writable for memplay, or set backup.dir to a folder it can write`;
+    super(`cannot write the backup to ${dir}: ${what}${after}; ${next}`, { cause });
+  }
+}
+
+function writeError(dir: string, error: unknown, writtenBytes: number): Error {
+  if (error instanceof BackupWriteError || !(error instanceof Error)) return error as Error;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === undefined) return error;
+  return new BackupWriteError(dir, code, error, writtenBytes);
+}
+
 export async function createBackupWriter(options: BackupWriterOptions): Promise<BackupWriter> {
   const createdAt = options.createdAt ?? new Date();
   // Checked at plan time too; again here, since the folder may change in between.
   const unsafe = await backupDirProblem(options.dir, options.host);
   if (unsafe) throw new Error(unsafe);
   const hostDir = hostBackupDir(options.dir, options.host);
-  await mkdir(hostDir, { recursive: true, mode: 0o700 });
-  await chmod(hostDir, 0o700);
   const name = backupFileName(createdAt, options.memcachedVersion);
   const path = join(hostDir, name);
   const partialPath = join(hostDir, `.${name}.partial`);
-  const file = await open(partialPath, 'wx', 0o600);
+  let file: FileHandle;
+  try {
+    await mkdir(hostDir, { recursive: true, mode: 0o700 });
+    await chmod(hostDir, 0o700);
+    file = await open(partialPath, 'wx', 0o600);
+  } catch (error) {
+    throw writeError(hostDir, error, 0);
+  }
   const writer = new StreamedBackup(file, hostDir, path, partialPath, {
     format: 'memplay-backup',
     version: FORMAT_VERSION,
@@ -101,7 +146,7 @@ export async function createBackupWriter(options: BackupWriterOptions): Promise<
     await writer.writeSection(SECTION_FULL, options.serverTime);
   } catch (error) {
     await writer.abort();
-    throw error;
+    throw writeError(hostDir, error, 0);
   }
   return writer;
 }
@@ -238,7 +283,7 @@ class StreamedBackup implements BackupWriter {
       return { path: this.path, header };
     } catch (error) {
       await this.abort();
-      throw error;
+      throw writeError(this.hostDir, error, this.position);
     }
   }
 
@@ -296,8 +341,8 @@ class StreamedBackup implements BackupWriter {
     this.writingBytes += bytes;
     this.writing = this.writing.then(async () => {
       if (this.failure) return;
+      let offset = 0;
       try {
-        let offset = 0;
         while (offset < bytes) {
           const { bytesWritten } = await this.file.writev(skip(buffers, offset), position + offset);
           if (bytesWritten <= 0) throw new Error(`short write to ${this.partialPath}`);
@@ -306,8 +351,8 @@ class StreamedBackup implements BackupWriter {
         this.writingBytes -= bytes;
         for (const stage of stages) if (this.freeStages.length < MAX_FREE_STAGES) this.freeStages.push(stage);
       } catch (error) {
-        this.failure = error as Error;
-        throw error;
+        this.failure = writeError(this.hostDir, error, position + offset);
+        throw this.failure;
       }
     });
     // The failure is kept and rethrown by the next write or finish(); this only

@@ -1,6 +1,7 @@
 // The playbook's public API: read, check and resolve a playbook file, and pick hosts.
 import { resolve } from 'node:path';
 import { type Diagnostic, PlaybookError } from '../errors.js';
+import { backupDirProblems } from './backup-dir.js';
 import { identityFileProblems } from './identity-files.js';
 import { loadPlaybookSource } from './load.js';
 import { type PlaybookDocument, resolvePlaybook, selectHosts } from './resolve.js';
@@ -26,8 +27,9 @@ export async function loadPlaybook(file: string): Promise<Playbook> {
 
 /**
  * What a run needs before it contacts any host: the valid playbook, the hosts `--limit`
- * selects (UsageError if it selects none), and the controller files those hosts log in
- * with (PlaybookError, pointing at the setting, when one cannot be read).
+ * selects (UsageError if it selects none), the controller files those hosts log in
+ * with and the backup folder (PlaybookError, pointing at the setting, when one cannot
+ * be read or written).
  */
 export async function loadPlaybookForRun(
   file: string,
@@ -35,7 +37,10 @@ export async function loadPlaybookForRun(
 ): Promise<{ playbook: Playbook; hosts: HostConfig[] }> {
   const { source, playbook } = await loadValidPlaybook(file);
   const hosts = selectHosts(playbook, limit);
-  const problems = await identityFileProblems(source, hosts);
+  const problems = [
+    ...(await identityFileProblems(source, hosts)),
+    ...(await backupDirProblems(source, playbook)),
+  ];
   if (problems.length > 0) throw new PlaybookError(orderDiagnostics(problems));
   return { playbook, hosts };
 }

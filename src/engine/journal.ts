@@ -50,11 +50,22 @@ export function openJournal(backupDir: string, run: string): Journal | undefined
   const path = join(backupDir, JOURNAL_FILE);
   const fd = openSync(path, 'a', 0o600);
   chmodSync(path, 0o600);
+  let broken = false;
   return {
     path,
+    // A journal that cannot be written (disk full) must not stop a run that
+    // may have a host mid-swap: say so once, on stderr, and carry on.
     append(entry) {
-      writeSync(fd, `${JSON.stringify({ at: new Date().toISOString(), run, ...entry })}\n`);
-      fsyncSync(fd);
+      if (broken) return;
+      try {
+        writeSync(fd, `${JSON.stringify({ at: new Date().toISOString(), run, ...entry })}\n`);
+        fsyncSync(fd);
+      } catch (error) {
+        broken = true;
+        process.stderr.write(
+          `memplay: the journal ${path} could not be written (${(error as Error).message}); the run goes on without it\n`,
+        );
+      }
     },
     close() {
       closeSync(fd);

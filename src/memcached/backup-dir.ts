@@ -23,7 +23,9 @@ export async function backupDirProblem(dir: string, host: string): Promise<strin
     try {
       mode = (await stat(folder)).mode;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      // Missing, or under a file: not a matter of who may write; creating it fails and says why.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
       return `cannot check backup folder ${folder}: ${(error as Error).message}`;
     }
     const writable = [mode & 0o020 ? 'group' : '', mode & 0o002 ? 'others' : ''].filter(Boolean);

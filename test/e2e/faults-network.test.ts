@@ -272,7 +272,7 @@ describe("the controller's backup folder", () => {
     await ensureBuild(host(1), '1.6.38');
     const original = await seeded(1, 67, 4_000, 4);
     await mkdir(mount, { recursive: true });
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mount]);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', mount]);
     const playbook = await writeFleetPlaybook(lab, { hosts: [1], backupDir: mount });
     const run = await runMemplay(['apply', playbook, '--output', 'json']);
     expect(run.code, run.stdout + run.stderr).toBe(2);

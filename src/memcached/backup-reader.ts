@@ -295,8 +295,48 @@ class FileWindow {
     this.nextRead = start;
   }
 
+  /** Without reuse: the next chunk, read while the records before it are parsed. */
+  private ahead: Promise<Buffer> | undefined;
+
   /** Makes at least `bytes` unread bytes available; false if the range (or the file) ends first. */
-  async fill(bytes: number): Promise<boolean> {
+  fill(bytes: number): Promise<boolean> {
+    return this.reuse ? this.fillInPlace(bytes) : this.fillAhead(bytes);
+  }
+
+  private readChunk(): Promise<Buffer> | undefined {
+    if (this.nextRead >= this.end) return undefined;
+    const at = this.nextRead;
+    const length = Math.min(READ_CHUNK, this.end - at);
+    this.nextRead += length;
+    const chunk = Buffer.allocUnsafe(length);
+    const read = this.handle.read(chunk, 0, length, at).then(({ bytesRead }) => chunk.subarray(0, bytesRead));
+    // A scan that stops early leaves this read behind: its failure is nobody's to report.
+    read.catch(() => {});
+    return read;
+  }
+
+  /**
+   * Restore's path: each refill takes the chunk already read and starts the
+   * next, so the disk works while records are parsed and sent (reading on
+   * demand cost a third of restore's throughput, measured).
+   */
+  private async fillAhead(bytes: number): Promise<boolean> {
+    while (this.len - this.pos < bytes) {
+      const pending = this.ahead ?? this.readChunk();
+      if (!pending) return false;
+      const chunk = await pending;
+      this.ahead = chunk.length > 0 ? this.readChunk() : undefined;
+      if (chunk.length === 0) return false;
+      const rest = this.len - this.pos;
+      this.base += this.pos;
+      this.buf = rest > 0 ? Buffer.concat([this.buf.subarray(this.pos, this.len), chunk]) : chunk;
+      this.pos = 0;
+      this.len = this.buf.length;
+    }
+    return true;
+  }
+
+  private async fillInPlace(bytes: number): Promise<boolean> {
     while (this.len - this.pos < bytes) {
       if (this.nextRead >= this.end) return false;
       const rest = this.len - this.pos;

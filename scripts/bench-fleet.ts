@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Lab, labUp } from '../test/lab/index.js';
+import { type BrokenStep, runBench, stepRecorder } from './bench/entry.js';
 import { otherLabUsers } from './bench/lab-users.js';
 import { describeMachine } from './bench/machine.js';
 import { ansibleSettings, prepareAnsible } from './bench-fleet/ansible.js';
@@ -96,17 +97,8 @@ async function main(): Promise<number> {
     forks: options.forks,
     log,
   };
-  const broken: { step: string; message: string }[] = [];
-  const attempt = async <T>(step: string, measure: () => Promise<T>): Promise<T | undefined> => {
-    try {
-      return await measure();
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      log(`${step} broke: ${message}`);
-      broken.push({ step, message });
-      return undefined;
-    }
-  };
+  const broken: BrokenStep[] = [];
+  const attempt = stepRecorder(log, broken);
   const leftOut: string[] = [];
   if (options.noop === 0) leftOut.push('the no-op comparison (--noop 0)');
   if (options.upgrade === 0) leftOut.push('the full rolling upgrade (--upgrade 0)');
@@ -145,12 +137,4 @@ async function main(): Promise<number> {
   return broken.length > 0 ? 1 : 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    log(`broke before measuring: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    process.exitCode = 1;
-  },
-);
+runBench(main, log);

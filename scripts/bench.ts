@@ -1,4 +1,5 @@
 import { labUp } from '../test/lab/index.js';
+import { type BrokenStep, runBench, stepRecorder } from './bench/entry.js';
 import { otherLabUsers } from './bench/lab-users.js';
 import { describeMachine } from './bench/machine.js';
 import { type Results, renderReport } from './bench/report.js';
@@ -20,17 +21,8 @@ async function main(): Promise<number> {
   log('bringing the lab up');
   const lab = await labUp();
   const bench = await prepare(lab, log);
-  const broken: { step: string; message: string }[] = [];
-  const attempt = async <T>(step: string, measure: () => Promise<T>): Promise<T | undefined> => {
-    try {
-      return await measure();
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      log(`${step} broke: ${message}`);
-      broken.push({ step, message });
-      return undefined;
-    }
-  };
+  const broken: BrokenStep[] = [];
+  const attempt = stepRecorder(log, broken);
   let results: Omit<Results, 'totalMs'>;
   try {
     const host = bench.host;
@@ -56,12 +48,4 @@ async function main(): Promise<number> {
   return broken.length > 0 ? 1 : 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    log(`broke before measuring: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    process.exitCode = 1;
-  },
-);
+runBench(main, log);

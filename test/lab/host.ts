@@ -15,6 +15,7 @@ import {
 import { join } from 'node:path';
 import { reportsVersion } from './build.js';
 import { LabError, run, waitFor } from './exec.js';
+import { copyBuildInto } from './install-build.js';
 import type { LabHost } from './layout.js';
 import { baselineVersion } from './layout.js';
 import { memcachedVersion } from './memcached-port.js';
@@ -125,14 +126,8 @@ async function ensureBaselineBuild(host: LabHost, build: string): Promise<void> 
     await mkdir(host.prefix, { mode: 0o755 });
     await chown(host.prefix, uid, gid);
   }
-  const installDir = join(host.prefix, baselineVersion);
-  if (await reportsVersion(installDir, baselineVersion)) return;
-  const copy = join(host.prefix, `.lab-copy-${baselineVersion}`);
-  await rm(copy, { recursive: true, force: true });
-  await run('cp', ['-a', build, copy]);
-  await run('chown', ['-R', `${host.user}:${host.user}`, copy]);
-  await rm(installDir, { recursive: true, force: true });
-  await rename(copy, installDir);
+  if (await reportsVersion(join(host.prefix, baselineVersion), baselineVersion)) return;
+  await copyBuildInto(host, baselineVersion, build);
 }
 
 async function pointCurrentAtBaseline(host: LabHost): Promise<void> {

@@ -10,14 +10,18 @@ import type { LabHost } from './layout.js';
  * the lab's build cache: compiled once per machine, copied after.
  */
 export async function ensureBuild(host: LabHost, version: string): Promise<'present' | 'copied'> {
+  if (await reportsVersion(join(host.prefix, version), version)) return 'present';
+  await copyBuildInto(host, version, await cachedBuild(version));
+  return 'copied';
+}
+
+/** Copies a cached build to `<prefix>/<version>`, owned by the host's user, renamed into place whole. */
+export async function copyBuildInto(host: LabHost, version: string, build: string): Promise<void> {
   const installDir = join(host.prefix, version);
-  if (await reportsVersion(installDir, version)) return 'present';
-  const build = await cachedBuild(version);
   const copy = join(host.prefix, `.lab-copy-${version}`);
   await rm(copy, { recursive: true, force: true });
   await run('cp', ['-a', build, copy]);
   await run('chown', ['-R', `${host.user}:${host.user}`, copy]);
   await rm(installDir, { recursive: true, force: true });
   await rename(copy, installDir);
-  return 'copied';
 }

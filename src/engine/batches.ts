@@ -1,11 +1,37 @@
 import type { Serial } from '../playbook/types.js';
 
-/** Splits hosts into rolling batches: a count, or a percentage of the selected hosts (rounded up, at least 1). */
+/** Hosts per rolling batch: a count, or a percentage of the selected hosts (rounded up, at least 1). */
+function batchSize(selectedHosts: number, serial: Serial): number {
+  return serial.kind === 'count'
+    ? serial.count
+    : Math.max(1, Math.ceil((selectedHosts * serial.percent) / 100));
+}
+
+/** Splits hosts into rolling batches of strategy.serial hosts each, in playbook order. */
 export function splitIntoBatches<T>(hosts: readonly T[], serial: Serial): T[][] {
-  const size =
-    serial.kind === 'count' ? serial.count : Math.max(1, Math.ceil((hosts.length * serial.percent) / 100));
+  return chunk(hosts, batchSize(hosts.length, serial));
+}
+
+/**
+ * Rolling batches where hosts already on their target go first, all together:
+ * their rolling tasks stop nothing, so taking them one batch at a time would
+ * only make a re-run over a finished fleet cost a serial walk of the whole
+ * fleet. The others keep the batch size the whole selection gives.
+ */
+export function rollingBatches<T>(
+  hosts: readonly T[],
+  serial: Serial,
+  onTarget: (host: T) => boolean,
+): T[][] {
+  const settled = hosts.filter(onTarget);
+  const rest = hosts.filter((host) => !onTarget(host));
+  const batches = chunk(rest, batchSize(hosts.length, serial));
+  return settled.length > 0 ? [settled, ...batches] : batches;
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
   const batches: T[][] = [];
-  for (let i = 0; i < hosts.length; i += size) batches.push(hosts.slice(i, i + size));
+  for (let i = 0; i < items.length; i += size) batches.push(items.slice(i, i + size));
   return batches;
 }
 

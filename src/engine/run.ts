@@ -15,7 +15,7 @@ import type {
   TaskModule,
 } from '../tasks/task.js';
 import type { Transport } from '../transport/transport.js';
-import { exceedsMaxFail, forEachLimited, splitIntoBatches } from './batches.js';
+import { exceedsMaxFail, forEachLimited, rollingBatches } from './batches.js';
 import { connectionLost, lostConnectionDetail } from './connection-lost.js';
 import type { Journal } from './journal.js';
 import type { Phase, Pipeline } from './pipeline.js';
@@ -240,7 +240,7 @@ export async function runPipeline(
         }
         const outcome = await task.apply(ctx, plan);
         // What the host is now, not what the plan predicted: later tasks plan against reality.
-        state.facts = await gatherFacts(host, state.transport);
+        state.facts = await gatherFacts(host, state.transport, state.facts.platform);
         record(host.name, task, outcome.status, outcome.detail, startedAt);
       } catch (error) {
         if (await connectionLost(state.transport, error)) {
@@ -304,8 +304,18 @@ export async function runPipeline(
     for (const [phaseIndex, phase] of pipeline.phases.entries()) {
       const laterTasks = pipeline.phases.slice(phaseIndex + 1).flatMap((p) => p.tasks);
       const phaseTasks = phase.tasks;
+      const onTarget = (host: HostConfig) => {
+        const state = states.get(host.name);
+        return (
+          state?.kind === 'connected' &&
+          state.facts.runningVersion === state.target.version &&
+          state.facts.currentLink === state.target.version
+        );
+      };
       const batches =
-        phase.batches === 'fleet' || check ? [[...hosts]] : splitIntoBatches(hosts, playbook.strategy.serial);
+        phase.batches === 'fleet' || check
+          ? [[...hosts]]
+          : rollingBatches(hosts, playbook.strategy.serial, onTarget);
       for (const [batchIndex, batch] of batches.entries()) {
         const runnable = batch.filter((h) => {
           const kind = states.get(h.name)?.kind;
@@ -323,6 +333,9 @@ export async function runPipeline(
           phase: phase.name,
           batch: batchIndex + 1,
           hosts: runnable.map((h) => h.name),
+          ...(phase.batches === 'serial' && !check && batch.every(onTarget)
+            ? { on_target: true as const }
+            : {}),
         });
         // Every host of the batch is connected first, so each task can see which hosts
         // it runs beside and what they are (one build per platform), decided the same

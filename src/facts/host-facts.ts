@@ -46,10 +46,11 @@ export function hasWorkingBuild(facts: HostFacts, version: string): boolean {
   return buildFor(facts, version)?.reportedVersion === version;
 }
 
-// The probe script takes its values as positional parameters ($1 prefix, $2 pidfile):
-// the script text is a constant and every value goes through `sh` quoting.
+// The probe script takes its values as positional parameters ($1 prefix, $2 pidfile,
+// $3 `platform` or `no-platform`): the script text is a constant and every value goes
+// through `sh` quoting.
 const probeScript = `
-prefix=$1; pidfile=$2
+prefix=$1; pidfile=$2; platform=$3
 printf 'current\\t%s\\n' "$(readlink "$prefix/current" 2>/dev/null)"
 printf 'previous\\t%s\\n' "$(readlink "$prefix/previous" 2>/dev/null)"
 for dir in "$prefix"/*/; do
@@ -64,6 +65,7 @@ if [ -n "$pidfile" ] && [ -r "$pidfile" ]; then
   pid=$(cat "$pidfile" 2>/dev/null)
   case "$pid" in ''|*[!0-9]*) ;; *) kill -0 "$pid" 2>/dev/null && ! ps -o stat= -p "$pid" 2>/dev/null | grep -q '^Z' && printf 'pid\\t%s\\n' "$pid";; esac
 fi
+[ "$platform" = platform ] || exit 0
 printf 'arch\\t%s\\n' "$(uname -m 2>/dev/null)"
 libc=$(getconf GNU_LIBC_VERSION 2>/dev/null) || libc=''
 [ -n "$libc" ] || libc=$(ldd --version 2>&1 | head -n 2 | tr '\\n\\t' '  ')
@@ -78,9 +80,14 @@ printf 'libevent\\t%s\\n' "$libevent"
 exit 0
 `;
 
-export function probeCommand(host: HostConfig): ShellCommand {
+/** With `platform: false` the probe leaves out the platform (arch, libc, libevent) it would report. */
+export function probeCommand(
+  host: HostConfig,
+  options: { platform: boolean } = { platform: true },
+): ShellCommand {
   const pidfile = host.memcached.service.manager === 'pidfile' ? host.memcached.service.pidfile : '';
-  return sh`sh -c ${probeScript} memplay-probe ${host.memcached.prefix} ${pidfile}`;
+  const platform = options.platform ? 'platform' : 'no-platform';
+  return sh`sh -c ${probeScript} memplay-probe ${host.memcached.prefix} ${pidfile} ${platform}`;
 }
 
 /** The build directory a `current` link names, whether the link is relative (`1.6.38`) or absolute. */
@@ -124,13 +131,23 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-export async function gatherFacts(host: HostConfig, transport: Transport): Promise<HostFacts> {
+/**
+ * The host as it is now. `knownPlatform`: the platform an earlier probe of this
+ * run found. It cannot change within a run, and reading it again (uname, getconf,
+ * pkg-config) would cost time inside swap's out-of-service window.
+ */
+export async function gatherFacts(
+  host: HostConfig,
+  transport: Transport,
+  knownPlatform?: Platform,
+): Promise<HostFacts> {
   const [probe, runningVersion] = await Promise.all([
-    transport.run(probeCommand(host)),
+    transport.run(probeCommand(host, { platform: knownPlatform === undefined })),
     queryMemcached(transport, host.memcached.port, (client) => client.version()),
   ]);
   if (probe.code !== 0) {
     throw new Error(`fact probe exited ${probe.code}: ${probe.stderr.trim()}`);
   }
-  return { ...parseProbeOutput(probe.stdout), runningVersion };
+  const facts = parseProbeOutput(probe.stdout);
+  return { ...facts, platform: knownPlatform ?? facts.platform, runningVersion };
 }

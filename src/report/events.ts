@@ -28,6 +28,8 @@ export type RunEvent =
       readonly phase: string;
       readonly batch: number;
       readonly hosts: readonly string[];
+      /** A rolling batch of hosts already on their target: nothing in it is stopped. */
+      readonly on_target?: true;
     }
   | { readonly event: 'task-start'; readonly host: string; readonly task: EventTaskName }
   | {

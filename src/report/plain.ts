@@ -11,7 +11,9 @@ export function plainRenderer(write: (line: string) => void, verbose: boolean): 
         );
         return;
       case 'batch':
-        write(`-- ${event.phase} batch ${event.batch}: ${event.hosts.join(', ')}`);
+        write(
+          `-- ${event.phase} batch ${event.batch}: ${event.hosts.join(', ')}${event.on_target ? ' (already on target: nothing is stopped)' : ''}`,
+        );
         return;
       case 'task': {
         const mode = event.check && event.status === 'changed' ? 'would change' : event.status;

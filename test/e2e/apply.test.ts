@@ -121,6 +121,11 @@ describe('apply on the 3-host lab (1.6.18 → 1.6.38)', () => {
     const recap = recapOf(run);
     for (const host of ['host1', 'host2', 'host3'])
       expect(recap[host]).toMatchObject({ changed: 0, failed: 0 });
+    // Hosts already on the target stop nothing: one rolling batch, not three serial ones.
+    const rollingBatches = run.events.filter((e) => e.event === 'batch' && e.phase === 'rolling');
+    expect(rollingBatches).toEqual([
+      expect.objectContaining({ batch: 1, hosts: ['host1', 'host2', 'host3'], on_target: true }),
+    ]);
     const after = await snapshots();
     expect(after.map((s) => s.pid)).toEqual(before.map((s) => s.pid));
     expect(after).toEqual(before);

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { exceedsMaxFail, forEachLimited, splitIntoBatches } from '../../src/engine/batches.js';
+import {
+  exceedsMaxFail,
+  forEachLimited,
+  rollingBatches,
+  splitIntoBatches,
+} from '../../src/engine/batches.js';
 
 describe('splitIntoBatches', () => {
   const hosts = ['a', 'b', 'c', 'd', 'e'];
@@ -45,5 +50,30 @@ describe('forEachLimited', () => {
     });
     expect(peak).toBe(3);
     expect(done.sort()).toEqual([1, 2, 3, 4, 5, 6, 7]);
+  });
+});
+
+describe('rollingBatches', () => {
+  const hosts = ['a', 'b', 'c', 'd', 'e'];
+  const done = new Set(['b', 'd']);
+  it('hosts already on their target go first, together; the rest keep serial 1', () => {
+    expect(rollingBatches(hosts, { kind: 'count', count: 1 }, (h) => done.has(h))).toEqual([
+      ['b', 'd'],
+      ['a'],
+      ['c'],
+      ['e'],
+    ]);
+  });
+  it('a percentage is of the whole selection, not of the hosts left to change', () => {
+    expect(rollingBatches(hosts, { kind: 'percent', percent: 40 }, (h) => done.has(h))).toEqual([
+      ['b', 'd'],
+      ['a', 'c'],
+      ['e'],
+    ]);
+  });
+  it('with nothing on target yet the batches are exactly splitIntoBatches', () => {
+    expect(rollingBatches(hosts, { kind: 'count', count: 2 }, () => false)).toEqual(
+      splitIntoBatches(hosts, { kind: 'count', count: 2 }),
+    );
   });
 });

@@ -55,6 +55,15 @@ describe('the fact probe, run by a real /bin/sh', () => {
     const arch = (await run('uname', ['-m'])).stdout.trim();
     expect(facts.platform.arch).toBe(arch);
     expect(facts.platform.libc).toMatch(/\S/);
+
+    // Later probes of a run skip the platform (it cannot change) and still see the rest.
+    const again = await run('/bin/sh', [
+      '-c',
+      probeCommand(hostWithPrefix(prefix, pidfile), { platform: false }).text,
+    ]);
+    expect(again.stdout).not.toMatch(/^(arch|libc|libevent)\t/m);
+    expect(parseProbeOutput(again.stdout)).toMatchObject({ currentLink: '1.6.18', pid: process.pid });
+    expect(parseProbeOutput(again.stdout).builds).toEqual(facts.builds);
   });
 
   it('parses the platform lines, and an empty one as unknown', () => {

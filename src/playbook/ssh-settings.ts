@@ -92,7 +92,8 @@ export function resolveSsh(
       connectTimeoutMs: Math.round((ssh.connect_timeout ?? found.connectTimeout ?? 10) * 1000),
       ...(jumps.length > 0 && { jumps }),
       ...(found.hostKeyAlias !== undefined && { hostKeyAlias: found.hostKeyAlias }),
-      ...(config && { configNote: configNote(alias, found, config) }),
+      // A missing ~/.ssh/config is the common case, not worth a word in every message.
+      ...(config && !config.missing && { configNote: configNote(alias, found, config) }),
     },
   };
 }
@@ -100,8 +101,7 @@ export function resolveSsh(
 /** `cache-a1 per ssh config: HostName 10.0.0.5 (/root/.ssh/config:4), …`: why a host is reached where it is. */
 function configNote(alias: string, found: SshConfigHost, config: SshConfigFile): string {
   if (found.hostName === undefined) {
-    const absent = config.missing ? ', which does not exist' : '';
-    return `${alias} has no HostName in ssh config ${config.path}${absent}, so it was used as the address`;
+    return `${alias} has no HostName in ssh config ${config.path}, so it was used as the address`;
   }
   const shown: [string, string, string | number | undefined][] = [
     ['hostname', 'HostName', found.hostName],

@@ -157,6 +157,7 @@ function jumpHosts(
       user,
       ...(identityFile !== undefined && { identityFile }),
       ...(found.hostKeyAlias !== undefined && { hostKeyAlias: found.hostKeyAlias }),
+      ...(config && !config.missing && { configNote: configNote(host, found, config) }),
     });
   });
   return hops;

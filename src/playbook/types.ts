@@ -32,6 +32,8 @@ export interface JumpHost {
   /** Its own IdentityFile from the ssh config, else the host's key; absent: ssh-agent only. */
   readonly identityFile?: string;
   readonly hostKeyAlias?: string;
+  /** Where the ssh config placed this jump host, for connection errors. */
+  readonly configNote?: string;
 }
 
 export interface MemcachedSettings {

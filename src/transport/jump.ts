@@ -16,6 +16,7 @@ export interface JumpHop {
   readonly user: string;
   readonly identityFile?: string;
   readonly hostKeyAlias?: string;
+  readonly configNote?: string;
 }
 
 /** What every hop shares with the host it leads to. */
@@ -88,6 +89,7 @@ export class JumpConnections {
       user: hop.user,
       ...(hop.identityFile !== undefined && { identityFile: hop.identityFile }),
       ...(hop.hostKeyAlias !== undefined && { hostKeyAlias: hop.hostKeyAlias }),
+      ...(hop.configNote !== undefined && { configNote: hop.configNote }),
       ...(sock && { sock }),
       ...(previous && { via: previous.label }),
     });

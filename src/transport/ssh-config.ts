@@ -121,8 +121,9 @@ async function expandIncludes(
         included.push(...child);
       }
     }
-    // Inside a Host block an included file's leading directives belong to that block; the
-    // Host blocks it declares cannot nest in this tree, so they follow the enclosing one.
+    // Inside a Host block an included file's leading directives belong to that block. The
+    // Host blocks it declares would apply only where both match, which this tree cannot
+    // say: they are left out (an Include at the top level, the usual place, keeps them).
     const replacement = topLevel ? included : included.filter((l) => !isSection(l));
     lines.splice(index, 1, ...replacement);
     index += replacement.length - 1;

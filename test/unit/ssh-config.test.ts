@@ -121,7 +121,10 @@ hosts:
     address: 10.1.1.1
     ssh: { identity_file: /keys/id, jump: "bastion,root@hop2:2022" }
 `);
-    expect(playbook.hosts[0]?.ssh.jumps).toEqual([
+    expect(playbook.hosts[0]?.ssh.jumps?.[1]?.configNote).toBe(
+      `hop2 has no HostName in ssh config ${config}, so it was used as the address`,
+    );
+    expect(playbook.hosts[0]?.ssh.jumps).toMatchObject([
       {
         label: 'bastion',
         address: '192.0.2.10',

@@ -4,7 +4,7 @@ import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Bastion, bastionDown, bastionUp, inNamespace } from '../lab/bastion.js';
-import { type Lab, memcachedVersion, resetLab } from '../lab/index.js';
+import { ensureBuild, type Lab, memcachedVersion, resetLab } from '../lab/index.js';
 import { compareDigests, digestItems, generateItems, loopbackConnection } from '../lab/items/generator.js';
 import { tarballPath } from '../lab/layout.js';
 import { pinnedSha256 } from '../lab/sources.js';
@@ -116,6 +116,8 @@ describe('jump hosts: a bastion that is the only way to reach the fleet', () => 
   it('apply through ssh.jump upgrades all three hosts with their data, over one bastion login', async () => {
     const digests = new Map<number, Awaited<ReturnType<typeof digestItems>>>();
     for (const host of lab.hosts) {
+      // The target build copied from the lab's cache: the test is about the path, not the compile.
+      await ensureBuild(host, lab.targetVersion);
       await generateItems(loopbackConnection(host.memcachedPort), {
         seed: 60 + host.index,
         count: 2_000,
@@ -151,7 +153,26 @@ describe('jump hosts: a bastion that is the only way to reach the fleet', () => 
       );
     }
     // Closed by memplay at the end of the run, not dropped.
-    expect(log).toMatch(/Received disconnect from .*disconnected by user|Disconnected from user/);
+    expect(log).toMatch(new RegExp(`Received disconnect from ${bastion.controllerAddress} port \\d+:11:`));
+  });
+
+  it('a chain of two jumps (ssh.jump: a,b): the second hop is reached through the first, each logged in to once', async () => {
+    // The bastion twice: from the namespace, then from the bastion itself, which reaches its own address.
+    const playbook = await writePlaybook(
+      'chain',
+      playbookText({
+        defaultsSsh: `    identity_file: ${lab.identityFile}\n    known_hosts: ${knownHosts}\n    jump: "${jumpSpec()},${jumpSpec()}"\n`,
+        hostSsh: directSsh,
+      }),
+    );
+    const offset = await logLength();
+    const run = await inside(['apply', playbook, '--check', '--output', 'json']);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const logins = (await bastionLogSince(offset)).match(/Accepted publickey for \S+ from \S+/g);
+    expect(logins?.sort()).toEqual([
+      `Accepted publickey for ${bastion.host.user} from ${bastion.address}`,
+      `Accepted publickey for ${bastion.host.user} from ${bastion.controllerAddress}`,
+    ]);
   });
 
   it("the bastion's host key is checked: unknown, every host is refused naming the jump host and nothing is run", async () => {

@@ -20,6 +20,8 @@ export interface Bastion {
   readonly namespace: string;
   /** The bastion's address as the namespace sees it (the lab side of the veth pair). */
   readonly address: string;
+  /** The controller's address in its namespace: where its connections to the bastion come from. */
+  readonly controllerAddress: string;
   readonly sshPort: number;
   /** `[address]:port ssh-ed25519 …` */
   readonly knownHostsLine: string;
@@ -29,7 +31,7 @@ export interface Bastion {
 
 const isSshd = (exe: string) => exe === sshd;
 
-// Per lab offset, so two checkouts' bastions do not collide: 10.<200+offset/…>.
+// Per lab offset, so two checkouts' bastions do not collide: 10.201.<offset>.0/30.
 function names(index: number) {
   const net = `10.201.${labOffset}`;
   return {
@@ -111,6 +113,7 @@ export async function bastionUp(lab: Lab, index: number): Promise<Bastion> {
     host,
     namespace: n.namespace,
     address: n.address,
+    controllerAddress: n.controllerAddress,
     sshPort: host.sshPort,
     knownHostsLine: `[${n.address}]:${host.sshPort} ${type} ${key}`,
     log,

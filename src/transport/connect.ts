@@ -68,7 +68,12 @@ export async function openTransport(
   let sock: Awaited<ReturnType<JumpConnections['channelTo']>> | undefined;
   if (hops.length > 0) {
     own = jumps ? undefined : new JumpConnections();
-    sock = await (jumps ?? own)?.channelTo(host.name, hops, settings, host.address, ssh.port);
+    sock = await (jumps ?? own)
+      ?.channelTo(host.name, hops, settings, host.address, ssh.port)
+      .catch(async (error: unknown) => {
+        await own?.close();
+        throw error;
+      });
   }
   const transport = await connectSsh({
     ...settings,

@@ -26,7 +26,11 @@ function jumpSpec(): string {
   return `${bastion.host.user}@${bastion.address}:${bastion.sshPort}`;
 }
 
-/** The lab fleet, each host as `address`; `ssh` and `defaults` lines are YAML inserted as given. */
+/**
+ * The lab fleet, each host as `address`; `ssh` and `defaults` lines are YAML inserted as given.
+ * connect_timeout is generous: on a loaded machine two handshakes in a row, each after a
+ * bcrypt key decryption, can take longer than the default 10 s.
+ */
 function playbookText(options: {
   defaultsSsh: string;
   address?: (index: number) => string;
@@ -51,6 +55,7 @@ target:
     sha256: ${pinnedSha256().get(lab.targetVersion)}
 defaults:
   ssh:
+    connect_timeout: 60
 ${options.defaultsSsh}  memcached:
     args: ["-l", "127.0.0.1", "-m", "256"]
 strategy:

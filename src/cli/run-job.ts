@@ -9,7 +9,7 @@ import { jsonRenderer } from '../report/json.js';
 import { plainRenderer } from '../report/plain.js';
 import { prettyRenderer } from '../report/pretty.js';
 import type { Job } from '../tasks/task.js';
-import { openTransport } from '../transport/connect.js';
+import { createConnector } from '../transport/connect.js';
 import { ExitCode, exitCodeForRecap } from './exit-codes.js';
 import { checkRestoreSource } from './restore-source.js';
 
@@ -85,6 +85,29 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
   process.on('SIGINT', onSigint);
   // What systemd, timeout(1) and CI runners send: the same orderly stop as Ctrl-C.
   process.on('SIGTERM', onSigint);
+  // One per run: hosts behind the same bastion share its login, closed once the run is over.
+  const connector = createConnector({
+    acceptNewHostKeys: options.acceptNewHostKeys,
+    onHostKeyAccepted: (accepted) =>
+      view.sink({
+        event: 'host-key-accepted',
+        host: accepted.host,
+        name: accepted.name,
+        known_hosts: accepted.knownHostsFile,
+        key_type: accepted.keyType,
+        fingerprint: accepted.fingerprint,
+      }),
+    onCommand: (c) =>
+      view.sink({
+        event: 'command',
+        host: c.host,
+        command: c.command,
+        code: c.code,
+        duration_ms: c.durationMs,
+        stdout: c.stdout,
+        stderr: c.stderr,
+      }),
+  });
   try {
     const result = await runPipeline(playbook, hosts, pipeline, {
       job,
@@ -93,33 +116,12 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
       emit: view.sink,
       signal: interrupt.signal,
       ...(journal ? { journal } : {}),
-      connect: (host) =>
-        openTransport(host, {
-          acceptNewHostKeys: options.acceptNewHostKeys,
-          onHostKeyAccepted: (accepted) =>
-            view.sink({
-              event: 'host-key-accepted',
-              host: accepted.host,
-              name: accepted.name,
-              known_hosts: accepted.knownHostsFile,
-              key_type: accepted.keyType,
-              fingerprint: accepted.fingerprint,
-            }),
-          onCommand: (c) =>
-            view.sink({
-              event: 'command',
-              host: c.host,
-              command: c.command,
-              code: c.code,
-              duration_ms: c.durationMs,
-              stdout: c.stdout,
-              stderr: c.stderr,
-            }),
-        }),
+      connect: (host) => connector.open(host),
     });
     await view.finished();
     return exitCodeForRecap(result.recap, result.interrupted);
   } finally {
+    await connector.close();
     journal?.close();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);

@@ -17,7 +17,10 @@ export async function identityFileProblems(
   for (const host of hosts) {
     if (host.connection !== 'ssh' || host.ssh.identityFile === undefined) continue;
     const own = ['hosts', host.name, 'ssh', 'identity_file'];
-    const path = source.nodeAt(own) ? own : ['defaults', 'ssh', 'identity_file'];
+    const shared = ['defaults', 'ssh', 'identity_file'];
+    // A key named by the ssh config is used only if it exists, as OpenSSH does.
+    const path = source.nodeAt(own) ? own : source.nodeAt(shared) ? shared : undefined;
+    if (path === undefined) continue;
     const key = path.join('\0');
     const setting = usersBySetting.get(key) ?? { path, file: host.ssh.identityFile, hosts: [] };
     setting.hosts.push(host.name);

@@ -4,8 +4,9 @@ import { type Diagnostic, PlaybookError } from '../errors.js';
 import { backupDirProblems } from './backup-dir.js';
 import { identityFileProblems } from './identity-files.js';
 import { loadPlaybookSource } from './load.js';
-import { type PlaybookDocument, resolvePlaybook, selectHosts } from './resolve.js';
+import { controllerEnvironment, type PlaybookDocument, resolvePlaybook, selectHosts } from './resolve.js';
 import type { PlaybookSource } from './source.js';
+import { loadSshConfigs } from './ssh-config-files.js';
 import type { HostConfig, Playbook } from './types.js';
 import { checkPlaybook, orderDiagnostics } from './validate.js';
 
@@ -52,6 +53,11 @@ async function loadValidPlaybook(file: string): Promise<{ source: PlaybookSource
     ...(loaded.source ? checkPlaybook(loaded.source) : []),
   ]);
   if (!loaded.source || diagnostics.length > 0) throw new PlaybookError(diagnostics);
-  const playbook = resolvePlaybook(loaded.source.data() as PlaybookDocument, resolve(file));
+  const document = loaded.source.data() as PlaybookDocument;
+  const environment = controllerEnvironment();
+  // ~/.ssh/config (or ssh.config_file) is read here, once, so resolving stays pure.
+  const ssh = await loadSshConfigs(loaded.source, document, resolve(file), environment);
+  if (ssh.problems.length > 0) throw new PlaybookError(orderDiagnostics(ssh.problems));
+  const playbook = resolvePlaybook(document, resolve(file), { ...environment, sshConfigs: ssh.configs });
   return { source: loaded.source, playbook };
 }

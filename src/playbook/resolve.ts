@@ -1,17 +1,12 @@
 import { homedir, userInfo } from 'node:os';
 import { dirname, join, posix, resolve as resolvePath } from 'node:path';
 import { UsageError } from '../errors.js';
+import type { SshConfigFile } from '../transport/ssh-config.js';
 import { mergeHostSettings } from './merge.js';
+import { resolveSsh, type SshDocument, sshConfigPath } from './ssh-settings.js';
 import type { HostConfig, Playbook, Serial, ServiceConfig, TargetSource } from './types.js';
 
 // The document's shape once the schema has accepted it: keys as the user writes them.
-interface SshDocument {
-  readonly user?: string;
-  readonly port?: number;
-  readonly identity_file?: string;
-  readonly known_hosts?: string;
-  readonly connect_timeout?: number;
-}
 interface ServiceDocument {
   readonly manager?: 'pidfile' | 'systemd';
   readonly pidfile?: string;
@@ -52,10 +47,35 @@ export interface PlaybookDocument {
 export interface ControllerEnvironment {
   readonly homeDir: string;
   readonly userName: string;
+  /** `$MEMPLAY_SSH_CONFIG`: the ssh config a host without ssh.config_file reads. */
+  readonly sshConfigFile?: string;
+  /** The ssh configs already read, by absolute path; a host whose config is not here reads none. */
+  readonly sshConfigs?: ReadonlyMap<string, SshConfigFile>;
 }
 
 export function controllerEnvironment(): ControllerEnvironment {
-  return { homeDir: homedir(), userName: userInfo().username };
+  const sshConfigFile = process.env.MEMPLAY_SSH_CONFIG;
+  return {
+    homeDir: homedir(),
+    userName: userInfo().username,
+    ...(sshConfigFile !== undefined && sshConfigFile !== '' && { sshConfigFile }),
+  };
+}
+
+/** The absolute ssh config path of each host (undefined: `none`), for reading them before resolving. */
+export function sshConfigPaths(
+  document: PlaybookDocument,
+  file: string,
+  environment: ControllerEnvironment = controllerEnvironment(),
+): Map<string, string | undefined> {
+  const local = (path: string) => localPath(path, dirname(file), environment.homeDir);
+  const paths = new Map<string, string | undefined>();
+  for (const [name, host] of Object.entries(document.hosts)) {
+    const settings = mergeHostSettings(document.defaults, host) as HostSettingsDocument;
+    if ((settings.connection ?? 'ssh') !== 'ssh') continue;
+    paths.set(name, sshConfigPath(settings.ssh ?? {}, local, environment.sshConfigFile));
+  }
+  return paths;
 }
 
 /**
@@ -110,17 +130,21 @@ function resolveHost(
   const ssh = settings.ssh ?? {};
   const memcached = settings.memcached ?? {};
   const prefix = memcached.prefix ?? '/opt/memcached';
+  const connection = settings.connection ?? 'ssh';
+  // A local host is not looked up in the ssh config: its address is only a label there.
+  const configFile = connection === 'ssh' ? sshConfigPath(ssh, local, environment.sshConfigFile) : undefined;
+  const config = configFile === undefined ? undefined : environment.sshConfigs?.get(configFile);
+  const reached = resolveSsh(host.address, ssh, {
+    homeDir: environment.homeDir,
+    userName: environment.userName,
+    local,
+    ...(config && { config }),
+  });
   return {
     name,
-    address: host.address,
-    connection: settings.connection ?? 'ssh',
-    ssh: {
-      user: ssh.user ?? environment.userName,
-      port: ssh.port ?? 22,
-      ...(ssh.identity_file !== undefined && { identityFile: local(ssh.identity_file) }),
-      knownHosts: local(ssh.known_hosts ?? '~/.ssh/known_hosts'),
-      connectTimeoutMs: Math.round((ssh.connect_timeout ?? 10) * 1000),
-    },
+    address: reached.address,
+    connection,
+    ssh: reached.ssh,
     memcached: {
       port: memcached.port ?? 11211,
       prefix,

@@ -14,6 +14,26 @@ export interface SshSettings {
   /** Absolute path after `~` expansion. */
   readonly knownHosts: string;
   readonly connectTimeoutMs: number;
+  /** The hops to pass through, first hop first (ssh.jump, or ProxyJump from the ssh config); absent: direct. */
+  readonly jumps?: readonly JumpHost[];
+  /** The ssh config's HostKeyAlias: the name the host key is filed under in known_hosts. */
+  readonly hostKeyAlias?: string;
+  /** Where the ssh config placed this host, for connection errors (set when a config was read). */
+  readonly configNote?: string;
+}
+
+/** One jump host (bastion), resolved through the ssh config like the host itself. */
+export interface JumpHost {
+  /** As written in ssh.jump or ProxyJump: `bastion`, `ops@10.0.0.1:2222`. */
+  readonly label: string;
+  readonly address: string;
+  readonly port: number;
+  readonly user: string;
+  /** Its own IdentityFile from the ssh config, else the host's key; absent: ssh-agent only. */
+  readonly identityFile?: string;
+  readonly hostKeyAlias?: string;
+  /** Where the ssh config placed this jump host, for connection errors. */
+  readonly configNote?: string;
 }
 
 export interface MemcachedSettings {

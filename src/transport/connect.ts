@@ -2,6 +2,7 @@
 // transport/ needs nothing from playbook/: a resolved HostConfig fits as it is.
 
 import type { RawTransport, TransportHooks } from './command-events.js';
+import { JumpConnections, type JumpHop } from './jump.js';
 import { createLocalTransport } from './local.js';
 import { type AcceptedHostKey, connectSsh } from './ssh.js';
 
@@ -23,23 +24,91 @@ export interface TransportTarget {
     readonly identityFile?: string;
     readonly knownHosts: string;
     readonly connectTimeoutMs: number;
+    /** Bastions to pass through, first hop first. */
+    readonly jumps?: readonly JumpHop[];
+    readonly hostKeyAlias?: string;
+    readonly configNote?: string;
   };
 }
 
-/** Opens the one connection this host's tasks will share; rejects with HostUnreachable if it cannot. */
+/** Opens hosts' connections for one run; `close` logs out of the bastions they shared. */
+export interface Connector {
+  open(host: TransportTarget): Promise<RawTransport>;
+  /** After every host's transport is closed. */
+  close(): Promise<void>;
+}
+
+export function createConnector(options: ConnectOptions = {}): Connector {
+  const jumps = new JumpConnections();
+  return {
+    open: (host) => openTransport(host, options, jumps),
+    close: () => jumps.close(),
+  };
+}
+
+/**
+ * Opens the one connection this host's tasks will share; rejects with HostUnreachable if it
+ * cannot. Bastions are shared through `jumps` (a run's Connector); without it each host logs
+ * in to its own.
+ */
 export async function openTransport(
   host: TransportTarget,
   options: ConnectOptions = {},
+  jumps?: JumpConnections,
 ): Promise<RawTransport> {
   if (host.connection === 'local') return createLocalTransport(host.name, options);
-  return connectSsh({
+  const { ssh } = host;
+  const settings = {
     ...options,
+    knownHostsFile: ssh.knownHosts,
+    connectTimeoutMs: ssh.connectTimeoutMs,
+  };
+  const hops = ssh.jumps ?? [];
+  let own: JumpConnections | undefined;
+  let sock: Awaited<ReturnType<JumpConnections['channelTo']>> | undefined;
+  if (hops.length > 0) {
+    own = jumps ? undefined : new JumpConnections();
+    sock = await (jumps ?? own)
+      ?.channelTo(host.name, hops, settings, host.address, ssh.port)
+      .catch(async (error: unknown) => {
+        await own?.close();
+        throw error;
+      });
+  }
+  const transport = await connectSsh({
+    ...settings,
     hostName: host.name,
     address: host.address,
-    port: host.ssh.port,
-    user: host.ssh.user,
-    ...(host.ssh.identityFile !== undefined ? { identityFile: host.ssh.identityFile } : {}),
-    knownHostsFile: host.ssh.knownHosts,
-    connectTimeoutMs: host.ssh.connectTimeoutMs,
+    port: ssh.port,
+    user: ssh.user,
+    ...(ssh.identityFile !== undefined ? { identityFile: ssh.identityFile } : {}),
+    ...(ssh.hostKeyAlias !== undefined ? { hostKeyAlias: ssh.hostKeyAlias } : {}),
+    ...(ssh.configNote !== undefined ? { configNote: ssh.configNote } : {}),
+    ...(sock ? { sock, via: (hops.at(-1) as JumpHop).label } : {}),
+  }).catch(async (error: unknown) => {
+    await own?.close();
+    throw error;
   });
+  if (own === undefined) return transport;
+  const bastions = own;
+  return {
+    ...bindAll(transport),
+    close: async () => {
+      await transport.close();
+      await bastions.close();
+    },
+  };
+}
+
+// RawTransport is a class instance: its methods need their `this`.
+function bindAll(transport: RawTransport): RawTransport {
+  return {
+    hostName: transport.hostName,
+    run: transport.run.bind(transport),
+    runRaw: transport.runRaw.bind(transport),
+    upload: transport.upload.bind(transport),
+    download: transport.download.bind(transport),
+    openTcp: transport.openTcp.bind(transport),
+    close: transport.close.bind(transport),
+  };
 }

@@ -58,6 +58,14 @@ export interface SshOptions extends TransportHooks {
   readonly acceptNewHostKeys?: boolean;
   /** Called once a new host key was appended to known_hosts. */
   readonly onHostKeyAccepted?: (accepted: AcceptedHostKey) => void;
+  /** A channel through a jump host to speak ssh over, instead of a TCP connection of our own. */
+  readonly sock?: Duplex;
+  /** The jump host `sock` goes through, for messages. */
+  readonly via?: string;
+  /** The ssh config's HostKeyAlias: known_hosts is searched for this name instead of `[address]:port`. */
+  readonly hostKeyAlias?: string;
+  /** Where the ssh config placed the host; added to messages about reaching it. */
+  readonly configNote?: string;
 }
 
 export interface AcceptedHostKey {
@@ -97,12 +105,20 @@ function describeHost(address: string, port: number): string {
   return knownHostsName(address, port);
 }
 
+/** The name and port the host key is looked up under, as OpenSSH does with HostKeyAlias. */
+function keyName(options: SshOptions): { address: string; port: number } {
+  return options.hostKeyAlias !== undefined
+    ? { address: options.hostKeyAlias, port: 22 }
+    : { address: options.address, port: options.port };
+}
+
 function hostKeyRefusal(
   options: SshOptions,
   knownHosts: KnownHosts,
   key: Buffer,
 ): HostUnreachable | undefined {
-  const { hostName, address, port } = options;
+  const { hostName } = options;
+  const { address, port } = keyName(options);
   const keyType = keyTypeOf(key);
   const offered = `${keyType} ${fingerprintSha256(key)}`;
   const where = describeHost(address, port);
@@ -184,7 +200,8 @@ function connectError(
   error: Error & { level?: string; code?: string },
 ): HostUnreachable {
   const { hostName, address, port, user, identityFile } = options;
-  const where = `${address}:${port}`;
+  const where = `${address}:${port}${options.via ? ` via jump host ${options.via}` : ''}`;
+  const placed = options.configNote ? ` (${options.configNote})` : '';
   if (error.level === 'client-authentication') {
     const agent = options.agentSocket ?? process.env.SSH_AUTH_SOCK;
     const tried = [identityFile ? `key ${identityFile}` : '', agent ? `ssh-agent at ${agent}` : '']
@@ -201,12 +218,16 @@ function connectError(
     return new HostUnreachable(
       hostName,
       'timeout',
-      `no ssh handshake with ${where} within ${options.connectTimeoutMs} ms; check the address and that sshd ` +
-        `is up, or raise ssh.connect_timeout`,
+      `no ssh handshake with ${where} within ${options.connectTimeoutMs} ms${placed}; check the address and ` +
+        `that sshd is up, or raise ssh.connect_timeout`,
     );
   }
   if (error.code === 'ETIMEDOUT') {
-    return new HostUnreachable(hostName, 'timeout', `connecting to ${where} timed out; check the address`);
+    return new HostUnreachable(
+      hostName,
+      'timeout',
+      `connecting to ${where} timed out${placed}; check the address`,
+    );
   }
   const hint =
     error.code === 'ECONNREFUSED'
@@ -214,11 +235,20 @@ function connectError(
       : error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
         ? 'check the host address'
         : 'check the address, port and network';
-  return new HostUnreachable(hostName, 'connect', `cannot connect to ${where}: ${error.message}; ${hint}`);
+  return new HostUnreachable(
+    hostName,
+    'connect',
+    `cannot connect to ${where}: ${error.message}${placed}; ${hint}`,
+  );
 }
 
 /** Opens and authenticates one ssh connection; rejects with HostUnreachable before running anything. */
 export async function connectSsh(options: SshOptions): Promise<RawTransport> {
+  return new SshTransport(await openSshClient(options), options);
+}
+
+/** The authenticated ssh2 client under connectSsh; jump hosts use it bare, to forward through. */
+export async function openSshClient(options: SshOptions): Promise<Client> {
   const { hostName, address, port, user } = options;
   let knownHosts: KnownHosts;
   try {
@@ -245,7 +275,7 @@ export async function connectSsh(options: SshOptions): Promise<RawTransport> {
   let refusal: HostUnreachable | undefined;
   /** Set when the key is unknown and --accept-new-host-keys trusts it: recorded once the login succeeded. */
   let newHostKey: Buffer | undefined;
-  const knownTypes = entriesForHost(knownHosts.entries, address, port)
+  const knownTypes = entriesForHost(knownHosts.entries, keyName(options).address, keyName(options).port)
     .filter((e) => e.marker === undefined)
     .map((e) => e.keyType);
   const serverHostKey = preferredHostKeyAlgorithms(knownTypes);
@@ -260,6 +290,7 @@ export async function connectSsh(options: SshOptions): Promise<RawTransport> {
     ...(identity?.passphrase !== undefined ? { passphrase: identity.passphrase } : {}),
     ...(agent ? { agent } : {}),
     ...(serverHostKey ? { algorithms: { serverHostKey: serverHostKey as never } } : {}),
+    ...(options.sock ? { sock: options.sock } : {}),
     hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
       refusal = hostKeyRefusal(options, knownHosts, key);
       if (refusal?.reason === 'host-key-unknown' && acceptsAsNew(options, knownHosts)) {
@@ -286,7 +317,8 @@ export async function connectSsh(options: SshOptions): Promise<RawTransport> {
           new HostUnreachable(
             hostName,
             'disconnected',
-            `${address}:${port} closed the connection during the handshake`,
+            `${address}:${port}${options.via ? ` (via jump host ${options.via})` : ''} closed the connection ` +
+              'during the handshake',
           ),
       );
     };
@@ -308,7 +340,7 @@ export async function connectSsh(options: SshOptions): Promise<RawTransport> {
   // ssh2 asks hostVerifier before it checks the server's signature, so a key is
   // only written once the host proved it holds it (the login completed).
   if (newHostKey !== undefined) await recordNewHostKey(client, options, newHostKey);
-  return new SshTransport(client, options);
+  return client;
 }
 
 // Only a host with no entry at all: one listed under another key type that
@@ -316,12 +348,13 @@ export async function connectSsh(options: SshOptions): Promise<RawTransport> {
 function acceptsAsNew(options: SshOptions, knownHosts: KnownHosts): boolean {
   return (
     options.acceptNewHostKeys === true &&
-    entriesForHost(knownHosts.entries, options.address, options.port).length === 0
+    entriesForHost(knownHosts.entries, keyName(options).address, keyName(options).port).length === 0
   );
 }
 
 async function recordNewHostKey(client: Client, options: SshOptions, key: Buffer): Promise<void> {
-  const { hostName, address, port, knownHostsFile } = options;
+  const { hostName, knownHostsFile } = options;
+  const { address, port } = keyName(options);
   const where = describeHost(address, port);
   const refuse = (message: string): never => {
     client.destroy();

@@ -12,10 +12,18 @@ export interface MemplayRun {
   readonly events: RunEvent[];
 }
 
-/** Runs the built CLI (`npm run build` first) as a user would. */
-export function runMemplay(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<MemplayRun> {
+/**
+ * Runs the built CLI (`npm run build` first) as a user would. `wrapper` is a command the
+ * CLI runs under, e.g. `ip netns exec <namespace>`.
+ */
+export function runMemplay(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  wrapper: readonly string[] = [],
+): Promise<MemplayRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, NO_COLOR: '1', ...env } });
+    const [file, ...rest] = [...wrapper, process.execPath, bin, ...args] as [string, ...string[]];
+    const child = spawn(file, rest, { env: { ...process.env, NO_COLOR: '1', ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {

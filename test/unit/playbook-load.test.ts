@@ -184,7 +184,7 @@ describe('positions and wording', () => {
         line: 10,
         col: 12,
         message:
-          'hosts.host1.ssh: unknown key "flavour"; the keys allowed here are "user", "port", "identity_file", "known_hosts" and "connect_timeout"',
+          'hosts.host1.ssh: unknown key "flavour"; the keys allowed here are "user", "port", "identity_file", "known_hosts", "connect_timeout", "jump" and "config_file"',
       },
     ]);
   });

@@ -1,0 +1,164 @@
+// A host's SSH settings: the playbook's own values first, then what the operator's
+// ~/.ssh/config says for the host's address (as `ssh <address>` would read it), then
+// memplay's defaults. Jump hosts (ssh.jump or ProxyJump) are looked up in the config too.
+
+import { existsSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import type { SshConfigFile, SshConfigHost } from '../transport/ssh-config.js';
+import type { JumpHost, SshSettings } from './types.js';
+
+export interface SshDocument {
+  readonly user?: string;
+  readonly port?: number;
+  readonly identity_file?: string;
+  readonly known_hosts?: string;
+  readonly connect_timeout?: number;
+  readonly jump?: string;
+  readonly config_file?: string;
+}
+
+export interface SshContext {
+  readonly homeDir: string;
+  readonly userName: string;
+  /** A controller path from the playbook, made absolute. */
+  readonly local: (path: string) => string;
+  /** The host's ssh config (none when `config_file: none`). */
+  readonly config?: SshConfigFile;
+}
+
+/** `config_file` as the host resolves it; undefined for `none`. */
+export function sshConfigPath(
+  ssh: SshDocument,
+  local: (path: string) => string,
+  fromEnvironment: string | undefined,
+): string | undefined {
+  const path = ssh.config_file ?? fromEnvironment ?? '~/.ssh/config';
+  return path === 'none' ? undefined : local(path);
+}
+
+// Some OpenSSH percent tokens, as ssh expands them in HostName and IdentityFile.
+function expandTokens(value: string, tokens: Record<string, string>): string {
+  return value.replace(/%(.)/g, (whole, letter: string) =>
+    letter === '%' ? '%' : (tokens[letter] ?? whole),
+  );
+}
+
+function configPath(value: string, homeDir: string): string {
+  if (value === '~') return homeDir;
+  if (value.startsWith('~/')) return resolvePath(homeDir, value.slice(2));
+  return resolvePath(value);
+}
+
+// OpenSSH tries every IdentityFile that exists and skips the others; ssh2 takes one key,
+// so the first that exists is used (none: only ssh-agent).
+function firstIdentity(found: SshConfigHost, tokens: Record<string, string>, homeDir: string) {
+  return found.identityFiles
+    .map((file) => configPath(expandTokens(file, tokens), homeDir))
+    .find((file) => existsSync(file));
+}
+
+/** The address to connect to and the settings for it, for a host the playbook lists at `alias`. */
+export function resolveSsh(
+  alias: string,
+  ssh: SshDocument,
+  context: SshContext,
+): { address: string; ssh: SshSettings } {
+  const { homeDir, userName, local, config } = context;
+  const found = config?.lookup(alias) ?? { identityFiles: [], origins: {} };
+  const address = found.hostName !== undefined ? expandTokens(found.hostName, { h: alias }) : alias;
+  const user = ssh.user ?? found.user ?? userName;
+  const port = ssh.port ?? found.port ?? 22;
+  const tokens = { h: address, n: alias, d: homeDir, u: userName, r: user, p: String(port) };
+  const identityFile =
+    ssh.identity_file !== undefined ? local(ssh.identity_file) : firstIdentity(found, tokens, homeDir);
+  const knownHosts =
+    ssh.known_hosts !== undefined
+      ? local(ssh.known_hosts)
+      : found.userKnownHostsFile !== undefined
+        ? configPath(expandTokens(found.userKnownHostsFile, tokens), homeDir)
+        : local('~/.ssh/known_hosts');
+  const jumpSpec = ssh.jump ?? found.proxyJump;
+  const jumps =
+    jumpSpec === undefined || jumpSpec === 'none'
+      ? []
+      : jumpHosts(jumpSpec, identityFile, { ...context, config }, new Set([alias]));
+  return {
+    address,
+    ssh: {
+      user,
+      port,
+      ...(identityFile !== undefined && { identityFile }),
+      knownHosts,
+      connectTimeoutMs: Math.round((ssh.connect_timeout ?? found.connectTimeout ?? 10) * 1000),
+      ...(jumps.length > 0 && { jumps }),
+      ...(found.hostKeyAlias !== undefined && { hostKeyAlias: found.hostKeyAlias }),
+      // A missing ~/.ssh/config is the common case, not worth a word in every message.
+      ...(config && !config.missing && { configNote: configNote(alias, found, config) }),
+    },
+  };
+}
+
+/** `cache-a1 per ssh config: HostName 10.0.0.5 (/root/.ssh/config:4), …`: why a host is reached where it is. */
+function configNote(alias: string, found: SshConfigHost, config: SshConfigFile): string {
+  if (found.hostName === undefined) {
+    return `${alias} has no HostName in ssh config ${config.path}, so it was used as the address`;
+  }
+  const shown: [string, string, string | number | undefined][] = [
+    ['hostname', 'HostName', found.hostName],
+    ['user', 'User', found.user],
+    ['port', 'Port', found.port],
+    ['proxyjump', 'ProxyJump', found.proxyJump],
+  ];
+  const parts = shown
+    .filter(([key, , value]) => value !== undefined && found.origins[key] !== undefined)
+    .map(([key, name, value]) => `${name} ${value} (${found.origins[key]})`);
+  return `${alias} per ssh config: ${parts.join(', ')}`;
+}
+
+// ProxyJump's syntax: `[user@]host[:port]`, comma-separated, first hop first.
+function parseJump(spec: string): { user?: string; host: string; port?: number } {
+  const at = spec.lastIndexOf('@');
+  const user = at >= 0 ? spec.slice(0, at) : undefined;
+  const rest = at >= 0 ? spec.slice(at + 1) : spec;
+  const bracketed = /^\[([^\]]+)\](?::([0-9]+))?$/.exec(rest);
+  const plain = /^([^:]+)(?::([0-9]+))?$/.exec(rest);
+  const [, host = rest, port] = bracketed ?? plain ?? [];
+  return { ...(user ? { user } : {}), host, ...(port !== undefined && { port: Number(port) }) };
+}
+
+// A jump host is itself looked up in the config, as `ssh -J` does, so its own
+// ProxyJump puts further hops before it. `seen` stops a config whose hops loop.
+function jumpHosts(
+  spec: string,
+  targetIdentity: string | undefined,
+  context: SshContext,
+  seen: Set<string>,
+): JumpHost[] {
+  const { homeDir, userName, config } = context;
+  const hops: JumpHost[] = [];
+  spec.split(',').forEach((part, index) => {
+    const label = part.trim();
+    if (label === '') return;
+    const { user: specUser, host, port: specPort } = parseJump(label);
+    const found = config?.lookup(host) ?? { identityFiles: [], origins: {} };
+    if (index === 0 && found.proxyJump !== undefined && found.proxyJump !== 'none' && !seen.has(host)) {
+      hops.push(...jumpHosts(found.proxyJump, targetIdentity, context, new Set([...seen, host])));
+    }
+    const address = found.hostName !== undefined ? expandTokens(found.hostName, { h: host }) : host;
+    const user = specUser ?? found.user ?? userName;
+    const port = specPort ?? found.port ?? 22;
+    const tokens = { h: address, n: host, d: homeDir, u: userName, r: user, p: String(port) };
+    // A bastion without its own IdentityFile is logged in to with the host's key (or the agent).
+    const identityFile = firstIdentity(found, tokens, homeDir) ?? targetIdentity;
+    hops.push({
+      label,
+      address,
+      port,
+      user,
+      ...(identityFile !== undefined && { identityFile }),
+      ...(found.hostKeyAlias !== undefined && { hostKeyAlias: found.hostKeyAlias }),
+      ...(config && !config.missing && { configNote: configNote(host, found, config) }),
+    });
+  });
+  return hops;
+}

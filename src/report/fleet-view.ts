@@ -110,6 +110,11 @@ export class FleetView {
     }
   }
 
+  /** Whether any host failed or was unreachable. */
+  anyFailed(): boolean {
+    return [...this.hosts.keys()].some((host) => this.failed(host));
+  }
+
   /** `12 done, 5 running, 1 failed, 32 waiting` (zero counts left out, except done). */
   summary(): string {
     const counts: Record<HostStatus, number> = { done: 0, running: 0, failed: 0, unreachable: 0, waiting: 0 };

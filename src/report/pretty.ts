@@ -187,6 +187,7 @@ function compactView(
                 fleetTask = t;
                 await fleetDone.promise;
                 t.title = fleet.summary();
+                if (fleet.anyFailed()) throw new Error(fleet.summary());
               },
             },
           ],

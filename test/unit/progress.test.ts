@@ -159,6 +159,7 @@ describe('compact fleet view', () => {
   it('one line per host says its task and progress, then how it ended; the summary counts the fleet', () => {
     const view = new FleetView(['host1', 'host2', 'host3'], 2, false, () => 0);
     expect(view.summary()).toBe('3 hosts: 0 done, 3 waiting');
+    expect(view.anyFailed()).toBe(false);
     view.handle({ event: 'task-start', host: 'host1', task: 'backup' });
     view.handle(progressEvent('host1', 'backup', 'full pass', { items: 1_000, itemsTotal: 5_000 }));
     expect(view.hostLine('host1')).toBe('host1 backup · full pass · 1,000/5,000 items');
@@ -174,5 +175,6 @@ describe('compact fleet view', () => {
     expect(view.hostLine('host3')).toBe('host3 UNREACHABLE: connection refused');
     expect([view.finished('host1'), view.failed('host1'), view.failed('host2')]).toEqual([true, false, true]);
     expect(view.summary()).toBe('3 hosts: 1 done, 1 failed, 1 unreachable');
+    expect(view.anyFailed()).toBe(true);
   });
 });

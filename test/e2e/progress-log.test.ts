@@ -49,11 +49,16 @@ async function onlyFolder(root: string): Promise<string> {
 /** The live view as a terminal gets it: memplay under script(1)'s pseudo-terminal, `rows` lines high. */
 async function onTerminal(argv: readonly string[], rows: number, env: NodeJS.ProcessEnv) {
   const command = [process.execPath, bin, ...argv].map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
-  const { stdout } = await run('script', ['-qec', `stty cols 160 rows ${rows}; ${command}`, '/dev/null'], {
+  // script -e passes memplay's exit status on; a failure is reported with what the terminal showed.
+  const result = await run('script', ['-qec', `stty cols 160 rows ${rows}; ${command}`, '/dev/null'], {
     env,
     maxBuffer: 64 * 1024 * 1024,
-  });
-  return stdout;
+  }).then(
+    ({ stdout }) => ({ code: 0, stdout }),
+    (error: { code?: number; stdout?: string }) => ({ code: error.code ?? -1, stdout: error.stdout ?? '' }),
+  );
+  expect(result.code, result.stdout).toBe(0);
+  return result.stdout;
 }
 
 describe('live progress and the run log on the 3-host lab', () => {
@@ -138,7 +143,7 @@ describe('live progress and the run log on the 3-host lab', () => {
       ['commands.log', commandsFile],
     ])
       expect(text.includes(secret), `${name} holds the secret`).toBe(false);
-  });
+  }, 900_000);
 
   it('--check without --output off a terminal: plain lines, no escape codes, and a run log too', async () => {
     const logRoot = await mkdtemp(join(tmpdir(), 'memplay-runs-'));

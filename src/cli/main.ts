@@ -33,6 +33,7 @@ function program(): Command {
     verbose: boolean;
     acceptNewHostKeys: boolean;
     from?: string;
+    logDir?: string;
   }
   const jobCommand = (name: string, description: string) =>
     subcommand(name)
@@ -55,6 +56,10 @@ function program(): Command {
         '--accept-new-host-keys',
         'trust a host whose key is not in its known_hosts file yet and add the key there (a changed key is still refused)',
         false,
+      )
+      .option(
+        '--log-dir <dir>',
+        'where this run writes its log folder (default: $MEMPLAY_LOG_DIR, else .memplay/runs in the current directory)',
       );
   const jobOptions = (opts: JobFlags) => ({
     check: opts.check,
@@ -63,6 +68,7 @@ function program(): Command {
     acceptNewHostKeys: opts.acceptNewHostKeys,
     ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
     ...(opts.output !== undefined ? { output: parseOutput(opts.output) } : {}),
+    ...(opts.logDir !== undefined ? { logDir: opts.logDir } : {}),
   });
 
   jobCommand(

@@ -8,6 +8,8 @@ import type { EventSink, RunEvent } from '../report/events.js';
 import { jsonRenderer } from '../report/json.js';
 import { plainRenderer } from '../report/plain.js';
 import { prettyRenderer } from '../report/pretty.js';
+import { redactEvent, secretsIn } from '../report/redact.js';
+import { defaultLogRoot, openRunLog } from '../report/run-log.js';
 import type { Job } from '../tasks/task.js';
 import { createConnector } from '../transport/connect.js';
 import { ExitCode, exitCodeForRecap } from './exit-codes.js';
@@ -23,6 +25,8 @@ export interface RunJobOptions {
   readonly verbose: boolean;
   /** Trust hosts whose key is not in known_hosts yet, and record their key there. */
   readonly acceptNewHostKeys: boolean;
+  /** Where run logs go (`--log-dir`); else $MEMPLAY_LOG_DIR, else `.memplay/runs`. */
+  readonly logDir?: string;
 }
 
 export function parseForks(value: string): number {
@@ -42,7 +46,7 @@ function renderer(mode: OutputMode, verbose: boolean): { sink: EventSink; finish
   const writeLine = (line: string) => process.stdout.write(`${line}\n`);
   if (mode === 'json') return { sink: jsonRenderer(writeLine, verbose), finished: async () => {} };
   if (mode === 'plain') return { sink: plainRenderer(writeLine, verbose), finished: async () => {} };
-  const pretty = prettyRenderer((text) => process.stdout.write(text));
+  const pretty = prettyRenderer((text) => process.stdout.write(text), { rows: process.stdout.rows });
   // -v commands are printed plainly on stderr so they do not tear the live view.
   const verboseLines = plainRenderer((line) => process.stderr.write(`${line}\n`), true);
   return {
@@ -69,6 +73,16 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
   const live = process.stdout.isTTY && (process.stdout.columns ?? 0) > 0;
   const mode = options.output ?? (live ? 'pretty' : 'plain');
   const view = renderer(mode, options.verbose);
+  const runLog = openRunLog(options.logDir ?? (process.env.MEMPLAY_LOG_DIR || defaultLogRoot), (message) =>
+    process.stderr.write(`${message}\n`),
+  );
+  // Every event is redacted once, here, before any view or the log sees it.
+  const secrets = secretsIn(process.env);
+  const emit: EventSink = (raw) => {
+    const event = redactEvent(raw, secrets);
+    runLog?.record(event);
+    view.sink(event);
+  };
 
   // --check writes nothing anywhere, the journal included.
   const journal = options.check ? undefined : openJournal(playbook.backup.dir, randomUUID());
@@ -89,7 +103,7 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
   const connector = createConnector({
     acceptNewHostKeys: options.acceptNewHostKeys,
     onHostKeyAccepted: (accepted) =>
-      view.sink({
+      emit({
         event: 'host-key-accepted',
         host: accepted.host,
         name: accepted.name,
@@ -98,7 +112,7 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
         fingerprint: accepted.fingerprint,
       }),
     onCommand: (c) =>
-      view.sink({
+      emit({
         event: 'command',
         host: c.host,
         command: c.command,
@@ -113,9 +127,10 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
       job,
       check: options.check,
       forks: options.forks,
-      emit: view.sink,
+      emit,
       signal: interrupt.signal,
       ...(journal ? { journal } : {}),
+      ...(runLog ? { runLog: runLog.dir } : {}),
       connect: (host) => connector.open(host),
     });
     await view.finished();
@@ -123,6 +138,7 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
   } finally {
     await connector.close();
     journal?.close();
+    runLog?.close();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }

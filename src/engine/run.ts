@@ -19,6 +19,7 @@ import { exceedsMaxFail, forEachLimited, rollingBatches } from './batches.js';
 import { connectionLost, lostConnectionDetail } from './connection-lost.js';
 import type { Journal } from './journal.js';
 import type { Phase, Pipeline } from './pipeline.js';
+import { throttledProgress } from './progress-throttle.js';
 
 export interface RunOptions {
   readonly job: Job;
@@ -30,6 +31,8 @@ export interface RunOptions {
   readonly signal: AbortSignal;
   /** Where task results are recorded for the operator (not in --check). */
   readonly journal?: Journal;
+  /** The run log's folder, for the recap to name (the caller writes it). */
+  readonly runLog?: string;
 }
 
 export interface RunResult {
@@ -168,13 +171,19 @@ export async function runPipeline(
   }
 
   /** The old build back, with its data, after `failedTask` failed on a host swap had taken down. */
-  async function rollBackAfter(host: HostConfig, failedTask: string, ctx: TaskContext): Promise<void> {
+  async function rollBackAfter(
+    host: HostConfig,
+    failedTask: string,
+    ctxBase: Omit<TaskContext, 'progress'>,
+  ): Promise<void> {
     const startedAt = Date.now();
     emit({ event: 'task-start', host: host.name, task: 'rollback' });
-    const outcome = await rollBack(ctx).catch((error: unknown) => ({
+    const progress = throttledProgress(emit, host.name, 'rollback');
+    const outcome = await rollBack({ ...ctxBase, progress: progress.report }).catch((error: unknown) => ({
       status: 'failed' as const,
       detail: `rollback broke off: ${error instanceof Error ? error.message : String(error)}`,
     }));
+    progress.flush();
     record(
       host.name,
       { name: 'rollback' },
@@ -227,22 +236,22 @@ export async function runPipeline(
       }
       const startedAt = Date.now();
       emit({ event: 'task-start', host: host.name, task: task.name });
-      const ctx: TaskContext = {
-        ...ctxBase,
-        progress: (message) => emit({ event: 'progress', host: host.name, task: task.name, message }),
-      };
+      const progress = throttledProgress(emit, host.name, task.name);
+      const ctx: TaskContext = { ...ctxBase, progress: progress.report };
       try {
         const plan = await task.plan(ctx, state.facts);
+        progress.flush();
         if (check || plan.status !== 'changed') {
           state.facts = plan.facts;
           record(host.name, task, plan.status, plan.detail, startedAt);
           continue;
         }
-        const outcome = await task.apply(ctx, plan);
+        const outcome = await task.apply(ctx, plan).finally(progress.flush);
         // What the host is now, not what the plan predicted: later tasks plan against reality.
         state.facts = await gatherFacts(host, state.transport, state.facts.platform);
         record(host.name, task, outcome.status, outcome.detail, startedAt);
       } catch (error) {
+        progress.flush();
         if (await connectionLost(state.transport, error)) {
           (recap[host.name] as HostRecap).unreachable = true;
           states.set(host.name, { kind: 'unreachable' });
@@ -265,10 +274,7 @@ export async function runPipeline(
         states.set(host.name, { kind: 'failed' });
         record(host.name, task, 'failed', detail, startedAt);
         if (needsRollback(options.job, state.run)) {
-          await rollBackAfter(host, task.name, {
-            ...ctxBase,
-            progress: (message) => emit({ event: 'progress', host: host.name, task: 'rollback', message }),
-          });
+          await rollBackAfter(host, task.name, ctxBase);
         }
         skipRemaining(host.name, [...phase.tasks.slice(index + 1), ...laterTasks], `${task.name} failed`);
         return;
@@ -381,6 +387,7 @@ export async function runPipeline(
     journal: options.journal?.path ?? null,
     // resourceUsage reports kilobytes.
     controller_peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+    log: options.runLog ?? null,
   });
   return { recap, interrupted };
 }

@@ -1,4 +1,4 @@
-import type { BackupHeader } from './backup-layout.js';
+import type { BackupHeader, BackupItem } from './backup-layout.js';
 import { BackupFileError, readBackupItems, verifyBackup } from './backup-reader.js';
 import type { BackupWriter } from './backup-writer.js';
 import type { ServerClock } from './expiry.js';
@@ -16,7 +16,7 @@ import { MetadumpError, type MetadumpMode } from './metadump.js';
 
 export interface PassOptions {
   readonly mode?: MetadumpMode | 'auto';
-  /** Called every `progressEvery` items written. */
+  /** Called every `progressEvery` items written, and once more when the pass is done. */
   readonly onProgress?: (progress: { listed: number; written: number; valueBytes: number }) => void;
   readonly progressEvery?: number;
   /** Restarts of a metadump the server cut short (ERROR locked / BUSY mid-dump). Default 3. */
@@ -104,7 +104,7 @@ export async function backupFullPass(
   let valueBytes = 0;
   let vanished = 0;
   const unaddressable: string[] = [];
-  const every = options.progressEvery ?? 10_000;
+  const every = options.progressEvery ?? 1_000;
   const [, restarts] = await withRestarts(options, async () => {
     const dump = client.metadumpEntries(options.mode ?? 'auto');
     async function* unseen(): AsyncGenerator<Listed> {
@@ -140,6 +140,7 @@ export async function backupFullPass(
     );
     unaddressable.push(...counts.unaddressable);
   });
+  options.onProgress?.({ listed, written, valueBytes });
   return {
     mode,
     listed,
@@ -245,7 +246,13 @@ export async function backupDeltaPass(
 export async function restoreBackup(
   client: MetaClient,
   path: string,
-  options: { mode: StoreMode; clock?: ServerClock; alreadyVerified?: BackupHeader },
+  options: {
+    mode: StoreMode;
+    clock?: ServerClock;
+    alreadyVerified?: BackupHeader;
+    /** Items and value bytes read from the file and handed to memcached so far: every 1,000 items and at the end. */
+    onProgress?: (progress: { items: number; valueBytes: number; header: BackupHeader }) => void;
+  },
 ): Promise<RestoreResult> {
   const started = performance.now();
   // A caller that verified the file moments ago (before stopping the old instance)
@@ -255,8 +262,25 @@ export async function restoreBackup(
     : await verifyBackup(path);
   if (!verification.ok) throw verification.error;
   const clock = options.clock ?? (await client.serverClock());
-  const counts = await client.storeItems(readBackupItems(path), { mode: options.mode }, clock);
-  return { ...counts, header: verification.header, durationMs: performance.now() - started };
+  const { header } = verification;
+  const { onProgress } = options;
+  let items = 0;
+  let valueBytes = 0;
+  async function* counted(): AsyncGenerator<BackupItem> {
+    for await (const item of readBackupItems(path)) {
+      items++;
+      valueBytes += item.value.length;
+      if (items % 1_000 === 0) onProgress?.({ items, valueBytes, header });
+      yield item;
+    }
+  }
+  const counts = await client.storeItems(
+    onProgress ? counted() : readBackupItems(path),
+    { mode: options.mode },
+    clock,
+  );
+  onProgress?.({ items, valueBytes, header });
+  return { ...counts, header, durationMs: performance.now() - started };
 }
 
 export { BackupFileError, CasIndex };

@@ -45,7 +45,18 @@ export type RunEvent =
       readonly event: 'progress';
       readonly host: string;
       readonly task: EventTaskName;
+      /** The phase and its counts in words: `backup full pass · 41,200/100,000 items · 48.0/119.0 MiB`. */
       readonly message: string;
+      /** What the task is doing now (`backup full pass`, `make`, `restore`). */
+      readonly phase?: string;
+      /** Items done in this phase, and the total expected when it is known. */
+      readonly items?: number;
+      readonly items_total?: number;
+      /** What `items` counts when not cache items (`files` compiled by make). */
+      readonly unit?: string;
+      /** Bytes done in this phase (item values, or a file's bytes uploaded), and the total when known. */
+      readonly bytes?: number;
+      readonly bytes_total?: number;
     }
   | { readonly event: 'unreachable'; readonly host: string; readonly reason: string; readonly detail: string }
   /** --accept-new-host-keys trusted a host seen for the first time and wrote its key to known_hosts. */
@@ -76,6 +87,8 @@ export type RunEvent =
       readonly journal: string | null;
       /** memplay's own peak resident memory over the run (kernel max RSS), bytes. */
       readonly controller_peak_rss_bytes: number;
+      /** This run's log folder (`.memplay/runs/<time>/`); null when it could not be written. */
+      readonly log: string | null;
     };
 
 export type EventSink = (event: RunEvent) => void;

@@ -40,6 +40,7 @@ export function plainRenderer(write: (line: string) => void, verbose: boolean): 
         write(formatRecap(event.hosts));
         if (event.interrupted) write('interrupted: running steps finished, nothing new was started');
         if (event.journal) write(`journal: ${event.journal}`);
+        if (event.log) write(`log: ${event.log}`);
         return;
       default:
         return;

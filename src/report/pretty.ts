@@ -1,11 +1,15 @@
 import { Listr, type ListrTaskWrapper } from 'listr2';
 import type { RunEvent, TaskStatus } from './events.js';
+import { chooseLayout, FleetView } from './fleet-view.js';
 import { hostKeyAcceptedLine } from './plain.js';
+import { EtaEstimator, progressLine } from './progress.js';
 import { formatRecap } from './recap.js';
 
 // The live view on a TTY: a listr2 task per host, a subtask per pipeline task.
 // listr2 wants to own execution, so each subtask just waits for the engine's
-// event about it; the engine never knows a terminal exists.
+// event about it; the engine never knows a terminal exists. When that tree
+// would not fit the terminal, a compact view (fleet-view.ts) takes its place:
+// a line per host, or one line for the whole fleet.
 
 interface Deferred {
   promise: Promise<{ status: TaskStatus; detail: string }>;
@@ -23,10 +27,16 @@ function deferred(): Deferred {
 // biome-ignore lint/suspicious/noExplicitAny: listr2's wrapper generics are not needed here
 type AnyTask = ListrTaskWrapper<any, any, any>;
 
-export function prettyRenderer(write: (text: string) => void): {
+export function prettyRenderer(
+  write: (text: string) => void,
+  terminal: { readonly rows?: number } = {},
+): {
   handle(event: RunEvent): void;
   finished(): Promise<void>;
 } {
+  const rows = terminal.rows && terminal.rows > 0 ? terminal.rows : 24;
+  let compact: CompactView | undefined;
+  const eta = new EtaEstimator();
   const slots = new Map<string, Deferred>();
   const outputs = new Map<string, AnyTask>();
   let running: Promise<unknown> = Promise.resolve();
@@ -35,6 +45,18 @@ export function prettyRenderer(write: (text: string) => void): {
   const key = (host: string, task: string) => `${host}\u0000${task}`;
 
   function handle(event: RunEvent): void {
+    if (event.event === 'start') {
+      const layout = chooseLayout(event.hosts.length, event.tasks.length, rows);
+      if (layout !== 'nested') {
+        compact = compactView(event, layout);
+        running = compact.running;
+      }
+    }
+    if (compact) {
+      compact.handle(event);
+      // Notes (unreachable, aborted, host keys) and the recap are the same in every layout.
+      if (['start', 'task-start', 'task', 'progress'].includes(event.event)) return;
+    }
     switch (event.event) {
       case 'start': {
         for (const host of event.hosts)
@@ -74,7 +96,7 @@ export function prettyRenderer(write: (text: string) => void): {
       }
       case 'progress': {
         const task = outputs.get(key(event.host, event.task));
-        if (task) task.output = event.message;
+        if (task) task.output = progressLine(event, eta.estimate(event));
         return;
       }
       case 'task': {
@@ -102,6 +124,7 @@ export function prettyRenderer(write: (text: string) => void): {
         recapText = formatRecap(event.hosts);
         if (event.interrupted) notes.push('interrupted: running steps finished, nothing new was started');
         if (event.journal) notes.push(`journal: ${event.journal}`);
+        if (event.log) notes.push(`log: ${event.log}`);
         return;
       default:
         return;
@@ -110,9 +133,90 @@ export function prettyRenderer(write: (text: string) => void): {
 
   async function finished(): Promise<void> {
     await running;
+    if (compact) notes.unshift(...compact.notes);
     for (const note of notes) write(`${note}\n`);
     if (recapText) write(`${recapText}\n`);
   }
 
   return { handle, finished };
+}
+
+interface CompactView {
+  readonly running: Promise<unknown>;
+  /** Lines to print under the view when it is done (failures, in the one-line view). */
+  readonly notes: string[];
+  handle(event: RunEvent): void;
+}
+
+/** The line-per-host or one-line view; each listr2 task waits for its host (or the fleet) to finish. */
+function compactView(
+  start: Extract<RunEvent, { event: 'start' }>,
+  layout: 'per-host' | 'aggregate',
+): CompactView {
+  const fleet = new FleetView(start.hosts, start.tasks.length, start.check);
+  const notes: string[] = [];
+  const hostDone = new Map(start.hosts.map((host) => [host, deferred()]));
+  const fleetDone = deferred();
+  const titles = new Map<string, AnyTask>();
+  let fleetTask: AnyTask | undefined;
+  const list =
+    layout === 'per-host'
+      ? new Listr(
+          start.hosts.map((host) => ({
+            title: fleet.hostLine(host),
+            task: async (_ctx: unknown, t: AnyTask) => {
+              titles.set(host, t);
+              t.title = fleet.hostLine(host);
+              await (hostDone.get(host) as Deferred).promise;
+              t.title = fleet.hostLine(host);
+              if (fleet.failed(host)) throw new Error(fleet.hostLine(host));
+            },
+          })),
+          {
+            concurrent: true,
+            exitOnError: false,
+            collectErrors: false,
+            rendererOptions: { collapseErrors: true },
+          },
+        )
+      : new Listr(
+          [
+            {
+              title: fleet.summary(),
+              task: async (_ctx: unknown, t: AnyTask) => {
+                fleetTask = t;
+                await fleetDone.promise;
+                t.title = fleet.summary();
+                if (fleet.anyFailed()) throw new Error(fleet.summary());
+              },
+            },
+          ],
+          { rendererOptions: { formatOutput: 'truncate' } },
+        );
+  const running = list.run().catch(() => undefined);
+  return {
+    running,
+    notes,
+    handle(event) {
+      if (event.event === 'recap') {
+        for (const done of hostDone.values()) done.settle({ status: 'ok', detail: '' });
+        fleetDone.settle({ status: 'ok', detail: '' });
+        return;
+      }
+      const host = fleet.handle(event);
+      if (host === undefined) return;
+      if (layout === 'per-host') {
+        const task = titles.get(host);
+        if (task) task.title = fleet.hostLine(host);
+        if (fleet.finished(host)) hostDone.get(host)?.settle({ status: 'ok', detail: '' });
+        return;
+      }
+      if (fleetTask) {
+        fleetTask.title = fleet.summary();
+        if (!fleet.finished(host)) fleetTask.output = fleet.hostLine(host);
+      }
+      if (event.event === 'task' && event.status === 'failed')
+        notes.push(`${event.host} ${event.task} failed: ${event.detail}`);
+    },
+  };
 }

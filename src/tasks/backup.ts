@@ -82,8 +82,21 @@ export const backup: TaskModule = {
         serverTime: clock.now(),
       });
       const index = new CasIndex();
-      const progress = (p: { listed: number; written: number; valueBytes: number }) =>
-        ctx.progress(`full pass: ${formatCount(p.written)} items / ${formatBytes(p.valueBytes)}`);
+      // The totals are memcached's stats from the plan: `bytes` counts keys and item
+      // headers too, so the value bytes written end below it.
+      const planned = ctx.run.plannedBackup;
+      let before = { written: 0, valueBytes: 0 };
+      const progress = (p: { written: number; valueBytes: number }) => {
+        const items = before.written + p.written;
+        const bytes = before.valueBytes + p.valueBytes;
+        ctx.progress('full pass', {
+          items,
+          bytes,
+          ...(planned
+            ? { itemsTotal: Math.max(planned.items, items), bytesTotal: Math.max(planned.bytes, bytes) }
+            : {}),
+        });
+      };
       let full: Awaited<ReturnType<typeof backupFullPass>>;
       try {
         full = await backupFullPass(client, writer, index, clock, { onProgress: progress });
@@ -92,6 +105,7 @@ export const backup: TaskModule = {
         const held = Math.min(full.currItemsBefore, full.currItemsAfter);
         if (full.listed + full.vanishedDuringDump < held) {
           ctx.progress(`re-crawl: listed ${full.listed} of ${held}`);
+          before = { written: full.written, valueBytes: full.valueBytes };
           const again = await backupFullPass(client, writer, index, clock, { onProgress: progress });
           full = {
             ...again,

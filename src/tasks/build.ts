@@ -10,6 +10,7 @@ import {
 } from '../facts/host-facts.js';
 import { type ShellCommand, sh } from '../transport/quote.js';
 import type { Transport } from '../transport/transport.js';
+import { withCompileCount } from './build-progress.js';
 import {
   type BuildRole,
   buildFingerprint,
@@ -63,7 +64,8 @@ function fail(ctx: TaskContext, detail: string): never {
 }
 
 async function runStep(ctx: TaskContext, step: string, command: ShellCommand, log?: string): Promise<void> {
-  ctx.progress(step);
+  // make's phase is reported with its file count (withCompileCount).
+  if (step !== 'make') ctx.progress(step);
   const result = await ctx.transport.run(command);
   if (result.code === 0) return;
   let output = `${result.stderr}${result.stdout}`.trim();
@@ -195,7 +197,7 @@ async function compile(ctx: TaskContext): Promise<string> {
     await runStep(ctx, 'create staging directory', sh`mkdir -p ${staging}/src`);
     ctx.progress(`upload ${tarball}`);
     await ctx.transport.upload(localTarball, `${staging}/${tarball}`, (p) =>
-      ctx.progress(`upload ${tarball} ${Math.round((100 * p.transferred) / Math.max(p.total, 1))}%`),
+      ctx.progress(`upload ${tarball}`, { bytes: p.transferred, bytesTotal: p.total }),
     );
     await runStep(
       ctx,
@@ -213,11 +215,13 @@ async function compile(ctx: TaskContext): Promise<string> {
       sh`cd ${`${staging}/src`} && ./configure ${['--prefix', installDir, ...configure]} >${log} 2>&1`,
       log,
     );
-    await runStep(
-      ctx,
-      'make',
-      sh`cd ${`${staging}/src`} && make -j"$(nproc 2>/dev/null || echo 2)" >>${log} 2>&1`,
-      log,
+    await withCompileCount(ctx, `${staging}/src`, log, () =>
+      runStep(
+        ctx,
+        'make',
+        sh`cd ${`${staging}/src`} && make -j"$(nproc 2>/dev/null || echo 2)" >>${log} 2>&1`,
+        log,
+      ),
     );
     await runStep(
       ctx,
@@ -320,7 +324,10 @@ async function receive(ctx: TaskContext, packed: ShippableBuild): Promise<void> 
     await runStep(ctx, 'create staging directory', sh`mkdir -p ${staging}/root`);
     ctx.progress(`upload ${version} built on ${packed.builder}`);
     await ctx.transport.upload(packed.path, tar, (p) =>
-      ctx.progress(`upload ${version} ${Math.round((100 * p.transferred) / Math.max(p.total, 1))}%`),
+      ctx.progress(`upload ${version} built on ${packed.builder}`, {
+        bytes: p.transferred,
+        bytesTotal: p.total,
+      }),
     );
     await runStep(
       ctx,

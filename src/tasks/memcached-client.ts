@@ -1,3 +1,4 @@
+import type { BackupHeader } from '../memcached/backup-layout.js';
 import { MetaClient } from '../memcached/meta-client.js';
 import type { TaskContext } from './task.js';
 
@@ -15,4 +16,15 @@ export function formatBytes(bytes: number): string {
 
 export function formatCount(n: number): string {
   return n.toLocaleString('en-US');
+}
+
+/** restoreBackup's progress as the task's: items and value bytes against the file header's totals. */
+export function restoreProgress(ctx: TaskContext, phase: string) {
+  return (p: { items: number; valueBytes: number; header: BackupHeader }) =>
+    ctx.progress(phase, {
+      items: p.items,
+      itemsTotal: Math.max(p.header.items, p.items),
+      bytes: p.valueBytes,
+      bytesTotal: Math.max(p.header.valueBytes, p.valueBytes),
+    });
 }

@@ -4,7 +4,7 @@ import { queryMemcached } from '../facts/memcached-port.js';
 import { restoreBackup } from '../memcached/backup-pass.js';
 import { BackupFileError, verifyBackup } from '../memcached/backup-reader.js';
 import { BackupSourceError, backupFileFor } from './backup-source.js';
-import { connectMeta, formatBytes, formatCount } from './memcached-client.js';
+import { connectMeta, formatBytes, formatCount, restoreProgress } from './memcached-client.js';
 import { markRestored, unrestoredBackup } from './restore-marker.js';
 import type { Plan, TaskContext, TaskModule } from './task.js';
 import { changed, ok } from './task.js';
@@ -85,6 +85,7 @@ export const restore: TaskModule = {
       ctx.progress(`restore ${formatCount(file.items)} items from ${file.path}`);
       const result = await restoreBackup(client, file.path, {
         mode: 'add',
+        onProgress: restoreProgress(ctx, 'restore'),
         ...(file.verifiedHeader ? { alreadyVerified: file.verifiedHeader } : {}),
       });
       const outOfService = ctx.run.stoppedAt === undefined ? null : performance.now() - ctx.run.stoppedAt;

@@ -1,7 +1,7 @@
 import { gatherFacts } from '../facts/host-facts.js';
 import { restoreBackup } from '../memcached/backup-pass.js';
 import { pointBuildLink, startInstance, stopInstance } from './instance.js';
-import { connectMeta, formatBytes, formatCount } from './memcached-client.js';
+import { connectMeta, formatBytes, formatCount, restoreProgress } from './memcached-client.js';
 import { markRestored } from './restore-marker.js';
 import type { HostRun, Job, TaskContext } from './task.js';
 
@@ -65,6 +65,7 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
     ctx.progress(`restore ${formatCount(backup.items)} items into ${previous}`);
     const result = await restoreBackup(client, backup.path, {
       mode: 'add',
+      onProgress: restoreProgress(ctx, `restore into ${previous}`),
       ...(backup.verifiedHeader ? { alreadyVerified: backup.verifiedHeader } : {}),
     });
     await markRestored(backup.path, {

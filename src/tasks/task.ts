@@ -88,9 +88,25 @@ export interface TaskContext {
   readonly run: HostRun;
   /** The hosts working through this phase batch with this one, as they were when it started (in order). */
   readonly peers: readonly BuildPeer[];
-  /** Live progress for the renderer (a phase, bytes, a line of build output). */
-  progress(message: string): void;
+  /**
+   * Live progress for the renderer: what the task is doing now (`phase`), and how
+   * far it is when that can be counted (items, bytes, compiled files).
+   */
+  progress(phase: string, counts?: ProgressCounts): void;
   readonly signal: AbortSignal;
+}
+
+/**
+ * How far a phase is. A total is what the phase expects when it starts (memcached's
+ * stats, the backup file's header, `make -n`); a count can end below an estimated total.
+ */
+export interface ProgressCounts {
+  readonly items?: number;
+  readonly itemsTotal?: number;
+  /** What `items` counts when it is not cache items, e.g. `files` for compiled files. */
+  readonly unit?: string;
+  readonly bytes?: number;
+  readonly bytesTotal?: number;
 }
 
 export interface SharedWork {

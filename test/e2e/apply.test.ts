@@ -73,6 +73,14 @@ describe('apply on the 3-host lab (1.6.18 → 1.6.38)', () => {
         .map((t) => [t.host, t.detail]),
     );
     expect(builds.host1).toMatch(/^built 1\.6\.38 in [\d.]+s, shipped to host2, host3$/);
+    // make's progress counts compiled files up to what `make -n` listed.
+    const make = run.events.filter(
+      (e) => e.event === 'progress' && e.host === 'host1' && e.task === 'build' && e.phase === 'make',
+    );
+    const lastMake = make.at(-1) as Extract<(typeof make)[number], { event: 'progress' }>;
+    expect(lastMake).toMatchObject({ unit: 'files' });
+    expect(lastMake.items).toBeGreaterThan(10);
+    expect(lastMake.items).toBe(lastMake.items_total);
     const received =
       /^received 1\.6\.38 built on host1 in [\d.]+s \(tar sha256 [0-9a-f]{12}… verified here\)/;
     expect(builds.host2).toMatch(new RegExp(`${received.source}$`));

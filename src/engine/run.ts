@@ -230,6 +230,7 @@ export async function runPipeline(
       const ctx: TaskContext = {
         ...ctxBase,
         progress: (message) => emit({ event: 'progress', host: host.name, task: task.name, message }),
+        reportGate: (report) => emit({ event: 'gate', host: host.name, task: task.name, check, ...report }),
       };
       try {
         const plan = await task.plan(ctx, state.facts);
@@ -268,6 +269,8 @@ export async function runPipeline(
           await rollBackAfter(host, task.name, {
             ...ctxBase,
             progress: (message) => emit({ event: 'progress', host: host.name, task: 'rollback', message }),
+            reportGate: (report) =>
+              emit({ event: 'gate', host: host.name, task: 'rollback', check, ...report }),
           });
         }
         skipRemaining(host.name, [...phase.tasks.slice(index + 1), ...laterTasks], `${task.name} failed`);

@@ -1,6 +1,6 @@
 import { Listr, type ListrTaskWrapper } from 'listr2';
 import type { RunEvent, TaskStatus } from './events.js';
-import { hostKeyAcceptedLine } from './plain.js';
+import { gateLine, hostKeyAcceptedLine } from './plain.js';
 import { formatRecap } from './recap.js';
 
 // The live view on a TTY: a listr2 task per host, a subtask per pipeline task.
@@ -90,6 +90,10 @@ export function prettyRenderer(write: (text: string) => void): {
           if (slotKey.startsWith(`${event.host}\u0000`))
             slot.settle({ status: 'failed', detail: `unreachable: ${event.detail}` });
         }
+        return;
+      case 'gate':
+        // Three per host, each with figures: under the list, where they are not truncated.
+        notes.push(gateLine(event));
         return;
       case 'host-key-accepted':
         notes.push(hostKeyAcceptedLine(event));

@@ -177,7 +177,7 @@ describe('verify gates', () => {
     expect(performance.before?.single.ops_per_sec).toBeGreaterThan(0);
     expect(performance.after?.pipelined.ops_per_sec).toBeGreaterThan(0);
     expect(performance.detail).toMatch(
-      /^single throughput \d+% of before, below verify\.min_throughput_ratio 1000; pipelined throughput \d+% of before, below verify\.min_throughput_ratio 1000 \(/,
+      /^single throughput \d+% of before, below verify\.min_throughput_ratio 1000 in every round; pipelined throughput \d+% of before, below verify\.min_throughput_ratio 1000 in every round \(/,
     );
     const verify = taskEvents(applied).find((t) => t.task === 'verify');
     expect(verify?.detail).toMatch(/^performance gate failed: single throughput/);

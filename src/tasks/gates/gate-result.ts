@@ -38,11 +38,16 @@ export interface SettingDifference {
   readonly source?: string;
 }
 
-/** Medians over the rounds of one mode. */
+/** Medians over the rounds of one mode, and every round's figures in order. */
 export interface LoadFigures {
   readonly ops_per_sec: number;
   readonly p50_ms: number;
   readonly p99_ms: number;
+  readonly per_round: {
+    readonly ops_per_sec: readonly number[];
+    readonly p50_ms: readonly number[];
+    readonly p99_ms: readonly number[];
+  };
 }
 
 export interface PerformanceSide {

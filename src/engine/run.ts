@@ -237,7 +237,11 @@ export async function runPipeline(
       const startedAt = Date.now();
       emit({ event: 'task-start', host: host.name, task: task.name });
       const progress = throttledProgress(emit, host.name, task.name);
-      const ctx: TaskContext = { ...ctxBase, progress: progress.report };
+      const ctx: TaskContext = {
+        ...ctxBase,
+        progress: progress.report,
+        reportGate: (report) => emit({ event: 'gate', host: host.name, task: task.name, check, ...report }),
+      };
       try {
         const plan = await task.plan(ctx, state.facts);
         progress.flush();
@@ -274,7 +278,11 @@ export async function runPipeline(
         states.set(host.name, { kind: 'failed' });
         record(host.name, task, 'failed', detail, startedAt);
         if (needsRollback(options.job, state.run)) {
-          await rollBackAfter(host, task.name, ctxBase);
+          await rollBackAfter(host, task.name, {
+            ...ctxBase,
+            reportGate: (report) =>
+              emit({ event: 'gate', host: host.name, task: 'rollback', check, ...report }),
+          });
         }
         skipRemaining(host.name, [...phase.tasks.slice(index + 1), ...laterTasks], `${task.name} failed`);
         return;

@@ -38,7 +38,13 @@ export interface PlaybookDocument {
   readonly defaults?: HostSettingsDocument;
   readonly strategy?: { readonly serial?: number | string; readonly max_fail_percentage?: number };
   readonly backup?: { readonly dir?: string };
-  readonly verify?: { readonly sample?: number; readonly min_restored_ratio?: number };
+  readonly verify?: {
+    readonly sample?: number;
+    readonly min_restored_ratio?: number;
+    readonly accept_settings?: readonly string[];
+    readonly max_latency_regression?: number | string;
+    readonly min_throughput_ratio?: number;
+  };
   readonly hosts: Readonly<Record<string, HostDocument>>;
   readonly groups?: Readonly<Record<string, readonly string[]>>;
 }
@@ -82,6 +88,11 @@ export function sshConfigPaths(
  * The engine's view of a validated playbook: defaults merged into every host, every
  * default filled in, and every controller-side path absolute. `file` must be absolute.
  */
+/** `0.25` or `"25%"` (the schema allows both) as a fraction. */
+function fractionOf(value: number | string): number {
+  return typeof value === 'number' ? value : Number(value.slice(0, -1)) / 100;
+}
+
 export function resolvePlaybook(
   document: PlaybookDocument,
   file: string,
@@ -111,6 +122,9 @@ export function resolvePlaybook(
     verify: {
       sample: document.verify?.sample ?? 1000,
       minRestoredRatio: document.verify?.min_restored_ratio ?? 1,
+      acceptSettings: document.verify?.accept_settings ?? [],
+      maxLatencyRegression: fractionOf(document.verify?.max_latency_regression ?? 0.25),
+      minThroughputRatio: document.verify?.min_throughput_ratio ?? 0.8,
     },
     hosts: Object.entries(document.hosts).map(([name, host]) =>
       resolveHost(name, host, document.defaults, local, environment),

@@ -254,6 +254,14 @@ const fieldMessages = new Map<unknown, FieldMessage>(
       error.keyword === 'minimum' || error.keyword === 'maximum'
         ? `must be a percentage from 0 to 100 (got ${String(error.data)})`
         : undefined,
+    '/properties/verify/properties/max_latency_regression': (error) =>
+      error.keyword === 'oneOf'
+        ? `must be a fraction ≥ 0 like 0.25 or a percentage like "25%" (got ${JSON.stringify(error.data)})`
+        : undefined,
+    '/properties/verify/properties/accept_settings/items': (error) =>
+      error.keyword === 'pattern'
+        ? `must be a name as \`stats settings\` prints it, like maxconns or item_size_max (got ${describeValue(error.data)})`
+        : undefined,
     '/properties/hosts': (error, path) => {
       if (error.keyword === 'minProperties')
         return 'list at least one host, e.g. host1: { address: 10.0.0.1 }';

@@ -76,6 +76,20 @@ export interface Strategy {
   readonly maxFailPercentage: number;
 }
 
+/** How an upgraded host is checked; defaults in resolve.ts. */
+export interface VerifySettings {
+  /** Items compared with the backup (default 1000). */
+  readonly sample: number;
+  /** Default 1.0. */
+  readonly minRestoredRatio: number;
+  /** `stats settings` names whose client-visible change the operator accepts (default none). */
+  readonly acceptSettings: readonly string[];
+  /** As a fraction: 0.25 = p50/p99 may be 25 % above the old instance's (default 0.25). */
+  readonly maxLatencyRegression: number;
+  /** New throughput / old, at least (default 0.8). */
+  readonly minThroughputRatio: number;
+}
+
 export interface Playbook {
   /** Absolute path of the playbook file. */
   readonly file: string;
@@ -83,8 +97,7 @@ export interface Playbook {
   readonly target: Target;
   readonly strategy: Strategy;
   readonly backup: { readonly dir: string };
-  /** How restored data is checked; defaults: sample 1000, min_restored_ratio 1.0. */
-  readonly verify: { readonly sample: number; readonly minRestoredRatio: number };
+  readonly verify: VerifySettings;
   /** In the order the playbook lists them. */
   readonly hosts: readonly HostConfig[];
   readonly groups: Readonly<Record<string, readonly string[]>>;

@@ -1,3 +1,4 @@
+import type { GateReport } from '../tasks/gates/gate-result.js';
 import type { EventTaskName, TaskName } from '../tasks/task.js';
 
 // The engine speaks only in these events; renderers (listr2, plain, json) and
@@ -41,6 +42,17 @@ export type RunEvent =
       readonly check: boolean;
       readonly duration_ms: number;
     }
+  /**
+   * One of verify's gates (protocol, settings, performance) on a host, with
+   * its figures; emitted before verify's own `task` event. `status` is passed,
+   * failed (in --check: would fail) or skipped.
+   */
+  | ({
+      readonly event: 'gate';
+      readonly host: string;
+      readonly task: EventTaskName;
+      readonly check: boolean;
+    } & GateReport)
   | {
       readonly event: 'progress';
       readonly host: string;

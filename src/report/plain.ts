@@ -20,6 +20,9 @@ export function plainRenderer(write: (line: string) => void, verbose: boolean): 
         write(`${event.host} ${event.task} ${mode}: ${event.detail}`);
         return;
       }
+      case 'gate':
+        write(gateLine(event));
+        return;
       case 'unreachable':
         write(`${event.host} UNREACHABLE (${event.reason}): ${event.detail}`);
         return;
@@ -46,6 +49,12 @@ export function plainRenderer(write: (line: string) => void, verbose: boolean): 
         return;
     }
   };
+}
+
+/** `host1 verify gate protocol passed: …`; the live view prints the same line. */
+export function gateLine(event: Extract<RunEvent, { event: 'gate' }>): string {
+  const status = event.check && event.status === 'failed' ? 'would fail' : event.status;
+  return `${event.host} ${event.task} gate ${event.gate} ${status}: ${event.detail}`;
 }
 
 /** The one line that says a host key was trusted on first use; the live view prints it too. */

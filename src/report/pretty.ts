@@ -1,7 +1,7 @@
 import { Listr, type ListrTaskWrapper } from 'listr2';
 import type { RunEvent, TaskStatus } from './events.js';
 import { chooseLayout, FleetView } from './fleet-view.js';
-import { hostKeyAcceptedLine } from './plain.js';
+import { gateLine, hostKeyAcceptedLine } from './plain.js';
 import { EtaEstimator, progressLine } from './progress.js';
 import { formatRecap } from './recap.js';
 
@@ -112,6 +112,10 @@ export function prettyRenderer(
           if (slotKey.startsWith(`${event.host}\u0000`))
             slot.settle({ status: 'failed', detail: `unreachable: ${event.detail}` });
         }
+        return;
+      case 'gate':
+        // Three per host, each with figures: under the list, where they are not truncated.
+        notes.push(gateLine(event));
         return;
       case 'host-key-accepted':
         notes.push(hostKeyAcceptedLine(event));

@@ -2,6 +2,7 @@ import { TaskFailed } from '../errors.js';
 import type { HostFacts } from '../facts/host-facts.js';
 import { hasWorkingBuild } from '../facts/host-facts.js';
 import { verifyBackup } from '../memcached/backup-reader.js';
+import { recordOldInstance } from './gates/instance-record.js';
 import {
   pointBuildLink,
   readBuildLink,
@@ -53,6 +54,8 @@ export const swap: TaskModule = {
     const { version } = ctx.target;
     const { port } = ctx.host.memcached;
     const previousBuild = await readBuildLink(ctx, 'current');
+    // Before the delta pass: the gates' own keys are written and deleted before it looks.
+    await recordOldInstance(ctx);
 
     if (ctx.run.backup && !ctx.run.backupFile) {
       ctx.progress('delta pass: re-read what changed since the full pass');

@@ -3,6 +3,8 @@ import type { BackupHeader } from '../memcached/backup-layout.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
 import type { Transport } from '../transport/transport.js';
 import type { BuildExchange } from './build-sharing.js';
+import type { GateReport } from './gates/gate-result.js';
+import type { OldInstance } from './gates/instance-record.js';
 
 export const taskNames = ['version_check', 'build', 'backup', 'swap', 'restore', 'verify'] as const;
 export type TaskName = (typeof taskNames)[number];
@@ -46,6 +48,11 @@ export interface HostRun {
   previousBuild?: string | null;
   /** The old instance's command line (pidfile manager): what a rollback starts it with. */
   previousCommandLine?: readonly string[] | null;
+  /**
+   * The old instance's protocols, `stats settings` and load figures, recorded
+   * right before swap stops it: what verify's gates hold the new one to.
+   */
+  oldInstance?: OldInstance;
 }
 
 export interface ActiveBackup {
@@ -93,6 +100,8 @@ export interface TaskContext {
    * far it is when that can be counted (items, bytes, compiled files).
    */
   progress(phase: string, counts?: ProgressCounts): void;
+  /** One of verify's gates decided (or was skipped): a `gate` event for every renderer. */
+  reportGate(report: GateReport): void;
   readonly signal: AbortSignal;
 }
 

@@ -1,7 +1,8 @@
 import { TaskFailed } from '../errors.js';
+import { runGates } from './gates/run-gates.js';
 import { connectMeta } from './memcached-client.js';
 import { compareSample } from './sample-check.js';
-import type { TaskModule } from './task.js';
+import type { TaskContext, TaskModule } from './task.js';
 import { ok } from './task.js';
 
 // verify changes nothing: its plan is the check. In --check it runs against the
@@ -33,34 +34,42 @@ export const verify: TaskModule = {
       );
     }
     const served = `${version} answers on port ${port}`;
-    // Only what restore actually wrote is compared; in --check nothing is restored yet.
-    const file = ctx.run.restored ? (ctx.run.backupFile ?? ctx.run.restoreSource) : undefined;
-    const sampleSize = ctx.playbook.verify.sample;
-    if (!file) {
-      if ((ctx.run.plannedBackup || ctx.run.backupFile) && sampleSize > 0) {
-        return ok(`${served}; will compare ${sampleSize} restored items with the backup`, facts);
-      }
-      return ok(served, facts);
-    }
-    if (sampleSize === 0) return ok(`${served}; sample check off (verify.sample: 0)`, facts);
-    const client = await connectMeta(ctx);
-    try {
-      const result = await compareSample(client, file.path, file.items, sampleSize);
-      // Keys a client rewrote during restore legitimately differ from the backup.
-      const tolerated = ctx.run.restored?.keptNewer ?? 0;
-      if (result.mismatches.length > tolerated) {
-        throw new TaskFailed(
-          ctx.host.name,
-          'verify',
-          `${result.mismatches.length} of ${result.compared} sampled items differ from the backup ${file.path}: ${result.mismatches.slice(0, 5).join('; ')}`,
-        );
-      }
-      return ok(`${served}; ${result.compared} sampled items match the backup (value, flags, TTL)`, facts);
-    } finally {
-      client.close();
-    }
+    const sampled = await checkSample(ctx, served);
+    // After the sample check: the gates' load writes (and deletes) memplay's own keys only.
+    const gates = await runGates(ctx);
+    return ok(gates ? `${sampled}; ${gates}` : sampled, facts);
   },
   async apply(_ctx, plan) {
     return { status: 'ok', detail: plan.detail };
   },
 };
+
+/** The restored items read back equal to the backup; returns verify's detail so far. */
+async function checkSample(ctx: TaskContext, served: string): Promise<string> {
+  // Only what restore actually wrote is compared; in --check nothing is restored yet.
+  const file = ctx.run.restored ? (ctx.run.backupFile ?? ctx.run.restoreSource) : undefined;
+  const sampleSize = ctx.playbook.verify.sample;
+  if (!file) {
+    if ((ctx.run.plannedBackup || ctx.run.backupFile) && sampleSize > 0) {
+      return `${served}; will compare ${sampleSize} restored items with the backup`;
+    }
+    return served;
+  }
+  if (sampleSize === 0) return `${served}; sample check off (verify.sample: 0)`;
+  const client = await connectMeta(ctx);
+  try {
+    const result = await compareSample(client, file.path, file.items, sampleSize);
+    // Keys a client rewrote during restore legitimately differ from the backup.
+    const tolerated = ctx.run.restored?.keptNewer ?? 0;
+    if (result.mismatches.length > tolerated) {
+      throw new TaskFailed(
+        ctx.host.name,
+        'verify',
+        `${result.mismatches.length} of ${result.compared} sampled items differ from the backup ${file.path}: ${result.mismatches.slice(0, 5).join('; ')}`,
+      );
+    }
+    return `${served}; ${result.compared} sampled items match the backup (value, flags, TTL)`;
+  } finally {
+    client.close();
+  }
+}

@@ -28,6 +28,15 @@ export interface FleetOverrides {
   readonly memcachedArgs?: readonly string[];
   /** `target.configure` (default: none). */
   readonly configure?: readonly string[];
+  /** A `verify:` section (default: none, so every default applies). */
+  readonly verify?: VerifyOverrides;
+}
+
+export interface VerifyOverrides {
+  readonly sample?: number;
+  readonly accept_settings?: readonly string[];
+  readonly max_latency_regression?: number | string;
+  readonly min_throughput_ratio?: number;
 }
 
 // Paths and names are quoted only when YAML would read them as something else.
@@ -70,10 +79,17 @@ export function fleetPlaybook(
     identityFile?: string;
     memcachedArgs?: readonly string[];
     configure?: readonly string[];
+    verify?: VerifyOverrides;
   },
 ): string {
   const args = settings.memcachedArgs ?? ['-l', '127.0.0.1', '-m', '256'];
   const configure = settings.configure ? `  configure: ${JSON.stringify(settings.configure)}\n` : '';
+  // JSON is YAML: each value written as JSON keeps its type.
+  const verify = settings.verify
+    ? `verify:\n${Object.entries(settings.verify)
+        .map(([key, value]) => `  ${key}: ${JSON.stringify(value)}\n`)
+        .join('')}`
+    : '';
   return `# yaml-language-server: $schema=${join(lab.repoRoot, 'schemas', 'playbook.schema.json')}
 name: lab upgrade to ${settings.version}
 target:
@@ -92,7 +108,7 @@ strategy:
   max_fail_percentage: ${settings.maxFailPercentage}
 backup:
   dir: ${scalar(settings.backupDir ?? join(lab.dir, 'backups'))}
-hosts:
+${verify}hosts:
 ${settings.hosts.map(hostEntry).join('')}${groups(settings.hosts)}`;
 }
 
@@ -141,6 +157,7 @@ export async function writeFleetPlaybook(lab: Lab, overrides: FleetOverrides = {
     ...(overrides.identityFile !== undefined && { identityFile: overrides.identityFile }),
     ...(overrides.memcachedArgs !== undefined && { memcachedArgs: overrides.memcachedArgs }),
     ...(overrides.configure !== undefined && { configure: overrides.configure }),
+    ...(overrides.verify !== undefined && { verify: overrides.verify }),
   });
   await writeFile(path, text);
   return path;

@@ -31,7 +31,13 @@ describe('loadPlaybook on the contract document', () => {
       },
       strategy: { serial: { kind: 'count', count: 1 }, maxFailPercentage: 0 },
       backup: { dir: resolve('test/fixtures/good-playbooks/backups') },
-      verify: { sample: 1000, minRestoredRatio: 1 },
+      verify: {
+        sample: 1000,
+        minRestoredRatio: 1,
+        acceptSettings: [],
+        maxLatencyRegression: 0.25,
+        minThroughputRatio: 0.8,
+      },
       hosts: [
         {
           name: 'host1',

@@ -1,0 +1,126 @@
+import { randomBytes } from 'node:crypto';
+import { type LoadResult, type ModeFigures, runLoad } from '../../memcached/load-probe.js';
+import type { StreamFactory } from '../../memcached/protocol-probe.js';
+import type { GateReport, LoadFigures, PerformanceSide } from './gate-result.js';
+
+// The same short load on the old instance before the swap and on the new one
+// after the restore: 5 rounds of 100 ms one request at a time and 100 ms
+// pipelined per side (about 1 s), 9 gets of sampled real keys to 1 set of
+// memplay's own keys. The medians of the rounds are compared.
+
+export const loadShape = {
+  rounds: 5,
+  roundMs: 100,
+  writeEvery: 10,
+  pipelineDepth: 16,
+  writeKeys: 32,
+  writeTtl: 120,
+} as const;
+
+/** memplay's own key namespace: a client never reads or writes these. */
+export const gateKeyPrefix = 'memplay:gate:';
+
+function figures(mode: ModeFigures): LoadFigures {
+  const ms = (n: number) => Number(n.toFixed(3));
+  return {
+    ops_per_sec: Math.round(mode.opsPerSec),
+    p50_ms: ms(mode.p50Ms),
+    p99_ms: ms(mode.p99Ms),
+    per_round: {
+      ops_per_sec: mode.rounds.map((r) => Math.round(r.opsPerSec)),
+      p50_ms: mode.rounds.map((r) => ms(r.p50Ms)),
+      p99_ms: mode.rounds.map((r) => ms(r.p99Ms)),
+    },
+  };
+}
+
+function side(result: LoadResult, sampledKeys: number): PerformanceSide {
+  return {
+    single: figures(result.single),
+    pipelined: figures(result.pipelined),
+    rounds: result.rounds,
+    sampled_keys: sampledKeys,
+  };
+}
+
+/** Runs the load; `valueBytes` close to the sampled items' so a set costs what a client's does. */
+export async function measurePerformance(
+  open: StreamFactory,
+  readKeys: readonly string[],
+  valueBytes: number,
+): Promise<PerformanceSide> {
+  const run = randomBytes(6).toString('hex');
+  const writeKeys = Array.from({ length: loadShape.writeKeys }, (_, i) => `${gateKeyPrefix}${run}:${i}`);
+  const result = await runLoad(open, {
+    readKeys,
+    writeKeys,
+    valueBytes,
+    rounds: loadShape.rounds,
+    roundMs: loadShape.roundMs,
+    writeEvery: loadShape.writeEvery,
+    pipelineDepth: loadShape.pipelineDepth,
+    writeTtl: loadShape.writeTtl,
+  });
+  return side(result, readKeys.length);
+}
+
+function percent(ratio: number): string {
+  return `${Math.round(ratio * 100)}%`;
+}
+
+/**
+ * A side is worse only when its median breaks the threshold and so does its
+ * best round against the old side's worst: on a busy host single rounds
+ * swing widely, and a regression every round agrees on is not noise.
+ */
+export function performanceGate(
+  before: PerformanceSide,
+  after: PerformanceSide,
+  thresholds: { readonly maxLatencyRegression: number; readonly minThroughputRatio: number },
+): GateReport {
+  const problems: string[] = [];
+  const summary: string[] = [];
+  for (const mode of ['single', 'pipelined'] as const) {
+    const b = before[mode];
+    const a = after[mode];
+    summary.push(
+      `${mode} ${b.ops_per_sec.toLocaleString('en-US')} → ${a.ops_per_sec.toLocaleString('en-US')} ops/s, p50 ${b.p50_ms} → ${a.p50_ms} ms, p99 ${b.p99_ms} → ${a.p99_ms} ms`,
+    );
+    const ratio = b.ops_per_sec > 0 ? a.ops_per_sec / b.ops_per_sec : 1;
+    const slowestBefore = Math.min(...b.per_round.ops_per_sec);
+    const fastestAfter = Math.max(...a.per_round.ops_per_sec);
+    if (
+      ratio < thresholds.minThroughputRatio &&
+      fastestAfter < slowestBefore * thresholds.minThroughputRatio
+    ) {
+      problems.push(
+        `${mode} throughput ${percent(ratio)} of before, below verify.min_throughput_ratio ${thresholds.minThroughputRatio} in every round`,
+      );
+    }
+    for (const p of ['p50', 'p99'] as const) {
+      const was = b[`${p}_ms`];
+      const now = a[`${p}_ms`];
+      const worstBefore = Math.max(...b.per_round[`${p}_ms`]);
+      const bestAfter = Math.min(...a.per_round[`${p}_ms`]);
+      const factor = 1 + thresholds.maxLatencyRegression;
+      if (was > 0 && now > was * factor && bestAfter > worstBefore * factor) {
+        problems.push(
+          `${mode} ${p} latency ${now} ms, ${percent(now / was - 1)} above ${was} ms, beyond verify.max_latency_regression ${percent(thresholds.maxLatencyRegression)} in every round`,
+        );
+      }
+    }
+  }
+  const medians = `medians of ${after.rounds} rounds per side`;
+  return {
+    gate: 'performance',
+    status: problems.length > 0 ? 'failed' : 'passed',
+    detail:
+      problems.length > 0
+        ? `${problems.join('; ')} (${summary.join('; ')}; ${medians})`
+        : `${summary.join('; ')} (${medians})`,
+    before,
+    after,
+    max_latency_regression: thresholds.maxLatencyRegression,
+    min_throughput_ratio: thresholds.minThroughputRatio,
+  };
+}

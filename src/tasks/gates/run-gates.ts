@@ -1,0 +1,189 @@
+import { TaskFailed } from '../../errors.js';
+import { queryMemcached } from '../../facts/memcached-port.js';
+import { predictSettings } from '../../memcached/start-args.js';
+import type { TaskContext } from '../task.js';
+import type { GateName, GateReport } from './gate-result.js';
+import { measureInstance } from './instance-record.js';
+import { loadShape, performanceGate } from './performance-gate.js';
+import { protocolGate } from './protocol-gate.js';
+import { blockingDifferences, describeDifference, diffSettings, settingsGate } from './settings-gate.js';
+
+// verify's three gates: will the applications notice the upgrade? Each gate
+// is reported as its own event (every output mode shows it); a failed gate
+// fails verify, and the engine rolls the host back like any verify failure.
+
+const gateNames: readonly GateName[] = ['protocol', 'settings', 'performance'];
+
+function skipAll(ctx: TaskContext, why: string): void {
+  for (const gate of gateNames) {
+    if (gate === 'performance') {
+      ctx.reportGate({
+        gate,
+        status: 'skipped',
+        detail: why,
+        before: null,
+        after: null,
+        max_latency_regression: ctx.playbook.verify.maxLatencyRegression,
+        min_throughput_ratio: ctx.playbook.verify.minThroughputRatio,
+      });
+    } else if (gate === 'settings') ctx.reportGate({ gate, status: 'skipped', detail: why, differences: [] });
+    else ctx.reportGate({ gate, status: 'skipped', detail: why, probes: [] });
+  }
+}
+
+function summary(reports: readonly GateReport[]): string {
+  return `gates: ${reports.map((r) => `${r.gate} ${r.status}`).join(', ')}`;
+}
+
+/**
+ * Apply: measures the new instance and holds it to what the old one did.
+ * --check: predicts the settings gate from memcached.args. Returns a summary
+ * for verify's detail, or undefined when the gates do not apply (not an upgrade).
+ * Throws TaskFailed when a gate fails.
+ */
+export async function runGates(ctx: TaskContext): Promise<string | undefined> {
+  if (ctx.job.kind !== 'upgrade') return undefined;
+  const old = ctx.run.oldInstance;
+  if (!old) {
+    // Planned but not applied: --check.
+    if (ctx.run.stoppedAt === undefined && ctx.run.plannedBackup) return predictGates(ctx);
+    skipAll(ctx, 'not swapped in this run: nothing to compare');
+    return undefined;
+  }
+  if ('unavailable' in old) {
+    skipAll(ctx, `${old.unavailable}: no old instance to compare with`);
+    return `gates skipped (${old.unavailable})`;
+  }
+  const before = old.recorded;
+  const after = await measureInstance(ctx, ctx.target.version, old.sample);
+  const { verify } = ctx.playbook;
+  const args = ctx.host.memcached.args;
+
+  const differences =
+    before.settings && after.settings
+      ? diffSettings(before.settings, after.settings, verify.acceptSettings)
+      : [];
+  const settings: GateReport =
+    before.settings && after.settings
+      ? settingsGate(differences, { check: false })
+      : {
+          gate: 'settings',
+          status: before.settings ? 'failed' : 'skipped',
+          detail: before.settings
+            ? `${after.version} does not answer stats settings; ${before.version} did`
+            : `${before.version} did not answer stats settings: nothing to compare`,
+          differences: [],
+        };
+  const protocol = protocolGate(before.protocols, after.protocols, {
+    oldVersion: before.version,
+    newVersion: after.version,
+    settingDifferences: differences,
+    args,
+  });
+  const thresholds = {
+    maxLatencyRegression: verify.maxLatencyRegression,
+    minThroughputRatio: verify.minThroughputRatio,
+  };
+  const performance: GateReport =
+    before.performance && after.performance
+      ? performanceGate(before.performance, after.performance, thresholds)
+      : {
+          gate: 'performance',
+          // The new instance failing a load the old one took is a failure; the other way round, nothing to hold it to.
+          status: before.performance ? 'failed' : 'skipped',
+          detail: before.performance
+            ? `the load failed on ${after.version}: ${after.performanceError}`
+            : `the load failed on ${before.version} before the swap (${before.performanceError}): nothing to compare`,
+          before: before.performance,
+          after: after.performance,
+          max_latency_regression: thresholds.maxLatencyRegression,
+          min_throughput_ratio: thresholds.minThroughputRatio,
+        };
+  const reports = [protocol, settings, performance];
+  for (const report of reports) ctx.reportGate(report);
+  const failed = reports.filter((r) => r.status === 'failed');
+  if (failed.length > 0) {
+    throw new TaskFailed(
+      ctx.host.name,
+      'verify',
+      `${failed.map((r) => `${r.gate} gate failed: ${r.detail}`).join('; ')} — ${before.version} served this; fix memcached.args, or accept the difference in the playbook (verify.accept_settings, verify.max_latency_regression, verify.min_throughput_ratio)`,
+    );
+  }
+  const accepted = differences.filter((d) => d.client_visible && d.accepted);
+  return `${summary(reports)}${accepted.length ? ` (accepted: ${accepted.map(describeDifference).join(', ')})` : ''}`;
+}
+
+/** --check: the settings memcached.args decide, against what the old instance reports now. */
+async function predictGates(ctx: TaskContext): Promise<string | undefined> {
+  const port = ctx.host.memcached.port;
+  const running = await queryMemcached(ctx.transport, port, async (c) => ({
+    version: await c.version(),
+    settings: Object.fromEntries(await c.statsSettings()),
+  }));
+  if (!running) {
+    skipAll(ctx, `port ${port} does not answer stats settings now: nothing to predict from`);
+    return undefined;
+  }
+  const args = ctx.host.memcached.args;
+  const prediction = predictSettings(args);
+  const predicted: Record<string, string> = { ...running.settings, tcpport: String(port) };
+  const sources: Record<string, string> = {};
+  for (const s of prediction.settings) {
+    if (!(s.setting in running.settings)) continue;
+    predicted[s.setting] = s.value;
+    sources[s.setting] = s.source;
+  }
+  const differences = diffSettings(running.settings, predicted, ctx.playbook.verify.acceptSettings, sources);
+  const unpredictable = `not predicted: defaults that moved between ${running.version} and ${ctx.target.version}${
+    prediction.unpredictable.length > 0 ? `, and memcached.args ${prediction.unpredictable.join(' ')}` : ''
+  } (seen after the swap)`;
+  const settings = settingsGate(differences, { check: true, unpredictable });
+  const lost = predictedProtocolLoss(running.settings.binding_protocol, predicted.binding_protocol);
+  const protocol: GateReport =
+    lost.length > 0
+      ? {
+          gate: 'protocol',
+          status: 'failed',
+          detail: `${lost.join(' and ')} would stop answering: ${describeDifference(
+            differences.find((d) => d.setting === 'binding_protocol') ?? {
+              setting: 'binding_protocol',
+              before: running.settings.binding_protocol ?? null,
+              after: predicted.binding_protocol ?? null,
+              client_visible: true,
+              accepted: false,
+            },
+          )}`,
+          probes: [],
+        }
+      : {
+          gate: 'protocol',
+          status: 'skipped',
+          detail: 'probed during apply: text, meta, binary and auth before the swap and after the restore',
+          probes: [],
+        };
+  const performance: GateReport = {
+    gate: 'performance',
+    status: 'skipped',
+    detail: `measured during apply: ${loadShape.rounds} rounds × ${loadShape.roundMs} ms single and pipelined on each side`,
+    before: null,
+    after: null,
+    max_latency_regression: ctx.playbook.verify.maxLatencyRegression,
+    min_throughput_ratio: ctx.playbook.verify.minThroughputRatio,
+  };
+  for (const report of [protocol, settings, performance]) ctx.reportGate(report);
+  const blocking = blockingDifferences(differences);
+  const failing = [protocol, settings].filter((r) => r.status === 'failed');
+  if (failing.length === 0)
+    return `gates: settings predicted unchanged for clients${differences.length ? ` (${differences.length} accepted or other differences)` : ''}`;
+  return `gates would fail: ${failing.map((r) => r.gate).join(', ')} (${blocking.map(describeDifference).join(', ')})`;
+}
+
+function predictedProtocolLoss(before: string | undefined, after: string | undefined): string[] {
+  if (!before || !after || before === after) return [];
+  const speaks = (mode: string) =>
+    mode === 'ascii' ? ['text', 'meta'] : mode === 'binary' ? ['binary'] : ['text', 'meta', 'binary'];
+  const now = speaks(after);
+  return speaks(before)
+    .filter((p) => !now.includes(p))
+    .map((p) => `the ${p} protocol`);
+}

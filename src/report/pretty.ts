@@ -1,6 +1,7 @@
 import { Listr, type ListrTaskWrapper } from 'listr2';
 import type { RunEvent, TaskStatus } from './events.js';
 import { hostKeyAcceptedLine } from './plain.js';
+import { planView } from './plan-view.js';
 import { formatRecap } from './recap.js';
 
 // The live view on a TTY: a listr2 task per host, a subtask per pipeline task.
@@ -32,9 +33,12 @@ export function prettyRenderer(write: (text: string) => void): {
   let running: Promise<unknown> = Promise.resolve();
   let recapText = '';
   const notes: string[] = [];
+  const plan = planView();
+  let planText = '';
   const key = (host: string, task: string) => `${host}\u0000${task}`;
 
   function handle(event: RunEvent): void {
+    plan.add(event);
     switch (event.event) {
       case 'start': {
         for (const host of event.hosts)
@@ -97,6 +101,9 @@ export function prettyRenderer(write: (text: string) => void): {
       case 'aborted':
         notes.push(`ABORTED: ${event.reason}`);
         return;
+      case 'plan-summary':
+        planText = plan.lines(event).join('\n');
+        return;
       case 'recap':
         for (const slot of slots.values()) slot.settle({ status: 'skipped', detail: 'not run' });
         recapText = formatRecap(event.hosts);
@@ -111,6 +118,7 @@ export function prettyRenderer(write: (text: string) => void): {
   async function finished(): Promise<void> {
     await running;
     for (const note of notes) write(`${note}\n`);
+    if (planText) write(`${planText}\n`);
     if (recapText) write(`${recapText}\n`);
   }
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { projectFile } from '../project-root.js';
 import { ExitCode, exitCodeForError } from './exit-codes.js';
+import { factsCommand, parseFactsOutput } from './facts.js';
 import { errorReport } from './report-error.js';
 import { parseForks, parseOutput, runJob } from './run-job.js';
 import { schemaCommand } from './schema.js';
@@ -97,6 +98,38 @@ function program(): Command {
     .action(async (file: string, opts: JobFlags) => {
       process.exitCode = await runJob(file, { kind: 'restore', from: opts.from as string }, jobOptions(opts));
     });
+
+  subcommand('facts')
+    .description(
+      'show each host: running version, installed builds, uptime, items, bytes, hit ratio, evictions, connections; changes nothing',
+    )
+    .argument('<file>', 'playbook (YAML)')
+    .option(
+      '-l, --limit <pattern>',
+      'only these hosts: names, groups or globs, comma-separated; !name excludes',
+    )
+    .option('-f, --forks <n>', 'hosts asked in parallel', '5')
+    .option('-o, --output <mode>', 'table (default) or json (one JSON object per host per line)', 'table')
+    .option('-v, --verbose', 'show every remote command with its exit status and output', false)
+    .option(
+      '--accept-new-host-keys',
+      'trust a host whose key is not in its known_hosts file yet and add the key there (a changed key is still refused)',
+      false,
+    )
+    .action(
+      async (
+        file: string,
+        opts: { limit?: string; forks: string; output: string; verbose: boolean; acceptNewHostKeys: boolean },
+      ) => {
+        process.exitCode = await factsCommand(file, {
+          forks: parseForks(opts.forks),
+          output: parseFactsOutput(opts.output),
+          verbose: opts.verbose,
+          acceptNewHostKeys: opts.acceptNewHostKeys,
+          ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+        });
+      },
+    );
 
   subcommand('validate')
     .description('check FILE against the playbook schema and report every problem as FILE:LINE:COL')

@@ -3,13 +3,14 @@ import { openJournal } from '../engine/journal.js';
 import { loadBuiltinPipeline } from '../engine/pipeline.js';
 import { runPipeline } from '../engine/run.js';
 import { UsageError } from '../errors.js';
-import { loadPlaybookForRun } from '../playbook/index.js';
+import { type HostConfig, loadPlaybookForRun } from '../playbook/index.js';
 import type { EventSink, RunEvent } from '../report/events.js';
 import { jsonRenderer } from '../report/json.js';
 import { plainRenderer } from '../report/plain.js';
 import { prettyRenderer } from '../report/pretty.js';
 import type { Job } from '../tasks/task.js';
 import { openTransport } from '../transport/connect.js';
+import type { Transport } from '../transport/transport.js';
 import { ExitCode, exitCodeForRecap } from './exit-codes.js';
 import { checkRestoreSource } from './restore-source.js';
 
@@ -54,6 +55,36 @@ function renderer(mode: OutputMode, verbose: boolean): { sink: EventSink; finish
   };
 }
 
+/** How every command opens a host: its host-key policy, with accepted keys and -v commands as events. */
+export function connector(
+  options: { readonly acceptNewHostKeys: boolean },
+  sink: EventSink,
+): (host: HostConfig) => Promise<Transport> {
+  return (host) =>
+    openTransport(host, {
+      acceptNewHostKeys: options.acceptNewHostKeys,
+      onHostKeyAccepted: (accepted) =>
+        sink({
+          event: 'host-key-accepted',
+          host: accepted.host,
+          name: accepted.name,
+          known_hosts: accepted.knownHostsFile,
+          key_type: accepted.keyType,
+          fingerprint: accepted.fingerprint,
+        }),
+      onCommand: (c) =>
+        sink({
+          event: 'command',
+          host: c.host,
+          command: c.command,
+          code: c.code,
+          duration_ms: c.durationMs,
+          stdout: c.stdout,
+          stderr: c.stderr,
+        }),
+    });
+}
+
 /** Loads the playbook, runs the built-in pipeline for the job on the selected hosts, renders it. */
 export async function runJob(file: string, job: Job, options: RunJobOptions): Promise<ExitCode> {
   // Every check of the user's input comes before the first connection: bad input never contacts a host.
@@ -93,29 +124,7 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
       emit: view.sink,
       signal: interrupt.signal,
       ...(journal ? { journal } : {}),
-      connect: (host) =>
-        openTransport(host, {
-          acceptNewHostKeys: options.acceptNewHostKeys,
-          onHostKeyAccepted: (accepted) =>
-            view.sink({
-              event: 'host-key-accepted',
-              host: accepted.host,
-              name: accepted.name,
-              known_hosts: accepted.knownHostsFile,
-              key_type: accepted.keyType,
-              fingerprint: accepted.fingerprint,
-            }),
-          onCommand: (c) =>
-            view.sink({
-              event: 'command',
-              host: c.host,
-              command: c.command,
-              code: c.code,
-              duration_ms: c.durationMs,
-              stdout: c.stdout,
-              stderr: c.stderr,
-            }),
-        }),
+      connect: connector(options, view.sink),
     });
     await view.finished();
     return exitCodeForRecap(result.recap, result.interrupted);

@@ -1,4 +1,4 @@
-import { HostUnreachable, TaskFailed } from '../errors.js';
+import { TaskFailed, unreachableReport } from '../errors.js';
 import { gatherFacts, type HostFacts } from '../facts/host-facts.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
 import type { EventSink, HostRecap, TaskStatus } from '../report/events.js';
@@ -166,9 +166,7 @@ export async function runPipeline(
       const unreachable: HostState = { kind: 'unreachable' };
       states.set(host.name, unreachable);
       (recap[host.name] as HostRecap).unreachable = true;
-      const reason = error instanceof HostUnreachable ? error.reason : 'connect';
-      const detail = error instanceof Error ? error.message : String(error);
-      emit({ event: 'unreachable', host: host.name, reason, detail });
+      emit({ event: 'unreachable', host: host.name, ...unreachableReport(error) });
       return unreachable;
     }
   }

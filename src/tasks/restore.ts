@@ -95,6 +95,7 @@ export const restore: TaskModule = {
                 planned.bytes,
                 'the backup taken before the swap',
                 ctx.target.version,
+                true,
               ),
             ]
           : [],

@@ -60,3 +60,11 @@ export class TaskFailed extends Error {
     super(`${host} ${task}: ${detail}`);
   }
 }
+
+/** How a failed connection (or first fact probe) is reported: the reason when typed, else `connect`. */
+export function unreachableReport(error: unknown): { reason: string; detail: string } {
+  return {
+    reason: error instanceof HostUnreachable ? error.reason : 'connect',
+    detail: error instanceof Error ? error.message : String(error),
+  };
+}

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { projectFile } from '../project-root.js';
 import { ExitCode, exitCodeForError } from './exit-codes.js';
+import { factsCommand, parseFactsOutput } from './facts.js';
+import { type InitFlags, initCommand } from './init.js';
 import { errorReport } from './report-error.js';
 import { parseForks, parseOutput, runJob } from './run-job.js';
 import { schemaCommand } from './schema.js';
@@ -17,6 +19,8 @@ function program(): Command {
     .description('Upgrade memcached fleets to a new version without losing their cached data.')
     .version(version, '-V, --version')
     .exitOverride()
+    // The root's -V/--version only before a subcommand: `init --version 1.6.38` is init's.
+    .enablePositionalOptions()
     .showHelpAfterError('(memplay --help lists the commands)')
     .hook('preAction', (_program, action) => {
       verbose = action.opts().verbose === true;
@@ -102,6 +106,62 @@ function program(): Command {
     )
     .action(async (file: string, opts: JobFlags) => {
       process.exitCode = await runJob(file, { kind: 'restore', from: opts.from as string }, jobOptions(opts));
+    });
+
+  subcommand('facts')
+    .description(
+      'show each host: running version, installed builds, uptime, items, bytes, hit ratio, evictions, connections; changes nothing',
+    )
+    .argument('<file>', 'playbook (YAML)')
+    .option(
+      '-l, --limit <pattern>',
+      'only these hosts: names, groups or globs, comma-separated; !name excludes',
+    )
+    .option('-f, --forks <n>', 'hosts asked in parallel', '5')
+    .option('-o, --output <mode>', 'table (default) or json (one JSON object per host per line)', 'table')
+    .option('-v, --verbose', 'show every remote command with its exit status and output', false)
+    .option(
+      '--accept-new-host-keys',
+      'trust a host whose key is not in its known_hosts file yet and add the key there (a changed key is still refused)',
+      false,
+    )
+    .action(
+      async (
+        file: string,
+        opts: { limit?: string; forks: string; output: string; verbose: boolean; acceptNewHostKeys: boolean },
+      ) => {
+        process.exitCode = await factsCommand(file, {
+          forks: parseForks(opts.forks),
+          output: parseFactsOutput(opts.output),
+          verbose: opts.verbose,
+          acceptNewHostKeys: opts.acceptNewHostKeys,
+          ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+        });
+      },
+    );
+
+  subcommand('init')
+    .description(
+      'write a commented starter playbook to FILE (from the flags; on a terminal, asks for what they leave out)',
+    )
+    .argument('[file]', 'where to write it', 'playbook.yml')
+    .option('--hosts <list>', 'hosts, comma-separated: name, or name=address')
+    .option('--version <version>', 'the memcached version to upgrade to, e.g. 1.6.38')
+    .option(
+      '--source <path|url>',
+      'the tarball: a path on this machine or an http(s) URL (default: memcached.org)',
+    )
+    .option('--sha256 <hex>', "the tarball's sha256 (computed when --source is a local file)")
+    .option('--user <name>', 'SSH user (default: yours)')
+    .option('--port <port>', 'memcached port', undefined)
+    .option('--ssh-port <port>', 'SSH port (default 22)')
+    .option('--serial <n|%>', 'hosts out of service at once: a count or a percentage like 25% (default 1)')
+    .option('--prefix <dir>', 'install prefix on the hosts (default /opt/memcached)')
+    .option('--backup-dir <dir>', 'backup folder on this machine (default ./backups)')
+    .option('--name <title>', 'the playbook name (default: upgrade to VERSION)')
+    .option('--force', 'overwrite FILE if it exists', false)
+    .action(async (file: string, opts: InitFlags) => {
+      process.exitCode = await initCommand(file, opts);
     });
 
   subcommand('validate')

@@ -11,7 +11,7 @@ import { prettyRenderer } from '../report/pretty.js';
 import { redactEvent, secretsIn } from '../report/redact.js';
 import { defaultLogRoot, openRunLog } from '../report/run-log.js';
 import type { Job } from '../tasks/task.js';
-import { createConnector } from '../transport/connect.js';
+import { type Connector, createConnector } from '../transport/connect.js';
 import { ExitCode, exitCodeForRecap } from './exit-codes.js';
 import { checkRestoreSource } from './restore-source.js';
 
@@ -58,6 +58,36 @@ function renderer(mode: OutputMode, verbose: boolean): { sink: EventSink; finish
   };
 }
 
+/** How every command opens a host: its host-key policy, with accepted keys and -v commands as events. */
+/**
+ * One per run: hosts behind the same bastion share its login until `close`.
+ * Host-key acceptances and (for -v and the run log) every command become events.
+ */
+export function connector(options: { readonly acceptNewHostKeys: boolean }, sink: EventSink): Connector {
+  return createConnector({
+    acceptNewHostKeys: options.acceptNewHostKeys,
+    onHostKeyAccepted: (accepted) =>
+      sink({
+        event: 'host-key-accepted',
+        host: accepted.host,
+        name: accepted.name,
+        known_hosts: accepted.knownHostsFile,
+        key_type: accepted.keyType,
+        fingerprint: accepted.fingerprint,
+      }),
+    onCommand: (c) =>
+      sink({
+        event: 'command',
+        host: c.host,
+        command: c.command,
+        code: c.code,
+        duration_ms: c.durationMs,
+        stdout: c.stdout,
+        stderr: c.stderr,
+      }),
+  });
+}
+
 /** Loads the playbook, runs the built-in pipeline for the job on the selected hosts, renders it. */
 export async function runJob(file: string, job: Job, options: RunJobOptions): Promise<ExitCode> {
   // Every check of the user's input comes before the first connection: bad input never contacts a host.
@@ -100,28 +130,7 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
   // What systemd, timeout(1) and CI runners send: the same orderly stop as Ctrl-C.
   process.on('SIGTERM', onSigint);
   // One per run: hosts behind the same bastion share its login, closed once the run is over.
-  const connector = createConnector({
-    acceptNewHostKeys: options.acceptNewHostKeys,
-    onHostKeyAccepted: (accepted) =>
-      emit({
-        event: 'host-key-accepted',
-        host: accepted.host,
-        name: accepted.name,
-        known_hosts: accepted.knownHostsFile,
-        key_type: accepted.keyType,
-        fingerprint: accepted.fingerprint,
-      }),
-    onCommand: (c) =>
-      emit({
-        event: 'command',
-        host: c.host,
-        command: c.command,
-        code: c.code,
-        duration_ms: c.durationMs,
-        stdout: c.stdout,
-        stderr: c.stderr,
-      }),
-  });
+  const connections = connector(options, emit);
   try {
     const result = await runPipeline(playbook, hosts, pipeline, {
       job,
@@ -131,12 +140,12 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
       signal: interrupt.signal,
       ...(journal ? { journal } : {}),
       ...(runLog ? { runLog: runLog.dir } : {}),
-      connect: (host) => connector.open(host),
+      connect: (host) => connections.open(host),
     });
     await view.finished();
     return exitCodeForRecap(result.recap, result.interrupted);
   } finally {
-    await connector.close();
+    await connections.close();
     journal?.close();
     runLog?.close();
     process.off('SIGINT', onSigint);

@@ -1,4 +1,4 @@
-import { HostUnreachable, TaskFailed } from '../errors.js';
+import { TaskFailed, unreachableReport } from '../errors.js';
 import { gatherFacts, type HostFacts } from '../facts/host-facts.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
 import type { EventSink, HostRecap, TaskStatus } from '../report/events.js';
@@ -10,6 +10,7 @@ import type {
   EventTaskName,
   HostRun,
   Job,
+  PlanAction,
   SharedWork,
   TaskContext,
   TaskModule,
@@ -19,6 +20,7 @@ import { exceedsMaxFail, forEachLimited, rollingBatches } from './batches.js';
 import { connectionLost, lostConnectionDetail } from './connection-lost.js';
 import type { Journal } from './journal.js';
 import type { Phase, Pipeline } from './pipeline.js';
+import { type HostPlanResult, summarizePlans } from './plan-summary.js';
 import { throttledProgress } from './progress-throttle.js';
 
 export interface RunOptions {
@@ -93,6 +95,8 @@ export async function runPipeline(
   // Every connection opened, whatever state its host ends in: all are closed at the end.
   const opened: Extract<HostState, { kind: 'connected' }>[] = [];
 
+  /** --check: every host's planned actions, in task order, for the fleet summary. */
+  const plannedActions = new Map<string, PlanAction[]>(hosts.map((h) => [h.name, []]));
   /** Each connected host's run state, kept whatever state the host ends in (for the journal). */
   const runs = new Map<string, HostRun>();
   options.journal?.append({
@@ -116,6 +120,7 @@ export async function runPipeline(
     status: TaskStatus,
     detail: string,
     startedAt: number,
+    actions?: readonly PlanAction[],
   ) => {
     const counts = recap[host] as HostRecap;
     counts[status] += 1;
@@ -137,6 +142,7 @@ export async function runPipeline(
       detail,
       check,
       duration_ms: Date.now() - startedAt,
+      ...(actions ? { actions } : {}),
     });
   };
 
@@ -163,9 +169,7 @@ export async function runPipeline(
       const unreachable: HostState = { kind: 'unreachable' };
       states.set(host.name, unreachable);
       (recap[host.name] as HostRecap).unreachable = true;
-      const reason = error instanceof HostUnreachable ? error.reason : 'connect';
-      const detail = error instanceof Error ? error.message : String(error);
-      emit({ event: 'unreachable', host: host.name, reason, detail });
+      emit({ event: 'unreachable', host: host.name, ...unreachableReport(error) });
       return unreachable;
     }
   }
@@ -247,7 +251,9 @@ export async function runPipeline(
         progress.flush();
         if (check || plan.status !== 'changed') {
           state.facts = plan.facts;
-          record(host.name, task, plan.status, plan.detail, startedAt);
+          const actions = check && plan.status === 'changed' ? (plan.actions ?? []) : undefined;
+          if (actions) plannedActions.get(host.name)?.push(...actions);
+          record(host.name, task, plan.status, plan.detail, startedAt, actions);
           continue;
         }
         const outcome = await task.apply(ctx, plan).finally(progress.flush);
@@ -387,6 +393,20 @@ export async function runPipeline(
   }
 
   const interrupted = options.signal.aborted;
+  if (check) {
+    const results = hosts.map((host): HostPlanResult => {
+      const counts = recap[host.name] as HostRecap;
+      const outcome = counts.unreachable
+        ? 'unreachable'
+        : counts.failed > 0
+          ? 'failed'
+          : counts.changed > 0
+            ? 'changed'
+            : 'ok';
+      return { host: host.name, outcome, actions: plannedActions.get(host.name) ?? [] };
+    });
+    emit({ event: 'plan-summary', ...summarizePlans(results, playbook.strategy.serial) });
+  }
   options.journal?.append({ entry: 'recap', interrupted, hosts: recap });
   emit({
     event: 'recap',

@@ -1,5 +1,5 @@
 import type { GateReport } from '../tasks/gates/gate-result.js';
-import type { EventTaskName, TaskName } from '../tasks/task.js';
+import type { EventTaskName, PlanAction, TaskName } from '../tasks/task.js';
 
 // The engine speaks only in these events; renderers (listr2, plain, json) and
 // the recap are views of them. JSON output writes each one as a line, so field
@@ -13,6 +13,30 @@ export interface HostRecap {
   failed: number;
   skipped: number;
   unreachable: boolean;
+}
+
+/** The fleet's --check plans added up (src/engine/plan-summary.ts). */
+export interface PlanSummary {
+  readonly hosts: number;
+  /** Hosts some task would change, in playbook order. */
+  readonly changing: readonly string[];
+  readonly unchanged: readonly string[];
+  /** Hosts whose plan failed or that could not be reached: apply would not get far on them. */
+  readonly failed: readonly string[];
+  readonly unreachable: readonly string[];
+  readonly compile: readonly { readonly host: string; readonly version: string }[];
+  readonly ship: readonly { readonly host: string; readonly from: string; readonly version: string }[];
+  readonly backup_hosts: number;
+  readonly backup_items: number;
+  /** memcached's `bytes` stat summed over the hosts to back up. */
+  readonly backup_bytes: number;
+  /** The strategy's rolling batches; out_of_service: the hosts of the batch whose memcached would be stopped. */
+  readonly batches: readonly {
+    readonly batch: number;
+    readonly hosts: readonly string[];
+    readonly out_of_service: readonly string[];
+  }[];
+  readonly max_out_of_service: number;
 }
 
 export type RunEvent =
@@ -41,6 +65,8 @@ export type RunEvent =
       readonly detail: string;
       readonly check: boolean;
       readonly duration_ms: number;
+      /** --check, a task that would change the host: its concrete steps, with sizes. */
+      readonly actions?: readonly PlanAction[];
     }
   /**
    * One of verify's gates (protocol, settings, performance) on a host, with
@@ -91,6 +117,8 @@ export type RunEvent =
       readonly stderr: string;
     }
   | { readonly event: 'aborted'; readonly reason: string }
+  /** --check only, right before the recap: the fleet's plans added up. */
+  | ({ readonly event: 'plan-summary' } & PlanSummary)
   | {
       readonly event: 'recap';
       readonly hosts: Readonly<Record<string, HostRecap>>;

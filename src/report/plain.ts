@@ -1,9 +1,12 @@
 import type { RunEvent } from './events.js';
+import { planView } from './plan-view.js';
 import { formatRecap } from './recap.js';
 
 // One line per result, for logs and pipes: `host1 build changed: built 1.6.38 in 9.8s`.
 export function plainRenderer(write: (line: string) => void, verbose: boolean): (event: RunEvent) => void {
+  const plan = planView();
   return (event) => {
+    plan.add(event);
     switch (event.event) {
       case 'start':
         write(
@@ -31,6 +34,9 @@ export function plainRenderer(write: (line: string) => void, verbose: boolean): 
         return;
       case 'aborted':
         write(`ABORTED: ${event.reason}`);
+        return;
+      case 'plan-summary':
+        for (const line of plan.lines(event)) write(line);
         return;
       case 'command':
         if (verbose) {

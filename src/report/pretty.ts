@@ -2,6 +2,7 @@ import { Listr, type ListrTaskWrapper } from 'listr2';
 import type { RunEvent, TaskStatus } from './events.js';
 import { chooseLayout, FleetView } from './fleet-view.js';
 import { gateLine, hostKeyAcceptedLine } from './plain.js';
+import { planView } from './plan-view.js';
 import { EtaEstimator, progressLine } from './progress.js';
 import { formatRecap } from './recap.js';
 
@@ -42,9 +43,12 @@ export function prettyRenderer(
   let running: Promise<unknown> = Promise.resolve();
   let recapText = '';
   const notes: string[] = [];
+  const plan = planView();
+  let planText = '';
   const key = (host: string, task: string) => `${host}\u0000${task}`;
 
   function handle(event: RunEvent): void {
+    plan.add(event);
     if (event.event === 'start') {
       const layout = chooseLayout(event.hosts.length, event.tasks.length, rows);
       if (layout !== 'nested') {
@@ -123,6 +127,9 @@ export function prettyRenderer(
       case 'aborted':
         notes.push(`ABORTED: ${event.reason}`);
         return;
+      case 'plan-summary':
+        planText = plan.lines(event).join('\n');
+        return;
       case 'recap':
         for (const slot of slots.values()) slot.settle({ status: 'skipped', detail: 'not run' });
         recapText = formatRecap(event.hosts);
@@ -139,6 +146,7 @@ export function prettyRenderer(
     await running;
     if (compact) notes.unshift(...compact.notes);
     for (const note of notes) write(`${note}\n`);
+    if (planText) write(`${planText}\n`);
     if (recapText) write(`${recapText}\n`);
   }
 

@@ -3,7 +3,7 @@ import { queryMemcached } from '../facts/memcached-port.js';
 import { backupDirProblem } from '../memcached/backup-dir.js';
 import { backupDeltaPass, backupFullPass, CasIndex } from '../memcached/backup-pass.js';
 import { createBackupWriter } from '../memcached/backup-writer.js';
-import { connectMeta, formatBytes, formatCount } from './memcached-client.js';
+import { connectMeta, formatBytes, formatCount, formatSize } from './memcached-client.js';
 import { unrestoredBackup } from './restore-marker.js';
 import type { FinishedBackup, Plan, TaskContext, TaskModule } from './task.js';
 import { changed, ok } from './task.js';
@@ -63,9 +63,19 @@ export const backup: TaskModule = {
     const items = Number(stats.get('curr_items') ?? 0);
     const bytes = Number(stats.get('bytes') ?? 0);
     ctx.run.plannedBackup = { items, bytes };
+    const into = `${ctx.playbook.backup.dir}/${ctx.host.name}/`;
     return changed(
-      `back up ${formatCount(items)} items / ${formatBytes(bytes)} from ${facts.runningVersion} to ${ctx.playbook.backup.dir}/${ctx.host.name}/`,
+      `back up ${formatCount(items)} items / ${formatBytes(bytes)} from ${facts.runningVersion} to ${into}`,
       facts,
+      [
+        {
+          kind: 'backup',
+          items,
+          bytes,
+          version: facts.runningVersion,
+          text: `back up ${formatCount(items)} items / ${formatSize(bytes)} from ${facts.runningVersion} to ${into}`,
+        },
+      ],
     );
   },
 

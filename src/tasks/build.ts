@@ -18,8 +18,9 @@ import {
   type ShippableBuild,
   sha256OfFile,
 } from './build-sharing.js';
-import { checkSourceReadOnly, SourceError, tarballName } from './source-tarball.js';
-import type { Plan, TaskContext, TaskModule } from './task.js';
+import { formatSize } from './memcached-client.js';
+import { checkSourceReadOnly, localTarballSize, SourceError, tarballName } from './source-tarball.js';
+import type { Plan, PlanAction, TaskContext, TaskModule } from './task.js';
 import { changed, ok } from './task.js';
 
 // Builds the target from source into a staging directory beside the prefix and
@@ -114,19 +115,51 @@ export const build: TaskModule = {
         { dir: version, reportedVersion: version },
       ],
     };
+    const pruneAction: PlanAction[] = prune.length
+      ? [
+          {
+            kind: 'prune',
+            text: `remove old builds ${prune.join(', ')} (keep_builds ${ctx.host.memcached.keepBuilds})`,
+          },
+        ]
+      : [];
     if (role.kind === 'receive') {
       return changed(
         `ship ${version} built on ${role.builder} (same platform: ${role.platform}) into ${installDir}${replacing}${pruning}`,
         after,
+        [
+          {
+            kind: 'ship',
+            version,
+            from: role.builder,
+            text: `receive ${version} built on ${role.builder} (same platform) into ${installDir}${replacing}`,
+          },
+          ...pruneAction,
+        ],
       );
     }
+    const receivers = role.kind === 'compile' ? role.receivers : [];
     const shipping =
-      role.kind === 'compile' && role.receivers.length > 0
-        ? `; ship it to ${role.receivers.join(', ')} (same platform: ${role.platform})`
+      role.kind === 'compile' && receivers.length > 0
+        ? `; ship it to ${receivers.join(', ')} (same platform: ${role.platform})`
         : '';
+    const tarball = tarballName(ctx.target);
+    const size = await localTarballSize(ctx.target);
     return changed(
-      `${download}build ${version} from ${tarballName(ctx.target)}${configure} into ${installDir}${replacing}${shipping}${pruning}`,
+      `${download}build ${version} from ${tarball}${configure} into ${installDir}${replacing}${shipping}${pruning}`,
       after,
+      [
+        ...(ctx.target.source.kind === 'url' && download
+          ? [{ kind: 'download' as const, text: `download ${ctx.target.source.url}` }]
+          : []),
+        {
+          kind: 'compile',
+          version,
+          ...(size === null ? {} : { bytes: size }),
+          text: `build ${version} from ${tarball}${size === null ? '' : ` (${formatSize(size)})`}${configure} into ${installDir}${replacing}${receivers.length ? `, then ship it to ${receivers.join(', ')}` : ''}`,
+        },
+        ...pruneAction,
+      ],
     );
   },
 

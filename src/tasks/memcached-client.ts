@@ -28,3 +28,11 @@ export function restoreProgress(ctx: TaskContext, phase: string) {
       bytesTotal: Math.max(p.header.valueBytes, p.valueBytes),
     });
 }
+
+/** Decimal units, as `du --si` and most dashboards print them: `119.4 MB`. */
+export function formatSize(bytes: number): string {
+  if (bytes < 1000) return `${bytes} B`;
+  if (bytes < 1000 ** 2) return `${(bytes / 1000).toFixed(1)} kB`;
+  if (bytes < 1000 ** 3) return `${(bytes / 1000 ** 2).toFixed(1)} MB`;
+  return `${(bytes / 1000 ** 3).toFixed(2)} GB`;
+}

@@ -4,9 +4,9 @@ import { queryMemcached } from '../facts/memcached-port.js';
 import { restoreBackup } from '../memcached/backup-pass.js';
 import { BackupFileError, verifyBackup } from '../memcached/backup-reader.js';
 import { BackupSourceError, backupFileFor } from './backup-source.js';
-import { connectMeta, formatBytes, formatCount, restoreProgress } from './memcached-client.js';
+import { connectMeta, formatBytes, formatCount, formatSize, restoreProgress } from './memcached-client.js';
 import { markRestored, unrestoredBackup } from './restore-marker.js';
-import type { Plan, TaskContext, TaskModule } from './task.js';
+import type { Plan, PlanAction, TaskContext, TaskModule } from './task.js';
 import { changed, ok } from './task.js';
 
 // Reloads the backup this run took into the new instance (or, for `memplay
@@ -35,6 +35,7 @@ async function planStandalone(ctx: TaskContext, facts: HostFacts, from: string):
   return changed(
     `restore up to ${formatCount(live)} items / ${formatBytes(header.valueBytes)} from ${path}${from_}, taken ${header.createdAt} on ${header.memcachedVersion}, into ${facts.runningVersion} (add mode: newer values are kept)`,
     facts,
+    [restoreAction(live, header.valueBytes, path, facts.runningVersion)],
   );
 }
 
@@ -44,6 +45,24 @@ async function leftoverFromInterruptedRun(ctx: TaskContext, facts: HostFacts) {
   if (!stats) return null;
   const startedAt = Number(stats.get('time')) - Number(stats.get('uptime'));
   return unrestoredBackup(ctx.playbook.backup.dir, ctx.host.name, facts.runningVersion, startedAt);
+}
+
+/** `planned`: sized from the backup's plan (memcached's stats), not from a file yet. */
+function restoreAction(
+  items: number,
+  bytes: number,
+  from: string,
+  into: string | null,
+  planned = false,
+): PlanAction {
+  const about = planned ? '~' : '';
+  return {
+    kind: 'restore',
+    items,
+    bytes,
+    ...(into ? { version: into } : {}),
+    text: `restore ${about}${formatCount(items)} items / ${about}${formatSize(bytes)} from ${from}${into ? ` into ${into}` : ''} (add mode)`,
+  };
 }
 
 function fail(ctx: TaskContext, detail: string): never {
@@ -56,15 +75,31 @@ export const restore: TaskModule = {
   async plan(ctx, facts): Promise<Plan> {
     if (ctx.job.kind === 'restore') return planStandalone(ctx, facts, ctx.job.from);
     if (ctx.run.backupFile) {
+      const file = ctx.run.backupFile;
       return changed(
-        `restore ${formatCount(ctx.run.backupFile.items)} items / ${formatBytes(ctx.run.backupFile.valueBytes)} from ${ctx.run.backupFile.path}`,
+        `restore ${formatCount(file.items)} items / ${formatBytes(file.valueBytes)} from ${file.path}`,
         facts,
+        [restoreAction(file.items, file.valueBytes, file.path, ctx.target.version)],
       );
     }
     if (ctx.run.backup || ctx.run.plannedBackup) {
       const planned = ctx.run.plannedBackup;
       const size = planned ? ` (~${formatCount(planned.items)} items / ${formatBytes(planned.bytes)})` : '';
-      return changed(`restore the backup taken before the swap${size} into ${ctx.target.version}`, facts);
+      return changed(
+        `restore the backup taken before the swap${size} into ${ctx.target.version}`,
+        facts,
+        planned
+          ? [
+              restoreAction(
+                planned.items,
+                planned.bytes,
+                'the backup taken before the swap',
+                ctx.target.version,
+                true,
+              ),
+            ]
+          : [],
+      );
     }
     const leftover = await leftoverFromInterruptedRun(ctx, facts);
     if (leftover) {
@@ -72,6 +107,7 @@ export const restore: TaskModule = {
       return changed(
         `restore ${formatCount(leftover.items)} items / ${formatBytes(leftover.valueBytes)} that an interrupted run backed up from ${leftover.memcachedVersion} and never restored: ${leftover.path}`,
         facts,
+        [restoreAction(leftover.items, leftover.valueBytes, leftover.path, ctx.target.version)],
       );
     }
     return ok('no backup taken in this run: nothing to restore', facts);

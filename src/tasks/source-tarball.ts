@@ -58,6 +58,15 @@ export function describeSource(target: Target): string {
   return target.source.kind === 'path' ? target.source.path : target.source.url;
 }
 
+/** The tarball's size on the controller, or null while it is still to be downloaded. */
+export async function localTarballSize(target: Target): Promise<number | null> {
+  const path = target.source.kind === 'path' ? target.source.path : cachePath(target);
+  return stat(path).then(
+    (s) => s.size,
+    () => null,
+  );
+}
+
 /** Checks that the source is usable without downloading: for --check. */
 export async function checkSourceReadOnly(target: Target): Promise<string> {
   if (target.source.kind === 'url') {

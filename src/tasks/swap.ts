@@ -10,7 +10,7 @@ import {
   startInstance,
   stopInstance,
 } from './instance.js';
-import type { Outcome, Plan, TaskContext, TaskModule } from './task.js';
+import type { Outcome, Plan, PlanAction, TaskContext, TaskModule } from './task.js';
 import { changed, ok } from './task.js';
 
 // The only task that takes a host out of service: stop the old instance,
@@ -28,6 +28,33 @@ function describeRunning(facts: HostFacts): string {
   return `stop ${facts.runningVersion}${facts.pid ? ` (pid ${facts.pid})` : ''}, `;
 }
 
+/** Stop, repoint, start: the host is out of service from the first to the last. */
+function swapActions(facts: HostFacts, version: string, port: number): PlanAction[] {
+  const actions: PlanAction[] = [];
+  if (facts.runningVersion) {
+    actions.push({
+      kind: 'stop',
+      version: facts.runningVersion,
+      port,
+      text: `stop ${facts.runningVersion}${facts.pid ? ` (pid ${facts.pid})` : ''} on port ${port}: out of service until restored`,
+    });
+  }
+  if (facts.currentLink !== version) {
+    actions.push({
+      kind: 'repoint',
+      version,
+      text: `repoint current ${facts.currentLink ?? '(none)'} → ${version}`,
+    });
+  }
+  actions.push({
+    kind: 'start',
+    version,
+    port,
+    text: `${facts.runningVersion ? 'restart' : 'start'} on port ${port} as ${version}`,
+  });
+  return actions;
+}
+
 export const swap: TaskModule = {
   name: 'swap',
 
@@ -42,12 +69,11 @@ export const swap: TaskModule = {
     }
     const repoint =
       facts.currentLink === version ? '' : `repoint current ${facts.currentLink ?? '(none)'} → ${version}, `;
-    return changed(`${describeRunning(facts)}${repoint}start ${version} on port ${port}`, {
-      ...facts,
-      currentLink: version,
-      runningVersion: version,
-      pid: null,
-    });
+    return changed(
+      `${describeRunning(facts)}${repoint}start ${version} on port ${port}`,
+      { ...facts, currentLink: version, runningVersion: version, pid: null },
+      swapActions(facts, version, port),
+    );
   },
 
   async apply(ctx): Promise<Outcome> {

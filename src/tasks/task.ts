@@ -12,13 +12,49 @@ export type TaskName = (typeof taskNames)[number];
 export type EventTaskName = TaskName | 'rollback';
 
 /**
+ * One concrete step a changed plan would take, with its size where it has one.
+ * `--check` prints `text` as a list under the host; JSON carries the whole object
+ * (`kind` and the numbers are the contract, `text` is for people), and the fleet
+ * summary adds up the numbers.
+ */
+export interface PlanAction {
+  readonly kind:
+    | 'download'
+    | 'compile'
+    | 'ship'
+    | 'prune'
+    | 'backup'
+    | 'stop'
+    | 'repoint'
+    | 'start'
+    | 'restore';
+  readonly text: string;
+  /** Items a backup or restore would carry. */
+  readonly items?: number;
+  /** Bytes: memcached's `bytes` stat for a backup, value bytes for a restore of a file, tarball size. */
+  readonly bytes?: number;
+  /** The memcached version built, shipped, started or stopped. */
+  readonly version?: string;
+  /** ship: the host that compiles the build. */
+  readonly from?: string;
+  /** stop/start: the memcached port (out of service between the two). */
+  readonly port?: number;
+}
+
+/**
  * What a task would do, decided read-only. `facts` is the host as it will be after
  * apply: the next task plans against it, so --check can plan a swap onto a build
- * that does not exist yet without pretending it does.
+ * that does not exist yet without pretending it does. A changed plan lists its
+ * concrete `actions`; `detail` stays the one-line summary apply also reports.
  */
 export type Plan =
   | { readonly status: 'ok'; readonly detail: string; readonly facts: HostFacts }
-  | { readonly status: 'changed'; readonly detail: string; readonly facts: HostFacts }
+  | {
+      readonly status: 'changed';
+      readonly detail: string;
+      readonly facts: HostFacts;
+      readonly actions?: readonly PlanAction[];
+    }
   | { readonly status: 'skipped'; readonly detail: string; readonly facts: HostFacts };
 
 export interface Outcome {
@@ -156,6 +192,6 @@ export function ok(detail: string, facts: HostFacts): Plan {
   return { status: 'ok', detail, facts };
 }
 
-export function changed(detail: string, facts: HostFacts): Plan {
-  return { status: 'changed', detail, facts };
+export function changed(detail: string, facts: HostFacts, actions?: readonly PlanAction[]): Plan {
+  return actions ? { status: 'changed', detail, facts, actions } : { status: 'changed', detail, facts };
 }

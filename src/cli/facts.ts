@@ -1,0 +1,48 @@
+import { gatherFleetFacts } from '../engine/fleet-facts.js';
+import { UsageError } from '../errors.js';
+import { loadPlaybookForRun } from '../playbook/index.js';
+import type { RunEvent } from '../report/events.js';
+import { factsEvent, formatFactsTable } from '../report/facts-view.js';
+import { hostKeyAcceptedLine, plainRenderer } from '../report/plain.js';
+import { ExitCode } from './exit-codes.js';
+import { connector } from './run-job.js';
+
+export type FactsOutput = 'table' | 'json';
+
+export interface FactsOptions {
+  readonly limit?: string;
+  readonly forks: number;
+  readonly output: FactsOutput;
+  readonly verbose: boolean;
+  readonly acceptNewHostKeys: boolean;
+}
+
+/** `pretty` and `plain`, which every other command takes, mean the table here. */
+export function parseFactsOutput(value: string): FactsOutput {
+  if (value === 'json') return 'json';
+  if (value === 'table' || value === 'pretty' || value === 'plain') return 'table';
+  throw new UsageError(`--output must be table or json, got "${value}"`);
+}
+
+/** Connects to the selected hosts, reads their facts and memcached stats, changes nothing. */
+export async function factsCommand(file: string, options: FactsOptions): Promise<ExitCode> {
+  // Bad input never contacts a host: the playbook and --limit are checked first.
+  const { hosts } = await loadPlaybookForRun(file, options.limit);
+  const writeLine = (line: string) => process.stdout.write(`${line}\n`);
+  const verboseLines = plainRenderer((line) => process.stderr.write(`${line}\n`), true);
+  const sink = (event: RunEvent) => {
+    if (event.event === 'command' && options.verbose) verboseLines(event);
+    if (event.event === 'host-key-accepted') {
+      if (options.output === 'json') writeLine(JSON.stringify(event));
+      else process.stderr.write(`${hostKeyAcceptedLine(event)}\n`);
+    }
+  };
+  const connections = connector(options, sink);
+  const rows = await gatherFleetFacts(hosts, {
+    forks: options.forks,
+    connect: (host) => connections.open(host),
+  }).finally(() => connections.close());
+  if (options.output === 'json') for (const row of rows) writeLine(JSON.stringify(factsEvent(row)));
+  else writeLine(formatFactsTable(rows));
+  return rows.every((row) => row.reachable) ? ExitCode.ok : ExitCode.hostUnreachable;
+}

@@ -1,0 +1,197 @@
+import { existsSync } from 'node:fs';
+import { rename, rm, stat, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { UsageError } from '../errors.js';
+import { validatePlaybookFile } from '../playbook/index.js';
+import {
+  releaseUrl,
+  renderStarterPlaybook,
+  type StarterHost,
+  type StarterSettings,
+  schemaReference,
+} from '../playbook/starter.js';
+import { projectFile } from '../project-root.js';
+import { sha256File } from '../tasks/source-tarball.js';
+import { ExitCode } from './exit-codes.js';
+
+// `memplay init`: a commented starter playbook from flags, or from questions on a
+// terminal for what the flags left out. The file is validated before it is kept.
+
+export interface InitFlags {
+  readonly hosts?: string;
+  readonly version?: string;
+  readonly sha256?: string;
+  readonly source?: string;
+  readonly user?: string;
+  readonly port?: string;
+  readonly sshPort?: string;
+  readonly serial?: string;
+  readonly prefix?: string;
+  readonly backupDir?: string;
+  readonly name?: string;
+  readonly force: boolean;
+}
+
+/** Asks one question; the default is taken on an empty answer. */
+export type Ask = (question: string, fallback?: string) => Promise<string>;
+
+/** `cache1,cache2` or `cache1=10.0.0.11,…`: a bare entry is both the name and the address. */
+export function parseHosts(value: string): StarterHost[] {
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  if (entries.length === 0)
+    throw new UsageError('--hosts needs at least one host, e.g. --hosts cache1,cache2');
+  const hosts = entries.map((entry) => {
+    const [name = '', address = name] = entry.split('=', 2).map((part) => part.trim());
+    return { name, address };
+  });
+  const seen = new Set<string>();
+  for (const { name } of hosts) {
+    if (seen.has(name)) throw new UsageError(`--hosts names ${name} twice`);
+    seen.add(name);
+  }
+  return hosts;
+}
+
+function parsePort(flag: string, value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535)
+    throw new UsageError(`${flag} must be a port from 1 to 65535, got "${value}"`);
+  return port;
+}
+
+function parseSerial(value: string): number | string {
+  return /^\d+$/.test(value) ? Number(value) : value;
+}
+
+/** A local tarball's checksum is computed rather than asked for. */
+async function sha256OfLocal(path: string): Promise<string | undefined> {
+  const isFile = await stat(path).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+  return isFile ? sha256File(path) : undefined;
+}
+
+/**
+ * The settings the flags give, with what they leave out asked through `ask`
+ * (a terminal), or refused with the flags to add when there is none.
+ */
+export async function resolveInitSettings(
+  flags: InitFlags,
+  playbookDir: string,
+  ask: Ask | undefined,
+): Promise<StarterSettings> {
+  const missing: string[] = [];
+  const need = async (flag: string, given: string | undefined, question: string, fallback?: string) => {
+    if (given !== undefined) return given;
+    if (ask) return ask(question, fallback);
+    if (fallback !== undefined) return fallback;
+    missing.push(flag);
+    return '';
+  };
+  const hostsText = await need('--hosts', flags.hosts, 'Hosts (name or name=address, comma-separated)');
+  const version = await need('--version', flags.version, 'memcached version to upgrade to (e.g. 1.6.38)');
+  const sourceText = await need(
+    '--source',
+    flags.source,
+    'Source tarball (a path on this machine, or a URL)',
+    // Without a version the run stops at --version below; the URL is never used then.
+    releaseUrl(version),
+  );
+  const source = /^https?:\/\//.test(sourceText)
+    ? ({ kind: 'url', url: sourceText } as const)
+    : ({ kind: 'path', path: sourceText } as const);
+  const computed =
+    source.kind === 'path' && sourceText ? await sha256OfLocal(resolve(playbookDir, sourceText)) : undefined;
+  const sha256 = await need(
+    '--sha256',
+    flags.sha256 ?? computed,
+    'sha256 of the tarball (as sha256sum prints it)',
+  );
+  // Left out, the playbook says nothing and memplay logs in as whoever runs it.
+  const user = flags.user ?? (ask ? await ask('SSH user', userInfo().username) : undefined);
+  const port = await need('--port', flags.port, 'memcached port', '11211');
+  const serial = await need(
+    '--serial',
+    flags.serial,
+    'Hosts out of service at once (a count, or e.g. 25%)',
+    '1',
+  );
+  if (missing.length > 0) {
+    throw new UsageError(
+      `memplay init needs ${missing.join(', ')}: give ${missing.length === 1 ? 'it' : 'them'} as flags, or run it on a terminal to be asked`,
+    );
+  }
+  return {
+    name: flags.name ?? `upgrade to ${version}`,
+    hosts: parseHosts(hostsText),
+    version,
+    source,
+    sha256,
+    ...(user ? { user } : {}),
+    sshPort: parsePort('--ssh-port', flags.sshPort ?? '22'),
+    port: parsePort('--port', port),
+    prefix: flags.prefix ?? '/opt/memcached',
+    serial: parseSerial(serial),
+    backupDir: flags.backupDir ?? './backups',
+  };
+}
+
+function terminalAsk(): { ask: Ask; close(): void } {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  return {
+    async ask(question, fallback) {
+      const answer = (await rl.question(`${question}${fallback ? ` [${fallback}]` : ''}: `)).trim();
+      return answer || fallback || '';
+    },
+    close: () => rl.close(),
+  };
+}
+
+/**
+ * Renders the playbook, validates it beside its destination and renames it into
+ * place only when it is valid: a bad flag leaves no file behind.
+ */
+export async function writeStarterPlaybook(file: string, settings: StarterSettings): Promise<string[]> {
+  const path = resolve(file);
+  const schemaRef = schemaReference(dirname(path), projectFile('schemas/playbook.schema.json'));
+  const text = renderStarterPlaybook(settings, schemaRef, new Date().toISOString().slice(0, 10));
+  const staging = join(dirname(path), `.${basename(path)}.memplay-init-${process.pid}.yml`);
+  await writeFile(staging, text, { mode: 0o644 });
+  try {
+    const problems = await validatePlaybookFile(staging);
+    if (problems.length > 0) return problems.map((d) => d.message);
+    await rename(staging, path);
+    return [];
+  } finally {
+    await rm(staging, { force: true });
+  }
+}
+
+export async function initCommand(file: string, flags: InitFlags): Promise<ExitCode> {
+  if (existsSync(file) && !flags.force) {
+    throw new UsageError(`${file} already exists: choose another path, or add --force to overwrite it`);
+  }
+  const terminal = process.stdin.isTTY && process.stderr.isTTY ? terminalAsk() : undefined;
+  let settings: StarterSettings;
+  try {
+    settings = await resolveInitSettings(flags, dirname(resolve(file)), terminal?.ask);
+  } finally {
+    terminal?.close();
+  }
+  const problems = await writeStarterPlaybook(file, settings);
+  if (problems.length > 0) {
+    throw new UsageError(
+      `the playbook these answers make is not valid, so ${file} was not written:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+    );
+  }
+  process.stdout.write(
+    `${file}: written and valid — next: memplay validate ${file}, then memplay apply ${file} --check\n`,
+  );
+  return ExitCode.ok;
+}

@@ -1,0 +1,49 @@
+import type { Serial } from '../playbook/types.js';
+import type { PlanSummary } from '../report/events.js';
+import type { PlanAction } from '../tasks/task.js';
+import { splitIntoBatches } from './batches.js';
+
+// The fleet summary at the end of --check, added up from the plans' actions: the
+// same values apply would act on, so the summary cannot promise what apply skips.
+
+/** What --check learned about one host. */
+export interface HostPlanResult {
+  readonly host: string;
+  /** changed: some task would change it; ok: nothing to do; failed/unreachable: no complete plan. */
+  readonly outcome: 'changed' | 'ok' | 'failed' | 'unreachable';
+  readonly actions: readonly PlanAction[];
+}
+
+export function summarizePlans(results: readonly HostPlanResult[], serial: Serial): PlanSummary {
+  const named = (outcome: HostPlanResult['outcome']) =>
+    results.filter((r) => r.outcome === outcome).map((r) => r.host);
+  const all = results.flatMap((r) => r.actions.map((action) => ({ host: r.host, action })));
+  const backups = all.filter(({ action }) => action.kind === 'backup');
+  const stops = new Set(all.filter(({ action }) => action.kind === 'stop').map(({ host }) => host));
+  const batches = splitIntoBatches(
+    results.map((r) => r.host),
+    serial,
+  ).map((hosts, index) => ({
+    batch: index + 1,
+    hosts,
+    out_of_service: hosts.filter((host) => stops.has(host)),
+  }));
+  return {
+    hosts: results.length,
+    changing: named('changed'),
+    unchanged: named('ok'),
+    failed: named('failed'),
+    unreachable: named('unreachable'),
+    compile: all
+      .filter(({ action }) => action.kind === 'compile')
+      .map(({ host, action }) => ({ host, version: action.version ?? '' })),
+    ship: all
+      .filter(({ action }) => action.kind === 'ship')
+      .map(({ host, action }) => ({ host, from: action.from ?? '', version: action.version ?? '' })),
+    backup_hosts: new Set(backups.map(({ host }) => host)).size,
+    backup_items: backups.reduce((sum, { action }) => sum + (action.items ?? 0), 0),
+    backup_bytes: backups.reduce((sum, { action }) => sum + (action.bytes ?? 0), 0),
+    batches,
+    max_out_of_service: Math.max(0, ...batches.map((b) => b.out_of_service.length)),
+  };
+}

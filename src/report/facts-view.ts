@@ -1,0 +1,159 @@
+import type { FleetFacts } from '../engine/fleet-facts.js';
+import { formatCount, formatSize } from '../tasks/memcached-client.js';
+
+// `memplay facts` as a table for people and as JSON lines for programs: one
+// `facts` object per reachable host, an `unreachable` one (as in apply's output)
+// per host that could not be reached, in playbook order.
+
+export interface FactsEvent {
+  readonly event: 'facts';
+  readonly host: string;
+  readonly address: string;
+  /** What the memcached port answers to `version`; null when nothing answers. */
+  readonly running_version: string | null;
+  readonly pid: number | null;
+  /** The builds `<prefix>/current` and `<prefix>/previous` name. */
+  readonly current: string | null;
+  readonly previous: string | null;
+  /** Installed builds under the prefix, with what `bin/memcached -V` reports (null: does not run). */
+  readonly builds: readonly { readonly dir: string; readonly version: string | null }[];
+  readonly platform: {
+    readonly arch: string | null;
+    readonly libc: string | null;
+    readonly libevent: string | null;
+  };
+  /** From `stats`; null when nothing answers on the port. */
+  readonly memcached: {
+    readonly port: number;
+    readonly uptime_s: number;
+    readonly items: number;
+    readonly bytes: number;
+    readonly limit_bytes: number;
+    readonly get_hits: number;
+    readonly get_misses: number;
+    readonly hit_ratio: number | null;
+    readonly evictions: number;
+    readonly connections: number;
+  } | null;
+}
+
+export interface UnreachableEvent {
+  readonly event: 'unreachable';
+  readonly host: string;
+  readonly reason: string;
+  readonly detail: string;
+}
+
+export function factsEvent(row: FleetFacts): FactsEvent | UnreachableEvent {
+  if (!row.reachable)
+    return { event: 'unreachable', host: row.host.name, reason: row.reason, detail: row.detail };
+  const { facts, stats } = row;
+  return {
+    event: 'facts',
+    host: row.host.name,
+    address: row.host.address,
+    running_version: facts.runningVersion,
+    pid: facts.pid,
+    current: facts.currentLink,
+    previous: facts.previousLink,
+    builds: facts.builds.map((b) => ({ dir: b.dir, version: b.reportedVersion })),
+    platform: facts.platform,
+    memcached: stats
+      ? {
+          port: row.host.memcached.port,
+          uptime_s: stats.uptime,
+          items: stats.items,
+          bytes: stats.bytes,
+          limit_bytes: stats.limitBytes,
+          get_hits: stats.getHits,
+          get_misses: stats.getMisses,
+          hit_ratio: stats.hitRatio,
+          evictions: stats.evictions,
+          connections: stats.connections,
+        }
+      : null,
+  };
+}
+
+export function formatUptime(seconds: number): string {
+  const d = Math.floor(seconds / 86_400);
+  const h = Math.floor((seconds % 86_400) / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${String(m).padStart(2, '0')}m`;
+  if (m > 0) return `${m}m ${String(seconds % 60).padStart(2, '0')}s`;
+  return `${seconds}s`;
+}
+
+export function formatHitRatio(ratio: number | null): string {
+  return ratio === null ? '-' : `${(ratio * 100).toFixed(1)}%`;
+}
+
+const columns = ['HOST', 'VERSION', 'BUILDS', 'UPTIME', 'ITEMS', 'BYTES', 'HIT RATIO', 'EVICTIONS', 'CONNS'];
+/** Numbers are right-aligned. */
+const rightAligned = new Set([3, 4, 5, 6, 7, 8]);
+
+/** The fleet as a table, then one line per unreachable host and a fleet total. */
+export function formatFactsTable(rows: readonly FleetFacts[]): string {
+  const cells = rows.flatMap((row): string[][] => {
+    if (!row.reachable) return [];
+    const { facts, stats } = row;
+    // `*` marks the build `current` names.
+    const builds =
+      facts.builds.map((b) => `${b.dir}${b.dir === facts.currentLink ? '*' : ''}`).join(', ') || '-';
+    const version = facts.runningVersion ?? `not serving (:${row.host.memcached.port})`;
+    if (!stats) return [[row.host.name, version, builds, '-', '-', '-', '-', '-', '-']];
+    return [
+      [
+        row.host.name,
+        version,
+        builds,
+        formatUptime(stats.uptime),
+        formatCount(stats.items),
+        formatSize(stats.bytes),
+        formatHitRatio(stats.hitRatio),
+        formatCount(stats.evictions),
+        formatCount(stats.connections),
+      ],
+    ];
+  });
+  const widths = columns.map((title, i) =>
+    Math.max(title.length, ...cells.map((c) => (c[i] as string).length)),
+  );
+  const line = (c: readonly string[]) =>
+    c
+      .map((cell, i) =>
+        rightAligned.has(i) ? cell.padStart(widths[i] as number) : cell.padEnd(widths[i] as number),
+      )
+      .join('  ')
+      .trimEnd();
+  const out = cells.length ? [line(columns), ...cells.map(line)] : [];
+  for (const row of rows) {
+    if (!row.reachable) out.push(`${row.host.name} UNREACHABLE (${row.reason}): ${row.detail}`);
+  }
+  out.push(fleetTotal(rows));
+  return out.join('\n');
+}
+
+function fleetTotal(rows: readonly FleetFacts[]): string {
+  const reachable = rows.filter((r) => r.reachable);
+  const serving = reachable.filter((r) => r.stats !== null);
+  const versions = new Map<string, number>();
+  for (const r of serving) {
+    const v = r.facts.runningVersion ?? '?';
+    versions.set(v, (versions.get(v) ?? 0) + 1);
+  }
+  const items = serving.reduce((sum, r) => sum + (r.stats?.items ?? 0), 0);
+  const bytes = serving.reduce((sum, r) => sum + (r.stats?.bytes ?? 0), 0);
+  const byVersion = [...versions].map(([v, n]) => `${n} on ${v}`).join(', ');
+  const unreachable = rows.length - reachable.length;
+  return [
+    `${rows.length} host${rows.length === 1 ? '' : 's'}: ${serving.length} serving${byVersion ? ` (${byVersion})` : ''}`,
+    reachable.length - serving.length ? `${reachable.length - serving.length} not serving` : '',
+    unreachable ? `${unreachable} unreachable` : '',
+    `${formatCount(items)} items / ${formatSize(bytes)} cached`,
+    '* = the build current points at',
+  ]
+    .filter(Boolean)
+    .join('; ');
+}

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { type HostPlanResult, summarizePlans } from '../../src/engine/plan-summary.js';
+import { formatHostPlans, formatPlanSummary } from '../../src/report/plan-view.js';
+import type { PlanAction } from '../../src/tasks/task.js';
+
+const upgrade = (
+  host: string,
+  port: number,
+  items: number,
+  bytes: number,
+  build: PlanAction,
+): HostPlanResult => ({
+  host,
+  outcome: 'changed',
+  actions: [
+    build,
+    { kind: 'backup', items, bytes, version: '1.6.18', text: `back up ${items} items` },
+    { kind: 'stop', version: '1.6.18', port, text: `stop 1.6.18 on port ${port}` },
+    { kind: 'repoint', version: '1.6.38', text: 'repoint current 1.6.18 → 1.6.38' },
+    { kind: 'start', version: '1.6.38', port, text: `restart on port ${port} as 1.6.38` },
+    { kind: 'restore', items, bytes, text: `restore ${items} items` },
+  ],
+});
+const compile: PlanAction = {
+  kind: 'compile',
+  version: '1.6.38',
+  text: 'build 1.6.38 from memcached-1.6.38.tar.gz',
+};
+const ship: PlanAction = { kind: 'ship', version: '1.6.38', from: 'h1', text: 'receive 1.6.38 built on h1' };
+
+const fleet: HostPlanResult[] = [
+  upgrade('h1', 11211, 100_000, 119_000_000, compile),
+  upgrade('h2', 11211, 2_000, 3_500_000, ship),
+  { host: 'h3', outcome: 'ok', actions: [] },
+  upgrade('h4', 11212, 1, 100, ship),
+  { host: 'h5', outcome: 'unreachable', actions: [] },
+];
+
+describe('the --check fleet summary adds up the plans', () => {
+  it('counts hosts, builds, backup sizes and who is out of service in each batch (serial 2)', () => {
+    const summary = summarizePlans(fleet, { kind: 'count', count: 2 });
+    expect(summary).toEqual({
+      hosts: 5,
+      changing: ['h1', 'h2', 'h4'],
+      unchanged: ['h3'],
+      failed: [],
+      unreachable: ['h5'],
+      compile: [{ host: 'h1', version: '1.6.38' }],
+      ship: [
+        { host: 'h2', from: 'h1', version: '1.6.38' },
+        { host: 'h4', from: 'h1', version: '1.6.38' },
+      ],
+      backup_hosts: 3,
+      backup_items: 102_001,
+      backup_bytes: 122_500_100,
+      batches: [
+        { batch: 1, hosts: ['h1', 'h2'], out_of_service: ['h1', 'h2'] },
+        { batch: 2, hosts: ['h3', 'h4'], out_of_service: ['h4'] },
+        { batch: 3, hosts: ['h5'], out_of_service: [] },
+      ],
+      max_out_of_service: 2,
+    });
+  });
+
+  it('a percentage serial batches as apply does (25% of 5 → 2 per batch)', () => {
+    const summary = summarizePlans(fleet, { kind: 'percent', percent: 25 });
+    expect(summary.batches.map((b) => b.hosts.length)).toEqual([2, 2, 1]);
+  });
+
+  it('prints each host with its actions indented, then the summary', () => {
+    const summary = summarizePlans(fleet, { kind: 'count', count: 1 });
+    const actions = new Map(fleet.map((r) => [r.host, r.actions]));
+    const lines = formatHostPlans(
+      fleet.map((r) => r.host),
+      actions,
+      summary,
+    );
+    expect(lines.slice(0, 3)).toEqual(['PLAN', 'h1', '  - build 1.6.38 from memcached-1.6.38.tar.gz']);
+    expect(lines).toContain('  - back up 100000 items');
+    expect(lines.slice(lines.indexOf('h3'), lines.indexOf('h3') + 2)).toEqual(['h3', '  nothing to change']);
+    expect(lines.slice(lines.indexOf('h5'), lines.indexOf('h5') + 2)).toEqual([
+      'h5',
+      '  no plan: unreachable (see above)',
+    ]);
+    expect(formatPlanSummary(summary)).toEqual([
+      'SUMMARY',
+      '  hosts: 3 of 5 would change (h1, h2, h4); 1 unchanged',
+      '  not planned: h5 (unreachable)',
+      "  builds: compile 1.6.38 on h1; ship h1's build to h2, h4",
+      '  back up: 102,001 items / 122.5 MB on 3 hosts',
+      '  out of service: at most 1 host at a time, in 3 batches: h1 | h2 | h4',
+    ]);
+  });
+
+  it('a fleet already on the target: nothing to build, back up or take down', () => {
+    const summary = summarizePlans(
+      [
+        { host: 'a', outcome: 'ok', actions: [] },
+        { host: 'b', outcome: 'ok', actions: [] },
+      ],
+      { kind: 'count', count: 1 },
+    );
+    expect(formatPlanSummary(summary)).toEqual([
+      'SUMMARY',
+      '  hosts: 0 of 2 would change; 2 unchanged',
+      '  builds: none',
+      '  back up: nothing',
+      '  out of service: none',
+    ]);
+  });
+});

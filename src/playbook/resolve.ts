@@ -43,7 +43,12 @@ export interface PlaybookDocument {
   readonly defaults?: HostSettingsDocument;
   readonly strategy?: { readonly serial?: number | string; readonly max_fail_percentage?: number };
   readonly backup?: { readonly dir?: string };
-  readonly verify?: { readonly sample?: number; readonly min_restored_ratio?: number };
+  readonly verify?: {
+    readonly sample?: number;
+    readonly full?: boolean;
+    readonly min_restored_ratio?: number;
+  };
+  readonly swap?: { readonly mode?: 'auto' | 'warm' | 'cold' };
   readonly hosts: Readonly<Record<string, HostDocument>>;
   readonly groups?: Readonly<Record<string, readonly string[]>>;
 }
@@ -90,8 +95,10 @@ export function resolvePlaybook(
     backup: { dir: local(document.backup?.dir ?? './backups') },
     verify: {
       sample: document.verify?.sample ?? 1000,
+      full: document.verify?.full ?? false,
       minRestoredRatio: document.verify?.min_restored_ratio ?? 1,
     },
+    swap: { mode: document.swap?.mode ?? 'auto' },
     hosts: Object.entries(document.hosts).map(([name, host]) =>
       resolveHost(name, host, document.defaults, local, environment),
     ),

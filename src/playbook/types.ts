@@ -56,6 +56,8 @@ export interface Strategy {
   readonly maxFailPercentage: number;
 }
 
+export type SwapMode = 'auto' | 'warm' | 'cold';
+
 export interface Playbook {
   /** Absolute path of the playbook file. */
   readonly file: string;
@@ -63,8 +65,10 @@ export interface Playbook {
   readonly target: Target;
   readonly strategy: Strategy;
   readonly backup: { readonly dir: string };
-  /** How restored data is checked; defaults: sample 1000, min_restored_ratio 1.0. */
-  readonly verify: { readonly sample: number; readonly minRestoredRatio: number };
+  /** How restored data is checked; defaults: sample 1000, full false, min_restored_ratio 1.0. */
+  readonly verify: { readonly sample: number; readonly full: boolean; readonly minRestoredRatio: number };
+  /** How the old instance is replaced: `auto` (warm restart where safe), `warm` or `cold`. */
+  readonly swap: { readonly mode: SwapMode };
   /** In the order the playbook lists them. */
   readonly hosts: readonly HostConfig[];
   readonly groups: Readonly<Record<string, readonly string[]>>;

@@ -34,12 +34,21 @@ export async function pointBuildLink(
     : { ok: false, reason: `pointing ${link} → ${build} failed: ${result.stderr.trim()}` };
 }
 
-/** Stops the instance and waits until nothing answers on the port. */
-export async function stopInstance(ctx: TaskContext): Promise<Step> {
+/**
+ * Stops the instance and waits until nothing answers on the port. `forRestart`:
+ * with SIGUSR1, so memcached writes `<memory file>.meta` for a warm start.
+ */
+export async function stopInstance(ctx: TaskContext, options: { forRestart?: boolean } = {}): Promise<Step> {
   const service = serviceControl(ctx.host);
   const { port } = ctx.host.memcached;
-  ctx.progress('stop the running instance');
-  const stopped = await ctx.transport.run(service.stop(), service.runOptions);
+  const command = options.forRestart ? service.stopForRestart?.() : service.stop();
+  if (!command) return { ok: false, reason: `${service.describe} cannot stop memcached with SIGUSR1` };
+  ctx.progress(
+    options.forRestart
+      ? 'stop the running instance with SIGUSR1 (warm restart)'
+      : 'stop the running instance',
+  );
+  const stopped = await ctx.transport.run(command, service.runOptions);
   if (stopped.code !== 0) {
     return { ok: false, reason: `stopping memcached (${service.describe}) failed: ${stopped.stderr.trim()}` };
   }
@@ -91,4 +100,25 @@ export async function startInstance(
     return { ok: false, reason: `port ${ctx.host.memcached.port}: ${seen} after ${startTimeoutMs / 1000}s` };
   }
   return { ok: true };
+}
+
+/** Whether memcached left `<memoryFile>.meta`, the file a warm start resumes from. */
+export async function metaWaiting(ctx: TaskContext, memoryFile: string): Promise<boolean> {
+  const result = await ctx.transport.run(sh`test -e ${`${memoryFile}.meta`}`);
+  return result.code === 0;
+}
+
+/**
+ * Moves a `.meta` aside (to `<memoryFile>.meta.memplay-refused`, kept for a
+ * post-mortem) so the next start is cold: memcached resumes from any `.meta` it
+ * finds, and the cold path must not load what the proof refused.
+ */
+export async function setMetaAside(ctx: TaskContext, memoryFile: string): Promise<Step> {
+  const meta = `${memoryFile}.meta`;
+  const result = await ctx.transport.run(
+    sh`if [ -e ${meta} ]; then mv -f ${meta} ${`${meta}.memplay-refused`}; fi`,
+  );
+  return result.code === 0
+    ? { ok: true }
+    : { ok: false, reason: `moving ${meta} aside failed: ${result.stderr.trim()}` };
 }

@@ -33,8 +33,9 @@ export const verify: TaskModule = {
       );
     }
     const served = `${version} answers on port ${port}`;
-    // Only what restore actually wrote is compared; in --check nothing is restored yet.
-    const file = ctx.run.restored ? (ctx.run.backupFile ?? ctx.run.restoreSource) : undefined;
+    // Only what restore actually wrote (or a warm restart resumed) is compared; in --check nothing is yet.
+    const file =
+      ctx.run.restored || ctx.run.warmResumed ? (ctx.run.backupFile ?? ctx.run.restoreSource) : undefined;
     const sampleSize = ctx.playbook.verify.sample;
     if (!file) {
       if ((ctx.run.plannedBackup || ctx.run.backupFile) && sampleSize > 0) {

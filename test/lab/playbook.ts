@@ -28,6 +28,10 @@ export interface FleetOverrides {
   readonly memcachedArgs?: readonly string[];
   /** `target.configure` (default: none). */
   readonly configure?: readonly string[];
+  /** `swap.mode` (default: left out, which is `auto`). */
+  readonly swapMode?: 'auto' | 'warm' | 'cold';
+  /** `verify.full` (default: left out, which is false). */
+  readonly verifyFull?: boolean;
 }
 
 // Paths and names are quoted only when YAML would read them as something else.
@@ -70,8 +74,12 @@ export function fleetPlaybook(
     identityFile?: string;
     memcachedArgs?: readonly string[];
     configure?: readonly string[];
+    swapMode?: 'auto' | 'warm' | 'cold';
+    verifyFull?: boolean;
   },
 ): string {
+  const swap = settings.swapMode ? `swap:\n  mode: ${settings.swapMode}\n` : '';
+  const verify = settings.verifyFull !== undefined ? `verify:\n  full: ${settings.verifyFull}\n` : '';
   const args = settings.memcachedArgs ?? ['-l', '127.0.0.1', '-m', '256'];
   const configure = settings.configure ? `  configure: ${JSON.stringify(settings.configure)}\n` : '';
   return `# yaml-language-server: $schema=${join(lab.repoRoot, 'schemas', 'playbook.schema.json')}
@@ -92,7 +100,7 @@ strategy:
   max_fail_percentage: ${settings.maxFailPercentage}
 backup:
   dir: ${scalar(settings.backupDir ?? join(lab.dir, 'backups'))}
-hosts:
+${swap}${verify}hosts:
 ${settings.hosts.map(hostEntry).join('')}${groups(settings.hosts)}`;
 }
 
@@ -141,6 +149,8 @@ export async function writeFleetPlaybook(lab: Lab, overrides: FleetOverrides = {
     ...(overrides.identityFile !== undefined && { identityFile: overrides.identityFile }),
     ...(overrides.memcachedArgs !== undefined && { memcachedArgs: overrides.memcachedArgs }),
     ...(overrides.configure !== undefined && { configure: overrides.configure }),
+    ...(overrides.swapMode !== undefined && { swapMode: overrides.swapMode }),
+    ...(overrides.verifyFull !== undefined && { verifyFull: overrides.verifyFull }),
   });
   await writeFile(path, text);
   return path;

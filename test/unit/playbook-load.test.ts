@@ -31,7 +31,8 @@ describe('loadPlaybook on the contract document', () => {
       },
       strategy: { serial: { kind: 'count', count: 1 }, maxFailPercentage: 0 },
       backup: { dir: resolve('test/fixtures/good-playbooks/backups') },
-      verify: { sample: 1000, minRestoredRatio: 1 },
+      verify: { sample: 1000, full: false, minRestoredRatio: 1 },
+      swap: { mode: 'auto' },
       hosts: [
         {
           name: 'host1',

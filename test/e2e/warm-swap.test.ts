@@ -23,6 +23,11 @@ const host = lab.hosts[0]!;
 const port = host.memcachedPort;
 const direct = () => loopbackConnection(port);
 const itemCount = 5_000;
+// On a memory file memcached's `stats time` runs up to ~2 s behind the wall
+// clock (measured: 1.6.38 with -e after a clean start), so two instances' absolute
+// expiries can disagree by that much more than usual. Items a cold path restored
+// through two such clocks are compared with this tolerance; warm-resumed ones exactly.
+const coldTtlToleranceSeconds = 5;
 
 async function seed(seedValue: number) {
   await generateItems(direct(), { seed: seedValue, count: itemCount, totalBytes: 8 * 1024 * 1024 });
@@ -112,7 +117,7 @@ describe('warm swap on a memory file', () => {
     expect(restore?.out_of_service_ms).toBeGreaterThanOrEqual(
       swapEvent(applied.events)?.out_of_service_ms ?? 0,
     );
-    expect(compareDigests(original, await digestItems(direct()))).toEqual([]);
+    expect(compareDigests(original, await digestItems(direct()), coldTtlToleranceSeconds)).toEqual([]);
   });
 
   it('swap.mode: warm with a different -m: memcached comes back empty without a word, the proof catches it, and the backup is restored in full', async () => {
@@ -137,7 +142,7 @@ describe('warm swap on a memory file', () => {
     );
     expect(taskEvents(applied).find((t) => t.task === 'restore')?.detail).toMatch(/^restored 5,000 items/);
     expect(recapOf(applied).host1).toMatchObject({ failed: 0, swap_mode: 'cold' });
-    expect(compareDigests(original, await digestItems(direct()))).toEqual([]);
+    expect(compareDigests(original, await digestItems(direct()), coldTtlToleranceSeconds)).toEqual([]);
   });
 
   it('memplay killed between the SIGUSR1 and the new start: the re-run resumes the .meta, proves it against the backup it left, and finishes the host with its data', async () => {
@@ -146,7 +151,8 @@ describe('warm swap on a memory file', () => {
     const original = await seed(25);
     const playbook = await writeFleetPlaybook(lab, { hosts: [1], memcachedArgs: memoryFileArgs(host) });
 
-    const live = spawnMemplay(['apply', playbook], (event, { child }) => {
+    // -v: progress events come only with it.
+    const live = spawnMemplay(['apply', playbook, '-v'], (event, { child }) => {
       if (event.event === 'progress' && event.message === 'point current → 1.6.38') child.kill('SIGKILL');
     });
     await live.exited;

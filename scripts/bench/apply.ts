@@ -37,11 +37,16 @@ interface TaskEvent {
   readonly hosts?: Record<string, { out_of_service_ms?: number }>;
 }
 
-export async function applyPlaybook(repoRoot: string, playbook: string, hostName: string): Promise<ApplyRun> {
+export async function applyPlaybook(
+  repoRoot: string,
+  playbook: string,
+  hostName: string,
+  timeoutMs = 180_000,
+): Promise<ApplyRun> {
   const finished = await runProgram(
     process.execPath,
     [join(repoRoot, 'bin', 'memplay.js'), 'apply', playbook, '--output', 'json'],
-    { cwd: repoRoot, timeoutMs: 180_000 },
+    { cwd: repoRoot, timeoutMs },
   );
   const tasks: TaskResult[] = [];
   let hostOutOfServiceMs: number | null = null;

@@ -277,7 +277,7 @@ ${table(
     mb(r.valueBytes),
     seconds(r.outOfServiceMs),
     count(r.itemsAfter),
-    seconds(r.applyWallMs),
+    r.error ? `broke: ${r.error.slice(0, 300)}` : seconds(r.applyWallMs),
   ]),
 )}`;
 }

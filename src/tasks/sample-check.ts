@@ -60,9 +60,10 @@ export async function compareSample(
   backupPath: string,
   totalItems: number,
   sampleSize: number,
+  toleranceSeconds = ttlToleranceSeconds,
 ): Promise<SampleResult> {
   const sample = await sampleBackup(backupPath, totalItems, sampleSize);
-  return compareItems(client, sample, await client.serverClock());
+  return compareItems(client, sample, await client.serverClock(), toleranceSeconds);
 }
 
 /** Reads `items` back from the instance; an item whose expiry has passed (or is within 2 s) is not compared. */
@@ -70,8 +71,9 @@ export async function compareItems(
   client: MetaClient,
   items: readonly SampledItem[],
   clock: ServerClock,
+  toleranceSeconds = ttlToleranceSeconds,
 ): Promise<SampleResult> {
-  const live = items.filter((item) => item.exptime === 0 || item.exptime > clock.now() + ttlToleranceSeconds);
+  const live = items.filter((item) => item.exptime === 0 || item.exptime > clock.now() + toleranceSeconds);
   const expected = new Map(live.map((item) => [item.key.toString('latin1'), item]));
   const mismatches: string[] = [];
   const seen = new Set<string>();
@@ -85,7 +87,7 @@ export async function compareItems(
       const problems: string[] = [];
       if (sha256(got.value) !== want.valueSha256) problems.push('value differs');
       if (got.flags !== want.flags) problems.push(`flags ${got.flags}, backup ${want.flags}`);
-      if (Math.abs(got.exptime - want.exptime) > ttlToleranceSeconds) {
+      if (Math.abs(got.exptime - want.exptime) > toleranceSeconds) {
         problems.push(`expiry ${got.exptime}, backup ${want.exptime}`);
       }
       if (problems.length) mismatches.push(`${displayKey(got.key)}: ${problems.join(', ')}`);

@@ -1,8 +1,9 @@
 import { TaskFailed } from '../errors.js';
 import { connectMeta } from './memcached-client.js';
-import { compareSample } from './sample-check.js';
+import { compareSample, ttlToleranceSeconds } from './sample-check.js';
 import type { TaskModule } from './task.js';
 import { ok } from './task.js';
+import { warmExpiryToleranceSeconds } from './warm-proof.js';
 
 // verify changes nothing: its plan is the check. In --check it runs against the
 // facts the earlier plans predict; in apply, against facts gathered after them.
@@ -46,7 +47,9 @@ export const verify: TaskModule = {
     if (sampleSize === 0) return ok(`${served}; sample check off (verify.sample: 0)`, facts);
     const client = await connectMeta(ctx);
     try {
-      const result = await compareSample(client, file.path, file.items, sampleSize);
+      // A warm-resumed cache carries memcached's clock rebase (see warm-proof.ts).
+      const tolerance = ctx.run.warmResumed ? warmExpiryToleranceSeconds : ttlToleranceSeconds;
+      const result = await compareSample(client, file.path, file.items, sampleSize, tolerance);
       // Keys a client rewrote during restore legitimately differ from the backup.
       const tolerated = ctx.run.restored?.keptNewer ?? 0;
       if (result.mismatches.length > tolerated) {

@@ -102,16 +102,18 @@ export async function startInstance(
   return { ok: true };
 }
 
-// memcached started in the same wall-clock second as the old one stopped
+// memcached started in the same second of its own clock as the old one stopped
 // (`stop_time` in the .meta) comes back empty without a word (measured, 1.6.18 →
-// 1.6.38: 0 of 100 items at once, 100 of 100 after 1.2 s), so wait that second out.
+// 1.6.38: 0 of 100 items at once, 100 of 100 after 1.2 s). On a memory file that
+// clock runs up to ~2 s behind the wall clock (and 1.6.38 → 1.6.45 came back
+// empty with only the second waited out), so wait until the wall clock is 3 s past it.
 const metaReadyScript = `
 meta=$1
 [ -e "$meta" ] || exit 1
 stop=$(sed -n 's/^Kstop_time //p' "$meta" | head -n 1)
 case "$stop" in ''|*[!0-9]*) exit 0;; esac
 i=0
-while [ "$(date +%s)" -le "$stop" ] && [ "$i" -lt 40 ]; do i=$((i+1)); sleep 0.05; done
+while [ "$(date +%s)" -le $((stop + 2)) ] && [ "$i" -lt 80 ]; do i=$((i+1)); sleep 0.05; done
 exit 0
 `;
 

@@ -4,11 +4,13 @@ import { otherLabUsers } from './bench/lab-users.js';
 import { describeMachine } from './bench/machine.js';
 import { type Results, renderReport } from './bench/report.js';
 import { backupAndRestore, cleanUp, controllerMemory, prepare, upgradeWindow } from './bench/steps.js';
+import { warmAgainstCold } from './bench/warm-cold.js';
 
 // `npm run bench`: memplay's backup, restore and upgrade window on host1 of the
 // lab, against memcached-tool, with the targets they are held to. Prints a
 // markdown report on stdout (progress on stderr). A MISS is a finding, not a
 // failure: the exit status is non-zero only when the bench itself broke.
+// `npm run bench -- --only-warm` runs step 5 alone (warm against cold out of service).
 
 function log(message: string): void {
   process.stderr.write(`bench: ${message}\n`);
@@ -26,6 +28,9 @@ async function main(): Promise<number> {
   let results: Omit<Results, 'totalMs'>;
   try {
     const host = bench.host;
+    const onlyWarm = process.argv.includes('--only-warm');
+    const step = <T>(name: string, measure: () => Promise<T>) =>
+      onlyWarm ? Promise.resolve(undefined) : attempt(name, measure);
     results = {
       machine,
       hostLine: `${host.name}: ${host.user}@127.0.0.1:${host.sshPort} (OpenSSH), memcached ${lab.baselineVersion} on 127.0.0.1:${host.memcachedPort}, -m 256`,
@@ -34,9 +39,10 @@ async function main(): Promise<number> {
           ? `${lab.targetVersion} already under ${host.prefix}: no compile in any figure`
           : `${lab.targetVersion} copied from the lab build cache into ${host.prefix} before timing: no compile in any figure`,
       otherLabUsers: others,
-      backupAndRestore: await attempt('1–2 backup and restore', () => backupAndRestore(bench)),
-      upgrade: await attempt('3 upgrade window', () => upgradeWindow(bench)),
-      memory: await attempt('4 controller memory', () => controllerMemory(bench)),
+      backupAndRestore: await step('1–2 backup and restore', () => backupAndRestore(bench)),
+      upgrade: await step('3 upgrade window', () => upgradeWindow(bench)),
+      memory: await step('4 controller memory', () => controllerMemory(bench)),
+      warmCold: await attempt('5 warm against cold', () => warmAgainstCold(lab, log)),
       broken,
       retried: bench.failures,
     };

@@ -2,6 +2,7 @@ import type { Machine } from './machine.js';
 import type { BackupAndRestore, ControllerMemory, LoadedDataSet, UpgradeWindow } from './steps.js';
 import { BIG_CACHE, DATA_SET } from './steps.js';
 import { count, itemsPerSecond, MB, MiB, mb, mbPerSecond, perSecond, ratio, seconds } from './units.js';
+import type { WarmColdRow } from './warm-cold.js';
 
 // The bench's output: one markdown document, absolute figures and ratios, then
 // each target with PASS or MISS.
@@ -14,6 +15,7 @@ export interface Results {
   readonly backupAndRestore?: BackupAndRestore;
   readonly upgrade?: UpgradeWindow;
   readonly memory?: ControllerMemory;
+  readonly warmCold?: readonly WarmColdRow[];
   readonly broken: readonly { readonly step: string; readonly message: string }[];
   /** Failures a second attempt got past. */
   readonly retried: readonly { readonly step: string; readonly message: string }[];
@@ -260,6 +262,26 @@ ${table(
 )}`;
 }
 
+function warmColdSection(rows: readonly WarmColdRow[]): string {
+  return `## 5. Out of service: warm restart against cold
+
+One host, 1.6.18 on a memory file in /dev/shm (\`-e\`) → 1.6.38, the same playbook with \`swap.mode: warm\` and then \`cold\`. Out of service is the host's \`out_of_service_ms\` (recap): warm from the SIGUSR1 until the new instance served and the proof (count, 1000 sampled items) passed; cold from the stop until the backup was restored.
+
+${table(
+  ['cache', 'swap.mode', 'path taken', 'items', 'bytes', 'out of service', 'items after', 'apply wall'],
+  rows.map((r) => [
+    r.size,
+    r.mode,
+    r.taken,
+    count(r.items),
+    mb(r.valueBytes),
+    seconds(r.outOfServiceMs),
+    count(r.itemsAfter),
+    r.error ? `broke: ${r.error.slice(0, 300)}` : seconds(r.applyWallMs),
+  ]),
+)}`;
+}
+
 export function renderReport(results: Results): string {
   const m = results.machine;
   const br = results.backupAndRestore;
@@ -289,6 +311,7 @@ MB = 10^6 bytes; throughput is item values moved per second of wall time.`);
   if (br) parts.push(backupSection(br), restoreSection(br));
   if (results.upgrade) parts.push(upgradeSection(results.upgrade));
   if (results.memory) parts.push(memorySection(results.memory));
+  if (results.warmCold) parts.push(warmColdSection(results.warmCold));
   parts.push(`## Targets
 
 ${table(

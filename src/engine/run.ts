@@ -57,6 +57,19 @@ type HostState =
   /** Never started: the run was interrupted or max_fail_percentage stopped it. */
   | { readonly kind: 'stopped' };
 
+/** The swap path and out-of-service time a host's swap and restore events carry. */
+function swapFields(run: HostRun): {
+  swap_mode?: 'warm' | 'cold';
+  swap_reason?: string;
+  out_of_service_ms?: number;
+} {
+  const path = run.swapTaken ?? run.swapChoice;
+  return {
+    ...(path ? { swap_mode: path.path, swap_reason: path.reason } : {}),
+    ...(run.outOfServiceMs !== undefined ? { out_of_service_ms: run.outOfServiceMs } : {}),
+  };
+}
+
 /**
  * Where a host goes. Fixed when the host connects: swap moves `previous` as it
  * goes, and a rollback must keep aiming at the build it found there.
@@ -143,6 +156,7 @@ export async function runPipeline(
       check,
       duration_ms: Date.now() - startedAt,
       ...(actions ? { actions } : {}),
+      ...(run && (task.name === 'swap' || task.name === 'restore') ? swapFields(run) : {}),
     });
   };
 
@@ -392,6 +406,11 @@ export async function runPipeline(
     await shared.builds.dispose();
   }
 
+  for (const [host, run] of runs) {
+    const counts = recap[host] as HostRecap;
+    if (run.swapTaken) counts.swap_mode = run.swapTaken.path;
+    if (run.outOfServiceMs !== undefined) counts.out_of_service_ms = run.outOfServiceMs;
+  }
   const interrupted = options.signal.aborted;
   if (check) {
     const results = hosts.map((host): HostPlanResult => {

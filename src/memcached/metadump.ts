@@ -184,6 +184,8 @@ export async function* parseMetadumpBatches(
         continue;
       }
       const line = buf.toString('latin1', lineStart, end);
+      // 1.6.45 (measured) acknowledges the command with OK before the first entry.
+      if (line === 'OK' && count === 0) continue;
       if (batch.length > 0) yield batch.splice(0);
       if (line === 'END') return count;
       // Nothing in this cache (every class empty): an empty dump, not a failure.

@@ -40,11 +40,13 @@ export interface PlaybookDocument {
   readonly backup?: { readonly dir?: string };
   readonly verify?: {
     readonly sample?: number;
+    readonly full?: boolean;
     readonly min_restored_ratio?: number;
     readonly accept_settings?: readonly string[];
     readonly max_latency_regression?: number | string;
     readonly min_throughput_ratio?: number;
   };
+  readonly swap?: { readonly mode?: 'auto' | 'warm' | 'cold' };
   readonly hosts: Readonly<Record<string, HostDocument>>;
   readonly groups?: Readonly<Record<string, readonly string[]>>;
 }
@@ -121,11 +123,13 @@ export function resolvePlaybook(
     backup: { dir: local(document.backup?.dir ?? './backups') },
     verify: {
       sample: document.verify?.sample ?? 1000,
+      full: document.verify?.full ?? false,
       minRestoredRatio: document.verify?.min_restored_ratio ?? 1,
       acceptSettings: document.verify?.accept_settings ?? [],
       maxLatencyRegression: fractionOf(document.verify?.max_latency_regression ?? 0.25),
       minThroughputRatio: document.verify?.min_throughput_ratio ?? 0.8,
     },
+    swap: { mode: document.swap?.mode ?? 'auto' },
     hosts: Object.entries(document.hosts).map(([name, host]) =>
       resolveHost(name, host, document.defaults, local, environment),
     ),

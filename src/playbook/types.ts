@@ -80,6 +80,8 @@ export interface Strategy {
 export interface VerifySettings {
   /** Items compared with the backup (default 1000). */
   readonly sample: number;
+  /** Compare every item, not a sample (default false). */
+  readonly full: boolean;
   /** Default 1.0. */
   readonly minRestoredRatio: number;
   /** `stats settings` names whose client-visible change the operator accepts (default none). */
@@ -90,6 +92,8 @@ export interface VerifySettings {
   readonly minThroughputRatio: number;
 }
 
+export type SwapMode = 'auto' | 'warm' | 'cold';
+
 export interface Playbook {
   /** Absolute path of the playbook file. */
   readonly file: string;
@@ -98,6 +102,8 @@ export interface Playbook {
   readonly strategy: Strategy;
   readonly backup: { readonly dir: string };
   readonly verify: VerifySettings;
+  /** How the old instance is replaced: `auto` (warm restart where safe), `warm` or `cold`. */
+  readonly swap: { readonly mode: SwapMode };
   /** In the order the playbook lists them. */
   readonly hosts: readonly HostConfig[];
   readonly groups: Readonly<Record<string, readonly string[]>>;

@@ -13,6 +13,10 @@ export interface HostRecap {
   failed: number;
   skipped: number;
   unreachable: boolean;
+  /** The path swap took on this host, when it swapped in this run. */
+  swap_mode?: 'warm' | 'cold';
+  /** How long the host was out of service, when it was stopped in this run (see the task event's field). */
+  out_of_service_ms?: number;
 }
 
 /** The fleet's --check plans added up (src/engine/plan-summary.ts). */
@@ -67,6 +71,20 @@ export type RunEvent =
       readonly duration_ms: number;
       /** --check, a task that would change the host: its concrete steps, with sizes. */
       readonly actions?: readonly PlanAction[];
+      /**
+       * swap and restore: the path swap takes (--check: would take) on this host,
+       * `warm` (SIGUSR1, resume the memory file, proven against the backup) or `cold`.
+       */
+      readonly swap_mode?: 'warm' | 'cold';
+      /** Why swap takes that path (a cold fallback after a warm attempt says what fell short). */
+      readonly swap_reason?: string;
+      /**
+       * swap and restore, once the host was stopped in this run: milliseconds out of
+       * service so far — warm: from SIGUSR1 until the new instance served and was
+       * proven; cold: from the stop until the new instance served (swap), then until
+       * the backup was restored into it (restore).
+       */
+      readonly out_of_service_ms?: number;
     }
   /**
    * One of verify's gates (protocol, settings, performance) on a host, with

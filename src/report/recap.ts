@@ -6,7 +6,9 @@ export function formatRecap(hosts: Readonly<Record<string, HostRecap>>): string 
   const width = Math.max(4, ...names.map((n) => n.length));
   const rows = names.map((name) => {
     const r = hosts[name] as HostRecap;
-    return `${name.padEnd(width)} : ok=${r.ok}  changed=${r.changed}  unreachable=${r.unreachable ? 1 : 0}  failed=${r.failed}  skipped=${r.skipped}`;
+    const swap = r.swap_mode ? `  swap=${r.swap_mode}` : '';
+    const out = r.out_of_service_ms !== undefined ? `  out_of_service=${r.out_of_service_ms}ms` : '';
+    return `${name.padEnd(width)} : ok=${r.ok}  changed=${r.changed}  unreachable=${r.unreachable ? 1 : 0}  failed=${r.failed}  skipped=${r.skipped}${swap}${out}`;
   });
   return ['RECAP '.padEnd(width + 20, '*'), ...rows].join('\n');
 }

@@ -10,6 +10,12 @@ export interface ServiceControl {
   readonly describe: string;
   /** Stops the instance and returns only once its process is gone (exit 0), or fails. */
   stop(): ShellCommand;
+  /**
+   * Like stop, with SIGUSR1: memcached started with a memory file (`-e`) shuts
+   * down gracefully and writes `<file>.meta`, so the next start resumes its items.
+   * Absent where memplay cannot send it (systemd): the warm path is then not offered.
+   */
+  readonly stopForRestart?: () => ShellCommand;
   /** Starts `<prefix>/current`; returns once the daemon has forked. */
   start(): ShellCommand;
   /** Pass with stop and start: carries the sudo password on stdin when there is one. */
@@ -21,22 +27,22 @@ export const becomePasswordVariable = 'MEMPLAY_BECOME_PASSWORD';
 
 const stopTimeoutSeconds = 30;
 
-// SIGTERM, then wait for the process to disappear. A pidfile naming a dead or
+// SIGTERM (or the signal given, SIGUSR1 for a warm restart), then wait for the process to disappear. A pidfile naming a dead or
 // absent process means already stopped. Never escalates to SIGKILL: a stuck
 // stop is reported and the operator decides.
 // A zombie counts as gone: the daemon's parent is init, which may reap it late.
 const pidfileStopScript = `
-pidfile=$1; timeout=$2
+pidfile=$1; timeout=$2; signal=\${3:-TERM}
 alive() { kill -0 "$1" 2>/dev/null && ! ps -o stat= -p "$1" 2>/dev/null | grep -q '^Z'; }
 [ -r "$pidfile" ] || exit 0
 pid=$(cat "$pidfile")
 case "$pid" in ''|*[!0-9]*) echo "pidfile $pidfile holds no pid" >&2; exit 3;; esac
 alive "$pid" || exit 0
-kill -TERM "$pid" || exit 4
+case "$signal" in USR1) kill -USR1 "$pid" || exit 4;; *) kill -TERM "$pid" || exit 4;; esac
 i=0
 while alive "$pid"; do
   i=$((i+1))
-  if [ "$i" -gt $((timeout*20)) ]; then echo "memcached pid $pid still running $timeout s after SIGTERM" >&2; exit 5; fi
+  if [ "$i" -gt $((timeout*20)) ]; then echo "memcached pid $pid still running $timeout s after SIG$signal" >&2; exit 5; fi
   sleep 0.05
 done
 rm -f "$pidfile"
@@ -70,6 +76,8 @@ export function serviceControl(
     return {
       describe: `pidfile ${service.pidfile}`,
       stop: () => sh`sh -c ${pidfileStopScript} memplay-stop ${service.pidfile} ${stopTimeoutSeconds}`,
+      stopForRestart: () =>
+        sh`sh -c ${pidfileStopScript} memplay-stop ${service.pidfile} ${stopTimeoutSeconds} USR1`,
       start: () => sh`${binary} ${memcachedStartArgs(host, service.pidfile)}`,
       runOptions: {},
     };

@@ -74,6 +74,22 @@ export const restore: TaskModule = {
 
   async plan(ctx, facts): Promise<Plan> {
     if (ctx.job.kind === 'restore') return planStandalone(ctx, facts, ctx.job.from);
+    // Replaying the backup over a proven warm cache would only bring back what clients deleted since.
+    if (ctx.run.warmResumed) {
+      return ok(
+        `warm: ${formatCount(ctx.run.warmResumed.items)} items resumed, proven by ${ctx.run.warmResumed.proof}: nothing to restore`,
+        facts,
+      );
+    }
+    const choice = ctx.run.swapChoice;
+    if (choice?.path === 'warm' && !ctx.run.swapTaken) {
+      const planned = ctx.run.plannedBackup;
+      const size = planned ? ` (~${formatCount(planned.items)} items / ${formatBytes(planned.bytes)})` : '';
+      return ok(
+        `warm restart planned: nothing to restore once the proof passes; otherwise restore the backup${size} into ${ctx.target.version}`,
+        facts,
+      );
+    }
     if (ctx.run.backupFile) {
       const file = ctx.run.backupFile;
       return changed(
@@ -125,6 +141,7 @@ export const restore: TaskModule = {
         ...(file.verifiedHeader ? { alreadyVerified: file.verifiedHeader } : {}),
       });
       const outOfService = ctx.run.stoppedAt === undefined ? null : performance.now() - ctx.run.stoppedAt;
+      if (outOfService !== null) ctx.run.outOfServiceMs = Math.round(outOfService);
       ctx.run.restored = { stored: result.stored, keptNewer: result.keptNewer };
       const live =
         result.stored +

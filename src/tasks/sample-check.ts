@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readBackupItems } from '../memcached/backup-reader.js';
+import type { ServerClock } from '../memcached/expiry.js';
 import { displayKey } from '../memcached/key-encoding.js';
 import type { MetaClient } from '../memcached/meta-client.js';
 
 // Reads back an evenly spread sample of the backup's items from the new
 // instance and compares value checksum, flags and expiry (within 2 s).
 
-interface SampledItem {
+export interface SampledItem {
   readonly key: Buffer;
   readonly valueSha256: string;
   readonly flags: number;
@@ -18,24 +19,37 @@ export interface SampleResult {
   readonly mismatches: readonly string[];
 }
 
-const ttlToleranceSeconds = 2;
+export const ttlToleranceSeconds = 2;
 
 function sha256(value: Buffer): string {
   return createHash('sha256').update(value).digest('hex');
 }
 
-async function sampleBackup(path: string, totalItems: number, sampleSize: number): Promise<SampledItem[]> {
+export function sampledItem(item: {
+  key: Buffer;
+  value: Buffer;
+  flags: number;
+  exptime: number;
+}): SampledItem {
+  return {
+    key: Buffer.from(item.key),
+    valueSha256: sha256(item.value),
+    flags: item.flags,
+    exptime: item.exptime,
+  };
+}
+
+export async function sampleBackup(
+  path: string,
+  totalItems: number,
+  sampleSize: number,
+): Promise<SampledItem[]> {
   const every = Math.max(1, Math.floor(totalItems / Math.max(1, sampleSize)));
   const sample: SampledItem[] = [];
   let index = 0;
   for await (const item of readBackupItems(path)) {
     if (index++ % every === 0 && sample.length < sampleSize) {
-      sample.push({
-        key: Buffer.from(item.key),
-        valueSha256: sha256(item.value),
-        flags: item.flags,
-        exptime: item.exptime,
-      });
+      sample.push(sampledItem(item));
     }
   }
   return sample;
@@ -46,12 +60,20 @@ export async function compareSample(
   backupPath: string,
   totalItems: number,
   sampleSize: number,
+  toleranceSeconds = ttlToleranceSeconds,
 ): Promise<SampleResult> {
   const sample = await sampleBackup(backupPath, totalItems, sampleSize);
-  const clock = await client.serverClock();
-  const live = sample.filter(
-    (item) => item.exptime === 0 || item.exptime > clock.now() + ttlToleranceSeconds,
-  );
+  return compareItems(client, sample, await client.serverClock(), toleranceSeconds);
+}
+
+/** Reads `items` back from the instance; an item whose expiry has passed (or is within 2 s) is not compared. */
+export async function compareItems(
+  client: MetaClient,
+  items: readonly SampledItem[],
+  clock: ServerClock,
+  toleranceSeconds = ttlToleranceSeconds,
+): Promise<SampleResult> {
+  const live = items.filter((item) => item.exptime === 0 || item.exptime > clock.now() + toleranceSeconds);
   const expected = new Map(live.map((item) => [item.key.toString('latin1'), item]));
   const mismatches: string[] = [];
   const seen = new Set<string>();
@@ -65,7 +87,7 @@ export async function compareSample(
       const problems: string[] = [];
       if (sha256(got.value) !== want.valueSha256) problems.push('value differs');
       if (got.flags !== want.flags) problems.push(`flags ${got.flags}, backup ${want.flags}`);
-      if (Math.abs(got.exptime - want.exptime) > ttlToleranceSeconds) {
+      if (Math.abs(got.exptime - want.exptime) > toleranceSeconds) {
         problems.push(`expiry ${got.exptime}, backup ${want.exptime}`);
       }
       if (problems.length) mismatches.push(`${displayKey(got.key)}: ${problems.join(', ')}`);

@@ -1,6 +1,7 @@
 import { TaskFailed } from '../errors.js';
 import type { HostFacts } from '../facts/host-facts.js';
 import { hasWorkingBuild } from '../facts/host-facts.js';
+import { queryMemcached } from '../facts/memcached-port.js';
 import { verifyBackup } from '../memcached/backup-reader.js';
 import { recordOldInstance } from './gates/instance-record.js';
 import {
@@ -10,14 +11,20 @@ import {
   startInstance,
   stopInstance,
 } from './instance.js';
-import type { Outcome, Plan, PlanAction, TaskContext, TaskModule } from './task.js';
+import { chooseSwapPath } from './swap-path.js';
+import type { Outcome, Plan, PlanAction, SwapChoice, TaskContext, TaskModule } from './task.js';
 import { changed, ok } from './task.js';
+import { type PreparedProof, prepareProof } from './warm-proof.js';
+import { attemptWarmRestart, coldStart } from './warm-swap.js';
 
 // The only task that takes a host out of service: stop the old instance,
 // repoint `current` atomically (a new link renamed over the old one), start the
 // new build, and wait until the port answers with the target. If the new build
 // does not come up, the engine rolls the host back (src/tasks/rollback.ts):
 // the old build, started again, with the backup restored into it.
+// swap.mode picks the path (src/tasks/swap-path.ts): cold as above, or warm —
+// SIGUSR1, the new build resumes the memory file, proven against the backup,
+// and cold from the backup whenever that falls short (src/tasks/warm-swap.ts).
 
 function fail(ctx: TaskContext, detail: string): never {
   throw new TaskFailed(ctx.host.name, 'swap', detail);
@@ -29,14 +36,18 @@ function describeRunning(facts: HostFacts): string {
 }
 
 /** Stop, repoint, start: the host is out of service from the first to the last. */
-function swapActions(facts: HostFacts, version: string, port: number): PlanAction[] {
+function swapActions(facts: HostFacts, version: string, port: number, choice: SwapChoice): PlanAction[] {
   const actions: PlanAction[] = [];
   if (facts.runningVersion) {
+    const pid = facts.pid ? ` (pid ${facts.pid})` : '';
     actions.push({
       kind: 'stop',
       version: facts.runningVersion,
       port,
-      text: `stop ${facts.runningVersion}${facts.pid ? ` (pid ${facts.pid})` : ''} on port ${port}: out of service until restored`,
+      text:
+        choice.path === 'warm'
+          ? `SIGUSR1 ${facts.runningVersion}${pid} on port ${port}: it writes its items to ${choice.memoryFile}; out of service until the new build serves them, proven against the backup`
+          : `stop ${facts.runningVersion}${pid} on port ${port}: out of service until restored (cold: ${choice.reason})`,
     });
   }
   if (facts.currentLink !== version) {
@@ -69,10 +80,16 @@ export const swap: TaskModule = {
     }
     const repoint =
       facts.currentLink === version ? '' : `repoint current ${facts.currentLink ?? '(none)'} → ${version}, `;
+    const choice = await chooseSwapPath(ctx, facts);
+    ctx.run.swapChoice = choice;
+    const detail =
+      choice.path === 'warm'
+        ? `warm restart: ${describeRunning(facts).replace(/^stop /, 'SIGUSR1 ')}${repoint}start ${version} on ${choice.memoryFile}, prove it against the backup (${choice.reason}); cold from the backup if it falls short`
+        : `${describeRunning(facts)}${repoint}start ${version} on port ${port} (cold: ${choice.reason})`;
     return changed(
-      `${describeRunning(facts)}${repoint}start ${version} on port ${port}`,
+      detail,
       { ...facts, currentLink: version, runningVersion: version, pid: null },
-      swapActions(facts, version, port),
+      swapActions(facts, version, port, choice),
     );
   },
 
@@ -107,20 +124,52 @@ export const swap: TaskModule = {
         fail(ctx, `${remembered.reason} — nothing was stopped, the old instance keeps serving`);
     }
     ctx.run.previousCommandLine = await runningCommandLine(ctx);
+    const choice = ctx.run.swapChoice ?? { path: 'cold', reason: 'no path was planned' };
+    // Everything the proof needs from the backup is read while the old instance still serves.
+    let proof: PreparedProof | undefined;
+    if (choice.path === 'warm' && ctx.run.backupFile) {
+      ctx.progress('read the backup for the warm restart proof');
+      proof = await prepareProof(
+        ctx.run.backupFile.path,
+        ctx.playbook.verify.full ? 0 : ctx.playbook.verify.sample,
+      );
+    }
+    const oldRunning = (await queryMemcached(ctx.transport, port, (client) => client.version())) !== null;
     // From here a failure of this or a later task rolls the host back to previousBuild (src/tasks/rollback.ts).
     ctx.run.previousBuild = previousBuild;
     ctx.run.stoppedAt = performance.now();
-    const stoppedAt = Date.now();
-    const stopped = await stopInstance(ctx);
-    if (!stopped.ok) fail(ctx, stopped.reason);
-    const repointed = await pointBuildLink(ctx, 'current', version);
-    if (!repointed.ok) fail(ctx, repointed.reason);
-    const started = await startInstance(ctx, version);
-    if (!started.ok) fail(ctx, `${version} did not start: ${started.reason}`);
-    const outMs = Date.now() - stoppedAt;
+    const stoppedAt = ctx.run.stoppedAt;
+    const warning = ctx.run.backupFile?.warning ? `; ${ctx.run.backupFile.warning}` : '';
+    const move = `${previousBuild ?? '(none)'} → ${version}`;
+    if (choice.path === 'warm' && proof) {
+      const attempt = await attemptWarmRestart(ctx, choice.memoryFile, proof, oldRunning);
+      if (attempt.ok) {
+        const outMs = Math.round(performance.now() - stoppedAt);
+        ctx.run.outOfServiceMs = outMs;
+        ctx.run.swapTaken = { path: 'warm', reason: choice.reason };
+        ctx.run.warmResumed = { items: attempt.proof.items, proof: attempt.proof.detail };
+        return {
+          status: 'changed',
+          detail: `${move} warm: ${attempt.proof.detail}; serving on port ${port} (out of service ${outMs} ms)${warning}`,
+        };
+      }
+      ctx.progress(`warm restart fell short (${attempt.reason}): cold start, the backup is restored next`);
+      await coldStart(ctx, choice.memoryFile);
+      ctx.run.swapTaken = { path: 'cold', reason: `warm restart fell back: ${attempt.reason}` };
+    } else {
+      const stopped = await stopInstance(ctx);
+      if (!stopped.ok) fail(ctx, stopped.reason);
+      const repointed = await pointBuildLink(ctx, 'current', version);
+      if (!repointed.ok) fail(ctx, repointed.reason);
+      const started = await startInstance(ctx, version);
+      if (!started.ok) fail(ctx, `${version} did not start: ${started.reason}`);
+      ctx.run.swapTaken = { path: 'cold', reason: choice.reason };
+    }
+    const outMs = Math.round(performance.now() - stoppedAt);
+    ctx.run.outOfServiceMs = outMs;
     return {
       status: 'changed',
-      detail: `${previousBuild ?? '(none)'} → ${version}, serving on port ${port} (out of service ${outMs} ms)${ctx.run.backupFile?.warning ? `; ${ctx.run.backupFile.warning}` : ''}`,
+      detail: `${move} cold (${ctx.run.swapTaken.reason}), serving on port ${port} (out of service ${outMs} ms)${warning}`,
     };
   },
 };

@@ -89,7 +89,19 @@ export interface HostRun {
    * right before swap stops it: what verify's gates hold the new one to.
    */
   oldInstance?: OldInstance;
+  /** The path swap planned (swap.mode), and why. */
+  swapChoice?: SwapChoice;
+  /** The path swap took: warm (proven), or cold (as planned, or the fallback after a warm attempt). */
+  swapTaken?: { readonly path: 'warm' | 'cold'; readonly reason: string };
+  /** A warm restart brought the cache back and the proof against the backup passed. */
+  warmResumed?: { readonly items: number; readonly proof: string };
+  /** The host's out-of-service time so far: from the stop until it served (warm: proven; cold: restored). */
+  outOfServiceMs?: number;
 }
+
+export type SwapChoice =
+  | { readonly path: 'warm'; readonly reason: string; readonly memoryFile: string }
+  | { readonly path: 'cold'; readonly reason: string };
 
 export interface ActiveBackup {
   /** Delta pass, then complete, fsync and rename the file. Called while the old instance still serves. */

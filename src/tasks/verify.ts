@@ -1,9 +1,10 @@
 import { TaskFailed } from '../errors.js';
 import { runGates } from './gates/run-gates.js';
 import { connectMeta } from './memcached-client.js';
-import { compareSample } from './sample-check.js';
+import { compareSample, ttlToleranceSeconds } from './sample-check.js';
 import type { TaskContext, TaskModule } from './task.js';
 import { ok } from './task.js';
+import { warmExpiryToleranceSeconds } from './warm-proof.js';
 
 // verify changes nothing: its plan is the check. In --check it runs against the
 // facts the earlier plans predict; in apply, against facts gathered after them.
@@ -46,8 +47,9 @@ export const verify: TaskModule = {
 
 /** The restored items read back equal to the backup; returns verify's detail so far. */
 async function checkSample(ctx: TaskContext, served: string): Promise<string> {
-  // Only what restore actually wrote is compared; in --check nothing is restored yet.
-  const file = ctx.run.restored ? (ctx.run.backupFile ?? ctx.run.restoreSource) : undefined;
+  // Only what restore actually wrote (or a warm restart resumed) is compared; in --check nothing is yet.
+  const file =
+    ctx.run.restored || ctx.run.warmResumed ? (ctx.run.backupFile ?? ctx.run.restoreSource) : undefined;
   const sampleSize = ctx.playbook.verify.sample;
   if (!file) {
     if ((ctx.run.plannedBackup || ctx.run.backupFile) && sampleSize > 0) {
@@ -58,7 +60,9 @@ async function checkSample(ctx: TaskContext, served: string): Promise<string> {
   if (sampleSize === 0) return `${served}; sample check off (verify.sample: 0)`;
   const client = await connectMeta(ctx);
   try {
-    const result = await compareSample(client, file.path, file.items, sampleSize);
+    // A warm-resumed cache carries memcached's clock rebase (see warm-proof.ts).
+    const tolerance = ctx.run.warmResumed ? warmExpiryToleranceSeconds : ttlToleranceSeconds;
+    const result = await compareSample(client, file.path, file.items, sampleSize, tolerance);
     // Keys a client rewrote during restore legitimately differ from the backup.
     const tolerated = ctx.run.restored?.keptNewer ?? 0;
     if (result.mismatches.length > tolerated) {

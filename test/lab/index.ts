@@ -26,6 +26,7 @@ import { ensureKeyPair, ensureSshd, sshdPid, stopSshd, writeKnownHosts } from '.
 export { ensureBuild } from './install-build.js';
 export type { Lab, LabHost } from './layout.js';
 export { isUp, memcachedStats, memcachedVersion } from './memcached-port.js';
+export { memoryFileArgs, memoryFilePath, removeMemoryFile, startWithArgs } from './memory-file.js';
 export type { FleetOverrides } from './playbook.js';
 export { writeFleetPlaybook } from './playbook.js';
 export type { FileEntry, HostSnapshot } from './snapshot.js';

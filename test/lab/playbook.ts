@@ -30,6 +30,10 @@ export interface FleetOverrides {
   readonly configure?: readonly string[];
   /** A `verify:` section (default: none, so every default applies). */
   readonly verify?: VerifyOverrides;
+  /** `swap.mode` (default: left out, which is `auto`). */
+  readonly swapMode?: 'auto' | 'warm' | 'cold';
+  /** `verify.full` (default: left out, which is false). */
+  readonly verifyFull?: boolean;
 }
 
 export interface VerifyOverrides {
@@ -37,6 +41,7 @@ export interface VerifyOverrides {
   readonly accept_settings?: readonly string[];
   readonly max_latency_regression?: number | string;
   readonly min_throughput_ratio?: number;
+  readonly full?: boolean;
 }
 
 // Paths and names are quoted only when YAML would read them as something else.
@@ -80,13 +85,21 @@ export function fleetPlaybook(
     memcachedArgs?: readonly string[];
     configure?: readonly string[];
     verify?: VerifyOverrides;
+    swapMode?: 'auto' | 'warm' | 'cold';
+    verifyFull?: boolean;
   },
 ): string {
+  const swap = settings.swapMode ? `swap:\n  mode: ${settings.swapMode}\n` : '';
   const args = settings.memcachedArgs ?? ['-l', '127.0.0.1', '-m', '256'];
   const configure = settings.configure ? `  configure: ${JSON.stringify(settings.configure)}\n` : '';
   // JSON is YAML: each value written as JSON keeps its type.
-  const verify = settings.verify
-    ? `verify:\n${Object.entries(settings.verify)
+  const verifySettings = {
+    ...settings.verify,
+    ...(settings.verifyFull !== undefined && { full: settings.verifyFull }),
+  };
+  const verify =
+    Object.keys(verifySettings).length > 0
+    ? `verify:\n${Object.entries(verifySettings)
         .map(([key, value]) => `  ${key}: ${JSON.stringify(value)}\n`)
         .join('')}`
     : '';
@@ -108,7 +121,7 @@ strategy:
   max_fail_percentage: ${settings.maxFailPercentage}
 backup:
   dir: ${scalar(settings.backupDir ?? join(lab.dir, 'backups'))}
-${verify}hosts:
+${swap}${verify}hosts:
 ${settings.hosts.map(hostEntry).join('')}${groups(settings.hosts)}`;
 }
 
@@ -158,6 +171,8 @@ export async function writeFleetPlaybook(lab: Lab, overrides: FleetOverrides = {
     ...(overrides.memcachedArgs !== undefined && { memcachedArgs: overrides.memcachedArgs }),
     ...(overrides.configure !== undefined && { configure: overrides.configure }),
     ...(overrides.verify !== undefined && { verify: overrides.verify }),
+    ...(overrides.swapMode !== undefined && { swapMode: overrides.swapMode }),
+    ...(overrides.verifyFull !== undefined && { verifyFull: overrides.verifyFull }),
   });
   await writeFile(path, text);
   return path;

@@ -138,3 +138,14 @@ describe('parseMetadump', () => {
     expect([closed.refusal, closed.entriesBefore]).toEqual(['interrupted', 1]);
   });
 });
+
+describe('parseMetadump on 1.6.45', () => {
+  it('skips the OK line 1.6.45 sends before the first entry, and still refuses an OK after one', async () => {
+    const line = 'key=a exp=-1 la=1795947956 cas=2 fetch=no cls=1 size=61 flags=0\n';
+    const { entries, count } = await collect(['OK\r\n', line, 'END\r\n']);
+    expect(count).toBe(1);
+    expect(entries.map((e) => e.key.toString())).toEqual(['a']);
+    expect((await collect(['OK\r\nEND\r\n'])).count).toBe(0);
+    expect((await refusal([line, 'OK\r\n', 'END\r\n'])).message).toContain('OK');
+  });
+});

@@ -33,11 +33,13 @@ describe('loadPlaybook on the contract document', () => {
       backup: { dir: resolve('test/fixtures/good-playbooks/backups') },
       verify: {
         sample: 1000,
+        full: false,
         minRestoredRatio: 1,
         acceptSettings: [],
         maxLatencyRegression: 0.25,
         minThroughputRatio: 0.8,
       },
+      swap: { mode: 'auto' },
       hosts: [
         {
           name: 'host1',

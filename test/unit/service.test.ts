@@ -32,6 +32,14 @@ describe('service commands', () => {
     expect(text).not.toMatch(/pkill|killall/);
     expect(text).toMatch(/ memplay-stop \/run\/m\.pid 30$/);
   });
+  it('pidfile: the warm stop sends SIGUSR1 through the same script; systemd offers none', () => {
+    const text = serviceControl(host({ manager: 'pidfile', pidfile: '/run/m.pid' })).stopForRestart?.().text;
+    expect(text).toMatch(/ memplay-stop \/run\/m\.pid 30 USR1$/);
+    expect(text).toContain('kill -USR1 "$pid"');
+    expect(
+      serviceControl(host({ manager: 'systemd', unit: 'memcached.service' })).stopForRestart,
+    ).toBeUndefined();
+  });
   it('systemd: systemctl stop/start the unit', () => {
     const control = serviceControl(host({ manager: 'systemd', unit: 'memcached.service' }));
     expect(control.stop().text).toBe('systemctl stop -- memcached.service');

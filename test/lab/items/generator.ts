@@ -299,7 +299,10 @@ async function listKeysOnce(factory: StreamFactory, mode: 'hash' | 'all'): Promi
     try {
       await wire.write(`lru_crawler metadump ${mode}\r\n`);
       // Entries end in LF only and the reply in CRLF: the whole reply is one "line".
-      const parts = (await wire.line()).split('\n');
+      // 1.6.45 (measured) sends an OK line first.
+      let reply = await wire.line();
+      if (reply === 'OK') reply = await wire.line();
+      const parts = reply.split('\n');
       const last = parts.pop() ?? '';
       if (last.startsWith('BUSY') && attempt < 100) {
         await new Promise((resolve) => setTimeout(resolve, 100));

@@ -1,0 +1,60 @@
+import type { HostFacts } from '../facts/host-facts.js';
+import { gatherWarmRestartFacts } from '../facts/warm-restart.js';
+import { memorySettingDifferences, memorySettings } from '../memcached/memory-settings.js';
+import type { SwapChoice, TaskContext } from './task.js';
+
+// Which path swap takes on a host (`swap.mode`), decided read-only so that
+// `--check` and apply say the same. Warm needs: an upgrade, the pidfile
+// manager (memplay sends the SIGUSR1 itself), a backup to prove the result
+// against, a running memcached with a memory file, and start arguments naming
+// the same file. `auto` also needs every memory setting unchanged; `warm`
+// tries anyway and lets the proof decide.
+
+function cold(reason: string): SwapChoice {
+  return { path: 'cold', reason };
+}
+
+export async function chooseSwapPath(ctx: TaskContext, facts: HostFacts): Promise<SwapChoice> {
+  const mode = ctx.playbook.swap.mode;
+  if (mode === 'cold') return cold('swap.mode: cold');
+  if (ctx.job.kind !== 'upgrade') return cold(`memplay ${ctx.job.kind} always restarts cold`);
+  const service = ctx.host.memcached.service;
+  if (service.manager !== 'pidfile') {
+    return cold(
+      `service ${service.unit} is run by systemd, which memplay cannot yet stop with SIGUSR1 (the signal that writes the .meta file a warm start needs)`,
+    );
+  }
+  const wanted = memorySettings(ctx.host.memcached.args);
+  const file = wanted['-e'];
+  if (file === undefined) return cold('memcached.args have no -e memory file');
+  if (!ctx.run.backup && !ctx.run.backupFile && !ctx.run.plannedBackup) {
+    return cold('no backup in this run to prove a warm restart against');
+  }
+  const warm = await gatherWarmRestartFacts(ctx.host, ctx.transport, file);
+  if (facts.runningVersion === null) {
+    // A run killed after its SIGUSR1 leaves the .meta and the backup: resume from both.
+    if (warm.metaWaiting && (ctx.run.backupFile || ctx.run.backup)) {
+      return { path: 'warm', reason: `${file}.meta left by a stopped instance is waiting`, memoryFile: file };
+    }
+    return cold(`nothing serves on port ${ctx.host.memcached.port} and no ${file}.meta is waiting`);
+  }
+  if (warm.memoryFile === null) return cold(`the running memcached has no memory file (-e)`);
+  if (warm.memoryFile !== file) {
+    return cold(`the running memcached's memory file is ${warm.memoryFile}, memcached.args name ${file}`);
+  }
+  const differences = warm.runningArgs
+    ? memorySettingDifferences(memorySettings(warm.runningArgs), wanted)
+    : null;
+  if (mode === 'warm') {
+    const caveat =
+      differences === null
+        ? '; the running command line could not be read'
+        : differences.length > 0
+          ? `; memory settings differ (${differences.join(', ')}), so memcached may start empty and the proof decides`
+          : '';
+    return { path: 'warm', reason: `swap.mode: warm, memory file ${file}${caveat}`, memoryFile: file };
+  }
+  if (differences === null) return cold(`the running memcached's command line could not be read`);
+  if (differences.length > 0) return cold(`memory settings differ: ${differences.join(', ')}`);
+  return { path: 'warm', reason: `memory file ${file}, memory settings unchanged`, memoryFile: file };
+}

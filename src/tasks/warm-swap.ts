@@ -1,0 +1,83 @@
+import { TaskFailed } from '../errors.js';
+import { metaWaiting, pointBuildLink, setMetaAside, startInstance, stopInstance } from './instance.js';
+import { connectMeta } from './memcached-client.js';
+import { markRestored } from './restore-marker.js';
+import type { TaskContext } from './task.js';
+import { type PreparedProof, type ProofResult, proveWarmRestart } from './warm-proof.js';
+
+// The two ways swap takes a host from the old build to the new one once the
+// backup is sealed. Warm: SIGUSR1 (memcached writes `<file>.meta`), start the
+// new build on the same memory file, prove the result against the backup. Any
+// step of it that falls short lands on the cold path: stop whatever runs with
+// SIGTERM, set a `.meta` aside, start clean, and leave the backup to restore.
+
+function fail(ctx: TaskContext, detail: string): never {
+  throw new TaskFailed(ctx.host.name, 'swap', detail);
+}
+
+export type WarmAttempt =
+  | { readonly ok: true; readonly proof: ProofResult }
+  | { readonly ok: false; readonly reason: string };
+
+/** Tries the warm path. Throws only when the old instance could not be stopped: nothing else is safe then. */
+export async function attemptWarmRestart(
+  ctx: TaskContext,
+  memoryFile: string,
+  proof: PreparedProof,
+  oldRunning: boolean,
+): Promise<WarmAttempt> {
+  const { version } = ctx.target;
+  if (oldRunning) {
+    const stopped = await stopInstance(ctx, { forRestart: true });
+    if (!stopped.ok) fail(ctx, stopped.reason);
+  }
+  if (!(await metaWaiting(ctx, memoryFile))) {
+    return {
+      ok: false,
+      reason: `no ${memoryFile}.meta after the stop (was the instance stopped with SIGTERM?)`,
+    };
+  }
+  const repointed = await pointBuildLink(ctx, 'current', version);
+  if (!repointed.ok) fail(ctx, repointed.reason);
+  const started = await startInstance(ctx, version);
+  if (!started.ok)
+    return { ok: false, reason: `${version} did not start on ${memoryFile}: ${started.reason}` };
+  ctx.progress(
+    `prove the resumed cache against the backup${ctx.playbook.verify.full ? ' (every item)' : ''}`,
+  );
+  const client = await connectMeta(ctx);
+  try {
+    const result = await proveWarmRestart(client, proof, { full: ctx.playbook.verify.full });
+    if (!result.ok) return { ok: false, reason: `the resumed cache ${result.detail}` };
+    // The backup is now what this run carried over: a re-run must never replay it over newer writes.
+    await markRestored(proof.backupPath, {
+      host: ctx.host.name,
+      into: version,
+      warm: true,
+      items: result.items,
+    });
+    return { ok: true, proof: result };
+  } catch (error) {
+    return {
+      ok: false,
+      reason: `proving the resumed cache failed: ${error instanceof Error ? error.message : String(error)}`,
+    };
+  } finally {
+    client.close();
+  }
+}
+
+/** The cold path from wherever a warm attempt stopped: the new build serving empty, ready for restore. */
+export async function coldStart(ctx: TaskContext, memoryFile: string | undefined): Promise<void> {
+  const { version } = ctx.target;
+  const stopped = await stopInstance(ctx);
+  if (!stopped.ok) fail(ctx, stopped.reason);
+  if (memoryFile !== undefined) {
+    const aside = await setMetaAside(ctx, memoryFile);
+    if (!aside.ok) fail(ctx, aside.reason);
+  }
+  const repointed = await pointBuildLink(ctx, 'current', version);
+  if (!repointed.ok) fail(ctx, repointed.reason);
+  const started = await startInstance(ctx, version);
+  if (!started.ok) fail(ctx, `${version} did not start: ${started.reason}`);
+}

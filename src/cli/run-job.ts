@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { openJournal } from '../engine/journal.js';
-import { loadBuiltinPipeline } from '../engine/pipeline.js';
+import { loadBuiltinPipeline, pipelineFromSteps } from '../engine/pipeline.js';
 import { runPipeline } from '../engine/run.js';
 import { UsageError } from '../errors.js';
+import { withMemcachedAuth } from '../facts/memcached-auth.js';
 import { loadPlaybookForRun } from '../playbook/index.js';
 import type { EventSink, RunEvent } from '../report/events.js';
 import { jsonRenderer } from '../report/json.js';
@@ -64,7 +65,11 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
       hosts.map((host) => host.name),
     );
   }
-  const pipeline = await loadBuiltinPipeline(job.kind);
+  // `tasks:` in the playbook is apply's own step list; the other commands keep their built-in ones.
+  const pipeline =
+    job.kind === 'upgrade' && playbook.tasks
+      ? pipelineFromSteps(playbook.tasks)
+      : await loadBuiltinPipeline(job.kind);
   // A terminal that reports no width (some CI runners, script(1)) cannot hold a live view.
   const live = process.stdout.isTTY && (process.stdout.columns ?? 0) > 0;
   const mode = options.output ?? (live ? 'pretty' : 'plain');
@@ -93,29 +98,32 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
       emit: view.sink,
       signal: interrupt.signal,
       ...(journal ? { journal } : {}),
-      connect: (host) =>
-        openTransport(host, {
-          acceptNewHostKeys: options.acceptNewHostKeys,
-          onHostKeyAccepted: (accepted) =>
-            view.sink({
-              event: 'host-key-accepted',
-              host: accepted.host,
-              name: accepted.name,
-              known_hosts: accepted.knownHostsFile,
-              key_type: accepted.keyType,
-              fingerprint: accepted.fingerprint,
-            }),
-          onCommand: (c) =>
-            view.sink({
-              event: 'command',
-              host: c.host,
-              command: c.command,
-              code: c.code,
-              duration_ms: c.durationMs,
-              stdout: c.stdout,
-              stderr: c.stderr,
-            }),
-        }),
+      connect: async (host) =>
+        withMemcachedAuth(
+          await openTransport(host, {
+            acceptNewHostKeys: options.acceptNewHostKeys,
+            onHostKeyAccepted: (accepted) =>
+              view.sink({
+                event: 'host-key-accepted',
+                host: accepted.host,
+                name: accepted.name,
+                known_hosts: accepted.knownHostsFile,
+                key_type: accepted.keyType,
+                fingerprint: accepted.fingerprint,
+              }),
+            onCommand: (c) =>
+              view.sink({
+                event: 'command',
+                host: c.host,
+                command: c.command,
+                code: c.code,
+                duration_ms: c.durationMs,
+                stdout: c.stdout,
+                stderr: c.stderr,
+              }),
+          }),
+          host,
+        ),
     });
     await view.finished();
     return exitCodeForRecap(result.recap, result.interrupted);

@@ -2,7 +2,7 @@ import { homedir, userInfo } from 'node:os';
 import { dirname, join, posix, resolve as resolvePath } from 'node:path';
 import { UsageError } from '../errors.js';
 import { mergeHostSettings } from './merge.js';
-import type { HostConfig, Playbook, Serial, ServiceConfig, TargetSource } from './types.js';
+import type { HostConfig, Playbook, Serial, ServiceConfig, TargetSource, TaskStep } from './types.js';
 
 // The document's shape once the schema has accepted it: keys as the user writes them.
 interface SshDocument {
@@ -16,6 +16,7 @@ interface ServiceDocument {
   readonly manager?: 'pidfile' | 'systemd';
   readonly pidfile?: string;
   readonly unit?: string;
+  readonly drop_in?: string;
 }
 interface MemcachedDocument {
   readonly port?: number;
@@ -23,6 +24,7 @@ interface MemcachedDocument {
   readonly args?: readonly string[];
   readonly keep_builds?: number;
   readonly service?: ServiceDocument;
+  readonly auth?: { readonly user_env: string; readonly password_env: string };
 }
 interface HostSettingsDocument {
   readonly ssh?: SshDocument;
@@ -44,6 +46,10 @@ export interface PlaybookDocument {
   readonly strategy?: { readonly serial?: number | string; readonly max_fail_percentage?: number };
   readonly backup?: { readonly dir?: string };
   readonly verify?: { readonly sample?: number; readonly min_restored_ratio?: number };
+  readonly tasks?: ReadonlyArray<
+    | string
+    | { readonly command: string; readonly argv: readonly string[]; readonly when?: 'upgrading' | 'always' }
+  >;
   readonly hosts: Readonly<Record<string, HostDocument>>;
   readonly groups?: Readonly<Record<string, readonly string[]>>;
 }
@@ -92,6 +98,14 @@ export function resolvePlaybook(
       sample: document.verify?.sample ?? 1000,
       minRestoredRatio: document.verify?.min_restored_ratio ?? 1,
     },
+    ...(document.tasks && {
+      tasks: document.tasks.map(
+        (step): TaskStep =>
+          typeof step === 'string'
+            ? { kind: 'builtin', name: step }
+            : { kind: 'command', name: step.command, argv: step.argv, when: step.when ?? 'upgrading' },
+      ),
+    }),
     hosts: Object.entries(document.hosts).map(([name, host]) =>
       resolveHost(name, host, document.defaults, local, environment),
     ),
@@ -127,6 +141,9 @@ function resolveHost(
       args: memcached.args ?? [],
       keepBuilds: memcached.keep_builds ?? 2,
       service: serviceOf(memcached.service, prefix),
+      ...(memcached.auth && {
+        auth: { userVariable: memcached.auth.user_env, passwordVariable: memcached.auth.password_env },
+      }),
     },
     become: settings.become ?? false,
   };
@@ -134,7 +151,14 @@ function resolveHost(
 
 // Validation guarantees a systemd service has its unit.
 function serviceOf(service: ServiceDocument | undefined, prefix: string): ServiceConfig {
-  if (service?.manager === 'systemd') return { manager: 'systemd', unit: service.unit ?? '' };
+  if (service?.manager === 'systemd') {
+    const unit = service.unit ?? '';
+    return {
+      manager: 'systemd',
+      unit,
+      dropIn: service.drop_in ?? `/etc/systemd/system/${unit}.d/memplay.conf`,
+    };
+  }
   return { manager: 'pidfile', pidfile: service?.pidfile ?? posix.join(prefix, 'memcached.pid') };
 }
 

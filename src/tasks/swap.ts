@@ -3,6 +3,8 @@ import type { HostFacts } from '../facts/host-facts.js';
 import { hasWorkingBuild } from '../facts/host-facts.js';
 import { verifyBackup } from '../memcached/backup-reader.js';
 import {
+  dropInChange,
+  installDropIn,
   pointBuildLink,
   readBuildLink,
   runningCommandLine,
@@ -41,7 +43,8 @@ export const swap: TaskModule = {
     }
     const repoint =
       facts.currentLink === version ? '' : `repoint current ${facts.currentLink ?? '(none)'} → ${version}, `;
-    return changed(`${describeRunning(facts)}${repoint}start ${version} on port ${port}`, {
+    const unit = await dropInChange(ctx).then((change) => (change ? `${change}, ` : ''));
+    return changed(`${unit}${describeRunning(facts)}${repoint}start ${version} on port ${port}`, {
       ...facts,
       currentLink: version,
       runningVersion: version,
@@ -77,6 +80,9 @@ export const swap: TaskModule = {
       if (!remembered.ok)
         fail(ctx, `${remembered.reason} — nothing was stopped, the old instance keeps serving`);
     }
+    // systemd: the unit must start whatever `current` names before anything is stopped.
+    const unitReady = await installDropIn(ctx);
+    if (!unitReady.ok) fail(ctx, `${unitReady.reason} — nothing was stopped, the old instance keeps serving`);
     ctx.run.previousCommandLine = await runningCommandLine(ctx);
     // From here a failure of this or a later task rolls the host back to previousBuild (src/tasks/rollback.ts).
     ctx.run.previousBuild = previousBuild;

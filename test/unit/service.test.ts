@@ -58,6 +58,11 @@ describe('service commands', () => {
     expect(control.stop().text).toBe("sudo -n systemctl stop -- 'memcached@a b.service'");
     expect(control.start().text).toBe("sudo -n systemctl start -- 'memcached@a b.service'");
     expect(control.runOptions).toEqual({});
+    // The drop-in write and the reload are one privileged script: one sudo, one password line.
+    const install = control.dropIn?.install().text ?? '';
+    expect(install.startsWith('sudo -n sh -c ')).toBe(true);
+    expect(install).toContain('systemctl daemon-reload');
+    expect(install).toContain(' memplay-drop-in /etc/systemd/system/memcached.service.d/memplay.conf ');
   });
   it('systemd with become and MEMPLAY_BECOME_PASSWORD: sudo -S reads it from stdin; it is never in the command', () => {
     const password = "pw with 'quotes' $(x)";

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { openJournal } from '../engine/journal.js';
-import { loadBuiltinPipeline } from '../engine/pipeline.js';
+import { loadBuiltinPipeline, pipelineFromSteps } from '../engine/pipeline.js';
 import { runPipeline } from '../engine/run.js';
 import { UsageError } from '../errors.js';
+import { withMemcachedAuth } from '../facts/memcached-auth.js';
 import { loadPlaybookForRun } from '../playbook/index.js';
 import type { EventSink, RunEvent } from '../report/events.js';
 import { jsonRenderer } from '../report/json.js';
@@ -98,7 +99,11 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
       hosts.map((host) => host.name),
     );
   }
-  const pipeline = await loadBuiltinPipeline(job.kind);
+  // `tasks:` in the playbook is apply's own step list; the other commands keep their built-in ones.
+  const pipeline =
+    job.kind === 'upgrade' && playbook.tasks
+      ? pipelineFromSteps(playbook.tasks)
+      : await loadBuiltinPipeline(job.kind);
   // A terminal that reports no width (some CI runners, script(1)) cannot hold a live view.
   const live = process.stdout.isTTY && (process.stdout.columns ?? 0) > 0;
   const mode = options.output ?? (live ? 'pretty' : 'plain');
@@ -140,7 +145,7 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
       signal: interrupt.signal,
       ...(journal ? { journal } : {}),
       ...(runLog ? { runLog: runLog.dir } : {}),
-      connect: (host) => connections.open(host),
+      connect: async (host) => withMemcachedAuth(await connections.open(host), host),
     });
     await view.finished();
     return exitCodeForRecap(result.recap, result.interrupted);

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
+import type { TaskStep } from '../playbook/types.js';
 import { projectFile } from '../project-root.js';
+import { commandTask } from '../tasks/command.js';
 import { taskModules } from '../tasks/registry.js';
 import type { Job, TaskModule } from '../tasks/task.js';
 
@@ -43,6 +45,29 @@ export function parsePipeline(text: string, source: string): Pipeline {
     return { name: phase.name as string, batches: phase.batches as Phase['batches'], tasks };
   });
   return { name: doc.name as string, phases };
+}
+
+/**
+ * `memplay apply` with the playbook's own `tasks:` (validated: every built-in
+ * task once, in order). Steps up to and including `build` form the prepare
+ * phase, the rest the rolling phase — as in playbooks/upgrade.yml.
+ */
+export function pipelineFromSteps(steps: readonly TaskStep[]): Pipeline {
+  const buildAt = steps.findIndex((step) => step.kind === 'builtin' && step.name === 'build');
+  const phaseOf = (index: number) => (index <= buildAt ? 'prepare' : 'rolling');
+  const tasks = steps.map((step, index): TaskModule => {
+    if (step.kind === 'command') return commandTask(step, phaseOf(index));
+    const module = taskModules[step.name as keyof typeof taskModules];
+    if (!module) throw new PipelineDefinitionError(`tasks[${index}]: unknown task ${step.name}`);
+    return module;
+  });
+  return {
+    name: "upgrade (the playbook's tasks)",
+    phases: [
+      { name: 'prepare', batches: 'fleet', tasks: tasks.slice(0, buildAt + 1) },
+      { name: 'rolling', batches: 'serial', tasks: tasks.slice(buildAt + 1) },
+    ],
+  };
 }
 
 export async function loadBuiltinPipeline(name: Job['kind']): Promise<Pipeline> {

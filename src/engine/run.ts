@@ -172,9 +172,20 @@ export async function runPipeline(
     if (state.kind !== 'pending') return state;
     try {
       const transport = await options.connect(host);
-      const facts = await gatherFacts(host, transport);
+      // A host whose facts cannot be read (memcached refusing the credentials) is
+      // never worked on: its connection is closed here, or it would keep the run alive.
+      const facts = await gatherFacts(host, transport).catch(async (error: unknown) => {
+        await transport.close().catch(() => {});
+        throw error;
+      });
       const target = targetFor(options.job, playbook.target, facts);
-      const connected: HostState = { kind: 'connected', transport, facts, run: {}, target };
+      const connected: HostState = {
+        kind: 'connected',
+        transport,
+        facts,
+        run: { startFacts: facts },
+        target,
+      };
       runs.set(host.name, connected.run);
       opened.push(connected);
       states.set(host.name, connected);

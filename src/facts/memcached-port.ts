@@ -1,10 +1,11 @@
+import { MemcachedAuthError } from '../memcached/ascii-auth.js';
 import { MetaClient } from '../memcached/meta-client.js';
 import type { Transport } from '../transport/transport.js';
 
 /**
  * Opens one connection to the host-local memcached port through the host's transport
  * and runs one exchange. Null when nothing answers (refused, closed, or no reply in time):
- * for a probe, "not serving" is a fact, not an error.
+ * for a probe, "not serving" is a fact, not an error. Refused credentials are an error.
  */
 export async function queryMemcached<T>(
   transport: Transport,
@@ -20,7 +21,9 @@ export async function queryMemcached<T>(
       timer = setTimeout(() => resolve(null), timeoutMs);
     });
     return await Promise.race([exchange(client), timeout]);
-  } catch {
+  } catch (error) {
+    // Refused credentials are not "nothing serves": treating them so would stop a running instance.
+    if (error instanceof MemcachedAuthError) throw error;
     return null;
   } finally {
     if (timer) clearTimeout(timer);

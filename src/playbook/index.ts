@@ -1,6 +1,7 @@
 // The playbook's public API: read, check and resolve a playbook file, and pick hosts.
 import { resolve } from 'node:path';
 import { type Diagnostic, PlaybookError } from '../errors.js';
+import { authVariableProblems } from './auth-variables.js';
 import { backupDirProblems } from './backup-dir.js';
 import { identityFileProblems } from './identity-files.js';
 import { loadPlaybookSource } from './load.js';
@@ -41,6 +42,7 @@ export async function loadPlaybookForRun(
   const problems = [
     ...(await identityFileProblems(source, hosts)),
     ...(await backupDirProblems(source, playbook)),
+    ...(await authVariableProblems(source, hosts)),
   ];
   if (problems.length > 0) throw new PlaybookError(orderDiagnostics(problems));
   return { playbook, hosts };

@@ -4,13 +4,14 @@ import { UsageError } from '../errors.js';
 import type { SshConfigFile } from '../transport/ssh-config.js';
 import { mergeHostSettings } from './merge.js';
 import { resolveSsh, type SshDocument, sshConfigPath } from './ssh-settings.js';
-import type { HostConfig, Playbook, Serial, ServiceConfig, TargetSource } from './types.js';
+import type { HostConfig, Playbook, Serial, ServiceConfig, TargetSource, TaskStep } from './types.js';
 
 // The document's shape once the schema has accepted it: keys as the user writes them.
 interface ServiceDocument {
   readonly manager?: 'pidfile' | 'systemd';
   readonly pidfile?: string;
   readonly unit?: string;
+  readonly drop_in?: string;
 }
 interface MemcachedDocument {
   readonly port?: number;
@@ -18,6 +19,7 @@ interface MemcachedDocument {
   readonly args?: readonly string[];
   readonly keep_builds?: number;
   readonly service?: ServiceDocument;
+  readonly auth?: { readonly user_env: string; readonly password_env: string };
 }
 interface HostSettingsDocument {
   readonly ssh?: SshDocument;
@@ -47,6 +49,10 @@ export interface PlaybookDocument {
     readonly min_throughput_ratio?: number;
   };
   readonly swap?: { readonly mode?: 'auto' | 'warm' | 'cold' };
+  readonly tasks?: ReadonlyArray<
+    | string
+    | { readonly command: string; readonly argv: readonly string[]; readonly when?: 'upgrading' | 'always' }
+  >;
   readonly hosts: Readonly<Record<string, HostDocument>>;
   readonly groups?: Readonly<Record<string, readonly string[]>>;
 }
@@ -130,6 +136,14 @@ export function resolvePlaybook(
       minThroughputRatio: document.verify?.min_throughput_ratio ?? 0.8,
     },
     swap: { mode: document.swap?.mode ?? 'auto' },
+    ...(document.tasks && {
+      tasks: document.tasks.map(
+        (step): TaskStep =>
+          typeof step === 'string'
+            ? { kind: 'builtin', name: step }
+            : { kind: 'command', name: step.command, argv: step.argv, when: step.when ?? 'upgrading' },
+      ),
+    }),
     hosts: Object.entries(document.hosts).map(([name, host]) =>
       resolveHost(name, host, document.defaults, local, environment),
     ),
@@ -169,6 +183,9 @@ function resolveHost(
       args: memcached.args ?? [],
       keepBuilds: memcached.keep_builds ?? 2,
       service: serviceOf(memcached.service, prefix),
+      ...(memcached.auth && {
+        auth: { userVariable: memcached.auth.user_env, passwordVariable: memcached.auth.password_env },
+      }),
     },
     become: settings.become ?? false,
   };
@@ -176,7 +193,14 @@ function resolveHost(
 
 // Validation guarantees a systemd service has its unit.
 function serviceOf(service: ServiceDocument | undefined, prefix: string): ServiceConfig {
-  if (service?.manager === 'systemd') return { manager: 'systemd', unit: service.unit ?? '' };
+  if (service?.manager === 'systemd') {
+    const unit = service.unit ?? '';
+    return {
+      manager: 'systemd',
+      unit,
+      dropIn: service.drop_in ?? `/etc/systemd/system/${unit}.d/memplay.conf`,
+    };
+  }
   return { manager: 'pidfile', pidfile: service?.pidfile ?? posix.join(prefix, 'memcached.pid') };
 }
 

@@ -123,8 +123,12 @@ function range(schema: SchemaNode): string {
 }
 
 function unknownKey(key: string, schema: SchemaNode): string {
-  if (looksLikeSecret(key)) return secretKeyMessage(key);
   const properties = (schema.properties ?? {}) as Record<string, SchemaNode>;
+  // memcached.auth: the password has a variable of its own to name.
+  if (looksLikeSecret(key) && 'password_env' in properties) {
+    return `"${key}" looks like a secret, and secrets never go in the playbook (it is committed, copied and printed) — remove it, put the password in an environment variable and name that variable in password_env`;
+  }
+  if (looksLikeSecret(key)) return secretKeyMessage(key);
   const allowed = Object.keys(properties);
   const suggestion = closestName(key, allowed);
   if (suggestion) return `unknown key "${key}" — did you mean "${suggestion}"?`;

@@ -10,7 +10,14 @@ export const playbookSchema: Readonly<Record<string, unknown>> = JSON.parse(
 // strictRequired is off for source's oneOf, whose branches name properties declared one level up.
 // verbose: errors carry the offending data and the schema they failed, which the
 // messages quote (allowed keys, bounds, enum values).
-const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictRequired: false });
+// allowUnionTypes: a task step is a name (string) or a command step (object), one schema for both.
+const ajv = new Ajv2020({
+  allErrors: true,
+  verbose: true,
+  strict: true,
+  strictRequired: false,
+  allowUnionTypes: true,
+});
 const validate = ajv.compile(playbookSchema);
 
 /** Every schema violation in the document at once (empty when it conforms). */

@@ -4,7 +4,12 @@
 
 export type ServiceConfig =
   | { readonly manager: 'pidfile'; readonly pidfile: string }
-  | { readonly manager: 'systemd'; readonly unit: string };
+  | {
+      readonly manager: 'systemd';
+      readonly unit: string;
+      /** The drop-in that points the unit's ExecStart at `<prefix>/current/bin/memcached`. */
+      readonly dropIn: string;
+    };
 
 export interface SshSettings {
   readonly user: string;
@@ -44,6 +49,13 @@ export interface MemcachedSettings {
   /** Old builds kept besides the target, `current` and `previous` when a new build is installed. */
   readonly keepBuilds: number;
   readonly service: ServiceConfig;
+  /** ASCII authentication (`-Y authfile`): the names of the controller's variables holding the credentials. */
+  readonly auth?: MemcachedAuthVariables;
+}
+
+export interface MemcachedAuthVariables {
+  readonly userVariable: string;
+  readonly passwordVariable: string;
 }
 
 export interface HostConfig {
@@ -104,7 +116,21 @@ export interface Playbook {
   readonly verify: VerifySettings;
   /** How the old instance is replaced: `auto` (warm restart where safe), `warm` or `cold`. */
   readonly swap: { readonly mode: SwapMode };
+  /** `tasks:` — apply's own step list (built-in tasks and command steps); absent: playbooks/upgrade.yml. */
+  readonly tasks?: readonly TaskStep[];
   /** In the order the playbook lists them. */
   readonly hosts: readonly HostConfig[];
   readonly groups: Readonly<Record<string, readonly string[]>>;
 }
+
+/** One entry of `tasks:`: a built-in task by name, or a command run on the host. */
+export type TaskStep =
+  | { readonly kind: 'builtin'; readonly name: string }
+  | {
+      readonly kind: 'command';
+      readonly name: string;
+      /** Program and arguments; run without a shell, with the host's facts in the environment. */
+      readonly argv: readonly string[];
+      /** `upgrading`: only on a host not already on the target when the run began. */
+      readonly when: 'upgrading' | 'always';
+    };

@@ -2,6 +2,7 @@ import type { Diagnostic } from '../errors.js';
 import { isRecord, mergeHostSettings, type RawRecord } from './merge.js';
 import { schemaDiagnostics } from './schema-messages.js';
 import { displayPath, type Path, type PlaybookSource } from './source.js';
+import { taskListProblems } from './task-list.js';
 import { textValueProblems } from './text-values.js';
 import { closestName } from './words.js';
 
@@ -31,6 +32,7 @@ function semanticDiagnostics(source: PlaybookSource, data: unknown): Diagnostic[
     ...groupProblems(source, data.groups, hosts),
     ...duplicateEndpoints(source, data.defaults, hosts),
     ...serviceProblems(source, data.defaults, hosts),
+    ...taskListProblems(source, data.tasks),
   ];
 }
 
@@ -124,15 +126,18 @@ function serviceProblems(source: PlaybookSource, defaults: unknown, hosts: RawRe
           ),
         );
       }
-    } else if (service.unit !== undefined) {
-      const path = origin('unit');
-      found.push(
-        source.diagnostic(
-          [...path, 'unit'],
-          `${displayPath(path)}: "unit" is only used with manager: systemd — add manager: systemd or remove unit`,
-          'key',
-        ),
-      );
+    } else {
+      for (const key of ['unit', 'drop_in'] as const) {
+        if (service[key] === undefined) continue;
+        const path = origin(key);
+        found.push(
+          source.diagnostic(
+            [...path, key],
+            `${displayPath(path)}: "${key}" is only used with manager: systemd — add manager: systemd or remove ${key}`,
+            'key',
+          ),
+        );
+      }
     }
   }
   for (const { path, hosts: names } of withoutUnit.values()) {

@@ -1,5 +1,5 @@
 import type { GateReport } from '../tasks/gates/gate-result.js';
-import type { EventTaskName, PlanAction, TaskName } from '../tasks/task.js';
+import type { EventTaskName, PlanAction } from '../tasks/task.js';
 
 // The engine speaks only in these events; renderers (listr2, plain, json) and
 // the recap are views of them. JSON output writes each one as a line, so field
@@ -50,7 +50,7 @@ export type RunEvent =
       readonly name: string;
       readonly check: boolean;
       readonly hosts: readonly string[];
-      readonly tasks: readonly TaskName[];
+      readonly tasks: readonly EventTaskName[];
     }
   | {
       readonly event: 'batch';

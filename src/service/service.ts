@@ -1,6 +1,7 @@
 import type { HostConfig } from '../playbook/types.js';
 import { type ShellCommand, sh } from '../transport/quote.js';
 import type { RunOptions } from '../transport/transport.js';
+import { dropInText, installDropInCommand, readDropInCommand } from './drop-in.js';
 
 // How memcached is started and stopped on a host. Each manager turns the
 // playbook's service settings into shell commands; the swap task runs them.
@@ -20,6 +21,18 @@ export interface ServiceControl {
   start(): ShellCommand;
   /** Pass with stop and start: carries the sudo password on stdin when there is one. */
   readonly runOptions: RunOptions;
+  /** systemd: the drop-in that points the unit at `<prefix>/current` (see drop-in.ts). */
+  readonly dropIn?: UnitDropIn;
+}
+
+export interface UnitDropIn {
+  readonly path: string;
+  /** What the file must say. */
+  readonly text: string;
+  /** Read-only: prints the file as it is (nothing when absent). */
+  read(): ShellCommand;
+  /** Writes `text` there and runs `systemctl daemon-reload` (privileged; run with runOptions). */
+  install(): ShellCommand;
 }
 
 /** The environment variable holding the sudo password for `become: true`; never the playbook. */
@@ -89,5 +102,11 @@ export function serviceControl(
     stop: () => privileged(host, sh`systemctl stop -- ${service.unit}`, password),
     start: () => privileged(host, sh`systemctl start -- ${service.unit}`, password),
     runOptions: password === undefined ? {} : { stdin: `${password}\n` },
+    dropIn: {
+      path: service.dropIn,
+      text: dropInText(host),
+      read: () => readDropInCommand(service.dropIn),
+      install: () => privileged(host, installDropInCommand(service.dropIn, dropInText(host)), password),
+    },
   };
 }

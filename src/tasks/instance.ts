@@ -140,3 +140,31 @@ export async function setMetaAside(ctx: TaskContext, memoryFile: string): Promis
     ? { ok: true }
     : { ok: false, reason: `moving ${meta} aside failed: ${result.stderr.trim()}` };
 }
+
+/**
+ * systemd: what the swap must do to the drop-in that points the unit at
+ * `<prefix>/current` — null when it already says what it must (or with the
+ * pidfile manager), else a phrase for the plan. Read-only.
+ */
+export async function dropInChange(ctx: TaskContext): Promise<string | null> {
+  const dropIn = serviceControl(ctx.host).dropIn;
+  if (!dropIn) return null;
+  const read = await ctx.transport.run(dropIn.read());
+  if (read.stdout === dropIn.text) return null;
+  const verb = read.stdout === '' ? 'write' : 'rewrite';
+  return `${verb} drop-in ${dropIn.path} (ExecStart → ${ctx.host.memcached.prefix}/current/bin/memcached) and daemon-reload`;
+}
+
+/** Writes the drop-in when it differs and reloads systemd; changes nothing that runs. */
+export async function installDropIn(ctx: TaskContext): Promise<Step> {
+  const service = serviceControl(ctx.host);
+  if (!service.dropIn || (await dropInChange(ctx)) === null) return { ok: true };
+  ctx.progress(`write ${service.dropIn.path}, daemon-reload`);
+  const written = await ctx.transport.run(service.dropIn.install(), service.runOptions);
+  return written.code === 0
+    ? { ok: true }
+    : {
+        ok: false,
+        reason: `writing the systemd drop-in ${service.dropIn.path} (then daemon-reload) exited ${written.code}: ${(written.stderr || written.stdout).trim()}${ctx.host.become ? '' : ' — set become: true if the SSH user may not write there'}`,
+      };
+}

@@ -5,6 +5,8 @@ import { queryMemcached } from '../facts/memcached-port.js';
 import { verifyBackup } from '../memcached/backup-reader.js';
 import { recordOldInstance } from './gates/instance-record.js';
 import {
+  dropInChange,
+  installDropIn,
   pointBuildLink,
   readBuildLink,
   runningCommandLine,
@@ -82,10 +84,11 @@ export const swap: TaskModule = {
       facts.currentLink === version ? '' : `repoint current ${facts.currentLink ?? '(none)'} → ${version}, `;
     const choice = await chooseSwapPath(ctx, facts);
     ctx.run.swapChoice = choice;
+    const unit = await dropInChange(ctx).then((change) => (change ? `${change}, ` : ''));
     const detail =
       choice.path === 'warm'
-        ? `warm restart: ${describeRunning(facts).replace(/^stop /, 'SIGUSR1 ')}${repoint}start ${version} on ${choice.memoryFile}, prove it against the backup (${choice.reason}); cold from the backup if it falls short`
-        : `${describeRunning(facts)}${repoint}start ${version} on port ${port} (cold: ${choice.reason})`;
+        ? `${unit}warm restart: ${describeRunning(facts).replace(/^stop /, 'SIGUSR1 ')}${repoint}start ${version} on ${choice.memoryFile}, prove it against the backup (${choice.reason}); cold from the backup if it falls short`
+        : `${unit}${describeRunning(facts)}${repoint}start ${version} on port ${port} (cold: ${choice.reason})`;
     return changed(
       detail,
       { ...facts, currentLink: version, runningVersion: version, pid: null },
@@ -123,6 +126,9 @@ export const swap: TaskModule = {
       if (!remembered.ok)
         fail(ctx, `${remembered.reason} — nothing was stopped, the old instance keeps serving`);
     }
+    // systemd: the unit must start whatever `current` names before anything is stopped.
+    const unitReady = await installDropIn(ctx);
+    if (!unitReady.ok) fail(ctx, `${unitReady.reason} — nothing was stopped, the old instance keeps serving`);
     ctx.run.previousCommandLine = await runningCommandLine(ctx);
     const choice = ctx.run.swapChoice ?? { path: 'cold', reason: 'no path was planned' };
     // Everything the proof needs from the backup is read while the old instance still serves.

@@ -8,8 +8,8 @@ import type { OldInstance } from './gates/instance-record.js';
 
 export const taskNames = ['version_check', 'build', 'backup', 'swap', 'restore', 'verify'] as const;
 export type TaskName = (typeof taskNames)[number];
-/** What events name: a pipeline task, or the rollback the engine runs after one failed. */
-export type EventTaskName = TaskName | 'rollback';
+/** What events name: a pipeline task, a playbook's own command step (by its name), or the rollback the engine runs after one failed. */
+export type EventTaskName = TaskName | 'rollback' | (string & {});
 
 /**
  * One concrete step a changed plan would take, with its size where it has one.
@@ -69,6 +69,8 @@ export interface Outcome {
  * restore would do after a backup that has not happened.
  */
 export interface HostRun {
+  /** The host as found when it connected: command steps with `when: upgrading` look at it. */
+  startFacts?: HostFacts;
   plannedBackup?: { readonly items: number; readonly bytes: number };
   backup?: ActiveBackup;
   backupFile?: FinishedBackup;
@@ -187,7 +189,8 @@ export interface PreflightContext {
 }
 
 export interface TaskModule {
-  readonly name: TaskName;
+  /** A built-in task's name, or a command step's (`tasks:` in the playbook). */
+  readonly name: TaskName | (string & {});
   /**
    * Controller-side conditions the task needs, checked for every selected host before
    * any host is connected to, so a refusal comes before anything is changed anywhere

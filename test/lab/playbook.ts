@@ -99,10 +99,10 @@ export function fleetPlaybook(
   };
   const verify =
     Object.keys(verifySettings).length > 0
-    ? `verify:\n${Object.entries(verifySettings)
-        .map(([key, value]) => `  ${key}: ${JSON.stringify(value)}\n`)
-        .join('')}`
-    : '';
+      ? `verify:\n${Object.entries(verifySettings)
+          .map(([key, value]) => `  ${key}: ${JSON.stringify(value)}\n`)
+          .join('')}`
+      : '';
   return `# yaml-language-server: $schema=${join(lab.repoRoot, 'schemas', 'playbook.schema.json')}
 name: lab upgrade to ${settings.version}
 target:

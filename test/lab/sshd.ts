@@ -46,6 +46,8 @@ X11Forwarding no
 PrintMotd no
 Subsystem sftp internal-sftp
 LogLevel VERBOSE
+# Only PATH, from ~/.ssh/environment: how the systemd test puts its systemctl and sudo stand-ins first.
+PermitUserEnvironment PATH
 `;
 }
 

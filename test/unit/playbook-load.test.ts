@@ -71,7 +71,12 @@ describe('examples/', () => {
   it('every example validates and resolves, its yaml-language-server line notwithstanding', async () => {
     const names = (await readdir('examples')).filter((name) => name.endsWith('.yml'));
     expect(names).toEqual(
-      expect.arrayContaining(['lab-upgrade.yml', 'systemd-sudo.yml', 'percentage-rollout.yml']),
+      expect.arrayContaining([
+        'lab-upgrade.yml',
+        'systemd-sudo.yml',
+        'percentage-rollout.yml',
+        'drain-before-swap.yml',
+      ]),
     );
     for (const name of names) {
       const file = join('examples', name);
@@ -91,12 +96,25 @@ describe('examples/', () => {
     const playbook = await loadPlaybook('examples/systemd-sudo.yml');
     expect(playbook.target.source).toEqual({
       kind: 'url',
-      url: 'https://memcached.org/files/memcached-1.6.38.tar.gz',
+      url: 'https://deb.debian.org/debian/pool/main/m/memcached/memcached_1.6.38.orig.tar.xz',
     });
+    const dropIn = (unit: string) => `/etc/systemd/system/${unit}.d/memplay.conf`;
     expect(playbook.hosts.map((h) => [h.name, h.become, h.memcached.service])).toEqual([
-      ['cache-a1', true, { manager: 'systemd', unit: 'memcached.service' }],
-      ['cache-a2', true, { manager: 'systemd', unit: 'memcached.service' }],
-      ['cache-b1', true, { manager: 'systemd', unit: 'memcached@b1.service' }],
+      [
+        'cache-a1',
+        true,
+        { manager: 'systemd', unit: 'memcached.service', dropIn: dropIn('memcached.service') },
+      ],
+      [
+        'cache-a2',
+        true,
+        { manager: 'systemd', unit: 'memcached.service', dropIn: dropIn('memcached.service') },
+      ],
+      [
+        'cache-b1',
+        true,
+        { manager: 'systemd', unit: 'memcached@b1.service', dropIn: dropIn('memcached@b1.service') },
+      ],
     ]);
     expect(playbook.hosts[2]?.ssh).toMatchObject({ user: 'deploy', port: 2222, connectTimeoutMs: 15_000 });
     expect(playbook.backup.dir).toBe(join(homedir(), 'memplay-backups'));
@@ -107,7 +125,7 @@ describe('examples/', () => {
     expect(playbook.strategy).toEqual({ serial: { kind: 'percent', percent: 25 }, maxFailPercentage: 25 });
     expect(playbook.target.source).toEqual({
       kind: 'path',
-      path: resolve('examples/tarballs/memcached-1.6.38.tar.gz'),
+      path: resolve('examples/tarballs/memcached_1.6.38.orig.tar.xz'),
     });
     expect(playbook.target.sha256).toBe(SHA256);
     expect(playbook.hosts[0]?.ssh.knownHosts).toBe(resolve('examples/known_hosts'));

@@ -92,7 +92,16 @@ hosts:
   c: { address: 10.0.0.3, become: false, connection: local }
 `);
     expect(playbook.hosts.map((h) => [h.name, h.memcached.service, h.become, h.connection])).toEqual([
-      ['a', { manager: 'systemd', unit: 'memcached.service' }, true, 'ssh'],
+      [
+        'a',
+        {
+          manager: 'systemd',
+          unit: 'memcached.service',
+          dropIn: '/etc/systemd/system/memcached.service.d/memplay.conf',
+        },
+        true,
+        'ssh',
+      ],
       ['b', { manager: 'pidfile', pidfile: '/run/b.pid' }, true, 'ssh'],
       ['c', { manager: 'pidfile', pidfile: '/run/memcached.pid' }, false, 'local'],
     ]);

@@ -37,32 +37,76 @@ describe('service commands', () => {
     expect(text).toMatch(/ memplay-stop \/run\/m\.pid 30 USR1$/);
     expect(text).toContain('kill -USR1 "$pid"');
     expect(
-      serviceControl(host({ manager: 'systemd', unit: 'memcached.service' })).stopForRestart,
+      serviceControl(
+        host({
+          manager: 'systemd',
+          unit: 'memcached.service',
+          dropIn: '/etc/systemd/system/memcached.service.d/memplay.conf',
+        }),
+      ).stopForRestart,
     ).toBeUndefined();
   });
   it('systemd: systemctl stop/start the unit', () => {
-    const control = serviceControl(host({ manager: 'systemd', unit: 'memcached.service' }));
+    const control = serviceControl(
+      host({
+        manager: 'systemd',
+        unit: 'memcached.service',
+        dropIn: '/etc/systemd/system/memcached.service.d/memplay.conf',
+      }),
+    );
     expect(control.stop().text).toBe('systemctl stop -- memcached.service');
     expect(control.start().text).toBe('systemctl start -- memcached.service');
   });
   it('systemd with become: through sudo -n, so a password prompt fails instead of hanging', () => {
-    const control = serviceControl(host({ manager: 'systemd', unit: 'memcached@a b.service' }, true), {});
+    const control = serviceControl(
+      host(
+        {
+          manager: 'systemd',
+          unit: 'memcached@a b.service',
+          dropIn: '/etc/systemd/system/memcached.service.d/memplay.conf',
+        },
+        true,
+      ),
+      {},
+    );
     expect(control.stop().text).toBe("sudo -n systemctl stop -- 'memcached@a b.service'");
     expect(control.start().text).toBe("sudo -n systemctl start -- 'memcached@a b.service'");
     expect(control.runOptions).toEqual({});
+    // The drop-in write and the reload are one privileged script: one sudo, one password line.
+    const install = control.dropIn?.install().text ?? '';
+    expect(install.startsWith('sudo -n sh -c ')).toBe(true);
+    expect(install).toContain('systemctl daemon-reload');
+    expect(install).toContain(' memplay-drop-in /etc/systemd/system/memcached.service.d/memplay.conf ');
   });
   it('systemd with become and MEMPLAY_BECOME_PASSWORD: sudo -S reads it from stdin; it is never in the command', () => {
     const password = "pw with 'quotes' $(x)";
-    const control = serviceControl(host({ manager: 'systemd', unit: 'memcached.service' }, true), {
-      MEMPLAY_BECOME_PASSWORD: password,
-    });
+    const control = serviceControl(
+      host(
+        {
+          manager: 'systemd',
+          unit: 'memcached.service',
+          dropIn: '/etc/systemd/system/memcached.service.d/memplay.conf',
+        },
+        true,
+      ),
+      {
+        MEMPLAY_BECOME_PASSWORD: password,
+      },
+    );
     expect(control.stop().text).toBe("sudo -S -p '' systemctl stop -- memcached.service");
     expect(control.start().text).toBe("sudo -S -p '' systemctl start -- memcached.service");
     expect(control.runOptions).toEqual({ stdin: `${password}\n` });
   });
   it('the become password goes nowhere a host does not need it: not without become, not to a pidfile service', () => {
     const environment = { MEMPLAY_BECOME_PASSWORD: 'secret' };
-    const unprivileged = serviceControl(host({ manager: 'systemd', unit: 'memcached.service' }), environment);
+    const unprivileged = serviceControl(
+      host({
+        manager: 'systemd',
+        unit: 'memcached.service',
+        dropIn: '/etc/systemd/system/memcached.service.d/memplay.conf',
+      }),
+      environment,
+    );
     expect(unprivileged.stop().text).toBe('systemctl stop -- memcached.service');
     expect(unprivileged.runOptions).toEqual({});
     const pidfile = serviceControl(host({ manager: 'pidfile', pidfile: '/run/m.pid' }, true), environment);

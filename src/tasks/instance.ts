@@ -102,18 +102,19 @@ export async function startInstance(
   return { ok: true };
 }
 
-// memcached started in the same second of its own clock as the old one stopped
-// (`stop_time` in the .meta) comes back empty without a word (measured, 1.6.18 →
-// 1.6.38: 0 of 100 items at once, 100 of 100 after 1.2 s). On a memory file that
-// clock runs up to ~2 s behind the wall clock (and 1.6.38 → 1.6.45 came back
-// empty with only the second waited out), so wait until the wall clock is 3 s past it.
+// memcached resumes a memory file only when the wall clock has moved past the
+// second the old instance stopped in: on start it computes `now - stop_time` from
+// the .meta and starts empty, exit status 0, when that is not above 0
+// (memcached.c, R_STOP_TIME, the same in 1.6.18, 1.6.38 and 1.6.45). So wait on
+// the host's own clock, where that check runs, until `date +%s` is past it —
+// at most a second, usually already true by the time the old process has exited.
 const metaReadyScript = `
 meta=$1
 [ -e "$meta" ] || exit 1
 stop=$(sed -n 's/^Kstop_time //p' "$meta" | head -n 1)
 case "$stop" in ''|*[!0-9]*) exit 0;; esac
 i=0
-while [ "$(date +%s)" -le $((stop + 2)) ] && [ "$i" -lt 80 ]; do i=$((i+1)); sleep 0.05; done
+while [ "$(date +%s)" -le "$stop" ] && [ "$i" -lt 40 ]; do i=$((i+1)); sleep 0.05; done
 exit 0
 `;
 

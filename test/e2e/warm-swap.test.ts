@@ -104,7 +104,12 @@ describe('warm swap on a memory file', () => {
     await removeMemoryFile(host);
     await startWithArgs(host, '1.6.18', memoryFileArgs(host, 64));
     const original = await seed(23);
-    const playbook = await writeFleetPlaybook(lab, { hosts: [1], memcachedArgs: memoryFileArgs(host, 96) });
+    // The memory limit grows on purpose: verify's settings gate must be told it is wanted.
+    const playbook = await writeFleetPlaybook(lab, {
+      hosts: [1],
+      memcachedArgs: memoryFileArgs(host, 96),
+      verify: { accept_settings: ['maxbytes'] },
+    });
 
     const check = await runMemplay(['apply', playbook, '--check', '--output', 'json']);
     expect(swapEvent(check.events)?.swap_mode).toBe('cold');
@@ -129,6 +134,7 @@ describe('warm swap on a memory file', () => {
       hosts: [1],
       memcachedArgs: memoryFileArgs(host, 96),
       swapMode: 'warm',
+      verify: { accept_settings: ['maxbytes'] },
     });
     const check = await runMemplay(['apply', playbook, '--check', '--output', 'json']);
     expect(swapEvent(check.events)?.swap_mode).toBe('warm');

@@ -49,7 +49,7 @@ function swapActions(facts: HostFacts, version: string, port: number, choice: Sw
       text:
         choice.path === 'warm'
           ? `SIGUSR1 ${facts.runningVersion}${pid} on port ${port}: it writes its items to ${choice.memoryFile}; out of service until the new build serves them, proven against the backup`
-          : `stop ${facts.runningVersion}${pid} on port ${port}: out of service until restored (cold: ${choice.reason})`,
+          : `stop ${facts.runningVersion}${pid} on port ${port}: out of service until restored`,
     });
   }
   if (facts.currentLink !== version) {

@@ -122,6 +122,7 @@ describe('verify thresholds in the playbook', () => {
   it('default to 25 %, 0.8 and nothing accepted', () => {
     expect(resolveText(`${head}${hosts}`).verify).toEqual({
       sample: 1000,
+      full: false,
       minRestoredRatio: 1,
       acceptSettings: [],
       maxLatencyRegression: 0.25,

@@ -67,7 +67,10 @@ describe('hostile playbook values reach the lab hosts as literal arguments, neve
     expect(probes.length).toBeGreaterThan(0);
     for (const probe of probes) {
       const [, values = ''] = probe.command.split(' memplay-probe ');
-      expect(shellWords(values)).toEqual([prefix, pidfile]);
+      // The third word says whether the probe also reads the platform (the first probe of a run does).
+      expect(shellWords(values).slice(0, 2)).toEqual([prefix, pidfile]);
+      expect(['platform', 'no-platform']).toContain(shellWords(values)[2]);
+      expect(shellWords(values)).toHaveLength(3);
     }
     expect(taskEvents(run).find((t) => t.task === 'build')?.detail).toContain(`${prefix}/1.6.38`);
     expect(markersFound()).toEqual([]);

@@ -43,8 +43,23 @@ function side(result: LoadResult, sampledKeys: number): PerformanceSide {
   };
 }
 
+// One host's rounds at a time across the run: hosts of a batch measured together
+// share the controller's CPU and event loop, so each would measure the others'
+// load, and the old and new sides of one host would not see the same conditions.
+let measuring: Promise<unknown> = Promise.resolve();
+
 /** Runs the load; `valueBytes` close to the sampled items' so a set costs what a client's does. */
-export async function measurePerformance(
+export function measurePerformance(
+  open: StreamFactory,
+  readKeys: readonly string[],
+  valueBytes: number,
+): Promise<PerformanceSide> {
+  const turn = measuring.then(() => measureAlone(open, readKeys, valueBytes));
+  measuring = turn.catch(() => {});
+  return turn;
+}
+
+async function measureAlone(
   open: StreamFactory,
   readKeys: readonly string[],
   valueBytes: number,

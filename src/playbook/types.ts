@@ -1,3 +1,4 @@
+import type { JumpHop } from '../transport/jump.js';
 // The playbook after validation and resolution: what the engine consumes.
 // Every host here has its defaults merged in and every path expanded, so nothing
 // downstream needs to know about YAML, defaults or groups.
@@ -27,19 +28,8 @@ export interface SshSettings {
   readonly configNote?: string;
 }
 
-/** One jump host (bastion), resolved through the ssh config like the host itself. */
-export interface JumpHost {
-  /** As written in ssh.jump or ProxyJump: `bastion`, `ops@10.0.0.1:2222`. */
-  readonly label: string;
-  readonly address: string;
-  readonly port: number;
-  readonly user: string;
-  /** Its own IdentityFile from the ssh config, else the host's key; absent: ssh-agent only. */
-  readonly identityFile?: string;
-  readonly hostKeyAlias?: string;
-  /** Where the ssh config placed this jump host, for connection errors. */
-  readonly configNote?: string;
-}
+/** A bastion as the transport dials it: one definition for the playbook and the connection. */
+export type JumpHost = JumpHop;
 
 export interface MemcachedSettings {
   readonly port: number;

@@ -9,13 +9,17 @@ import type { Client } from 'ssh2';
 import { HostUnreachable } from '../errors.js';
 import { openSshClient, type SshOptions } from './ssh.js';
 
+/** One jump host (bastion), resolved through the ssh config like the host itself. */
 export interface JumpHop {
+  /** As written in ssh.jump or ProxyJump: `bastion`, `ops@10.0.0.1:2222`. */
   readonly label: string;
   readonly address: string;
   readonly port: number;
   readonly user: string;
+  /** Its own IdentityFile from the ssh config, else the host's key; absent: ssh-agent only. */
   readonly identityFile?: string;
   readonly hostKeyAlias?: string;
+  /** Where the ssh config placed this jump host, for connection errors. */
   readonly configNote?: string;
 }
 

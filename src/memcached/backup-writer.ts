@@ -51,6 +51,11 @@ export interface BackupWriter {
   beginDelta(serverTime: number): Promise<void> | undefined;
   /** Records that the key with this digest (keyDigest) was deleted after the full pass. */
   writeTombstone(keyDigest: Buffer): Promise<void> | undefined;
+  /**
+   * Writes everything appended so far and rethrows a write failure (ENOSPC): a
+   * pass that reports success has its records on disk, not in flight.
+   */
+  flush(): Promise<void>;
   /** Completes, syncs and renames the file; returns its final path and header. */
   finish(metadata?: Record<string, unknown>): Promise<{ path: string; header: BackupHeader }>;
   /** Removes the partial file. */
@@ -242,6 +247,14 @@ class StreamedBackup implements BackupWriter {
     keyDigest.copy(record, 1);
     this.counts.tombstones++;
     return this.maybeWrite();
+  }
+
+  async flush(): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.sealStage();
+    this.queueWrite();
+    await this.writing;
+    if (this.failure) throw this.failure;
   }
 
   async finish(metadata?: Record<string, unknown>): Promise<{ path: string; header: BackupHeader }> {

@@ -126,6 +126,9 @@ export const backup: TaskModule = {
             currItemsBefore: full.currItemsBefore,
           };
         }
+        // The task says the full pass is done: its records must be on disk, so a
+        // full backup folder fails here, before anything is stopped.
+        await writer.flush();
       } catch (error) {
         writerAborted = true;
         await writer.abort();

@@ -10,6 +10,7 @@ import {
   readBackupItems,
   verifyBackup,
 } from '../../src/memcached/backup-format.js';
+import { ITEM_FIXED_SIZE } from '../../src/memcached/backup-layout.js';
 import { keyDigest } from '../../src/memcached/key-index.js';
 
 let dir: string;
@@ -97,6 +98,28 @@ describe('backup file', () => {
     const text = (await readFile(path)).subarray(0, 17).toString();
     expect(text).toBe('MEMPLAY-BACKUP 1\n');
     expect(summary(await readAll(path))).toEqual(summary(mixed));
+  });
+
+  it('flush() puts every appended record on disk before it resolves, so a full disk fails the pass that wrote it', async () => {
+    const writer = await createBackupWriter({
+      dir,
+      host: 'cache-1',
+      memcachedVersion: '1.6.18',
+      serverTime: 1_795_000_000,
+      createdAt,
+    });
+    // Small items stay in the writer's stage until a batch fills: without flush they are not in the file.
+    const small = Array.from({ length: 100 }, (_, i) => item(`k${i}`, randomBytes(50)));
+    for (const each of small) await writer.writeItem(each);
+    expect((await stat(writer.partialPath)).size).toBeLessThanOrEqual(HEADER_SIZE);
+    await writer.flush();
+    const recordBytes = small.reduce(
+      (sum, each) => sum + ITEM_FIXED_SIZE + each.key.length + each.value.length,
+      0,
+    );
+    expect((await stat(writer.partialPath)).size).toBeGreaterThanOrEqual(HEADER_SIZE + recordBytes);
+    const { path } = await writer.finish();
+    expect(summary(await readAll(path))).toEqual(summary(small));
   });
 
   it('an empty cache makes a valid, empty backup', async () => {

@@ -74,6 +74,39 @@ describe('performance gate', () => {
     );
   });
 
+  it('a round trip slower by less than 0.2 ms is below what the tunnel resolves, even when every round agrees (CI: p50 0.097 → 0.138 ms)', () => {
+    const fastBefore: PerformanceSide = {
+      ...side(
+        [5137, 5808, 6730, 9267, 8657],
+        [0.109, 0.109, 0.097, 0.095, 0.096],
+        [1.67, 1.65, 0.729, 0.5, 0.6],
+      ),
+      pipelined: mode([36222, 36613, 40045, 43344, 34049], [0.126, 0.12, 0.13, 0.11, 0.14], [3, 3, 3, 3, 3]),
+    };
+    const slightlySlower: PerformanceSide = {
+      ...side([4400, 4535, 4600, 4300, 4700], [0.138, 0.14, 0.137, 0.139, 0.138], [0.66, 0.7, 0.6, 0.7, 0.6]),
+      pipelined: mode(
+        [36222, 38649, 40045, 43344, 34049],
+        [0.217, 0.22, 0.209, 0.169, 0.232],
+        [1, 1, 1, 1, 1],
+      ),
+    };
+    expect(performanceGate(fastBefore, slightlySlower, defaults).status).toBe('passed');
+    // The same proportions ten times slower are a regression a client feels.
+    const scaled = (s: PerformanceSide, by: number): PerformanceSide => {
+      const scale = (m: LoadFigures): LoadFigures =>
+        mode(
+          m.per_round.ops_per_sec.map((n) => Math.round(n / by)),
+          m.per_round.p50_ms.map((n) => Number((n * by).toFixed(3))),
+          m.per_round.p99_ms.map((n) => Number((n * by).toFixed(3))),
+        );
+      return { ...s, single: scale(s.single), pipelined: scale(s.pipelined) };
+    };
+    const gate = performanceGate(scaled(fastBefore, 10), scaled(slightlySlower, 10), defaults);
+    expect(gate.status).toBe('failed');
+    expect(gate.detail).toMatch(/^single p50 latency 1\.38 ms, 42% above 0\.97 ms/);
+  });
+
   it('a median beyond the threshold but rounds that overlap the old ones is noise, not a regression', () => {
     const noisyBefore = side([1000, 600, 1000, 1000, 700], [1, 3, 1, 1, 1], [2, 2, 2, 2, 2]);
     const gate = performanceGate(

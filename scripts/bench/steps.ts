@@ -66,7 +66,7 @@ export async function cacheState(port: number): Promise<CacheState> {
   };
 }
 
-function directFactory(port: number): StreamFactory {
+export function directFactory(port: number): StreamFactory {
   return () =>
     new Promise<Socket>((resolve, reject) => {
       const socket = connect({ host: '127.0.0.1', port });

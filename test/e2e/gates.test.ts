@@ -177,10 +177,11 @@ describe('verify gates', () => {
     expect(performance.before?.single.ops_per_sec).toBeGreaterThan(0);
     expect(performance.after?.pipelined.ops_per_sec).toBeGreaterThan(0);
     expect(performance.detail).toMatch(
-      /^single throughput \d+% of before, below verify\.min_throughput_ratio 1000 in every round; pipelined throughput \d+% of before, below verify\.min_throughput_ratio 1000 in every round \(/,
+      // Single requests answered in under 0.1 ms are within the load's resolution even of this bound.
+      /^(single throughput \d+% of before, below verify\.min_throughput_ratio 1000 in every round; )?pipelined throughput \d+% of before, below verify\.min_throughput_ratio 1000 in every round \(/,
     );
     const verify = taskEvents(applied).find((t) => t.task === 'verify');
-    expect(verify?.detail).toMatch(/^performance gate failed: single throughput/);
+    expect(verify?.detail).toMatch(/^performance gate failed: (single|pipelined) throughput/);
     expect(taskEvents(applied).find((t) => t.task === 'rollback')?.status).toBe('changed');
     expect(await memcachedVersion(port)).toBe('1.6.18');
     expect(compareDigests(original, await digestItems(direct(port)), 4)).toEqual([]);

@@ -21,3 +21,40 @@ export async function waitForPort(
     await new Promise((resolve) => setTimeout(resolve, pollIntervalMs));
   }
 }
+
+const wakeIntervalMs = 50;
+
+/**
+ * Connects to the port (and hangs up) every 50 ms until `stopping` settles.
+ * memcached 1.6 looks at a stop signal (SIGTERM, SIGUSR1) only when its main
+ * event loop wakes — on its one-second clock tick or on a new connection
+ * (memcached.c: `while (!stop_main_loop) event_base_loop(main_base,
+ * EVLOOP_ONCE)`, the same in 1.6.18 and 1.6.38; traced: exit_group 232 ms after
+ * SIGTERM, the rest of that tick). A connection right after the signal makes
+ * it exit at once: up to a second off the out-of-service window of every swap.
+ */
+export async function wakeWhileStopping(
+  transport: Transport,
+  port: number,
+  stopping: Promise<unknown>,
+): Promise<void> {
+  let settled = false;
+  const done = stopping.then(
+    () => {
+      settled = true;
+    },
+    () => {
+      settled = true;
+    },
+  );
+  while (!settled) {
+    await Promise.race([done, new Promise((resolve) => setTimeout(resolve, wakeIntervalMs))]);
+    if (settled) return;
+    try {
+      const stream = await transport.openTcp(port);
+      stream.destroy();
+    } catch {
+      // Refused: nothing listens any more. A lost connection is the stop command's to report.
+    }
+  }
+}

@@ -1,5 +1,5 @@
 import { buildOfLink } from '../facts/host-facts.js';
-import { waitForPort } from '../facts/wait.js';
+import { waitForPort, wakeWhileStopping } from '../facts/wait.js';
 import { serviceControl } from '../service/service.js';
 import { sh } from '../transport/quote.js';
 import type { TaskContext } from './task.js';
@@ -48,7 +48,9 @@ export async function stopInstance(ctx: TaskContext, options: { forRestart?: boo
       ? 'stop the running instance with SIGUSR1 (warm restart)'
       : 'stop the running instance',
   );
-  const stopped = await ctx.transport.run(command, service.runOptions);
+  const stopping = ctx.transport.run(command, service.runOptions);
+  await wakeWhileStopping(ctx.transport, port, stopping);
+  const stopped = await stopping;
   if (stopped.code !== 0) {
     return { ok: false, reason: `stopping memcached (${service.describe}) failed: ${stopped.stderr.trim()}` };
   }

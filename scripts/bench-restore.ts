@@ -6,13 +6,15 @@ import { createBackupWriter } from '../src/memcached/backup-writer.js';
 import { labUp, resetLab, writeFleetPlaybook } from '../test/lab/index.js';
 import { generateItems } from '../test/lab/items/generator.js';
 import { runBench } from './bench/entry.js';
+import { restartWithMemory } from './bench/lab-host.js';
 import { textCommand } from './bench/memcached-tool.js';
 import { DATA_SET, directFactory } from './bench/steps.js';
 import { connectThroughSsh } from './bench/tunnel.js';
 
-// `npm run bench:restore [-- --runs N]`: the restore alone, N times on the same
+// `npm run bench:restore [-- --runs N] [-- --fresh]`: the restore alone, N times on the same
 // backup of the bench's 100k items / ~120 MB, through the SSH tunnel into a
-// flushed host1. Prints wall time, MB/s and the controller's CPU time per run,
+// flushed host1 (`--fresh`: into a just-started memcached, as after a swap,
+// which must allocate its slab pages while it stores). Prints wall time, MB/s and the controller's CPU time per run,
 // so a change to the restore path can be compared run against run (and run
 // under `node --cpu-prof` to see where the time goes). The out-of-service
 // window of a cold upgrade is stop + start + this.
@@ -30,6 +32,7 @@ function option(name: string, fallback: number): number {
 
 async function main(): Promise<number> {
   const runs = option('--runs', 5);
+  const fresh = process.argv.includes('--fresh');
   const lab = await labUp();
   const host = lab.hosts[0];
   if (!host) throw new Error('the lab has no host1');
@@ -63,10 +66,13 @@ async function main(): Promise<number> {
 
   const rows: string[] = [];
   for (let run = 1; run <= runs; run++) {
-    const flushed = await textCommand(host.memcachedPort, 'flush_all');
-    if (flushed !== 'OK') throw new Error(`flush_all: ${flushed}`);
-    // flush_all marks items invalid as of this second: restored items must be newer.
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    if (fresh) await restartWithMemory(host, 256);
+    else {
+      const flushed = await textCommand(host.memcachedPort, 'flush_all');
+      if (flushed !== 'OK') throw new Error(`flush_all: ${flushed}`);
+      // flush_all marks items invalid as of this second: restored items must be newer.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+    }
     const tunnel = await connectThroughSsh(playbook, host.name);
     try {
       const cpu = process.cpuUsage();

@@ -61,6 +61,8 @@ async function main(): Promise<void> {
   const link = await connectThroughSsh(request.playbook, request.host);
   try {
     const { client } = link;
+    // As the backup task, whose plan reads curr_items before the pass: the index is sized from it.
+    const expectedItems = Number((await client.stats()).get('curr_items') ?? 0);
     const started = performance.now();
     const running = await client.version();
     const clock = await client.serverClock();
@@ -71,7 +73,7 @@ async function main(): Promise<void> {
       serverTime: clock.now(),
     });
     const [{ full, path, header }, peaks] = await sampled(async () => {
-      const full = await backupFullPass(client, writer, new CasIndex(), clock);
+      const full = await backupFullPass(client, writer, new CasIndex(expectedItems), clock);
       return { full, ...(await writer.finish()) };
     });
     const passMs = full.durationMs;

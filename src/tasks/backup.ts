@@ -91,10 +91,11 @@ export const backup: TaskModule = {
         memcachedVersion: running,
         serverTime: clock.now(),
       });
-      const index = new CasIndex();
       // The totals are memcached's stats from the plan: `bytes` counts keys and item
       // headers too, so the value bytes written end below it.
       const planned = ctx.run.plannedBackup;
+      // A little room for what is written during the pass, so the table need not grow.
+      const index = new CasIndex(Math.ceil((planned?.items ?? 0) * 1.05));
       let before = { written: 0, valueBytes: 0 };
       const progress = (p: { written: number; valueBytes: number }) => {
         const items = before.written + p.written;

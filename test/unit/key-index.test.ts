@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CasIndex, digestIdOf, keyDigest, keyDigestId } from '../../src/memcached/key-index.js';
+import { CasIndex, capacityFor, digestIdOf, keyDigest, keyDigestId } from '../../src/memcached/key-index.js';
 
 // CasIndex is a hand-made open-addressing table: checked against a Map doing
 // the same operations, across growth and deletions that shift probe runs.
@@ -37,6 +37,18 @@ describe('CasIndex', () => {
     expect(index.size).toBe(model.size);
     for (let n = 0; n < 20_000; n++)
       expect(index.has(keyDigestId(keyOf(n)))).toBe(model.has(keyDigestId(keyOf(n))));
+  });
+
+  it('sized for the expected count: the smallest power of two at a load of at most 3/4, and still grows past it', () => {
+    expect(capacityFor(0)).toBe(1024);
+    expect(capacityFor(768)).toBe(1024);
+    expect(capacityFor(769)).toBe(2048);
+    expect(capacityFor(770_000)).toBe(1 << 20);
+    expect(capacityFor(786_433)).toBe(1 << 21);
+    const index = new CasIndex(100);
+    for (let n = 0; n < 5_000; n++) expect(index.rememberNew(keyDigestId(keyOf(n * 7 + 1)), n)).toBe(true);
+    expect(index.size).toBe(5_000);
+    for (let n = 0; n < 5_000; n++) expect(index.has(keyDigestId(keyOf(n * 7 + 1)))).toBe(true);
   });
 
   it('tells new, changed and unchanged keys in a delta pass and lists the deleted ones', () => {

@@ -42,14 +42,18 @@ const mixed: BackupItem[] = [
   item('large', randomBytes(1024 * 1024 + 17), { flags: 7, exptime: 1_800_000_000 }),
 ];
 
-async function writeBackup(items: BackupItem[], delta?: { items: BackupItem[]; deleted: string[] }) {
-  const writer = await createBackupWriter({
+function newWriter() {
+  return createBackupWriter({
     dir,
     host: 'cache-1',
     memcachedVersion: '1.6.18',
     serverTime: 1_795_000_000,
     createdAt,
   });
+}
+
+async function writeBackup(items: BackupItem[], delta?: { items: BackupItem[]; deleted: string[] }) {
+  const writer = await newWriter();
   for (const entry of items) await writer.writeItem(entry);
   if (delta) {
     await writer.beginDelta(1_795_000_100);
@@ -101,13 +105,7 @@ describe('backup file', () => {
   });
 
   it('flush() puts every appended record on disk before it resolves, so a full disk fails the pass that wrote it', async () => {
-    const writer = await createBackupWriter({
-      dir,
-      host: 'cache-1',
-      memcachedVersion: '1.6.18',
-      serverTime: 1_795_000_000,
-      createdAt,
-    });
+    const writer = await newWriter();
     // Small items stay in the writer's stage until a batch fills: without flush they are not in the file.
     const small = Array.from({ length: 100 }, (_, i) => item(`k${i}`, randomBytes(50)));
     for (const each of small) await writer.writeItem(each);

@@ -12,7 +12,7 @@ import { run, waitFor } from './exec.js';
 import { ensureAuthorizedKey, ensureUser } from './host.js';
 import { type Lab, type LabHost, labHost, labOffset, sshd } from './layout.js';
 import { livePid, stopByPidfile } from './pidfile.js';
-import { ensureKeyPair } from './sshd.js';
+import { ensureKeyPair, sshdConfig } from './sshd.js';
 
 export interface Bastion {
   readonly host: LabHost;
@@ -62,29 +62,6 @@ async function ensureNamespace(index: number): Promise<void> {
   await run('ip', ['-n', n.namespace, 'link', 'set', 'lo', 'up']);
 }
 
-function sshdConfig(host: LabHost, address: string): string {
-  const dir = host.sshdDir;
-  // LogLevel DEBUG1 makes sshd log each forwarded channel's destination, which the test reads.
-  return `# Written by the memplay lab bastion (test/lab/bastion.ts).
-ListenAddress ${address}
-Port ${host.sshPort}
-HostKey ${join(dir, 'ssh_host_ed25519_key')}
-PidFile ${join(dir, 'sshd.pid')}
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-PermitRootLogin no
-AllowUsers ${host.user}
-AuthorizedKeysFile .ssh/authorized_keys
-StrictModes yes
-AllowTcpForwarding yes
-X11Forwarding no
-PrintMotd no
-LogLevel DEBUG1
-`;
-}
-
 /** Brings up the namespace and the bastion (lab host `index`, beyond the lab's hosts). */
 export async function bastionUp(lab: Lab, index: number): Promise<Bastion> {
   const n = names(index);
@@ -99,7 +76,17 @@ export async function bastionUp(lab: Lab, index: number): Promise<Bastion> {
   const pidfile = join(host.sshdDir, 'sshd.pid');
   const log = join(host.sshdDir, 'sshd.log');
   await stopByPidfile(pidfile, isSshd, `bastion sshd of ${host.name}`);
-  await writeFile(config, sshdConfig(host, n.address), { mode: 0o644 });
+  await writeFile(
+    config,
+    sshdConfig(host, {
+      writer: 'the memplay lab bastion (test/lab/bastion.ts)',
+      listenAddress: n.address,
+      // DEBUG1 makes sshd log each forwarded channel's destination, which the test reads.
+      logLevel: 'DEBUG1',
+      userEnvironmentPath: false,
+    }),
+    { mode: 0o644 },
+  );
   await writeFile(log, '');
   await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
   await run(sshd, ['-t', '-f', config]);

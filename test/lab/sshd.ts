@@ -24,13 +24,31 @@ export async function ensureKeyPair(path: string, comment: string): Promise<void
   await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path], { input: 'y\n' });
 }
 
-function sshdConfig(host: LabHost): string {
+/** Where a lab sshd departs from the hosts' own: the bastion (test/lab/bastion.ts) listens elsewhere and logs more. */
+export interface SshdVariant {
+  /** Who wrote the file, for its first line. */
+  readonly writer: string;
+  readonly listenAddress: string;
+  readonly logLevel: 'VERBOSE' | 'DEBUG1';
+  /** Whether to write `PermitUserEnvironment PATH` (the systemd test needs it on the hosts). */
+  readonly userEnvironmentPath: boolean;
+}
+
+const hostVariant: SshdVariant = {
+  writer: 'the memplay lab (test/lab); rewritten on every lab up',
+  listenAddress: '127.0.0.1',
+  logLevel: 'VERBOSE',
+  userEnvironmentPath: true,
+};
+
+export function sshdConfig(host: LabHost, variant: SshdVariant = hostVariant): string {
   const { hostKey, pidfile } = files(host);
   // StrictModes stays on, as on a real host: ~/.ssh and authorized_keys belong to the
   // user and are not group- or world-writable. UsePAM no is why lab users need a
-  // password field of '*' rather than a locked '!'.
-  return `# Written by the memplay lab (test/lab); rewritten on every lab up.
-ListenAddress 127.0.0.1
+  // password field of '*' rather than a locked '!'. Forwarding is sshd's default,
+  // written out because memplay reaches memcached through it.
+  return `# Written by ${variant.writer}.
+ListenAddress ${variant.listenAddress}
 Port ${host.sshPort}
 HostKey ${hostKey}
 PidFile ${pidfile}
@@ -42,13 +60,16 @@ PermitRootLogin no
 AllowUsers ${host.user}
 AuthorizedKeysFile .ssh/authorized_keys
 StrictModes yes
+AllowTcpForwarding yes
 X11Forwarding no
 PrintMotd no
 Subsystem sftp internal-sftp
-LogLevel VERBOSE
-# Only PATH, from ~/.ssh/environment: how the systemd test puts its systemctl and sudo stand-ins first.
-PermitUserEnvironment PATH
-`;
+LogLevel ${variant.logLevel}
+${
+  variant.userEnvironmentPath
+    ? '# Only PATH, from ~/.ssh/environment: how the systemd test puts its systemctl and sudo stand-ins first.\nPermitUserEnvironment PATH\n'
+    : ''
+}`;
 }
 
 export async function sshdPid(host: LabHost): Promise<number | null> {

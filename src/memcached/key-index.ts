@@ -200,6 +200,7 @@ export class CasIndex {
   // building a second table, which doubled the index's memory at the worst time.
   private readonly table: DigestTable;
   private inDelta = false;
+  private readonly scratch = new Uint32Array(4);
 
   /**
    * `expectedItems` (curr_items before the pass) sizes the table once: grown by
@@ -209,7 +210,6 @@ export class CasIndex {
   constructor(expectedItems = 0) {
     this.table = new DigestTable(capacityFor(expectedItems));
   }
-  private readonly scratch = new Uint32Array(4);
 
   get size(): number {
     return this.table.size;

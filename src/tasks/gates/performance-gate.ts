@@ -95,8 +95,8 @@ function percent(ratio: number): string {
 /**
  * A side is worse only when its median breaks the threshold, so does its best
  * round against the old side's worst, and its round trip is past the
- * threshold's bound by more than the load can resolve: on a busy host single rounds swing widely, and a
- * regression every round agrees on is not noise.
+ * threshold's bound by more than the load can resolve: on a busy host single
+ * rounds swing widely, and a regression every round agrees on is not noise.
  */
 export function performanceGate(
   before: PerformanceSide,

@@ -57,6 +57,8 @@ export interface DeltaPassResult {
 }
 
 export interface RestoreResult extends StoreCounts {
+  /** Items the caller asked to leave out (leaveOut) and that were therefore not sent. */
+  readonly leftOut: number;
   readonly header: BackupHeader;
   readonly durationMs: number;
 }
@@ -252,6 +254,10 @@ export async function restoreBackup(
     alreadyVerified?: BackupHeader;
     /** Items and value bytes read from the file and handed to memcached so far: every 1,000 items and at the end. */
     onProgress?: (progress: { items: number; valueBytes: number; header: BackupHeader }) => void;
+    /** Key digests (keyDigestId) not to restore: clients changed them after the backup (old-side-fence.ts). */
+    leaveOut?: ReadonlySet<string>;
+    /** Called with the cas of every item stored. */
+    onStored?: (key: Buffer, cas: number) => void;
   },
 ): Promise<RestoreResult> {
   const started = performance.now();
@@ -266,8 +272,14 @@ export async function restoreBackup(
   const { onProgress } = options;
   let items = 0;
   let valueBytes = 0;
+  let leftOut = 0;
+  const leaveOut = options.leaveOut && options.leaveOut.size > 0 ? options.leaveOut : undefined;
   async function* counted(): AsyncGenerator<BackupItem> {
     for await (const item of readBackupItems(path)) {
+      if (leaveOut?.has(keyDigestId(item.key))) {
+        leftOut++;
+        continue;
+      }
       items++;
       valueBytes += item.value.length;
       if (items % 1_000 === 0) onProgress?.({ items, valueBytes, header });
@@ -275,12 +287,12 @@ export async function restoreBackup(
     }
   }
   const counts = await client.storeItems(
-    onProgress ? counted() : readBackupItems(path),
-    { mode: options.mode },
+    onProgress || leaveOut ? counted() : readBackupItems(path),
+    { mode: options.mode, ...(options.onStored ? { onStored: options.onStored } : {}) },
     clock,
   );
   onProgress?.({ items, valueBytes, header });
-  return { ...counts, header, durationMs: performance.now() - started };
+  return { ...counts, leftOut, header, durationMs: performance.now() - started };
 }
 
 export { BackupFileError, CasIndex };

@@ -233,6 +233,11 @@ export class CasIndex {
     this.table.delete(wordsOf(id, this.scratch));
   }
 
+  /** The cas memplay last read for the key, or undefined if it is not in the backup. */
+  casOf(id: string): number | undefined {
+    return this.table.get(wordsOf(id, this.scratch));
+  }
+
   has(id: string): boolean {
     return this.table.get(wordsOf(id, this.scratch)) !== undefined;
   }

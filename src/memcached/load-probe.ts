@@ -17,7 +17,7 @@ export interface LoadOptions {
   readonly rounds: number;
   /** Per mode, per round. */
   readonly roundMs: number;
-  /** One request in `writeEvery` is a set. */
+  /** One request in `writeEvery` is a set; 0: reads only. */
   readonly writeEvery: number;
   readonly pipelineDepth: number;
   /** Seconds the written keys live if the delete never comes (memplay killed mid-load). */
@@ -106,11 +106,12 @@ export async function runLoad(open: StreamFactory, options: LoadOptions): Promis
   let sequence = 0;
   const enqueueNext = () => {
     const n = sequence++;
-    if (n % options.writeEvery === 0) {
+    if (options.writeEvery > 0 && options.writeKeys.length > 0 && n % options.writeEvery === 0) {
       const key = options.writeKeys[n % options.writeKeys.length] as string;
       connection.enqueue([`ms ${key} ${value.length} T${options.writeTtl}\r\n`, value, '\r\n'], 64, setReply);
     } else {
-      connection.enqueue([`mg ${reads[n % reads.length] as string} v\r\n`], 64 + value.length, getReply);
+      // `u`: memplay's reads leave the client items' LRU order as it was.
+      connection.enqueue([`mg ${reads[n % reads.length] as string} v u\r\n`], 64 + value.length, getReply);
     }
   };
   try {

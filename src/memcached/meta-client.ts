@@ -134,6 +134,28 @@ export class MetaClient {
     return new MetaClient(factory, connections, options);
   }
 
+  get connectionCount(): number {
+    return this.connections.length;
+  }
+
+  /**
+   * `mg <key>` (no flags: nothing is read or bumped) of `keys[i]` on connection i,
+   * all at once: a change watch learns each connection's fd from the lookups.
+   */
+  async lookUpOnEachConnection(keys: readonly string[]): Promise<void> {
+    await Promise.all(
+      keys.map((key, i) =>
+        (this.connections[i % this.connections.length] as MetaConnection).request(
+          [`mg ${key}\r\n`],
+          (line) => {
+            if (line === 'EN' || line === 'HD') return true;
+            throw new MetaProtocolError(`unexpected reply to mg ${key}: ${line}`);
+          },
+        ),
+      ),
+    );
+  }
+
   private get primary(): MetaConnection {
     return this.connections[0] as MetaConnection;
   }
@@ -324,7 +346,7 @@ export class MetaClient {
    */
   async storeItems(
     items: AsyncIterable<StoreItem> | Iterable<StoreItem>,
-    options: { mode: StoreMode },
+    options: { mode: StoreMode; onStored?: (key: Buffer, cas: number) => void },
     clock: ServerClock,
   ): Promise<StoreCounts> {
     const counts: StoreCounts = {
@@ -336,7 +358,9 @@ export class MetaClient {
       outOfMemory: [],
       unaddressable: [],
     };
-    const modeFlag = options.mode === 'add' ? 'ME' : 'MS';
+    // `c`: the cas of what was stored, for a caller that must later tell its own copy from a client's.
+    const modeFlag = `${options.mode === 'add' ? 'ME' : 'MS'}${options.onStored ? ' c' : ''}`;
+    const { onStored } = options;
     let failure: Error | undefined;
     await this.drainingOnError(async () => {
       for await (const item of items) {
@@ -359,9 +383,10 @@ export class MetaClient {
         const size = item.value.length;
         const header = `ms ${encoded.token} ${size}${keyFlag(encoded)} F${item.flags >>> 0} T${ttl} ${modeFlag}\r\n`;
         connection.enqueue([header, item.value, '\r\n'], size + header.length, (line) => {
-          if (line === 'HD') {
+          if (line === 'HD' || line.startsWith('HD ')) {
             counts.stored++;
             counts.valueBytes += size;
+            onStored?.(key, metaFlag(line, 'c', Number.NaN));
           } else if (line === 'NS') counts.keptNewer++;
           else if (line.startsWith('SERVER_ERROR object too large')) counts.tooLarge.push(displayKey(key));
           else if (line.startsWith('SERVER_ERROR out of memory')) counts.outOfMemory.push(displayKey(key));
@@ -375,6 +400,34 @@ export class MetaClient {
     return counts;
   }
 
+  /** Pipelined `mg <key> [b] c`: each key's cas now, or undefined where it is gone. Nothing is read or bumped. */
+  async casOf(keys: readonly Buffer[]): Promise<Array<number | undefined>> {
+    const result: Array<number | undefined> = new Array(keys.length).fill(undefined);
+    let failure: Error | undefined;
+    await this.drainingOnError(async () => {
+      for (const [i, key] of keys.entries()) {
+        let encoded: EncodedKey;
+        try {
+          encoded = encodeKey(key);
+        } catch (error) {
+          if (!(error instanceof KeyEncodingError)) throw error;
+          // Cannot be looked at: reported as a cas no read can have had.
+          result[i] = Number.NaN;
+          continue;
+        }
+        const connection = await this.pickConnection();
+        connection.enqueue([`mg ${encoded.token}${keyFlag(encoded)} c u\r\n`], 64, (line) => {
+          if (line.startsWith('HD')) result[i] = metaFlag(line, 'c', Number.NaN);
+          else if (line !== 'EN') failure ??= replyError('mg', key, line);
+          return true;
+        });
+      }
+    });
+    await this.drainAll();
+    if (failure) throw failure;
+    return result;
+  }
+
   /** Pipelined `md <key> [b]`. */
   async deleteKeys(keys: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<DeleteCounts> {
     const counts: DeleteCounts = { deleted: 0, notFound: 0 };
@@ -385,6 +438,25 @@ export class MetaClient {
       connection.enqueue([`md ${encoded.token}${keyFlag(encoded)}\r\n`], 64, (line) => {
         if (line === 'HD') counts.deleted++;
         else if (line === 'NF') counts.notFound++;
+        else failure ??= replyError('md', key, line);
+        return true;
+      });
+    }
+    await this.drainAll();
+    if (failure) throw failure;
+    return counts;
+  }
+
+  /** Pipelined `md <key> [b] C<cas>`: deletes each key only while it still holds that cas. */
+  async deleteIfUnchanged(entries: ReadonlyArray<{ key: Buffer; cas: number }>): Promise<DeleteCounts> {
+    const counts: DeleteCounts = { deleted: 0, notFound: 0 };
+    let failure: Error | undefined;
+    for (const { key, cas } of entries) {
+      const encoded = encodeKey(key);
+      const connection = await this.pickConnection();
+      connection.enqueue([`md ${encoded.token}${keyFlag(encoded)} C${cas}\r\n`], 64, (line) => {
+        if (line === 'HD') counts.deleted++;
+        else if (line === 'NF' || line === 'EX') counts.notFound++;
         else failure ??= replyError('md', key, line);
         return true;
       });

@@ -17,6 +17,15 @@ export interface HostRecap {
   swap_mode?: 'warm' | 'cold';
   /** How long the host was out of service, when it was stopped in this run (see the task event's field). */
   out_of_service_ms?: number;
+  /**
+   * Once the host's data was carried in this run: how many values a client may
+   * read older than one it wrote or deleted — changes the old side's watch could
+   * not name, and client deletes during a cold restore that could not be undone.
+   * Never lower than what clients see. 0 on an exact carry.
+   */
+  possibly_stale?: number;
+  /** Why part of possibly_stale could not be counted (e.g. an old instance stopped by SIGTERM). */
+  possibly_stale_uncounted?: string;
 }
 
 /** The fleet's --check plans added up (src/engine/plan-summary.ts). */

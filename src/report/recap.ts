@@ -8,7 +8,11 @@ export function formatRecap(hosts: Readonly<Record<string, HostRecap>>): string 
     const r = hosts[name] as HostRecap;
     const swap = r.swap_mode ? `  swap=${r.swap_mode}` : '';
     const out = r.out_of_service_ms !== undefined ? `  out_of_service=${r.out_of_service_ms}ms` : '';
-    return `${name.padEnd(width)} : ok=${r.ok}  changed=${r.changed}  unreachable=${r.unreachable ? 1 : 0}  failed=${r.failed}  skipped=${r.skipped}${swap}${out}`;
+    const stale =
+      r.possibly_stale !== undefined
+        ? `  possibly_stale=${r.possibly_stale}${r.possibly_stale_uncounted ? '+?' : ''}`
+        : '';
+    return `${name.padEnd(width)} : ok=${r.ok}  changed=${r.changed}  unreachable=${r.unreachable ? 1 : 0}  failed=${r.failed}  skipped=${r.skipped}${swap}${out}${stale}`;
   });
   return ['RECAP '.padEnd(width + 20, '*'), ...rows].join('\n');
 }

@@ -1,8 +1,11 @@
 import { TaskFailed } from '../errors.js';
 import { queryMemcached } from '../facts/memcached-port.js';
 import { backupDirProblem } from '../memcached/backup-dir.js';
+import type { BackupHeader } from '../memcached/backup-layout.js';
 import { backupDeltaPass, backupFullPass, CasIndex } from '../memcached/backup-pass.js';
 import { createBackupWriter } from '../memcached/backup-writer.js';
+import { ChangeWatch, WatchUnavailable } from '../memcached/change-watch.js';
+import { type CatchUpResult, catchUpTouchedKeys, OldSideFence } from '../memcached/old-side-fence.js';
 import { connectMeta, formatBytes, formatCount, formatSize } from './memcached-client.js';
 import { unrestoredBackup } from './restore-marker.js';
 import type { FinishedBackup, Plan, TaskContext, TaskModule } from './task.js';
@@ -166,11 +169,32 @@ export const backup: TaskModule = {
 
       ctx.run.backup = {
         async finish(): Promise<FinishedBackup> {
+          let keepClient = false;
           try {
             let delta: Awaited<ReturnType<typeof backupDeltaPass>>;
+            let watch: ChangeWatch | undefined;
+            let watchProblem: string | undefined;
+            let catchUp: CatchUpResult | undefined;
             try {
+              // Open before the delta pass: every change from here on is followed (old-side-fence.ts).
+              if (ctx.job.kind !== 'backup') {
+                try {
+                  watch = await ChangeWatch.open(() => ctx.transport.openTcp(ctx.host.memcached.port));
+                  await watch.ignoreConnectionsOf(client);
+                } catch (error) {
+                  watch?.close();
+                  watch = undefined;
+                  if (!(error instanceof WatchUnavailable)) throw error;
+                  watchProblem = `clients' changes after the delta pass cannot be followed (${error.message}): values they change in the last moments before the stop may be restored older`;
+                }
+              }
               delta = await backupDeltaPass(client, writer, index, clock);
+              if (watch) {
+                ctx.progress('catch up: re-read what clients changed during the delta pass');
+                catchUp = await catchUpTouchedKeys(client, writer, index, clock, watch);
+              }
             } catch (error) {
+              watch?.close();
               // memcached died under the delta pass: what it held is gone from
               // the host, and the full pass is the best copy left. Seal it
               // rather than throw it away; swap then starts the new build and
@@ -190,28 +214,43 @@ export const backup: TaskModule = {
                 warning,
               };
             }
-            const { path, header } = await writer.finish({
-              ...fullMetadata,
-              delta: {
-                changed: delta.changed,
-                added: delta.added,
-                deleted: delta.deleted,
-                durationMs: Math.round(delta.durationMs),
-              },
-            });
-            const summary = `${fullSummary}; delta pass ${delta.changed} changed, ${delta.added} new, ${delta.deleted} deleted in ${Math.round(delta.durationMs)} ms; ${path}`;
+            let path: string;
+            let header: BackupHeader;
+            try {
+              ({ path, header } = await writer.finish({
+                ...fullMetadata,
+                delta: {
+                  changed: delta.changed,
+                  added: delta.added,
+                  deleted: delta.deleted,
+                  durationMs: Math.round(delta.durationMs),
+                },
+                ...(catchUp ? { catchUp } : {}),
+              }));
+            } catch (error) {
+              watch?.close();
+              throw error;
+            }
+            const caughtUp = catchUp
+              ? `; ${catchUp.reread} re-read and ${catchUp.tombstoned} deleted as clients changed them (${catchUp.rounds} round${catchUp.rounds === 1 ? '' : 's'})`
+              : '';
+            const summary = `${fullSummary}; delta pass ${delta.changed} changed, ${delta.added} new, ${delta.deleted} deleted in ${Math.round(delta.durationMs)} ms${caughtUp}; ${path}`;
+            // The watch and the client stay open until the old process has exited (swap settles the fence).
+            keepClient = watch !== undefined;
             return {
               path,
               items: header.items,
               valueBytes: header.valueBytes,
               deltaMs: delta.durationMs,
               summary,
+              ...(watch && catchUp ? { fence: new OldSideFence(watch, client, index, catchUp) } : {}),
+              ...(watchProblem ? { warning: watchProblem } : {}),
             };
           } catch (error) {
             await writer.abort();
             throw error;
           } finally {
-            client.close();
+            if (!keepClient) client.close();
           }
         },
         async abort() {

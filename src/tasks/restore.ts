@@ -3,6 +3,8 @@ import type { HostFacts } from '../facts/host-facts.js';
 import { queryMemcached } from '../facts/memcached-port.js';
 import { restoreBackup } from '../memcached/backup-pass.js';
 import { BackupFileError, verifyBackup } from '../memcached/backup-reader.js';
+import { NewSideGuard } from '../memcached/new-side-guard.js';
+import { readFenceRecord } from '../memcached/old-side-fence.js';
 import { BackupSourceError, backupFileFor } from './backup-source.js';
 import { connectMeta, formatBytes, formatCount, formatSize, restoreProgress } from './memcached-client.js';
 import { markRestored, unrestoredBackup } from './restore-marker.js';
@@ -134,18 +136,44 @@ export const restore: TaskModule = {
     if (!file) fail(ctx, 'the backup was never finished — restore it by hand with memplay restore');
     const client = await connectMeta(ctx);
     try {
+      // What clients changed on the old instance after the backup was sealed stays out (old-side-fence.ts).
+      const fence = ctx.run.fenceRecord ?? (await readFenceRecord(file.path));
+      const leaveOut = new Set(fence?.excluded ?? []);
+      const guard = await NewSideGuard.open(
+        () => ctx.transport.openTcp(ctx.host.memcached.port),
+        client,
+        file.items,
+      );
+      ctx.run.newSideGuard = guard;
       ctx.progress(`restore ${formatCount(file.items)} items from ${file.path}`);
       const result = await restoreBackup(client, file.path, {
         mode: 'add',
         onProgress: restoreProgress(ctx, 'restore'),
+        leaveOut,
+        onStored: guard.onStored,
         ...(file.verifiedHeader ? { alreadyVerified: file.verifiedHeader } : {}),
       });
+      ctx.progress('undo restored copies of keys clients deleted during the restore');
+      const guarded = await guard.settle(client);
+      const oldSideUnknown = fence ? fence.unknown : 0;
+      ctx.run.possiblyStale = {
+        count: guarded.possiblyStale + oldSideUnknown,
+        ...(fence?.state === 'pending'
+          ? {
+              unknown:
+                'memplay was interrupted while the old instance stopped: changes clients made in its last moments were not collected',
+            }
+          : {}),
+        ...(fence?.inexact ? { unknown: fence.inexact } : {}),
+        ...(!fence && ctx.run.backupFile?.warning ? { unknown: ctx.run.backupFile.warning } : {}),
+      };
       const outOfService = ctx.run.stoppedAt === undefined ? null : performance.now() - ctx.run.stoppedAt;
       if (outOfService !== null) ctx.run.outOfServiceMs = Math.round(outOfService);
       ctx.run.restored = { stored: result.stored, keptNewer: result.keptNewer };
       const live =
         result.stored +
         result.keptNewer +
+        result.leftOut +
         result.tooLarge.length +
         result.outOfMemory.length +
         result.unaddressable.length;
@@ -153,6 +181,15 @@ export const restore: TaskModule = {
       const minRatio = ctx.playbook.verify.minRestoredRatio;
       const notes = [
         result.keptNewer ? `${formatCount(result.keptNewer)} kept as clients rewrote them` : '',
+        result.leftOut
+          ? `${formatCount(result.leftOut)} left out as clients changed them on the old instance after the backup`
+          : '',
+        guarded.removed
+          ? `${formatCount(guarded.removed)} removed again as clients had deleted them during the restore`
+          : '',
+        ctx.run.possiblyStale.count ? `possibly stale: ${formatCount(ctx.run.possiblyStale.count)}` : '',
+        ctx.run.possiblyStale.unknown ? `possibly stale, uncounted: ${ctx.run.possiblyStale.unknown}` : '',
+        guard.unavailable ? `client deletes during the restore not followed: ${guard.unavailable}` : '',
         result.expiredSkipped ? `${formatCount(result.expiredSkipped)} expired before restore, skipped` : '',
         result.tooLarge.length
           ? `${result.tooLarge.length} too large for ${ctx.target.version}: ${result.tooLarge.slice(0, 5).join(', ')}`

@@ -1,5 +1,6 @@
 import { gatherFacts } from '../facts/host-facts.js';
 import { restoreBackup } from '../memcached/backup-pass.js';
+import { keyDigestId } from '../memcached/key-index.js';
 import { pointBuildLink, startInstance, stopInstance } from './instance.js';
 import { connectMeta, formatBytes, formatCount, restoreProgress } from './memcached-client.js';
 import { markRestored } from './restore-marker.js';
@@ -35,7 +36,25 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
   if (facts.runningVersion === previous && facts.currentLink === previous) {
     return { status: 'ok', detail: `${previous} never stopped and keeps serving: nothing to roll back` };
   }
+  // Keys clients changed since the backup — on the old instance after the seal, on the
+  // new one since the restore began — must not go back older: they are left out.
+  const leaveOut = new Set(ctx.run.fenceRecord?.excluded ?? []);
+  const guard = ctx.run.newSideGuard;
+  if (guard) {
+    const probe = await connectMeta(ctx).catch(() => null);
+    if (probe) {
+      try {
+        for (const key of await guard.touchedSinceRestore(probe))
+          leaveOut.add(keyDigestId(Buffer.from(key, 'latin1')));
+      } catch {
+        // The new instance is already gone: what its watch saw is all there is.
+      } finally {
+        probe.close();
+      }
+    }
+  }
   const stopped = await stopInstance(ctx);
+  guard?.close();
   if (!stopped.ok)
     return {
       status: 'failed',
@@ -66,6 +85,7 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
     const result = await restoreBackup(client, backup.path, {
       mode: 'add',
       onProgress: restoreProgress(ctx, `restore into ${previous}`),
+      leaveOut,
       ...(backup.verifiedHeader ? { alreadyVerified: backup.verifiedHeader } : {}),
     });
     await markRestored(backup.path, {
@@ -77,7 +97,7 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
     const lost = result.tooLarge.length + result.outOfMemory.length + result.unaddressable.length;
     return {
       status: lost > 0 ? 'failed' : 'changed',
-      detail: `rolled back to ${previous}, serving on port ${ctx.host.memcached.port} with ${formatCount(result.stored + result.keptNewer)} items / ${formatBytes(result.valueBytes)} restored from ${backup.path}${lost > 0 ? `; ${formatCount(lost)} items could not be stored` : ''}`,
+      detail: `rolled back to ${previous}, serving on port ${ctx.host.memcached.port} with ${formatCount(result.stored + result.keptNewer)} items / ${formatBytes(result.valueBytes)} restored from ${backup.path}${result.leftOut ? `; ${formatCount(result.leftOut)} left out as clients changed them since the backup` : ''}${lost > 0 ? `; ${formatCount(lost)} items could not be stored` : ''}`,
     };
   } catch (error) {
     return {

@@ -61,9 +61,12 @@ export async function compareSample(
   totalItems: number,
   sampleSize: number,
   toleranceSeconds = ttlToleranceSeconds,
+  /** Keys that may rightly differ (clients changed them): not compared. */
+  skip?: (key: Buffer) => boolean,
 ): Promise<SampleResult> {
   const sample = await sampleBackup(backupPath, totalItems, sampleSize);
-  return compareItems(client, sample, await client.serverClock(), toleranceSeconds);
+  const compared = skip ? sample.filter((item) => !skip(item.key)) : sample;
+  return compareItems(client, compared, await client.serverClock(), toleranceSeconds);
 }
 
 /** Reads `items` back from the instance; an item whose expiry has passed (or is within 2 s) is not compared. */

@@ -3,6 +3,9 @@ import type { HostFacts } from '../facts/host-facts.js';
 import { hasWorkingBuild } from '../facts/host-facts.js';
 import { queryMemcached } from '../facts/memcached-port.js';
 import { verifyBackup } from '../memcached/backup-reader.js';
+import { memorySettings } from '../memcached/memory-settings.js';
+import { type FenceRecord, type OldSideFence, writeFenceRecord } from '../memcached/old-side-fence.js';
+import { serviceControl } from '../service/service.js';
 import { recordOldInstance } from './gates/instance-record.js';
 import {
   dropInChange,
@@ -10,6 +13,7 @@ import {
   pointBuildLink,
   readBuildLink,
   runningCommandLine,
+  setMetaAside,
   startInstance,
   stopInstance,
 } from './instance.js';
@@ -30,6 +34,26 @@ import { attemptWarmRestart, coldStart } from './warm-swap.js';
 
 function fail(ctx: TaskContext, detail: string): never {
   throw new TaskFailed(ctx.host.name, 'swap', detail);
+}
+
+/** After the stop: collects the old instance's last changes and records what restore must leave out. */
+async function settleFence(ctx: TaskContext, fence: OldSideFence, inexact?: string): Promise<FenceRecord> {
+  ctx.progress('collect the changes clients made until the old instance exited');
+  const record = await fence.settle(inexact);
+  const file = ctx.run.backupFile;
+  if (file) await writeFenceRecord(file.path, record);
+  ctx.run.fenceRecord = record;
+  return record;
+}
+
+/** The memory files (-e) of the instance that ran and of the playbook's args. */
+function memoryFilesOf(ctx: TaskContext): string[] {
+  const files = new Set<string>();
+  const running = ctx.run.previousCommandLine ? memorySettings(ctx.run.previousCommandLine)['-e'] : undefined;
+  const wanted = memorySettings(ctx.host.memcached.args)['-e'];
+  if (running) files.add(running);
+  if (wanted) files.add(wanted);
+  return [...files];
 }
 
 function describeRunning(facts: HostFacts): string {
@@ -141,6 +165,21 @@ export const swap: TaskModule = {
       );
     }
     const oldRunning = (await queryMemcached(ctx.transport, port, (client) => client.version())) !== null;
+    const fence = ctx.run.backupFile?.fence;
+    if (fence && ctx.run.backupFile) {
+      ctx.progress('last look at what clients changed since the backup was sealed');
+      try {
+        await fence.checkBeforeStop();
+        // Killed during the stop, a re-run still leaves out what is known to have changed.
+        await writeFenceRecord(ctx.run.backupFile.path, fence.pending());
+      } catch (error) {
+        fence.abort();
+        fail(
+          ctx,
+          `checking what clients changed since the backup failed: ${error instanceof Error ? error.message : String(error)} — nothing was stopped, the old instance keeps serving`,
+        );
+      }
+    }
     // From here a failure of this or a later task rolls the host back to previousBuild (src/tasks/rollback.ts).
     ctx.run.previousBuild = previousBuild;
     ctx.run.stoppedAt = performance.now();
@@ -148,12 +187,19 @@ export const swap: TaskModule = {
     const warning = ctx.run.backupFile?.warning ? `; ${ctx.run.backupFile.warning}` : '';
     const move = `${previousBuild ?? '(none)'} → ${version}`;
     if (choice.path === 'warm' && proof) {
-      const attempt = await attemptWarmRestart(ctx, choice.memoryFile, proof, oldRunning);
+      const attempt = await attemptWarmRestart(ctx, choice.memoryFile, proof, oldRunning, (inexact) =>
+        fence ? settleFence(ctx, fence, inexact) : Promise.resolve(undefined),
+      );
       if (attempt.ok) {
         const outMs = Math.round(performance.now() - stoppedAt);
         ctx.run.outOfServiceMs = outMs;
         ctx.run.swapTaken = { path: 'warm', reason: choice.reason };
         ctx.run.warmResumed = { items: attempt.proof.items, proof: attempt.proof.detail };
+        // The new instance resumed the old one's memory as it was at the exit: exact, but for what the watch dropped.
+        ctx.run.possiblyStale = {
+          count: ctx.run.fenceRecord?.unknown ?? 0,
+          ...(ctx.run.fenceRecord?.inexact ? { unknown: ctx.run.fenceRecord.inexact } : {}),
+        };
         return {
           status: 'changed',
           detail: `${move} warm: ${attempt.proof.detail}; serving on port ${port} (out of service ${outMs} ms)${warning}`,
@@ -163,8 +209,20 @@ export const swap: TaskModule = {
       await coldStart(ctx, choice.memoryFile);
       ctx.run.swapTaken = { path: 'cold', reason: `warm restart fell back: ${attempt.reason}` };
     } else {
-      const stopped = await stopInstance(ctx);
+      // SIGUSR1 where memplay sends the signal: memcached then stops its workers
+      // before its logger, so the fence's stream holds every change the old
+      // instance acknowledged. SIGTERM exits without the logger's last round.
+      const graceful = fence !== undefined && serviceControl(ctx.host).stopForRestart !== undefined;
+      const stopped = await stopInstance(ctx, graceful ? { forRestart: true } : {});
       if (!stopped.ok) fail(ctx, stopped.reason);
+      if (fence) await settleFence(ctx, fence, graceful ? undefined : 'stopped by systemd with SIGTERM');
+      if (graceful) {
+        // A memory-file instance wrote a .meta on SIGUSR1: the cold path must not resume it.
+        for (const file of memoryFilesOf(ctx)) {
+          const aside = await setMetaAside(ctx, file);
+          if (!aside.ok) fail(ctx, aside.reason);
+        }
+      }
       const repointed = await pointBuildLink(ctx, 'current', version);
       if (!repointed.ok) fail(ctx, repointed.reason);
       const started = await startInstance(ctx, version);

@@ -1,5 +1,7 @@
 import type { HostFacts } from '../facts/host-facts.js';
 import type { BackupHeader } from '../memcached/backup-layout.js';
+import type { NewSideGuard } from '../memcached/new-side-guard.js';
+import type { FenceRecord, OldSideFence } from '../memcached/old-side-fence.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
 import type { Transport } from '../transport/transport.js';
 import type { BuildExchange } from './build-sharing.js';
@@ -97,6 +99,16 @@ export interface HostRun {
   swapTaken?: { readonly path: 'warm' | 'cold'; readonly reason: string };
   /** A warm restart brought the cache back and the proof against the backup passed. */
   warmResumed?: { readonly items: number; readonly proof: string };
+  /** What the old side's fence recorded once the old instance exited: keys restore leaves out. */
+  fenceRecord?: FenceRecord;
+  /** restore's watch of the new instance, open until verify has compared its sample. */
+  newSideGuard?: NewSideGuard;
+  /**
+   * Values a client may read older than one it wrote or deleted: changes the
+   * old side's watch could not name, and client deletes during the restore that
+   * it could not undo. `unknown`: why a part could not be counted.
+   */
+  possiblyStale?: { readonly count: number; readonly unknown?: string };
   /** The host's out-of-service time so far: from the stop until it served (warm: proven; cold: restored). */
   outOfServiceMs?: number;
 }
@@ -122,6 +134,12 @@ export interface FinishedBackup {
   readonly summary: string;
   /** Something the user must hear about this backup (a delta pass cut short). */
   readonly warning?: string;
+  /**
+   * The old instance's change watch, open from before the delta pass: swap
+   * checks and settles it around the stop, so no key a client changed after
+   * memplay read it is restored older (src/memcached/old-side-fence.ts).
+   */
+  readonly fence?: OldSideFence;
 }
 
 /** What the run is for: the same task modules serve the upgrade and the standalone commands. */

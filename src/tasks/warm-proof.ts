@@ -1,4 +1,5 @@
 import { readBackupItems } from '../memcached/backup-reader.js';
+import { keyDigestId } from '../memcached/key-index.js';
 import type { MetaClient } from '../memcached/meta-client.js';
 import { formatCount } from './memcached-client.js';
 import { compareItems, type SampledItem, sampledItem } from './sample-check.js';
@@ -71,7 +72,21 @@ function liveAt(proof: PreparedProof, now: number): number {
   return proof.permanent + (proof.expiries.length - low);
 }
 
-async function compareEvery(client: MetaClient, backupPath: string) {
+/** Keys clients changed after the backup was sealed (the old side's fence): expected to differ. */
+export interface ProofExpectations {
+  readonly changedSinceBackup: ReadonlySet<string>;
+  /** Changes the old side's watch dropped: unnamed keys that may differ. */
+  readonly unknownChanges: number;
+}
+
+const noChanges: ProofExpectations = { changedSinceBackup: new Set(), unknownChanges: 0 };
+
+function unchangedOnly(items: readonly SampledItem[], expectations: ProofExpectations): SampledItem[] {
+  if (expectations.changedSinceBackup.size === 0) return [...items];
+  return items.filter((item) => !expectations.changedSinceBackup.has(keyDigestId(item.key)));
+}
+
+async function compareEvery(client: MetaClient, backupPath: string, expectations: ProofExpectations) {
   const clock = await client.serverClock();
   let compared = 0;
   const mismatches: string[] = [];
@@ -84,6 +99,11 @@ async function compareEvery(client: MetaClient, backupPath: string) {
   };
   let differing = 0;
   for await (const item of readBackupItems(backupPath)) {
+    if (
+      expectations.changedSinceBackup.size > 0 &&
+      expectations.changedSinceBackup.has(keyDigestId(item.key))
+    )
+      continue;
     batch.push(sampledItem(item));
     if (batch.length >= fullBatch) {
       differing += await flush();
@@ -97,12 +117,15 @@ async function compareEvery(client: MetaClient, backupPath: string) {
 export async function proveWarmRestart(
   client: MetaClient,
   proof: PreparedProof,
-  options: { readonly full: boolean },
+  options: { readonly full: boolean; readonly expectations?: ProofExpectations },
 ): Promise<ProofResult> {
+  const expectations = options.expectations ?? noChanges;
   const stats = await client.stats();
   const items = Number(stats.get('curr_items') ?? 0);
   const now = Number(stats.get('time') ?? Math.floor(Date.now() / 1000));
-  const expected = liveAt(proof, now);
+  // Each key clients changed after the backup may have been deleted since: it may be missing.
+  const changed = expectations.changedSinceBackup.size + expectations.unknownChanges;
+  const expected = Math.max(0, liveAt(proof, now) - changed);
   // Expired items stay in curr_items until memcached reclaims them, so a good
   // restart holds at least the backup's live items; fewer means some were lost.
   if (items < expected) {
@@ -112,9 +135,9 @@ export async function proveWarmRestart(
       detail: `came back with ${formatCount(items)} items, the backup holds ${formatCount(expected)} live ones`,
     };
   }
-  const counted = `${formatCount(items)} items ≥ ${formatCount(expected)} live in the backup`;
+  const counted = `${formatCount(items)} items ≥ ${formatCount(expected)} live in the backup${changed ? ` less ${formatCount(changed)} clients changed since` : ''}`;
   if (options.full) {
-    const result = await compareEvery(client, proof.backupPath);
+    const result = await compareEvery(client, proof.backupPath, expectations);
     if (result.differing > 0) {
       return {
         ok: false,
@@ -127,7 +150,7 @@ export async function proveWarmRestart(
   if (proof.sample.length === 0) return { ok: true, items, detail: `${counted} (verify.sample: 0)` };
   const result = await compareItems(
     client,
-    proof.sample,
+    unchangedOnly(proof.sample, expectations),
     await client.serverClock(),
     warmExpiryToleranceSeconds,
   );

@@ -1,4 +1,5 @@
 import { TaskFailed } from '../errors.js';
+import type { FenceRecord } from '../memcached/old-side-fence.js';
 import { metaWaiting, pointBuildLink, setMetaAside, startInstance, stopInstance } from './instance.js';
 import { connectMeta } from './memcached-client.js';
 import { markRestored } from './restore-marker.js';
@@ -25,12 +26,15 @@ export async function attemptWarmRestart(
   memoryFile: string,
   proof: PreparedProof,
   oldRunning: boolean,
+  settleFence: (inexact?: string) => Promise<FenceRecord | undefined>,
 ): Promise<WarmAttempt> {
   const { version } = ctx.target;
   if (oldRunning) {
     const stopped = await stopInstance(ctx, { forRestart: true });
     if (!stopped.ok) fail(ctx, stopped.reason);
   }
+  // What clients changed after the backup was sealed, up to the old process's exit.
+  const fence = await settleFence();
   if (!(await metaWaiting(ctx, memoryFile))) {
     return {
       ok: false,
@@ -47,7 +51,17 @@ export async function attemptWarmRestart(
   );
   const client = await connectMeta(ctx);
   try {
-    const result = await proveWarmRestart(client, proof, { full: ctx.playbook.verify.full });
+    const result = await proveWarmRestart(client, proof, {
+      full: ctx.playbook.verify.full,
+      ...(fence
+        ? {
+            expectations: {
+              changedSinceBackup: new Set(fence.excluded),
+              unknownChanges: fence.unknown,
+            },
+          }
+        : {}),
+    });
     if (!result.ok) return { ok: false, reason: `the resumed cache ${result.detail}` };
     // The backup is now what this run carried over: a re-run must never replay it over newer writes.
     await markRestored(proof.backupPath, {

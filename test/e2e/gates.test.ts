@@ -72,6 +72,8 @@ describe('verify gates', () => {
     for (const side of [performance.before, performance.after]) {
       expect(side?.rounds).toBe(5);
       expect(side?.sampled_keys).toBe(64);
+      // The cache holds client items: memplay writes nothing into it.
+      expect(side?.writes).toBe('none');
       for (const mode of [side?.single, side?.pipelined]) {
         expect(mode?.ops_per_sec).toBeGreaterThan(0);
         expect(mode?.p99_ms).toBeGreaterThanOrEqual(mode?.p50_ms ?? Number.NaN);

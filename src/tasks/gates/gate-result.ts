@@ -56,6 +56,12 @@ export interface PerformanceSide {
   readonly rounds: number;
   /** Real keys read in the get share of the mix (0: the cache held none, only memplay's own keys were read). */
   readonly sampled_keys: number;
+  /**
+   * What the load wrote: `none` when the cache held client items (a write could
+   * allocate in a full slab class and evict one), `own-keys` into an empty cache,
+   * where memplay's keys (`memplay:gate:…`, deleted at the end) cost nothing.
+   */
+  readonly writes: 'none' | 'own-keys';
 }
 
 interface GateBase {

@@ -1,0 +1,114 @@
+import type { Duplex } from 'node:stream';
+import { ChangeWatch, TOUCH_MISSED, WatchUnavailable } from './change-watch.js';
+import { CasIndex, keyDigestId } from './key-index.js';
+import type { MetaClient } from './meta-client.js';
+
+// The new side of a cold restore under traffic. The new instance serves while
+// the backup is restored into it, in add mode: a client's write always wins.
+// A client's delete does not: deleting a key not restored yet misses, and the
+// restore then brings the key back. The guard watches the new instance during
+// the restore; a key the stream shows a client looking up *and missing*
+// (a get or a delete that found nothing) was looked up before memplay stored
+// it. Once the restore is done, every such key that memplay stored is deleted
+// again — only while it still holds memplay's own copy (`md … C<cas>`), so a
+// client's later write is never touched. A miss, never a resurrected delete.
+// Deletes that missed before the watch began are counted from `delete_misses`:
+// nobody can name their keys, so they stay possibly stale.
+
+export interface GuardResult {
+  /** Restored copies deleted again because a client had deleted (or missed) the key first. */
+  readonly removed: number;
+  /** Deletes that may have been undone and could not be named (before the watch, or dropped by it). */
+  readonly possiblyStale: number;
+  /** Client deletes that missed on the new instance while it was restored (memcached's delete_misses). */
+  readonly deleteMisses: number;
+}
+
+export class NewSideGuard {
+  private readonly stored: CasIndex;
+  private readonly touchedKeys = new Set<string>();
+
+  private constructor(
+    private readonly watch: ChangeWatch | undefined,
+    private readonly unwatched: string | undefined,
+    private readonly deleteMissesBefore: number,
+    expectedItems: number,
+  ) {
+    this.stored = new CasIndex(watch ? expectedItems : 0);
+  }
+
+  /**
+   * Starts watching `client`'s instance. Never throws for a watch memcached
+   * refuses: the guard then only counts (`delete_misses`) and says why.
+   */
+  static async open(
+    connect: () => Promise<Duplex>,
+    client: MetaClient,
+    expectedItems: number,
+  ): Promise<NewSideGuard> {
+    let watch: ChangeWatch | undefined;
+    let unwatched: string | undefined;
+    try {
+      watch = await ChangeWatch.open(connect);
+      await watch.ignoreConnectionsOf(client);
+    } catch (error) {
+      watch?.close();
+      watch = undefined;
+      if (!(error instanceof WatchUnavailable)) throw error;
+      unwatched = error.message;
+    }
+    const stats = await client.stats();
+    return new NewSideGuard(watch, unwatched, Number(stats.get('delete_misses') ?? 0), expectedItems);
+  }
+
+  /** Why deletes during the restore cannot be followed, if they cannot. */
+  get unavailable(): string | undefined {
+    return this.unwatched;
+  }
+
+  /** Pass to restoreBackup: remembers the cas of every item memplay stored. */
+  readonly onStored = (key: Buffer, cas: number): void => {
+    if (this.watch && Number.isFinite(cas)) this.stored.remember(keyDigestId(key), cas);
+  };
+
+  /** After the restore: deletes the restored copies of keys clients missed on, returns the counts. */
+  async settle(client: MetaClient): Promise<GuardResult> {
+    const stats = await client.stats();
+    const deleteMisses = Math.max(0, Number(stats.get('delete_misses') ?? 0) - this.deleteMissesBefore);
+    if (!this.watch) {
+      // Unwatched: every client delete that missed during the restore may have been undone.
+      return {
+        removed: 0,
+        possiblyStale: Number(stats.get('delete_misses') ?? 0),
+        deleteMisses,
+      };
+    }
+    await this.watch.barrier(client);
+    const undo: Array<{ key: Buffer; cas: number }> = [];
+    for (const [id, touch] of this.watch.take()) {
+      this.touchedKeys.add(id);
+      if (!(touch & TOUCH_MISSED)) continue;
+      const key = Buffer.from(id, 'latin1');
+      const cas = this.stored.casOf(keyDigestId(key));
+      if (cas !== undefined) undo.push({ key, cas });
+    }
+    const removed = undo.length > 0 ? (await client.deleteIfUnchanged(undo)).deleted : 0;
+    return { removed, possiblyStale: this.deleteMissesBefore + this.watch.skipped, deleteMisses };
+  }
+
+  /**
+   * Keys (latin1 of their bytes) clients touched since the restore began, up to
+   * now: a sample compared with the backup skips them (they may differ rightly).
+   */
+  async touchedSinceRestore(client: MetaClient): Promise<ReadonlySet<string>> {
+    if (this.watch && !this.watch.isEnded) {
+      await this.watch.barrier(client);
+      for (const id of this.watch.take().keys()) this.touchedKeys.add(id);
+    }
+    return this.touchedKeys;
+  }
+
+  close(): void {
+    this.watch?.close();
+  }
+}

@@ -1,0 +1,212 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import type { BackupWriter } from './backup-writer.js';
+import type { ChangeWatch } from './change-watch.js';
+import type { ServerClock } from './expiry.js';
+import { type CasIndex, keyDigestId } from './key-index.js';
+import type { MetaClient } from './meta-client.js';
+
+// The old side of an upgrade under traffic. A backup is a copy of a cache that
+// clients keep changing until the old process exits; a key changed after memplay
+// read it must never go into the new instance with the older value. A change
+// watch (change-watch.ts) runs from before the delta pass until the old process
+// has exited, and every key a client touched is dealt with in one of three ways:
+//   before the seal   re-read into the backup's delta section (its value now);
+//   after the seal    `mg <key> c`: the cas memplay read is still there, so the
+//                     key did not change (a get); otherwise it is excluded;
+//   after the stop    touched after the last check: excluded.
+// Excluded keys are left out of the restore: a miss, never an older value.
+// Entries the server dropped from the stream (`skipped=`) are changes nobody
+// can name: they are counted as possibly stale, never taken as none.
+
+export interface CatchUpResult {
+  readonly rounds: number;
+  readonly reread: number;
+  readonly tombstoned: number;
+  readonly durationMs: number;
+}
+
+const quietBelow = 50;
+
+/**
+ * Re-reads every key clients touched since the watch began into the backup's
+ * delta section, round after round, until a round finds fewer than 50 (or
+ * `maxRounds` ran). Call after the delta pass, before the backup is sealed.
+ */
+export async function catchUpTouchedKeys(
+  client: MetaClient,
+  writer: BackupWriter,
+  index: CasIndex,
+  clock: ServerClock,
+  watch: ChangeWatch,
+  maxRounds = 5,
+): Promise<CatchUpResult> {
+  const started = performance.now();
+  let rounds = 0;
+  let reread = 0;
+  let tombstoned = 0;
+  while (rounds < maxRounds) {
+    await watch.barrier(client);
+    const touched = watch.take();
+    rounds++;
+    if (touched.size === 0) break;
+    const keys = [...touched.keys()].map((id) => ({ key: Buffer.from(id, 'latin1') }));
+    await client.fetchItems(
+      keys,
+      (item) => {
+        index.remember(keyDigestId(item.key), item.cas);
+        reread++;
+        return writer.writeItem(item);
+      },
+      {
+        clock,
+        onMissing: (request) => {
+          const id = keyDigestId(request.key);
+          if (!index.has(id)) return;
+          index.forget(id);
+          tombstoned++;
+          void writer.writeTombstone(Buffer.from(id, 'base64'));
+        },
+      },
+    );
+    if (touched.size < quietBelow) break;
+  }
+  return { rounds, reread, tombstoned, durationMs: performance.now() - started };
+}
+
+/** Which keys of a sealed backup must not be restored, and what could not be named. */
+export interface FenceRecord {
+  /** `pending`: the old instance was being stopped and its last changes were never collected. */
+  readonly state: 'pending' | 'complete';
+  /** Key digests (keyDigestId) whose backed-up value is older than the old instance's last one. */
+  readonly excluded: readonly string[];
+  /** Changes the watch stream dropped (`skipped=`) after the seal: keys that may be stale, unnamed. */
+  readonly unknown: number;
+  /** Why the fence is not exact at the exit, when it is not. */
+  readonly inexact?: string;
+}
+
+/** Touched keys that are in the backup: the ones whose restore could bring an older value. */
+function backedUp(touched: Iterable<string>, index: CasIndex): string[] {
+  const ids: string[] = [];
+  for (const key of touched) {
+    const id = keyDigestId(Buffer.from(key, 'latin1'));
+    if (index.has(id)) ids.push(id);
+  }
+  return ids;
+}
+
+/**
+ * After the seal, right before the stop: keys touched since the last catch-up
+ * whose cas moved (or that are gone) are excluded; a key only read is not.
+ */
+export async function checkSealedKeys(
+  client: MetaClient,
+  index: CasIndex,
+  watch: ChangeWatch,
+): Promise<Set<string>> {
+  await watch.barrier(client);
+  const touched = watch.take();
+  const excluded = new Set<string>();
+  const candidates = [...touched.keys()]
+    .map((key) => ({ key: Buffer.from(key, 'latin1'), id: keyDigestId(Buffer.from(key, 'latin1')) }))
+    .filter((entry) => index.has(entry.id));
+  const casNow = await client.casOf(candidates.map((entry) => entry.key));
+  candidates.forEach((entry, i) => {
+    if (casNow[i] !== index.casOf(entry.id)) excluded.add(entry.id);
+  });
+  return excluded;
+}
+
+/** After the old process exited: everything touched since the sealed check is excluded too. */
+export function settleAfterExit(
+  watch: ChangeWatch,
+  index: CasIndex,
+  excludedBefore: ReadonlySet<string>,
+  inexact?: string,
+): FenceRecord {
+  const excluded = new Set(excludedBefore);
+  for (const id of backedUp(watch.take().keys(), index)) excluded.add(id);
+  return {
+    state: 'complete',
+    excluded: [...excluded],
+    unknown: watch.skipped,
+    ...(inexact ? { inexact } : {}),
+  };
+}
+
+export function fencePath(backupFile: string): string {
+  return `${backupFile}.fence.json`;
+}
+
+export async function writeFenceRecord(backupFile: string, record: FenceRecord): Promise<void> {
+  const path = fencePath(backupFile);
+  await writeFile(`${path}.partial`, `${JSON.stringify(record)}\n`, { mode: 0o600 });
+  await rename(`${path}.partial`, path);
+}
+
+/** The fence a backup was sealed with, or null for a backup taken without one (idle, `memplay backup`). */
+export async function readFenceRecord(backupFile: string): Promise<FenceRecord | null> {
+  try {
+    const parsed = JSON.parse(await readFile(fencePath(backupFile), 'utf8')) as FenceRecord;
+    if (!Array.isArray(parsed.excluded) || (parsed.state !== 'pending' && parsed.state !== 'complete')) {
+      return null;
+    }
+    return parsed;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A sealed backup's fence, held open from the seal until the old process has
+ * exited. swap calls checkBeforeStop() right before it stops the old instance
+ * and settle() once the stop returned; abort() when nothing will be stopped.
+ */
+export class OldSideFence {
+  private excludedBeforeStop = new Set<string>();
+
+  constructor(
+    private readonly watch: ChangeWatch,
+    private readonly client: MetaClient,
+    private readonly index: CasIndex,
+    readonly catchUp: CatchUpResult,
+  ) {}
+
+  /** The last look while the old instance serves; returns how many keys are excluded so far. */
+  async checkBeforeStop(): Promise<number> {
+    this.excludedBeforeStop = await checkSealedKeys(this.client, this.index, this.watch);
+    return this.excludedBeforeStop.size;
+  }
+
+  /** What a restore must leave out if the process is gone before settle() records more. */
+  pending(): FenceRecord {
+    return {
+      state: 'pending',
+      excluded: [...this.excludedBeforeStop],
+      unknown: this.watch.skipped,
+    };
+  }
+
+  /**
+   * Reads the watch to its end (the old process exited) and returns every key
+   * that must not be restored. `inexact`: why the stop may have lost the last
+   * changes (an exit by SIGTERM does not let the logger write its last round).
+   */
+  async settle(inexact?: string): Promise<FenceRecord> {
+    this.client.close();
+    const ended = await this.watch.untilEnd(15_000);
+    this.watch.close();
+    const record = settleAfterExit(
+      this.watch,
+      this.index,
+      this.excludedBeforeStop,
+      ended ? inexact : `${inexact ? `${inexact}; ` : ''}the old instance's change stream did not end`,
+    );
+    return record;
+  }
+
+  abort(): void {
+    this.client.close();
+    this.watch.close();
+  }
+}

@@ -1,7 +1,7 @@
 import { TaskFailed, unreachableReport } from '../errors.js';
 import { gatherFacts, type HostFacts } from '../facts/host-facts.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
-import type { EventSink, HostRecap, TaskStatus } from '../report/events.js';
+import type { EventSink, HostRecap, SwapPath, TaskStatus } from '../report/events.js';
 import { BuildExchange } from '../tasks/build-sharing.js';
 import { needsRollback, rollBack } from '../tasks/rollback.js';
 import { localTarballOnce } from '../tasks/source-tarball.js';
@@ -59,7 +59,7 @@ type HostState =
 
 /** The swap path and out-of-service time a host's swap and restore events carry. */
 function swapFields(run: HostRun): {
-  swap_mode?: 'warm' | 'cold';
+  swap_mode?: SwapPath;
   swap_reason?: string;
   out_of_service_ms?: number;
 } {

@@ -209,4 +209,94 @@ export class OldSideFence {
     this.client.close();
     this.watch.close();
   }
+
+  /** The same watch, following the old instance for a handover instead of fencing a restore. */
+  follower(): HandoverFollower {
+    return new HandoverFollower(this.watch, this.client);
+  }
+}
+
+/** What a handover's catch-up round moved from the old instance to the new one. */
+export interface CopyRound {
+  readonly touched: number;
+  readonly copied: number;
+  readonly deleted: number;
+}
+
+/**
+ * `swap.mode: handover`: the new instance runs beside the old one and follows it.
+ * Each round copies the current value of every key clients touched since the
+ * last round from the old instance to the new one (or deletes it there); after
+ * the stop, the keys touched since the last round are deleted on the new one.
+ */
+export class HandoverFollower {
+  private readonly touchedSinceSeal = new Set<string>();
+
+  constructor(
+    private readonly watch: ChangeWatch,
+    private readonly oldClient: MetaClient,
+  ) {}
+
+  async copyRound(newClient: MetaClient, clock: ServerClock): Promise<CopyRound> {
+    await this.watch.barrier(this.oldClient);
+    const touched = this.watch.take();
+    const keys: Buffer[] = [];
+    for (const id of touched.keys()) {
+      this.touchedSinceSeal.add(id);
+      keys.push(Buffer.from(id, 'latin1'));
+    }
+    if (keys.length === 0) return { touched: 0, copied: 0, deleted: 0 };
+    const present: FetchedCopy[] = [];
+    const gone: Buffer[] = [];
+    await this.oldClient.fetchItems(
+      keys.map((key) => ({ key })),
+      (item) => {
+        present.push({
+          key: Buffer.from(item.key),
+          value: Buffer.from(item.value),
+          flags: item.flags,
+          exptime: item.exptime,
+        });
+      },
+      { clock, onMissing: (request) => gone.push(request.key) },
+    );
+    const stored = await newClient.storeItems(present, { mode: 'set' }, clock);
+    const deleted = gone.length > 0 ? await newClient.deleteKeys(gone) : { deleted: 0, notFound: 0 };
+    return { touched: keys.length, copied: stored.stored, deleted: deleted.deleted };
+  }
+
+  /** After the old process exited: the keys touched since the last round, to delete on the new instance. */
+  async lastChanges(): Promise<{ readonly keys: Buffer[]; readonly ended: boolean }> {
+    this.oldClient.close();
+    const ended = await this.watch.untilEnd(15_000);
+    this.watch.close();
+    const keys: Buffer[] = [];
+    for (const id of this.watch.take().keys()) {
+      this.touchedSinceSeal.add(id);
+      keys.push(Buffer.from(id, 'latin1'));
+    }
+    return { keys, ended };
+  }
+
+  /** Every key clients touched on the old instance after the seal: a restore of the backup leaves them out. */
+  record(inexact?: string): FenceRecord {
+    return {
+      state: 'complete',
+      excluded: [...this.touchedSinceSeal].map((id) => keyDigestId(Buffer.from(id, 'latin1'))),
+      unknown: this.watch.skipped,
+      ...(inexact ? { inexact } : {}),
+    };
+  }
+
+  abort(): void {
+    this.oldClient.close();
+    this.watch.close();
+  }
+}
+
+interface FetchedCopy {
+  readonly key: Buffer;
+  readonly value: Buffer;
+  readonly flags: number;
+  readonly exptime: number;
 }

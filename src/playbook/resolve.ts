@@ -1,6 +1,7 @@
 import { homedir, userInfo } from 'node:os';
 import { dirname, join, posix, resolve as resolvePath } from 'node:path';
 import { UsageError } from '../errors.js';
+import { memorySettings } from '../memcached/memory-settings.js';
 import type { SshConfigFile } from '../transport/ssh-config.js';
 import { mergeHostSettings } from './merge.js';
 import { resolveSsh, type SshDocument, sshConfigPath } from './ssh-settings.js';
@@ -48,7 +49,7 @@ export interface PlaybookDocument {
     readonly max_latency_regression?: number | string;
     readonly min_throughput_ratio?: number;
   };
-  readonly swap?: { readonly mode?: 'auto' | 'warm' | 'cold' };
+  readonly swap?: { readonly mode?: 'auto' | 'warm' | 'cold' | 'handover'; readonly memory_file?: string };
   readonly tasks?: ReadonlyArray<
     | string
     | { readonly command: string; readonly argv: readonly string[]; readonly when?: 'upgrading' | 'always' }
@@ -135,7 +136,7 @@ export function resolvePlaybook(
       maxLatencyRegression: fractionOf(document.verify?.max_latency_regression ?? 0.25),
       minThroughputRatio: document.verify?.min_throughput_ratio ?? 0.8,
     },
-    swap: { mode: document.swap?.mode ?? 'auto' },
+    swap: { mode: document.swap?.mode ?? 'auto', memoryFile: swapMemoryFile(document) },
     ...(document.tasks && {
       tasks: document.tasks.map(
         (step): TaskStep =>
@@ -145,10 +146,29 @@ export function resolvePlaybook(
       ),
     }),
     hosts: Object.entries(document.hosts).map(([name, host]) =>
-      resolveHost(name, host, document.defaults, local, environment),
+      withHandoverMemoryFile(resolveHost(name, host, document.defaults, local, environment), document),
     ),
     groups: document.groups ?? {},
   };
+}
+
+const defaultHandoverMemoryFile = '/dev/shm/memcached-{port}.mem';
+
+function swapMemoryFile(document: PlaybookDocument): string {
+  return document.swap?.memory_file ?? defaultHandoverMemoryFile;
+}
+
+/**
+ * `swap.mode: handover` runs the new build on a memory file from then on: a host
+ * whose args name none gets `-e swap.memory_file` (its `{port}` filled in), so
+ * every start — the handover's, a later warm upgrade's — uses the same file.
+ */
+function withHandoverMemoryFile(host: HostConfig, document: PlaybookDocument): HostConfig {
+  if (document.swap?.mode !== 'handover') return host;
+  const args = host.memcached.args;
+  if (memorySettings(args)['-e'] !== undefined) return host;
+  const file = swapMemoryFile(document).replaceAll('{port}', String(host.memcached.port));
+  return { ...host, memcached: { ...host.memcached, args: [...args, '-e', file] } };
 }
 
 function resolveHost(

@@ -94,7 +94,7 @@ export interface VerifySettings {
   readonly minThroughputRatio: number;
 }
 
-export type SwapMode = 'auto' | 'warm' | 'cold';
+export type SwapMode = 'auto' | 'warm' | 'cold' | 'handover';
 
 export interface Playbook {
   /** Absolute path of the playbook file. */
@@ -104,8 +104,12 @@ export interface Playbook {
   readonly strategy: Strategy;
   readonly backup: { readonly dir: string };
   readonly verify: VerifySettings;
-  /** How the old instance is replaced: `auto` (warm restart where safe), `warm` or `cold`. */
-  readonly swap: { readonly mode: SwapMode };
+  /** How the old instance is replaced: `auto` (warm restart where safe), `warm`, `cold` or `handover`. */
+  readonly swap: {
+    readonly mode: SwapMode;
+    /** handover: the memory file the new build runs on, `{port}` already filled in per host (see HostConfig). */
+    readonly memoryFile: string;
+  };
   /** `tasks:` — apply's own step list (built-in tasks and command steps); absent: playbooks/upgrade.yml. */
   readonly tasks?: readonly TaskStep[];
   /** In the order the playbook lists them. */

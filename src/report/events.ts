@@ -7,6 +7,9 @@ import type { EventTaskName, PlanAction } from '../tasks/task.js';
 
 export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
 
+/** The way swap took a host to the new build (`swap_mode` in events and the recap). */
+export type SwapPath = 'warm' | 'cold' | 'handover';
+
 export interface HostRecap {
   ok: number;
   changed: number;
@@ -14,7 +17,7 @@ export interface HostRecap {
   skipped: number;
   unreachable: boolean;
   /** The path swap took on this host, when it swapped in this run. */
-  swap_mode?: 'warm' | 'cold';
+  swap_mode?: SwapPath;
   /** How long the host was out of service, when it was stopped in this run (see the task event's field). */
   out_of_service_ms?: number;
   /**
@@ -84,7 +87,7 @@ export type RunEvent =
        * swap and restore: the path swap takes (--check: would take) on this host,
        * `warm` (SIGUSR1, resume the memory file, proven against the backup) or `cold`.
        */
-      readonly swap_mode?: 'warm' | 'cold';
+      readonly swap_mode?: SwapPath;
       /** Why swap takes that path (a cold fallback after a warm attempt says what fell short). */
       readonly swap_reason?: string;
       /**

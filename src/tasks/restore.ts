@@ -84,6 +84,12 @@ export const restore: TaskModule = {
       );
     }
     const choice = ctx.run.swapChoice;
+    if (choice?.path === 'handover' && !ctx.run.swapTaken) {
+      return ok(
+        `handover planned: the backup is restored into ${ctx.target.version} beside the old instance before the swap; nothing to restore after it unless the hand-over falls short`,
+        facts,
+      );
+    }
     if (choice?.path === 'warm' && !ctx.run.swapTaken) {
       const planned = ctx.run.plannedBackup;
       const size = planned ? ` (~${formatCount(planned.items)} items / ${formatBytes(planned.bytes)})` : '';

@@ -1,3 +1,5 @@
+import { TaskFailed } from '../errors.js';
+import { cacheBytes, gatherHandoverRoom, handoverRoomProblem } from '../facts/handover-room.js';
 import type { HostFacts } from '../facts/host-facts.js';
 import { gatherWarmRestartFacts } from '../facts/warm-restart.js';
 import { memorySettingDifferences, memorySettings } from '../memcached/memory-settings.js';
@@ -14,10 +16,60 @@ function cold(reason: string): SwapChoice {
   return { path: 'cold', reason };
 }
 
+/** A port beside the memcached port that nothing accepts connections on, or null. */
+async function freeSidePort(ctx: TaskContext): Promise<number | null> {
+  const { port } = ctx.host.memcached;
+  for (let offset = 1000; offset < 1010; offset++) {
+    const candidate = port + offset <= 65535 ? port + offset : port - offset;
+    try {
+      const stream = await ctx.transport.openTcp(candidate);
+      stream.destroy();
+    } catch {
+      return candidate;
+    }
+  }
+  return null;
+}
+
+/**
+ * `swap.mode: handover`, decided read-only. Where it cannot work the plan fails
+ * before anything changes: the playbook asked for it, and a quiet fall back to
+ * the cold path would quietly give up its guarantee.
+ */
+async function chooseHandover(ctx: TaskContext, facts: HostFacts): Promise<SwapChoice> {
+  const fail = (why: string): never => {
+    throw new TaskFailed(ctx.host.name, 'swap', `swap.mode: handover: ${why} — nothing was changed`);
+  };
+  const service = ctx.host.memcached.service;
+  if (service.manager !== 'pidfile') {
+    fail(
+      `service ${service.unit} is run by systemd; a handover starts the new build beside the old one itself, which needs the pidfile manager. Use swap.mode: cold (or auto) for this host`,
+    );
+  }
+  if (facts.runningVersion === null) {
+    return cold(`nothing serves on port ${ctx.host.memcached.port}: nothing to hand over`);
+  }
+  const file = memorySettings(ctx.host.memcached.args)['-e'] as string;
+  const bytes = cacheBytes(memorySettings(ctx.host.memcached.args)['-m']);
+  const room = handoverRoomProblem(await gatherHandoverRoom(ctx.transport, file), file, bytes);
+  if (room) fail(`no room for a second copy of the cache: ${room}`);
+  const sidePort = await freeSidePort(ctx);
+  if (sidePort === null) {
+    return fail(`no free port between ${ctx.host.memcached.port + 1000} and +1009 for the new build`);
+  }
+  return {
+    path: 'handover',
+    reason: `swap.mode: handover, memory file ${file}, side port ${sidePort}`,
+    memoryFile: file,
+    sidePort,
+  };
+}
+
 export async function chooseSwapPath(ctx: TaskContext, facts: HostFacts): Promise<SwapChoice> {
   const mode = ctx.playbook.swap.mode;
   if (mode === 'cold') return cold('swap.mode: cold');
   if (ctx.job.kind !== 'upgrade') return cold(`memplay ${ctx.job.kind} always restarts cold`);
+  if (mode === 'handover') return chooseHandover(ctx, facts);
   const service = ctx.host.memcached.service;
   if (service.manager !== 'pidfile') {
     return cold(

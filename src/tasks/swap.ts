@@ -7,6 +7,7 @@ import { memorySettings } from '../memcached/memory-settings.js';
 import { type FenceRecord, type OldSideFence, writeFenceRecord } from '../memcached/old-side-fence.js';
 import { serviceControl } from '../service/service.js';
 import { recordOldInstance } from './gates/instance-record.js';
+import { handOver } from './handover.js';
 import {
   dropInChange,
   installDropIn,
@@ -34,6 +35,53 @@ import { attemptWarmRestart, coldStart } from './warm-swap.js';
 
 function fail(ctx: TaskContext, detail: string): never {
   throw new TaskFailed(ctx.host.name, 'swap', detail);
+}
+
+/** swap.mode: handover (src/tasks/handover.ts), and the cold path from the backup when it falls short after the stop. */
+async function handOverOrFallBack(
+  ctx: TaskContext,
+  choice: Extract<SwapChoice, { path: 'handover' }>,
+  fence: OldSideFence | undefined,
+  previousBuild: string | null,
+): Promise<Outcome> {
+  const { version } = ctx.target;
+  const { port } = ctx.host.memcached;
+  const backup = ctx.run.backupFile;
+  if (!backup || !fence) {
+    fence?.abort();
+    fail(
+      ctx,
+      `handover needs the backup and the old instance's change stream (${backup?.warning ?? 'no backup was sealed'}) — nothing was stopped, the old instance keeps serving`,
+    );
+  }
+  ctx.run.previousBuild = previousBuild;
+  const move = `${previousBuild ?? '(none)'} → ${version}`;
+  const result = await handOver(ctx, backup, fence.follower(), choice);
+  if (ctx.run.fenceRecord) await writeFenceRecord(backup.path, ctx.run.fenceRecord);
+  if (result.ok) {
+    ctx.run.outOfServiceMs = result.outOfServiceMs;
+    ctx.run.swapTaken = { path: 'handover', reason: choice.reason };
+    ctx.run.warmResumed = { items: result.items, proof: result.detail };
+    ctx.run.possiblyStale = {
+      count: ctx.run.fenceRecord?.unknown ?? 0,
+      ...(ctx.run.fenceRecord?.inexact ? { unknown: ctx.run.fenceRecord.inexact } : {}),
+    };
+    return {
+      status: 'changed',
+      detail: `${move} handover: ${result.detail}; serving on port ${port} from ${choice.memoryFile} (out of service ${result.outOfServiceMs} ms; memcached keeps running on the memory file)`,
+    };
+  }
+  ctx.progress(
+    `handover fell short after the stop (${result.reason}): cold start, the backup is restored next`,
+  );
+  await coldStart(ctx, choice.memoryFile);
+  ctx.run.swapTaken = { path: 'cold', reason: `handover fell back: ${result.reason}` };
+  const outMs = Math.round(performance.now() - (ctx.run.stoppedAt ?? performance.now()));
+  ctx.run.outOfServiceMs = outMs;
+  return {
+    status: 'changed',
+    detail: `${move} cold (${ctx.run.swapTaken.reason}), serving on port ${port} (out of service ${outMs} ms)`,
+  };
 }
 
 /** After the stop: collects the old instance's last changes and records what restore must leave out. */
@@ -64,6 +112,14 @@ function describeRunning(facts: HostFacts): string {
 /** Stop, repoint, start: the host is out of service from the first to the last. */
 function swapActions(facts: HostFacts, version: string, port: number, choice: SwapChoice): PlanAction[] {
   const actions: PlanAction[] = [];
+  if (choice.path === 'handover') {
+    actions.push({
+      kind: 'start',
+      version,
+      port: choice.sidePort,
+      text: `start ${version} beside ${facts.runningVersion} on port ${choice.sidePort} (memory file ${choice.memoryFile}.memplay-handover), restore the backup into it and copy every change clients make on the old instance while it serves`,
+    });
+  }
   if (facts.runningVersion) {
     const pid = facts.pid ? ` (pid ${facts.pid})` : '';
     actions.push({
@@ -73,7 +129,9 @@ function swapActions(facts: HostFacts, version: string, port: number, choice: Sw
       text:
         choice.path === 'warm'
           ? `SIGUSR1 ${facts.runningVersion}${pid} on port ${port}: it writes its items to ${choice.memoryFile}; out of service until the new build serves them, proven against the backup`
-          : `stop ${facts.runningVersion}${pid} on port ${port}: out of service until restored`,
+          : choice.path === 'handover'
+            ? `SIGUSR1 ${facts.runningVersion}${pid} on port ${port}, delete on the new build what clients changed in its last moments, SIGUSR1 the new build: out of service until it serves again on port ${port}`
+            : `stop ${facts.runningVersion}${pid} on port ${port}: out of service until restored`,
     });
   }
   if (facts.currentLink !== version) {
@@ -87,7 +145,10 @@ function swapActions(facts: HostFacts, version: string, port: number, choice: Sw
     kind: 'start',
     version,
     port,
-    text: `${facts.runningVersion ? 'restart' : 'start'} on port ${port} as ${version}`,
+    text:
+      choice.path === 'handover'
+        ? `restart ${version} warm on port ${port} from ${choice.memoryFile}, proven against what it held; it keeps running on that memory file`
+        : `${facts.runningVersion ? 'restart' : 'start'} on port ${port} as ${version}`,
   });
   return actions;
 }
@@ -110,9 +171,11 @@ export const swap: TaskModule = {
     ctx.run.swapChoice = choice;
     const unit = await dropInChange(ctx).then((change) => (change ? `${change}, ` : ''));
     const detail =
-      choice.path === 'warm'
-        ? `${unit}warm restart: ${describeRunning(facts).replace(/^stop /, 'SIGUSR1 ')}${repoint}start ${version} on ${choice.memoryFile}, prove it against the backup (${choice.reason}); cold from the backup if it falls short`
-        : `${unit}${describeRunning(facts)}${repoint}start ${version} on port ${port} (cold: ${choice.reason})`;
+      choice.path === 'handover'
+        ? `${unit}handover: start ${version} beside ${facts.runningVersion} on port ${choice.sidePort}, restore the backup into it and follow clients' changes while the old one serves, then ${describeRunning(facts).replace(/^stop /, 'SIGUSR1 ')}${repoint}restart ${version} warm on port ${port} from ${choice.memoryFile} (${choice.reason}); needs room for a second copy of the cache (checked); memcached keeps running on the memory file afterwards`
+        : choice.path === 'warm'
+          ? `${unit}warm restart: ${describeRunning(facts).replace(/^stop /, 'SIGUSR1 ')}${repoint}start ${version} on ${choice.memoryFile}, prove it against the backup (${choice.reason}); cold from the backup if it falls short`
+          : `${unit}${describeRunning(facts)}${repoint}start ${version} on port ${port} (cold: ${choice.reason})`;
     return changed(
       detail,
       { ...facts, currentLink: version, runningVersion: version, pid: null },
@@ -166,6 +229,7 @@ export const swap: TaskModule = {
     }
     const oldRunning = (await queryMemcached(ctx.transport, port, (client) => client.version())) !== null;
     const fence = ctx.run.backupFile?.fence;
+    if (choice.path === 'handover') return handOverOrFallBack(ctx, choice, fence, previousBuild);
     if (fence && ctx.run.backupFile) {
       ctx.progress('last look at what clients changed since the backup was sealed');
       try {

@@ -3,6 +3,7 @@ import type { BackupHeader } from '../memcached/backup-layout.js';
 import type { NewSideGuard } from '../memcached/new-side-guard.js';
 import type { FenceRecord, OldSideFence } from '../memcached/old-side-fence.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
+import type { SwapPath } from '../report/events.js';
 import type { Transport } from '../transport/transport.js';
 import type { BuildExchange } from './build-sharing.js';
 import type { GateReport } from './gates/gate-result.js';
@@ -96,7 +97,7 @@ export interface HostRun {
   /** The path swap planned (swap.mode), and why. */
   swapChoice?: SwapChoice;
   /** The path swap took: warm (proven), or cold (as planned, or the fallback after a warm attempt). */
-  swapTaken?: { readonly path: 'warm' | 'cold'; readonly reason: string };
+  swapTaken?: { readonly path: SwapPath; readonly reason: string };
   /** A warm restart brought the cache back and the proof against the backup passed. */
   warmResumed?: { readonly items: number; readonly proof: string };
   /** What the old side's fence recorded once the old instance exited: keys restore leaves out. */
@@ -115,6 +116,14 @@ export interface HostRun {
 
 export type SwapChoice =
   | { readonly path: 'warm'; readonly reason: string; readonly memoryFile: string }
+  | {
+      readonly path: 'handover';
+      readonly reason: string;
+      /** The memory file the new build runs on from the handover on (`-e` of the effective args). */
+      readonly memoryFile: string;
+      /** Where the new build starts beside the old one: a port nothing answered on. */
+      readonly sidePort: number;
+    }
   | { readonly path: 'cold'; readonly reason: string };
 
 export interface ActiveBackup {

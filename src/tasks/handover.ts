@@ -1,0 +1,244 @@
+import { TaskFailed } from '../errors.js';
+import { waitForPort, wakeWhileStopping } from '../facts/wait.js';
+import { restoreBackup } from '../memcached/backup-pass.js';
+import { encodeKey } from '../memcached/key-encoding.js';
+import { keyDigestId } from '../memcached/key-index.js';
+import { MetaClient } from '../memcached/meta-client.js';
+import type { HandoverFollower } from '../memcached/old-side-fence.js';
+import { memcachedStartArgs } from '../service/service.js';
+import { sh } from '../transport/quote.js';
+import { metaWaiting, pointBuildLink, startInstance, stopInstance } from './instance.js';
+import { formatCount } from './memcached-client.js';
+import { markRestored } from './restore-marker.js';
+import { compareItems, type SampledItem, sampleBackup } from './sample-check.js';
+import type { FinishedBackup, TaskContext } from './task.js';
+import { warmExpiryToleranceSeconds } from './warm-proof.js';
+
+// swap.mode: handover. The new build starts beside the old one, on a side port
+// and a memory file of its own; the backup is restored into it and it follows
+// every change clients make on the old instance, while the old one serves. Then
+// the old instance stops (SIGUSR1: its change stream is complete up to the
+// exit), the keys changed since the last round are deleted on the new one (a
+// miss, never an older value), and the new build is restarted warm on the real
+// port from its memory file. Clients see one stop and one warm start; nothing
+// serves them a cache that is still being filled.
+
+export type HandoverResult =
+  | { readonly ok: true; readonly items: number; readonly detail: string; readonly outOfServiceMs: number }
+  | { readonly ok: false; readonly reason: string };
+
+const maxRounds = 10;
+const quietBelow = 20;
+const sideStartTimeoutMs = 15_000;
+
+function fail(ctx: TaskContext, detail: string): never {
+  throw new TaskFailed(ctx.host.name, 'swap', detail);
+}
+
+/** The side instance's files: beside the host's memory file and pidfile, never the ones in use. */
+export function sideFiles(memoryFile: string, prefix: string) {
+  return {
+    memoryFile: `${memoryFile}.memplay-handover`,
+    pidfile: `${prefix}/memplay-handover.pid`,
+  };
+}
+
+/** The effective start arguments with the side instance's pidfile, port and memory file. */
+export function sideStartArgs(
+  ctx: TaskContext,
+  side: { memoryFile: string; pidfile: string },
+  sidePort: number,
+): string[] {
+  const args = memcachedStartArgs(
+    { ...ctx.host, memcached: { ...ctx.host.memcached, port: sidePort } },
+    side.pidfile,
+  );
+  return args.map((arg, i) =>
+    args[i - 1] === '-e' || args[i - 1] === '--memory-file' ? side.memoryFile : arg,
+  );
+}
+
+// SIGTERM or SIGUSR1 ($2) to the pid in $1's file, wait for it to be gone; then remove $1.
+const stopSideScript = `
+pidfile=$1; signal=$2
+[ -r "$pidfile" ] || exit 0
+pid=$(cat "$pidfile")
+case "$pid" in ''|*[!0-9]*) rm -f "$pidfile"; exit 0;; esac
+if kill -0 "$pid" 2>/dev/null; then
+  kill -"$signal" "$pid" || exit 4
+  i=0
+  while kill -0 "$pid" 2>/dev/null && ! ps -o stat= -p "$pid" 2>/dev/null | grep -q '^Z'; do
+    i=$((i+1)); [ "$i" -gt 600 ] && { echo "pid $pid still running 30 s after SIG$signal" >&2; exit 5; }
+    sleep 0.05
+  done
+fi
+rm -f "$pidfile"
+`;
+
+async function stopSide(ctx: TaskContext, pidfile: string, sidePort: number, signal: 'TERM' | 'USR1') {
+  const stopping = ctx.transport.run(sh`sh -c ${stopSideScript} memplay-handover-stop ${pidfile} ${signal}`);
+  // memcached notices the signal when its main loop wakes: a connection wakes it at once.
+  await wakeWhileStopping(ctx.transport, sidePort, stopping);
+  const result = await stopping;
+  if (result.code !== 0) throw new Error(`stopping the side instance failed: ${result.stderr.trim()}`);
+}
+
+/** Removes what an earlier, interrupted handover left: its side instance and memory file. */
+async function clearLeftovers(ctx: TaskContext, side: { memoryFile: string; pidfile: string }, port: number) {
+  await stopSide(ctx, side.pidfile, port, 'TERM');
+  await ctx.transport.run(sh`rm -f ${side.memoryFile} ${`${side.memoryFile}.meta`}`);
+}
+
+export async function handOver(
+  ctx: TaskContext,
+  backup: FinishedBackup,
+  follower: HandoverFollower,
+  choice: { memoryFile: string; sidePort: number },
+): Promise<HandoverResult> {
+  const { version } = ctx.target;
+  const { port, prefix } = ctx.host.memcached;
+  const side = sideFiles(choice.memoryFile, prefix);
+  const sidePort = choice.sidePort;
+  const connectSide = () => MetaClient.connect(() => ctx.transport.openTcp(sidePort), { connections: 2 });
+
+  // 1. While the old instance serves: the new build beside it, filled and following.
+  let sideClient: MetaClient | undefined;
+  try {
+    await clearLeftovers(ctx, side, sidePort);
+    ctx.progress(`start ${version} beside the old instance on port ${sidePort} (${side.memoryFile})`);
+    const binary = `${prefix}/${version}/bin/memcached`;
+    const started = await ctx.transport.run(sh`${binary} ${sideStartArgs(ctx, side, sidePort)}`);
+    if (started.code !== 0) throw new Error(`starting it exited ${started.code}: ${started.stderr.trim()}`);
+    const up = await waitForPort(ctx.transport, sidePort, (v) => v === version, sideStartTimeoutMs);
+    if (!up.accepted) throw new Error(`port ${sidePort} answers ${up.version ?? 'nothing'}`);
+    sideClient = await connectSide();
+    const clock = await sideClient.serverClock();
+    ctx.progress(`restore ${formatCount(backup.items)} items into the new build while the old one serves`);
+    const restored = await restoreBackup(sideClient, backup.path, {
+      mode: 'set',
+      clock,
+      ...(backup.verifiedHeader ? { alreadyVerified: backup.verifiedHeader } : {}),
+    });
+    const failed = restored.tooLarge.length + restored.outOfMemory.length + restored.unaddressable.length;
+    if (failed > 0) {
+      throw new Error(
+        `${failed} items could not be stored in the new build (too large, out of memory or unaddressable): ${[...restored.tooLarge, ...restored.outOfMemory, ...restored.unaddressable].slice(0, 5).join(', ')}`,
+      );
+    }
+    let rounds = 0;
+    let copied = 0;
+    for (; rounds < maxRounds; ) {
+      rounds++;
+      ctx.progress(`follow clients' changes on the old instance (round ${rounds})`);
+      const round = await follower.copyRound(sideClient, clock);
+      copied += round.copied + round.deleted;
+      if (round.touched < quietBelow) break;
+    }
+    ctx.progress(`caught up: ${formatCount(copied)} changes copied in ${rounds} rounds`);
+  } catch (error) {
+    sideClient?.close();
+    follower.abort();
+    await clearLeftovers(ctx, side, sidePort).catch(() => {});
+    fail(
+      ctx,
+      `handover: preparing the new build beside the old one failed: ${error instanceof Error ? error.message : String(error)} — nothing was stopped, the old instance keeps serving`,
+    );
+  }
+
+  // 2. The hand-over: out of service from the old instance's stop to the new one serving on the port.
+  ctx.run.stoppedAt = performance.now();
+  const stoppedAt = ctx.run.stoppedAt;
+  const stopped = await stopInstance(ctx, { forRestart: true });
+  if (!stopped.ok) {
+    sideClient.close();
+    fail(ctx, stopped.reason);
+  }
+  const last = await follower.lastChanges();
+  const record = follower.record(last.ended ? undefined : "the old instance's change stream did not end");
+  ctx.run.fenceRecord = record;
+  // Changed in the old instance's last moments: a miss on the new one, never the older copy.
+  const lastKeys = last.keys.filter(addressable);
+  if (lastKeys.length > 0) await sideClient.deleteKeys(lastKeys);
+  const sample = await unchangedSample(backup, ctx.playbook.verify.sample, record.excluded);
+  const sideItems = Number((await sideClient.stats()).get('curr_items') ?? 0);
+  sideClient.close();
+  ctx.progress('stop the new build with SIGUSR1 and restart it warm on the real port');
+  try {
+    await stopSide(ctx, side.pidfile, sidePort, 'USR1');
+  } catch (error) {
+    return { ok: false, reason: error instanceof Error ? error.message : String(error) };
+  }
+  // The old instance's own .meta (it may have run on this memory file) must not be resumed.
+  const moved = await ctx.transport.run(
+    sh`rm -f ${`${choice.memoryFile}.meta`} && mv -f ${side.memoryFile} ${choice.memoryFile} && mv -f ${`${side.memoryFile}.meta`} ${`${choice.memoryFile}.meta`}`,
+  );
+  if (moved.code !== 0) {
+    return { ok: false, reason: `moving the memory file into place failed: ${moved.stderr.trim()}` };
+  }
+  if (!(await metaWaiting(ctx, choice.memoryFile))) {
+    return { ok: false, reason: `no ${choice.memoryFile}.meta after the new build's SIGUSR1` };
+  }
+  const repointed = await pointBuildLink(ctx, 'current', version);
+  if (!repointed.ok) fail(ctx, repointed.reason);
+  const serving = await startInstance(ctx, version);
+  if (!serving.ok)
+    return { ok: false, reason: `${version} did not start on ${choice.memoryFile}: ${serving.reason}` };
+  const outOfServiceMs = Math.round(performance.now() - stoppedAt);
+
+  // 3. The proof: what the new build held on the side port is what serves now.
+  const live = await MetaClient.connect(() => ctx.transport.openTcp(port), { connections: 2 });
+  try {
+    {
+      const stats = await live.stats();
+      const items = Number(stats.get('curr_items') ?? 0);
+      // Clients write and delete on the new instance from its first moment: a few either way.
+      const clientChanges = ['cmd_set', 'delete_hits', 'incr_hits', 'decr_hits', 'touch_hits'].reduce(
+        (sum, name) => sum + Number(stats.get(name) ?? 0),
+        0,
+      );
+      if (items + clientChanges < sideItems) {
+        return {
+          ok: false,
+          reason: `the warm start came back with ${formatCount(items)} items, the new build held ${formatCount(sideItems)} before its SIGUSR1`,
+        };
+      }
+      const compared = await compareItems(live, sample, await live.serverClock(), warmExpiryToleranceSeconds);
+      if (compared.mismatches.length > clientChanges) {
+        return {
+          ok: false,
+          reason: `${compared.mismatches.length} of ${compared.compared} sampled items differ after the warm start: ${compared.mismatches.slice(0, 5).join('; ')}`,
+        };
+      }
+      await markRestored(backup.path, { host: ctx.host.name, into: version, handover: true, items });
+      return {
+        ok: true,
+        items,
+        outOfServiceMs,
+        detail: `${formatCount(items)} items ≥ ${formatCount(sideItems)} held before the hand-over, ${compared.compared} sampled items match`,
+      };
+    }
+  } finally {
+    live.close();
+  }
+}
+
+/** Sampled backup items no client changed after the seal: the new build must hold them exactly. */
+async function unchangedSample(
+  backup: FinishedBackup,
+  sampleSize: number,
+  changed: readonly string[],
+): Promise<SampledItem[]> {
+  if (sampleSize === 0) return [];
+  const skip = new Set(changed);
+  const sample = await sampleBackup(backup.path, backup.items, sampleSize);
+  return sample.filter((item) => !skip.has(keyDigestId(item.key)));
+}
+
+function addressable(key: Buffer): boolean {
+  try {
+    encodeKey(key);
+    return true;
+  } catch {
+    return false;
+  }
+}

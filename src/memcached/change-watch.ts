@@ -113,8 +113,16 @@ export class ChangeWatch {
     });
   }
 
-  /** Opens the watch on a fresh connection; throws WatchUnavailable when memcached refuses it. */
-  static async open(connect: () => Promise<Duplex>): Promise<ChangeWatch> {
+  /**
+   * Opens the watch on a fresh connection; throws WatchUnavailable when memcached
+   * refuses it. `fetchers` alone follows lookups (gets, deletes, incr/decr,
+   * touch) without memplay's own stores: a restore's flood of store entries
+   * would overrun memcached's per-thread log buffers, which drop entries silently.
+   */
+  static async open(
+    connect: () => Promise<Duplex>,
+    kinds: 'fetchers mutations' | 'fetchers' = 'fetchers mutations',
+  ): Promise<ChangeWatch> {
     const stream = await connect();
     const watch = new ChangeWatch(stream, Math.random().toString(36).slice(2, 10));
     const first = await new Promise<string>((resolve, reject) => {
@@ -132,7 +140,7 @@ export class ChangeWatch {
       stream.on('data', onData);
       stream.once('error', reject);
       stream.once('close', () => reject(new WatchUnavailable('memcached closed the watch connection')));
-      stream.write('watch fetchers mutations\r\n');
+      stream.write(`watch ${kinds}\r\n`);
     });
     if (first !== 'OK') {
       stream.destroy();
@@ -250,4 +258,10 @@ export class ChangeWatch {
   close(): void {
     this.stream.destroy();
   }
+}
+
+/** Log entries memcached dropped so far (`log_worker_dropped` + `log_watcher_skipped`): changes a watch may not have seen. */
+export async function droppedLogEntries(client: MetaClient): Promise<number> {
+  const stats = await client.stats();
+  return Number(stats.get('log_worker_dropped') ?? 0) + Number(stats.get('log_watcher_skipped') ?? 0);
 }

@@ -91,6 +91,17 @@ function keyFlag(encoded: EncodedKey): string {
   return encoded.base64 ? ' b' : '';
 }
 
+/** The numeric value of return flag `name` in a reply line with no size, like `HD c42` or `NS c0`. */
+function headerFlag(line: string, name: string): number {
+  for (const token of line.split(' ').slice(1)) {
+    if (token.startsWith(name)) {
+      const value = Number(token.slice(name.length));
+      return Number.isFinite(value) ? value : Number.NaN;
+    }
+  }
+  return Number.NaN;
+}
+
 /** The numeric value of flag `name` in a reply line like `VA 5 f1 t-1 c42`. */
 function metaFlag(line: string, name: string, fallback: number): number {
   const at = line.indexOf(` ${name}`, 3);
@@ -386,8 +397,8 @@ export class MetaClient {
           if (line === 'HD' || line.startsWith('HD ')) {
             counts.stored++;
             counts.valueBytes += size;
-            onStored?.(key, metaFlag(line, 'c', Number.NaN));
-          } else if (line === 'NS') counts.keptNewer++;
+            onStored?.(key, headerFlag(line, 'c'));
+          } else if (line === 'NS' || line.startsWith('NS ')) counts.keptNewer++;
           else if (line.startsWith('SERVER_ERROR object too large')) counts.tooLarge.push(displayKey(key));
           else if (line.startsWith('SERVER_ERROR out of memory')) counts.outOfMemory.push(displayKey(key));
           else failure ??= replyError('ms', key, line);
@@ -417,7 +428,7 @@ export class MetaClient {
         }
         const connection = await this.pickConnection();
         connection.enqueue([`mg ${encoded.token}${keyFlag(encoded)} c u\r\n`], 64, (line) => {
-          if (line.startsWith('HD')) result[i] = metaFlag(line, 'c', Number.NaN);
+          if (line.startsWith('HD')) result[i] = headerFlag(line, 'c');
           else if (line !== 'EN') failure ??= replyError('mg', key, line);
           return true;
         });

@@ -1,6 +1,6 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { BackupWriter } from './backup-writer.js';
-import type { ChangeWatch } from './change-watch.js';
+import { type ChangeWatch, droppedLogEntries } from './change-watch.js';
 import type { ServerClock } from './expiry.js';
 import { type CasIndex, keyDigestId } from './key-index.js';
 import type { MetaClient } from './meta-client.js';
@@ -164,17 +164,22 @@ export async function readFenceRecord(backupFile: string): Promise<FenceRecord |
  */
 export class OldSideFence {
   private excludedBeforeStop = new Set<string>();
+  /** Log entries memcached dropped while the watch ran, as of the last look (changes nobody saw). */
+  private dropped = 0;
 
+  /** `droppedAtOpen`: droppedLogEntries() when the watch opened. */
   constructor(
     private readonly watch: ChangeWatch,
     private readonly client: MetaClient,
     private readonly index: CasIndex,
     readonly catchUp: CatchUpResult,
+    private readonly droppedAtOpen: number,
   ) {}
 
   /** The last look while the old instance serves; returns how many keys are excluded so far. */
   async checkBeforeStop(): Promise<number> {
     this.excludedBeforeStop = await checkSealedKeys(this.client, this.index, this.watch);
+    this.dropped = Math.max(0, (await droppedLogEntries(this.client)) - this.droppedAtOpen);
     return this.excludedBeforeStop.size;
   }
 
@@ -183,7 +188,7 @@ export class OldSideFence {
     return {
       state: 'pending',
       excluded: [...this.excludedBeforeStop],
-      unknown: this.watch.skipped,
+      unknown: this.watch.skipped + this.dropped,
     };
   }
 
@@ -202,7 +207,7 @@ export class OldSideFence {
       this.excludedBeforeStop,
       ended ? inexact : `${inexact ? `${inexact}; ` : ''}the old instance's change stream did not end`,
     );
-    return record;
+    return { ...record, unknown: record.unknown + this.dropped };
   }
 
   abort(): void {
@@ -212,7 +217,7 @@ export class OldSideFence {
 
   /** The same watch, following the old instance for a handover instead of fencing a restore. */
   follower(): HandoverFollower {
-    return new HandoverFollower(this.watch, this.client);
+    return new HandoverFollower(this.watch, this.client, this.droppedAtOpen);
   }
 }
 
@@ -231,10 +236,12 @@ export interface CopyRound {
  */
 export class HandoverFollower {
   private readonly touchedSinceSeal = new Set<string>();
+  private dropped = 0;
 
   constructor(
     private readonly watch: ChangeWatch,
     private readonly oldClient: MetaClient,
+    private readonly droppedAtOpen: number,
   ) {}
 
   async copyRound(newClient: MetaClient, clock: ServerClock): Promise<CopyRound> {
@@ -245,6 +252,7 @@ export class HandoverFollower {
       this.touchedSinceSeal.add(id);
       keys.push(Buffer.from(id, 'latin1'));
     }
+    this.dropped = Math.max(0, (await droppedLogEntries(this.oldClient)) - this.droppedAtOpen);
     if (keys.length === 0) return { touched: 0, copied: 0, deleted: 0 };
     const present: FetchedCopy[] = [];
     const gone: Buffer[] = [];
@@ -283,7 +291,7 @@ export class HandoverFollower {
     return {
       state: 'complete',
       excluded: [...this.touchedSinceSeal].map((id) => keyDigestId(Buffer.from(id, 'latin1'))),
-      unknown: this.watch.skipped,
+      unknown: this.watch.skipped + this.dropped,
       ...(inexact ? { inexact } : {}),
     };
   }

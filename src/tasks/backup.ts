@@ -4,7 +4,7 @@ import { backupDirProblem } from '../memcached/backup-dir.js';
 import type { BackupHeader } from '../memcached/backup-layout.js';
 import { backupDeltaPass, backupFullPass, CasIndex } from '../memcached/backup-pass.js';
 import { createBackupWriter } from '../memcached/backup-writer.js';
-import { ChangeWatch, WatchUnavailable } from '../memcached/change-watch.js';
+import { ChangeWatch, droppedLogEntries, WatchUnavailable } from '../memcached/change-watch.js';
 import { type CatchUpResult, catchUpTouchedKeys, OldSideFence } from '../memcached/old-side-fence.js';
 import { connectMeta, formatBytes, formatCount, formatSize } from './memcached-client.js';
 import { unrestoredBackup } from './restore-marker.js';
@@ -175,12 +175,14 @@ export const backup: TaskModule = {
             let watch: ChangeWatch | undefined;
             let watchProblem: string | undefined;
             let catchUp: CatchUpResult | undefined;
+            let droppedAtOpen = 0;
             try {
               // Open before the delta pass: every change from here on is followed (old-side-fence.ts).
               if (ctx.job.kind !== 'backup') {
                 try {
                   watch = await ChangeWatch.open(() => ctx.transport.openTcp(ctx.host.memcached.port));
                   await watch.ignoreConnectionsOf(client);
+                  droppedAtOpen = await droppedLogEntries(client);
                 } catch (error) {
                   watch?.close();
                   watch = undefined;
@@ -243,7 +245,9 @@ export const backup: TaskModule = {
               valueBytes: header.valueBytes,
               deltaMs: delta.durationMs,
               summary,
-              ...(watch && catchUp ? { fence: new OldSideFence(watch, client, index, catchUp) } : {}),
+              ...(watch && catchUp
+                ? { fence: new OldSideFence(watch, client, index, catchUp, droppedAtOpen) }
+                : {}),
               ...(watchProblem ? { warning: watchProblem } : {}),
             };
           } catch (error) {

@@ -159,6 +159,9 @@ export const restore: TaskModule = {
         onStored: guard.onStored,
         ...(file.verifiedHeader ? { alreadyVerified: file.verifiedHeader } : {}),
       });
+      guard.countOwnStores(
+        result.stored + result.keptNewer + result.tooLarge.length + result.outOfMemory.length,
+      );
       ctx.progress('undo restored copies of keys clients deleted during the restore');
       const guarded = await guard.settle(client);
       const oldSideUnknown = fence ? fence.unknown : 0;
@@ -176,10 +179,10 @@ export const restore: TaskModule = {
       const outOfService = ctx.run.stoppedAt === undefined ? null : performance.now() - ctx.run.stoppedAt;
       if (outOfService !== null) ctx.run.outOfServiceMs = Math.round(outOfService);
       ctx.run.restored = { stored: result.stored, keptNewer: result.keptNewer };
+      // Keys left out on purpose (clients changed them after the backup) are misses by design, not losses.
       const live =
         result.stored +
         result.keptNewer +
-        result.leftOut +
         result.tooLarge.length +
         result.outOfMemory.length +
         result.unaddressable.length;

@@ -50,8 +50,9 @@ export async function memcachedVersion(port: number, timeoutMs = 1_000): Promise
 export async function memcachedStats(
   port: number,
   timeoutMs = 2_000,
+  group?: 'settings' | 'slabs' | 'items',
 ): Promise<Record<string, string> | null> {
-  const reply = await ask(port, 'stats', /(^|\r\n)END\r\n$/, timeoutMs);
+  const reply = await ask(port, group ? `stats ${group}` : 'stats', /(^|\r\n)END\r\n$/, timeoutMs);
   if (reply === null) return null;
   const stats: Record<string, string> = {};
   for (const line of reply.split('\r\n')) {

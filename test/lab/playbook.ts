@@ -31,7 +31,7 @@ export interface FleetOverrides {
   /** A `verify:` section (default: none, so every default applies). */
   readonly verify?: VerifyOverrides;
   /** `swap.mode` (default: left out, which is `auto`). */
-  readonly swapMode?: 'auto' | 'warm' | 'cold';
+  readonly swapMode?: 'auto' | 'warm' | 'cold' | 'handover';
   /** `verify.full` (default: left out, which is false). */
   readonly verifyFull?: boolean;
 }
@@ -85,7 +85,7 @@ export function fleetPlaybook(
     memcachedArgs?: readonly string[];
     configure?: readonly string[];
     verify?: VerifyOverrides;
-    swapMode?: 'auto' | 'warm' | 'cold';
+    swapMode?: 'auto' | 'warm' | 'cold' | 'handover';
     verifyFull?: boolean;
   },
 ): string {

@@ -5,6 +5,7 @@ import type { ServerClock } from './expiry.js';
 import { CasIndex, keyDigestId } from './key-index.js';
 import type { MetaClient, StoreCounts, StoreMode } from './meta-client.js';
 import { MetadumpError, type MetadumpMode } from './metadump.js';
+import { lateBuckets, sizeBucket } from './restore-order.js';
 
 // The three data movements of an upgrade, over a MetaClient:
 //   full pass   metadump → pipelined mg → backup file, remembering each key's cas
@@ -274,10 +275,17 @@ export async function restoreBackup(
   let valueBytes = 0;
   let leftOut = 0;
   const leaveOut = options.leaveOut && options.leaveOut.size > 0 ? options.leaveOut : undefined;
-  async function* counted(): AsyncGenerator<BackupItem> {
+  const late = lateBuckets(header.metadata.sizeHistogram);
+  async function* ordered(): AsyncGenerator<BackupItem> {
+    // The rarest sizes go last (restore-order.ts): held in memory meanwhile, under 512 KiB per size range.
+    const deferred: BackupItem[] = [];
     for await (const item of readBackupItems(path)) {
       if (leaveOut?.has(keyDigestId(item.key))) {
         leftOut++;
+        continue;
+      }
+      if (late.has(sizeBucket(item.key.length, item.value.length))) {
+        deferred.push({ ...item, key: Buffer.from(item.key), value: Buffer.from(item.value) });
         continue;
       }
       items++;
@@ -285,9 +293,15 @@ export async function restoreBackup(
       if (items % 1_000 === 0) onProgress?.({ items, valueBytes, header });
       yield item;
     }
+    for (const item of deferred) {
+      items++;
+      valueBytes += item.value.length;
+      if (items % 1_000 === 0) onProgress?.({ items, valueBytes, header });
+      yield item;
+    }
   }
   const counts = await client.storeItems(
-    onProgress || leaveOut ? counted() : readBackupItems(path),
+    onProgress || leaveOut || late.size > 0 ? ordered() : readBackupItems(path),
     { mode: options.mode, ...(options.onStored ? { onStored: options.onStored } : {}) },
     clock,
   );

@@ -23,6 +23,7 @@ import {
   VALUE_MAX_BYTES,
 } from './backup-layout.js';
 import { KEY_DIGEST_BYTES } from './key-index.js';
+import { SizeHistogram } from './restore-order.js';
 
 // Streams a backup to disk: records are staged in a small buffer, written in
 // batches of a few MB and hashed as they go, so the controller's memory is
@@ -192,6 +193,8 @@ class StreamedBackup implements BackupWriter {
     private placeholder: BackupHeader,
   ) {}
 
+  private readonly sizes = new SizeHistogram();
+
   get header(): BackupHeader {
     return this.placeholder;
   }
@@ -220,6 +223,7 @@ class StreamedBackup implements BackupWriter {
     if (this.inDelta) this.counts.deltaItems++;
     else this.counts.fullItems++;
     this.counts.valueBytes += item.value.length;
+    this.sizes.add(item.key.length, item.value.length);
     return this.maybeWrite();
   }
 
@@ -281,7 +285,8 @@ class StreamedBackup implements BackupWriter {
         recordBytes: this.recordBytes,
         recordsSha256: digest.toString('hex'),
         deltaOffset: this.deltaOffset,
-        metadata: { ...this.placeholder.metadata, ...metadata },
+        // A restore stores the rarest sizes last, so a full cache fits again (restore-order.ts).
+        metadata: { ...this.placeholder.metadata, ...metadata, sizeHistogram: this.sizes.toJSON() },
       };
       const headerBlock = encodeHeaderBlock(header);
       createHash('sha256').update(headerBlock).digest().copy(trailer, 65);

@@ -151,6 +151,7 @@ export const restore: TaskModule = {
         file.items,
       );
       ctx.run.newSideGuard = guard;
+      const evictionsBefore = Number((await client.stats()).get('evictions') ?? 0);
       ctx.progress(`restore ${formatCount(file.items)} items from ${file.path}`);
       const result = await restoreBackup(client, file.path, {
         mode: 'add',
@@ -164,6 +165,8 @@ export const restore: TaskModule = {
       );
       ctx.progress('undo restored copies of keys clients deleted during the restore');
       const guarded = await guard.settle(client);
+      // Items the new instance pushed out to make room: the cache did not fit (restore-order.ts).
+      const evicted = Number((await client.stats()).get('evictions') ?? 0) - evictionsBefore;
       const oldSideUnknown = fence ? fence.unknown : 0;
       ctx.run.possiblyStale = {
         count: guarded.possiblyStale + oldSideUnknown,
@@ -186,10 +189,13 @@ export const restore: TaskModule = {
         result.tooLarge.length +
         result.outOfMemory.length +
         result.unaddressable.length;
-      const ratio = live === 0 ? 1 : (result.stored + result.keptNewer) / live;
+      const ratio = live === 0 ? 1 : Math.max(0, result.stored + result.keptNewer - evicted) / live;
       const minRatio = ctx.playbook.verify.minRestoredRatio;
       const notes = [
         result.keptNewer ? `${formatCount(result.keptNewer)} kept as clients rewrote them` : '',
+        evicted > 0
+          ? `${formatCount(evicted)} evicted by ${ctx.target.version} while restoring: the cache does not fit its memory (-m) as it did the old instance's`
+          : '',
         result.leftOut
           ? `${formatCount(result.leftOut)} left out as clients changed them on the old instance after the backup`
           : '',

@@ -14,7 +14,7 @@ import {
   type TrafficReport,
   writeFleetPlaybook,
 } from '../lab/index.js';
-import { generateItems, loopbackConnection } from '../lab/items/generator.js';
+import { compareDigests, digestItems, generateItems, loopbackConnection } from '../lab/items/generator.js';
 import { recapOf, runMemplay, taskEvents } from './memplay-cli.js';
 
 // Every data path judged as a client sees it: a real client library (memjs)
@@ -59,6 +59,16 @@ async function applyUnderTraffic(
   console.info(`${playbook}: ${describeTraffic(report)}; recap ${JSON.stringify(run.events.at(-1))}`);
   return { run, report };
 }
+
+/** host1 on 1.6.18 with 64 MB, filled past its memory: evicting before memplay starts, as a production cache is. */
+async function fullCache(seed: number) {
+  await startWithArgs(host, '1.6.18', fullCacheArgs);
+  await generateItems(direct(), { seed, count: 70_000, totalBytes: 96 * 1024 * 1024 });
+  const stats = await memcachedStats(port);
+  expect(Number(stats?.evictions), 'the cache must be evicting before memplay starts').toBeGreaterThan(0);
+  return stats;
+}
+const fullCacheArgs = ['-l', '127.0.0.1', '-m', '64'];
 
 describe('upgrades under live client traffic', () => {
   beforeAll(async () => {
@@ -144,5 +154,29 @@ describe('upgrades under live client traffic', () => {
     const again = await runMemplay(['apply', playbook, '--output', 'json']);
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expect(recapOf(again).host1).toMatchObject({ changed: 0, failed: 0 });
+  });
+
+  it('a full, evicting cache upgraded cold while idle: every item it held comes back exact, and memplay itself evicts nothing', async () => {
+    await fullCache(41);
+    const before = await digestItems(direct());
+    const evictionsBefore = Number((await memcachedStats(port))?.evictions);
+    const playbook = await writeFleetPlaybook(lab, {
+      hosts: [1],
+      swapMode: 'cold',
+      memcachedArgs: fullCacheArgs,
+    });
+    const run = await runMemplay(['apply', playbook, '--output', 'json']);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const after = await digestItems(direct());
+    const differences = compareDigests(before, after);
+    expect(
+      differences.slice(0, 5),
+      `${differences.length} of ${before.size} items differ; ${taskEvents(run)
+        .map((t) => `${t.task}: ${t.detail}`)
+        .join(' | ')}`,
+    ).toEqual([]);
+    // The old instance's evictions as the backup sealed them: memplay's reads and gates allocate nothing.
+    expect(task(run.events, 'backup')?.detail).not.toMatch(/evicted during the dump/);
+    expect(evictionsBefore).toBeGreaterThan(0);
   });
 });

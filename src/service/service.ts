@@ -55,8 +55,8 @@ case "$signal" in USR1) kill -USR1 "$pid" || exit 4;; *) kill -TERM "$pid" || ex
 i=0
 while alive "$pid"; do
   i=$((i+1))
-  if [ "$i" -gt $((timeout*20)) ]; then echo "memcached pid $pid still running $timeout s after SIG$signal" >&2; exit 5; fi
-  sleep 0.05
+  if [ "$i" -gt $((timeout*100)) ]; then echo "memcached pid $pid still running $timeout s after SIG$signal" >&2; exit 5; fi
+  sleep 0.01
 done
 rm -f "$pidfile"
 exit 0

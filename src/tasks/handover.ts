@@ -5,12 +5,12 @@ import { encodeKey } from '../memcached/key-encoding.js';
 import { keyDigestId } from '../memcached/key-index.js';
 import { MetaClient } from '../memcached/meta-client.js';
 import type { HandoverFollower } from '../memcached/old-side-fence.js';
-import { memcachedStartArgs } from '../service/service.js';
+import { memcachedStartArgs, serviceControl } from '../service/service.js';
 import { sh } from '../transport/quote.js';
-import { metaWaiting, pointBuildLink, startInstance, stopInstance } from './instance.js';
+import { stopInstance } from './instance.js';
 import { formatCount } from './memcached-client.js';
 import { markRestored } from './restore-marker.js';
-import { compareItems, type SampledItem, sampleBackup } from './sample-check.js';
+import { compareItems, sampleBackup } from './sample-check.js';
 import type { FinishedBackup, TaskContext } from './task.js';
 import { warmExpiryToleranceSeconds } from './warm-proof.js';
 
@@ -68,8 +68,8 @@ if kill -0 "$pid" 2>/dev/null; then
   kill -"$signal" "$pid" || exit 4
   i=0
   while kill -0 "$pid" 2>/dev/null && ! ps -o stat= -p "$pid" 2>/dev/null | grep -q '^Z'; do
-    i=$((i+1)); [ "$i" -gt 600 ] && { echo "pid $pid still running 30 s after SIG$signal" >&2; exit 5; }
-    sleep 0.05
+    i=$((i+1)); [ "$i" -gt 3000 ] && { echo "pid $pid still running 30 s after SIG$signal" >&2; exit 5; }
+    sleep 0.01
   done
 fi
 rm -f "$pidfile"
@@ -82,6 +82,25 @@ async function stopSide(ctx: TaskContext, pidfile: string, sidePort: number, sig
   const result = await stopping;
   if (result.code !== 0) throw new Error(`stopping the side instance failed: ${result.stderr.trim()}`);
 }
+
+// memcached resumes a memory file only once the wall clock has moved past the
+// second its `.meta` says it stopped in (`now - stop_time > 0`, memcached.c), and
+// otherwise starts empty: a warm swap waits up to a second for that (instance.ts).
+// The side instance is memplay's own, stopped a moment ago: rather than wait
+// inside the window, its stop_time is moved back one second. memcached then
+// counts that second as elapsed: items expire at most one second early (a miss,
+// never an older value); values, flags and cas are untouched. The .meta has no
+// checksum to break (restart.c: "TODO: update crc32c").
+const stopTimeBackScript = `
+meta=$1
+[ -e "$meta" ] || { echo "no $meta" >&2; exit 1; }
+stop=$(sed -n 's/^Kstop_time //p' "$meta" | head -n 1)
+case "$stop" in ''|*[!0-9]*) echo "$meta has no stop_time" >&2; exit 1;; esac
+if [ "$(date +%s)" -le "$stop" ]; then
+  sed "s/^Kstop_time .*/Kstop_time $((stop - 1))/" "$meta" > "$meta.memplay-new" && mv -f "$meta.memplay-new" "$meta" || exit 1
+fi
+exit 0
+`;
 
 /** Removes what an earlier, interrupted handover left: its side instance and memory file. */
 async function clearLeftovers(ctx: TaskContext, side: { memoryFile: string; pidfile: string }, port: number) {
@@ -145,6 +164,9 @@ export async function handOver(
     );
   }
 
+  // Read from the backup while the old instance still serves; filtered by the last changes below.
+  const backupSample = await sampleBackup(backup.path, backup.items, ctx.playbook.verify.sample);
+
   // 2. The hand-over: out of service from the old instance's stop to the new one serving on the port.
   ctx.run.stoppedAt = performance.now();
   const stoppedAt = ctx.run.stoppedAt;
@@ -159,30 +181,42 @@ export async function handOver(
   // Changed in the old instance's last moments: a miss on the new one, never the older copy.
   const lastKeys = last.keys.filter(addressable);
   if (lastKeys.length > 0) await sideClient.deleteKeys(lastKeys);
-  const sample = await unchangedSample(backup, ctx.playbook.verify.sample, record.excluded);
+  const changed = new Set(record.excluded);
+  const sample = backupSample.filter((item) => !changed.has(keyDigestId(item.key)));
   const sideItems = Number((await sideClient.stats()).get('curr_items') ?? 0);
   sideClient.close();
   ctx.progress('stop the new build with SIGUSR1 and restart it warm on the real port');
-  try {
-    await stopSide(ctx, side.pidfile, sidePort, 'USR1');
-  } catch (error) {
-    return { ok: false, reason: error instanceof Error ? error.message : String(error) };
-  }
-  // The old instance's own .meta (it may have run on this memory file) must not be resumed.
-  const moved = await ctx.transport.run(
-    sh`rm -f ${`${choice.memoryFile}.meta`} && mv -f ${side.memoryFile} ${choice.memoryFile} && mv -f ${`${side.memoryFile}.meta`} ${`${choice.memoryFile}.meta`}`,
+  // One remote command for the rest of the window: each ssh round trip is out-of-service time.
+  const service = serviceControl(ctx.host);
+  const takeOver = ctx.transport.run(
+    sh`sh -c ${stopSideScript} memplay-handover-stop ${side.pidfile} USR1 || exit 11
+rm -f ${`${choice.memoryFile}.meta`} && mv -f ${side.memoryFile} ${choice.memoryFile} && mv -f ${`${side.memoryFile}.meta`} ${choice.memoryFile}.meta || exit 12
+sh -c ${stopTimeBackScript} memplay-meta ${`${choice.memoryFile}.meta`} || exit 13
+ln -sfn ${version} ${`${prefix}/current.memplay-new`} && mv -T ${`${prefix}/current.memplay-new`} ${`${prefix}/current`} || exit 14
+${service.start()} || exit 15`,
+    service.runOptions,
   );
-  if (moved.code !== 0) {
-    return { ok: false, reason: `moving the memory file into place failed: ${moved.stderr.trim()}` };
+  // memcached notices the SIGUSR1 when its main loop wakes: a connection wakes it at once.
+  await wakeWhileStopping(ctx.transport, sidePort, takeOver);
+  const took = await takeOver;
+  if (took.code !== 0) {
+    const step =
+      {
+        11: 'stopping the new build with SIGUSR1',
+        12: 'moving its memory file into place',
+        13: `finding ${choice.memoryFile}.meta after its SIGUSR1`,
+        14: `pointing ${prefix}/current at ${version}`,
+        15: `starting ${version} on ${choice.memoryFile}`,
+      }[took.code] ?? `the hand-over (exit ${took.code})`;
+    return { ok: false, reason: `${step} failed: ${(took.stderr || took.stdout).trim()}` };
   }
-  if (!(await metaWaiting(ctx, choice.memoryFile))) {
-    return { ok: false, reason: `no ${choice.memoryFile}.meta after the new build's SIGUSR1` };
+  const serving = await waitForPort(ctx.transport, port, (v) => v === version, sideStartTimeoutMs);
+  if (!serving.accepted) {
+    return {
+      ok: false,
+      reason: `${version} did not come up on port ${port} from ${choice.memoryFile}: ${serving.version ? `it answers ${serving.version}` : 'nothing answers'}`,
+    };
   }
-  const repointed = await pointBuildLink(ctx, 'current', version);
-  if (!repointed.ok) fail(ctx, repointed.reason);
-  const serving = await startInstance(ctx, version);
-  if (!serving.ok)
-    return { ok: false, reason: `${version} did not start on ${choice.memoryFile}: ${serving.reason}` };
   const outOfServiceMs = Math.round(performance.now() - stoppedAt);
 
   // 3. The proof: what the new build held on the side port is what serves now.
@@ -220,18 +254,6 @@ export async function handOver(
   } finally {
     live.close();
   }
-}
-
-/** Sampled backup items no client changed after the seal: the new build must hold them exactly. */
-async function unchangedSample(
-  backup: FinishedBackup,
-  sampleSize: number,
-  changed: readonly string[],
-): Promise<SampledItem[]> {
-  if (sampleSize === 0) return [];
-  const skip = new Set(changed);
-  const sample = await sampleBackup(backup.path, backup.items, sampleSize);
-  return sample.filter((item) => !skip.has(keyDigestId(item.key)));
 }
 
 function addressable(key: Buffer): boolean {

@@ -110,13 +110,13 @@ export async function startInstance(
 // (memcached.c, R_STOP_TIME, the same in 1.6.18, 1.6.38 and 1.6.45). So wait on
 // the host's own clock, where that check runs, until `date +%s` is past it —
 // at most a second, usually already true by the time the old process has exited.
-const metaReadyScript = `
+export const metaReadyScript = `
 meta=$1
 [ -e "$meta" ] || exit 1
 stop=$(sed -n 's/^Kstop_time //p' "$meta" | head -n 1)
 case "$stop" in ''|*[!0-9]*) exit 0;; esac
 i=0
-while [ "$(date +%s)" -le "$stop" ] && [ "$i" -lt 40 ]; do i=$((i+1)); sleep 0.05; done
+while [ "$(date +%s)" -le "$stop" ] && [ "$i" -lt 200 ]; do i=$((i+1)); sleep 0.01; done
 exit 0
 `;
 

@@ -421,6 +421,7 @@ export async function runPipeline(
     const counts = recap[host] as HostRecap;
     if (run.swapTaken) counts.swap_mode = run.swapTaken.path;
     if (run.outOfServiceMs !== undefined) counts.out_of_service_ms = run.outOfServiceMs;
+    if (run.leftOut !== undefined) counts.left_out = run.leftOut;
     if (run.possiblyStale) {
       counts.possibly_stale = run.possiblyStale.count;
       if (run.possiblyStale.unknown) counts.possibly_stale_uncounted = run.possiblyStale.unknown;

@@ -198,6 +198,7 @@ export class ChangeWatch {
         this.markers.delete(marker);
         reject(new WatchUnavailable(`the watch stream did not show marker ${marker} within ${timeoutMs} ms`));
       }, timeoutMs);
+      timer.unref();
       this.markers.set(marker, (cfd) => {
         clearTimeout(timer);
         resolve(cfd);
@@ -226,11 +227,33 @@ export class ChangeWatch {
    * that wrote the first marker, and the third marker is logged after that round.
    */
   async barrier(client: MetaClient, timeoutMs = 10_000): Promise<void> {
-    for (let i = 0; i < 3; i++) {
+    const deadline = Date.now() + timeoutMs;
+    for (let i = 0; i < 3; i++) await this.markerSeen(client, deadline);
+  }
+
+  /**
+   * One marker through the stream. memcached drops log entries when a worker's
+   * buffer is full (a restore's burst), the marker's too: one not seen within a
+   * second is followed by another, and any of them counts — each was looked up
+   * after the previous step of the barrier was seen.
+   */
+  private async markerSeen(client: MetaClient, deadline: number): Promise<void> {
+    const sent: Array<Promise<number>> = [];
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new WatchUnavailable(`the watch stream showed none of ${sent.length} markers in time`);
+      }
       const marker = this.nextMarker();
-      const seen = this.awaitMarker(marker, timeoutMs);
+      sent.push(this.awaitMarker(marker, left));
       await client.lookUpOnEachConnection([marker]);
-      await seen;
+      const retry = sleep(Math.min(1000, left), 'retry' as const);
+      const outcome = await Promise.race([Promise.any(sent).then(() => 'seen' as const), retry]).catch(
+        () => 'failed' as const,
+      );
+      if (outcome === 'seen') return;
+      if (outcome === 'failed' && this.endedFlag)
+        throw new WatchUnavailable('the watched memcached closed the stream');
     }
   }
 

@@ -96,7 +96,13 @@ export class NewSideGuard {
         deleteMisses,
       };
     }
-    await this.watch.barrier(client);
+    try {
+      await this.watch.barrier(client);
+    } catch (error) {
+      if (!(error instanceof WatchUnavailable)) throw error;
+      // The stream cannot be trusted to be complete: every delete that missed since the start may have been undone.
+      return { removed: 0, possiblyStale: Number(stats.get('delete_misses') ?? 0), deleteMisses };
+    }
     // Entries memcached dropped while the restore ran: deletes nobody can name.
     const dropped = (await droppedLogEntries(client)) - this.before.dropped;
     const undo: Array<{ key: Buffer; cas: number }> = [];
@@ -141,7 +147,12 @@ export class NewSideGuard {
    */
   async touchedSinceRestore(client: MetaClient): Promise<ReadonlySet<string>> {
     if (this.watch && !this.watch.isEnded) {
-      await this.watch.barrier(client);
+      try {
+        await this.watch.barrier(client);
+      } catch (error) {
+        // What the stream showed so far; the callers also count every client change.
+        if (!(error instanceof WatchUnavailable)) throw error;
+      }
       for (const id of this.watch.take().keys()) this.touchedKeys.add(id);
     }
     return this.touchedKeys;

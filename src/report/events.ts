@@ -29,6 +29,14 @@ export interface HostRecap {
   possibly_stale?: number;
   /** Why part of possibly_stale could not be counted (e.g. an old instance stopped by SIGTERM). */
   possibly_stale_uncounted?: string;
+  /**
+   * Keys memplay made a miss on purpose because a client changed them on the old
+   * instance after memplay last read them (cold: left out of the restore, or
+   * restored and deleted again because a client had missed on it first;
+   * handover: deleted on the new build). Writes clients saw acknowledged and then
+   * missed are among these, never beyond them.
+   */
+  left_out?: number;
 }
 
 /** The fleet's --check plans added up (src/engine/plan-summary.ts). */

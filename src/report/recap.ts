@@ -12,7 +12,8 @@ export function formatRecap(hosts: Readonly<Record<string, HostRecap>>): string 
       r.possibly_stale !== undefined
         ? `  possibly_stale=${r.possibly_stale}${r.possibly_stale_uncounted ? '+?' : ''}`
         : '';
-    return `${name.padEnd(width)} : ok=${r.ok}  changed=${r.changed}  unreachable=${r.unreachable ? 1 : 0}  failed=${r.failed}  skipped=${r.skipped}${swap}${out}${stale}`;
+    const leftOut = r.left_out ? `  left_out=${r.left_out}` : '';
+    return `${name.padEnd(width)} : ok=${r.ok}  changed=${r.changed}  unreachable=${r.unreachable ? 1 : 0}  failed=${r.failed}  skipped=${r.skipped}${swap}${out}${stale}${leftOut}`;
   });
   return ['RECAP '.padEnd(width + 20, '*'), ...rows].join('\n');
 }

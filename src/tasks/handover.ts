@@ -10,7 +10,7 @@ import { sh } from '../transport/quote.js';
 import { stopInstance } from './instance.js';
 import { formatCount } from './memcached-client.js';
 import { markRestored } from './restore-marker.js';
-import { compareItems, sampleBackup } from './sample-check.js';
+import { clientChangesSinceStart, compareItems, sampleBackup, toleratedDifferences } from './sample-check.js';
 import type { FinishedBackup, TaskContext } from './task.js';
 import { warmExpiryToleranceSeconds } from './warm-proof.js';
 
@@ -181,6 +181,7 @@ export async function handOver(
   // Changed in the old instance's last moments: a miss on the new one, never the older copy.
   const lastKeys = last.keys.filter(addressable);
   if (lastKeys.length > 0) await sideClient.deleteKeys(lastKeys);
+  ctx.run.leftOut = last.keys.length;
   const changed = new Set(record.excluded);
   const sample = backupSample.filter((item) => !changed.has(keyDigestId(item.key)));
   const sideItems = Number((await sideClient.stats()).get('curr_items') ?? 0);
@@ -226,18 +227,16 @@ ${service.start()} || exit 15`,
       const stats = await live.stats();
       const items = Number(stats.get('curr_items') ?? 0);
       // Clients write and delete on the new instance from its first moment: a few either way.
-      const clientChanges = ['cmd_set', 'delete_hits', 'incr_hits', 'decr_hits', 'touch_hits'].reduce(
-        (sum, name) => sum + Number(stats.get(name) ?? 0),
-        0,
-      );
-      if (items + clientChanges < sideItems) {
+      const clientChanges = clientChangesSinceStart(stats);
+      const removed = Number(stats.get('delete_hits') ?? 0) + Number(stats.get('evictions') ?? 0);
+      if (items + removed < sideItems) {
         return {
           ok: false,
           reason: `the warm start came back with ${formatCount(items)} items, the new build held ${formatCount(sideItems)} before its SIGUSR1`,
         };
       }
       const compared = await compareItems(live, sample, await live.serverClock(), warmExpiryToleranceSeconds);
-      if (compared.mismatches.length > clientChanges) {
+      if (compared.mismatches.length > toleratedDifferences(compared.compared, clientChanges, items)) {
         return {
           ok: false,
           reason: `${compared.mismatches.length} of ${compared.compared} sampled items differ after the warm start: ${compared.mismatches.slice(0, 5).join('; ')}`,
@@ -248,7 +247,7 @@ ${service.start()} || exit 15`,
         ok: true,
         items,
         outOfServiceMs,
-        detail: `${formatCount(items)} items ≥ ${formatCount(sideItems)} held before the hand-over, ${compared.compared} sampled items match`,
+        detail: `${formatCount(items)} items ≥ ${formatCount(sideItems)} held before the hand-over, ${compared.compared} sampled items match; ${formatCount(last.keys.length)} keys clients changed in the old instance's last moments made a miss`,
       };
     }
   } finally {

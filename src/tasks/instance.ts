@@ -1,5 +1,6 @@
 import { buildOfLink } from '../facts/host-facts.js';
 import { waitForPort, wakeWhileStopping } from '../facts/wait.js';
+import { memorySettings } from '../memcached/memory-settings.js';
 import { serviceControl } from '../service/service.js';
 import { sh } from '../transport/quote.js';
 import type { TaskContext } from './task.js';
@@ -170,4 +171,14 @@ export async function installDropIn(ctx: TaskContext): Promise<Step> {
         ok: false,
         reason: `writing the systemd drop-in ${service.dropIn.path} (then daemon-reload) exited ${written.code}: ${(written.stderr || written.stdout).trim()}${ctx.host.become ? '' : ' — set become: true if the SSH user may not write there'}`,
       };
+}
+
+/** The memory files (-e) of the instance that ran and of the playbook's args. */
+export function memoryFilesOf(ctx: TaskContext): string[] {
+  const files = new Set<string>();
+  const running = ctx.run.previousCommandLine ? memorySettings(ctx.run.previousCommandLine)['-e'] : undefined;
+  const wanted = memorySettings(ctx.host.memcached.args)['-e'];
+  if (running) files.add(running);
+  if (wanted) files.add(wanted);
+  return [...files];
 }

@@ -169,7 +169,8 @@ export const restore: TaskModule = {
       const evicted = Number((await client.stats()).get('evictions') ?? 0) - evictionsBefore;
       const oldSideUnknown = fence ? fence.unknown : 0;
       ctx.run.possiblyStale = {
-        count: guarded.possiblyStale + oldSideUnknown,
+        // Added to what a fallback already counted (a warm start that served, then fell back).
+        count: (ctx.run.possiblyStale?.count ?? 0) + guarded.possiblyStale + oldSideUnknown,
         ...(fence?.state === 'pending'
           ? {
               unknown:
@@ -182,6 +183,7 @@ export const restore: TaskModule = {
       const outOfService = ctx.run.stoppedAt === undefined ? null : performance.now() - ctx.run.stoppedAt;
       if (outOfService !== null) ctx.run.outOfServiceMs = Math.round(outOfService);
       ctx.run.restored = { stored: result.stored, keptNewer: result.keptNewer };
+      ctx.run.leftOut = result.leftOut + guarded.removed;
       // Keys left out on purpose (clients changed them after the backup) are misses by design, not losses.
       const live =
         result.stored +

@@ -1,10 +1,16 @@
-import { gatherFacts } from '../facts/host-facts.js';
+import { gatherFacts, type HostFacts } from '../facts/host-facts.js';
 import { restoreBackup } from '../memcached/backup-pass.js';
+import { verifyBackup } from '../memcached/backup-reader.js';
 import { keyDigestId } from '../memcached/key-index.js';
-import { pointBuildLink, startInstance, stopInstance } from './instance.js';
+import { NewSideGuard } from '../memcached/new-side-guard.js';
+import { type OldSideFence, writeFenceRecord } from '../memcached/old-side-fence.js';
+import { serviceControl } from '../service/service.js';
+import { backup as backupTask } from './backup.js';
+import { memoryFilesOf, pointBuildLink, setMetaAside, startInstance, stopInstance } from './instance.js';
 import { connectMeta, formatBytes, formatCount, restoreProgress } from './memcached-client.js';
 import { markRestored } from './restore-marker.js';
-import type { HostRun, Job, TaskContext } from './task.js';
+import type { FinishedBackup, HostRun, Job, TaskContext } from './task.js';
+import { ok } from './task.js';
 
 // What the engine runs when swap, restore or verify fails after swap stopped the
 // old instance: stop whatever runs now, point `current` back at the build that
@@ -36,11 +42,29 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
   if (facts.runningVersion === previous && facts.currentLink === previous) {
     return { status: 'ok', detail: `${previous} never stopped and keeps serving: nothing to roll back` };
   }
-  // Keys clients changed since the backup — on the old instance after the seal, on the
-  // new one since the restore began — must not go back older: they are left out.
-  const leaveOut = new Set(ctx.run.fenceRecord?.excluded ?? []);
+  // The new build still serves: what clients wrote to it since the swap is carried
+  // back the way the upgrade carried it forward — a backup of it (full pass, delta
+  // pass, the fence up to its exit), restored into the old build. Otherwise the
+  // run's backup, less what clients are known to have changed since.
+  let source = backup;
+  let fence: OldSideFence | undefined;
+  let carryProblem: string | undefined;
+  if (facts.runningVersion === ctx.target.version) {
+    try {
+      const carried = await backUpServingInstance(ctx, facts);
+      source = carried;
+      fence = carried.fence;
+    } catch (error) {
+      carryProblem = `backing up the new build before stopping it failed (${error instanceof Error ? error.message : String(error)}): writes clients made to it are lost, and the run's backup is restored instead`;
+    }
+  } else if (ctx.run.outOfServiceMs !== undefined) {
+    // It served clients once (swap finished) and is gone now: what they wrote went with it.
+    carryProblem = `${ctx.target.version} no longer served: writes clients made to it are lost`;
+  }
+  const leaveOut = new Set(source === backup ? (ctx.run.fenceRecord?.excluded ?? []) : []);
   const guard = ctx.run.newSideGuard;
-  if (guard) {
+  if (source === backup && guard) {
+    // Lookups clients made on the new build (reads, deletes): those keys must not come back older.
     const probe = await connectMeta(ctx).catch(() => null);
     if (probe) {
       try {
@@ -53,13 +77,30 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
       }
     }
   }
-  const stopped = await stopInstance(ctx);
   guard?.close();
-  if (!stopped.ok)
+  if (fence && source) {
+    await fence.checkBeforeStop();
+    await writeFenceRecord(source.path, fence.pending());
+  }
+  // SIGUSR1 where memplay sends the signal: the fence's stream then ends complete (swap.ts).
+  const graceful = fence !== undefined && serviceControl(ctx.host).stopForRestart !== undefined;
+  const stopped = await stopInstance(ctx, graceful ? { forRestart: true } : {});
+  if (!stopped.ok) {
+    fence?.abort();
     return {
       status: 'failed',
       detail: `rollback to ${previous} could not stop what runs: ${stopped.reason}.${keep}`,
     };
+  }
+  if (fence && source) {
+    const record = await fence.settle(graceful ? undefined : 'stopped by systemd with SIGTERM');
+    await writeFenceRecord(source.path, record);
+    for (const id of record.excluded) leaveOut.add(id);
+  }
+  if (graceful) {
+    // The new build may run on a memory file: the old build must start clean from the backup.
+    for (const file of memoryFilesOf(ctx)) await setMetaAside(ctx, file);
+  }
   const pointed = await pointBuildLink(ctx, 'current', previous);
   if (!pointed.ok)
     return {
@@ -74,30 +115,50 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
       detail: `rollback to ${previous}: it did not start: ${started.reason} — the host is DOWN; start ${ctx.host.memcached.prefix}/current/bin/memcached by hand.${keep}`,
     };
   }
-  if (!backup)
+  if (!source)
     return {
       status: 'changed',
       detail: `rolled back to ${previous}, serving on port ${ctx.host.memcached.port}; no backup was taken in this run, so it started empty`,
     };
   const client = await connectMeta(ctx);
   try {
-    ctx.progress(`restore ${formatCount(backup.items)} items into ${previous}`);
-    const result = await restoreBackup(client, backup.path, {
+    ctx.progress(`restore ${formatCount(source.items)} items into ${previous}`);
+    const rollbackGuard = await NewSideGuard.open(
+      () => ctx.transport.openTcp(ctx.host.memcached.port),
+      client,
+      source.items,
+    );
+    const result = await restoreBackup(client, source.path, {
       mode: 'add',
       onProgress: restoreProgress(ctx, `restore into ${previous}`),
       leaveOut,
-      ...(backup.verifiedHeader ? { alreadyVerified: backup.verifiedHeader } : {}),
+      onStored: rollbackGuard.onStored,
+      ...(source.verifiedHeader ? { alreadyVerified: source.verifiedHeader } : {}),
     });
-    await markRestored(backup.path, {
+    rollbackGuard.countOwnStores(result.stored + result.keptNewer);
+    const guarded = await rollbackGuard.settle(client);
+    rollbackGuard.close();
+    // Added to the forward restore's: a delete it undid on the new build is carried back with the rest.
+    ctx.run.possiblyStale = {
+      count:
+        (ctx.run.possiblyStale?.count ?? 0) +
+        guarded.possiblyStale +
+        (fence ? 0 : (ctx.run.fenceRecord?.unknown ?? 0)),
+      ...(carryProblem ? { unknown: carryProblem } : {}),
+    };
+    ctx.run.leftOut = (ctx.run.leftOut ?? 0) + result.leftOut + guarded.removed;
+    await markRestored(source.path, {
       host: ctx.host.name,
       into: previous,
       stored: result.stored,
       keptNewer: result.keptNewer,
     });
     const lost = result.tooLarge.length + result.outOfMemory.length + result.unaddressable.length;
+    const from =
+      source === backup ? source.path : `${source.path}, a backup of ${ctx.target.version} as it served`;
     return {
       status: lost > 0 ? 'failed' : 'changed',
-      detail: `rolled back to ${previous}, serving on port ${ctx.host.memcached.port} with ${formatCount(result.stored + result.keptNewer)} items / ${formatBytes(result.valueBytes)} restored from ${backup.path}${result.leftOut ? `; ${formatCount(result.leftOut)} left out as clients changed them since the backup` : ''}${lost > 0 ? `; ${formatCount(lost)} items could not be stored` : ''}`,
+      detail: `rolled back to ${previous}, serving on port ${ctx.host.memcached.port} with ${formatCount(result.stored + result.keptNewer)} items / ${formatBytes(result.valueBytes)} restored from ${from}${result.leftOut ? `; ${formatCount(result.leftOut)} left out as clients changed them after it was read` : ''}${carryProblem ? `; ${carryProblem}` : ''}${lost > 0 ? `; ${formatCount(lost)} items could not be stored` : ''}`,
     };
   } catch (error) {
     return {
@@ -107,4 +168,20 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
   } finally {
     client.close();
   }
+}
+
+/** A backup of the instance being rolled back from, sealed and read back, its fence open until it stops. */
+async function backUpServingInstance(ctx: TaskContext, facts: HostFacts): Promise<FinishedBackup> {
+  const run: HostRun = {};
+  const inner: TaskContext = { ...ctx, run };
+  ctx.progress(`back up ${ctx.target.version} as it serves, clients' writes included`);
+  await backupTask.apply(inner, ok('rollback', facts));
+  if (!run.backup) throw new Error('the backup did not start');
+  const sealed = await run.backup.finish();
+  const verification = await verifyBackup(sealed.path);
+  if (!verification.ok) {
+    sealed.fence?.abort();
+    throw verification.error;
+  }
+  return { ...sealed, verifiedHeader: verification.header };
 }

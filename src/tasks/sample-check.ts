@@ -102,3 +102,25 @@ export async function compareItems(
   }
   return { compared: live.length, mismatches };
 }
+
+/**
+ * Stores, deletes, incr/decr, touches and cas that hit since the instance started
+ * (its own counters): an upper bound on the keys clients changed on it, for a
+ * comparison nothing watched from the start (a warm restart's proof, verify after it).
+ */
+export function clientChangesSinceStart(stats: ReadonlyMap<string, string>): number {
+  const counters = ['cmd_set', 'delete_hits', 'incr_hits', 'decr_hits', 'touch_hits', 'cas_hits'];
+  return counters.reduce((sum, name) => sum + Number(stats.get(name) ?? 0), 0);
+}
+
+/**
+ * How many of `compared` sampled items may differ because clients changed them:
+ * the sample is spread evenly over `items`, so of `changes` client changes about
+ * compared × changes / items land on sampled keys. Three times that, plus 3, and
+ * never more than the changes: a restart that came back wrong differs in far more
+ * however busy the clients are.
+ */
+export function toleratedDifferences(compared: number, changes: number, items: number): number {
+  if (changes <= 0) return 0;
+  return Math.min(changes, Math.ceil((3 * compared * changes) / Math.max(1, items)) + 3);
+}

@@ -3,7 +3,6 @@ import type { HostFacts } from '../facts/host-facts.js';
 import { hasWorkingBuild } from '../facts/host-facts.js';
 import { queryMemcached } from '../facts/memcached-port.js';
 import { verifyBackup } from '../memcached/backup-reader.js';
-import { memorySettings } from '../memcached/memory-settings.js';
 import { type FenceRecord, type OldSideFence, writeFenceRecord } from '../memcached/old-side-fence.js';
 import { serviceControl } from '../service/service.js';
 import { recordOldInstance } from './gates/instance-record.js';
@@ -11,6 +10,7 @@ import { handOver } from './handover.js';
 import {
   dropInChange,
   installDropIn,
+  memoryFilesOf,
   pointBuildLink,
   readBuildLink,
   runningCommandLine,
@@ -22,7 +22,7 @@ import { chooseSwapPath } from './swap-path.js';
 import type { Outcome, Plan, PlanAction, SwapChoice, TaskContext, TaskModule } from './task.js';
 import { changed, ok } from './task.js';
 import { type PreparedProof, prepareProof } from './warm-proof.js';
-import { attemptWarmRestart, coldStart } from './warm-swap.js';
+import { attemptWarmRestart, changesServedSoFar, coldStart } from './warm-swap.js';
 
 // The only task that takes a host out of service: stop the old instance,
 // repoint `current` atomically (a new link renamed over the old one), start the
@@ -74,6 +74,7 @@ async function handOverOrFallBack(
   ctx.progress(
     `handover fell short after the stop (${result.reason}): cold start, the backup is restored next`,
   );
+  ctx.run.possiblyStale = { count: await changesServedSoFar(ctx) };
   await coldStart(ctx, choice.memoryFile);
   ctx.run.swapTaken = { path: 'cold', reason: `handover fell back: ${result.reason}` };
   const outMs = Math.round(performance.now() - (ctx.run.stoppedAt ?? performance.now()));
@@ -92,16 +93,6 @@ async function settleFence(ctx: TaskContext, fence: OldSideFence, inexact?: stri
   if (file) await writeFenceRecord(file.path, record);
   ctx.run.fenceRecord = record;
   return record;
-}
-
-/** The memory files (-e) of the instance that ran and of the playbook's args. */
-function memoryFilesOf(ctx: TaskContext): string[] {
-  const files = new Set<string>();
-  const running = ctx.run.previousCommandLine ? memorySettings(ctx.run.previousCommandLine)['-e'] : undefined;
-  const wanted = memorySettings(ctx.host.memcached.args)['-e'];
-  if (running) files.add(running);
-  if (wanted) files.add(wanted);
-  return [...files];
 }
 
 function describeRunning(facts: HostFacts): string {
@@ -270,6 +261,7 @@ export const swap: TaskModule = {
         };
       }
       ctx.progress(`warm restart fell short (${attempt.reason}): cold start, the backup is restored next`);
+      ctx.run.possiblyStale = { count: await changesServedSoFar(ctx) };
       await coldStart(ctx, choice.memoryFile);
       ctx.run.swapTaken = { path: 'cold', reason: `warm restart fell back: ${attempt.reason}` };
     } else {

@@ -110,6 +110,12 @@ export interface HostRun {
    * it could not undo. `unknown`: why a part could not be counted.
    */
   possiblyStale?: { readonly count: number; readonly unknown?: string };
+  /**
+   * Keys memplay made a miss on purpose: a client changed them on the old
+   * instance after memplay's last read of them (left out of the restore, or
+   * deleted on the new build in a handover). Acknowledged writes lost are among them.
+   */
+  leftOut?: number;
   /** The host's out-of-service time so far: from the stop until it served (warm: proven; cold: restored). */
   outOfServiceMs?: number;
 }

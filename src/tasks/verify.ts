@@ -1,9 +1,13 @@
 import { TaskFailed } from '../errors.js';
 import { keyDigestId } from '../memcached/key-index.js';
-import type { MetaClient } from '../memcached/meta-client.js';
 import { runGates } from './gates/run-gates.js';
 import { connectMeta } from './memcached-client.js';
-import { compareSample, ttlToleranceSeconds } from './sample-check.js';
+import {
+  clientChangesSinceStart,
+  compareSample,
+  toleratedDifferences,
+  ttlToleranceSeconds,
+} from './sample-check.js';
 import type { TaskContext, TaskModule } from './task.js';
 import { ok } from './task.js';
 import { warmExpiryToleranceSeconds } from './warm-proof.js';
@@ -47,13 +51,6 @@ export const verify: TaskModule = {
   },
 };
 
-/** Stores, deletes, incr/decr and touches that hit since the instance started: an upper bound on keys clients changed. */
-async function clientChangesSinceStart(client: MetaClient): Promise<number> {
-  const stats = await client.stats();
-  const counters = ['cmd_set', 'delete_hits', 'incr_hits', 'decr_hits', 'touch_hits', 'cas_hits'];
-  return counters.reduce((sum, name) => sum + Number(stats.get(name) ?? 0), 0);
-}
-
 /** The restored items read back equal to the backup; returns verify's detail so far. */
 async function checkSample(ctx: TaskContext, served: string): Promise<string> {
   // Only what restore actually wrote (or a warm restart resumed) is compared; in --check nothing is yet.
@@ -87,9 +84,11 @@ async function checkSample(ctx: TaskContext, served: string): Promise<string> {
     // only, and memcached may drop its entries under the restore's burst). After a warm restart nothing watched the new instance from its start, so
     // every client change since (memcached's own counters; the proof only reads) may
     // explain one.
+    const changes = guard
+      ? await guard.clientChangesSinceRestore(client)
+      : clientChangesSinceStart(await client.stats());
     const tolerated =
-      (ctx.run.restored?.keptNewer ?? 0) +
-      (guard ? await guard.clientChangesSinceRestore(client) : await clientChangesSinceStart(client));
+      (ctx.run.restored?.keptNewer ?? 0) + toleratedDifferences(result.compared, changes, file.items);
     guard?.close();
     if (result.mismatches.length > tolerated) {
       throw new TaskFailed(

@@ -1,8 +1,10 @@
 import { TaskFailed } from '../errors.js';
+import { queryMemcached } from '../facts/memcached-port.js';
 import type { FenceRecord } from '../memcached/old-side-fence.js';
 import { metaWaiting, pointBuildLink, setMetaAside, startInstance, stopInstance } from './instance.js';
 import { connectMeta } from './memcached-client.js';
 import { markRestored } from './restore-marker.js';
+import { clientChangesSinceStart } from './sample-check.js';
 import type { TaskContext } from './task.js';
 import { type PreparedProof, type ProofResult, proveWarmRestart } from './warm-proof.js';
 
@@ -79,6 +81,16 @@ export async function attemptWarmRestart(
   } finally {
     client.close();
   }
+}
+
+/**
+ * Before a fallback stops a new build that already served: how many changes
+ * clients made to it (lost with it; where the backup holds an older value of
+ * such a key, the restore brings that back). Counted into possibly_stale.
+ */
+export async function changesServedSoFar(ctx: TaskContext): Promise<number> {
+  const stats = await queryMemcached(ctx.transport, ctx.host.memcached.port, (client) => client.stats());
+  return stats ? clientChangesSinceStart(stats) : 0;
 }
 
 /** The cold path from wherever a warm attempt stopped: the new build serving empty, ready for restore. */

@@ -5,6 +5,7 @@ import {
   ensureBuild,
   type Lab,
   memcachedStats,
+  memcachedVersion,
   memoryFileArgs,
   preloadTraffic,
   removeMemoryFile,
@@ -33,7 +34,7 @@ function staleSeen(report: TrafficReport): number {
 }
 
 function describeTraffic(report: TrafficReport): string {
-  return `traffic: ${report.ops} ops at ${report.opsPerSecond.toFixed(0)}/s, stale ${report.staleReads}, resurrected ${report.resurrectedDeletes}, foreign ${report.foreignValues}, lost writes ${report.lostWrites}, errors ${report.errors}, longest error stretch ${report.longestErrorStretchMs} ms; ${report.examples.slice(0, 3).join(' | ')}`;
+  return `traffic: ${report.ops} ops at ${report.opsPerSecond.toFixed(0)}/s, stale ${report.staleReads} (${report.staleKeys} keys), resurrected ${report.resurrectedDeletes} (${report.resurrectedKeys} keys), foreign ${report.foreignValues}, lost writes ${report.lostWrites}, errors ${report.errors}, longest error stretch ${report.longestErrorStretchMs} ms; ${report.examples.slice(0, 3).join(' | ')}`;
 }
 
 function task(events: RunEvent[], name: string) {
@@ -98,8 +99,10 @@ describe('upgrades under live client traffic', () => {
     // A delete that missed on the new instance before its key was restored can come back:
     // the cold path's one admitted gap, counted beforehand and never undercounted.
     expect(recap?.possibly_stale, describeTraffic(report)).toBeGreaterThanOrEqual(
-      report.resurrectedDeletes + report.finalResurrected,
+      report.staleKeys + report.resurrectedKeys,
     );
+    // Writes lost are only those memplay made a miss on purpose, and it says how many.
+    expect(report.lostWrites, describeTraffic(report)).toBeLessThanOrEqual(recap?.left_out ?? 0);
     // The fence ran: the backup followed the clients' changes up to the old instance's exit.
     expect(task(run.events, 'swap')?.detail).toMatch(/cold/);
     expect(task(run.events, 'restore')?.detail).toMatch(/^restored [\d,]+ items/);
@@ -149,6 +152,8 @@ describe('upgrades under live client traffic', () => {
     expect(staleSeen(report), describeTraffic(report)).toBe(0);
     expect(report.finalStale + report.finalResurrected, describeTraffic(report)).toBe(0);
     expect(recapOf(run).host1).toMatchObject({ failed: 0, swap_mode: 'handover', possibly_stale: 0 });
+    // Lost writes: only keys clients changed in the old instance's last moments, counted.
+    expect(report.lostWrites, describeTraffic(report)).toBeLessThanOrEqual(recapOf(run).host1?.left_out ?? 0);
     const settings = await memcachedStats(port, 2_000, 'settings');
     expect(settings?.memory_file).toBe(handoverFile);
     const again = await runMemplay(['apply', playbook, '--output', 'json']);
@@ -178,5 +183,45 @@ describe('upgrades under live client traffic', () => {
     // The old instance's evictions as the backup sealed them: memplay's reads and gates allocate nothing.
     expect(task(run.events, 'backup')?.detail).not.toMatch(/evicted during the dump/);
     expect(evictionsBefore).toBeGreaterThan(0);
+  });
+
+  it('a full, evicting cache upgraded cold at 400 ops/s: no stale value from the old side, resurrected deletes within possibly_stale, lost writes within left_out', async () => {
+    await fullCache(42);
+    const playbook = await writeFleetPlaybook(lab, {
+      hosts: [1],
+      swapMode: 'cold',
+      memcachedArgs: fullCacheArgs,
+    });
+    const { run, report } = await applyUnderTraffic(playbook);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(report.staleReads + report.foreignValues, describeTraffic(report)).toBe(0);
+    const recap = recapOf(run).host1;
+    expect(recap).toMatchObject({ failed: 0, swap_mode: 'cold' });
+    expect(recap?.possibly_stale, describeTraffic(report)).toBeGreaterThanOrEqual(
+      report.staleKeys + report.resurrectedKeys,
+    );
+  });
+
+  it('rollback after a failed verify at 400 ops/s: the old build comes back with the backup, and no client reads a value older than it wrote or a key it deleted', async () => {
+    await resetHost(lab, 1);
+    await generateItems(direct(), { seed: 34, count: 20_000, totalBytes: 16 * 1024 * 1024 });
+    // An impossible throughput threshold fails verify's performance gate after the restore.
+    const playbook = await writeFleetPlaybook(lab, {
+      hosts: [1],
+      swapMode: 'cold',
+      verify: { max_latency_regression: '5000%', min_throughput_ratio: 1000 },
+    });
+    const { run, report } = await applyUnderTraffic(playbook);
+    expect(run.code, run.stdout + run.stderr).not.toBe(0);
+    const rollback = task(run.events, 'rollback');
+    expect(rollback?.status, rollback?.detail).toBe('changed');
+    expect(rollback?.detail).toMatch(/^rolled back to 1\.6\.18, serving on port \d+ with [\d,]+ items/);
+    expect(await memcachedVersion(port)).toBe('1.6.18');
+    // What clients wrote to the new build is carried back: nothing older than a client's write.
+    expect(report.staleReads + report.finalStale + report.foreignValues, describeTraffic(report)).toBe(0);
+    // Both restores (forward, then back) ran into serving instances: their undone deletes are counted.
+    expect(recapOf(run).host1?.possibly_stale ?? 0, describeTraffic(report)).toBeGreaterThanOrEqual(
+      report.staleKeys + report.resurrectedKeys,
+    );
   });
 });

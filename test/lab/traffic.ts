@@ -225,6 +225,12 @@ export interface TrafficVerdicts {
   /** The final pass's share of staleReads and resurrectedDeletes. */
   readonly finalStale: number;
   readonly finalResurrected: number;
+  /**
+   * Distinct keys read stale or resurrected at least once (a key read back ten
+   * times is one wrong value): what memplay's `possibly_stale` counts.
+   */
+  readonly staleKeys: number;
+  readonly resurrectedKeys: number;
   /** The first violations, each with key, expected, got and times. */
   readonly examples: readonly string[];
 }
@@ -243,8 +249,11 @@ export class TrafficTally {
     finalResurrected: 0,
   };
   private readonly examples: string[] = [];
+  private readonly staleKeySet = new Set<string>();
+  private readonly resurrectedKeySet = new Set<string>();
 
-  record(verdict: ReadVerdict, phase: TrafficPhase): void {
+  /** `key`: which key was read, for the distinct counts (optional for callers that judge one key). */
+  record(verdict: ReadVerdict, phase: TrafficPhase, key = ''): void {
     const final = phase === 'final';
     switch (verdict.kind) {
       case 'fresh':
@@ -257,10 +266,12 @@ export class TrafficTally {
         return;
       case 'stale':
         this.counts.staleReads++;
+        this.staleKeySet.add(key);
         if (final) this.counts.finalStale++;
         break;
       case 'resurrected':
         this.counts.resurrectedDeletes++;
+        this.resurrectedKeySet.add(key);
         if (final) this.counts.finalResurrected++;
         break;
       case 'foreign':
@@ -271,7 +282,12 @@ export class TrafficTally {
   }
 
   verdicts(): TrafficVerdicts {
-    return { ...this.counts, examples: [...this.examples] };
+    return {
+      ...this.counts,
+      staleKeys: this.staleKeySet.size,
+      resurrectedKeys: this.resurrectedKeySet.size,
+      examples: [...this.examples],
+    };
   }
 }
 
@@ -709,7 +725,7 @@ async function readKey(
   }
   lane.succeeded();
   if (counts) raw === null ? counts.misses++ : counts.hits++;
-  run.tally.record(ledger.readResult(ticket, raw, run.now()), phase);
+  run.tally.record(ledger.readResult(ticket, raw, run.now()), phase, key);
   return true;
 }
 

@@ -3,6 +3,7 @@ import { gatherFacts, type HostFacts } from '../facts/host-facts.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
 import type { EventSink, HostRecap, SwapPath, TaskStatus } from '../report/events.js';
 import { BuildExchange } from '../tasks/build-sharing.js';
+import { swapGuarantee } from '../tasks/guarantee.js';
 import { needsRollback, rollBack } from '../tasks/rollback.js';
 import { localTarballOnce } from '../tasks/source-tarball.js';
 import type {
@@ -61,11 +62,14 @@ type HostState =
 function swapFields(run: HostRun): {
   swap_mode?: SwapPath;
   swap_reason?: string;
+  swap_guarantee?: string;
   out_of_service_ms?: number;
 } {
   const path = run.swapTaken ?? run.swapChoice;
   return {
-    ...(path ? { swap_mode: path.path, swap_reason: path.reason } : {}),
+    ...(path
+      ? { swap_mode: path.path, swap_reason: path.reason, swap_guarantee: swapGuarantee(path.path) }
+      : {}),
     ...(run.outOfServiceMs !== undefined ? { out_of_service_ms: run.outOfServiceMs } : {}),
   };
 }

@@ -212,7 +212,12 @@ export class ChangeWatch {
     });
   }
 
-  /** Every connection of `client` is memplay's own: its lookups and stores are not client changes. */
+  /**
+   * Every connection of `client` is memplay's own: its lookups and stores are not
+   * client changes. `client` must stay open as long as the watch runs: memcached
+   * gives a closed connection's fd to the next one that connects — a client's —
+   * whose changes would then be taken for memplay's.
+   */
   async ignoreConnectionsOf(client: MetaClient, timeoutMs = 5000): Promise<void> {
     const markers = Array.from({ length: client.connectionCount }, () => this.nextMarker());
     const seen = markers.map((marker) => this.awaitMarker(marker, timeoutMs));

@@ -31,6 +31,8 @@ export class NewSideGuard {
   private ownStores = 0;
 
   private constructor(
+    /** The restore's client: held open, and closed with the guard (change-watch.ts: fds are reused). */
+    private readonly client: MetaClient,
     private readonly watch: ChangeWatch | undefined,
     private readonly unwatched: string | undefined,
     private readonly before: { deleteMisses: number; dropped: number; cmdSet: number },
@@ -41,7 +43,8 @@ export class NewSideGuard {
 
   /**
    * Starts watching `client`'s instance. Never throws for a watch memcached
-   * refuses: the guard then only counts (`delete_misses`) and says why.
+   * refuses: the guard then only counts (`delete_misses`) and says why. The
+   * guard takes `client` over: close() closes it.
    */
   static async open(
     connect: () => Promise<Duplex>,
@@ -66,7 +69,7 @@ export class NewSideGuard {
       dropped: Number(stats.get('log_worker_dropped') ?? 0) + Number(stats.get('log_watcher_skipped') ?? 0),
       cmdSet: Number(stats.get('cmd_set') ?? 0),
     };
-    return new NewSideGuard(watch, unwatched, before, expectedItems);
+    return new NewSideGuard(client, watch, unwatched, before, expectedItems);
   }
 
   /** Why deletes during the restore cannot be followed, if they cannot. */
@@ -158,7 +161,9 @@ export class NewSideGuard {
     return this.touchedKeys;
   }
 
+  /** Closes the watch, then the client it was given (never the other way round). */
   close(): void {
     this.watch?.close();
+    this.client.close();
   }
 }

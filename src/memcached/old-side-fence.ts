@@ -198,8 +198,9 @@ export class OldSideFence {
    * changes (an exit by SIGTERM does not let the logger write its last round).
    */
   async settle(inexact?: string): Promise<FenceRecord> {
-    this.client.close();
+    // The client closes after the stream ends: its fds stay memplay's until then (change-watch.ts).
     const ended = await this.watch.untilEnd(15_000);
+    this.client.close();
     this.watch.close();
     const record = settleAfterExit(
       this.watch,
@@ -275,8 +276,8 @@ export class HandoverFollower {
 
   /** After the old process exited: the keys touched since the last round, to delete on the new instance. */
   async lastChanges(): Promise<{ readonly keys: Buffer[]; readonly ended: boolean }> {
-    this.oldClient.close();
     const ended = await this.watch.untilEnd(15_000);
+    this.oldClient.close();
     this.watch.close();
     const keys: Buffer[] = [];
     for (const id of this.watch.take().keys()) {

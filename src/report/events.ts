@@ -93,11 +93,14 @@ export type RunEvent =
       readonly actions?: readonly PlanAction[];
       /**
        * swap and restore: the path swap takes (--check: would take) on this host,
-       * `warm` (SIGUSR1, resume the memory file, proven against the backup) or `cold`.
+       * `warm` (SIGUSR1, resume the memory file, proven against the backup), `handover`
+       * (the new build filled beside the old one, then a warm restart on the port) or `cold`.
        */
       readonly swap_mode?: SwapPath;
       /** Why swap takes that path (a cold fallback after a warm attempt says what fell short). */
       readonly swap_reason?: string;
+      /** What clients can count on along that path (src/tasks/guarantee.ts); --check prints it under the host. */
+      readonly swap_guarantee?: string;
       /**
        * swap and restore, once the host was stopped in this run: milliseconds out of
        * service so far — warm: from SIGUSR1 until the new instance served and was

@@ -13,9 +13,13 @@ export function planView(): {
 } {
   const hosts: string[] = [];
   const actions = new Map<string, PlanAction[]>();
+  const guarantees = new Map<string, string>();
   return {
     add(event) {
       if (event.event === 'start') hosts.push(...event.hosts);
+      if (event.event === 'task' && event.task === 'swap' && event.swap_guarantee) {
+        guarantees.set(event.host, event.swap_guarantee);
+      }
       if (event.event === 'task' && event.actions) {
         const list = actions.get(event.host) ?? [];
         list.push(...event.actions);
@@ -23,7 +27,7 @@ export function planView(): {
       }
     },
     lines(summary) {
-      return [...formatHostPlans(hosts, actions, summary), ...formatPlanSummary(summary)];
+      return [...formatHostPlans(hosts, actions, summary, guarantees), ...formatPlanSummary(summary)];
     },
   };
 }
@@ -32,6 +36,7 @@ export function formatHostPlans(
   hosts: readonly string[],
   actions: ReadonlyMap<string, readonly PlanAction[]>,
   summary: PlanSummary,
+  guarantees: ReadonlyMap<string, string> = new Map(),
 ): string[] {
   const lines = ['PLAN'];
   for (const host of hosts) {
@@ -40,6 +45,8 @@ export function formatHostPlans(
     else if (summary.failed.includes(host)) lines.push('  no complete plan: a task failed (see above)');
     const list = actions.get(host) ?? [];
     for (const action of list) lines.push(`  - ${action.text}`);
+    const guarantee = guarantees.get(host);
+    if (guarantee && list.length > 0) lines.push(`  guarantee: ${guarantee}`);
     if (list.length === 0 && summary.unchanged.includes(host)) lines.push('  nothing to change');
   }
   return lines;

@@ -241,7 +241,8 @@ export const restore: TaskModule = {
         `${error instanceof Error ? error.message : String(error)} — the backup stays at ${file.path}`,
       );
     } finally {
-      client.close();
+      // Held by the guard until verify has looked (it closes it with its watch).
+      if (ctx.run.newSideGuard === undefined) client.close();
     }
   },
 };

@@ -8,6 +8,8 @@ export interface LocalMemcached {
   readonly port: number;
   readonly connect: () => Promise<Socket>;
   stop(): Promise<void>;
+  /** Sends `signal` (SIGUSR1: a graceful stop) and waits for the process to exit. */
+  stopWith(signal: NodeJS.Signals): Promise<void>;
 }
 
 export interface LocalMemcachedOptions {
@@ -74,6 +76,17 @@ export async function startMemcached(options: LocalMemcachedOptions = {}): Promi
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
       await once(child, 'exit');
+    },
+    async stopWith(signal) {
+      if (child.exitCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill(signal);
+      // memcached looks at a stop signal when its main loop wakes: a connection wakes it.
+      await connectTo(port).then(
+        (socket) => socket.destroy(),
+        () => {},
+      );
+      await exited;
     },
   };
 }

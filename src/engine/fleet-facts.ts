@@ -34,7 +34,7 @@ export async function gatherFleetFacts(
       transport = await options.connect(host);
       const facts = await gatherFacts(host, transport);
       // After the probe, not beside it: curr_connections then counts one connection of ours, not two.
-      const stats = await servingStats(transport, host.memcached.port);
+      const stats = await servingStats(transport, host.memcached.port, host.memcached.prefix);
       results.set(host.name, { host, reachable: true, facts, stats });
     } catch (error) {
       results.set(host.name, { host, reachable: false, ...unreachableReport(error) });

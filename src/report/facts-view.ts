@@ -31,7 +31,10 @@ export interface FactsEvent {
     readonly limit_bytes: number;
     readonly get_hits: number;
     readonly get_misses: number;
+    /** Clients' hits over their gets: memplay's own reads left out (since `hit_ratio_since`, when set). */
     readonly hit_ratio: number | null;
+    /** Unix time the hit ratio counts from (memplay's last read of this instance); null: since its start. */
+    readonly hit_ratio_since: number | null;
     readonly evictions: number;
     readonly connections: number;
   } | null;
@@ -68,6 +71,7 @@ export function factsEvent(row: FleetFacts): FactsEvent | UnreachableEvent {
           get_hits: stats.getHits,
           get_misses: stats.getMisses,
           hit_ratio: stats.hitRatio,
+          hit_ratio_since: stats.hitRatioSince,
           evictions: stats.evictions,
           connections: stats.connections,
         }
@@ -111,7 +115,8 @@ export function formatFactsTable(rows: readonly FleetFacts[]): string {
         formatUptime(stats.uptime),
         formatCount(stats.items),
         formatSize(stats.bytes),
-        formatHitRatio(stats.hitRatio),
+        // `†`: counted since memplay's last read of the instance, its own gets left out.
+        `${formatHitRatio(stats.hitRatio)}${stats.hitRatioSince !== null && stats.hitRatio !== null ? '†' : ''}`,
         formatCount(stats.evictions),
         formatCount(stats.connections),
       ],
@@ -153,6 +158,9 @@ function fleetTotal(rows: readonly FleetFacts[]): string {
     unreachable ? `${unreachable} unreachable` : '',
     `${formatCount(items)} items / ${formatSize(bytes)} cached`,
     '* = the build current points at',
+    serving.some((r) => r.stats?.hitRatioSince !== null && r.stats?.hitRatio !== null)
+      ? "† = clients' gets since memplay last read the instance (its own left out)"
+      : '',
   ]
     .filter(Boolean)
     .join('; ');

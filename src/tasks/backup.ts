@@ -1,5 +1,6 @@
 import { TaskFailed } from '../errors.js';
 import { queryMemcached } from '../facts/memcached-port.js';
+import { noteOwnReads } from '../facts/own-reads.js';
 import { backupDirProblem } from '../memcached/backup-dir.js';
 import type { BackupHeader } from '../memcached/backup-layout.js';
 import { backupDeltaPass, backupFullPass, CasIndex } from '../memcached/backup-pass.js';
@@ -264,6 +265,8 @@ export const backup: TaskModule = {
       };
       if (ctx.job.kind === 'backup') {
         ctx.run.backupFile = await ctx.run.backup.finish();
+        // The full pass read every item: facts leaves those gets out of the hit ratio (own-reads.ts).
+        await noteOwnReads(ctx.transport, ctx.host.memcached.port, ctx.host.memcached.prefix);
         return { status: 'changed' as const, detail: ctx.run.backupFile.summary };
       }
       return {

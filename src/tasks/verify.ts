@@ -1,4 +1,5 @@
 import { TaskFailed } from '../errors.js';
+import { noteOwnReads } from '../facts/own-reads.js';
 import { keyDigestId } from '../memcached/key-index.js';
 import { runGates } from './gates/run-gates.js';
 import { connectMeta } from './memcached-client.js';
@@ -46,7 +47,12 @@ export const verify: TaskModule = {
     const gates = await runGates(ctx);
     return ok(gates ? `${sampled}; ${gates}` : sampled, facts);
   },
-  async apply(_ctx, plan) {
+  async apply(ctx, plan) {
+    // memplay's reads of this instance end here: facts counts the clients' hit ratio from this note.
+    // Only after a run that read it (a sample compared, gates loaded): a no-op re-run reads nothing.
+    if (ctx.run.restored || ctx.run.warmResumed || ctx.run.oldInstance) {
+      await noteOwnReads(ctx.transport, ctx.host.memcached.port, ctx.host.memcached.prefix);
+    }
     return { status: 'ok', detail: plan.detail };
   },
 };

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cacheBytes, handoverRoomProblem } from '../../src/facts/handover-room.js';
+import { parseReadsNote, readsNoteFrom } from '../../src/facts/own-reads.js';
+import { servingStatsFrom } from '../../src/facts/serving-stats.js';
 import { type FenceRecord, readFenceRecord, writeFenceRecord } from '../../src/memcached/old-side-fence.js';
 import { lateBuckets, SizeHistogram, sizeBucket } from '../../src/memcached/restore-order.js';
 import { formatHostPlans } from '../../src/report/plan-view.js';
@@ -135,5 +137,31 @@ describe('--check names each host’s guarantee', () => {
     ]);
     expect(swapGuarantee('cold')).toMatch(/possibly_stale/);
     expect(swapGuarantee('warm')).toMatch(/^exact/);
+  });
+});
+
+describe("facts' hit ratio leaves memplay's own reads out", () => {
+  const stats = (hits: number, misses: number, time = 2000, uptime = 1000) =>
+    new Map([
+      ['get_hits', String(hits)],
+      ['get_misses', String(misses)],
+      ['time', String(time)],
+      ['uptime', String(uptime)],
+    ]);
+
+  it('counts from the note memplay left for this instance, and ignores one for another or a forged one', () => {
+    const note = readsNoteFrom(stats(9000, 1000, 1500, 500));
+    expect(note).toEqual({ started: 1000, getHits: 9000, getMisses: 1000, at: 1500 });
+    // Clients since: 90 hits, 10 misses.
+    const after = servingStatsFrom(stats(9090, 1010), note);
+    expect(after.hitRatio).toBeCloseTo(0.9);
+    expect(after.hitRatioSince).toBe(1500);
+    // A restarted instance (another start time): since its own start.
+    const restarted = servingStatsFrom(stats(30, 10, 2000, 10), note);
+    expect(restarted.hitRatio).toBeCloseTo(0.75);
+    expect(restarted.hitRatioSince).toBeNull();
+    expect(parseReadsNote('{"started":1,"getHits":-5,"getMisses":0,"at":1}')).toBeNull();
+    expect(parseReadsNote('not json')).toBeNull();
+    expect(parseReadsNote(JSON.stringify(note))).toEqual(note);
   });
 });

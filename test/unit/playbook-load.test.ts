@@ -39,7 +39,7 @@ describe('loadPlaybook on the contract document', () => {
         maxLatencyRegression: 0.25,
         minThroughputRatio: 0.8,
       },
-      swap: { mode: 'auto' },
+      swap: { mode: 'auto', memoryFile: '/dev/shm/memcached-{port}.mem' },
       hosts: [
         {
           name: 'host1',

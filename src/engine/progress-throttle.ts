@@ -53,7 +53,13 @@ export function throttledProgress(
   return {
     report(phase, counts) {
       const event = progressEvent(host, task, phase, counts);
-      if (phase !== lastPhase || now() - lastAt >= intervalMs) {
+      if (phase !== lastPhase) {
+        // The phase that ends still shows where it got to: its held count goes out first.
+        flush();
+        send(event);
+        return;
+      }
+      if (now() - lastAt >= intervalMs) {
         send(event);
         return;
       }

@@ -269,11 +269,6 @@ export class ChangeWatch {
     return taken;
   }
 
-  /** Without taking. */
-  peek(): ReadonlyMap<string, number> {
-    return this.touched;
-  }
-
   /** Reads to the end of the stream: the watched process has exited. */
   async untilEnd(timeoutMs: number): Promise<boolean> {
     const abort = new AbortController();

@@ -62,6 +62,11 @@ rm -f "$pidfile"
 exit 0
 `;
 
+/** Stops the memcached whose pid `pidfile` holds with `signal` and waits until it is gone. */
+export function pidfileStop(pidfile: string, signal: 'TERM' | 'USR1' = 'TERM'): ShellCommand {
+  return sh`sh -c ${pidfileStopScript} memplay-stop ${pidfile} ${stopTimeoutSeconds} ${signal}`;
+}
+
 export function memcachedStartArgs(host: HostConfig, pidfile: string): string[] {
   return ['-d', '-P', pidfile, '-p', String(host.memcached.port), ...host.memcached.args];
 }
@@ -88,9 +93,8 @@ export function serviceControl(
   if (service.manager === 'pidfile') {
     return {
       describe: `pidfile ${service.pidfile}`,
-      stop: () => sh`sh -c ${pidfileStopScript} memplay-stop ${service.pidfile} ${stopTimeoutSeconds}`,
-      stopForRestart: () =>
-        sh`sh -c ${pidfileStopScript} memplay-stop ${service.pidfile} ${stopTimeoutSeconds} USR1`,
+      stop: () => pidfileStop(service.pidfile),
+      stopForRestart: () => pidfileStop(service.pidfile, 'USR1'),
       start: () => sh`${binary} ${memcachedStartArgs(host, service.pidfile)}`,
       runOptions: {},
     };

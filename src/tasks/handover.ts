@@ -5,7 +5,7 @@ import { encodeKey } from '../memcached/key-encoding.js';
 import { keyDigestId } from '../memcached/key-index.js';
 import { MetaClient } from '../memcached/meta-client.js';
 import type { HandoverFollower } from '../memcached/old-side-fence.js';
-import { memcachedStartArgs, serviceControl } from '../service/service.js';
+import { memcachedStartArgs, pidfileStop, serviceControl } from '../service/service.js';
 import { sh } from '../transport/quote.js';
 import { stopInstance } from './instance.js';
 import { formatCount } from './memcached-client.js';
@@ -58,25 +58,8 @@ export function sideStartArgs(
   );
 }
 
-// SIGTERM or SIGUSR1 ($2) to the pid in $1's file, wait for it to be gone; then remove $1.
-const stopSideScript = `
-pidfile=$1; signal=$2
-[ -r "$pidfile" ] || exit 0
-pid=$(cat "$pidfile")
-case "$pid" in ''|*[!0-9]*) rm -f "$pidfile"; exit 0;; esac
-if kill -0 "$pid" 2>/dev/null; then
-  kill -"$signal" "$pid" || exit 4
-  i=0
-  while kill -0 "$pid" 2>/dev/null && ! ps -o stat= -p "$pid" 2>/dev/null | grep -q '^Z'; do
-    i=$((i+1)); [ "$i" -gt 3000 ] && { echo "pid $pid still running 30 s after SIG$signal" >&2; exit 5; }
-    sleep 0.01
-  done
-fi
-rm -f "$pidfile"
-`;
-
 async function stopSide(ctx: TaskContext, pidfile: string, sidePort: number, signal: 'TERM' | 'USR1') {
-  const stopping = ctx.transport.run(sh`sh -c ${stopSideScript} memplay-handover-stop ${pidfile} ${signal}`);
+  const stopping = ctx.transport.run(pidfileStop(pidfile, signal));
   // memcached notices the signal when its main loop wakes: a connection wakes it at once.
   await wakeWhileStopping(ctx.transport, sidePort, stopping);
   const result = await stopping;
@@ -190,7 +173,7 @@ export async function handOver(
   // One remote command for the rest of the window: each ssh round trip is out-of-service time.
   const service = serviceControl(ctx.host);
   const takeOver = ctx.transport.run(
-    sh`sh -c ${stopSideScript} memplay-handover-stop ${side.pidfile} USR1 || exit 11
+    sh`${pidfileStop(side.pidfile, 'USR1')} || exit 11
 rm -f ${`${choice.memoryFile}.meta`} && mv -f ${side.memoryFile} ${choice.memoryFile} && mv -f ${`${side.memoryFile}.meta`} ${choice.memoryFile}.meta || exit 12
 sh -c ${stopTimeBackScript} memplay-meta ${`${choice.memoryFile}.meta`} || exit 13
 ln -sfn ${version} ${`${prefix}/current.memplay-new`} && mv -T ${`${prefix}/current.memplay-new`} ${`${prefix}/current`} || exit 14
@@ -223,33 +206,31 @@ ${service.start()} || exit 15`,
   // 3. The proof: what the new build held on the side port is what serves now.
   const live = await MetaClient.connect(() => ctx.transport.openTcp(port), { connections: 2 });
   try {
-    {
-      const stats = await live.stats();
-      const items = Number(stats.get('curr_items') ?? 0);
-      // Clients write and delete on the new instance from its first moment: a few either way.
-      const clientChanges = clientChangesSinceStart(stats);
-      const removed = Number(stats.get('delete_hits') ?? 0) + Number(stats.get('evictions') ?? 0);
-      if (items + removed < sideItems) {
-        return {
-          ok: false,
-          reason: `the warm start came back with ${formatCount(items)} items, the new build held ${formatCount(sideItems)} before its SIGUSR1`,
-        };
-      }
-      const compared = await compareItems(live, sample, await live.serverClock(), warmExpiryToleranceSeconds);
-      if (compared.mismatches.length > toleratedDifferences(compared.compared, clientChanges, items)) {
-        return {
-          ok: false,
-          reason: `${compared.mismatches.length} of ${compared.compared} sampled items differ after the warm start: ${compared.mismatches.slice(0, 5).join('; ')}`,
-        };
-      }
-      await markRestored(backup.path, { host: ctx.host.name, into: version, handover: true, items });
+    const stats = await live.stats();
+    const items = Number(stats.get('curr_items') ?? 0);
+    // Clients write and delete on the new instance from its first moment: a few either way.
+    const clientChanges = clientChangesSinceStart(stats);
+    const removed = Number(stats.get('delete_hits') ?? 0) + Number(stats.get('evictions') ?? 0);
+    if (items + removed < sideItems) {
       return {
-        ok: true,
-        items,
-        outOfServiceMs,
-        detail: `${formatCount(items)} items ≥ ${formatCount(sideItems)} held before the hand-over, ${compared.compared} sampled items match; ${formatCount(last.keys.length)} keys clients changed in the old instance's last moments made a miss`,
+        ok: false,
+        reason: `the warm start came back with ${formatCount(items)} items, the new build held ${formatCount(sideItems)} before its SIGUSR1`,
       };
     }
+    const compared = await compareItems(live, sample, await live.serverClock(), warmExpiryToleranceSeconds);
+    if (compared.mismatches.length > toleratedDifferences(compared.compared, clientChanges, items)) {
+      return {
+        ok: false,
+        reason: `${compared.mismatches.length} of ${compared.compared} sampled items differ after the warm start: ${compared.mismatches.slice(0, 5).join('; ')}`,
+      };
+    }
+    await markRestored(backup.path, { host: ctx.host.name, into: version, handover: true, items });
+    return {
+      ok: true,
+      items,
+      outOfServiceMs,
+      detail: `${formatCount(items)} items ≥ ${formatCount(sideItems)} held before the hand-over, ${compared.compared} sampled items match; ${formatCount(last.keys.length)} keys clients changed in the old instance's last moments made a miss`,
+    };
   } finally {
     live.close();
   }

@@ -224,4 +224,39 @@ describe('upgrades under live client traffic', () => {
       report.staleKeys + report.resurrectedKeys,
     );
   });
+
+  it('handover --check on a host without room (its memory file not on a tmpfs): the host fails before anything changes, saying why and what to do', async () => {
+    await resetHost(lab, 1);
+    const pidBefore = (await memcachedStats(port))?.pid;
+    const playbook = await writeFleetPlaybook(lab, {
+      hosts: [1],
+      swapMode: 'handover',
+      memcachedArgs: ['-l', '127.0.0.1', '-m', '256', '-e', `${host.home}/memcached.mem`],
+    });
+    const check = await runMemplay(['apply', playbook, '--check', '--output', 'json']);
+    expect(check.code, check.stdout + check.stderr).not.toBe(0);
+    const swap = task(check.events, 'swap');
+    expect(swap?.status).toBe('failed');
+    expect(swap?.detail).toMatch(
+      new RegExp(`^swap\\.mode: handover: no room for a second copy of the cache: ${host.home}( is on |: )`),
+    );
+    expect(swap?.detail).toMatch(/nothing was changed$/);
+    expect((await memcachedStats(port))?.pid).toBe(pidBefore);
+  });
+
+  it("after an upgrade, facts reports the clients' hit ratio, memplay's own reads left out", async () => {
+    await resetHost(lab, 1);
+    await generateItems(direct(), { seed: 35, count: 5_000, totalBytes: 4 * 1024 * 1024 });
+    const playbook = await writeFleetPlaybook(lab, { hosts: [1], swapMode: 'cold' });
+    const run = await runMemplay(['apply', playbook, '--output', 'json']);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    // memplay's verify sample and performance gate read thousands of keys; clients read none since.
+    const facts = await runMemplay(['facts', playbook, '--output', 'json']);
+    const row = facts.events.find((e) => (e as { host?: string }).host === 'host1') as unknown as {
+      memcached: { get_hits: number; hit_ratio: number | null; hit_ratio_since: number | null };
+    };
+    expect(row.memcached.get_hits).toBeGreaterThan(1000);
+    expect(row.memcached.hit_ratio_since).not.toBeNull();
+    expect(row.memcached.hit_ratio).toBeNull();
+  });
 });

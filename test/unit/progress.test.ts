@@ -135,6 +135,27 @@ describe('progress throttle', () => {
     expect(sent.map((e) => (e as ProgressEvent).phase)).toEqual(['full pass', 'full pass', 'delta pass']);
   });
 
+  it('a phase that ends with a held-back count sends it before the next phase, so its last count arrives', () => {
+    const sent: RunEvent[] = [];
+    let now = 0;
+    const progress = throttledProgress(
+      (e) => sent.push(e),
+      'host1',
+      'restore',
+      250,
+      () => now,
+    );
+    progress.report('restore', { items: 1000, itemsTotal: 3000 });
+    now = 10;
+    progress.report('restore', { items: 3000, itemsTotal: 3000 });
+    progress.report('undo restored copies');
+    expect(sent.map((e) => [(e as ProgressEvent).phase, (e as ProgressEvent).items])).toEqual([
+      ['restore', 1000],
+      ['restore', 3000],
+      ['undo restored copies', undefined],
+    ]);
+  });
+
   it('a held-back count goes out by itself when the interval is up', async () => {
     const sent: RunEvent[] = [];
     const progress = throttledProgress((e) => sent.push(e), 'host1', 'restore', 20);

@@ -30,7 +30,7 @@ describe('service commands', () => {
     const text = serviceControl(host({ manager: 'pidfile', pidfile: '/run/m.pid' })).stop().text;
     expect(text).toContain('kill -TERM "$pid"');
     expect(text).not.toMatch(/pkill|killall/);
-    expect(text).toMatch(/ memplay-stop \/run\/m\.pid 30$/);
+    expect(text).toMatch(/ memplay-stop \/run\/m\.pid 30 TERM$/);
   });
   it('pidfile: the warm stop sends SIGUSR1 through the same script; systemd offers none', () => {
     const text = serviceControl(host({ manager: 'pidfile', pidfile: '/run/m.pid' })).stopForRestart?.().text;

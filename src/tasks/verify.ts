@@ -45,14 +45,15 @@ export const verify: TaskModule = {
     const sampled = await checkSample(ctx, served);
     // After the sample check: the gates' load writes (and deletes) memplay's own keys only.
     const gates = await runGates(ctx);
-    return ok(gates ? `${sampled}; ${gates}` : sampled, facts);
-  },
-  async apply(ctx, plan) {
-    // memplay's reads of this instance end here: facts counts the clients' hit ratio from this note.
-    // Only after a run that read it (a sample compared, gates loaded): a no-op re-run reads nothing.
+    // memplay's reads of this instance end here: facts counts the clients' hit ratio from this
+    // note. Only after a swap in this run (these are set by apply, never in --check): a no-op
+    // re-run reads nothing, and verify's work is all in its plan (the engine applies changes only).
     if (ctx.run.restored || ctx.run.warmResumed || ctx.run.oldInstance) {
       await noteOwnReads(ctx.transport, ctx.host.memcached.port, ctx.host.memcached.prefix);
     }
+    return ok(gates ? `${sampled}; ${gates}` : sampled, facts);
+  },
+  async apply(_ctx, plan) {
     return { status: 'ok', detail: plan.detail };
   },
 };

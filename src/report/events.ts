@@ -103,9 +103,11 @@ export type RunEvent =
       readonly swap_guarantee?: string;
       /**
        * swap and restore, once the host was stopped in this run: milliseconds out of
-       * service so far — warm: from SIGUSR1 until the new instance served and was
-       * proven; cold: from the stop until the new instance served (swap), then until
-       * the backup was restored into it (restore).
+       * service so far — warm: from SIGUSR1 until the new instance answered on the
+       * port (its proof reads while it serves; a proof that fails falls back to cold,
+       * and the window runs on); handover: from the old instance's SIGUSR1 until the
+       * new build answered on the port; cold: from the stop until the new instance
+       * served (swap), then until the backup was restored into it (restore).
        */
       readonly out_of_service_ms?: number;
     }

@@ -7,7 +7,7 @@ import { MetaClient } from '../memcached/meta-client.js';
 import type { HandoverFollower } from '../memcached/old-side-fence.js';
 import { memcachedStartArgs, pidfileStop, serviceControl } from '../service/service.js';
 import { sh } from '../transport/quote.js';
-import { stopInstance } from './instance.js';
+import { metaReadyScript, stopInstance } from './instance.js';
 import { formatCount } from './memcached-client.js';
 import { markRestored } from './restore-marker.js';
 import { clientChangesSinceStart, compareItems, sampleBackup, toleratedDifferences } from './sample-check.js';
@@ -65,25 +65,6 @@ async function stopSide(ctx: TaskContext, pidfile: string, sidePort: number, sig
   const result = await stopping;
   if (result.code !== 0) throw new Error(`stopping the side instance failed: ${result.stderr.trim()}`);
 }
-
-// memcached resumes a memory file only once the wall clock has moved past the
-// second its `.meta` says it stopped in (`now - stop_time > 0`, memcached.c), and
-// otherwise starts empty: a warm swap waits up to a second for that (instance.ts).
-// The side instance is memplay's own, stopped a moment ago: rather than wait
-// inside the window, its stop_time is moved back one second. memcached then
-// counts that second as elapsed: items expire at most one second early (a miss,
-// never an older value); values, flags and cas are untouched. The .meta has no
-// checksum to break (restart.c: "TODO: update crc32c").
-const stopTimeBackScript = `
-meta=$1
-[ -e "$meta" ] || { echo "no $meta" >&2; exit 1; }
-stop=$(sed -n 's/^Kstop_time //p' "$meta" | head -n 1)
-case "$stop" in ''|*[!0-9]*) echo "$meta has no stop_time" >&2; exit 1;; esac
-if [ "$(date +%s)" -le "$stop" ]; then
-  sed "s/^Kstop_time .*/Kstop_time $((stop - 1))/" "$meta" > "$meta.memplay-new" && mv -f "$meta.memplay-new" "$meta" || exit 1
-fi
-exit 0
-`;
 
 /** Removes what an earlier, interrupted handover left: its side instance and memory file. */
 async function clearLeftovers(ctx: TaskContext, side: { memoryFile: string; pidfile: string }, port: number) {
@@ -175,7 +156,7 @@ export async function handOver(
   const takeOver = ctx.transport.run(
     sh`${pidfileStop(side.pidfile, 'USR1')} || exit 11
 rm -f ${`${choice.memoryFile}.meta`} && mv -f ${side.memoryFile} ${choice.memoryFile} && mv -f ${`${side.memoryFile}.meta`} ${choice.memoryFile}.meta || exit 12
-sh -c ${stopTimeBackScript} memplay-meta ${`${choice.memoryFile}.meta`} || exit 13
+sh -c ${metaReadyScript} memplay-meta ${`${choice.memoryFile}.meta`} || exit 13
 ln -sfn ${version} ${`${prefix}/current.memplay-new`} && mv -T ${`${prefix}/current.memplay-new`} ${`${prefix}/current`} || exit 14
 ${service.start()} || exit 15`,
     service.runOptions,

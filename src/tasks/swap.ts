@@ -246,7 +246,8 @@ export const swap: TaskModule = {
         fence ? settleFence(ctx, fence, inexact) : Promise.resolve(undefined),
       );
       if (attempt.ok) {
-        const outMs = Math.round(performance.now() - stoppedAt);
+        // Out of service until the port answers: clients are served from then on, the proof reads alongside.
+        const outMs = Math.round(attempt.servingAt - stoppedAt);
         ctx.run.outOfServiceMs = outMs;
         ctx.run.swapTaken = { path: 'warm', reason: choice.reason };
         ctx.run.warmResumed = { items: attempt.proof.items, proof: attempt.proof.detail };

@@ -19,7 +19,8 @@ function fail(ctx: TaskContext, detail: string): never {
 }
 
 export type WarmAttempt =
-  | { readonly ok: true; readonly proof: ProofResult }
+  /** `servingAt`: performance.now() when the new build answered on the port (clients are served from then on). */
+  | { readonly ok: true; readonly proof: ProofResult; readonly servingAt: number }
   | { readonly ok: false; readonly reason: string };
 
 /** Tries the warm path. Throws only when the old instance could not be stopped: nothing else is safe then. */
@@ -48,6 +49,7 @@ export async function attemptWarmRestart(
   const started = await startInstance(ctx, version);
   if (!started.ok)
     return { ok: false, reason: `${version} did not start on ${memoryFile}: ${started.reason}` };
+  const servingAt = performance.now();
   ctx.progress(
     `prove the resumed cache against the backup${ctx.playbook.verify.full ? ' (every item)' : ''}`,
   );
@@ -72,7 +74,7 @@ export async function attemptWarmRestart(
       warm: true,
       items: result.items,
     });
-    return { ok: true, proof: result };
+    return { ok: true, proof: result, servingAt };
   } catch (error) {
     return {
       ok: false,

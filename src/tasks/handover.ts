@@ -155,7 +155,7 @@ export async function handOver(
   const service = serviceControl(ctx.host);
   const takeOver = ctx.transport.run(
     sh`${pidfileStop(side.pidfile, 'USR1')} || exit 11
-rm -f ${`${choice.memoryFile}.meta`} && mv -f ${side.memoryFile} ${choice.memoryFile} && mv -f ${`${side.memoryFile}.meta`} ${choice.memoryFile}.meta || exit 12
+rm -f ${`${choice.memoryFile}.meta`} && mv -f ${side.memoryFile} ${choice.memoryFile} && mv -f ${`${side.memoryFile}.meta`} ${`${choice.memoryFile}.meta`} || exit 12
 sh -c ${metaReadyScript} memplay-meta ${`${choice.memoryFile}.meta`} || exit 13
 ln -sfn ${version} ${`${prefix}/current.memplay-new`} && mv -T ${`${prefix}/current.memplay-new`} ${`${prefix}/current`} || exit 14
 ${service.start()} || exit 15`,

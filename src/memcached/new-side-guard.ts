@@ -24,8 +24,6 @@ export interface GuardResult {
    * could read until then) or for good (before the watch, or dropped by it).
    */
   readonly possiblyStale: number;
-  /** Client deletes that missed on the new instance while it was restored (memcached's delete_misses). */
-  readonly deleteMisses: number;
 }
 
 export class NewSideGuard {
@@ -94,21 +92,15 @@ export class NewSideGuard {
   /** After the restore: deletes the restored copies of keys clients missed on, returns the counts. */
   async settle(client: MetaClient): Promise<GuardResult> {
     const stats = await client.stats();
-    const deleteMisses = Math.max(0, Number(stats.get('delete_misses') ?? 0) - this.before.deleteMisses);
-    if (!this.watch) {
-      // Unwatched: every client delete that missed during the restore may have been undone.
-      return {
-        removed: 0,
-        possiblyStale: Number(stats.get('delete_misses') ?? 0),
-        deleteMisses,
-      };
-    }
+    const allDeleteMisses = Number(stats.get('delete_misses') ?? 0);
+    // Unwatched: every client delete that missed since the start may have been undone.
+    if (!this.watch) return { removed: 0, possiblyStale: allDeleteMisses };
     try {
       await this.watch.barrier(client);
     } catch (error) {
       if (!(error instanceof WatchUnavailable)) throw error;
       // The stream cannot be trusted to be complete: every delete that missed since the start may have been undone.
-      return { removed: 0, possiblyStale: Number(stats.get('delete_misses') ?? 0), deleteMisses };
+      return { removed: 0, possiblyStale: allDeleteMisses };
     }
     // Entries memcached dropped while the restore ran: deletes nobody can name.
     const dropped = (await droppedLogEntries(client)) - this.before.dropped;
@@ -129,9 +121,8 @@ export class NewSideGuard {
     // A key deleted again here was back for as long as the rest of the restore ran (15 s at
     // 1 GB): clients may have read it meanwhile, so it counts too (measured: 28 keys read back
     // at 1 GB, the count without them 9).
-    const allDeleteMisses = Number(stats.get('delete_misses') ?? 0);
     const unseen = this.before.deleteMisses + Math.max(0, dropped) + this.watch.skipped + removed;
-    return { removed, possiblyStale: Math.min(allDeleteMisses, unseen), deleteMisses };
+    return { removed, possiblyStale: Math.min(allDeleteMisses, unseen) };
   }
 
   /**
@@ -153,7 +144,7 @@ export class NewSideGuard {
    * Keys (latin1 of their bytes) clients looked up — read, deleted, incremented —
    * since the restore began, up to now: a sample compared with the backup skips
    * them (they may differ rightly). Client stores are counted, not named:
-   * clientStoresSinceRestore().
+   * clientChangesSinceRestore().
    */
   async touchedSinceRestore(client: MetaClient): Promise<ReadonlySet<string>> {
     if (this.watch && !this.watch.isEnded) {

@@ -99,7 +99,7 @@ function backedUp(touched: Iterable<string>, index: CasIndex): string[] {
  * After the seal, right before the stop: keys touched since the last catch-up
  * whose cas moved (or that are gone) are excluded; a key only read is not.
  */
-export async function checkSealedKeys(
+async function checkSealedKeys(
   client: MetaClient,
   index: CasIndex,
   watch: ChangeWatch,
@@ -118,7 +118,7 @@ export async function checkSealedKeys(
 }
 
 /** After the old process exited: everything touched since the sealed check is excluded too. */
-export function settleAfterExit(
+function settleAfterExit(
   watch: ChangeWatch,
   index: CasIndex,
   excludedBefore: ReadonlySet<string>,
@@ -134,7 +134,7 @@ export function settleAfterExit(
   };
 }
 
-export function fencePath(backupFile: string): string {
+function fencePath(backupFile: string): string {
   return `${backupFile}.fence.json`;
 }
 
@@ -172,15 +172,13 @@ export class OldSideFence {
     private readonly watch: ChangeWatch,
     private readonly client: MetaClient,
     private readonly index: CasIndex,
-    readonly catchUp: CatchUpResult,
     private readonly droppedAtOpen: number,
   ) {}
 
-  /** The last look while the old instance serves; returns how many keys are excluded so far. */
-  async checkBeforeStop(): Promise<number> {
+  /** The last look while the old instance serves. */
+  async checkBeforeStop(): Promise<void> {
     this.excludedBeforeStop = await checkSealedKeys(this.client, this.index, this.watch);
     this.dropped = Math.max(0, (await droppedLogEntries(this.client)) - this.droppedAtOpen);
-    return this.excludedBeforeStop.size;
   }
 
   /** What a restore must leave out if the process is gone before settle() records more. */

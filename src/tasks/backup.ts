@@ -246,9 +246,7 @@ export const backup: TaskModule = {
               valueBytes: header.valueBytes,
               deltaMs: delta.durationMs,
               summary,
-              ...(watch && catchUp
-                ? { fence: new OldSideFence(watch, client, index, catchUp, droppedAtOpen) }
-                : {}),
+              ...(watch && catchUp ? { fence: new OldSideFence(watch, client, index, droppedAtOpen) } : {}),
               ...(watchProblem ? { warning: watchProblem } : {}),
             };
           } catch (error) {

@@ -1,5 +1,7 @@
 import { gatherFleetFacts } from '../engine/fleet-facts.js';
 import { UsageError } from '../errors.js';
+import { memcachedTransport } from '../facts/memcached-transport.js';
+import { runningInstanceProblem } from '../facts/running-instance.js';
 import { loadPlaybookForRun } from '../playbook/index.js';
 import type { RunEvent } from '../report/events.js';
 import { factsEvent, formatFactsTable } from '../report/facts-view.js';
@@ -27,7 +29,7 @@ export function parseFactsOutput(value: string): FactsOutput {
 /** Connects to the selected hosts, reads their facts and memcached stats, changes nothing. */
 export async function factsCommand(file: string, options: FactsOptions): Promise<ExitCode> {
   // Bad input never contacts a host: the playbook and --limit are checked first.
-  const { hosts } = await loadPlaybookForRun(file, options.limit);
+  const { playbook, hosts } = await loadPlaybookForRun(file, options.limit);
   const writeLine = (line: string) => process.stdout.write(`${line}\n`);
   const verboseLines = plainRenderer((line) => process.stderr.write(`${line}\n`), true);
   const sink = (event: RunEvent) => {
@@ -40,7 +42,12 @@ export async function factsCommand(file: string, options: FactsOptions): Promise
   const connections = connector(options, sink);
   const rows = await gatherFleetFacts(hosts, {
     forks: options.forks,
-    connect: (host) => connections.open(host),
+    connect: async (host) => memcachedTransport(await connections.open(host), host),
+    problemOf: (host, facts) =>
+      runningInstanceProblem(host, facts, {
+        startsVersion: playbook.target.version,
+        acceptSettings: playbook.verify.acceptSettings,
+      }),
   }).finally(() => connections.close());
   if (options.output === 'json') for (const row of rows) writeLine(JSON.stringify(factsEvent(row)));
   else writeLine(formatFactsTable(rows));

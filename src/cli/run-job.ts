@@ -3,7 +3,7 @@ import { openJournal } from '../engine/journal.js';
 import { loadBuiltinPipeline, pipelineFromSteps } from '../engine/pipeline.js';
 import { runPipeline } from '../engine/run.js';
 import { UsageError } from '../errors.js';
-import { withMemcachedAuth } from '../facts/memcached-auth.js';
+import { memcachedTransport } from '../facts/memcached-transport.js';
 import { loadPlaybookForRun } from '../playbook/index.js';
 import type { EventSink, RunEvent } from '../report/events.js';
 import { jsonRenderer } from '../report/json.js';
@@ -145,7 +145,7 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
       signal: interrupt.signal,
       ...(journal ? { journal } : {}),
       ...(runLog ? { runLog: runLog.dir } : {}),
-      connect: async (host) => withMemcachedAuth(await connections.open(host), host),
+      connect: async (host) => memcachedTransport(await connections.open(host), host),
     });
     await view.finished();
     return exitCodeForRecap(result.recap, result.interrupted);

@@ -15,6 +15,8 @@ export type FleetFacts =
       readonly facts: HostFacts;
       /** null: nothing answers on the memcached port. */
       readonly stats: ServingStats | null;
+      /** Why the running memcached and the playbook disagree (src/facts/running-instance.ts); null: they agree. */
+      readonly problem: string | null;
     }
   | {
       readonly host: HostConfig;
@@ -25,7 +27,11 @@ export type FleetFacts =
 
 export async function gatherFleetFacts(
   hosts: readonly HostConfig[],
-  options: { readonly forks: number; readonly connect: (host: HostConfig) => Promise<Transport> },
+  options: {
+    readonly forks: number;
+    readonly connect: (host: HostConfig) => Promise<Transport>;
+    readonly problemOf?: (host: HostConfig, facts: HostFacts) => string | null;
+  },
 ): Promise<FleetFacts[]> {
   const results = new Map<string, FleetFacts>();
   await forEachLimited(hosts, options.forks, async (host) => {
@@ -35,7 +41,8 @@ export async function gatherFleetFacts(
       const facts = await gatherFacts(host, transport);
       // After the probe, not beside it: curr_connections then counts one connection of ours, not two.
       const stats = await servingStats(transport, host.memcached.port, host.memcached.prefix);
-      results.set(host.name, { host, reachable: true, facts, stats });
+      const problem = options.problemOf?.(host, facts) ?? null;
+      results.set(host.name, { host, reachable: true, facts, stats, problem });
     } catch (error) {
       results.set(host.name, { host, reachable: false, ...unreachableReport(error) });
     } finally {

@@ -1,7 +1,9 @@
+import { dialAddresses, type ListenSettings, listenSettings } from '../memcached/listen-address.js';
 import type { HostConfig } from '../playbook/types.js';
 import { type ShellCommand, sh } from '../transport/quote.js';
 import type { Transport } from '../transport/transport.js';
 import { queryMemcached } from './memcached-port.js';
+import { learnListenAddresses, playbookDialAddresses } from './memcached-route.js';
 
 // Read-only probes of a host. One shell round trip gathers the file-system and
 // process side; one TCP round trip through the host's connection asks memcached
@@ -22,8 +24,10 @@ export interface HostFacts {
   /** The build `<prefix>/previous` names: what `current` named before the last swap (null: none yet). */
   readonly previousLink: string | null;
   readonly builds: readonly InstalledBuild[];
-  /** The pid in the service's pidfile when that process is alive. */
+  /** The pid in the service's pidfile (or the unit's main pid) when that process is alive. */
   readonly pid: number | null;
+  /** That process's command line, as `/proc/<pid>/cmdline` gives it; null without a live pid. */
+  readonly commandLine: readonly string[] | null;
   /** What a build depends on besides its sources: hosts that agree on all of it can share one build. */
   readonly platform: Platform;
 }
@@ -50,7 +54,7 @@ export function hasWorkingBuild(facts: HostFacts, version: string): boolean {
 // $3 `platform` or `no-platform`): the script text is a constant and every value goes
 // through `sh` quoting.
 const probeScript = `
-prefix=$1; pidfile=$2; platform=$3
+prefix=$1; pidfile=$2; platform=$3; unit=$4
 printf 'current\\t%s\\n' "$(readlink "$prefix/current" 2>/dev/null)"
 printf 'previous\\t%s\\n' "$(readlink "$prefix/previous" 2>/dev/null)"
 for dir in "$prefix"/*/; do
@@ -61,10 +65,20 @@ for dir in "$prefix"/*/; do
     printf 'build\\t%s\\t%s\\n' "$name" "$("$dir/bin/memcached" -V 2>/dev/null | head -n 1)"
   fi
 done
+pid=''
 if [ -n "$pidfile" ] && [ -r "$pidfile" ]; then
   pid=$(cat "$pidfile" 2>/dev/null)
-  case "$pid" in ''|*[!0-9]*) ;; *) kill -0 "$pid" 2>/dev/null && ! ps -o stat= -p "$pid" 2>/dev/null | grep -q '^Z' && printf 'pid\\t%s\\n' "$pid";; esac
+elif [ -n "$unit" ]; then
+  pid=$(systemctl show -p MainPID --value "$unit" 2>/dev/null)
 fi
+case "$pid" in ''|0|*[!0-9]*) ;; *)
+  if kill -0 "$pid" 2>/dev/null && ! ps -o stat= -p "$pid" 2>/dev/null | grep -q '^Z'; then
+    printf 'pid\\t%s\\n' "$pid"
+    # One line per argument, each prefixed: an argument holding a newline
+    # cannot pass for another kind of line.
+    tr '\\000' '\\n' < "/proc/$pid/cmdline" 2>/dev/null | sed 's/^/arg\t/'
+  fi;;
+esac
 [ "$platform" = platform ] || exit 0
 printf 'arch\\t%s\\n' "$(uname -m 2>/dev/null)"
 libc=$(getconf GNU_LIBC_VERSION 2>/dev/null) || libc=''
@@ -85,9 +99,11 @@ export function probeCommand(
   host: HostConfig,
   options: { platform: boolean } = { platform: true },
 ): ShellCommand {
-  const pidfile = host.memcached.service.manager === 'pidfile' ? host.memcached.service.pidfile : '';
+  const { service } = host.memcached;
+  const pidfile = service.manager === 'pidfile' ? service.pidfile : '';
+  const unit = service.manager === 'systemd' ? service.unit : '';
   const platform = options.platform ? 'platform' : 'no-platform';
-  return sh`sh -c ${probeScript} memplay-probe ${host.memcached.prefix} ${pidfile} ${platform}`;
+  return sh`sh -c ${probeScript} memplay-probe ${host.memcached.prefix} ${pidfile} ${platform} ${unit}`;
 }
 
 /** The build directory a `current` link names, whether the link is relative (`1.6.38`) or absolute. */
@@ -99,6 +115,7 @@ export function parseProbeOutput(output: string): Omit<HostFacts, 'runningVersio
   let currentLink: string | null = null;
   let previousLink: string | null = null;
   let pid: number | null = null;
+  const commandLine: string[] = [];
   const builds: InstalledBuild[] = [];
   const platform: { arch: string | null; libc: string | null; libevent: string | null } = {
     arch: null,
@@ -106,6 +123,10 @@ export function parseProbeOutput(output: string): Omit<HostFacts, 'runningVersio
     libevent: null,
   };
   for (const line of output.split('\n')) {
+    if (line.startsWith('arg\t')) {
+      commandLine.push(line.slice('arg\t'.length));
+      continue;
+    }
     const [kind, first = '', second = ''] = line.split('\t');
     if (kind === 'current') currentLink = buildOfLink(first);
     if (kind === 'previous') previousLink = buildOfLink(first);
@@ -117,7 +138,7 @@ export function parseProbeOutput(output: string): Omit<HostFacts, 'runningVersio
     }
   }
   builds.sort((a, b) => compareVersions(a.dir, b.dir));
-  return { currentLink, previousLink, builds, pid, platform };
+  return { currentLink, previousLink, builds, pid, commandLine: pid === null ? null : commandLine, platform };
 }
 
 export function compareVersions(a: string, b: string): number {
@@ -141,13 +162,42 @@ export async function gatherFacts(
   transport: Transport,
   knownPlatform?: Platform,
 ): Promise<HostFacts> {
-  const [probe, runningVersion] = await Promise.all([
+  const { port } = host.memcached;
+  const [probe, versionWhereExpected] = await Promise.all([
     transport.run(probeCommand(host, { platform: knownPlatform === undefined })),
-    queryMemcached(transport, host.memcached.port, (client) => client.version()),
+    queryMemcached(transport, port, (client) => client.version()),
   ]);
   if (probe.code !== 0) {
     throw new Error(`fact probe exited ${probe.code}: ${probe.stderr.trim()}`);
   }
   const facts = parseProbeOutput(probe.stdout);
+  let runningVersion = versionWhereExpected;
+  // The running instance may listen elsewhere than memcached.args say (the
+  // playbook changes -l, or never had it right): it is reached where it is.
+  const running = runningMemcached(facts);
+  if (running && running.listen.port === port) {
+    const elsewhere = dialAddresses(running.listen.interfaces).filter(
+      (address) => !playbookDialAddresses(host).includes(address),
+    );
+    learnListenAddresses(transport, port, elsewhere);
+    if (runningVersion === null && elsewhere.length > 0) {
+      runningVersion = await queryMemcached(transport, port, (client) => client.version());
+    }
+  }
   return { ...facts, platform: knownPlatform ?? facts.platform, runningVersion };
+}
+
+/** The live pid's process when it is a memcached, with where it listens. */
+export interface RunningMemcached {
+  readonly pid: number;
+  readonly commandLine: readonly string[];
+  readonly listen: ListenSettings;
+}
+
+export function runningMemcached(facts: Pick<HostFacts, 'pid' | 'commandLine'>): RunningMemcached | null {
+  const [program, ...args] = facts.commandLine ?? [];
+  if (facts.pid === null || program === undefined || !/memcached/.test(program.split('/').pop() ?? '')) {
+    return null;
+  }
+  return { pid: facts.pid, commandLine: facts.commandLine ?? [], listen: listenSettings(args) };
 }

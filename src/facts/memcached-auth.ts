@@ -34,8 +34,8 @@ export function withMemcachedAuth(
   return new Proxy(transport, {
     get(target, property) {
       if (property === 'openTcp') {
-        return async (to: number) => {
-          const stream = await target.openTcp(to);
+        return async (to: number, address?: string) => {
+          const stream = await target.openTcp(to, address);
           if (to !== port) return stream;
           return authenticate(stream, credentials).catch((error: unknown) => {
             if (!(error instanceof MemcachedAuthError)) throw error;

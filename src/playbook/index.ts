@@ -60,6 +60,28 @@ async function loadValidPlaybook(file: string): Promise<{ source: PlaybookSource
   // ~/.ssh/config (or ssh.config_file) is read here, once, so resolving stays pure.
   const ssh = await loadSshConfigs(loaded.source, document, resolve(file), environment);
   if (ssh.problems.length > 0) throw new PlaybookError(orderDiagnostics(ssh.problems));
-  const playbook = resolvePlaybook(document, resolve(file), { ...environment, sshConfigs: ssh.configs });
-  return { source: loaded.source, playbook };
+  const resolved = resolvePlaybook(document, resolve(file), { ...environment, sshConfigs: ssh.configs });
+  const { source } = loaded;
+  const playbook = { ...resolved, hosts: resolved.hosts.map((host) => withOrigins(source, host)) };
+  return { source, playbook };
+}
+
+/** The host's `memcached` setting at `key`, where the host's own entry or `defaults` wrote it. */
+function originOf(source: PlaybookSource, host: string, key: string): string | undefined {
+  for (const path of [
+    ['hosts', host, 'memcached', key],
+    ['defaults', 'memcached', key],
+  ]) {
+    if (source.nodeAt(path) === undefined) continue;
+    const { file, line, col } = source.diagnostic(path, '');
+    return `${file}:${line}:${col}`;
+  }
+  return undefined;
+}
+
+function withOrigins(source: PlaybookSource, host: HostConfig): HostConfig {
+  const port = originOf(source, host.name, 'port');
+  const args = originOf(source, host.name, 'args');
+  if (port === undefined && args === undefined) return host;
+  return { ...host, origins: { ...(port && { port }), ...(args && { args }) } };
 }

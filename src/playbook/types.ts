@@ -56,6 +56,13 @@ export interface HostConfig {
   readonly memcached: MemcachedSettings;
   /** Privileged steps (systemctl) run through sudo (`-n`, or `-S` with MEMPLAY_BECOME_PASSWORD). */
   readonly become: boolean;
+  /** Where the playbook wrote the settings a host's errors name (`file:line:col`); absent: the default applies. */
+  readonly origins?: SettingOrigins;
+}
+
+export interface SettingOrigins {
+  readonly port?: string;
+  readonly args?: string;
 }
 
 export type TargetSource =

@@ -12,6 +12,10 @@ export interface FactsEvent {
   /** What the memcached port answers to `version`; null when nothing answers. */
   readonly running_version: string | null;
   readonly pid: number | null;
+  /** The pid's command line (`/proc/<pid>/cmdline`); null without a live pid. */
+  readonly command_line: readonly string[] | null;
+  /** Why the running memcached and the playbook disagree (apply and --check fail the host for it); null: they agree. */
+  readonly problem: string | null;
   /** The builds `<prefix>/current` and `<prefix>/previous` name. */
   readonly current: string | null;
   readonly previous: string | null;
@@ -57,6 +61,8 @@ export function factsEvent(row: FleetFacts): FactsEvent | UnreachableEvent {
     address: row.host.address,
     running_version: facts.runningVersion,
     pid: facts.pid,
+    command_line: facts.commandLine,
+    problem: row.problem,
     current: facts.currentLink,
     previous: facts.previousLink,
     builds: facts.builds.map((b) => ({ dir: b.dir, version: b.reportedVersion })),
@@ -135,6 +141,7 @@ export function formatFactsTable(rows: readonly FleetFacts[]): string {
   const out = cells.length ? [line(columns), ...cells.map(line)] : [];
   for (const row of rows) {
     if (!row.reachable) out.push(`${row.host.name} UNREACHABLE (${row.reason}): ${row.detail}`);
+    else if (row.problem) out.push(`${row.host.name} MISMATCH: ${row.problem}`);
   }
   out.push(fleetTotal(rows));
   return out.join('\n');

@@ -1,11 +1,17 @@
 import { TaskFailed } from '../errors.js';
 import { hasWorkingBuild } from '../facts/host-facts.js';
+import { runningInstanceProblem } from '../facts/running-instance.js';
 import type { TaskModule } from './task.js';
 import { ok } from './task.js';
 
 export const versionCheck: TaskModule = {
   name: 'version_check',
   async plan(ctx, facts) {
+    const mismatch = runningInstanceProblem(ctx.host, facts, {
+      startsVersion: ctx.target.version,
+      acceptSettings: ctx.playbook.verify.acceptSettings,
+    });
+    if (mismatch) throw new TaskFailed(ctx.host.name, 'version_check', mismatch);
     const running = facts.runningVersion
       ? `running ${facts.runningVersion}${facts.pid ? ` (pid ${facts.pid})` : ''}`
       : `nothing answers on port ${ctx.host.memcached.port}`;

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { copyFile, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { addressAndPort } from '../memcached/listen-address.js';
 import {
   CommandSlots,
   commandRecorder,
@@ -113,12 +114,13 @@ export function createLocalTransport(hostName: string, options: LocalOptions = {
         throw new Error(`${hostName}: cannot ${doing}: ${(error as Error).message}`);
       }
     },
-    async openTcp(port: number): Promise<Duplex> {
-      ensureOpen(`connect to 127.0.0.1:${port}`);
+    async openTcp(port: number, address = '127.0.0.1'): Promise<Duplex> {
+      const where = addressAndPort(address, port);
+      ensureOpen(`connect to ${where}`);
       return new Promise((resolve, reject) => {
-        const socket = connect({ host: '127.0.0.1', port });
+        const socket = connect({ host: address, port });
         const onError = (error: Error) =>
-          reject(new Error(`${hostName}: cannot connect to 127.0.0.1:${port}: ${error.message}`));
+          reject(new Error(`${hostName}: cannot connect to ${where}: ${error.message}`));
         socket.once('error', onError);
         socket.once('connect', () => {
           socket.off('error', onError);

@@ -17,6 +17,7 @@ const { Client, utils } = ssh2;
 type Client = Ssh2Client;
 
 import { HostUnreachable } from '../errors.js';
+import { addressAndPort } from '../memcached/listen-address.js';
 import {
   CommandSlots,
   commandRecorder,
@@ -592,20 +593,21 @@ class SshTransport implements RawTransport {
     }
   }
 
-  openTcp(port: number): Promise<Duplex> {
-    const doing = `open a tunnel to 127.0.0.1:${port}`;
+  openTcp(port: number, address = '127.0.0.1'): Promise<Duplex> {
+    const where = addressAndPort(address, port);
+    const doing = `open a tunnel to ${where}`;
     return new Promise((resolve, reject) => {
       if (!this.connected) {
         reject(this.disconnected(doing));
         return;
       }
-      this.client.forwardOut('127.0.0.1', 0, '127.0.0.1', port, (error, channel) => {
+      this.client.forwardOut('127.0.0.1', 0, address, port, (error, channel) => {
         if (error) {
           reject(
             this.connected
               ? new Error(
                   `${this.hostName}: cannot ${doing} through ssh (${error.message}); is something listening ` +
-                    `on 127.0.0.1:${port} there, and does sshd allow TCP forwarding (AllowTcpForwarding)?`,
+                    `on ${where} there, and does sshd allow TCP forwarding (AllowTcpForwarding)?`,
                 )
               : this.disconnected(doing),
           );

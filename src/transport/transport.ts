@@ -26,8 +26,8 @@ export interface Transport {
   upload(localPath: string, remotePath: string, onProgress?: (p: UploadProgress) => void): Promise<void>;
   /** Copies a file from the host to the controller (SFTP for ssh), streamed to disk. */
   download(remotePath: string, localPath: string): Promise<void>;
-  /** A TCP stream to `127.0.0.1:port` as seen from the host (ssh2 forwardOut for ssh). */
-  openTcp(port: number): Promise<import('node:stream').Duplex>;
+  /** A TCP stream to `address:port` (default `127.0.0.1`) as seen from the host (ssh2 forwardOut for ssh). */
+  openTcp(port: number, address?: string): Promise<import('node:stream').Duplex>;
   close(): Promise<void>;
 }
 

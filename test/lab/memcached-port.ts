@@ -1,9 +1,9 @@
 import { connect } from 'node:net';
 
-const host = '127.0.0.1';
+const loopback = '127.0.0.1';
 
 /** Whether something accepts TCP connections on 127.0.0.1:port. */
-export function isUp(port: number, timeoutMs = 500): Promise<boolean> {
+export function isUp(port: number, timeoutMs = 500, host = loopback): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
     const done = (up: boolean) => {
@@ -20,7 +20,13 @@ export function isUp(port: number, timeoutMs = 500): Promise<boolean> {
  * Sends one text-protocol command and collects the reply up to the line `until`
  * matches; null if the port refuses, times out or closes first.
  */
-function ask(port: number, command: string, until: RegExp, timeoutMs: number): Promise<string | null> {
+function ask(
+  port: number,
+  command: string,
+  until: RegExp,
+  timeoutMs: number,
+  host: string,
+): Promise<string | null> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
     let reply = '';
@@ -39,9 +45,13 @@ function ask(port: number, command: string, until: RegExp, timeoutMs: number): P
   });
 }
 
-/** The version memcached on 127.0.0.1:port answers (`1.6.18`), or null if nothing answers. */
-export async function memcachedVersion(port: number, timeoutMs = 1_000): Promise<string | null> {
-  const reply = await ask(port, 'version', /\r\n/, timeoutMs);
+/** The version memcached on 127.0.0.1:port (or `host`) answers (`1.6.18`), or null if nothing answers. */
+export async function memcachedVersion(
+  port: number,
+  timeoutMs = 1_000,
+  host = loopback,
+): Promise<string | null> {
+  const reply = await ask(port, 'version', /\r\n/, timeoutMs, host);
   const match = reply?.match(/^VERSION (\S+)\r\n/);
   return match?.[1] ?? null;
 }
@@ -51,8 +61,9 @@ export async function memcachedStats(
   port: number,
   timeoutMs = 2_000,
   group?: 'settings' | 'slabs' | 'items',
+  host = loopback,
 ): Promise<Record<string, string> | null> {
-  const reply = await ask(port, group ? `stats ${group}` : 'stats', /(^|\r\n)END\r\n$/, timeoutMs);
+  const reply = await ask(port, group ? `stats ${group}` : 'stats', /(^|\r\n)END\r\n$/, timeoutMs, host);
   if (reply === null) return null;
   const stats: Record<string, string> = {};
   for (const line of reply.split('\r\n')) {

@@ -20,7 +20,13 @@ export function memoryFileArgs(host: LabHost, megabytes = 64): string[] {
 }
 
 /** Stops the host's memcached, points `current` at `version` and starts it with `args`, as the host's user. */
-export async function startWithArgs(host: LabHost, version: string, args: readonly string[]): Promise<void> {
+/** `answersOn`: the address to wait on when `args` bind memcached elsewhere than 127.0.0.1. */
+export async function startWithArgs(
+  host: LabHost,
+  version: string,
+  args: readonly string[],
+  answersOn = '127.0.0.1',
+): Promise<void> {
   await ensureBuild(host, version);
   await stopMemcached(host);
   const current = join(host.prefix, 'current');
@@ -35,9 +41,10 @@ export async function startWithArgs(host: LabHost, version: string, args: readon
   const argv = ['-d', '-P', host.pidfile, '-p', String(host.memcachedPort), ...args];
   await run('runuser', ['-u', host.user, '--', binary, ...argv], { cwd: host.home });
   await waitFor(
-    `memcached ${version} of ${host.name} on 127.0.0.1:${host.memcachedPort}`,
+    `memcached ${version} of ${host.name} on ${answersOn}:${host.memcachedPort}`,
     async () =>
-      (await memcachedPid(host)) !== null && (await memcachedVersion(host.memcachedPort)) === version,
+      (await memcachedPid(host)) !== null &&
+      (await memcachedVersion(host.memcachedPort, 1_000, answersOn)) === version,
   );
 }
 

@@ -23,6 +23,7 @@ function peer(
     previousLink: null,
     builds: options.has ? [{ dir: options.has, reportedVersion: options.has }] : [],
     pid: 1,
+    commandLine: null,
     platform,
   };
   return { name, facts, target: { ...target, ...options.target } };

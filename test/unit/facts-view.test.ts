@@ -21,6 +21,7 @@ const facts: HostFacts = {
     { dir: '1.6.38', reportedVersion: '1.6.38' },
   ],
   pid: 4242,
+  commandLine: ['/opt/memcached/1.6.18/bin/memcached', '-p', '11211'],
   platform: { arch: 'x86_64', libc: 'glibc 2.36', libevent: '2.1.12-stable' },
 };
 const stats = servingStatsFrom(
@@ -48,12 +49,13 @@ describe('memplay facts views', () => {
 
   it('the table: one row per host, current build starred, unreachable hosts and a fleet total below', () => {
     const rows: FleetFacts[] = [
-      { host: hostConfig('cache1'), reachable: true, facts, stats },
+      { host: hostConfig('cache1'), reachable: true, facts, stats, problem: null },
       {
         host: hostConfig('cache2'),
         reachable: true,
-        facts: { ...facts, runningVersion: null, pid: null },
+        facts: { ...facts, runningVersion: null, pid: 77, commandLine: ['memcached', '-p', '11311'] },
         stats: null,
+        problem: 'the pidfile names pid 77, a memcached listening on port 11311',
       },
       { host: hostConfig('cache3'), reachable: false, reason: 'auth', detail: 'cache3: login refused' },
     ];
@@ -61,13 +63,16 @@ describe('memplay facts views', () => {
       'HOST    VERSION               BUILDS           UPTIME    ITEMS     BYTES  HIT RATIO  EVICTIONS  CONNS',
       'cache1  1.6.18                1.6.18*, 1.6.38   1d 2h  100,000  119.4 MB      93.1%         12      3',
       'cache2  not serving (:11211)  1.6.18*, 1.6.38       -        -         -          -          -      -',
+      'cache2 MISMATCH: the pidfile names pid 77, a memcached listening on port 11311',
       'cache3 UNREACHABLE (auth): cache3: login refused',
       '3 hosts: 1 serving (1 on 1.6.18); 1 not serving; 1 unreachable; 100,000 items / 119.4 MB cached; * = the build current points at',
     ]);
   });
 
   it('JSON: the same values, exact', () => {
-    expect(factsEvent({ host: hostConfig('cache1'), reachable: true, facts, stats })).toMatchObject({
+    expect(
+      factsEvent({ host: hostConfig('cache1'), reachable: true, facts, stats, problem: null }),
+    ).toMatchObject({
       event: 'facts',
       host: 'cache1',
       running_version: '1.6.18',

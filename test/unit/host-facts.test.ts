@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -46,6 +46,10 @@ describe('the fact probe, run by a real /bin/sh', () => {
     // An absolute link names its build too; `previous` itself is not listed as a build.
     expect(facts.previousLink).toBe('1.6.9');
     expect(facts.pid).toBe(process.pid);
+    // The live pid's command line, argument by argument, as /proc has it.
+    expect(facts.commandLine).toEqual(
+      (await readFile(`/proc/${process.pid}/cmdline`, 'utf8')).split('\0').slice(0, -1),
+    );
     expect(facts.builds).toEqual([
       { dir: '1.6.9', reportedVersion: null },
       { dir: '1.6.18', reportedVersion: '1.6.18' },

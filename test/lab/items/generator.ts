@@ -416,11 +416,11 @@ export function compareDigests(
   return differences;
 }
 
-/** A plain TCP connection to a memcached port on loopback, for the generator and digests. */
-export function loopbackConnection(port: number): StreamFactory {
+/** A plain TCP connection to a memcached port on loopback (or `host`), for the generator and digests. */
+export function loopbackConnection(port: number, host = '127.0.0.1'): StreamFactory {
   return () =>
     new Promise((resolve, reject) => {
-      const socket = createConnection({ host: '127.0.0.1', port }, () => resolve(socket));
+      const socket = createConnection({ host, port }, () => resolve(socket));
       socket.once('error', reject);
     });
 }

@@ -12,6 +12,8 @@ export interface HostPlanResult {
   /** changed: some task would change it; ok: nothing to do; failed/unreachable: no complete plan. */
   readonly outcome: 'changed' | 'ok' | 'failed' | 'unreachable';
   readonly actions: readonly PlanAction[];
+  /** failed: the first task that failed and why. */
+  readonly failure?: { readonly task: string; readonly detail: string };
 }
 
 export function summarizePlans(results: readonly HostPlanResult[], serial: Serial): PlanSummary {
@@ -34,6 +36,7 @@ export function summarizePlans(results: readonly HostPlanResult[], serial: Seria
     unchanged: named('ok'),
     failed: named('failed'),
     unreachable: named('unreachable'),
+    failures: results.flatMap((r) => (r.failure ? [{ host: r.host, ...r.failure }] : [])),
     compile: all
       .filter(({ action }) => action.kind === 'compile')
       .map(({ host, action }) => ({ host, version: action.version ?? '' })),

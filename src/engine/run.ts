@@ -131,6 +131,8 @@ export async function runPipeline(
     tasks: allTasks.map((t) => t.name),
   });
 
+  // --check's summary names what each failing host would fail at.
+  const firstFailures = new Map<string, { readonly task: string; readonly detail: string }>();
   const record = (
     host: string,
     task: { readonly name: EventTaskName },
@@ -141,6 +143,7 @@ export async function runPipeline(
   ) => {
     const counts = recap[host] as HostRecap;
     counts[status] += 1;
+    if (status === 'failed' && !firstFailures.has(host)) firstFailures.set(host, { task: task.name, detail });
     const run = runs.get(host);
     const backupFile = (run?.backupFile ?? run?.restoreSource)?.path;
     options.journal?.append({
@@ -442,7 +445,13 @@ export async function runPipeline(
           : counts.changed > 0
             ? 'changed'
             : 'ok';
-      return { host: host.name, outcome, actions: plannedActions.get(host.name) ?? [] };
+      const failure = firstFailures.get(host.name);
+      return {
+        host: host.name,
+        outcome,
+        actions: plannedActions.get(host.name) ?? [],
+        ...(outcome === 'failed' && failure ? { failure } : {}),
+      };
     });
     emit({ event: 'plan-summary', ...summarizePlans(results, playbook.strategy.serial) });
   }

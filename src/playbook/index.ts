@@ -7,6 +7,7 @@ import { identityFileProblems } from './identity-files.js';
 import { loadPlaybookSource } from './load.js';
 import { controllerEnvironment, type PlaybookDocument, resolvePlaybook, selectHosts } from './resolve.js';
 import type { PlaybookSource } from './source.js';
+import { sourceTarballProblems } from './source-tarball-check.js';
 import { loadSshConfigs } from './ssh-config-files.js';
 import type { HostConfig, Playbook } from './types.js';
 import { checkPlaybook, orderDiagnostics } from './validate.js';
@@ -19,7 +20,14 @@ export type { HostConfig, Playbook } from './types.js';
 export async function validatePlaybookFile(file: string): Promise<Diagnostic[]> {
   const loaded = await loadPlaybookSource(file);
   const checked = loaded.source ? checkPlaybook(loaded.source) : [];
-  return orderDiagnostics([...loaded.diagnostics, ...checked]);
+  const problems = [...loaded.diagnostics, ...checked];
+  if (loaded.source && problems.length === 0) {
+    // A tarball that is here must be the one the playbook pins; one that is not
+    // may live only on the machine that runs apply, which checks it before connecting.
+    const playbook = resolvePlaybook(loaded.source.data() as PlaybookDocument, resolve(file));
+    problems.push(...(await sourceTarballProblems(loaded.source, playbook, { mustExist: false })));
+  }
+  return orderDiagnostics(problems);
 }
 
 /** The resolved playbook; throws PlaybookError carrying every problem when the file is not valid. */
@@ -43,6 +51,7 @@ export async function loadPlaybookForRun(
     ...(await identityFileProblems(source, hosts)),
     ...(await backupDirProblems(source, playbook)),
     ...(await authVariableProblems(source, hosts)),
+    ...(await sourceTarballProblems(source, playbook, { mustExist: true })),
   ];
   if (problems.length > 0) throw new PlaybookError(orderDiagnostics(problems));
   return { playbook, hosts };

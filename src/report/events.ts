@@ -48,6 +48,8 @@ export interface PlanSummary {
   /** Hosts whose plan failed or that could not be reached: apply would not get far on them. */
   readonly failed: readonly string[];
   readonly unreachable: readonly string[];
+  /** Each failed host's first failing task and its message: what apply would stop at. */
+  readonly failures: readonly { readonly host: string; readonly task: string; readonly detail: string }[];
   readonly compile: readonly { readonly host: string; readonly version: string }[];
   readonly ship: readonly { readonly host: string; readonly from: string; readonly version: string }[];
   readonly backup_hosts: number;

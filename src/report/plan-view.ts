@@ -63,6 +63,9 @@ export function formatPlanSummary(summary: PlanSummary): string[] {
     ...summary.unreachable.map((host) => `${host} (unreachable)`),
   ];
   if (notPlanned.length) lines.push(`  not planned: ${notPlanned.join(', ')}`);
+  for (const failure of summary.failures) {
+    lines.push(`  would fail: ${failure.host} at ${failure.task}: ${failure.detail}`);
+  }
   const compile = summary.compile.map((c) => `compile ${c.version} on ${c.host}`);
   const builders = [...new Set(summary.ship.map((s) => s.from))];
   const shipped = builders.map(

@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { installFakeBuild } from '../lab/fake-build.js';
 import { type Lab, memcachedVersion, resetLab, snapshotHost, writeFleetPlaybook } from '../lab/index.js';
@@ -157,14 +157,26 @@ describe('refusals on the lab', () => {
     expect(await memcachedVersion(lab.hosts[1]!.memcachedPort)).toBe('1.6.18');
   });
 
-  it('a wrong sha256: exit 2, every host still runs 1.6.18 under the same pid, no build directory left behind', async () => {
+  it('a wrong sha256: validate, --check and apply refuse it at its line before connecting (exit 4); every host untouched', async () => {
     await resetLab(lab);
     const playbook = await writeFleetPlaybook(lab, { sha256: 'a'.repeat(64) });
+    const line =
+      (await readFile(playbook, 'utf8')).split('\n').findIndex((l) => l.includes('a'.repeat(64))) + 1;
     const before = await snapshots();
-    const run = await runMemplay(['apply', playbook, '--output', 'json']);
-    expect(run.code).toBe(2);
-    const build = taskEvents(run).find((t) => t.task === 'build' && t.status === 'failed');
-    expect(build?.detail).toContain(`playbook says ${'a'.repeat(64)} — check target.source.sha256`);
+    for (const args of [
+      ['validate', playbook],
+      ['apply', playbook, '--check'],
+      ['apply', playbook],
+    ]) {
+      const run = await runMemplay(args);
+      expect(run.code, args.join(' ')).toBe(4);
+      expect(run.stderr).toContain(`${playbook}:${line}:`);
+      expect(run.stderr).toMatch(
+        new RegExp(`target\\.source\\.sha256: \\S+ has sha256 [0-9a-f]{64}, not ${'a'.repeat(64)}`),
+      );
+      // Caught on the controller: no host was contacted.
+      expect(run.stdout + run.stderr).not.toMatch(/host1|host2|host3/);
+    }
     const after = await snapshots();
     expect(after).toEqual(before);
     for (const host of lab.hosts) expect(await memcachedVersion(host.memcachedPort)).toBe('1.6.18');

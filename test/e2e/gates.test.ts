@@ -104,7 +104,11 @@ describe('verify gates', () => {
     });
 
     const check = await runMemplay(['apply', playbook, '--check', '--output', 'plain']);
-    expect(check.code, check.stdout + check.stderr).toBe(0);
+    // A failure --check can see is a failed host: in the summary, and exit 2 as Ansible's check mode.
+    expect(check.code, check.stdout + check.stderr).toBe(2);
+    expect(check.stdout).toMatch(
+      /^ {2}would fail: host1 at verify: protocol gate would fail: the binary protocol/m,
+    );
     expect(check.stdout).toContain(
       'host1 verify gate protocol would fail: the binary protocol would stop answering: binding_protocol auto-negotiate → ascii (-B ascii)',
     );

@@ -116,6 +116,7 @@ describe('--check names each host’s guarantee', () => {
         changing: ['h1'],
         unchanged: ['h2'],
         failed: [],
+        failures: [],
         unreachable: [],
         compile: [],
         ship: [],

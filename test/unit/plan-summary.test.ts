@@ -45,6 +45,7 @@ describe('the --check fleet summary adds up the plans', () => {
       unchanged: ['h3'],
       failed: [],
       unreachable: ['h5'],
+      failures: [],
       compile: [{ host: 'h1', version: '1.6.38' }],
       ship: [
         { host: 'h2', from: 'h1', version: '1.6.38' },
@@ -90,6 +91,28 @@ describe('the --check fleet summary adds up the plans', () => {
       '  back up: 102,001 items / 122.5 MB on 3 hosts',
       '  out of service: at most 1 host at a time, in 3 batches: h1 | h2 | h4',
     ]);
+  });
+
+  it('every predicted failure is in the summary, with the task it would stop at and why', () => {
+    const summary = summarizePlans(
+      [
+        ...fleet.slice(0, 2),
+        {
+          host: 'h6',
+          outcome: 'failed',
+          actions: [],
+          failure: {
+            task: 'verify',
+            detail: 'settings gate would fail: maxbytes 268435456 → 1073741824 (-m 1024)',
+          },
+        },
+      ],
+      { kind: 'count', count: 1 },
+    );
+    expect(summary.failed).toEqual(['h6']);
+    expect(formatPlanSummary(summary)).toContain(
+      '  would fail: h6 at verify: settings gate would fail: maxbytes 268435456 → 1073741824 (-m 1024)',
+    );
   });
 
   it('a fleet already on the target: nothing to build, back up or take down', () => {

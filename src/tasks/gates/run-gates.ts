@@ -6,7 +6,7 @@ import type { GateName, GateReport } from './gate-result.js';
 import { measureInstance } from './instance-record.js';
 import { loadShape, performanceGate } from './performance-gate.js';
 import { protocolGate } from './protocol-gate.js';
-import { blockingDifferences, describeDifference, diffSettings, settingsGate } from './settings-gate.js';
+import { describeDifference, diffSettings, settingsGate } from './settings-gate.js';
 
 // verify's three gates: will the applications notice the upgrade? Each gate
 // is reported as its own event (every output mode shows it); a failed gate
@@ -171,11 +171,17 @@ async function predictGates(ctx: TaskContext): Promise<string | undefined> {
     min_throughput_ratio: ctx.playbook.verify.minThroughputRatio,
   };
   for (const report of [protocol, settings, performance]) ctx.reportGate(report);
-  const blocking = blockingDifferences(differences);
   const failing = [protocol, settings].filter((r) => r.status === 'failed');
   if (failing.length === 0)
     return `gates: settings predicted unchanged for clients${differences.length ? ` (${differences.length} accepted or other differences)` : ''}`;
-  return `gates would fail: ${failing.map((r) => r.gate).join(', ')} (${blocking.map(describeDifference).join(', ')})`;
+  // A failure --check can already see fails the host here, as apply would after the
+  // swap (and a rollback): the run's summary lists it and --check exits 2.
+  throw new TaskFailed(
+    ctx.host.name,
+    'verify',
+    `${failing.map((r) => `${r.gate} gate would fail: ${r.detail}`).join('; ')} — ` +
+      `${running.version} serves this now; fix memcached.args, or accept the difference in the playbook (verify.accept_settings)`,
+  );
 }
 
 function predictedProtocolLoss(before: string | undefined, after: string | undefined): string[] {

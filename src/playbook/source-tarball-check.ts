@@ -1,0 +1,52 @@
+import { stat } from 'node:fs/promises';
+import type { Diagnostic } from '../errors.js';
+import { sha256File } from '../tasks/source-tarball.js';
+import type { PlaybookSource } from './source.js';
+import type { Playbook } from './types.js';
+
+// A tarball on the controller is checked against target.source.sha256 before
+// any host is contacted: a wrong checksum used to pass `validate` and --check
+// and fail every host's build after connecting to all of them. A URL source is
+// checked where it is downloaded (once per run, before the first build).
+
+/**
+ * The sha256 mismatch or unreadable file of a `target.source.path`; empty for a url
+ * or a good file. `mustExist: false` (validate): a missing file is no problem here.
+ */
+export async function sourceTarballProblems(
+  source: PlaybookSource,
+  playbook: Playbook,
+  options: { readonly mustExist: boolean },
+): Promise<Diagnostic[]> {
+  const { target } = playbook;
+  if (target.source.kind !== 'path') return [];
+  const path = target.source.path;
+  const info = await stat(path).catch((error: NodeJS.ErrnoException) => error);
+  if (info instanceof Error && info.code === 'ENOENT' && !options.mustExist) return [];
+  if (info instanceof Error) {
+    const why = info.code === 'ENOENT' ? 'no such file' : (info.code ?? info.message);
+    return [
+      source.diagnostic(
+        ['target', 'source', 'path'],
+        `target.source.path: cannot read ${path} (${why}); give the memcached source tarball's path on this machine`,
+      ),
+    ];
+  }
+  if (!info.isFile()) {
+    return [
+      source.diagnostic(
+        ['target', 'source', 'path'],
+        `target.source.path: ${path} is not a regular file; give the memcached source tarball's path`,
+      ),
+    ];
+  }
+  const actual = await sha256File(path);
+  if (actual === target.sha256) return [];
+  return [
+    source.diagnostic(
+      ['target', 'source', 'sha256'],
+      `target.source.sha256: ${path} has sha256 ${actual}, not ${target.sha256} — check that this is the tarball ` +
+        `you meant (sha256sum ${path}) and correct target.source.sha256 or target.source.path`,
+    ),
+  ];
+}

@@ -92,7 +92,9 @@ export function connector(options: { readonly acceptNewHostKeys: boolean }, sink
 /** Loads the playbook, runs the built-in pipeline for the job on the selected hosts, renders it. */
 export async function runJob(file: string, job: Job, options: RunJobOptions): Promise<ExitCode> {
   // Every check of the user's input comes before the first connection: bad input never contacts a host.
-  const { playbook, hosts } = await loadPlaybookForRun(file, options.limit);
+  const { playbook, hosts } = await loadPlaybookForRun(file, options.limit, {
+    checkSource: job.kind === 'upgrade',
+  });
   if (job.kind === 'restore') {
     await checkRestoreSource(
       job.from,

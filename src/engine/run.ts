@@ -19,6 +19,7 @@ import type {
 import type { Transport } from '../transport/transport.js';
 import { exceedsMaxFail, forEachLimited, rollingBatches } from './batches.js';
 import { connectionLost, lostConnectionDetail } from './connection-lost.js';
+import { lockRefusal, peekHostLock, takeHostLock, thisRun } from './host-lock.js';
 import type { Journal } from './journal.js';
 import type { Phase, Pipeline } from './pipeline.js';
 import { type HostPlanResult, summarizePlans } from './plan-summary.js';
@@ -109,6 +110,8 @@ export async function runPipeline(
     builds: new BuildExchange(),
   };
   let aborted = false;
+  // Written into each host's lock: who holds it, since when.
+  const lockHolder = thisRun();
   // Every connection opened, whatever state its host ends in: all are closed at the end.
   const opened: Extract<HostState, { kind: 'connected' }>[] = [];
 
@@ -186,11 +189,14 @@ export async function runPipeline(
         throw error;
       });
       const target = targetFor(options.job, playbook.target, facts);
+      const hostLock = check
+        ? await peekHostLock(host, transport)
+        : await takeHostLock(host, transport, lockHolder);
       const connected: HostState = {
         kind: 'connected',
         transport,
         facts,
-        run: { startFacts: facts },
+        run: { startFacts: facts, hostLock },
         target,
       };
       runs.set(host.name, connected.run);
@@ -251,6 +257,15 @@ export async function runPipeline(
   ): Promise<void> {
     const state = await ensureConnected(host);
     if (state.kind !== 'connected') return;
+    const refusal = lockRefusal(host, state.run.hostLock);
+    if (refusal !== undefined) {
+      // Another run works on this host: not one of this run's tasks touches it.
+      const [first, ...rest] = [...phase.tasks, ...laterTasks];
+      states.set(host.name, { kind: 'failed' });
+      if (first) record(host.name, first, 'failed', refusal, Date.now());
+      skipRemaining(host.name, rest, 'the host is busy');
+      return;
+    }
     const ctxBase = {
       host,
       transport: state.transport,
@@ -418,6 +433,7 @@ export async function runPipeline(
       opened.map(async (s) => {
         // A backup started but never finished (the host stopped before swap): drop the partial file.
         if (s.run.backup && !s.run.backupFile) await s.run.backup.abort().catch(() => {});
+        if (s.run.hostLock?.kind === 'held') await s.run.hostLock.release().catch(() => {});
         await s.transport.close().catch(() => {});
       }),
     );

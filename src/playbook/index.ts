@@ -23,9 +23,9 @@ export async function validatePlaybookFile(file: string): Promise<Diagnostic[]> 
   const problems = [...loaded.diagnostics, ...checked];
   if (loaded.source && problems.length === 0) {
     // A tarball that is here must be the one the playbook pins; one that is not
-    // may live only on the machine that runs apply, which checks it before connecting.
+    // may live only on the machine that runs apply.
     const playbook = resolvePlaybook(loaded.source.data() as PlaybookDocument, resolve(file));
-    problems.push(...(await sourceTarballProblems(loaded.source, playbook, { mustExist: false })));
+    problems.push(...(await sourceTarballProblems(loaded.source, playbook)));
   }
   return orderDiagnostics(problems);
 }
@@ -44,6 +44,7 @@ export async function loadPlaybook(file: string): Promise<Playbook> {
 export async function loadPlaybookForRun(
   file: string,
   limit: string | undefined,
+  options: { readonly checkSource: boolean } = { checkSource: false },
 ): Promise<{ playbook: Playbook; hosts: HostConfig[] }> {
   const { source, playbook } = await loadValidPlaybook(file);
   const hosts = selectHosts(playbook, limit);
@@ -51,7 +52,9 @@ export async function loadPlaybookForRun(
     ...(await identityFileProblems(source, hosts)),
     ...(await backupDirProblems(source, playbook)),
     ...(await authVariableProblems(source, hosts)),
-    ...(await sourceTarballProblems(source, playbook, { mustExist: true })),
+    // An upgrade's tarball, when it is here: a missing one is build's to report (a
+    // re-run with every host built needs none).
+    ...(options.checkSource ? await sourceTarballProblems(source, playbook) : []),
   ];
   if (problems.length > 0) throw new PlaybookError(orderDiagnostics(problems));
   return { playbook, hosts };

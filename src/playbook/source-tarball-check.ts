@@ -10,28 +10,19 @@ import type { Playbook } from './types.js';
 // checked where it is downloaded (once per run, before the first build).
 
 /**
- * The sha256 mismatch or unreadable file of a `target.source.path`; empty for a url
- * or a good file. `mustExist: false` (validate): a missing file is no problem here.
+ * The sha256 mismatch of a `target.source.path` tarball that is on this machine;
+ * empty for a url, a good file or none at all (build reports a missing file, and
+ * a re-run whose hosts all have the build needs none).
  */
 export async function sourceTarballProblems(
   source: PlaybookSource,
   playbook: Playbook,
-  options: { readonly mustExist: boolean },
 ): Promise<Diagnostic[]> {
   const { target } = playbook;
   if (target.source.kind !== 'path') return [];
   const path = target.source.path;
-  const info = await stat(path).catch((error: NodeJS.ErrnoException) => error);
-  if (info instanceof Error && info.code === 'ENOENT' && !options.mustExist) return [];
-  if (info instanceof Error) {
-    const why = info.code === 'ENOENT' ? 'no such file' : (info.code ?? info.message);
-    return [
-      source.diagnostic(
-        ['target', 'source', 'path'],
-        `target.source.path: cannot read ${path} (${why}); give the memcached source tarball's path on this machine`,
-      ),
-    ];
-  }
+  const info = await stat(path).catch(() => undefined);
+  if (info === undefined) return [];
   if (!info.isFile()) {
     return [
       source.diagnostic(

@@ -1,3 +1,4 @@
+import type { HostLock } from '../engine/host-lock.js';
 import type { HostFacts } from '../facts/host-facts.js';
 import type { BackupHeader } from '../memcached/backup-layout.js';
 import type { NewSideGuard } from '../memcached/new-side-guard.js';
@@ -74,6 +75,8 @@ export interface Outcome {
 export interface HostRun {
   /** The host as found when it connected: command steps with `when: upgrading` look at it. */
   startFacts?: HostFacts;
+  /** One run per host: this run's hold on the host's lock (apply), or what --check found. */
+  hostLock?: HostLock;
   plannedBackup?: { readonly items: number; readonly bytes: number };
   backup?: ActiveBackup;
   backupFile?: FinishedBackup;

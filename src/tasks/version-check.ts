@@ -7,6 +7,7 @@ import { ok } from './task.js';
 export const versionCheck: TaskModule = {
   name: 'version_check',
   async plan(ctx, facts) {
+    const lock = ctx.run.hostLock;
     const mismatch = runningInstanceProblem(ctx.host, facts, {
       startsVersion: ctx.target.version,
       acceptSettings: ctx.playbook.verify.acceptSettings,
@@ -41,7 +42,11 @@ export const versionCheck: TaskModule = {
     const already =
       ctx.job.kind === 'rollback' ? `already on ${ctx.target.version} (previous)` : 'already the target';
     const relation = facts.runningVersion === ctx.target.version ? already : goal;
-    return ok(`${running}; builds: ${builds}; ${relation}`, facts);
+    const takenOver =
+      lock?.kind === 'held' && lock.tookOverFrom
+        ? `; took over memplay's lock left by a run that is gone (${lock.tookOverFrom})`
+        : '';
+    return ok(`${running}; builds: ${builds}; ${relation}${takenOver}`, facts);
   },
   async apply(_ctx, plan) {
     return { status: 'ok', detail: plan.detail };

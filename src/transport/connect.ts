@@ -109,6 +109,7 @@ function bindAll(transport: RawTransport): RawTransport {
     upload: transport.upload.bind(transport),
     download: transport.download.bind(transport),
     openTcp: transport.openTcp.bind(transport),
+    hold: transport.hold.bind(transport),
     close: transport.close.bind(transport),
   };
 }

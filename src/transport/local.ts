@@ -16,7 +16,7 @@ import {
   type TransportHooks,
 } from './command-events.js';
 import type { ShellCommand } from './quote.js';
-import type { RunOptions, RunResult, UploadProgress } from './transport.js';
+import type { HeldCommand, RunOptions, RunResult, UploadProgress } from './transport.js';
 
 export interface LocalOptions extends TransportHooks {
   readonly maxConcurrentCommands?: number;
@@ -125,6 +125,31 @@ export function createLocalTransport(hostName: string, options: LocalOptions = {
         socket.once('connect', () => {
           socket.off('error', onError);
           resolve(socket);
+        });
+      });
+    },
+    async hold(command: ShellCommand): Promise<HeldCommand> {
+      ensureOpen(`run: ${command.text}`);
+      const child = spawn('/bin/sh', ['-c', command.text], { stdio: ['pipe', 'pipe', 'ignore'] });
+      child.stdin.on('error', () => {});
+      const ended = new Promise<void>((done) => child.once('close', () => done()));
+      const release = async () => {
+        child.stdin.end();
+        await ended;
+      };
+      let output = '';
+      return new Promise((resolve) => {
+        const answer = () => {
+          const newline = output.indexOf('\n');
+          if (newline >= 0) resolve({ firstLine: output.slice(0, newline), release });
+          return newline >= 0;
+        };
+        child.stdout.on('data', (chunk: Buffer) => {
+          output += chunk.toString('utf8');
+          answer();
+        });
+        void ended.then(() => {
+          if (!answer()) resolve({ firstLine: output, release });
         });
       });
     },

@@ -37,7 +37,7 @@ import {
 } from './known-hosts.js';
 import { recordHostKey } from './known-hosts-writer.js';
 import { quote, type ShellCommand } from './quote.js';
-import type { RunOptions, RunResult, UploadProgress } from './transport.js';
+import type { HeldCommand, RunOptions, RunResult, UploadProgress } from './transport.js';
 
 export interface SshOptions extends TransportHooks {
   /** The inventory name, used in every message. */
@@ -618,6 +618,27 @@ class SshTransport implements RawTransport {
     });
   }
 
+  hold(command: ShellCommand): Promise<HeldCommand> {
+    const doing = `run: ${command.text}`;
+    return new Promise((resolve, reject) => {
+      if (!this.connected) {
+        reject(this.disconnected(doing));
+        return;
+      }
+      this.client.exec(command.text, (error, channel) => {
+        if (error) {
+          reject(
+            this.connected
+              ? new Error(`${this.hostName}: cannot start ${command.text}: ${error.message}`)
+              : this.disconnected(doing),
+          );
+          return;
+        }
+        resolve(heldChannel(channel));
+      });
+    });
+  }
+
   close(): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
       if (!this.connected) {
@@ -634,4 +655,35 @@ class SshTransport implements RawTransport {
     });
     return this.closing;
   }
+}
+
+/** A held command's channel: its first output line, and a release that sends EOF and waits for the end. */
+function heldChannel(channel: ClientChannel): Promise<HeldCommand> {
+  return new Promise((resolve) => {
+    let output = '';
+    let closed = false;
+    const ended = new Promise<void>((done) => channel.once('close', () => done()));
+    void ended.then(() => {
+      closed = true;
+    });
+    const release = async () => {
+      if (!closed) channel.end();
+      await ended;
+    };
+    const answer = () => {
+      const newline = output.indexOf('\n');
+      if (newline >= 0) resolve({ firstLine: output.slice(0, newline), release });
+      return newline >= 0;
+    };
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      if (answer()) channel.off('data', onData);
+    };
+    channel.on('data', onData);
+    // Whatever it writes on stderr is drained, or a full window would stall it.
+    channel.stderr.on('data', () => {});
+    void ended.then(() => {
+      if (!answer()) resolve({ firstLine: output, release });
+    });
+  });
 }

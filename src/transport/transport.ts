@@ -28,7 +28,20 @@ export interface Transport {
   download(remotePath: string, localPath: string): Promise<void>;
   /** A TCP stream to `address:port` (default `127.0.0.1`) as seen from the host (ssh2 forwardOut for ssh). */
   openTcp(port: number, address?: string): Promise<import('node:stream').Duplex>;
+  /**
+   * Starts a command that runs as long as this connection holds it: it reads its
+   * stdin until memplay releases it (or the connection drops, memplay killed
+   * included). Resolves with its first line of output.
+   */
+  hold(command: ShellCommand): Promise<HeldCommand>;
   close(): Promise<void>;
+}
+
+export interface HeldCommand {
+  /** The command's first line of output, without the newline ('' if it ended before writing one). */
+  readonly firstLine: string;
+  /** Closes its stdin and waits for it to end. */
+  release(): Promise<void>;
 }
 
 export type { Readable };

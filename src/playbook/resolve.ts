@@ -115,11 +115,16 @@ function fractionOf(value: number | string): number {
 
 const ageUnitSeconds: Readonly<Record<string, number>> = { m: 60, h: 3600, d: 86_400, w: 604_800 };
 
-/** `backup.keep` as the engine applies it: without `keep`, the newest 3 per host. */
+/** Without `backup.dir`. */
+export const defaultBackupDir = './backups';
+/** Without `backup.keep`: the newest 3 per host. */
+export const defaultBackupRetention: BackupRetention = { count: 3 };
+
+/** `backup.keep` as the engine applies it. */
 function retentionOf(
   keep: { readonly count?: number; readonly max_age?: string } | undefined,
 ): BackupRetention {
-  if (keep === undefined) return { count: 3 };
+  if (keep === undefined) return defaultBackupRetention;
   const maxAge = keep.max_age;
   return {
     ...(keep.count !== undefined && { count: keep.count }),
@@ -158,7 +163,10 @@ export function resolvePlaybook(
       serial: serialOf(document.strategy?.serial ?? 1),
       maxFailPercentage: document.strategy?.max_fail_percentage ?? 0,
     },
-    backup: { dir: local(document.backup?.dir ?? './backups'), keep: retentionOf(document.backup?.keep) },
+    backup: {
+      dir: local(document.backup?.dir ?? defaultBackupDir),
+      keep: retentionOf(document.backup?.keep),
+    },
     verify: {
       sample: document.verify?.sample ?? 1000,
       full: document.verify?.full ?? false,

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createBackupWriter } from '../../src/memcached/backup-writer.js';
 import { writeFenceRecord } from '../../src/memcached/old-side-fence.js';
 import type { BackupRetention } from '../../src/playbook/types.js';
+import { backupsEvent, formatBackupsTable } from '../../src/report/backups-view.js';
 import { backupsPrunedLine } from '../../src/report/plain.js';
 import { formatRecap } from '../../src/report/recap.js';
 import type { CatalogedBackup } from '../../src/tasks/backup-catalog.js';
@@ -247,6 +248,59 @@ describe('pruning a backup folder on disk', () => {
       kept: 0,
       prune: [],
     });
+  });
+
+  it('memplay backups lists each file with its version, items, size, restored and what keep does with it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'memplay-list-'));
+    const older = await writeBackup(dir, new Date(now - 2 * day), { purpose: 'backup', target: '1.6.38' });
+    const newer = await writeBackup(dir, new Date(now - day), { purpose: 'upgrade', target: '1.6.38' });
+    await mkdir(join(dir, 'host1'), { recursive: true });
+    const { catalogHostBackups } = await import('../../src/tasks/backup-catalog.js');
+    const { folder, backups } = await catalogHostBackups(dir, 'host1');
+    const listing = {
+      host: 'host1',
+      folder,
+      keep: { count: 1 },
+      backups: applyRetention(backups, { count: 1 }, idle),
+    };
+    const event = backupsEvent(listing);
+    expect(event).toMatchObject({
+      event: 'backups',
+      host: 'host1',
+      keep: 'count 1',
+      prune: 1,
+      backups: [
+        {
+          file: newer.slice(folder.length + 1),
+          created_at: '2026-11-30T12:00:00Z',
+          memcached_version: '1.6.18',
+          purpose: 'upgrade',
+          items: 1,
+          value_bytes: 2000,
+          restored: false,
+          awaiting_restore: true,
+          retention: 'keep',
+        },
+        {
+          file: older.slice(folder.length + 1),
+          purpose: 'backup',
+          restored: false,
+          awaiting_restore: false,
+          retention: 'prune',
+          reason: 'beyond the newest 1',
+        },
+      ],
+    });
+    expect(event.prune_bytes).toBe((await stat(older)).size);
+    const table = formatBackupsTable([listing]).split('\n');
+    expect(table[0]).toMatch(/^HOST\s+BACKUP\s+CREATED\s+FROM\s+ITEMS\s+SIZE\s+RESTORED\s+KEEP$/);
+    expect(table[1]).toMatch(
+      /^host1 .*2026-11-30 12:00:00Z\s+1\.6\.18\s+1\s+[\d.]+ kB\s+not yet\s+kept: not restored yet/,
+    );
+    expect(table[2]).toMatch(/\s+no\s+prune: beyond the newest 1$/);
+    expect(table[3]).toMatch(
+      /^1 host: 2 backups, [\d.]+ kB; 1 beyond backup\.keep \(count 1\), [\d.]+ kB: removed by the next apply/,
+    );
   });
 });
 

@@ -2,7 +2,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { hostBackupDir } from '../memcached/backup-dir.js';
 import { BACKUP_EXTENSION, safePathPart } from '../memcached/backup-layout.js';
-import { readBackupHeader } from '../memcached/backup-reader.js';
+import { BackupFileError, readBackupHeader } from '../memcached/backup-reader.js';
 import { fencePath } from '../memcached/old-side-fence.js';
 import { markerPath } from './restore-marker.js';
 
@@ -71,7 +71,7 @@ async function factsOf(path: string, host: string): Promise<BackupFacts | string
   try {
     ({ header } = await readBackupHeader(path));
   } catch (error) {
-    return (error as Error).message;
+    return error instanceof BackupFileError ? error.detail : (error as Error).message;
   }
   if (!header.complete) return 'its writer never finished it';
   // The folder is named after the host (safePathPart): a file copied in from another host's is not this one's.

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { projectFile } from '../project-root.js';
+import { backupsCommand, parseBackupsOutput } from './backups.js';
 import { ExitCode, exitCodeForError } from './exit-codes.js';
 import { factsCommand, parseFactsOutput } from './facts.js';
 import { type InitFlags, initCommand } from './init.js';
@@ -139,6 +140,23 @@ function program(): Command {
         });
       },
     );
+
+  subcommand('backups')
+    .description(
+      "list each host's backups on this machine: file, created, version, items, size, restored, and whether backup.keep keeps it; contacts no host",
+    )
+    .argument('[file]', "playbook (YAML); without it, the hosts' folders in ./backups under the default keep")
+    .option(
+      '-l, --limit <pattern>',
+      'only these hosts: names, groups or globs, comma-separated; !name excludes',
+    )
+    .option('-o, --output <mode>', 'table (default) or json (one JSON object per host per line)', 'table')
+    .action(async (file: string | undefined, opts: { limit?: string; output: string }) => {
+      process.exitCode = await backupsCommand(file, {
+        output: parseBackupsOutput(opts.output),
+        ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+      });
+    });
 
   subcommand('init')
     .description(

@@ -27,6 +27,14 @@ export type JournalEntry =
       readonly backup?: string;
     }
   | {
+      /** Backups backup.keep removed after the host's run. */
+      readonly entry: 'prune';
+      readonly host: string;
+      readonly removed: readonly string[];
+      readonly freed_bytes: number;
+      readonly problems?: readonly string[];
+    }
+  | {
       readonly entry: 'recap';
       readonly interrupted: boolean;
       readonly hosts: Readonly<Record<string, unknown>>;

@@ -2,6 +2,8 @@ import { TaskFailed, unreachableReport } from '../errors.js';
 import { gatherFacts, type HostFacts } from '../facts/host-facts.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
 import type { EventSink, HostRecap, SwapPath, TaskStatus } from '../report/events.js';
+import { bytesOf, type PrunePlan, planBackupPrune, removePrunedBackups } from '../tasks/backup-prune.js';
+import { retentionText } from '../tasks/backup-retention.js';
 import { BuildExchange } from '../tasks/build-sharing.js';
 import { swapGuarantee } from '../tasks/guarantee.js';
 import { needsRollback, rollBack } from '../tasks/rollback.js';
@@ -243,9 +245,85 @@ export async function runPipeline(
   ): Promise<void> {
     try {
       await runHostTasks(host, phase, laterTasks, peers);
+      if (laterTasks.length === 0) await pruneBackups(host);
     } finally {
       // Whatever this host was to hand to others in this phase and did not, it never will.
       shared.builds.hostFinished(host.name);
+    }
+  }
+
+  /**
+   * A host whose run succeeded: its backups beyond backup.keep go (--check: are
+   * named). Only controller files change, so a problem here is reported and
+   * never fails the host. `memplay restore` takes no backup and prunes none.
+   */
+  async function pruneBackups(host: HostConfig): Promise<void> {
+    const state = states.get(host.name);
+    const counts = recap[host.name] as HostRecap;
+    if (options.job.kind === 'restore' || state?.kind !== 'connected' || counts.failed > 0) return;
+    const { run } = state;
+    const inUse = new Set(
+      [run.backupFile?.path, run.restoreSource?.path].filter((path): path is string => path !== undefined),
+    );
+    const keep = playbook.backup.keep;
+    const report = (plan: PrunePlan | undefined, freedBytes: number, problems: readonly string[]) => {
+      const pruned = plan?.prune ?? [];
+      if (pruned.length === 0 && problems.length === 0) return;
+      if (pruned.length > 0) {
+        counts.pruned_backups = pruned.length;
+        counts.pruned_bytes = freedBytes;
+      }
+      emit({
+        event: 'backups-pruned',
+        host: host.name,
+        check,
+        folder: plan?.folder ?? playbook.backup.dir,
+        keep: retentionText(keep),
+        pruned: pruned.map((backup) => ({
+          file: backup.file,
+          created_at: backup.createdAtMs === null ? null : new Date(backup.createdAtMs).toISOString(),
+          bytes: bytesOf(backup),
+          reason: backup.reason,
+        })),
+        freed_bytes: freedBytes,
+        kept: plan?.kept ?? 0,
+        ...(problems.length > 0 ? { problems } : {}),
+      });
+    };
+    let plan: PrunePlan;
+    try {
+      plan = await planBackupPrune(playbook.backup.dir, host.name, keep, {
+        nowMs: Date.now(),
+        inUse,
+        upcoming: check && run.plannedBackup !== undefined && run.backupFile === undefined,
+      });
+    } catch (error) {
+      report(undefined, 0, [`cannot read the backup folder: ${(error as Error).message}`]);
+      return;
+    }
+    if (check) {
+      report(
+        plan,
+        plan.prune.reduce((sum, backup) => sum + bytesOf(backup), 0),
+        [],
+      );
+      return;
+    }
+    const result = await removePrunedBackups(plan);
+    const notRemoved = plan.prune.length - result.removed.length;
+    report(
+      { ...plan, kept: plan.kept + notRemoved, prune: result.removed },
+      result.freedBytes,
+      result.problems,
+    );
+    if (result.removed.length > 0 || result.problems.length > 0) {
+      options.journal?.append({
+        entry: 'prune',
+        host: host.name,
+        removed: result.removed.flatMap((backup) => backup.files.map((file) => file.path)),
+        freed_bytes: result.freedBytes,
+        ...(result.problems.length > 0 ? { problems: result.problems } : {}),
+      });
     }
   }
 

@@ -134,7 +134,8 @@ function settleAfterExit(
   };
 }
 
-function fencePath(backupFile: string): string {
+/** Where the fence of a backup is recorded, beside it (a sidecar: it goes when the backup goes). */
+export function fencePath(backupFile: string): string {
   return `${backupFile}.fence.json`;
 }
 

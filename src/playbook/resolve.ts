@@ -5,7 +5,15 @@ import { memorySettings } from '../memcached/memory-settings.js';
 import type { SshConfigFile } from '../transport/ssh-config.js';
 import { mergeHostSettings } from './merge.js';
 import { resolveSsh, type SshDocument, sshConfigPath } from './ssh-settings.js';
-import type { HostConfig, Playbook, Serial, ServiceConfig, TargetSource, TaskStep } from './types.js';
+import type {
+  BackupRetention,
+  HostConfig,
+  Playbook,
+  Serial,
+  ServiceConfig,
+  TargetSource,
+  TaskStep,
+} from './types.js';
 
 // The document's shape once the schema has accepted it: keys as the user writes them.
 interface ServiceDocument {
@@ -40,7 +48,10 @@ export interface PlaybookDocument {
   };
   readonly defaults?: HostSettingsDocument;
   readonly strategy?: { readonly serial?: number | string; readonly max_fail_percentage?: number };
-  readonly backup?: { readonly dir?: string };
+  readonly backup?: {
+    readonly dir?: string;
+    readonly keep?: { readonly count?: number; readonly max_age?: string };
+  };
   readonly verify?: {
     readonly sample?: number;
     readonly full?: boolean;
@@ -102,6 +113,31 @@ function fractionOf(value: number | string): number {
   return typeof value === 'number' ? value : Number(value.slice(0, -1)) / 100;
 }
 
+const ageUnitSeconds: Readonly<Record<string, number>> = { m: 60, h: 3600, d: 86_400, w: 604_800 };
+
+/** Without `backup.dir`. */
+export const defaultBackupDir = './backups';
+/** Without `backup.keep`: the newest 3 per host. */
+export const defaultBackupRetention: BackupRetention = { count: 3 };
+
+/** `backup.keep` as the engine applies it. */
+function retentionOf(
+  keep: { readonly count?: number; readonly max_age?: string } | undefined,
+): BackupRetention {
+  if (keep === undefined) return defaultBackupRetention;
+  const maxAge = keep.max_age;
+  return {
+    ...(keep.count !== undefined && { count: keep.count }),
+    // The schema's pattern: a whole number and one unit letter.
+    ...(maxAge !== undefined && {
+      maxAge: {
+        text: maxAge,
+        seconds: Number(maxAge.slice(0, -1)) * (ageUnitSeconds[maxAge.slice(-1)] ?? 0),
+      },
+    }),
+  };
+}
+
 export function resolvePlaybook(
   document: PlaybookDocument,
   file: string,
@@ -127,7 +163,10 @@ export function resolvePlaybook(
       serial: serialOf(document.strategy?.serial ?? 1),
       maxFailPercentage: document.strategy?.max_fail_percentage ?? 0,
     },
-    backup: { dir: local(document.backup?.dir ?? './backups') },
+    backup: {
+      dir: local(document.backup?.dir ?? defaultBackupDir),
+      keep: retentionOf(document.backup?.keep),
+    },
     verify: {
       sample: document.verify?.sample ?? 1000,
       full: document.verify?.full ?? false,

@@ -262,6 +262,19 @@ const fieldMessages = new Map<unknown, FieldMessage>(
       error.keyword === 'oneOf'
         ? `must be a fraction ≥ 0 like 0.25 or a percentage like "25%" (got ${JSON.stringify(error.data)})`
         : undefined,
+    '/properties/backup/properties/keep': (error, path) =>
+      error.keyword === 'minProperties'
+        ? {
+            where: path,
+            at: path,
+            anchor: 'key',
+            message: 'give count, max_age or both, like { count: 3, max_age: "7d" }',
+          }
+        : undefined,
+    '/properties/backup/properties/keep/properties/max_age': (error) =>
+      error.keyword === 'pattern'
+        ? `must be an age like "12h" or "7d": a whole number and m (minutes), h (hours), d (days) or w (weeks) (got ${describeValue(error.data)})`
+        : undefined,
     '/properties/verify/properties/accept_settings/items': (error) =>
       error.keyword === 'pattern'
         ? `must be a name as \`stats settings\` prints it, like maxconns or item_size_max (got ${describeValue(error.data)})`

@@ -107,6 +107,7 @@ export function renderStarterPlaybook(
     '# files 0600 in a 0700 folder (a folder others can write to is refused).',
     'backup:',
     `  dir: ${q(settings.backupDir)}`,
+    '  # keep: { count: 3, max_age: "30d" }   # default: the newest 3 per host; unrestored ones always stay',
     '',
     '# The hosts, in the order they are upgraded. A name is what reports and --limit use.',
     'hosts:',

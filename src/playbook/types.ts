@@ -101,6 +101,17 @@ export interface VerifySettings {
   readonly minThroughputRatio: number;
 }
 
+/**
+ * `backup.keep`: which backups of a host stay after a successful run (src/tasks/backup-retention.ts).
+ * A limit left out does not apply; the default is `{ count: 3 }`.
+ */
+export interface BackupRetention {
+  /** The newest N backups of a host are kept. */
+  readonly count?: number;
+  /** None older than this is kept: as the playbook writes it (`7d`) and in seconds. */
+  readonly maxAge?: { readonly text: string; readonly seconds: number };
+}
+
 export type SwapMode = 'auto' | 'warm' | 'cold' | 'handover';
 
 export interface Playbook {
@@ -109,7 +120,7 @@ export interface Playbook {
   readonly name: string;
   readonly target: Target;
   readonly strategy: Strategy;
-  readonly backup: { readonly dir: string };
+  readonly backup: { readonly dir: string; readonly keep: BackupRetention };
   readonly verify: VerifySettings;
   /** How the old instance is replaced: `auto` (warm restart where safe), `warm`, `cold` or `handover`. */
   readonly swap: {

@@ -37,6 +37,21 @@ export interface HostRecap {
    * missed are among these, never beyond them.
    */
   left_out?: number;
+  /** Backups `backup.keep` removed from the host's folder after its run (--check: would remove). */
+  pruned_backups?: number;
+  /** The bytes they held on the controller's disk, sidecars included. */
+  pruned_bytes?: number;
+}
+
+/** One backup `backup.keep` removes, with its sidecar files. */
+export interface PrunedBackupReport {
+  /** Its file name in the host's folder. */
+  readonly file: string;
+  /** When it was taken (ISO 8601 UTC); null for a sidecar left without its backup. */
+  readonly created_at: string | null;
+  readonly bytes: number;
+  /** Why the policy removes it: `beyond the newest 3`, `older than 7d`. */
+  readonly reason: string;
 }
 
 /** The fleet's --check plans added up (src/engine/plan-summary.ts). */
@@ -162,6 +177,27 @@ export type RunEvent =
       readonly stderr: string;
     }
   | { readonly event: 'aborted'; readonly reason: string }
+  /**
+   * After apply, rollback or backup succeeded on a host: the backups `backup.keep`
+   * removed from its folder (--check: would remove), each with its sidecars. Sent
+   * only when there is something to remove, or a file could not be read or removed.
+   */
+  | {
+      readonly event: 'backups-pruned';
+      readonly host: string;
+      readonly check: boolean;
+      /** The host's backup folder. */
+      readonly folder: string;
+      /** The policy, as written: `count 3, max_age 7d`. */
+      readonly keep: string;
+      readonly pruned: readonly PrunedBackupReport[];
+      /** Bytes freed on the controller's disk (--check: that would be). */
+      readonly freed_bytes: number;
+      /** Backups left in the folder: this run's, the newest, unrestored ones, files memplay cannot read. */
+      readonly kept: number;
+      /** What could not be read or removed; such a backup stays. */
+      readonly problems?: readonly string[];
+    }
   /** --check only, right before the recap: the fleet's plans added up. */
   | ({ readonly event: 'plan-summary' } & PlanSummary)
   | {

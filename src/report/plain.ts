@@ -1,3 +1,4 @@
+import { formatSize } from '../tasks/memcached-client.js';
 import type { RunEvent } from './events.js';
 import { planView } from './plan-view.js';
 import { formatRecap } from './recap.js';
@@ -35,6 +36,9 @@ export function plainRenderer(write: (line: string) => void, verbose: boolean): 
       case 'aborted':
         write(`ABORTED: ${event.reason}`);
         return;
+      case 'backups-pruned':
+        write(backupsPrunedLine(event));
+        return;
       case 'plan-summary':
         for (const line of plan.lines(event)) write(line);
         return;
@@ -66,4 +70,17 @@ export function gateLine(event: Extract<RunEvent, { event: 'gate' }>): string {
 /** The one line that says a host key was trusted on first use; the live view prints it too. */
 export function hostKeyAcceptedLine(event: Extract<RunEvent, { event: 'host-key-accepted' }>): string {
   return `${event.host} new host key for ${event.name} accepted (--accept-new-host-keys): ${event.key_type} ${event.fingerprint}, added to ${event.known_hosts}`;
+}
+
+/**
+ * `host1 backups pruned 2, 145.0 MB freed (keep: count 3): A.mpbak (beyond the newest 3), …`;
+ * the live view prints the same line.
+ */
+export function backupsPrunedLine(event: Extract<RunEvent, { event: 'backups-pruned' }>): string {
+  const files = event.pruned.map((backup) => `${backup.file} (${backup.reason})`).join(', ');
+  const what = event.check
+    ? `would prune ${event.pruned.length}, freeing ${formatSize(event.freed_bytes)}`
+    : `pruned ${event.pruned.length}, ${formatSize(event.freed_bytes)} freed`;
+  const problems = event.problems?.length ? `; not pruned: ${event.problems.join('; ')}` : '';
+  return `${event.host} backups ${what} (keep: ${event.keep}; ${event.kept} kept in ${event.folder})${files ? `: ${files}` : ''}${problems}`;
 }

@@ -1,7 +1,7 @@
 import { Listr, type ListrTaskWrapper } from 'listr2';
 import type { RunEvent, TaskStatus } from './events.js';
 import { chooseLayout, FleetView } from './fleet-view.js';
-import { gateLine, hostKeyAcceptedLine } from './plain.js';
+import { backupsPrunedLine, gateLine, hostKeyAcceptedLine } from './plain.js';
 import { planView } from './plan-view.js';
 import { EtaEstimator, progressLine } from './progress.js';
 import { formatRecap } from './recap.js';
@@ -126,6 +126,9 @@ export function prettyRenderer(
         return;
       case 'aborted':
         notes.push(`ABORTED: ${event.reason}`);
+        return;
+      case 'backups-pruned':
+        notes.push(backupsPrunedLine(event));
         return;
       case 'plan-summary':
         planText = plan.lines(event).join('\n');

@@ -1,3 +1,4 @@
+import { formatSize } from '../tasks/memcached-client.js';
 import type { HostRecap } from './events.js';
 
 /** A PLAY RECAP table like Ansible's, one row per host. */
@@ -13,7 +14,10 @@ export function formatRecap(hosts: Readonly<Record<string, HostRecap>>): string 
         ? `  possibly_stale=${r.possibly_stale}${r.possibly_stale_uncounted ? '+?' : ''}`
         : '';
     const leftOut = r.left_out ? `  left_out=${r.left_out}` : '';
-    return `${name.padEnd(width)} : ok=${r.ok}  changed=${r.changed}  unreachable=${r.unreachable ? 1 : 0}  failed=${r.failed}  skipped=${r.skipped}${swap}${out}${stale}${leftOut}`;
+    const pruned = r.pruned_backups
+      ? `  pruned_backups=${r.pruned_backups} (${formatSize(r.pruned_bytes ?? 0)})`
+      : '';
+    return `${name.padEnd(width)} : ok=${r.ok}  changed=${r.changed}  unreachable=${r.unreachable ? 1 : 0}  failed=${r.failed}  skipped=${r.skipped}${swap}${out}${stale}${leftOut}${pruned}`;
   });
   return ['RECAP '.padEnd(width + 20, '*'), ...rows].join('\n');
 }

@@ -30,7 +30,7 @@ describe('loadPlaybook on the contract document', () => {
         configure: ['--disable-coverage'],
       },
       strategy: { serial: { kind: 'count', count: 1 }, maxFailPercentage: 0 },
-      backup: { dir: resolve('test/fixtures/good-playbooks/backups') },
+      backup: { dir: resolve('test/fixtures/good-playbooks/backups'), keep: { count: 3 } },
       verify: {
         sample: 1000,
         full: false,

@@ -49,6 +49,7 @@ hosts:
     const playbook = resolveText(`${head}hosts:\n  only: { address: cache.example.com }\n`);
     expect(playbook.strategy).toEqual({ serial: { kind: 'count', count: 1 }, maxFailPercentage: 0 });
     expect(playbook.backup.dir).toBe('/fleet/prod/backups');
+    expect(playbook.backup.keep).toEqual({ count: 3 });
     expect(playbook.target.configure).toEqual([]);
     expect(playbook.groups).toEqual({});
     const [host] = playbook.hosts;
@@ -149,6 +150,19 @@ hosts:
     });
     expect(playbook.hosts[0]?.memcached.prefix).toBe('/home/deploy/memcached');
     expect(playbook.backup.dir).toBe('/var/backups/memplay');
+  });
+
+  it('backup.keep applies exactly the limits it gives: a count, an age in seconds, or both', () => {
+    const keep = (yaml: string) =>
+      resolveText(`${head}backup: { keep: ${yaml} }\nhosts:\n  a: { address: x }\n`).backup.keep;
+    expect(keep('{ count: 5 }')).toEqual({ count: 5 });
+    expect(keep('{ max_age: "12h" }')).toEqual({ maxAge: { text: '12h', seconds: 12 * 3600 } });
+    expect(keep('{ count: 2, max_age: 7d }')).toEqual({
+      count: 2,
+      maxAge: { text: '7d', seconds: 7 * 86_400 },
+    });
+    expect(keep('{ max_age: 30m }').maxAge?.seconds).toBe(1800);
+    expect(keep('{ max_age: 2w }').maxAge?.seconds).toBe(14 * 86_400);
   });
 
   it('localPath expands a lone ~ and normalizes ./ and ../', () => {

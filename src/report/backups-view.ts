@@ -1,0 +1,133 @@
+import type { BackupRetention } from '../playbook/types.js';
+import { awaitingRestore, type RetainedBackup, retentionText } from '../tasks/backup-retention.js';
+import { formatCount, formatSize } from '../tasks/memcached-client.js';
+
+// `memplay backups` as a table for people and as JSON lines for programs: one
+// `backups` object per host, in playbook order, each backup with whether
+// `backup.keep` keeps it and why.
+
+export interface HostBackupListing {
+  readonly host: string;
+  readonly folder: string;
+  readonly keep: BackupRetention;
+  /** Newest first. */
+  readonly backups: readonly RetainedBackup[];
+  /** Why the folder could not be read. */
+  readonly problem?: string;
+}
+
+export interface BackupsEvent {
+  readonly event: 'backups';
+  readonly host: string;
+  readonly folder: string;
+  /** The policy, as written: `count 3, max_age 7d`. */
+  readonly keep: string;
+  readonly backups: readonly {
+    readonly file: string;
+    /** null for a file that is not a complete memplay backup of this host (see `reason`). */
+    readonly created_at: string | null;
+    /** The memcached version it was taken from. */
+    readonly memcached_version: string | null;
+    /** The job that took it (`upgrade`, `rollback`, `backup`) and the version it headed for. */
+    readonly purpose: string | null;
+    readonly target: string | null;
+    readonly items: number | null;
+    readonly value_bytes: number | null;
+    /** On the controller's disk, sidecars included. */
+    readonly bytes: number;
+    readonly restored: boolean;
+    /** An upgrade's or rollback's backup not restored yet: never pruned. */
+    readonly awaiting_restore: boolean;
+    /** `prune`: beyond backup.keep, removed by the next apply, rollback or backup that succeeds on the host. */
+    readonly retention: 'keep' | 'prune';
+    readonly reason: string;
+  }[];
+  readonly bytes: number;
+  readonly prune: number;
+  readonly prune_bytes: number;
+  readonly problem?: string;
+}
+
+function isoSeconds(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+export function backupsEvent(listing: HostBackupListing): BackupsEvent {
+  const pruned = listing.backups.filter((b) => !b.retention.keep);
+  return {
+    event: 'backups',
+    host: listing.host,
+    folder: listing.folder,
+    keep: retentionText(listing.keep),
+    backups: listing.backups.map((b) => ({
+      file: b.file,
+      created_at: b.backup ? isoSeconds(b.backup.createdAtMs) : null,
+      memcached_version: b.backup?.memcachedVersion ?? null,
+      purpose: b.backup?.purpose ?? null,
+      target: b.backup?.target ?? null,
+      items: b.backup?.items ?? null,
+      value_bytes: b.backup?.valueBytes ?? null,
+      bytes: b.bytes,
+      restored: b.restored,
+      awaiting_restore: awaitingRestore(b),
+      retention: b.retention.keep ? 'keep' : 'prune',
+      reason: b.retention.reason,
+    })),
+    bytes: listing.backups.reduce((sum, b) => sum + b.bytes, 0),
+    prune: pruned.length,
+    prune_bytes: pruned.reduce((sum, b) => sum + b.bytes, 0),
+    ...(listing.problem !== undefined && { problem: listing.problem }),
+  };
+}
+
+const columns = ['HOST', 'BACKUP', 'CREATED', 'FROM', 'ITEMS', 'SIZE', 'RESTORED', 'KEEP'];
+/** Numbers are right-aligned. */
+const rightAligned = new Set([4, 5]);
+
+/** Every host's backups, newest first, then one line per unreadable folder and a total. */
+export function formatBackupsTable(listings: readonly HostBackupListing[]): string {
+  const cells = listings.flatMap((listing) =>
+    listing.backups.map((b) => [
+      listing.host,
+      b.file,
+      b.backup ? isoSeconds(b.backup.createdAtMs).replace('T', ' ') : '-',
+      b.backup?.memcachedVersion ?? '-',
+      b.backup ? formatCount(b.backup.items) : '-',
+      formatSize(b.bytes),
+      b.restored ? 'yes' : awaitingRestore(b) ? 'not yet' : 'no',
+      `${b.retention.keep ? 'kept' : 'prune'}: ${b.retention.reason}`,
+    ]),
+  );
+  const widths = columns.map((title, i) =>
+    Math.max(title.length, ...cells.map((c) => (c[i] as string).length)),
+  );
+  const line = (c: readonly string[]) =>
+    c
+      .map((cell, i) =>
+        rightAligned.has(i) ? cell.padStart(widths[i] as number) : cell.padEnd(widths[i] as number),
+      )
+      .join('  ')
+      .trimEnd();
+  const out = cells.length ? [line(columns), ...cells.map(line)] : [];
+  for (const listing of listings) {
+    if (listing.problem) out.push(`${listing.host} ${listing.folder}: ${listing.problem}`);
+  }
+  out.push(total(listings));
+  return out.join('\n');
+}
+
+function total(listings: readonly HostBackupListing[]): string {
+  const backups = listings.flatMap((l) => l.backups);
+  const bytes = backups.reduce((sum, b) => sum + b.bytes, 0);
+  const pruned = backups.filter((b) => !b.retention.keep);
+  const policies = [...new Set(listings.map((l) => retentionText(l.keep)))].join('; ');
+  const hosts = `${listings.length} host${listings.length === 1 ? '' : 's'}`;
+  const held = `${formatCount(backups.length)} backup${backups.length === 1 ? '' : 's'}, ${formatSize(bytes)}`;
+  const prune =
+    pruned.length > 0
+      ? `${formatCount(pruned.length)} beyond backup.keep (${policies}), ${formatSize(
+          pruned.reduce((sum, b) => sum + b.bytes, 0),
+        )}: removed by the next apply, rollback or backup that succeeds on its host`
+      : `none beyond backup.keep (${policies})`;
+  return `${hosts}: ${held}; ${prune}`;
+}

@@ -29,10 +29,12 @@ export function restoreProgress(ctx: TaskContext, phase: string) {
     });
 }
 
-/** Decimal units, as `du --si` and most dashboards print them: `119.4 MB`. */
+/**
+ * Sizes as every memplay output prints them, in one unit system: binary
+ * (`119.4 MiB`), as memcached's own `-m` megabytes and `du -h` count. A plan
+ * that printed one backup as 24.9 MiB on one line and 26.1 MB on another read
+ * as two different backups.
+ */
 export function formatSize(bytes: number): string {
-  if (bytes < 1000) return `${bytes} B`;
-  if (bytes < 1000 ** 2) return `${(bytes / 1000).toFixed(1)} kB`;
-  if (bytes < 1000 ** 3) return `${(bytes / 1000 ** 2).toFixed(1)} MB`;
-  return `${(bytes / 1000 ** 3).toFixed(2)} GB`;
+  return formatBytes(bytes);
 }

@@ -181,6 +181,8 @@ export const restore: TaskModule = {
         ...(!fence && ctx.run.backupFile?.warning ? { unknown: ctx.run.backupFile.warning } : {}),
       };
       const outOfService = ctx.run.stoppedAt === undefined ? null : performance.now() - ctx.run.stoppedAt;
+      // swap's figure is its part: from the stop until the new build answered.
+      const swapPart = ctx.run.outOfServiceMs;
       if (outOfService !== null) ctx.run.outOfServiceMs = Math.round(outOfService);
       ctx.run.restored = { stored: result.stored, keptNewer: result.keptNewer };
       ctx.run.leftOut = result.leftOut + guarded.removed;
@@ -218,7 +220,7 @@ export const restore: TaskModule = {
           ? `${result.unaddressable.length} unaddressable: ${result.unaddressable.slice(0, 5).join(', ')}`
           : '',
       ].filter(Boolean);
-      const summary = `restored ${formatCount(result.stored)} items / ${formatBytes(result.valueBytes)} in ${(result.durationMs / 1000).toFixed(1)}s${notes.length ? `; ${notes.join('; ')}` : ''}${outOfService === null ? '' : `; out of service ${Math.round(outOfService)} ms`}`;
+      const summary = `restored ${formatCount(result.stored)} items / ${formatBytes(result.valueBytes)} in ${(result.durationMs / 1000).toFixed(1)}s${notes.length ? `; ${notes.join('; ')}` : ''}${outOfService === null ? '' : `; ${outOfServiceWords(Math.round(outOfService), swapPart)}`}`;
       await markRestored(file.path, {
         host: ctx.host.name,
         into: ctx.target.version,
@@ -246,3 +248,9 @@ export const restore: TaskModule = {
     }
   },
 };
+
+/** The host's one out-of-service figure, with its parts named: `out of service 489 ms (swap 208 ms + restore 281 ms)`. */
+export function outOfServiceWords(totalMs: number, swapMs: number | undefined): string {
+  if (swapMs === undefined || swapMs > totalMs) return `out of service ${totalMs} ms`;
+  return `out of service ${totalMs} ms (swap ${swapMs} ms + restore ${totalMs - swapMs} ms)`;
+}

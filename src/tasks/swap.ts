@@ -18,6 +18,7 @@ import {
   startInstance,
   stopInstance,
 } from './instance.js';
+import { describeEstimate, estimateOutOfServiceMs } from './out-of-service-estimate.js';
 import { chooseSwapPath } from './swap-path.js';
 import type { Outcome, Plan, PlanAction, SwapChoice, TaskContext, TaskModule } from './task.js';
 import { changed, ok } from './task.js';
@@ -81,7 +82,7 @@ async function handOverOrFallBack(
   ctx.run.outOfServiceMs = outMs;
   return {
     status: 'changed',
-    detail: `${move} cold (${ctx.run.swapTaken.reason}), serving on port ${port} (out of service ${outMs} ms)`,
+    detail: `${move} cold (${ctx.run.swapTaken.reason}), answering on port ${port} after ${outMs} ms; out of service until the restore ends`,
   };
 }
 
@@ -101,7 +102,14 @@ function describeRunning(facts: HostFacts): string {
 }
 
 /** Stop, repoint, start: the host is out of service from the first to the last. */
-function swapActions(facts: HostFacts, version: string, port: number, choice: SwapChoice): PlanAction[] {
+function swapActions(
+  facts: HostFacts,
+  version: string,
+  port: number,
+  choice: SwapChoice,
+  cacheBytes: number,
+): PlanAction[] {
+  const estimate = `; ${describeEstimate(choice.path, cacheBytes)}`;
   const actions: PlanAction[] = [];
   if (choice.path === 'handover') {
     actions.push({
@@ -119,10 +127,11 @@ function swapActions(facts: HostFacts, version: string, port: number, choice: Sw
       port,
       text:
         choice.path === 'warm'
-          ? `SIGUSR1 ${facts.runningVersion}${pid} on port ${port}: it writes its items to ${choice.memoryFile}; out of service until the new build serves them, proven against the backup`
+          ? `SIGUSR1 ${facts.runningVersion}${pid} on port ${port}: it writes its items to ${choice.memoryFile}; out of service until the new build serves them, proven against the backup${estimate}`
           : choice.path === 'handover'
-            ? `SIGUSR1 ${facts.runningVersion}${pid} on port ${port}, delete on the new build what clients changed in its last moments, SIGUSR1 the new build: out of service until it serves again on port ${port}`
-            : `stop ${facts.runningVersion}${pid} on port ${port}: out of service until restored`,
+            ? `SIGUSR1 ${facts.runningVersion}${pid} on port ${port}, delete on the new build what clients changed in its last moments, SIGUSR1 the new build: out of service until it serves again on port ${port}${estimate}`
+            : `stop ${facts.runningVersion}${pid} on port ${port}: out of service until restored${estimate}`,
+      out_of_service_estimate_ms: estimateOutOfServiceMs(choice.path, cacheBytes),
     });
   }
   if (facts.currentLink !== version) {
@@ -170,7 +179,7 @@ export const swap: TaskModule = {
     return changed(
       detail,
       { ...facts, currentLink: version, runningVersion: version, pid: null },
-      swapActions(facts, version, port, choice),
+      swapActions(facts, version, port, choice, ctx.run.plannedBackup?.bytes ?? 0),
     );
   },
 
@@ -290,7 +299,7 @@ export const swap: TaskModule = {
     ctx.run.outOfServiceMs = outMs;
     return {
       status: 'changed',
-      detail: `${move} cold (${ctx.run.swapTaken.reason}), serving on port ${port} (out of service ${outMs} ms)${warning}`,
+      detail: `${move} cold (${ctx.run.swapTaken.reason}), answering on port ${port} after ${outMs} ms; out of service until the restore ends${warning}`,
     };
   },
 };

@@ -43,6 +43,8 @@ export interface PlanAction {
   readonly from?: string;
   /** stop/start: the memcached port (out of service between the two). */
   readonly port?: number;
+  /** stop: how long the host is expected out of service, from the cache's size (src/tasks/out-of-service-estimate.ts). */
+  readonly out_of_service_estimate_ms?: number;
 }
 
 /**

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { PlanSummary } from '../../src/report/events.js';
 import type { FactsEvent } from '../../src/report/facts-view.js';
 import { formatCount, formatSize } from '../../src/tasks/memcached-client.js';
+import { describeEstimate } from '../../src/tasks/out-of-service-estimate.js';
 import {
   type Lab,
   memcachedStats,
@@ -196,12 +197,12 @@ describe('memplay facts and apply --check on the 3-host lab', () => {
         `  - back up ${formatCount(items)} items / ${formatSize(bytes)} from 1.6.18 to ${lab.dir}/backups/${host.name}/`,
       );
       expect(list, host.name).toContain(
-        `  - stop 1.6.18 (pid ${before[i]!.pid}) on port ${host.memcachedPort}: out of service until restored`,
+        `  - stop 1.6.18 (pid ${before[i]!.pid}) on port ${host.memcachedPort}: out of service until restored; ${describeEstimate('cold', bytes)}`,
       );
       expect(list, host.name).toContain(`  - restart on port ${host.memcachedPort} as 1.6.38`);
       expect(list[0], host.name).toMatch(
         host.name === 'host1'
-          ? /^ {2}- build 1\.6\.38 from memcached_1\.6\.38\.orig\.tar\.xz \(\d+\.\d kB\) into \/home\/mplab\d+\/memcached\/1\.6\.38, then ship it to host2, host3$/
+          ? /^ {2}- build 1\.6\.38 from memcached_1\.6\.38\.orig\.tar\.xz \(\d+\.\d KiB\) into \/home\/mplab\d+\/memcached\/1\.6\.38, then ship it to host2, host3$/
           : /^ {2}- receive 1\.6\.38 built on host1 \(same platform\) into /,
       );
     }

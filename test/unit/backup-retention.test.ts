@@ -295,11 +295,11 @@ describe('pruning a backup folder on disk', () => {
     const table = formatBackupsTable([listing]).split('\n');
     expect(table[0]).toMatch(/^HOST\s+BACKUP\s+CREATED\s+FROM\s+ITEMS\s+SIZE\s+RESTORED\s+KEEP$/);
     expect(table[1]).toMatch(
-      /^host1 .*2026-11-30 12:00:00Z\s+1\.6\.18\s+1\s+[\d.]+ kB\s+not yet\s+kept: not restored yet/,
+      /^host1 .*2026-11-30 12:00:00Z\s+1\.6\.18\s+1\s+[\d.]+ KiB\s+not yet\s+kept: not restored yet/,
     );
     expect(table[2]).toMatch(/\s+no\s+prune: beyond the newest 1$/);
     expect(table[3]).toMatch(
-      /^1 host: 2 backups, [\d.]+ kB; 1 beyond backup\.keep \(count 1\), [\d.]+ kB: removed by the next apply/,
+      /^1 host: 2 backups, [\d.]+ KiB; 1 beyond backup\.keep \(count 1\), [\d.]+ KiB: removed by the next apply/,
     );
   });
 });
@@ -325,10 +325,10 @@ describe('what a run reports of its prune', () => {
 
   it('one line per host: what went, why, and the space freed; --check says would', () => {
     expect(backupsPrunedLine(event)).toBe(
-      'host1 backups pruned 1, 72.0 MB freed (keep: count 3; 3 kept in /b/host1): a.mpbak (beyond the newest 3)',
+      'host1 backups pruned 1, 68.7 MiB freed (keep: count 3; 3 kept in /b/host1): a.mpbak (beyond the newest 3)',
     );
     expect(backupsPrunedLine({ ...event, check: true })).toMatch(
-      /^host1 backups would prune 1, freeing 72\.0 MB \(keep: count 3; /,
+      /^host1 backups would prune 1, freeing 68\.7 MiB \(keep: count 3; /,
     );
   });
 
@@ -344,6 +344,6 @@ describe('what a run reports of its prune', () => {
         pruned_bytes: 72_000_000,
       },
     });
-    expect(recap).toContain('pruned_backups=1 (72.0 MB)');
+    expect(recap).toContain('pruned_backups=1 (68.7 MiB)');
   });
 });

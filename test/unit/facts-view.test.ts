@@ -60,12 +60,12 @@ describe('memplay facts views', () => {
       { host: hostConfig('cache3'), reachable: false, reason: 'auth', detail: 'cache3: login refused' },
     ];
     expect(formatFactsTable(rows).split('\n')).toEqual([
-      'HOST    VERSION               BUILDS           UPTIME    ITEMS     BYTES  HIT RATIO  EVICTIONS  CONNS',
-      'cache1  1.6.18                1.6.18*, 1.6.38   1d 2h  100,000  119.4 MB      93.1%         12      3',
-      'cache2  not serving (:11211)  1.6.18*, 1.6.38       -        -         -          -          -      -',
+      'HOST    VERSION               BUILDS           UPTIME    ITEMS      BYTES  HIT RATIO  EVICTIONS  CONNS',
+      'cache1  1.6.18                1.6.18*, 1.6.38   1d 2h  100,000  113.9 MiB      93.1%         12      3',
+      'cache2  not serving (:11211)  1.6.18*, 1.6.38       -        -          -          -          -      -',
       'cache2 MISMATCH: the pidfile names pid 77, a memcached listening on port 11311',
       'cache3 UNREACHABLE (auth): cache3: login refused',
-      '3 hosts: 1 serving (1 on 1.6.18); 1 not serving; 1 unreachable; 100,000 items / 119.4 MB cached; * = the build current points at',
+      '3 hosts: 1 serving (1 on 1.6.18); 1 not serving; 1 unreachable; 100,000 items / 113.9 MiB cached; * = the build current points at',
     ]);
   });
 

@@ -88,7 +88,7 @@ describe('the --check fleet summary adds up the plans', () => {
       '  hosts: 3 of 5 would change (h1, h2, h4); 1 unchanged',
       '  not planned: h5 (unreachable)',
       "  builds: compile 1.6.38 on h1; ship h1's build to h2, h4",
-      '  back up: 102,001 items / 122.5 MB on 3 hosts',
+      '  back up: 102,001 items / 116.8 MiB on 3 hosts',
       '  out of service: at most 1 host at a time, in 3 batches: h1 | h2 | h4',
     ]);
   });
@@ -130,5 +130,21 @@ describe('the --check fleet summary adds up the plans', () => {
       '  back up: nothing',
       '  out of service: none',
     ]);
+  });
+});
+
+describe('the out-of-service estimate in the plan', () => {
+  it('grows with the cache, cold far faster than warm or handover, and says it is an estimate', async () => {
+    const { estimateOutOfServiceMs, describeEstimate } = await import(
+      '../../src/tasks/out-of-service-estimate.js'
+    );
+    const MiB = 1024 * 1024;
+    // The bench figures it is drawn from: cold 120 MB ~0.75 s, warm 1 GB ~0.53 s, handover 1 GB ~0.72 s.
+    expect(estimateOutOfServiceMs('cold', 114 * MiB)).toBeGreaterThan(700);
+    expect(estimateOutOfServiceMs('cold', 114 * MiB)).toBeLessThan(800);
+    expect(estimateOutOfServiceMs('warm', 1024 * MiB)).toBeCloseTo(530, -1);
+    expect(estimateOutOfServiceMs('handover', 1024 * MiB)).toBeCloseTo(735, -1);
+    expect(estimateOutOfServiceMs('cold', 0)).toBeLessThan(estimateOutOfServiceMs('cold', MiB));
+    expect(describeEstimate('cold', 114 * MiB)).toBe('about 0.8 s for 114.0 MiB (estimate)');
   });
 });

@@ -130,6 +130,34 @@ describe('hosts_from resolves into the hosts of a hand-written playbook', () => 
   });
 });
 
+describe('examples/from-inventory.yml', () => {
+  it('upgrades the hosts of examples/inventory.ini, its groups usable with --limit, one host overridden', async () => {
+    const playbook = await loadPlaybook('examples/from-inventory.yml');
+    expect(playbook.hosts.map((h) => [h.name, h.address, h.ssh.user, h.ssh.port, h.memcached.port])).toEqual([
+      ['cache01.east.example.com', 'cache01.east.example.com', 'deploy', 2222, 11211],
+      ['cache02.east.example.com', 'cache02.east.example.com', 'deploy', 2222, 11211],
+      ['cache03.east.example.com', 'cache03.east.example.com', 'deploy', 2222, 11211],
+      ['cache-w1.example.com', '10.2.0.11', 'deploy', 2222, 11211],
+      ['cache-w2.example.com', '10.2.0.12', 'deploy', 2222, 11212],
+    ]);
+    expect(playbook.hosts.map((h) => h.memcached.prefix)).toEqual([
+      '/opt/memcached',
+      '/opt/memcached',
+      '/opt/memcached',
+      '/opt/memcached',
+      '/srv/memcached',
+    ]);
+    const names = (limit: string) => selectHosts(playbook, limit).map((h) => h.name);
+    expect(names('cache_west')).toEqual(['cache-w1.example.com', 'cache-w2.example.com']);
+    expect(names('cache:!cache_west')).toEqual([
+      'cache01.east.example.com',
+      'cache02.east.example.com',
+      'cache03.east.example.com',
+    ]);
+    expect(names('canary')).toEqual(['cache01.east.example.com']);
+  });
+});
+
 describe('Ansible variable precedence', () => {
   it('a child group over its parent whatever their names, groups as deep by name, host vars over all', async () => {
     const playbook = await resolved({

@@ -1,29 +1,21 @@
 import { readFile, stat } from 'node:fs/promises';
-import { dirname, extname, isAbsolute, resolve as resolvePath } from 'node:path';
+import { dirname, extname } from 'node:path';
 import type { Diagnostic } from '../errors.js';
 import { expandHostPattern } from './host-ranges.js';
 import { parseIniInventory } from './inventory-ini.js';
 import type { InventoryTree, InventoryVariable, Spot } from './inventory-tree.js';
+import { inventoryVariables, readableVariables, setAt } from './inventory-variables.js';
 import { parseYamlInventory } from './inventory-yaml.js';
 import { notUtf8Problem } from './load.js';
 import type { RawRecord } from './merge.js';
-import { hostSettingProblems } from './schema-messages.js';
-import { textProblem } from './text-values.js';
-import { closestName, quoteText } from './words.js';
+import { playbookSchema } from './schema.js';
+import { closestName } from './words.js';
 
 // An Ansible inventory (`hosts_from`) as memplay hosts: each host's variables merged
 // as Ansible merges them — `all`, then its groups from the outermost to the innermost
 // (a child group over its parent; groups as deep by name), then the host's own — and
-// the few variables memplay reads turned into the settings of a `hosts:` entry.
-
-/** The variables memplay reads, and the setting of a `hosts:` entry each one is. */
-export const inventoryVariables: Readonly<Record<string, readonly [string] | readonly [string, string]>> = {
-  ansible_host: ['address'],
-  ansible_port: ['ssh', 'port'],
-  ansible_user: ['ssh', 'user'],
-  ansible_ssh_private_key_file: ['ssh', 'identity_file'],
-  memcached_port: ['memcached', 'port'],
-};
+// the few variables memplay reads (inventory-variables.ts) turned into the settings of
+// a `hosts:` entry.
 
 /** Where an inventory variable that a host's setting comes from was written. */
 export interface SettingOrigin {
@@ -84,7 +76,7 @@ export async function readInventory(file: string, path: string): Promise<Invento
     if (code === 'ENOENT' || code === 'ENOTDIR') {
       return {
         kind: 'unreadable',
-        reason: "no such file; check the path, which starts at the playbook's folder",
+        reason: "no such file; check the path (a relative one starts at the playbook's folder)",
       };
     }
     if (code === 'EACCES' || code === 'EPERM') {
@@ -142,8 +134,8 @@ interface Listing {
 // other group. Neither is a memplay group: `--limit all` already means every host.
 const implicitGroups = new Set(['all', 'ungrouped']);
 
-// The rule of memplay's host and group names (the schema's $defs/name).
-const namePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+// The rule of memplay's host and group names.
+const namePattern = new RegExp(String((playbookSchema.$defs as { name: { pattern: string } }).name.pattern));
 
 /** The hosts and groups `tree` describes; `folder` is where relative key files are. */
 export function buildInventory(
@@ -224,7 +216,11 @@ export function buildInventory(
     }
   }
 
-  const readable = readableVariables(groups, listings, folder, problem);
+  const readable = readableVariables(
+    [...[...groups.values()].flatMap((group) => group.vars), ...listings.flatMap((listing) => listing.vars)],
+    folder,
+    problem,
+  );
 
   // Every group a host is in, `all` and the groups around its own included.
   const enclosing = (name: string, into: Set<string>) => {
@@ -337,71 +333,4 @@ function depths(parentsOf: ReadonlyMap<string, readonly string[]>): Map<string, 
   };
   for (const name of parentsOf.keys()) depth(name);
   return depthOf;
-}
-
-/**
- * Each read variable of the file checked once, where it is written, with the
- * playbook's own rules; the value each valid one gives its setting.
- */
-function readableVariables(
-  groups: ReadonlyMap<string, Group>,
-  listings: readonly Listing[],
-  folder: string,
-  problem: (at: Spot, message: string) => void,
-): Map<InventoryVariable, unknown> {
-  const values = new Map<InventoryVariable, unknown>();
-  const checked = new Set<InventoryVariable>();
-  const all = [...[...groups.values()].flatMap((group) => group.vars), ...listings.flatMap((l) => l.vars)];
-  for (const variable of all) {
-    const path = inventoryVariables[variable.name];
-    if (path === undefined || checked.has(variable)) continue;
-    checked.add(variable);
-    const value = settingValue(path, variable.value);
-    const trouble = valueProblem(path, value);
-    if (trouble !== undefined) {
-      problem(variable.at, `${variable.name}: ${trouble}`);
-      continue;
-    }
-    values.set(variable, path[1] === 'identity_file' ? keyFile(value as string, folder) : value);
-  }
-  return values;
-}
-
-// INI values are text, and Ansible turns a port's digits into a number; a YAML number
-// in a text setting (ansible_host: 10) is its digits.
-function settingValue(path: readonly string[], value: unknown): unknown {
-  if (path[1] === 'port') return typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-  return typeof value === 'number' ? String(value) : value;
-}
-
-function valueProblem(path: readonly string[], value: unknown): string | undefined {
-  if (typeof value === 'string') {
-    if (value.includes('{{') || value.includes('{%')) {
-      return (
-        `memplay does not evaluate Jinja templates (${quoteText(value)}); write the value itself here, ` +
-        `or set ${path.join('.')} in the playbook`
-      );
-    }
-    const text = textProblem(value);
-    if (text !== undefined) return text;
-  }
-  const settings: RawRecord = {};
-  setAt(settings, path, value);
-  return hostSettingProblems(settings)[0]?.message;
-}
-
-// A relative key file is found from the inventory's folder; `~` is expanded later, with the playbook's.
-function keyFile(path: string, folder: string): string {
-  return path.startsWith('~') || isAbsolute(path) ? path : resolvePath(folder, path);
-}
-
-function setAt(record: RawRecord, path: readonly string[], value: unknown): void {
-  const [head, ...rest] = path as [string, ...string[]];
-  if (rest.length === 0) {
-    record[head] = value;
-    return;
-  }
-  const inner = (record[head] ?? {}) as RawRecord;
-  record[head] = inner;
-  setAt(inner, rest, value);
 }

@@ -361,7 +361,7 @@ memcached_port=eleven
 describe('the playbook around hosts_from', () => {
   it('a path that cannot be read is reported at hosts_from in the playbook', async () => {
     expect(await problems({ 'fleet.yml': playbookFrom('missing.ini') })).toEqual([
-      "fleet.yml:7:13: hosts_from: cannot read the inventory missing.ini: no such file; check the path, which starts at the playbook's folder",
+      "fleet.yml:7:13: hosts_from: cannot read the inventory missing.ini: no such file; check the path (a relative one starts at the playbook's folder)",
     ]);
     expect(
       await problems({ 'fleet.yml': playbookFrom('group_vars'), 'group_vars/all.yml': 'x: 1\n' }),

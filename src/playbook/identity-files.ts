@@ -1,40 +1,58 @@
 import { open, stat } from 'node:fs/promises';
 import type { Diagnostic } from '../errors.js';
+import { type SettingPlace, settingPlace } from './hosts-from.js';
+import type { Inventory } from './inventory.js';
 import type { PlaybookSource } from './source.js';
 import type { HostConfig } from './types.js';
 
 // An identity_file that is missing or not a file would otherwise surface per host as
-// "unreachable" (exit 3) once the run has started. It is a mistake in the playbook, so
-// it is reported like one — at the line that sets it — before any host is contacted.
+// "unreachable" (exit 3) once the run has started. It is a mistake in the playbook (or
+// its inventory's ansible_ssh_private_key_file), so it is reported like one — at the
+// line that sets it — before any host is contacted.
 // `validate` does not look: the key may live only on the machine that runs `apply`.
 
 /** Problems with the identity files the given hosts log in with; one per place that sets a file. */
 export async function identityFileProblems(
   source: PlaybookSource,
   hosts: readonly HostConfig[],
+  inventory?: Inventory,
 ): Promise<Diagnostic[]> {
-  const usersBySetting = new Map<string, { path: readonly string[]; file: string; hosts: string[] }>();
+  const usersBySetting = new Map<string, { place: SettingPlace; file: string; hosts: string[] }>();
   for (const host of hosts) {
     if (host.connection !== 'ssh' || host.ssh.identityFile === undefined) continue;
-    const own = ['hosts', host.name, 'ssh', 'identity_file'];
-    const shared = ['defaults', 'ssh', 'identity_file'];
     // A key named by the ssh config is used only if it exists, as OpenSSH does.
-    const path = source.nodeAt(own) ? own : source.nodeAt(shared) ? shared : undefined;
-    if (path === undefined) continue;
-    const key = path.join('\0');
-    const setting = usersBySetting.get(key) ?? { path, file: host.ssh.identityFile, hosts: [] };
+    const place = settingPlace(source, inventory, host.name, ['ssh', 'identity_file']);
+    if (place === undefined) continue;
+    const key =
+      place.kind === 'playbook'
+        ? place.path.join('\0')
+        : `${place.origin.file}:${place.origin.line}:${place.origin.col}`;
+    const setting = usersBySetting.get(key) ?? { place, file: host.ssh.identityFile, hosts: [] };
     setting.hosts.push(host.name);
     usersBySetting.set(key, setting);
   }
   const found: Diagnostic[] = [];
-  for (const setting of usersBySetting.values()) {
-    const problem = await unreadableBecause(setting.file);
+  for (const { place, file, hosts: users } of usersBySetting.values()) {
+    const problem = await unreadableBecause(file);
     if (problem === undefined) continue;
-    const where = setting.path.slice(0, -1).join('.');
+    const needed = `cannot read ${file} (${problem}), needed to log in to ${users.join(', ')}`;
+    if (place.kind === 'inventory') {
+      const { variable, file: inventoryFile, line, col } = place.origin;
+      found.push({
+        file: inventoryFile,
+        line,
+        col,
+        message:
+          `${variable}: ${needed}; give the path of a private key file on this machine (a relative one starts ` +
+          "at the inventory's folder), or remove it to use ssh-agent",
+      });
+      continue;
+    }
+    const where = place.path.slice(0, -1).join('.');
     found.push(
       source.diagnostic(
-        setting.path,
-        `${where}.identity_file: cannot read ${setting.file} (${problem}), needed to log in to ${setting.hosts.join(', ')}; ` +
+        place.path,
+        `${where}.identity_file: ${needed}; ` +
           'give the path of a private key file on this machine, or remove identity_file to use ssh-agent',
       ),
     );

@@ -3,7 +3,9 @@ import { resolve } from 'node:path';
 import { type Diagnostic, PlaybookError } from '../errors.js';
 import { authVariableProblems } from './auth-variables.js';
 import { backupDirProblems } from './backup-dir.js';
+import { loadHostsFrom, settingPlace, withInventory } from './hosts-from.js';
 import { identityFileProblems } from './identity-files.js';
+import type { Inventory } from './inventory.js';
 import { loadPlaybookSource } from './load.js';
 import { controllerEnvironment, type PlaybookDocument, resolvePlaybook, selectHosts } from './resolve.js';
 import type { PlaybookSource } from './source.js';
@@ -18,16 +20,31 @@ export type { HostConfig, Playbook } from './types.js';
 
 /** Every problem of a playbook file, in file order; empty when it is valid. */
 export async function validatePlaybookFile(file: string): Promise<Diagnostic[]> {
-  const loaded = await loadPlaybookSource(file);
-  const checked = loaded.source ? checkPlaybook(loaded.source) : [];
-  const problems = [...loaded.diagnostics, ...checked];
-  if (loaded.source && problems.length === 0) {
+  const { source, inventory, problems } = await readPlaybook(file);
+  if (source && problems.length === 0) {
     // A tarball that is here must be the one the playbook pins; one that is not
     // may live only on the machine that runs apply.
-    const playbook = resolvePlaybook(loaded.source.data() as PlaybookDocument, resolve(file));
-    problems.push(...(await sourceTarballProblems(loaded.source, playbook)));
+    const document = withInventory(source.data() as PlaybookDocument, inventory);
+    const playbook = resolvePlaybook(document, resolve(file));
+    problems.push(...(await sourceTarballProblems(source, playbook)));
   }
   return orderDiagnostics(problems);
+}
+
+/** The playbook file parsed and checked, with its hosts_from inventory read and checked too. */
+async function readPlaybook(
+  file: string,
+): Promise<{ source?: PlaybookSource; inventory?: Inventory; problems: Diagnostic[] }> {
+  const loaded = await loadPlaybookSource(file);
+  if (!loaded.source) return { problems: [...loaded.diagnostics] };
+  const { source } = loaded;
+  const hostsFrom = await loadHostsFrom(source, resolve(file), controllerEnvironment().homeDir);
+  const problems = orderDiagnostics([
+    ...loaded.diagnostics,
+    ...checkPlaybook(source, hostsFrom.inventory),
+    ...hostsFrom.problems,
+  ]);
+  return { source, ...(hostsFrom.inventory && { inventory: hostsFrom.inventory }), problems };
 }
 
 /** The resolved playbook; throws PlaybookError carrying every problem when the file is not valid. */
@@ -46,10 +63,10 @@ export async function loadPlaybookForRun(
   limit: string | undefined,
   options: { readonly checkSource: boolean } = { checkSource: false },
 ): Promise<{ playbook: Playbook; hosts: HostConfig[] }> {
-  const { source, playbook } = await loadValidPlaybook(file);
+  const { source, inventory, playbook } = await loadValidPlaybook(file);
   const hosts = selectHosts(playbook, limit);
   const problems = [
-    ...(await identityFileProblems(source, hosts)),
+    ...(await identityFileProblems(source, hosts, inventory)),
     ...(await backupDirProblems(source, playbook)),
     ...(await authVariableProblems(source, hosts)),
     // An upgrade's tarball, when it is here: a missing one is build's to report (a
@@ -60,40 +77,40 @@ export async function loadPlaybookForRun(
   return { playbook, hosts };
 }
 
-async function loadValidPlaybook(file: string): Promise<{ source: PlaybookSource; playbook: Playbook }> {
-  const loaded = await loadPlaybookSource(file);
-  const diagnostics = orderDiagnostics([
-    ...loaded.diagnostics,
-    ...(loaded.source ? checkPlaybook(loaded.source) : []),
-  ]);
-  if (!loaded.source || diagnostics.length > 0) throw new PlaybookError(diagnostics);
-  const document = loaded.source.data() as PlaybookDocument;
+async function loadValidPlaybook(
+  file: string,
+): Promise<{ source: PlaybookSource; inventory?: Inventory; playbook: Playbook }> {
+  const { source, inventory, problems } = await readPlaybook(file);
+  if (!source || problems.length > 0) throw new PlaybookError(problems);
+  const document = withInventory(source.data() as PlaybookDocument, inventory);
   const environment = controllerEnvironment();
   // ~/.ssh/config (or ssh.config_file) is read here, once, so resolving stays pure.
-  const ssh = await loadSshConfigs(loaded.source, document, resolve(file), environment);
+  const ssh = await loadSshConfigs(source, document, resolve(file), environment);
   if (ssh.problems.length > 0) throw new PlaybookError(orderDiagnostics(ssh.problems));
   const resolved = resolvePlaybook(document, resolve(file), { ...environment, sshConfigs: ssh.configs });
-  const { source } = loaded;
-  const playbook = { ...resolved, hosts: resolved.hosts.map((host) => withOrigins(source, host)) };
-  return { source, playbook };
+  const playbook = {
+    ...resolved,
+    hosts: resolved.hosts.map((host) => withOrigins(source, inventory, host)),
+  };
+  return { source, ...(inventory && { inventory }), playbook };
 }
 
-/** The host's `memcached` setting at `key`, where the host's own entry or `defaults` wrote it. */
-function originOf(source: PlaybookSource, host: string, key: string): string | undefined {
-  for (const path of [
-    ['hosts', host, 'memcached', key],
-    ['defaults', 'memcached', key],
-  ]) {
-    if (source.nodeAt(path) === undefined) continue;
-    const { file, line, col } = source.diagnostic(path, '');
-    return `${file}:${line}:${col}`;
-  }
-  return undefined;
+/** The host's `memcached` setting at `key`, where its own entry, the inventory or `defaults` wrote it. */
+function originOf(
+  source: PlaybookSource,
+  inventory: Inventory | undefined,
+  host: string,
+  key: string,
+): string | undefined {
+  const place = settingPlace(source, inventory, host, ['memcached', key]);
+  if (place === undefined) return undefined;
+  const { file, line, col } = place.kind === 'inventory' ? place.origin : source.diagnostic(place.path, '');
+  return `${file}:${line}:${col}`;
 }
 
-function withOrigins(source: PlaybookSource, host: HostConfig): HostConfig {
-  const port = originOf(source, host.name, 'port');
-  const args = originOf(source, host.name, 'args');
+function withOrigins(source: PlaybookSource, inventory: Inventory | undefined, host: HostConfig): HostConfig {
+  const port = originOf(source, inventory, host.name, 'port');
+  const args = originOf(source, inventory, host.name, 'args');
   if (port === undefined && args === undefined) return host;
   return { ...host, origins: { ...(port && { port }), ...(args && { args }) } };
 }

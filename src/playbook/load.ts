@@ -18,19 +18,15 @@ export async function loadPlaybookSource(file: string): Promise<LoadResult> {
   } catch (error) {
     return { source: undefined, diagnostics: [{ file, line: 1, col: 1, message: readFailure(error) }] };
   }
-  const badByte = firstInvalidUtf8Byte(bytes);
-  if (badByte !== undefined) return { source: undefined, diagnostics: [notUtf8(file, bytes, badByte)] };
+  const badByte = notUtf8Problem(file, bytes, 'playbook');
+  if (badByte !== undefined) return { source: undefined, diagnostics: [badByte] };
   return parsePlaybookText(file, bytes.toString('utf8'));
 }
 
 /** Parses playbook text that is already in memory; `file` is only used in diagnostics. */
 export function parsePlaybookText(file: string, text: string): LoadResult {
-  const lines = new LineCounter();
-  // Duplicate keys are found below instead, to name both places.
-  const document = parseDocument(text, { lineCounter: lines, keepSourceTokens: true, uniqueKeys: false });
-  const source = new PlaybookSource(file, document, lines);
-  const diagnostics = document.errors.map((error) => yamlDiagnostic(source, text, error));
-  diagnostics.push(...duplicateKeys(source));
+  const { source, diagnostics } = parseYamlText(file, text, 'playbook');
+  const { document } = source;
   if (document.contents === null) {
     diagnostics.push(
       source.diagnosticAtOffset(
@@ -43,6 +39,34 @@ export function parsePlaybookText(file: string, text: string): LoadResult {
   // would mostly report the syntax error again in other words.
   const readable = document.errors.length === 0 && document.contents !== null;
   return { source: readable ? source : undefined, diagnostics };
+}
+
+/**
+ * Parses a YAML file (a playbook, a YAML inventory) keeping every node's position, with
+ * its syntax problems and duplicate keys; `what` names the file in messages.
+ */
+export function parseYamlText(
+  file: string,
+  text: string,
+  what: 'playbook' | 'inventory',
+): { source: PlaybookSource; diagnostics: Diagnostic[] } {
+  const lines = new LineCounter();
+  // Duplicate keys are found below instead, to name both places.
+  const document = parseDocument(text, { lineCounter: lines, keepSourceTokens: true, uniqueKeys: false });
+  const source = new PlaybookSource(file, document, lines);
+  const diagnostics = document.errors.map((error) => yamlDiagnostic(source, text, error, what));
+  diagnostics.push(...duplicateKeys(source));
+  return { source, diagnostics };
+}
+
+/** Where `bytes` stop being UTF-8, as a diagnostic naming the file as `what`; undefined when they are UTF-8. */
+export function notUtf8Problem(
+  file: string,
+  bytes: Buffer,
+  what: 'playbook' | 'inventory',
+): Diagnostic | undefined {
+  const badByte = firstInvalidUtf8Byte(bytes);
+  return badByte === undefined ? undefined : notUtf8(file, bytes, badByte, what);
 }
 
 // Decoding replaces bytes that are not UTF-8 with U+FFFD: a prefix or argument
@@ -82,7 +106,7 @@ function firstInvalidUtf8Byte(bytes: Buffer): number | undefined {
   return failed;
 }
 
-function notUtf8(file: string, bytes: Buffer, offset: number): Diagnostic {
+function notUtf8(file: string, bytes: Buffer, offset: number, what: string): Diagnostic {
   const before = bytes.subarray(0, offset).toString('utf8');
   const line = before.split('\n').length;
   const col = before.length - before.lastIndexOf('\n');
@@ -91,7 +115,7 @@ function notUtf8(file: string, bytes: Buffer, offset: number): Diagnostic {
     file,
     line,
     col,
-    message: `the playbook is not UTF-8: byte 0x${byte} here cannot be read as text, and would silently become a different character — save the file as UTF-8`,
+    message: `the ${what} is not UTF-8: byte 0x${byte} here cannot be read as text, and would silently become a different character — save the file as UTF-8`,
   };
 }
 
@@ -110,20 +134,20 @@ function readFailure(error: unknown): string {
   }
 }
 
-function yamlDiagnostic(source: PlaybookSource, text: string, error: YAMLError): Diagnostic {
+function yamlDiagnostic(source: PlaybookSource, text: string, error: YAMLError, what: string): Diagnostic {
   const offset = Math.min(error.pos[0], text.length);
   // The yaml library appends "at line L, column C:" and a code excerpt; the position
   // already says that.
   const detail = (error.message.split(/ at line \d+, column \d+/)[0] ?? error.message).trim();
-  return source.diagnosticAtOffset(offset, yamlMessage(error.code, detail));
+  return source.diagnosticAtOffset(offset, yamlMessage(error.code, detail, what));
 }
 
-function yamlMessage(code: YAMLError['code'], detail: string): string {
+function yamlMessage(code: YAMLError['code'], detail: string, what: string): string {
   switch (code) {
     case 'TAB_AS_INDENT':
       return 'YAML syntax: a tab is used for indentation; YAML allows only spaces there — replace the tab with spaces';
     case 'MULTIPLE_DOCS':
-      return 'YAML syntax: the file holds more than one document (a second "---"); a playbook is one document';
+      return `YAML syntax: the file holds more than one document (a second "---"); a ${what} is one document`;
     case 'BAD_INDENT':
     case 'MISSING_CHAR':
     case 'UNEXPECTED_TOKEN':

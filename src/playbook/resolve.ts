@@ -65,7 +65,9 @@ export interface PlaybookDocument {
     | string
     | { readonly command: string; readonly argv: readonly string[]; readonly when?: 'upgrading' | 'always' }
   >;
-  readonly hosts: Readonly<Record<string, HostDocument>>;
+  /** With hosts_from, only after the inventory's hosts are merged in (hosts-from.ts) does every host have its address. */
+  readonly hosts?: Readonly<Record<string, HostDocument>>;
+  readonly hosts_from?: string;
   readonly groups?: Readonly<Record<string, readonly string[]>>;
 }
 
@@ -96,7 +98,7 @@ export function sshConfigPaths(
 ): Map<string, string | undefined> {
   const local = (path: string) => localPath(path, dirname(file), environment.homeDir);
   const paths = new Map<string, string | undefined>();
-  for (const [name, host] of Object.entries(document.hosts)) {
+  for (const [name, host] of Object.entries(document.hosts ?? {})) {
     const settings = mergeHostSettings(document.defaults, host) as HostSettingsDocument;
     if ((settings.connection ?? 'ssh') !== 'ssh') continue;
     paths.set(name, sshConfigPath(settings.ssh ?? {}, local, environment.sshConfigFile));
@@ -184,7 +186,7 @@ export function resolvePlaybook(
             : { kind: 'command', name: step.command, argv: step.argv, when: step.when ?? 'upgrading' },
       ),
     }),
-    hosts: Object.entries(document.hosts).map(([name, host]) =>
+    hosts: Object.entries(document.hosts ?? {}).map(([name, host]) =>
       withHandoverMemoryFile(resolveHost(name, host, document.defaults, local, environment), document),
     ),
     groups: document.groups ?? {},

@@ -1,6 +1,6 @@
 import type { ErrorObject } from 'ajv/dist/2020.js';
 import type { Diagnostic } from '../errors.js';
-import { playbookSchema, schemaErrors } from './schema.js';
+import { hostSettingErrors, playbookSchema, schemaErrors } from './schema.js';
 import { looksLikeSecret, secretKeyMessage } from './secret-keys.js';
 import { type Anchor, displayPath, type Path, type PathSegment, type PlaybookSource } from './source.js';
 import { closestName, describeValue, quoteList, quoteText } from './words.js';
@@ -13,6 +13,18 @@ interface Finding {
   readonly at: Path;
   readonly anchor: Anchor;
   readonly message: string;
+}
+
+/**
+ * What is wrong with a host's settings written somewhere else than the playbook (an
+ * inventory's variables), in the playbook's words: each problem's path in the host entry
+ * (`ssh.port`) and its message. Empty when the settings are valid.
+ */
+export function hostSettingProblems(settings: unknown): { path: Path; message: string }[] {
+  return withoutAlternatives(hostSettingErrors(settings)).map((error) => {
+    const finding = describe(error);
+    return { path: finding.where, message: finding.message };
+  });
 }
 
 /** Every schema violation of the document, positioned and worded for a person. */
@@ -35,8 +47,20 @@ function withoutAlternatives(errors: readonly ErrorObject[]): ErrorObject[] {
   for (const error of errors) {
     if (error.keyword === 'oneOf' || error.keyword === 'anyOf') collectObjects(error.schema, branches);
   }
-  return errors.filter((error) => !branches.has(error.parentSchema) && error.propertyName === undefined);
+  return errors.filter(
+    (error) =>
+      !branches.has(error.parentSchema) &&
+      error.propertyName === undefined &&
+      error.keyword !== 'if' &&
+      (error.keyword === 'required' || !conditional.has(error.parentSchema)),
+  );
 }
+
+// The root's `if`/`then` (hosts and each host's address are required without hosts_from)
+// says only what is required; a failed `if` and the types its `then` repeats are reported
+// where the properties themselves are checked.
+const conditional = new Set<unknown>();
+collectObjects(playbookSchema.then, conditional);
 
 function collectObjects(value: unknown, into: Set<unknown>): void {
   if (typeof value !== 'object' || value === null) return;
@@ -174,7 +198,7 @@ const typeWords: Record<string, string> = {
 const requiredHints: Record<string, string> = {
   name: 'a short title for the run, e.g. name: upgrade to 1.6.38',
   target: 'the version to install and where its source tarball comes from',
-  hosts: 'the hosts to upgrade, e.g. host1: { address: 10.0.0.1 }',
+  hosts: 'the hosts to upgrade, e.g. host1: { address: 10.0.0.1 }, or hosts_from: an Ansible inventory file',
   version: 'the version to install, e.g. version: "1.6.38"',
   source: 'the path or url of the source tarball, and its sha256',
   sha256: 'the SHA-256 of the tarball, as printed by sha256sum',

@@ -24,3 +24,11 @@ const validate = ajv.compile(playbookSchema);
 export function schemaErrors(data: unknown): ErrorObject[] {
   return validate(data) ? [] : [...(validate.errors ?? [])];
 }
+
+/** Every schema violation of one host's settings, as a `hosts.<name>` entry would have them. */
+export function hostSettingErrors(data: unknown): ErrorObject[] {
+  // Compiled on first use: only a playbook with hosts_from needs it.
+  const validateHost = ajv.getSchema(`${String(playbookSchema.$id)}#/$defs/host`);
+  if (!validateHost) throw new Error('playbook schema has no $defs/host');
+  return validateHost(data) ? [] : [...(validateHost.errors ?? [])];
+}

@@ -30,7 +30,9 @@ export async function loadSshConfigs(
       : named
         ? `MEMPLAY_SSH_CONFIG=${environment.sshConfigFile}`
         : 'the default ssh config';
-    const at = setting ?? ['hosts', hosts[0] as string, 'address'];
+    // A host only the hosts_from inventory lists has no line of its own in the playbook.
+    const listed = source.nodeAt(['hosts', hosts[0] as string]) !== undefined;
+    const at = setting ?? (listed ? ['hosts', hosts[0] as string, 'address'] : ['hosts_from']);
     try {
       const config = await loadSshConfig(path, environment.homeDir);
       if (config.missing && named) {

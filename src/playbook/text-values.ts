@@ -54,7 +54,8 @@ export function textValueProblems(
   return found;
 }
 
-function textProblem(value: string): string | undefined {
+/** What makes `value` unfit for any text field (too long, a control character); undefined when it is fine. */
+export function textProblem(value: string): string | undefined {
   if (value.length > MAX_TEXT_LENGTH) {
     return `is ${value.length} characters long; a value may have at most ${MAX_TEXT_LENGTH} — shorten it`;
   }

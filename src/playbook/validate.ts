@@ -1,4 +1,6 @@
 import type { Diagnostic } from '../errors.js';
+import { combinedHosts, inventoryHost } from './hosts-from.js';
+import type { Inventory } from './inventory.js';
 import { isRecord, mergeHostSettings, type RawRecord } from './merge.js';
 import { schemaDiagnostics } from './schema-messages.js';
 import { displayPath, type Path, type PlaybookSource } from './source.js';
@@ -9,38 +11,104 @@ import { closestName } from './words.js';
 /**
  * All problems of a parsed playbook: the schema's and the semantic ones (which need
  * more than one value to see). The semantic checks look only at values of the right
- * shape, so one run reports every mistake, whatever the schema said.
+ * shape, so one run reports every mistake, whatever the schema said. `inventory`: the
+ * hosts_from inventory, read, whose hosts and groups the checks count with the playbook's.
  */
-export function checkPlaybook(source: PlaybookSource): Diagnostic[] {
+export function checkPlaybook(source: PlaybookSource, inventory?: Inventory): Diagnostic[] {
   const data = source.data();
   const schema = schemaDiagnostics(source, data);
-  return [...schema, ...semanticDiagnostics(source, data), ...textValueProblems(source, data, schema)];
+  return [
+    ...schema,
+    ...semanticDiagnostics(source, data, inventory),
+    ...textValueProblems(source, data, schema),
+  ];
 }
 
-/** Sorted by position, each reported once. */
+/** Sorted by file (in the order they first appear) and position, each reported once. */
 export function orderDiagnostics(diagnostics: readonly Diagnostic[]): Diagnostic[] {
-  const unique = new Map(diagnostics.map((d) => [`${d.line}:${d.col}:${d.message}`, d]));
+  const unique = new Map(diagnostics.map((d) => [`${d.file}:${d.line}:${d.col}:${d.message}`, d]));
+  const files = [...new Set(diagnostics.map((d) => d.file))];
   return [...unique.values()].sort(
-    (a, b) => a.line - b.line || a.col - b.col || a.message.localeCompare(b.message),
+    (a, b) =>
+      files.indexOf(a.file) - files.indexOf(b.file) ||
+      a.line - b.line ||
+      a.col - b.col ||
+      a.message.localeCompare(b.message),
   );
 }
 
-function semanticDiagnostics(source: PlaybookSource, data: unknown): Diagnostic[] {
+function semanticDiagnostics(
+  source: PlaybookSource,
+  data: unknown,
+  inventory: Inventory | undefined,
+): Diagnostic[] {
   if (!isRecord(data)) return [];
-  const hosts = isRecord(data.hosts) ? data.hosts : {};
+  const hosts = combinedHosts(data.hosts, inventory);
   return [
-    ...groupProblems(source, data.groups, hosts),
-    ...duplicateEndpoints(source, data.defaults, hosts),
+    ...groupProblems(source, data.groups, hosts, inventory),
+    ...inventoryProblems(source, data, inventory),
+    ...duplicateEndpoints(source, data.defaults, hosts, inventory),
     ...serviceProblems(source, data.defaults, hosts),
     ...taskListProblems(source, data.tasks),
   ];
 }
 
-function groupProblems(source: PlaybookSource, groups: unknown, hosts: RawRecord): Diagnostic[] {
+// With hosts_from, a playbook entry needs an address only for a host the inventory does
+// not list, and inventory groups share the names of the playbook's hosts and groups.
+function inventoryProblems(
+  source: PlaybookSource,
+  data: RawRecord,
+  inventory: Inventory | undefined,
+): Diagnostic[] {
+  if (!inventory) return [];
+  const found: Diagnostic[] = [];
+  const own = isRecord(data.hosts) ? data.hosts : {};
+  for (const [name, entry] of Object.entries(own)) {
+    if (inventory.groups.has(name)) {
+      const group = inventory.groups.get(name);
+      found.push(
+        source.diagnostic(
+          ['hosts', name],
+          `hosts: host "${name}" has the name of a group of ${inventory.file} (line ${group?.at.line}); ` +
+            'rename one so --limit can tell them apart',
+          'key',
+        ),
+      );
+    }
+    if (!isRecord(entry) || 'address' in entry || inventoryHost(inventory, name)) continue;
+    found.push(
+      source.diagnostic(
+        ['hosts', name],
+        `${displayPath(['hosts', name])}: missing required key "address" (the host name or IP address to connect to); ` +
+          `${name} is not a host of ${inventory.file}`,
+        'key',
+      ),
+    );
+  }
+  return found;
+}
+
+function groupProblems(
+  source: PlaybookSource,
+  groups: unknown,
+  hosts: RawRecord,
+  inventory: Inventory | undefined,
+): Diagnostic[] {
   if (!isRecord(groups)) return [];
   const hostNames = Object.keys(hosts);
   const found: Diagnostic[] = [];
   for (const [group, members] of Object.entries(groups)) {
+    const shared = inventory?.groups.get(group);
+    if (inventory && shared) {
+      found.push(
+        source.diagnostic(
+          ['groups', group],
+          `groups: group "${group}" is also a group of ${inventory.file} (line ${shared.at.line}); ` +
+            'rename this one, or list its hosts in the inventory',
+          'key',
+        ),
+      );
+    }
     if (group in hosts) {
       found.push(
         source.diagnostic(
@@ -59,8 +127,8 @@ function groupProblems(source: PlaybookSource, groups: unknown, hosts: RawRecord
         source.diagnostic(
           path,
           `${displayPath(path)}: "${member}" is not a host of this playbook${
-            suggestion ? ` — did you mean "${suggestion}"?` : `; the hosts are ${hostNames.join(', ')}`
-          }`,
+            inventory ? ` or of ${inventory.file}` : ''
+          }${suggestion ? ` — did you mean "${suggestion}"?` : `; the hosts are ${hostNames.join(', ')}`}`,
         ),
       );
     }
@@ -69,7 +137,12 @@ function groupProblems(source: PlaybookSource, groups: unknown, hosts: RawRecord
 }
 
 // Two entries for one memcached would upgrade it twice, possibly in the same batch.
-function duplicateEndpoints(source: PlaybookSource, defaults: unknown, hosts: RawRecord): Diagnostic[] {
+function duplicateEndpoints(
+  source: PlaybookSource,
+  defaults: unknown,
+  hosts: RawRecord,
+  inventory: Inventory | undefined,
+): Diagnostic[] {
   const seen = new Map<string, string>();
   const found: Diagnostic[] = [];
   for (const [name, host] of Object.entries(hosts)) {
@@ -80,6 +153,17 @@ function duplicateEndpoints(source: PlaybookSource, defaults: unknown, hosts: Ra
     const first = seen.get(endpoint);
     if (first === undefined) {
       seen.set(endpoint, name);
+      continue;
+    }
+    const listed = inventoryHost(inventory, name);
+    if (listed && inventory && source.nodeAt(['hosts', name]) === undefined) {
+      found.push({
+        file: inventory.file,
+        ...listed.at,
+        message:
+          `${name}: same address and memcached port as ${first} (${endpoint}); ` +
+          'each memcached may be listed once — fix ansible_host or memcached_port, or remove one of them',
+      });
       continue;
     }
     found.push(

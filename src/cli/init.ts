@@ -9,6 +9,7 @@ import {
   releaseUrl,
   renderStarterPlaybook,
   type StarterHost,
+  type StarterService,
   type StarterSettings,
   schemaReference,
 } from '../playbook/starter.js';
@@ -31,6 +32,10 @@ export interface InitFlags {
   readonly prefix?: string;
   readonly backupDir?: string;
   readonly name?: string;
+  readonly identityFile?: string;
+  readonly knownHosts?: string;
+  readonly pidfile?: string;
+  readonly unit?: string;
   readonly force: boolean;
 }
 
@@ -77,24 +82,34 @@ async function sha256OfLocal(path: string): Promise<string | undefined> {
   return isFile ? sha256File(path) : undefined;
 }
 
-/**
- * The settings the flags give, with what they leave out asked through `ask`
- * (a terminal), or refused with the flags to add when there is none.
- */
-export async function resolveInitSettings(
+/** Asks for what the flags leave out (on a terminal), else remembers the flag to name in one refusal. */
+function questioner(ask: Ask | undefined) {
+  const missing: string[] = [];
+  return {
+    async need(flag: string, given: string | undefined, question: string, fallback?: string) {
+      if (given !== undefined) return given;
+      if (ask) return ask(question, fallback);
+      if (fallback !== undefined) return fallback;
+      missing.push(flag);
+      return '';
+    },
+    refuseMissing(): void {
+      if (missing.length === 0) return;
+      throw new UsageError(
+        `memplay init needs ${missing.join(', ')}: give ${missing.length === 1 ? 'it' : 'them'} as flags, or run it on a terminal to be asked`,
+      );
+    },
+  };
+}
+
+type Need = ReturnType<typeof questioner>['need'];
+
+/** The release to upgrade to: version, tarball and its sha256 (computed for a local tarball). */
+async function resolveTarget(
   flags: InitFlags,
   playbookDir: string,
-  ask: Ask | undefined,
-): Promise<StarterSettings> {
-  const missing: string[] = [];
-  const need = async (flag: string, given: string | undefined, question: string, fallback?: string) => {
-    if (given !== undefined) return given;
-    if (ask) return ask(question, fallback);
-    if (fallback !== undefined) return fallback;
-    missing.push(flag);
-    return '';
-  };
-  const hostsText = await need('--hosts', flags.hosts, 'Hosts (name or name=address, comma-separated)');
+  need: Need,
+): Promise<Pick<StarterSettings, 'version' | 'source' | 'sha256'>> {
   const version = await need('--version', flags.version, 'memcached version to upgrade to (e.g. 1.6.38)');
   const sourceText = await need(
     '--source',
@@ -113,6 +128,43 @@ export async function resolveInitSettings(
     flags.sha256 ?? computed,
     'sha256 of the tarball (as sha256sum prints it)',
   );
+  return { version, source, sha256 };
+}
+
+/** A controller path from the command line: `~` is kept for the playbook, anything else made absolute. */
+function controllerPath(path: string): string {
+  return path === '~' || path.startsWith('~/') ? path : resolve(path);
+}
+
+/** `--identity-file` and `--known-hosts` as the playbook writes them. */
+export function sshFiles(flags: InitFlags): Pick<StarterSettings, 'identityFile' | 'knownHosts'> {
+  return {
+    ...(flags.identityFile !== undefined && { identityFile: controllerPath(flags.identityFile) }),
+    ...(flags.knownHosts !== undefined && { knownHosts: controllerPath(flags.knownHosts) }),
+  };
+}
+
+function serviceOf(flags: InitFlags): StarterService | undefined {
+  if (flags.pidfile !== undefined && flags.unit !== undefined) {
+    throw new UsageError('--pidfile and --unit name two ways to stop memcached: give one');
+  }
+  if (flags.pidfile !== undefined) return { manager: 'pidfile', pidfile: flags.pidfile };
+  if (flags.unit !== undefined) return { manager: 'systemd', unit: flags.unit };
+  return undefined;
+}
+
+/**
+ * The settings the flags give, with what they leave out asked through `ask`
+ * (a terminal), or refused with the flags to add when there is none.
+ */
+export async function resolveInitSettings(
+  flags: InitFlags,
+  playbookDir: string,
+  ask: Ask | undefined,
+): Promise<StarterSettings> {
+  const { need, refuseMissing } = questioner(ask);
+  const hostsText = await need('--hosts', flags.hosts, 'Hosts (name or name=address, comma-separated)');
+  const { version, source, sha256 } = await resolveTarget(flags, playbookDir, need);
   // Left out, the playbook says nothing and memplay logs in as whoever runs it.
   const user = flags.user ?? (ask ? await ask('SSH user', userInfo().username) : undefined);
   const port = await need('--port', flags.port, 'memcached port', '11211');
@@ -122,11 +174,8 @@ export async function resolveInitSettings(
     'Hosts out of service at once (a count, or e.g. 25%)',
     '1',
   );
-  if (missing.length > 0) {
-    throw new UsageError(
-      `memplay init needs ${missing.join(', ')}: give ${missing.length === 1 ? 'it' : 'them'} as flags, or run it on a terminal to be asked`,
-    );
-  }
+  refuseMissing();
+  const service = serviceOf(flags);
   return {
     name: flags.name ?? `upgrade to ${version}`,
     hosts: parseHosts(hostsText),
@@ -139,6 +188,8 @@ export async function resolveInitSettings(
     prefix: flags.prefix ?? '/opt/memcached',
     serial: parseSerial(serial),
     backupDir: flags.backupDir ?? './backups',
+    ...sshFiles(flags),
+    ...(service && { service }),
   };
 }
 
@@ -154,13 +205,10 @@ function terminalAsk(): { ask: Ask; close(): void } {
 }
 
 /**
- * Renders the playbook, validates it beside its destination and renames it into
- * place only when it is valid: a bad flag leaves no file behind.
+ * Validates `text` beside its destination and renames it into place only when it
+ * is valid: a bad flag leaves no file behind. Returns the problems, empty when written.
  */
-export async function writeStarterPlaybook(file: string, settings: StarterSettings): Promise<string[]> {
-  const path = resolve(file);
-  const schemaRef = schemaReference(dirname(path), projectFile('schemas/playbook.schema.json'));
-  const text = renderStarterPlaybook(settings, schemaRef, new Date().toISOString().slice(0, 10));
+export async function writeValidPlaybook(path: string, text: string): Promise<string[]> {
   const staging = join(dirname(path), `.${basename(path)}.memplay-init-${process.pid}.yml`);
   await writeFile(staging, text, { mode: 0o644 });
   try {
@@ -171,6 +219,32 @@ export async function writeStarterPlaybook(file: string, settings: StarterSettin
   } finally {
     await rm(staging, { force: true });
   }
+}
+
+/** The `yaml-language-server` schema reference for a playbook written at `path`. */
+export function schemaReferenceFor(path: string): string {
+  return schemaReference(dirname(path), projectFile('schemas/playbook.schema.json'));
+}
+
+export const today = () => new Date().toISOString().slice(0, 10);
+
+/** Renders the starter playbook and writes it if it is valid (see writeValidPlaybook). */
+export async function writeStarterPlaybook(file: string, settings: StarterSettings): Promise<string[]> {
+  const path = resolve(file);
+  return writeValidPlaybook(path, renderStarterPlaybook(settings, schemaReferenceFor(path), today()));
+}
+
+/** Refuses a playbook the settings made invalid; else says it was written and what to run next. */
+export function reportWritten(file: string, problems: readonly string[]): ExitCode {
+  if (problems.length > 0) {
+    throw new UsageError(
+      `the playbook these answers make is not valid, so ${file} was not written:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+    );
+  }
+  process.stdout.write(
+    `${file}: written and valid — next: memplay validate ${file}, then memplay apply ${file} --check\n`,
+  );
+  return ExitCode.ok;
 }
 
 export async function initCommand(file: string, flags: InitFlags): Promise<ExitCode> {
@@ -184,14 +258,5 @@ export async function initCommand(file: string, flags: InitFlags): Promise<ExitC
   } finally {
     terminal?.close();
   }
-  const problems = await writeStarterPlaybook(file, settings);
-  if (problems.length > 0) {
-    throw new UsageError(
-      `the playbook these answers make is not valid, so ${file} was not written:\n${problems.map((p) => `  ${p}`).join('\n')}`,
-    );
-  }
-  process.stdout.write(
-    `${file}: written and valid — next: memplay validate ${file}, then memplay apply ${file} --check\n`,
-  );
-  return ExitCode.ok;
+  return reportWritten(file, await writeStarterPlaybook(file, settings));
 }

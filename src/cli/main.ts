@@ -159,6 +159,13 @@ function program(): Command {
     .option('--prefix <dir>', 'install prefix on the hosts (default /opt/memcached)')
     .option('--backup-dir <dir>', 'backup folder on this machine (default ./backups)')
     .option('--name <title>', 'the playbook name (default: upgrade to VERSION)')
+    .option('--identity-file <path>', 'the private key memplay logs in with (default: ssh-agent)')
+    .option(
+      '--known-hosts <path>',
+      'the known_hosts file host keys are checked against (default ~/.ssh/known_hosts)',
+    )
+    .option('--pidfile <path>', "memcached's pidfile on the hosts (default <prefix>/memcached.pid)")
+    .option('--unit <name>', 'the systemd unit that runs memcached (instead of a pidfile)')
     .option('--force', 'overwrite FILE if it exists', false)
     .action(async (file: string, opts: InitFlags) => {
       process.exitCode = await initCommand(file, opts);

@@ -4,7 +4,9 @@ import { userInfo } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { UsageError } from '../errors.js';
+import { fleetLayout } from '../playbook/from-running.js';
 import { validatePlaybookFile } from '../playbook/index.js';
+import { type RunningPlaybookSettings, renderRunningPlaybook } from '../playbook/running-starter.js';
 import {
   releaseUrl,
   renderStarterPlaybook,
@@ -16,9 +18,11 @@ import {
 import { projectFile } from '../project-root.js';
 import { sha256File } from '../tasks/source-tarball.js';
 import { ExitCode } from './exit-codes.js';
+import { parseHostSpecs, readRunningFleet } from './init-from-running.js';
 
 // `memplay init`: a commented starter playbook from flags, or from questions on a
-// terminal for what the flags left out. The file is validated before it is kept.
+// terminal for what the flags left out; with --from-running, one that describes what
+// the hosts run now (src/cli/init-from-running.ts). The file is validated before it is kept.
 
 export interface InitFlags {
   readonly hosts?: string;
@@ -36,6 +40,10 @@ export interface InitFlags {
   readonly knownHosts?: string;
   readonly pidfile?: string;
   readonly unit?: string;
+  /** `[name=][user@]address[:sshport]` each (or comma-separated): read the playbook from what these hosts run. */
+  readonly fromRunning?: readonly string[];
+  readonly acceptNewHostKeys?: boolean;
+  readonly verbose?: boolean;
   readonly force: boolean;
 }
 
@@ -193,6 +201,43 @@ export async function resolveInitSettings(
   };
 }
 
+/** `--from-running`: the target and rollout from the flags (or asked); the hosts' settings come from the hosts. */
+export async function resolveRunningSettings(
+  flags: InitFlags,
+  playbookDir: string,
+  ask: Ask | undefined,
+): Promise<RunningPlaybookSettings> {
+  for (const [flag, given] of [
+    ['--hosts', flags.hosts],
+    ['--prefix', flags.prefix],
+  ] as const) {
+    if (given !== undefined) {
+      throw new UsageError(
+        `${flag} does not go with --from-running, which reads each host's ${flag === '--hosts' ? 'hosts from its list' : 'prefix from where its memcached binary is'}`,
+      );
+    }
+  }
+  serviceOf(flags);
+  const { need, refuseMissing } = questioner(ask);
+  const { version, source, sha256 } = await resolveTarget(flags, playbookDir, need);
+  const serial = await need(
+    '--serial',
+    flags.serial,
+    'Hosts out of service at once (a count, or e.g. 25%)',
+    '1',
+  );
+  refuseMissing();
+  return {
+    name: flags.name ?? `upgrade to ${version}`,
+    version,
+    source,
+    sha256,
+    serial: parseSerial(serial),
+    backupDir: flags.backupDir ?? './backups',
+    ...sshFiles(flags),
+  };
+}
+
 function terminalAsk(): { ask: Ask; close(): void } {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   return {
@@ -247,11 +292,53 @@ export function reportWritten(file: string, problems: readonly string[]): ExitCo
   return ExitCode.ok;
 }
 
+/**
+ * `--from-running`: reads every host (nothing is changed there), then writes the
+ * playbook that describes them if it is valid. What it could not reproduce is
+ * written into the file beside the host and said on stderr.
+ */
+async function initFromRunning(
+  file: string,
+  flags: InitFlags,
+  settings: RunningPlaybookSettings,
+): Promise<ExitCode> {
+  const specs = parseHostSpecs(flags.fromRunning ?? [], {
+    ...(flags.user !== undefined && { user: flags.user }),
+    ...(flags.sshPort !== undefined && { port: parsePort('--ssh-port', flags.sshPort) }),
+  });
+  const service = serviceOf(flags);
+  const path = resolve(file);
+  const hosts = await readRunningFleet(specs, {
+    named: service && (service.manager === 'pidfile' ? { pidfile: service.pidfile } : { unit: service.unit }),
+    ...(flags.port !== undefined && { port: parsePort('--port', flags.port) }),
+    ...(settings.identityFile !== undefined && { identityFile: settings.identityFile }),
+    ...(settings.knownHosts !== undefined && { knownHosts: settings.knownHosts }),
+    acceptNewHostKeys: flags.acceptNewHostKeys ?? false,
+    verbose: flags.verbose ?? false,
+    playbookDir: dirname(path),
+  });
+  const text = renderRunningPlaybook(fleetLayout(hosts), settings, schemaReferenceFor(path), today());
+  const problems = await writeValidPlaybook(path, text);
+  for (const warning of hosts.flatMap((host) => host.found.warnings)) {
+    process.stderr.write(`memplay: warning: ${warning}\n`);
+  }
+  return reportWritten(file, problems);
+}
+
 export async function initCommand(file: string, flags: InitFlags): Promise<ExitCode> {
   if (existsSync(file) && !flags.force) {
     throw new UsageError(`${file} already exists: choose another path, or add --force to overwrite it`);
   }
   const terminal = process.stdin.isTTY && process.stderr.isTTY ? terminalAsk() : undefined;
+  if (flags.fromRunning !== undefined) {
+    let settings: RunningPlaybookSettings;
+    try {
+      settings = await resolveRunningSettings(flags, dirname(resolve(file)), terminal?.ask);
+    } finally {
+      terminal?.close();
+    }
+    return initFromRunning(file, flags, settings);
+  }
   let settings: StarterSettings;
   try {
     settings = await resolveInitSettings(flags, dirname(resolve(file)), terminal?.ask);

@@ -164,6 +164,7 @@ export function renderStarterPlaybook(
     `    prefix: ${q(settings.prefix)}   # builds go to <prefix>/<version>; <prefix>/current links the live one`,
     '    # What the new build is started with (the port comes from port above): make these the',
     '    # arguments your memcached runs with now. Listening on loopback only is the safe start.',
+    '    # memplay init --from-running HOST… reads them from the memcached each host runs.',
     '    args: ["-l", "127.0.0.1", "-m", "1024"]',
     service,
     '  # become: true                # run systemctl through sudo',

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { writeValidPlaybook } from '../../src/cli/init.js';
+import { resolveRunningSettings, writeValidPlaybook } from '../../src/cli/init.js';
+import { parseHostSpecs } from '../../src/cli/init-from-running.js';
 import { UsageError } from '../../src/errors.js';
 import {
   type MemcachedProcess,
@@ -28,6 +29,7 @@ import { commentLines, renderRunningPlaybook } from '../../src/playbook/running-
 import type { HostConfig } from '../../src/playbook/types.js';
 import { unitCommandLine } from '../../src/service/drop-in.js';
 import { memcachedStartArgs } from '../../src/service/service.js';
+import { runMemplay } from '../e2e/memplay-cli.js';
 
 // `memplay init --from-running`: from what the process probe reads on a host to the
 // playbook that describes it. The probe's own shell runs on the lab (test/e2e/init-from-running.test.ts).
@@ -376,6 +378,56 @@ describe('describing the running memcached', () => {
   });
 });
 
+describe('host specs on the command line', () => {
+  it('[name=][user@]address[:port]: several on one address are named by their ssh port', () => {
+    expect(
+      parseHostSpecs(['mplab1@127.0.0.1:2201', 'mplab2@127.0.0.1:2202,mplab3@127.0.0.1:2203', 'cache-a1']),
+    ).toEqual([
+      { name: '127.0.0.1-2201', address: '127.0.0.1', user: 'mplab1', port: 2201 },
+      { name: '127.0.0.1-2202', address: '127.0.0.1', user: 'mplab2', port: 2202 },
+      { name: '127.0.0.1-2203', address: '127.0.0.1', user: 'mplab3', port: 2203 },
+      { name: 'cache-a1', address: 'cache-a1' },
+    ]);
+  });
+
+  it('names given, --user and --ssh-port for what a spec leaves out, IPv6 in brackets', () => {
+    expect(
+      parseHostSpecs(['web1=10.0.0.1', 'web2=ops@[fe80::1%eth0]:2222'], { user: 'deploy', port: 22 }),
+    ).toEqual([
+      { name: 'web1', address: '10.0.0.1', user: 'deploy', port: 22 },
+      { name: 'web2', address: 'fe80::1%eth0', user: 'ops', port: 2222 },
+    ]);
+    expect(parseHostSpecs(['a@h', 'b@h'])).toEqual([
+      { name: 'a-h-22', address: 'h', user: 'a' },
+      { name: 'b-h-22', address: 'h', user: 'b' },
+    ]);
+  });
+
+  it('refused: no host, a host twice, a port out of range', () => {
+    expect(() => parseHostSpecs([' , '])).toThrow(/--from-running needs at least one host/);
+    expect(() => parseHostSpecs(['10.0.0.1', '10.0.0.1'])).toThrow(/names 10\.0\.0\.1-22 twice/);
+    expect(() => parseHostSpecs(['h:70000'])).toThrow(
+      '--from-running h:70000: the ssh port must be from 1 to 65535',
+    );
+  });
+
+  it('--hosts, --prefix and --pidfile with --unit do not go with --from-running', async () => {
+    const flags = { force: false, fromRunning: ['h'], version: '1.6.38', sha256: sha };
+    await expect(resolveRunningSettings({ ...flags, hosts: 'a' }, tmpdir(), undefined)).rejects.toThrow(
+      UsageError,
+    );
+    await expect(resolveRunningSettings({ ...flags, prefix: '/x' }, tmpdir(), undefined)).rejects.toThrow(
+      /--prefix does not go with --from-running/,
+    );
+    await expect(
+      resolveRunningSettings({ ...flags, pidfile: '/run/a.pid', unit: 'mc.service' }, tmpdir(), undefined),
+    ).rejects.toThrow('--pidfile and --unit name two ways to stop memcached: give one');
+    await expect(
+      resolveRunningSettings({ force: false, fromRunning: ['h'] }, tmpdir(), undefined),
+    ).rejects.toThrow('memplay init needs --version, --sha256');
+  });
+});
+
 /** The written playbook, validated as `memplay init` does, then resolved as `apply` would. */
 async function writeAndResolve(hosts: RunningHost[]) {
   const dir = await mkdtemp(join(tmpdir(), 'memplay-from-running-'));
@@ -556,6 +608,29 @@ describe('the written playbook', () => {
     const evil = labLike(1, ['-o', 'x\nhosts: {}']);
     const { problems, dir } = await writeAndResolve([evil]);
     expect(problems.join('\n')).toMatch(/a newline/);
+    expect(await readdir(dir)).toEqual([]);
+  });
+});
+
+// Spawns the built CLI (`npm run build` first), as test/unit/init.test.ts does.
+describe('memplay init --from-running on the command line', { timeout: 60_000 }, () => {
+  it('a host that cannot be reached: exit 3 naming it, and no file; --hosts with --from-running: exit 5', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'memplay-from-running-cli-'));
+    const file = join(dir, 'fleet.yml');
+    const target = ['--version', '1.6.38', '--sha256', sha, '--known-hosts', join(dir, 'known_hosts')];
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    const unreachable = await runMemplay(
+      ['init', file, '--from-running', 'c1=nobody@127.0.0.1:1', ...target],
+      {
+        SSH_AUTH_SOCK: join(dir, 'no-agent'),
+      },
+    );
+    expect(unreachable.code, unreachable.stderr).toBe(3);
+    expect(unreachable.stderr).toMatch(/^memplay: c1: cannot connect to 127\.0\.0\.1:1: /);
+    expect(unreachable.stderr).toContain('1 of 1 host could not be described, so nothing was written');
+    const mixed = await runMemplay(['init', file, '--from-running', 'c1', '--hosts', 'c1', ...target]);
+    expect(mixed.code).toBe(5);
+    expect(mixed.stderr).toContain('--hosts does not go with --from-running');
     expect(await readdir(dir)).toEqual([]);
   });
 });

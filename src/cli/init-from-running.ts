@@ -127,7 +127,11 @@ async function connectionTargets(specs: readonly HostSpec[], options: ReadOption
     const path = sshConfigPath(ssh, local, environment.sshConfigFile);
     let config = path === undefined ? undefined : configs.get(path);
     if (path !== undefined && config === undefined) {
-      config = await loadSshConfig(path, environment.homeDir);
+      config = await loadSshConfig(path, environment.homeDir).catch((error: unknown) => {
+        throw new UsageError(
+          `cannot read ssh config ${path} (${(error as Error).message}); fix the file, or set MEMPLAY_SSH_CONFIG=none`,
+        );
+      });
       if (config.missing && environment.sshConfigFile !== undefined) {
         throw new UsageError(
           `MEMPLAY_SSH_CONFIG=${environment.sshConfigFile}: ${path} does not exist; give the path of an OpenSSH client config, or none to read no config`,

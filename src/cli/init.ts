@@ -217,7 +217,11 @@ export async function resolveRunningSettings(
       );
     }
   }
-  serviceOf(flags);
+  const service = serviceOf(flags);
+  // The pidfile is read on each host: a relative one would be taken from the login's home there.
+  if (service?.manager === 'pidfile' && !service.pidfile.startsWith('/')) {
+    throw new UsageError(`--pidfile must be an absolute path on the hosts, got "${service.pidfile}"`);
+  }
   const { need, refuseMissing } = questioner(ask);
   const { version, source, sha256 } = await resolveTarget(flags, playbookDir, need);
   const serial = await need(

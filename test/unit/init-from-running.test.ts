@@ -423,6 +423,9 @@ describe('host specs on the command line', () => {
       resolveRunningSettings({ ...flags, pidfile: '/run/a.pid', unit: 'mc.service' }, tmpdir(), undefined),
     ).rejects.toThrow('--pidfile and --unit name two ways to stop memcached: give one');
     await expect(
+      resolveRunningSettings({ ...flags, pidfile: 'mc.pid' }, tmpdir(), undefined),
+    ).rejects.toThrow('--pidfile must be an absolute path on the hosts, got "mc.pid"');
+    await expect(
       resolveRunningSettings({ force: false, fromRunning: ['h'] }, tmpdir(), undefined),
     ).rejects.toThrow('memplay init needs --version, --sha256');
   });

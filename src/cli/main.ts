@@ -160,23 +160,54 @@ function program(): Command {
 
   subcommand('init')
     .description(
-      'write a commented starter playbook to FILE (from the flags; on a terminal, asks for what they leave out)',
+      'write a commented starter playbook to FILE (from the flags; on a terminal, asks for what they leave out); with --from-running, one that describes what the hosts run now',
     )
     .argument('[file]', 'where to write it', 'playbook.yml')
     .option('--hosts <list>', 'hosts, comma-separated: name, or name=address')
+    .option(
+      '--from-running <hosts...>',
+      "log in to these hosts ([name=][user@]address[:sshport], or an ssh config alias; read-only) and write each one's running memcached: port, arguments, prefix, pidfile or unit",
+    )
     .option('--version <version>', 'the memcached version to upgrade to, e.g. 1.6.38')
     .option(
       '--source <path|url>',
       'the tarball: a path on this machine or an http(s) URL (default: memcached.org)',
     )
     .option('--sha256 <hex>', "the tarball's sha256 (computed when --source is a local file)")
-    .option('--user <name>', 'SSH user (default: yours)')
-    .option('--port <port>', 'memcached port', undefined)
-    .option('--ssh-port <port>', 'SSH port (default 22)')
+    .option('--user <name>', 'SSH user (default: yours); with --from-running, for hosts given without user@')
+    .option(
+      '--port <port>',
+      'memcached port; with --from-running, which memcached to read where a host runs several',
+      undefined,
+    )
+    .option('--ssh-port <port>', 'SSH port (default 22); with --from-running, for hosts given without :port')
     .option('--serial <n|%>', 'hosts out of service at once: a count or a percentage like 25% (default 1)')
     .option('--prefix <dir>', 'install prefix on the hosts (default /opt/memcached)')
     .option('--backup-dir <dir>', 'backup folder on this machine (default ./backups)')
     .option('--name <title>', 'the playbook name (default: upgrade to VERSION)')
+    .option('--identity-file <path>', 'the private key memplay logs in with (default: ssh-agent)')
+    .option(
+      '--known-hosts <path>',
+      'the known_hosts file host keys are checked against (default ~/.ssh/known_hosts)',
+    )
+    .option(
+      '--pidfile <path>',
+      "memcached's pidfile on the hosts; with --from-running, where its process is found",
+    )
+    .option(
+      '--unit <name>',
+      'the systemd unit that runs memcached; with --from-running, where its process is found',
+    )
+    .option(
+      '--accept-new-host-keys',
+      'with --from-running: trust a host whose key is not in its known_hosts file yet and add the key there (a changed key is still refused)',
+      false,
+    )
+    .option(
+      '-v, --verbose',
+      'with --from-running: show every remote command with its exit status and output',
+      false,
+    )
     .option('--force', 'overwrite FILE if it exists', false)
     .action(async (file: string, opts: InitFlags) => {
       process.exitCode = await initCommand(file, opts);

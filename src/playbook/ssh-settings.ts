@@ -115,8 +115,9 @@ function configNote(alias: string, found: SshConfigHost, config: SshConfigFile):
   return `${alias} per ssh config: ${parts.join(', ')}`;
 }
 
-// ProxyJump's syntax: `[user@]host[:port]`, comma-separated, first hop first.
-function parseJump(spec: string): { user?: string; host: string; port?: number } {
+// ProxyJump's syntax: `[user@]host[:port]`, comma-separated, first hop first;
+// one hop is also how `memplay init --from-running` takes a host.
+export function parseJump(spec: string): { user?: string; host: string; port?: number } {
   const at = spec.lastIndexOf('@');
   const user = at >= 0 ? spec.slice(0, at) : undefined;
   const rest = at >= 0 ? spec.slice(at + 1) : spec;

@@ -82,6 +82,31 @@ describe('memplay init writes a starter playbook that validates', () => {
     });
   }
 
+  it('--identity-file, --known-hosts and --pidfile or --unit are written for every host; relative paths made absolute', async () => {
+    const flags = { hosts: 'cache1', version: '1.6.38', sha256: sha, knownHosts: 'lab/known_hosts' };
+    const pidfile = await writeFrom({
+      ...flags,
+      identityFile: '~/.ssh/deploy',
+      pidfile: '/run/memcached/mc.pid',
+    });
+    expect(pidfile.problems).toEqual([]);
+    const doc = parse(await readFile(pidfile.file, 'utf8'));
+    expect(doc.defaults.ssh).toMatchObject({
+      identity_file: '~/.ssh/deploy',
+      known_hosts: join(process.cwd(), 'lab/known_hosts'),
+    });
+    expect(doc.defaults.memcached.service).toEqual({ manager: 'pidfile', pidfile: '/run/memcached/mc.pid' });
+    const unit = await writeFrom({ ...flags, unit: 'memcached@b1.service' });
+    expect(unit.problems).toEqual([]);
+    expect(parse(await readFile(unit.file, 'utf8')).defaults.memcached.service).toEqual({
+      manager: 'systemd',
+      unit: 'memcached@b1.service',
+    });
+    await expect(writeFrom({ ...flags, pidfile: '/run/a.pid', unit: 'mc.service' })).rejects.toThrow(
+      '--pidfile and --unit name two ways to stop memcached: give one',
+    );
+  });
+
   it('a local tarball: its sha256 is computed, not asked for', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'memplay-init-'));
     await writeFile(join(dir, 'memcached-1.6.38.tar.gz'), 'not really a tarball');

@@ -453,7 +453,7 @@ export async function runPipeline(
         ...(outcome === 'failed' && failure ? { failure } : {}),
       };
     });
-    emit({ event: 'plan-summary', ...summarizePlans(results, playbook.strategy.serial) });
+    emit({ event: 'plan-summary', ...summarizePlans(results, playbook.strategy) });
   }
   options.journal?.append({ entry: 'recap', interrupted, hosts: recap });
   emit({

@@ -24,3 +24,10 @@ const validate = ajv.compile(playbookSchema);
 export function schemaErrors(data: unknown): ErrorObject[] {
   return validate(data) ? [] : [...(validate.errors ?? [])];
 }
+
+/** Whether `value` conforms to the part of the schema at `pointer` (a JSON pointer into it). */
+export function conformsAt(pointer: string, value: unknown): boolean {
+  const check = ajv.getSchema(`${String(playbookSchema.$id)}#${pointer}`);
+  if (!check) throw new Error(`playbook schema has no ${pointer}`);
+  return check(value) === true;
+}

@@ -56,13 +56,31 @@ export interface PlanSummary {
   readonly backup_items: number;
   /** memcached's `bytes` stat summed over the hosts to back up. */
   readonly backup_bytes: number;
-  /** The strategy's rolling batches; out_of_service: the hosts of the batch whose memcached would be stopped. */
+  /**
+   * The rolling batches apply would run, in order (strategy.serial; hosts with nothing
+   * to change first, together, marked on_target); out_of_service: the hosts of the
+   * batch whose memcached would be stopped.
+   */
   readonly batches: readonly {
     readonly batch: number;
     readonly hosts: readonly string[];
     readonly out_of_service: readonly string[];
+    readonly on_target?: true;
   }[];
   readonly max_out_of_service: number;
+  /** strategy.pause_between_batches, seconds. */
+  readonly pause_between_batches: number;
+  readonly confirm_between_batches: boolean;
+  /** strategy.max_failed_hosts as a count of the selected hosts; null when not set. */
+  readonly max_failed_hosts: number | null;
+}
+
+/** A rolling batch about to start: `batch` of the phase's `batches`, with the hosts it will run. */
+export interface BatchPosition {
+  readonly phase: string;
+  readonly batch: number;
+  readonly batches: number;
+  readonly hosts: readonly string[];
 }
 
 export type RunEvent =

@@ -96,10 +96,19 @@ export type RunEvent =
       readonly event: 'batch';
       readonly phase: string;
       readonly batch: number;
+      /** How many batches the phase has: `batch` of `batches`. */
+      readonly batches: number;
       readonly hosts: readonly string[];
       /** A rolling batch of hosts already on their target: nothing in it is stopped. */
       readonly on_target?: true;
     }
+  /** strategy.pause_between_batches: the run waits `seconds` before batch `batch` of `batches` starts. */
+  | ({ readonly event: 'pause'; readonly seconds: number } & BatchPosition)
+  /**
+   * strategy.confirm_between_batches: the answer to "may batch `batch` start?";
+   * assumed: given by --yes, nobody was asked. A `no` is followed by `aborted`.
+   */
+  | ({ readonly event: 'confirm'; readonly answer: 'yes' | 'no'; readonly assumed: boolean } & BatchPosition)
   | { readonly event: 'task-start'; readonly host: string; readonly task: EventTaskName }
   | {
       readonly event: 'task';

@@ -1,4 +1,4 @@
-import type { RunEvent } from './events.js';
+import type { BatchPosition, RunEvent } from './events.js';
 import { planView } from './plan-view.js';
 import { formatRecap } from './recap.js';
 
@@ -15,8 +15,14 @@ export function plainRenderer(write: (line: string) => void, verbose: boolean): 
         return;
       case 'batch':
         write(
-          `-- ${event.phase} batch ${event.batch}: ${event.hosts.join(', ')}${event.on_target ? ' (already on target: nothing is stopped)' : ''}`,
+          `-- ${event.phase} batch ${event.batch} of ${event.batches}: ${event.hosts.join(', ')}${event.on_target ? ' (already on target: nothing is stopped)' : ''}`,
         );
+        return;
+      case 'pause':
+        write(`-- ${pauseLine(event, event.seconds)}`);
+        return;
+      case 'confirm':
+        write(`-- ${batchLine(event)} — continue? ${event.answer}${event.assumed ? ' (--yes)' : ''}`);
         return;
       case 'task': {
         const mode = event.check && event.status === 'changed' ? 'would change' : event.status;
@@ -66,4 +72,19 @@ export function gateLine(event: Extract<RunEvent, { event: 'gate' }>): string {
 /** The one line that says a host key was trusted on first use; the live view prints it too. */
 export function hostKeyAcceptedLine(event: Extract<RunEvent, { event: 'host-key-accepted' }>): string {
   return `${event.host} new host key for ${event.name} accepted (--accept-new-host-keys): ${event.key_type} ${event.fingerprint}, added to ${event.known_hosts}`;
+}
+
+/** `batch 2 of 3: host2, host3`, as the question between batches names it. */
+export function batchLine(position: BatchPosition): string {
+  return `batch ${position.batch} of ${position.batches}: ${position.hosts.join(', ')}`;
+}
+
+/** The wait before a batch, with the seconds left; the live view counts it down. */
+export function pauseLine(position: BatchPosition, secondsLeft: number): string {
+  return `pause_between_batches: ${batchLine(position)} starts in ${formatSeconds(secondsLeft)} (Ctrl-C stops the run here)`;
+}
+
+function formatSeconds(seconds: number): string {
+  const rounded = Math.max(0, Math.ceil(seconds));
+  return rounded < 60 ? `${rounded} s` : `${Math.floor(rounded / 60)} min ${rounded % 60} s`;
 }

@@ -144,6 +144,9 @@ export function prettyRenderer(
         return;
       }
       case 'progress': {
+        // backup's own progress goes on during swap's delta pass, after its task has ended:
+        // listr2 throws on output for a finished task, and that would fail the host's swap.
+        if (settled.has(key(event.host, event.task))) return;
         const task = outputs.get(key(event.host, event.task));
         if (task) task.output = progressLine(event, eta.estimate(event));
         return;

@@ -11,6 +11,8 @@ import { type ContactCounter, startContactCounter } from './contact-counter.js';
 // Every host logs in at a counting listener: a run that contacts one is counted.
 
 const env = { SSH_AUTH_SOCK: '/nonexistent/memplay-test-agent.sock' };
+// Each test spawns the CLI, some several times: a busy machine needs more than the default 5 s.
+const spawnTimeout = 60_000;
 
 let counter: ContactCounter;
 let dir: string;
@@ -67,78 +69,102 @@ async function run(args: readonly string[]) {
 }
 
 describe('--list-hosts', () => {
-  it('apply: the hosts in batch order ([1, "100%"]: host1 | host2, host3), nothing contacted or created', async () => {
-    const file = await playbook('list', '  serial: [1, "100%"]');
-    const listed = await run(['apply', file, '--list-hosts']);
-    expect(listed.code, listed.stderr).toBe(0);
-    expect(listed.stdout.trim().split('\n')).toEqual([
-      'hosts (3) in 2 batches:',
-      '  batch 1 of 2: host1',
-      '  batch 2 of 2: host2, host3',
-    ]);
-    expect(listed.contacted).toBe(0);
-    expect(existsSync(join(dir, 'backups-list'))).toBe(false);
-    expect(existsSync(join(dir, 'runs'))).toBe(false);
-  });
+  it(
+    'apply: the hosts in batch order ([1, "100%"]: host1 | host2, host3), nothing contacted or created',
+    async () => {
+      const file = await playbook('list', '  serial: [1, "100%"]');
+      const listed = await run(['apply', file, '--list-hosts']);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(listed.stdout.trim().split('\n')).toEqual([
+        'hosts (3) in 2 batches:',
+        '  batch 1 of 2: host1',
+        '  batch 2 of 2: host2, host3',
+      ]);
+      expect(listed.contacted).toBe(0);
+      expect(existsSync(join(dir, 'backups-list'))).toBe(false);
+      expect(existsSync(join(dir, 'runs'))).toBe(false);
+    },
+    spawnTimeout,
+  );
 
-  it('with --limit and -o json: one JSON object, the batches sized against the selection', async () => {
-    const file = await playbook('list-json', '  serial: [1, "100%"]');
-    const listed = await run(['rollback', file, '--list-hosts', '--limit', 'west', '-o', 'json']);
-    expect(listed.code, listed.stderr).toBe(0);
-    expect(
-      listed.stdout
-        .trim()
-        .split('\n')
-        .map((line) => JSON.parse(line)),
-    ).toEqual([
-      { event: 'list-hosts', playbook: file, hosts: ['host2', 'host3'], batches: [['host2'], ['host3']] },
-    ]);
-    expect(listed.contacted).toBe(0);
-  });
+  it(
+    'with --limit and -o json: one JSON object, the batches sized against the selection',
+    async () => {
+      const file = await playbook('list-json', '  serial: [1, "100%"]');
+      const listed = await run(['rollback', file, '--list-hosts', '--limit', 'west', '-o', 'json']);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(
+        listed.stdout
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line)),
+      ).toEqual([
+        { event: 'list-hosts', playbook: file, hosts: ['host2', 'host3'], batches: [['host2'], ['host3']] },
+      ]);
+      expect(listed.contacted).toBe(0);
+    },
+    spawnTimeout,
+  );
 
-  it('facts and backup work on every host at once: the hosts, without batches (one in JSON)', async () => {
-    const file = await playbook('list-fleet', '  serial: 1');
-    const facts = await run(['facts', file, '--list-hosts', '--limit', '!host2']);
-    expect(facts.code, facts.stderr).toBe(0);
-    expect(facts.stdout.trim().split('\n')).toEqual(['hosts (2):', '  host1', '  host3']);
-    const backup = await run(['backup', file, '--list-hosts', '-o', 'json']);
-    expect(JSON.parse(backup.stdout)).toMatchObject({ batches: [['host1', 'host2', 'host3']] });
-    expect(facts.contacted + backup.contacted).toBe(0);
-  });
+  it(
+    'facts and backup work on every host at once: the hosts, without batches (one in JSON)',
+    async () => {
+      const file = await playbook('list-fleet', '  serial: 1');
+      const facts = await run(['facts', file, '--list-hosts', '--limit', '!host2']);
+      expect(facts.code, facts.stderr).toBe(0);
+      expect(facts.stdout.trim().split('\n')).toEqual(['hosts (2):', '  host1', '  host3']);
+      const backup = await run(['backup', file, '--list-hosts', '-o', 'json']);
+      expect(JSON.parse(backup.stdout)).toMatchObject({ batches: [['host1', 'host2', 'host3']] });
+      expect(facts.contacted + backup.contacted).toBe(0);
+    },
+    spawnTimeout,
+  );
 
-  it('a --limit that selects nothing is still the usage error it always was (exit 5)', async () => {
-    const file = await playbook('list-bad-limit', '  serial: 1');
-    const listed = await run(['apply', file, '--list-hosts', '--limit', 'east']);
-    expect(listed.code).toBe(5);
-    expect(listed.stderr).toContain('--limit "east" matches no host or group');
-  });
+  it(
+    'a --limit that selects nothing is still the usage error it always was (exit 5)',
+    async () => {
+      const file = await playbook('list-bad-limit', '  serial: 1');
+      const listed = await run(['apply', file, '--list-hosts', '--limit', 'east']);
+      expect(listed.code).toBe(5);
+      expect(listed.stderr).toContain('--limit "east" matches no host or group');
+    },
+    spawnTimeout,
+  );
 });
 
 describe('strategy.confirm_between_batches off a terminal', () => {
-  it('without --yes: refused before any host is contacted, exit 5, saying what to do', async () => {
-    const file = await playbook('confirm', '  serial: [1, "100%"]\n  confirm_between_batches: true');
-    const refused = await run(['apply', file, '--output', 'json']);
-    expect(refused.code).toBe(5);
-    expect(refused.stderr).toBe(
-      'memplay: strategy.confirm_between_batches asks before each batch after the first, and stdin is not a terminal to ask on: ' +
-        'run memplay from a terminal, or add --yes to start every batch without asking; no host was contacted\n',
-    );
-    expect(refused.stdout).toBe('');
-    expect(refused.contacted).toBe(0);
-    expect(existsSync(join(dir, 'backups-confirm', 'journal.jsonl'))).toBe(false);
-  });
+  it(
+    'without --yes: refused before any host is contacted, exit 5, saying what to do',
+    async () => {
+      const file = await playbook('confirm', '  serial: [1, "100%"]\n  confirm_between_batches: true');
+      const refused = await run(['apply', file, '--output', 'json']);
+      expect(refused.code).toBe(5);
+      expect(refused.stderr).toBe(
+        'memplay: strategy.confirm_between_batches asks before each batch after the first, and stdin is not a terminal to ask on: ' +
+          'run memplay from a terminal, or add --yes to start every batch without asking; no host was contacted\n',
+      );
+      expect(refused.stdout).toBe('');
+      expect(refused.contacted).toBe(0);
+      expect(existsSync(join(dir, 'backups-confirm', 'journal.jsonl'))).toBe(false);
+    },
+    spawnTimeout,
+  );
 
-  it('with --yes, or with --check (which asks nothing), or when the hosts make one batch, the run starts', async () => {
-    const file = await playbook('confirm-go', '  serial: [1, "100%"]\n  confirm_between_batches: true');
-    for (const args of [
-      ['apply', file, '--yes'],
-      ['apply', file, '--check'],
-      ['rollback', file, '--limit', 'host1'],
-    ]) {
-      const started = await run([...args, '--output', 'json']);
-      // The counter closes every connection: the hosts are unreachable, but they were contacted.
-      expect(started.code, `${args.join(' ')}\n${started.stderr}`).toBe(3);
-      expect(started.contacted, args.join(' ')).toBeGreaterThan(0);
-    }
-  });
+  it(
+    'with --yes, or with --check (which asks nothing), or when the hosts make one batch, the run starts',
+    async () => {
+      const file = await playbook('confirm-go', '  serial: [1, "100%"]\n  confirm_between_batches: true');
+      for (const args of [
+        ['apply', file, '--yes'],
+        ['apply', file, '--check'],
+        ['rollback', file, '--limit', 'host1'],
+      ]) {
+        const started = await run([...args, '--output', 'json']);
+        // The counter closes every connection: the hosts are unreachable, but they were contacted.
+        expect(started.code, `${args.join(' ')}\n${started.stderr}`).toBe(3);
+        expect(started.contacted, args.join(' ')).toBeGreaterThan(0);
+      }
+    },
+    spawnTimeout,
+  );
 });

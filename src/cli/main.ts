@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { projectFile } from '../project-root.js';
+import type { Job } from '../tasks/task.js';
 import { backupsCommand, parseBackupsOutput } from './backups.js';
 import { ExitCode, exitCodeForError } from './exit-codes.js';
 import { factsCommand, parseFactsOutput } from './facts.js';
 import { type InitFlags, initCommand } from './init.js';
+import { listHostsCommand } from './list-hosts.js';
 import { errorReport } from './report-error.js';
 import { parseForks, parseOutput, runJob } from './run-job.js';
 import { schemaCommand } from './schema.js';
@@ -39,7 +41,11 @@ function program(): Command {
     acceptNewHostKeys: boolean;
     from?: string;
     logDir?: string;
+    listHosts: boolean;
+    yes: boolean;
   }
+  const listHostsHelp =
+    'print the hosts the playbook and --limit select, in batch order, and exit without connecting';
   const jobCommand = (name: string, description: string) =>
     subcommand(name)
       .description(description)
@@ -65,6 +71,12 @@ function program(): Command {
       .option(
         '--log-dir <dir>',
         'where this run writes its log folder (default: $MEMPLAY_LOG_DIR, else .memplay/runs in the current directory)',
+      )
+      .option('--list-hosts', listHostsHelp, false)
+      .option(
+        '--yes',
+        'answer yes to every question strategy.confirm_between_batches asks, without asking (needed off a terminal)',
+        false,
       );
   const jobOptions = (opts: JobFlags) => ({
     check: opts.check,
@@ -74,27 +86,36 @@ function program(): Command {
     ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
     ...(opts.output !== undefined ? { output: parseOutput(opts.output) } : {}),
     ...(opts.logDir !== undefined ? { logDir: opts.logDir } : {}),
+    yes: opts.yes,
   });
+  const runOrList = (file: string, job: Job, opts: JobFlags) =>
+    opts.listHosts
+      ? listHostsCommand(file, {
+          job,
+          json: opts.output !== undefined && parseOutput(opts.output) === 'json',
+          ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+        })
+      : runJob(file, job, jobOptions(opts));
 
   jobCommand(
     'apply',
     'upgrade the hosts of playbook FILE, carrying their cached items across (with --check: show what would change, change nothing)',
   ).action(async (file: string, opts: JobFlags) => {
-    process.exitCode = await runJob(file, { kind: 'upgrade' }, jobOptions(opts));
+    process.exitCode = await runOrList(file, { kind: 'upgrade' }, opts);
   });
 
   jobCommand(
     'rollback',
     'return each host to the build that ran before the last apply (<prefix>/previous), carrying its cached items across',
   ).action(async (file: string, opts: JobFlags) => {
-    process.exitCode = await runJob(file, { kind: 'rollback' }, jobOptions(opts));
+    process.exitCode = await runOrList(file, { kind: 'rollback' }, opts);
   });
 
   jobCommand(
     'backup',
     "dump each host's cache to the playbook's backup.dir; the hosts are not changed",
   ).action(async (file: string, opts: JobFlags) => {
-    process.exitCode = await runJob(file, { kind: 'backup' }, jobOptions(opts));
+    process.exitCode = await runOrList(file, { kind: 'backup' }, opts);
   });
 
   jobCommand(
@@ -106,7 +127,7 @@ function program(): Command {
       'a backup file, or a backup folder holding <host>/*.mpbak (the newest is used)',
     )
     .action(async (file: string, opts: JobFlags) => {
-      process.exitCode = await runJob(file, { kind: 'restore', from: opts.from as string }, jobOptions(opts));
+      process.exitCode = await runOrList(file, { kind: 'restore', from: opts.from as string }, opts);
     });
 
   subcommand('facts')
@@ -126,11 +147,26 @@ function program(): Command {
       'trust a host whose key is not in its known_hosts file yet and add the key there (a changed key is still refused)',
       false,
     )
+    .option('--list-hosts', listHostsHelp, false)
     .action(
       async (
         file: string,
-        opts: { limit?: string; forks: string; output: string; verbose: boolean; acceptNewHostKeys: boolean },
+        opts: {
+          limit?: string;
+          forks: string;
+          output: string;
+          verbose: boolean;
+          acceptNewHostKeys: boolean;
+          listHosts: boolean;
+        },
       ) => {
+        if (opts.listHosts) {
+          process.exitCode = await listHostsCommand(file, {
+            json: parseFactsOutput(opts.output) === 'json',
+            ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+          });
+          return;
+        }
         process.exitCode = await factsCommand(file, {
           forks: parseForks(opts.forks),
           output: parseFactsOutput(opts.output),

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { splitIntoBatches } from '../engine/batches.js';
 import { openJournal } from '../engine/journal.js';
-import { loadBuiltinPipeline, pipelineFromSteps } from '../engine/pipeline.js';
+import { type Pipeline, pipelineFor } from '../engine/pipeline.js';
 import { runPipeline } from '../engine/run.js';
 import { UsageError } from '../errors.js';
 import { memcachedTransport } from '../facts/memcached-transport.js';
-import { loadPlaybookForRun } from '../playbook/index.js';
-import type { EventSink, RunEvent } from '../report/events.js';
+import { type HostConfig, loadPlaybookForRun, type Playbook } from '../playbook/index.js';
+import type { BatchPosition, EventSink, RunEvent } from '../report/events.js';
 import { jsonRenderer } from '../report/json.js';
 import { plainRenderer } from '../report/plain.js';
 import { prettyRenderer } from '../report/pretty.js';
@@ -13,6 +14,7 @@ import { redactEvent, secretsIn } from '../report/redact.js';
 import { defaultLogRoot, openRunLog } from '../report/run-log.js';
 import type { Job } from '../tasks/task.js';
 import { type Connector, createConnector } from '../transport/connect.js';
+import { askOnTerminal, questionLine } from './batch-question.js';
 import { ExitCode, exitCodeForRecap } from './exit-codes.js';
 import { checkRestoreSource } from './restore-source.js';
 
@@ -28,6 +30,8 @@ export interface RunJobOptions {
   readonly acceptNewHostKeys: boolean;
   /** Where run logs go (`--log-dir`); else $MEMPLAY_LOG_DIR, else `.memplay/runs`. */
   readonly logDir?: string;
+  /** `--yes`: strategy.confirm_between_batches' questions are answered yes without asking. */
+  readonly yes?: boolean;
 }
 
 export function parseForks(value: string): number {
@@ -43,10 +47,24 @@ export function parseOutput(value: string): OutputMode {
   throw new UsageError(`--output must be pretty, plain or json, got "${value}"`);
 }
 
-function renderer(mode: OutputMode, verbose: boolean): { sink: EventSink; finished(): Promise<void> } {
+interface View {
+  readonly sink: EventSink;
+  finished(): Promise<void>;
+  /** Shows the question before a batch with what is typed so far; undefined: it is answered. */
+  question(position: BatchPosition, typed: string | undefined): void;
+}
+
+function renderer(mode: OutputMode, verbose: boolean): View {
   const writeLine = (line: string) => process.stdout.write(`${line}\n`);
-  if (mode === 'json') return { sink: jsonRenderer(writeLine, verbose), finished: async () => {} };
-  if (mode === 'plain') return { sink: plainRenderer(writeLine, verbose), finished: async () => {} };
+  // Plain and JSON lines go to stdout, maybe to a file: the question goes to the terminal's stderr.
+  const questionOnStderr = (position: BatchPosition, typed: string | undefined) =>
+    process.stderr.write(typed === undefined ? '\n' : `\r\u001b[2K${questionLine(position)}${typed}`);
+  if (mode === 'json') {
+    return { sink: jsonRenderer(writeLine, verbose), finished: async () => {}, question: questionOnStderr };
+  }
+  if (mode === 'plain') {
+    return { sink: plainRenderer(writeLine, verbose), finished: async () => {}, question: questionOnStderr };
+  }
   const pretty = prettyRenderer((text) => process.stdout.write(text), { rows: process.stdout.rows });
   // -v commands are printed plainly on stderr so they do not tear the live view.
   const verboseLines = plainRenderer((line) => process.stderr.write(`${line}\n`), true);
@@ -56,7 +74,31 @@ function renderer(mode: OutputMode, verbose: boolean): { sink: EventSink; finish
       if (verbose && event.event === 'command') verboseLines(event);
     },
     finished: pretty.finished,
+    // listr2 holds stdout and stderr while it draws: the question is drawn in the live view.
+    question: (position, typed) =>
+      pretty.note(position.hosts, typed === undefined ? undefined : `${questionLine(position)}${typed}`),
   };
+}
+
+/**
+ * strategy.confirm_between_batches needs someone to answer, before anything starts:
+ * off a terminal, without --yes, the run is refused while no host has been contacted.
+ */
+function checkSomeoneAnswers(
+  playbook: Playbook,
+  hosts: readonly HostConfig[],
+  pipeline: Pipeline,
+  options: RunJobOptions,
+  canAsk: boolean,
+): void {
+  if (options.check || options.yes || canAsk || !playbook.strategy.confirmBetweenBatches) return;
+  const rolling = pipeline.phases.some((phase) => phase.batches === 'serial');
+  // However many hosts turn out to be on target already, there are at most this many batches.
+  if (!rolling || splitIntoBatches(hosts, playbook.strategy.serial).length < 2) return;
+  throw new UsageError(
+    'strategy.confirm_between_batches asks before each batch after the first, and stdin is not a terminal to ask on: ' +
+      'run memplay from a terminal, or add --yes to start every batch without asking; no host was contacted',
+  );
 }
 
 /** How every command opens a host: its host-key policy, with accepted keys and -v commands as events. */
@@ -101,14 +143,13 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
       hosts.map((host) => host.name),
     );
   }
-  // `tasks:` in the playbook is apply's own step list; the other commands keep their built-in ones.
-  const pipeline =
-    job.kind === 'upgrade' && playbook.tasks
-      ? pipelineFromSteps(playbook.tasks)
-      : await loadBuiltinPipeline(job.kind);
+  const pipeline = await pipelineFor(job, playbook);
   // A terminal that reports no width (some CI runners, script(1)) cannot hold a live view.
   const live = process.stdout.isTTY && (process.stdout.columns ?? 0) > 0;
   const mode = options.output ?? (live ? 'pretty' : 'plain');
+  // The answer is typed on stdin; the question is drawn in the live view, or on stderr.
+  const canAsk = process.stdin.isTTY === true && (mode === 'pretty' || process.stderr.isTTY === true);
+  checkSomeoneAnswers(playbook, hosts, pipeline, options, canAsk);
   const view = renderer(mode, options.verbose);
   const runLog = openRunLog(options.logDir ?? (process.env.MEMPLAY_LOG_DIR || defaultLogRoot), (message) =>
     process.stderr.write(`${message}\n`),
@@ -147,6 +188,16 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
       signal: interrupt.signal,
       ...(journal ? { journal } : {}),
       ...(runLog ? { runLog: runLog.dir } : {}),
+      assumeYes: options.yes === true,
+      ...(canAsk && {
+        confirmBatch: (position: BatchPosition) =>
+          askOnTerminal({
+            input: process.stdin,
+            show: (typed) => view.question(position, typed),
+            signal: interrupt.signal,
+            interrupt: onSigint,
+          }),
+      }),
       connect: async (host) => memcachedTransport(await connections.open(host), host),
     });
     await view.finished();

@@ -1,22 +1,21 @@
-import type { Serial } from '../playbook/types.js';
+import type { HostCount, Serial } from '../playbook/types.js';
 
-/** Hosts per rolling batch: a count, or a percentage of the selected hosts (rounded up, at least 1). */
-function batchSize(selectedHosts: number, serial: Serial): number {
-  return serial.kind === 'count'
-    ? serial.count
-    : Math.max(1, Math.ceil((selectedHosts * serial.percent) / 100));
+/** Hosts in one rolling batch: a count, or a percentage of the selected hosts (rounded up, at least 1). */
+function batchSize(selectedHosts: number, size: HostCount): number {
+  return size.kind === 'count' ? size.count : Math.max(1, Math.ceil((selectedHosts * size.percent) / 100));
 }
 
-/** Splits hosts into rolling batches of strategy.serial hosts each, in playbook order. */
+/** Splits hosts into rolling batches of strategy.serial's sizes in turn, in playbook order. */
 export function splitIntoBatches<T>(hosts: readonly T[], serial: Serial): T[][] {
-  return chunk(hosts, batchSize(hosts.length, serial));
+  return chunk(hosts, serial, hosts.length);
 }
 
 /**
  * Rolling batches where hosts already on their target go first, all together:
  * their rolling tasks stop nothing, so taking them one batch at a time would
  * only make a re-run over a finished fleet cost a serial walk of the whole
- * fleet. The others keep the batch size the whole selection gives.
+ * fleet. The others keep the batch sizes the whole selection gives, starting
+ * with serial's first: a canary stays a canary.
  */
 export function rollingBatches<T>(
   hosts: readonly T[],
@@ -25,13 +24,20 @@ export function rollingBatches<T>(
 ): T[][] {
   const settled = hosts.filter(onTarget);
   const rest = hosts.filter((host) => !onTarget(host));
-  const batches = chunk(rest, batchSize(hosts.length, serial));
+  const batches = chunk(rest, serial, hosts.length);
   return settled.length > 0 ? [settled, ...batches] : batches;
 }
 
-function chunk<T>(items: readonly T[], size: number): T[][] {
+// Like Ansible's list form of serial: each size once, in order, then the last
+// one again for as long as hosts are left.
+function chunk<T>(items: readonly T[], serial: Serial, selectedHosts: number): T[][] {
+  const sizes = serial.map((size) => batchSize(selectedHosts, size));
   const batches: T[][] = [];
-  for (let i = 0; i < items.length; i += size) batches.push(items.slice(i, i + size));
+  for (let i = 0; i < items.length; ) {
+    const size = sizes[Math.min(batches.length, sizes.length - 1)] ?? 1;
+    batches.push(items.slice(i, i + size));
+    i += size;
+  }
   return batches;
 }
 
@@ -55,4 +61,17 @@ export async function forEachLimited<T>(
 export function exceedsMaxFail(failedHosts: number, totalHosts: number, maxFailPercentage: number): boolean {
   if (totalHosts === 0) return false;
   return (failedHosts * 100) / totalHosts > maxFailPercentage;
+}
+
+/**
+ * How many failed hosts strategy.max_failed_hosts tolerates in the whole run: a
+ * count, or a percentage of the selected hosts rounded down (10% of 12 is 1).
+ */
+export function failureBudget(selectedHosts: number, budget: HostCount): number {
+  return budget.kind === 'count' ? budget.count : Math.floor((selectedHosts * budget.percent) / 100);
+}
+
+/** Whether the run's failed hosts are more than max_failed_hosts tolerates. */
+export function exceedsFailureBudget(failedHosts: number, selectedHosts: number, budget: HostCount): boolean {
+  return failedHosts > failureBudget(selectedHosts, budget);
 }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
-import type { TaskStep } from '../playbook/types.js';
+import type { Playbook, TaskStep } from '../playbook/types.js';
 import { projectFile } from '../project-root.js';
 import { commandTask } from '../tasks/command.js';
 import { taskModules } from '../tasks/registry.js';
@@ -73,4 +73,11 @@ export function pipelineFromSteps(steps: readonly TaskStep[]): Pipeline {
 export async function loadBuiltinPipeline(name: Job['kind']): Promise<Pipeline> {
   const path = projectFile(`playbooks/${name}.yml`);
   return parsePipeline(await readFile(path, 'utf8'), path);
+}
+
+/** The step list `job` runs: apply's own `tasks:` when the playbook has them, else the built-in one. */
+export async function pipelineFor(job: Job, playbook: Playbook): Promise<Pipeline> {
+  return job.kind === 'upgrade' && playbook.tasks
+    ? pipelineFromSteps(playbook.tasks)
+    : await loadBuiltinPipeline(job.kind);
 }

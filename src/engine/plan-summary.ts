@@ -1,7 +1,7 @@
-import type { Serial } from '../playbook/types.js';
+import type { Strategy } from '../playbook/types.js';
 import type { PlanSummary } from '../report/events.js';
 import type { PlanAction } from '../tasks/task.js';
-import { splitIntoBatches } from './batches.js';
+import { failureBudget, rollingBatches } from './batches.js';
 
 // The fleet summary at the end of --check, added up from the plans' actions: the
 // same values apply would act on, so the summary cannot promise what apply skips.
@@ -16,19 +16,24 @@ export interface HostPlanResult {
   readonly failure?: { readonly task: string; readonly detail: string };
 }
 
-export function summarizePlans(results: readonly HostPlanResult[], serial: Serial): PlanSummary {
+export function summarizePlans(results: readonly HostPlanResult[], strategy: Strategy): PlanSummary {
   const named = (outcome: HostPlanResult['outcome']) =>
     results.filter((r) => r.outcome === outcome).map((r) => r.host);
   const all = results.flatMap((r) => r.actions.map((action) => ({ host: r.host, action })));
   const backups = all.filter(({ action }) => action.kind === 'backup');
   const stops = new Set(all.filter(({ action }) => action.kind === 'stop').map(({ host }) => host));
-  const batches = splitIntoBatches(
+  // The layout apply runs: hosts with nothing to change stand for those already on
+  // their target, which apply takes first, together.
+  const unchanged = new Set(named('ok'));
+  const batches = rollingBatches(
     results.map((r) => r.host),
-    serial,
+    strategy.serial,
+    (host) => unchanged.has(host),
   ).map((hosts, index) => ({
     batch: index + 1,
     hosts,
     out_of_service: hosts.filter((host) => stops.has(host)),
+    ...(hosts.every((host) => unchanged.has(host)) ? { on_target: true as const } : {}),
   }));
   return {
     hosts: results.length,
@@ -48,5 +53,8 @@ export function summarizePlans(results: readonly HostPlanResult[], serial: Seria
     backup_bytes: backups.reduce((sum, { action }) => sum + (action.bytes ?? 0), 0),
     batches,
     max_out_of_service: Math.max(0, ...batches.map((b) => b.out_of_service.length)),
+    pause_between_batches: strategy.pauseBetweenBatches,
+    confirm_between_batches: strategy.confirmBetweenBatches,
+    max_failed_hosts: strategy.maxFailedHosts ? failureBudget(results.length, strategy.maxFailedHosts) : null,
   };
 }

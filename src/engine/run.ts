@@ -19,7 +19,14 @@ import type {
   TaskModule,
 } from '../tasks/task.js';
 import type { Transport } from '../transport/transport.js';
-import { exceedsMaxFail, forEachLimited, rollingBatches } from './batches.js';
+import {
+  exceedsFailureBudget,
+  exceedsMaxFail,
+  failureBudget,
+  forEachLimited,
+  rollingBatches,
+} from './batches.js';
+import { betweenBatches, type ConfirmBatch } from './between-batches.js';
 import { connectionLost, lostConnectionDetail } from './connection-lost.js';
 import { lockRefusal, peekHostLock, takeHostLock, thisRun } from './host-lock.js';
 import type { Journal } from './journal.js';
@@ -39,6 +46,10 @@ export interface RunOptions {
   readonly journal?: Journal;
   /** The run log's folder, for the recap to name (the caller writes it). */
   readonly runLog?: string;
+  /** strategy.confirm_between_batches: how the operator is asked (see between-batches.ts). */
+  readonly confirmBatch?: ConfirmBatch;
+  /** --yes: strategy.confirm_between_batches' questions are answered yes without asking. */
+  readonly assumeYes?: boolean;
 }
 
 export interface RunResult {
@@ -58,7 +69,7 @@ type HostState =
     }
   | { readonly kind: 'failed' }
   | { readonly kind: 'unreachable' }
-  /** Never started: the run was interrupted or max_fail_percentage stopped it. */
+  /** Never started: the run was interrupted, a failure limit stopped it, or the operator said no. */
   | { readonly kind: 'stopped' };
 
 /** The swap path and out-of-service time a host's swap and restore events carry. */
@@ -111,7 +122,10 @@ export async function runPipeline(
     localTarball: localTarballOnce(playbook.target),
     builds: new BuildExchange(),
   };
-  let aborted = false;
+  // Once set, no further batch starts and its hosts are skipped with this detail.
+  let stopped: string | undefined;
+  // The operator answered no between two batches: the run ends as if interrupted.
+  let declined = false;
   // Written into each host's lock: who holds it, since when.
   const lockHolder = thisRun();
   // Every connection opened, whatever state its host ends in: all are closed at the end.
@@ -178,6 +192,23 @@ export async function runPipeline(
 
   const failedHostCount = () =>
     [...states.values()].filter((s) => s.kind === 'failed' || s.kind === 'unreachable').length;
+
+  /** The strategy's failure limit the run's failed hosts are over, if any, in words. */
+  const failureLimitExceeded = (): { readonly limit: string; readonly above: string } | undefined => {
+    const failed = failedHostCount();
+    const { maxFailPercentage, maxFailedHosts } = playbook.strategy;
+    if (exceedsMaxFail(failed, hosts.length, maxFailPercentage)) {
+      return { limit: 'max_fail_percentage', above: `above max_fail_percentage ${maxFailPercentage}%` };
+    }
+    if (maxFailedHosts && exceedsFailureBudget(failed, hosts.length, maxFailedHosts)) {
+      const budget =
+        maxFailedHosts.kind === 'count'
+          ? `${maxFailedHosts.count}`
+          : `${maxFailedHosts.percent}% (${failureBudget(hosts.length, maxFailedHosts)} of ${hosts.length} hosts)`;
+      return { limit: 'max_failed_hosts', above: `above max_failed_hosts ${budget}` };
+    }
+    return undefined;
+  };
 
   async function ensureConnected(host: HostConfig): Promise<HostState> {
     const state = states.get(host.name) as HostState;
@@ -437,12 +468,13 @@ export async function runPipeline(
       break;
     }
   }
-  if (!check && exceedsMaxFail(failedHostCount(), hosts.length, playbook.strategy.maxFailPercentage)) {
+  const refusedTooMany = check ? undefined : failureLimitExceeded();
+  if (refusedTooMany) {
     emit({
       event: 'aborted',
-      reason: `${failedHostCount()} of ${hosts.length} hosts refused before the run, above max_fail_percentage ${playbook.strategy.maxFailPercentage}%; no host is changed`,
+      reason: `${failedHostCount()} of ${hosts.length} hosts refused before the run, ${refusedTooMany.above}; no host is changed`,
     });
-    aborted = true;
+    stopped = `not started: ${refusedTooMany.limit} exceeded`;
   }
 
   try {
@@ -461,27 +493,46 @@ export async function runPipeline(
         phase.batches === 'fleet' || check
           ? [[...hosts]]
           : rollingBatches(hosts, playbook.strategy.serial, onTarget);
+      // Set once a batch of this phase has run hosts not already on target: the
+      // strategy's pause and question come between such a batch and the next.
+      let changingBatchRan = false;
       for (const [batchIndex, batch] of batches.entries()) {
         const runnable = batch.filter((h) => {
           const kind = states.get(h.name)?.kind;
           return kind === 'pending' || kind === 'connected';
         });
-        if (aborted || options.signal.aborted) {
-          const why = options.signal.aborted ? 'interrupted' : 'not started: max_fail_percentage exceeded';
+        const position = {
+          phase: phase.name,
+          batch: batchIndex + 1,
+          batches: batches.length,
+          hosts: runnable.map((h) => h.name),
+        };
+        if (changingBatchRan && runnable.length > 0 && stopped === undefined && !options.signal.aborted) {
+          const go = await betweenBatches(position, {
+            strategy: playbook.strategy,
+            emit,
+            signal: options.signal,
+            assumeYes: options.assumeYes === true,
+            ...(options.confirmBatch ? { confirmBatch: options.confirmBatch } : {}),
+          });
+          if (go === 'declined') {
+            emit({
+              event: 'aborted',
+              reason: `batch ${position.batch} of ${position.batches} (${position.hosts.join(', ')}) was not confirmed; no further batch starts`,
+            });
+            stopped = `not started: batch ${position.batch} of ${position.batches} was not confirmed`;
+            declined = true;
+          }
+        }
+        if (stopped !== undefined || options.signal.aborted) {
+          const why = options.signal.aborted ? 'interrupted' : (stopped as string);
           for (const host of runnable) skipRemaining(host.name, [...phaseTasks, ...laterTasks], why);
           for (const host of runnable) states.set(host.name, { kind: 'stopped' });
           continue;
         }
         if (runnable.length === 0) continue;
-        emit({
-          event: 'batch',
-          phase: phase.name,
-          batch: batchIndex + 1,
-          hosts: runnable.map((h) => h.name),
-          ...(phase.batches === 'serial' && !check && batch.every(onTarget)
-            ? { on_target: true as const }
-            : {}),
-        });
+        const settled = phase.batches === 'serial' && !check && batch.every(onTarget);
+        emit({ event: 'batch', ...position, ...(settled ? { on_target: true as const } : {}) });
         // Every host of the batch is connected first, so each task can see which hosts
         // it runs beside and what they are (one build per platform), decided the same
         // way on every host whatever order they connect in.
@@ -495,14 +546,14 @@ export async function runPipeline(
             : [];
         });
         await forEachLimited(runnable, options.forks, (host) => runHostPhase(host, phase, laterTasks, peers));
-        if (!check && exceedsMaxFail(failedHostCount(), hosts.length, playbook.strategy.maxFailPercentage)) {
-          if (!aborted) {
-            emit({
-              event: 'aborted',
-              reason: `${failedHostCount()} of ${hosts.length} hosts failed, above max_fail_percentage ${playbook.strategy.maxFailPercentage}%; no further batch starts`,
-            });
-          }
-          aborted = true;
+        if (!settled) changingBatchRan = true;
+        const tooMany = check || stopped !== undefined ? undefined : failureLimitExceeded();
+        if (tooMany) {
+          emit({
+            event: 'aborted',
+            reason: `${failedHostCount()} of ${hosts.length} hosts failed, ${tooMany.above}; no further batch starts`,
+          });
+          stopped = `not started: ${tooMany.limit} exceeded`;
         }
       }
     }
@@ -528,7 +579,7 @@ export async function runPipeline(
       if (run.possiblyStale.unknown) counts.possibly_stale_uncounted = run.possiblyStale.unknown;
     }
   }
-  const interrupted = options.signal.aborted;
+  const interrupted = options.signal.aborted || declined;
   if (check) {
     const results = hosts.map((host): HostPlanResult => {
       const counts = recap[host.name] as HostRecap;
@@ -547,7 +598,7 @@ export async function runPipeline(
         ...(outcome === 'failed' && failure ? { failure } : {}),
       };
     });
-    emit({ event: 'plan-summary', ...summarizePlans(results, playbook.strategy.serial) });
+    emit({ event: 'plan-summary', ...summarizePlans(results, playbook.strategy) });
   }
   options.journal?.append({ entry: 'recap', interrupted, hosts: recap });
   emit({

@@ -8,9 +8,10 @@ import { resolveSsh, type SshDocument, sshConfigPath } from './ssh-settings.js';
 import type {
   BackupRetention,
   HostConfig,
+  HostCount,
   Playbook,
-  Serial,
   ServiceConfig,
+  Strategy,
   TargetSource,
   TaskStep,
 } from './types.js';
@@ -47,7 +48,13 @@ export interface PlaybookDocument {
     readonly configure?: readonly string[];
   };
   readonly defaults?: HostSettingsDocument;
-  readonly strategy?: { readonly serial?: number | string; readonly max_fail_percentage?: number };
+  readonly strategy?: {
+    readonly serial?: number | string | ReadonlyArray<number | string>;
+    readonly max_fail_percentage?: number;
+    readonly max_failed_hosts?: number | string;
+    readonly pause_between_batches?: number;
+    readonly confirm_between_batches?: boolean;
+  };
   readonly backup?: {
     readonly dir?: string;
     readonly keep?: { readonly count?: number; readonly max_age?: string };
@@ -161,10 +168,7 @@ export function resolvePlaybook(
       sha256: source.sha256.toLowerCase(),
       configure: document.target.configure ?? [],
     },
-    strategy: {
-      serial: serialOf(document.strategy?.serial ?? 1),
-      maxFailPercentage: document.strategy?.max_fail_percentage ?? 0,
-    },
+    strategy: strategyOf(document.strategy ?? {}),
     backup: {
       dir: local(document.backup?.dir ?? defaultBackupDir),
       keep: retentionOf(document.backup?.keep),
@@ -265,9 +269,24 @@ function serviceOf(service: ServiceDocument | undefined, prefix: string): Servic
   return { manager: 'pidfile', pidfile: service?.pidfile ?? posix.join(prefix, 'memcached.pid') };
 }
 
-function serialOf(serial: number | string): Serial {
-  if (typeof serial === 'number') return { kind: 'count', count: serial };
-  return { kind: 'percent', percent: Number(serial.slice(0, -1)) };
+function strategyOf(strategy: NonNullable<PlaybookDocument['strategy']>): Strategy {
+  const serial = strategy.serial ?? 1;
+  const maxFailedHosts = strategy.max_failed_hosts;
+  return {
+    serial: (Array.isArray(serial) ? serial : [serial]).map(hostCountOf),
+    // A failure budget written without max_fail_percentage decides alone: the
+    // default 0 would otherwise stop the run at the first failure, before the budget.
+    maxFailPercentage: strategy.max_fail_percentage ?? (maxFailedHosts === undefined ? 0 : 100),
+    ...(maxFailedHosts !== undefined && { maxFailedHosts: hostCountOf(maxFailedHosts) }),
+    pauseBetweenBatches: strategy.pause_between_batches ?? 0,
+    confirmBetweenBatches: strategy.confirm_between_batches ?? false,
+  };
+}
+
+/** `2` or `"25%"` (the schema allows both). */
+function hostCountOf(value: number | string): HostCount {
+  if (typeof value === 'number') return { kind: 'count', count: value };
+  return { kind: 'percent', percent: Number(value.slice(0, -1)) };
 }
 
 /** A path on the controller: `~` is the home folder, a relative path starts at the playbook's folder. */

@@ -1,6 +1,6 @@
 import type { ErrorObject } from 'ajv/dist/2020.js';
 import type { Diagnostic } from '../errors.js';
-import { hostSettingErrors, playbookSchema, schemaErrors } from './schema.js';
+import { conformsAt, hostSettingErrors, playbookSchema, schemaErrors } from './schema.js';
 import { looksLikeSecret, secretKeyMessage } from './secret-keys.js';
 import { type Anchor, displayPath, type Path, type PathSegment, type PlaybookSource } from './source.js';
 import { closestName, describeValue, quoteList, quoteText } from './words.js';
@@ -236,6 +236,30 @@ function badName(error: ErrorObject, path: Path, kind: 'host' | 'group'): Findin
 
 type FieldMessage = (error: ErrorObject, path: Path) => string | Finding | undefined;
 
+const batchSizeRule = 'a count ≥ 1 or a percentage like "25%"';
+const isBatchSize = (value: unknown) =>
+  conformsAt('/properties/strategy/properties/serial/oneOf/2/items', value);
+
+// The list form's bad entry is pointed at, not the whole list: the oneOf over the
+// three forms would otherwise only say the list as a whole matched none.
+function serialMessage(error: ErrorObject, path: Path): string | Finding | undefined {
+  if (error.keyword !== 'oneOf') return undefined;
+  const value = error.data;
+  if (!Array.isArray(value)) {
+    return `must be ${batchSizeRule}, or a list of them like [1, "25%"] (got ${JSON.stringify(value)})`;
+  }
+  if (value.length === 0) return 'must list at least one batch size, like [1, "25%"]';
+  const bad = value.findIndex((entry) => !isBatchSize(entry));
+  if (bad < 0) return undefined;
+  const at = [...path, bad];
+  return {
+    where: at,
+    at,
+    anchor: 'value',
+    message: `must be ${batchSizeRule} (got ${JSON.stringify(value[bad])})`,
+  };
+}
+
 /** Messages for particular fields, keyed by the field's schema; everything else gets the generic wording. */
 const fieldMessages = new Map<unknown, FieldMessage>(
   Object.entries<FieldMessage>({
@@ -274,9 +298,14 @@ const fieldMessages = new Map<unknown, FieldMessage>(
         ? `must be an http:// or https:// address (got ${describeValue(error.data)})`
         : undefined,
     '/properties/target/properties/configure': listMessage,
-    '/properties/strategy/properties/serial': (error) =>
+    '/properties/strategy/properties/serial': serialMessage,
+    '/properties/strategy/properties/max_failed_hosts': (error) =>
       error.keyword === 'oneOf'
-        ? `must be a count ≥ 1 or a percentage like "25%" (got ${JSON.stringify(error.data)})`
+        ? `must be a count ≥ 0 or a percentage like "10%" (got ${JSON.stringify(error.data)})`
+        : undefined,
+    '/properties/strategy/properties/pause_between_batches': (error) =>
+      error.keyword === 'minimum' || error.keyword === 'maximum'
+        ? `must be a number of seconds from 0 to 86400 (got ${String(error.data)})`
         : undefined,
     '/properties/strategy/properties/max_fail_percentage': (error) =>
       error.keyword === 'minimum' || error.keyword === 'maximum'

@@ -32,3 +32,10 @@ export function hostSettingErrors(data: unknown): ErrorObject[] {
   if (!validateHost) throw new Error('playbook schema has no $defs/host');
   return validateHost(data) ? [] : [...(validateHost.errors ?? [])];
 }
+
+/** Whether `value` conforms to the part of the schema at `pointer` (a JSON pointer into it). */
+export function conformsAt(pointer: string, value: unknown): boolean {
+  const check = ajv.getSchema(`${String(playbookSchema.$id)}#${pointer}`);
+  if (!check) throw new Error(`playbook schema has no ${pointer}`);
+  return check(value) === true;
+}

@@ -76,13 +76,26 @@ export interface Target {
   readonly configure: readonly string[];
 }
 
-export type Serial =
+/** A number of hosts: a count, or a percentage of the selected hosts. */
+export type HostCount =
   | { readonly kind: 'count'; readonly count: number }
   | { readonly kind: 'percent'; readonly percent: number };
+
+/**
+ * strategy.serial: the batch sizes in order, never empty; the last one repeats
+ * for the hosts left, as in Ansible's list form. A single value is a list of one.
+ */
+export type Serial = readonly HostCount[];
 
 export interface Strategy {
   readonly serial: Serial;
   readonly maxFailPercentage: number;
+  /** strategy.max_failed_hosts: failed hosts the whole run tolerates; absent: no such budget. */
+  readonly maxFailedHosts?: HostCount;
+  /** Seconds waited between two batches (0: none). */
+  readonly pauseBetweenBatches: number;
+  /** Ask the operator before each batch after the first. */
+  readonly confirmBetweenBatches: boolean;
 }
 
 /** How an upgraded host is checked; defaults in resolve.ts. */

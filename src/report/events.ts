@@ -71,13 +71,31 @@ export interface PlanSummary {
   readonly backup_items: number;
   /** memcached's `bytes` stat summed over the hosts to back up. */
   readonly backup_bytes: number;
-  /** The strategy's rolling batches; out_of_service: the hosts of the batch whose memcached would be stopped. */
+  /**
+   * The rolling batches apply would run, in order (strategy.serial; hosts with nothing
+   * to change first, together, marked on_target); out_of_service: the hosts of the
+   * batch whose memcached would be stopped.
+   */
   readonly batches: readonly {
     readonly batch: number;
     readonly hosts: readonly string[];
     readonly out_of_service: readonly string[];
+    readonly on_target?: true;
   }[];
   readonly max_out_of_service: number;
+  /** strategy.pause_between_batches, seconds. */
+  readonly pause_between_batches: number;
+  readonly confirm_between_batches: boolean;
+  /** strategy.max_failed_hosts as a count of the selected hosts; null when not set. */
+  readonly max_failed_hosts: number | null;
+}
+
+/** A rolling batch about to start: `batch` of the phase's `batches`, with the hosts it will run. */
+export interface BatchPosition {
+  readonly phase: string;
+  readonly batch: number;
+  readonly batches: number;
+  readonly hosts: readonly string[];
 }
 
 export type RunEvent =
@@ -93,10 +111,19 @@ export type RunEvent =
       readonly event: 'batch';
       readonly phase: string;
       readonly batch: number;
+      /** How many batches the phase has: `batch` of `batches`. */
+      readonly batches: number;
       readonly hosts: readonly string[];
       /** A rolling batch of hosts already on their target: nothing in it is stopped. */
       readonly on_target?: true;
     }
+  /** strategy.pause_between_batches: the run waits `seconds` before batch `batch` of `batches` starts. */
+  | ({ readonly event: 'pause'; readonly seconds: number } & BatchPosition)
+  /**
+   * strategy.confirm_between_batches: the answer to "may batch `batch` start?";
+   * assumed: given by --yes, nobody was asked. A `no` is followed by `aborted`.
+   */
+  | ({ readonly event: 'confirm'; readonly answer: 'yes' | 'no'; readonly assumed: boolean } & BatchPosition)
   | { readonly event: 'task-start'; readonly host: string; readonly task: EventTaskName }
   | {
       readonly event: 'task';

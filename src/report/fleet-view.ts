@@ -27,6 +27,8 @@ interface HostLine {
   settled: number;
   changed: number;
   failure?: string;
+  /** Why a host waits for its batch (a pause or question between batches). */
+  note?: string;
 }
 
 export class FleetView {
@@ -81,6 +83,12 @@ export class FleetView {
     }
   }
 
+  /** Shown instead of the host's task while it waits for its batch; undefined clears it. */
+  note(host: string, text: string | undefined): void {
+    const line = this.hosts.get(host);
+    if (line) line.note = text;
+  }
+
   /** Whether the host has nothing left to do in this run. */
   finished(host: string): boolean {
     const line = this.hosts.get(host);
@@ -96,6 +104,7 @@ export class FleetView {
   hostLine(host: string): string {
     const line = this.hosts.get(host);
     if (!line) return host;
+    if (line.note && (line.status === 'waiting' || line.status === 'running')) return `${host} ${line.note}`;
     switch (line.status) {
       case 'waiting':
         return `${host} waiting`;

@@ -1,5 +1,5 @@
 import { formatSize } from '../tasks/memcached-client.js';
-import type { RunEvent } from './events.js';
+import type { BatchPosition, RunEvent } from './events.js';
 import { planView } from './plan-view.js';
 import { formatRecap } from './recap.js';
 
@@ -16,8 +16,14 @@ export function plainRenderer(write: (line: string) => void, verbose: boolean): 
         return;
       case 'batch':
         write(
-          `-- ${event.phase} batch ${event.batch}: ${event.hosts.join(', ')}${event.on_target ? ' (already on target: nothing is stopped)' : ''}`,
+          `-- ${event.phase} batch ${event.batch} of ${event.batches}: ${event.hosts.join(', ')}${event.on_target ? ' (already on target: nothing is stopped)' : ''}`,
         );
+        return;
+      case 'pause':
+        write(`-- ${pauseLine(event, event.seconds)}`);
+        return;
+      case 'confirm':
+        write(`-- ${batchLine(event)} — continue? ${event.answer}${event.assumed ? ' (--yes)' : ''}`);
         return;
       case 'task': {
         const mode = event.check && event.status === 'changed' ? 'would change' : event.status;
@@ -83,4 +89,19 @@ export function backupsPrunedLine(event: Extract<RunEvent, { event: 'backups-pru
     : `pruned ${event.pruned.length}, ${formatSize(event.freed_bytes)} freed`;
   const problems = event.problems?.length ? `; not pruned: ${event.problems.join('; ')}` : '';
   return `${event.host} backups ${what} (keep: ${event.keep}; ${event.kept} kept in ${event.folder})${files ? `: ${files}` : ''}${problems}`;
+}
+
+/** `batch 2 of 3: host2, host3`, as the question between batches names it. */
+export function batchLine(position: BatchPosition): string {
+  return `batch ${position.batch} of ${position.batches}: ${position.hosts.join(', ')}`;
+}
+
+/** The wait before a batch, with the seconds left; the live view counts it down. */
+export function pauseLine(position: BatchPosition, secondsLeft: number): string {
+  return `pause_between_batches: ${batchLine(position)} starts in ${formatSeconds(secondsLeft)} (Ctrl-C stops the run here)`;
+}
+
+function formatSeconds(seconds: number): string {
+  const rounded = Math.max(0, Math.ceil(seconds));
+  return rounded < 60 ? `${rounded} s` : `${Math.floor(rounded / 60)} min ${rounded % 60} s`;
 }

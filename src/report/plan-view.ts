@@ -87,5 +87,30 @@ export function formatPlanSummary(summary: PlanSummary): string[] {
       ? `  out of service: at most ${summary.max_out_of_service} host${summary.max_out_of_service === 1 ? '' : 's'} at a time, in ${down.length} batch${down.length === 1 ? '' : 'es'}: ${down.map((b) => b.out_of_service.join(', ')).join(' | ')}`
       : '  out of service: none',
   );
+  lines.push(...rolloutLines(summary));
+  return lines;
+}
+
+/** What stands between the batches above, and the run's failure budget; nothing when neither is set. */
+function rolloutLines(summary: PlanSummary): string[] {
+  const lines: string[] = [];
+  const waits = [
+    summary.pause_between_batches > 0 ? `wait ${summary.pause_between_batches} s` : '',
+    summary.confirm_between_batches ? 'ask whether to go on' : '',
+  ].filter(Boolean);
+  if (waits.length > 0) {
+    // Between the batches that change hosts: apply waits for no batch of hosts already
+    // on target, nor for one whose hosts all fail before it.
+    const changing = summary.batches.filter((b) => b.hosts.some((host) => summary.changing.includes(host)));
+    const times = Math.max(0, changing.length - 1);
+    lines.push(
+      `  between batches: ${waits.join(', then ')}, before each batch after the first (${times === 1 ? 'once' : `${times} times`})`,
+    );
+  }
+  if (summary.max_failed_hosts !== null) {
+    lines.push(
+      `  failure budget: no further batch starts once more than ${summary.max_failed_hosts} of ${summary.hosts} hosts have failed (max_failed_hosts)`,
+    );
+  }
   return lines;
 }

@@ -1,7 +1,7 @@
 import { Listr, type ListrTaskWrapper } from 'listr2';
 import type { RunEvent, TaskStatus } from './events.js';
 import { chooseLayout, FleetView } from './fleet-view.js';
-import { backupsPrunedLine, gateLine, hostKeyAcceptedLine } from './plain.js';
+import { backupsPrunedLine, batchLine, gateLine, hostKeyAcceptedLine, pauseLine } from './plain.js';
 import { planView } from './plan-view.js';
 import { EtaEstimator, progressLine } from './progress.js';
 import { formatRecap } from './recap.js';
@@ -33,6 +33,8 @@ export function prettyRenderer(
   terminal: { readonly rows?: number } = {},
 ): {
   handle(event: RunEvent): void;
+  /** A line shown beside `hosts` while they wait for their batch (the question between batches); undefined clears it. */
+  note(hosts: readonly string[], text: string | undefined): void;
   finished(): Promise<void>;
 } {
   const rows = terminal.rows && terminal.rows > 0 ? terminal.rows : 24;
@@ -46,9 +48,51 @@ export function prettyRenderer(
   const plan = planView();
   let planText = '';
   const key = (host: string, task: string) => `${host}\u0000${task}`;
+  let taskNames: readonly string[] = [];
+  const settled = new Set<string>();
+  // The hosts a note is shown beside, and the countdown of a pause_between_batches.
+  let noted: readonly string[] = [];
+  let countdown: NodeJS.Timeout | undefined;
+
+  function note(hosts: readonly string[], text: string | undefined): void {
+    clearInterval(countdown);
+    countdown = undefined;
+    showNotes(hosts, text);
+  }
+
+  function showNotes(hosts: readonly string[], text: string | undefined): void {
+    for (const host of noted) showNote(host, undefined);
+    noted = text === undefined ? [] : hosts;
+    for (const host of noted) showNote(host, text);
+  }
+
+  function showNote(host: string, text: string | undefined): void {
+    if (compact) {
+      compact.note(host, text);
+      return;
+    }
+    // Under the task the host waits in: the first of its tasks not settled yet.
+    const waitingIn = taskNames.find((task) => !settled.has(key(host, task)));
+    const task = waitingIn === undefined ? undefined : outputs.get(key(host, waitingIn));
+    if (task) task.output = text ?? '';
+  }
+
+  function pause(event: Extract<RunEvent, { event: 'pause' }>): void {
+    const endsAt = Date.now() + event.seconds * 1000;
+    const show = () => showNotes(event.hosts, pauseLine(event, (endsAt - Date.now()) / 1000));
+    note([], undefined);
+    show();
+    countdown = setInterval(show, 1000);
+    countdown.unref();
+  }
 
   function handle(event: RunEvent): void {
     plan.add(event);
+    if (event.event === 'batch' || event.event === 'confirm' || event.event === 'recap') note([], undefined);
+    if (event.event === 'pause') pause(event);
+    if (event.event === 'confirm') {
+      notes.push(`${batchLine(event)} — continue? ${event.answer}${event.assumed ? ' (--yes)' : ''}`);
+    }
     if (event.event === 'start') {
       const layout = chooseLayout(event.hosts.length, event.tasks.length, rows);
       if (layout !== 'nested') {
@@ -63,6 +107,7 @@ export function prettyRenderer(
     }
     switch (event.event) {
       case 'start': {
+        taskNames = event.tasks;
         for (const host of event.hosts)
           for (const task of event.tasks) slots.set(key(host, task), deferred());
         const list = new Listr(
@@ -99,12 +144,16 @@ export function prettyRenderer(
         return;
       }
       case 'progress': {
+        // backup's own progress goes on during swap's delta pass, after its task has ended:
+        // listr2 throws on output for a finished task, and that would fail the host's swap.
+        if (settled.has(key(event.host, event.task))) return;
         const task = outputs.get(key(event.host, event.task));
         if (task) task.output = progressLine(event, eta.estimate(event));
         return;
       }
       case 'task': {
         const slot = slots.get(key(event.host, event.task));
+        settled.add(key(event.host, event.task));
         if (slot) slot.settle({ status: event.status, detail: event.detail });
         // A rollback is not in the task list: it follows the failure, as a note under the list.
         else notes.push(`${event.host} ${event.task} ${event.status}: ${event.detail}`);
@@ -113,8 +162,9 @@ export function prettyRenderer(
       case 'unreachable':
         notes.push(`${event.host} UNREACHABLE (${event.reason}): ${event.detail}`);
         for (const [slotKey, slot] of slots) {
-          if (slotKey.startsWith(`${event.host}\u0000`))
-            slot.settle({ status: 'failed', detail: `unreachable: ${event.detail}` });
+          if (!slotKey.startsWith(`${event.host}\u0000`)) continue;
+          settled.add(slotKey);
+          slot.settle({ status: 'failed', detail: `unreachable: ${event.detail}` });
         }
         return;
       case 'gate':
@@ -153,7 +203,7 @@ export function prettyRenderer(
     if (recapText) write(`${recapText}\n`);
   }
 
-  return { handle, finished };
+  return { handle, note, finished };
 }
 
 interface CompactView {
@@ -161,6 +211,8 @@ interface CompactView {
   /** Lines to print under the view when it is done (failures, in the one-line view). */
   readonly notes: string[];
   handle(event: RunEvent): void;
+  /** A line beside a host waiting for its batch; undefined clears it. */
+  note(host: string, text: string | undefined): void;
 }
 
 /** The line-per-host or one-line view; each listr2 task waits for its host (or the fleet) to finish. */
@@ -212,6 +264,15 @@ function compactView(
   return {
     running,
     notes,
+    note(host, text) {
+      fleet.note(host, text);
+      if (layout === 'per-host') {
+        const task = titles.get(host);
+        if (task) task.title = fleet.hostLine(host);
+      } else if (fleetTask) {
+        fleetTask.output = text ?? '';
+      }
+    },
     handle(event) {
       if (event.event === 'recap') {
         for (const done of hostDone.values()) done.settle({ status: 'ok', detail: '' });

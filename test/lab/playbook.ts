@@ -12,8 +12,15 @@ export interface FleetOverrides {
   readonly version?: string;
   readonly sha256?: string;
   readonly sourcePath?: string;
-  readonly serial?: number;
+  /** strategy.serial: a count, a percentage or a list of them (default 1). */
+  readonly serial?: Serial;
   readonly maxFailPercentage?: number;
+  /** strategy.max_failed_hosts (default: left out). */
+  readonly maxFailedHosts?: number | string;
+  /** strategy.pause_between_batches, seconds (default: left out). */
+  readonly pauseBetweenBatches?: number;
+  /** strategy.confirm_between_batches (default: left out). */
+  readonly confirmBetweenBatches?: boolean;
   /** 1-based indexes of the hosts to list (default: all). */
   readonly hosts?: readonly number[];
   /** A known_hosts file to use instead of the lab's. */
@@ -35,6 +42,8 @@ export interface FleetOverrides {
   /** `verify.full` (default: left out, which is false). */
   readonly verifyFull?: boolean;
 }
+
+export type Serial = number | string | readonly (number | string)[];
 
 export interface VerifyOverrides {
   readonly sample?: number;
@@ -76,8 +85,12 @@ export function fleetPlaybook(
     version: string;
     sourcePath: string;
     sha256: string;
-    serial: number;
-    maxFailPercentage: number;
+    serial: Serial;
+    /** Left out of the file when undefined. */
+    maxFailPercentage?: number;
+    maxFailedHosts?: number | string;
+    pauseBetweenBatches?: number;
+    confirmBetweenBatches?: boolean;
     hosts: readonly LabHost[];
     knownHosts: string;
     backupDir?: string;
@@ -90,6 +103,18 @@ export function fleetPlaybook(
   },
 ): string {
   const swap = settings.swapMode ? `swap:\n  mode: ${settings.swapMode}\n` : '';
+  const rollout = [
+    settings.maxFailPercentage !== undefined ? `  max_fail_percentage: ${settings.maxFailPercentage}\n` : '',
+    settings.maxFailedHosts !== undefined
+      ? `  max_failed_hosts: ${JSON.stringify(settings.maxFailedHosts)}\n`
+      : '',
+    settings.pauseBetweenBatches !== undefined
+      ? `  pause_between_batches: ${settings.pauseBetweenBatches}\n`
+      : '',
+    settings.confirmBetweenBatches !== undefined
+      ? `  confirm_between_batches: ${settings.confirmBetweenBatches}\n`
+      : '',
+  ].join('');
   const args = settings.memcachedArgs ?? ['-l', '127.0.0.1', '-m', '256'];
   const configure = settings.configure ? `  configure: ${JSON.stringify(settings.configure)}\n` : '';
   // JSON is YAML: each value written as JSON keeps its type.
@@ -117,9 +142,8 @@ ${configure}defaults:
   memcached:
     args: [${args.map((arg) => JSON.stringify(arg)).join(', ')}]
 strategy:
-  serial: ${settings.serial}
-  max_fail_percentage: ${settings.maxFailPercentage}
-backup:
+  serial: ${JSON.stringify(settings.serial)}
+${rollout}backup:
   dir: ${scalar(settings.backupDir ?? join(lab.dir, 'backups'))}
 ${swap}${verify}hosts:
 ${settings.hosts.map(hostEntry).join('')}${groups(settings.hosts)}`;
@@ -163,7 +187,10 @@ export async function writeFleetPlaybook(lab: Lab, overrides: FleetOverrides = {
     sourcePath: overrides.sourcePath ?? tarballPath(version),
     sha256,
     serial: overrides.serial ?? 1,
-    maxFailPercentage: overrides.maxFailPercentage ?? 0,
+    // With a failure budget and no max_fail_percentage, the budget alone decides (its default).
+    ...((overrides.maxFailPercentage !== undefined || overrides.maxFailedHosts === undefined) && {
+      maxFailPercentage: overrides.maxFailPercentage ?? 0,
+    }),
     hosts,
     knownHosts,
     ...(overrides.backupDir !== undefined && { backupDir: overrides.backupDir }),
@@ -173,6 +200,13 @@ export async function writeFleetPlaybook(lab: Lab, overrides: FleetOverrides = {
     ...(overrides.verify !== undefined && { verify: overrides.verify }),
     ...(overrides.swapMode !== undefined && { swapMode: overrides.swapMode }),
     ...(overrides.verifyFull !== undefined && { verifyFull: overrides.verifyFull }),
+    ...(overrides.maxFailedHosts !== undefined && { maxFailedHosts: overrides.maxFailedHosts }),
+    ...(overrides.pauseBetweenBatches !== undefined && {
+      pauseBetweenBatches: overrides.pauseBetweenBatches,
+    }),
+    ...(overrides.confirmBetweenBatches !== undefined && {
+      confirmBetweenBatches: overrides.confirmBetweenBatches,
+    }),
   });
   await writeFile(path, text);
   return path;

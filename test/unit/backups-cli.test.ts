@@ -79,7 +79,7 @@ describe('memplay backups', () => {
     expect(lines).toHaveLength(6);
     expect(lines[3]).toMatch(new RegExp(`^cache1  ${name(old)} .* yes\\s+prune: beyond the newest 2$`));
     expect(lines[5]).toMatch(
-      /^1 host: 4 backups, [\d.]+ kB; 1 beyond backup\.keep \(count 2, max_age 30d\), [\d.]+ kB: removed by the next apply/,
+      /^1 host: 4 backups, [\d.]+ KiB; 1 beyond backup\.keep \(count 2, max_age 30d\), [\d.]+ KiB: removed by the next apply/,
     );
   });
 

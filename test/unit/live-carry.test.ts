@@ -125,6 +125,9 @@ describe('--check names each host’s guarantee', () => {
         backup_bytes: 0,
         batches: [],
         max_out_of_service: 0,
+        pause_between_batches: 0,
+        confirm_between_batches: false,
+        max_failed_hosts: null,
       },
       new Map([['h1', swapGuarantee('handover')]]),
     );

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type HostPlanResult, summarizePlans } from '../../src/engine/plan-summary.js';
+import type { Serial, Strategy } from '../../src/playbook/types.js';
 import { formatHostPlans, formatPlanSummary } from '../../src/report/plan-view.js';
 import type { PlanAction } from '../../src/tasks/task.js';
 
@@ -28,6 +29,14 @@ const compile: PlanAction = {
 };
 const ship: PlanAction = { kind: 'ship', version: '1.6.38', from: 'h1', text: 'receive 1.6.38 built on h1' };
 
+const strategy = (serial: Serial, rest: Partial<Strategy> = {}): Strategy => ({
+  serial,
+  maxFailPercentage: 0,
+  pauseBetweenBatches: 0,
+  confirmBetweenBatches: false,
+  ...rest,
+});
+
 const fleet: HostPlanResult[] = [
   upgrade('h1', 11211, 100_000, 119_000_000, compile),
   upgrade('h2', 11211, 2_000, 3_500_000, ship),
@@ -37,8 +46,8 @@ const fleet: HostPlanResult[] = [
 ];
 
 describe('the --check fleet summary adds up the plans', () => {
-  it('counts hosts, builds, backup sizes and who is out of service in each batch (serial 2)', () => {
-    const summary = summarizePlans(fleet, { kind: 'count', count: 2 });
+  it('counts hosts, builds, backup sizes and who is out of service in each batch of apply (serial 2: the unchanged host first)', () => {
+    const summary = summarizePlans(fleet, strategy([{ kind: 'count', count: 2 }]));
     expect(summary).toEqual({
       hosts: 5,
       changing: ['h1', 'h2', 'h4'],
@@ -55,21 +64,70 @@ describe('the --check fleet summary adds up the plans', () => {
       backup_items: 102_001,
       backup_bytes: 122_500_100,
       batches: [
-        { batch: 1, hosts: ['h1', 'h2'], out_of_service: ['h1', 'h2'] },
-        { batch: 2, hosts: ['h3', 'h4'], out_of_service: ['h4'] },
-        { batch: 3, hosts: ['h5'], out_of_service: [] },
+        { batch: 1, hosts: ['h3'], out_of_service: [], on_target: true },
+        { batch: 2, hosts: ['h1', 'h2'], out_of_service: ['h1', 'h2'] },
+        { batch: 3, hosts: ['h4', 'h5'], out_of_service: ['h4'] },
       ],
       max_out_of_service: 2,
+      pause_between_batches: 0,
+      confirm_between_batches: false,
+      max_failed_hosts: null,
     });
   });
 
-  it('a percentage serial batches as apply does (25% of 5 → 2 per batch)', () => {
-    const summary = summarizePlans(fleet, { kind: 'percent', percent: 25 });
-    expect(summary.batches.map((b) => b.hosts.length)).toEqual([2, 2, 1]);
+  it('a percentage serial batches as apply does (25% of 5 → 2 per batch, after the unchanged host)', () => {
+    const summary = summarizePlans(fleet, strategy([{ kind: 'percent', percent: 25 }]));
+    expect(summary.batches.map((b) => b.hosts.length)).toEqual([1, 2, 2]);
+  });
+
+  it('a list serial [1, "100%"]: a canary batch, then every other host at once, as apply runs them', () => {
+    const changing = fleet.filter((r) => r.outcome === 'changed');
+    const summary = summarizePlans(
+      changing,
+      strategy([
+        { kind: 'count', count: 1 },
+        { kind: 'percent', percent: 100 },
+      ]),
+    );
+    expect(summary.batches).toEqual([
+      { batch: 1, hosts: ['h1'], out_of_service: ['h1'] },
+      { batch: 2, hosts: ['h2', 'h4'], out_of_service: ['h2', 'h4'] },
+    ]);
+    expect(formatPlanSummary(summary).at(-1)).toBe(
+      '  out of service: at most 2 hosts at a time, in 2 batches: h1 | h2, h4',
+    );
+  });
+
+  it('says what comes between the batches and the failure budget, counting only the batches that change hosts', () => {
+    const summary = summarizePlans(
+      fleet,
+      strategy([{ kind: 'count', count: 2 }], {
+        pauseBetweenBatches: 30,
+        confirmBetweenBatches: true,
+        maxFailedHosts: { kind: 'percent', percent: 25 },
+      }),
+    );
+    expect(summary).toMatchObject({
+      pause_between_batches: 30,
+      confirm_between_batches: true,
+      max_failed_hosts: 1,
+    });
+    expect(formatPlanSummary(summary).slice(-3)).toEqual([
+      '  out of service: at most 2 hosts at a time, in 2 batches: h1, h2 | h4',
+      '  between batches: wait 30 s, then ask whether to go on, before each batch after the first (once)',
+      '  failure budget: no further batch starts once more than 1 of 5 hosts have failed (max_failed_hosts)',
+    ]);
+    const askOnly = summarizePlans(
+      fleet,
+      strategy([{ kind: 'count', count: 1 }], { confirmBetweenBatches: true }),
+    );
+    expect(formatPlanSummary(askOnly).at(-1)).toBe(
+      '  between batches: ask whether to go on, before each batch after the first (2 times)',
+    );
   });
 
   it('prints each host with its actions indented, then the summary', () => {
-    const summary = summarizePlans(fleet, { kind: 'count', count: 1 });
+    const summary = summarizePlans(fleet, strategy([{ kind: 'count', count: 1 }]));
     const actions = new Map(fleet.map((r) => [r.host, r.actions]));
     const lines = formatHostPlans(
       fleet.map((r) => r.host),
@@ -107,7 +165,7 @@ describe('the --check fleet summary adds up the plans', () => {
           },
         },
       ],
-      { kind: 'count', count: 1 },
+      strategy([{ kind: 'count', count: 1 }]),
     );
     expect(summary.failed).toEqual(['h6']);
     expect(formatPlanSummary(summary)).toContain(
@@ -121,7 +179,7 @@ describe('the --check fleet summary adds up the plans', () => {
         { host: 'a', outcome: 'ok', actions: [] },
         { host: 'b', outcome: 'ok', actions: [] },
       ],
-      { kind: 'count', count: 1 },
+      strategy([{ kind: 'count', count: 1 }]),
     );
     expect(formatPlanSummary(summary)).toEqual([
       'SUMMARY',

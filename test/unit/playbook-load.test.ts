@@ -29,7 +29,12 @@ describe('loadPlaybook on the contract document', () => {
         sha256: SHA256,
         configure: ['--disable-coverage'],
       },
-      strategy: { serial: { kind: 'count', count: 1 }, maxFailPercentage: 0 },
+      strategy: {
+        serial: [{ kind: 'count', count: 1 }],
+        maxFailPercentage: 0,
+        pauseBetweenBatches: 0,
+        confirmBetweenBatches: false,
+      },
       backup: { dir: resolve('test/fixtures/good-playbooks/backups'), keep: { count: 3 } },
       verify: {
         sample: 1000,
@@ -131,7 +136,12 @@ describe('examples/', () => {
 
   it('percentage-rollout.yml batches by 25% and resolves its paths against examples/', async () => {
     const playbook = await loadPlaybook('examples/percentage-rollout.yml');
-    expect(playbook.strategy).toEqual({ serial: { kind: 'percent', percent: 25 }, maxFailPercentage: 25 });
+    expect(playbook.strategy).toEqual({
+      serial: [{ kind: 'percent', percent: 25 }],
+      maxFailPercentage: 25,
+      pauseBetweenBatches: 0,
+      confirmBetweenBatches: false,
+    });
     expect(playbook.target.source).toEqual({
       kind: 'path',
       path: resolve('examples/tarballs/memcached_1.6.38.orig.tar.xz'),
@@ -169,7 +179,7 @@ describe('files that cannot be read', () => {
     const error = await refusal('test/fixtures/bad-playbooks/three-independent-mistakes.yml');
     expect(error.message.split('\n')).toEqual([
       'test/fixtures/bad-playbooks/three-independent-mistakes.yml:6:12: target.version: "1.6" is not a version like 1.6.38',
-      'test/fixtures/bad-playbooks/three-independent-mistakes.yml:11:11: strategy.serial: must be a count ≥ 1 or a percentage like "25%" (got 0)',
+      'test/fixtures/bad-playbooks/three-independent-mistakes.yml:11:11: strategy.serial: must be a count ≥ 1 or a percentage like "25%", or a list of them like [1, "25%"] (got 0)',
       'test/fixtures/bad-playbooks/three-independent-mistakes.yml:15:12: hosts.host1.ssh: unknown key "prot" — did you mean "port"?',
     ]);
   });

@@ -47,7 +47,12 @@ hosts:
 
   it('without defaults every setting takes its documented default', () => {
     const playbook = resolveText(`${head}hosts:\n  only: { address: cache.example.com }\n`);
-    expect(playbook.strategy).toEqual({ serial: { kind: 'count', count: 1 }, maxFailPercentage: 0 });
+    expect(playbook.strategy).toEqual({
+      serial: [{ kind: 'count', count: 1 }],
+      maxFailPercentage: 0,
+      pauseBetweenBatches: 0,
+      confirmBetweenBatches: false,
+    });
     expect(playbook.backup.dir).toBe('/fleet/prod/backups');
     expect(playbook.backup.keep).toEqual({ count: 3 });
     expect(playbook.target.configure).toEqual([]);
@@ -190,7 +195,47 @@ hosts:
       sha256: SHA256,
       configure: ['--enable-tls'],
     });
-    expect(playbook.strategy).toEqual({ serial: { kind: 'percent', percent: 25 }, maxFailPercentage: 12.5 });
+    expect(playbook.strategy).toEqual({
+      serial: [{ kind: 'percent', percent: 25 }],
+      maxFailPercentage: 12.5,
+      pauseBetweenBatches: 0,
+      confirmBetweenBatches: false,
+    });
     expect(playbook.hosts[0]?.ssh.connectTimeoutMs).toBe(2500);
+  });
+
+  it('a list serial, a pause, a question and a failure budget; the budget alone decides without max_fail_percentage', () => {
+    const playbook = resolveText(`${head}strategy:
+  serial: [1, "25%", "100%"]
+  max_failed_hosts: "10%"
+  pause_between_batches: 2.5
+  confirm_between_batches: true
+hosts:
+  a: { address: x }
+`);
+    expect(playbook.strategy).toEqual({
+      serial: [
+        { kind: 'count', count: 1 },
+        { kind: 'percent', percent: 25 },
+        { kind: 'percent', percent: 100 },
+      ],
+      maxFailPercentage: 100,
+      maxFailedHosts: { kind: 'percent', percent: 10 },
+      pauseBetweenBatches: 2.5,
+      confirmBetweenBatches: true,
+    });
+  });
+
+  it('max_fail_percentage written beside max_failed_hosts keeps its value: both limits apply', () => {
+    const playbook =
+      resolveText(`${head}strategy: { serial: [2], max_failed_hosts: 0, max_fail_percentage: 0 }
+hosts:
+  a: { address: x }
+`);
+    expect(playbook.strategy).toMatchObject({
+      serial: [{ kind: 'count', count: 2 }],
+      maxFailPercentage: 0,
+      maxFailedHosts: { kind: 'count', count: 0 },
+    });
   });
 });

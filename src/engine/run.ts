@@ -30,6 +30,7 @@ import { betweenBatches, type ConfirmBatch } from './between-batches.js';
 import { connectionLost, lostConnectionDetail } from './connection-lost.js';
 import { lockRefusal, peekHostLock, takeHostLock, thisRun } from './host-lock.js';
 import type { Journal } from './journal.js';
+import { OrderedEmission } from './ordered-emission.js';
 import type { Phase, Pipeline } from './pipeline.js';
 import { type HostPlanResult, summarizePlans } from './plan-summary.js';
 import { throttledProgress } from './progress-throttle.js';
@@ -110,7 +111,10 @@ export async function runPipeline(
   pipeline: Pipeline,
   options: RunOptions,
 ): Promise<RunResult> {
-  const { emit, check } = options;
+  const { check } = options;
+  // --check shows a rolling phase batch by batch, as apply runs it (src/engine/ordered-emission.ts).
+  const ordered = new OrderedEmission(options.emit);
+  const { emit } = ordered;
   const allTasks = pipeline.phases.flatMap((phase) => phase.tasks);
   const recap: Record<string, HostRecap> = {};
   const states = new Map<string, HostState>();
@@ -532,7 +536,25 @@ export async function runPipeline(
         }
         if (runnable.length === 0) continue;
         const settled = phase.batches === 'serial' && !check && batch.every(onTarget);
-        emit({ event: 'batch', ...position, ...(settled ? { on_target: true as const } : {}) });
+        if (check && phase.batches === 'serial') {
+          // Planned all at once, shown as apply's batches.
+          const layout = rollingBatches(runnable, playbook.strategy.serial, onTarget);
+          ordered.begin(
+            layout.map((hostsOfBatch, index) => ({
+              hosts: hostsOfBatch.map((h) => h.name),
+              header: {
+                event: 'batch',
+                phase: phase.name,
+                batch: index + 1,
+                batches: layout.length,
+                hosts: hostsOfBatch.map((h) => h.name),
+                ...(hostsOfBatch.every(onTarget) ? { on_target: true as const } : {}),
+              },
+            })),
+          );
+        } else {
+          emit({ event: 'batch', ...position, ...(settled ? { on_target: true as const } : {}) });
+        }
         // Every host of the batch is connected first, so each task can see which hosts
         // it runs beside and what they are (one build per platform), decided the same
         // way on every host whatever order they connect in.
@@ -545,7 +567,10 @@ export async function runPipeline(
             ? [{ name: host.name, facts: state.facts, target: state.target }]
             : [];
         });
-        await forEachLimited(runnable, options.forks, (host) => runHostPhase(host, phase, laterTasks, peers));
+        await forEachLimited(runnable, options.forks, (host) =>
+          runHostPhase(host, phase, laterTasks, peers).finally(() => ordered.finished(host.name)),
+        );
+        ordered.end();
         if (!settled) changingBatchRan = true;
         const tooMany = check || stopped !== undefined ? undefined : failureLimitExceeded();
         if (tooMany) {

@@ -3,7 +3,15 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          // Some unit files spawn the built CLI, memcached or /bin/sh; beside the e2e
+          // project on 2 cores, vitest's default 5 s timed them out.
+          testTimeout: 30_000,
+        },
+      },
       {
         test: {
           name: 'e2e',

@@ -125,6 +125,7 @@ export class ChangeWatch {
   ): Promise<ChangeWatch> {
     const stream = await connect();
     const watch = new ChangeWatch(stream, Math.random().toString(36).slice(2, 10));
+    let timer: NodeJS.Timeout | undefined;
     const first = await new Promise<string>((resolve, reject) => {
       let got = '';
       const onData = (chunk: Buffer) => {
@@ -137,11 +138,24 @@ export class ChangeWatch {
         if (rest) watch.receive(rest);
         stream.on('data', (more: Buffer) => watch.receive(more.toString('latin1')));
       };
+      // Through an SSH tunnel a memcached that dies shows as the channel's end: its
+      // close waits for ours, so waiting for 'close' alone hung the delta pass.
+      const closed = () => reject(new WatchUnavailable('memcached closed the watch connection'));
+      timer = setTimeout(
+        () => reject(new WatchUnavailable('memcached did not answer the watch command within 10 s')),
+        10_000,
+      );
       stream.on('data', onData);
       stream.once('error', reject);
-      stream.once('close', () => reject(new WatchUnavailable('memcached closed the watch connection')));
+      stream.once('close', closed);
+      stream.once('end', closed);
       stream.write(`watch ${kinds}\r\n`);
-    });
+    })
+      .catch((error: unknown) => {
+        stream.destroy();
+        throw error;
+      })
+      .finally(() => clearTimeout(timer));
     if (first !== 'OK') {
       stream.destroy();
       throw new WatchUnavailable(`memcached answered watch with ${first.slice(0, 120)}`);

@@ -12,7 +12,7 @@ import { runMemplay, spawnMemplay, taskEvents } from './memplay-cli.js';
 
 const lab = inject('lab') as Lab;
 const host1 = () => lab.hosts[0]!;
-const lockFile = () => join(host1().prefix, '.memplay.lock');
+const lockFile = () => join(host1().prefix, '.memplay', 'lock');
 
 async function waitUntil(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
   const deadline = Date.now() + timeoutMs;
@@ -59,6 +59,8 @@ describe('one memplay run per host', () => {
           `^busy: another memplay run holds ${lockFile().replace(/\./g, '\\.')} \\(controller \\S+, user \\S+, pid ${first.child.pid}, started \\S+\\); nothing was changed here`,
         ),
       );
+      // The holder process on the host, for a run whose connection lingers after it is gone.
+      expect(failed?.detail).toMatch(/end the lock's holder process on the host \(kill \d+\)$/);
       expect(taskEvents(run).filter((e) => e.status === 'changed' || e.status === 'ok')).toEqual([]);
     }
     expect(await first.exited).toBe(0);

@@ -119,6 +119,21 @@ async function startMemcached(host: LabHost): Promise<void> {
   );
 }
 
+/** `<prefix>/.memplay`: where memplay keeps its run lock (src/engine/host-lock.ts). */
+export const memplayFolder = '.memplay';
+
+/**
+ * The folder memplay makes on its first run, made here as the host's user so that
+ * "nothing changed" snapshots do not see the first run of a test create it.
+ */
+async function ensureMemplayFolder(host: LabHost): Promise<void> {
+  const folder = join(host.prefix, memplayFolder);
+  if (existsSync(folder)) return;
+  const { uid, gid } = await ids(host.user);
+  await mkdir(folder, { mode: 0o755 });
+  await chown(folder, uid, gid);
+}
+
 /** Installs the baseline build under the prefix (a copy of the cached build), owned by the user. */
 async function ensureBaselineBuild(host: LabHost, build: string): Promise<void> {
   const { uid, gid } = await ids(host.user);
@@ -159,11 +174,14 @@ export async function resetMemcached(
       const keep =
         entry === baselineVersion ||
         keepBuilds.includes(entry) ||
+        // memplay's own folder (its run lock): kept as a host that has seen memplay keeps it.
+        entry === memplayFolder ||
         (entry === 'current' && (await lstat(path)).isSymbolicLink());
       if (!keep) await rm(path, { recursive: true, force: true });
     }
   }
   await ensureBaselineBuild(host, build);
+  await ensureMemplayFolder(host);
   await pointCurrentAtBaseline(host);
   await startMemcached(host);
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { memplayFolder } from './host.js';
 import type { Lab, LabHost } from './layout.js';
 import { memcachedStats } from './memcached-port.js';
 import { isAlive, readPid } from './pidfile.js';
@@ -65,6 +66,9 @@ async function listFiles(root: string, relative = ''): Promise<FileEntry[]> {
   const names = (await readdir(join(root, relative))).sort();
   for (const name of names) {
     const path = relative ? `${relative}/${name}` : name;
+    // memplay's run lock comes and goes with every run, refused ones included: a
+    // run that changed nothing else still took it (src/engine/host-lock.ts).
+    if (path === `memcached/${memplayFolder}`) continue;
     const full = join(root, path);
     const stat = await lstat(full);
     const common = { path, size: stat.size, mode: stat.mode, mtimeMs: stat.mtimeMs };

@@ -1,5 +1,5 @@
 import type { GateReport } from '../tasks/gates/gate-result.js';
-import type { EventTaskName, PlanAction } from '../tasks/task.js';
+import type { EventTaskName, PlanAction, TaskFigures } from '../tasks/task.js';
 
 // The engine speaks only in these events; renderers (listr2, plain, json) and
 // the recap are views of them. JSON output writes each one as a line, so field
@@ -125,7 +125,7 @@ export type RunEvent =
    */
   | ({ readonly event: 'confirm'; readonly answer: 'yes' | 'no'; readonly assumed: boolean } & BatchPosition)
   | { readonly event: 'task-start'; readonly host: string; readonly task: EventTaskName }
-  | {
+  | ({
       readonly event: 'task';
       readonly host: string;
       readonly task: EventTaskName;
@@ -154,7 +154,11 @@ export type RunEvent =
        * served (swap), then until the backup was restored into it (restore).
        */
       readonly out_of_service_ms?: number;
-    }
+      /** version_check: the version this host is taken to (in a rollback, its previous build). */
+      readonly target_version?: string;
+      /** version_check: what the host's memcached port answered to `version` (null: nothing answers). */
+      readonly running_version?: string | null;
+    } & TaskFigures)
   /**
    * One of verify's gates (protocol, settings, performance) on a host, with
    * its figures; emitted before verify's own `task` event. `status` is passed,

@@ -49,6 +49,8 @@ export interface RunOptions {
   readonly journal?: Journal;
   /** The run log's folder, for the recap to name (the caller writes it). */
   readonly runLog?: string;
+  /** memplay's own version, for the `start` event. */
+  readonly memplayVersion: string;
   /** strategy.confirm_between_batches: how the operator is asked (see between-batches.ts). */
   readonly confirmBatch?: ConfirmBatch;
   /** --yes: strategy.confirm_between_batches' questions are answered yes without asking. */
@@ -154,6 +156,13 @@ export async function runPipeline(
     check,
     hosts: hosts.map((h) => h.name),
     tasks: allTasks.map((t) => t.name),
+    job: options.job.kind,
+    memplay_version: options.memplayVersion,
+    ...(options.job.kind === 'rollback'
+      ? { target_version: null, rollback_from: playbook.target.version }
+      : { target_version: playbook.target.version }),
+    log: options.runLog ?? null,
+    journal: options.journal?.path ?? null,
   });
 
   // --check's summary names what each failing host would fail at.

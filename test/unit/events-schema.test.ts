@@ -343,7 +343,8 @@ describe('schemas/events.schema.json', () => {
 
 // The built CLI (npm run build first), as a program calls it: mistakes caught before
 // any connection are JSON on stdout, with the exit code in them.
-describe('--output json before any host is contacted', () => {
+// Each spawns the CLI a few times: slow on a busy machine, as cli-bad-input.test.ts allows for.
+describe('--output json before any host is contacted', { timeout: 30_000 }, () => {
   it('validate prints one validate event: valid, or every diagnostic', async () => {
     const good = await runMemplay(['validate', 'examples/lab-upgrade.yml', '--output', 'json']);
     expect(good.code).toBe(0);

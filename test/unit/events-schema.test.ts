@@ -3,9 +3,12 @@ import { errorEvent } from '../../src/cli/report-error.js';
 import type { Pipeline } from '../../src/engine/pipeline.js';
 import { runPipeline } from '../../src/engine/run.js';
 import { HostUnreachable, PlaybookError, UsageError } from '../../src/errors.js';
+import { defaultBackupRetention } from '../../src/playbook/resolve.js';
+import { backupsEvent } from '../../src/report/backups-view.js';
 import { stampEvent } from '../../src/report/envelope.js';
 import type { RunEvent } from '../../src/report/events.js';
 import { factsEvent } from '../../src/report/facts-view.js';
+import { hostListEvent } from '../../src/report/host-list.js';
 import { jsonRenderer } from '../../src/report/json.js';
 import { changed, TaskFailedWithFigures, type TaskModule } from '../../src/tasks/task.js';
 import { versionCheck } from '../../src/tasks/version-check.js';
@@ -37,6 +40,7 @@ function fakeTransport(hostName: string): Transport {
     openTcp: async () => {
       throw new Error('connection refused');
     },
+    hold: async () => ({ firstLine: 'held', release: async () => {} }),
     close: async () => {},
   };
 }
@@ -190,7 +194,17 @@ describe('schemas/events.schema.json', () => {
         log: null,
         journal: '/var/backups/memplay/journal.jsonl',
       },
-      batch: { event: 'batch', phase: 'rolling', batch: 1, hosts: ['host1'], on_target: true },
+      batch: { event: 'batch', phase: 'rolling', batch: 1, batches: 2, hosts: ['host1'], on_target: true },
+      pause: { event: 'pause', phase: 'rolling', batch: 2, batches: 2, hosts: ['host2'], seconds: 30 },
+      confirm: {
+        event: 'confirm',
+        phase: 'rolling',
+        batch: 2,
+        batches: 2,
+        hosts: ['host2'],
+        answer: 'yes',
+        assumed: true,
+      },
       'task-start': { event: 'task-start', host: 'host1', task: 'swap' },
       task: {
         event: 'task',
@@ -248,6 +262,23 @@ describe('schemas/events.schema.json', () => {
         stderr: '',
       },
       aborted: { event: 'aborted', reason: '2 of 3 hosts failed' },
+      'backups-pruned': {
+        event: 'backups-pruned',
+        host: 'host1',
+        check: false,
+        folder: '/var/backups/memplay/host1',
+        keep: 'count 3',
+        pruned: [
+          {
+            file: '20261129T093618Z-1.6.18.mpbak',
+            created_at: '2026-11-29T09:36:18Z',
+            bytes: 900,
+            reason: 'beyond the newest 3',
+          },
+        ],
+        freed_bytes: 900,
+        kept: 3,
+      },
       'plan-summary': {
         event: 'plan-summary',
         hosts: 1,
@@ -255,6 +286,7 @@ describe('schemas/events.schema.json', () => {
         unchanged: [],
         failed: [],
         unreachable: [],
+        failures: [],
         compile: [{ host: 'host1', version: '1.6.38' }],
         ship: [],
         backup_hosts: 1,
@@ -262,6 +294,9 @@ describe('schemas/events.schema.json', () => {
         backup_bytes: 300,
         batches: [{ batch: 1, hosts: ['host1'], out_of_service: ['host1'] }],
         max_out_of_service: 1,
+        pause_between_batches: 0,
+        confirm_between_batches: false,
+        max_failed_hosts: null,
       },
       recap: {
         event: 'recap',
@@ -293,8 +328,10 @@ describe('schemas/events.schema.json', () => {
           previousLink: '1.6.18',
           builds: [{ dir: '1.6.38', reportedVersion: '1.6.38' }],
           pid: 4242,
+          commandLine: ['/opt/memcached/current/bin/memcached', '-d', '-p', '11211'],
           platform: { arch: 'x86_64', libc: 'glibc 2.36', libevent: null },
         },
+        problem: null,
         stats: {
           version: '1.6.38',
           uptime: 136,
@@ -310,6 +347,18 @@ describe('schemas/events.schema.json', () => {
         },
       }),
       factsUnreachable: factsEvent({ host, reachable: false, reason: 'connect', detail: 'refused' }),
+      backups: backupsEvent({
+        host: 'host1',
+        folder: '/var/backups/memplay/host1',
+        keep: defaultBackupRetention,
+        backups: [],
+      }),
+      listHosts: hostListEvent({
+        playbook: 'fleet.yml',
+        hosts: ['host1', 'host2'],
+        batches: [['host1'], ['host2']],
+        rolling: true,
+      }),
       validate: { event: 'validate', file: 'fleet.yml', valid: true, diagnostics: [], exit_code: 0 },
       error: errorEvent(new PlaybookError([{ file: 'fleet.yml', line: 3, col: 12, message: 'bad' }])),
     };
@@ -317,7 +366,7 @@ describe('schemas/events.schema.json', () => {
       expect(contractErrors(stampEvent(sample, runId)), sample.event).toEqual([]);
     }
     expect([...describedEvents].sort()).toEqual(
-      [...Object.keys(samples), 'facts', 'validate', 'error'].sort(),
+      [...Object.keys(samples), 'facts', 'backups', 'list-hosts', 'validate', 'error'].sort(),
     );
   });
 
@@ -393,6 +442,19 @@ describe('--output json before any host is contacted', { timeout: 30_000 }, () =
     const invalid = await runMemplay(['apply', 'test/fixtures/bad-playbooks/tab-indent.yml', '-o', 'json']);
     expect(checkJsonLines(invalid.stdout)[0]?.diagnostics).toEqual([
       expect.objectContaining({ file: 'test/fixtures/bad-playbooks/tab-indent.yml', line: 10, col: 1 }),
+    ]);
+  });
+
+  it('--list-hosts and backups, which contact no host, print lines that follow the schema', async () => {
+    const listed = await runMemplay(['apply', 'examples/lab-upgrade.yml', '--list-hosts', '-o', 'json']);
+    expect(listed.code).toBe(0);
+    expect(checkJsonLines(listed.stdout)).toEqual([
+      expect.objectContaining({ event: 'list-hosts', hosts: ['host1'] }),
+    ]);
+    const backups = await runMemplay(['backups', 'examples/lab-upgrade.yml', '-o', 'json']);
+    expect(backups.code).toBe(0);
+    expect(checkJsonLines(backups.stdout)).toEqual([
+      expect.objectContaining({ event: 'backups', host: 'host1' }),
     ]);
   });
 

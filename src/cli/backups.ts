@@ -9,6 +9,7 @@ import { catalogHostBackups } from '../tasks/backup-catalog.js';
 import { applyRetention } from '../tasks/backup-retention.js';
 import { ExitCode } from './exit-codes.js';
 import { type FactsOutput, parseFactsOutput } from './facts.js';
+import { printJsonEvent } from './output.js';
 
 export type BackupsOutput = FactsOutput;
 export const parseBackupsOutput = parseFactsOutput;
@@ -16,6 +17,8 @@ export const parseBackupsOutput = parseFactsOutput;
 export interface BackupsOptions {
   readonly limit?: string;
   readonly output: BackupsOutput;
+  /** Every JSON line carries it as `run_id`. */
+  readonly runId: string;
 }
 
 /**
@@ -39,7 +42,7 @@ export async function backupsCommand(file: string | undefined, options: BackupsO
   );
   const writeLine = (line: string) => process.stdout.write(`${line}\n`);
   if (options.output === 'json')
-    for (const listing of listings) writeLine(JSON.stringify(backupsEvent(listing)));
+    for (const listing of listings) printJsonEvent(backupsEvent(listing), options.runId);
   else writeLine(formatBackupsTable(listings));
   return listings.some((listing) => listing.problem !== undefined) ? ExitCode.hostFailed : ExitCode.ok;
 }

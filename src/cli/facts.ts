@@ -1,5 +1,4 @@
 import { gatherFleetFacts } from '../engine/fleet-facts.js';
-import { UsageError } from '../errors.js';
 import { memcachedTransport } from '../facts/memcached-transport.js';
 import { runningInstanceProblem } from '../facts/running-instance.js';
 import { loadPlaybookForRun } from '../playbook/index.js';
@@ -7,6 +6,7 @@ import type { RunEvent } from '../report/events.js';
 import { factsEvent, formatFactsTable } from '../report/facts-view.js';
 import { hostKeyAcceptedLine, plainRenderer } from '../report/plain.js';
 import { ExitCode } from './exit-codes.js';
+import { parseOutput, printJsonEvent } from './output.js';
 import { connector } from './run-job.js';
 
 export type FactsOutput = 'table' | 'json';
@@ -17,13 +17,14 @@ export interface FactsOptions {
   readonly output: FactsOutput;
   readonly verbose: boolean;
   readonly acceptNewHostKeys: boolean;
+  /** Every JSON line carries it as `run_id`. */
+  readonly runId: string;
 }
 
-/** `pretty` and `plain`, which every other command takes, mean the table here. */
+/** `pretty` and `plain`, which every other command takes, mean the table here; `table` is kept as their alias. */
 export function parseFactsOutput(value: string): FactsOutput {
-  if (value === 'json') return 'json';
-  if (value === 'table' || value === 'pretty' || value === 'plain') return 'table';
-  throw new UsageError(`--output must be table or json, got "${value}"`);
+  if (value === 'table') return 'table';
+  return parseOutput(value) === 'json' ? 'json' : 'table';
 }
 
 /** Connects to the selected hosts, reads their facts and memcached stats, changes nothing. */
@@ -35,7 +36,7 @@ export async function factsCommand(file: string, options: FactsOptions): Promise
   const sink = (event: RunEvent) => {
     if (event.event === 'command' && options.verbose) verboseLines(event);
     if (event.event === 'host-key-accepted') {
-      if (options.output === 'json') writeLine(JSON.stringify(event));
+      if (options.output === 'json') printJsonEvent(event, options.runId);
       else process.stderr.write(`${hostKeyAcceptedLine(event)}\n`);
     }
   };
@@ -49,7 +50,7 @@ export async function factsCommand(file: string, options: FactsOptions): Promise
         acceptSettings: playbook.verify.acceptSettings,
       }),
   }).finally(() => connections.close());
-  if (options.output === 'json') for (const row of rows) writeLine(JSON.stringify(factsEvent(row)));
+  if (options.output === 'json') for (const row of rows) printJsonEvent(factsEvent(row), options.runId);
   else writeLine(formatFactsTable(rows));
   return rows.every((row) => row.reachable) ? ExitCode.ok : ExitCode.hostUnreachable;
 }

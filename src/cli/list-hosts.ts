@@ -4,6 +4,7 @@ import { loadPlaybook, selectHosts } from '../playbook/index.js';
 import { formatHostList, type HostList, hostListEvent } from '../report/host-list.js';
 import type { Job } from '../tasks/task.js';
 import { ExitCode } from './exit-codes.js';
+import { printJsonEvent } from './output.js';
 
 /**
  * `--list-hosts`: the hosts the playbook and --limit select, in batch order, and
@@ -12,7 +13,13 @@ import { ExitCode } from './exit-codes.js';
  */
 export async function listHostsCommand(
   file: string,
-  options: { readonly job?: Job; readonly limit?: string; readonly json: boolean },
+  options: {
+    readonly job?: Job;
+    readonly limit?: string;
+    readonly json: boolean;
+    /** The JSON line carries it as `run_id`. */
+    readonly runId: string;
+  },
 ): Promise<ExitCode> {
   const playbook = await loadPlaybook(file);
   const hosts = selectHosts(playbook, options.limit);
@@ -26,7 +33,7 @@ export async function listHostsCommand(
     batches: rolling ? splitIntoBatches(names, playbook.strategy.serial) : [names],
     rolling,
   };
-  const lines = options.json ? [JSON.stringify(hostListEvent(list))] : formatHostList(list);
-  for (const line of lines) process.stdout.write(`${line}\n`);
+  if (options.json) printJsonEvent(hostListEvent(list), options.runId);
+  else for (const line of formatHostList(list)) process.stdout.write(`${line}\n`);
   return ExitCode.ok;
 }

@@ -1,21 +1,22 @@
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { projectFile } from '../project-root.js';
+import { newRunId } from '../report/envelope.js';
 import type { Job } from '../tasks/task.js';
+import { memplayVersion as version } from '../version.js';
 import { backupsCommand, parseBackupsOutput } from './backups.js';
 import { ExitCode, exitCodeForError } from './exit-codes.js';
 import { factsCommand, parseFactsOutput } from './facts.js';
 import { type InitFlags, initCommand } from './init.js';
 import { listHostsCommand } from './list-hosts.js';
-import { errorReport } from './report-error.js';
-import { parseForks, parseOutput, runJob } from './run-job.js';
+import { parseOutput, printJsonEvent, requestedOutput } from './output.js';
+import { errorEvent, errorReport, usageErrorEvent } from './report-error.js';
+import { parseForks, runJob } from './run-job.js';
 import { schemaCommand } from './schema.js';
 import { validateCommand } from './validate.js';
 
-const { version } = JSON.parse(readFileSync(projectFile('package.json'), 'utf8')) as { version: string };
-
 // Set from the subcommand's -v before its action runs: an internal error shows its stack only then.
 let verbose = false;
+// One per invocation: every JSON line it prints carries it, an error's too.
+const runId = newRunId();
 
 function program(): Command {
   const cli = new Command('memplay')
@@ -87,6 +88,7 @@ function program(): Command {
     ...(opts.output !== undefined ? { output: parseOutput(opts.output) } : {}),
     ...(opts.logDir !== undefined ? { logDir: opts.logDir } : {}),
     yes: opts.yes,
+    runId,
   });
   const runOrList = (file: string, job: Job, opts: JobFlags) =>
     opts.listHosts
@@ -94,6 +96,7 @@ function program(): Command {
           job,
           json: opts.output !== undefined && parseOutput(opts.output) === 'json',
           ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+          runId,
         })
       : runJob(file, job, jobOptions(opts));
 
@@ -140,7 +143,11 @@ function program(): Command {
       'only these hosts: names, groups or globs, comma-separated; !name excludes',
     )
     .option('-f, --forks <n>', 'hosts asked in parallel', '5')
-    .option('-o, --output <mode>', 'table (default) or json (one JSON object per host per line)', 'table')
+    .option(
+      '-o, --output <mode>',
+      'pretty or plain (a table, the default), json (one JSON object per host per line)',
+      'pretty',
+    )
     .option('-v, --verbose', 'show every remote command with its exit status and output', false)
     .option(
       '--accept-new-host-keys',
@@ -164,6 +171,7 @@ function program(): Command {
           process.exitCode = await listHostsCommand(file, {
             json: parseFactsOutput(opts.output) === 'json',
             ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+            runId,
           });
           return;
         }
@@ -173,6 +181,7 @@ function program(): Command {
           verbose: opts.verbose,
           acceptNewHostKeys: opts.acceptNewHostKeys,
           ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+          runId,
         });
       },
     );
@@ -186,11 +195,16 @@ function program(): Command {
       '-l, --limit <pattern>',
       'only these hosts: names, groups or globs, comma-separated; !name excludes',
     )
-    .option('-o, --output <mode>', 'table (default) or json (one JSON object per host per line)', 'table')
+    .option(
+      '-o, --output <mode>',
+      'pretty or plain (a table, the default), json (one JSON object per host per line)',
+      'pretty',
+    )
     .action(async (file: string | undefined, opts: { limit?: string; output: string }) => {
       process.exitCode = await backupsCommand(file, {
         output: parseBackupsOutput(opts.output),
         ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+        runId,
       });
     });
 
@@ -252,8 +266,13 @@ function program(): Command {
   subcommand('validate')
     .description('check FILE against the playbook schema and report every problem as FILE:LINE:COL')
     .argument('<file>', 'playbook (YAML)')
-    .action(async (file: string) => {
-      process.exitCode = await validateCommand(file);
+    .option(
+      '-o, --output <mode>',
+      'pretty or plain (FILE:LINE:COL lines, the default), json (one JSON object with every problem)',
+      'plain',
+    )
+    .action(async (file: string, opts: { output: string }) => {
+      process.exitCode = await validateCommand(file, { output: parseOutput(opts.output), runId });
     });
 
   subcommand('schema')
@@ -268,13 +287,17 @@ async function main(argv: string[]): Promise<void> {
   try {
     await program().parseAsync(argv);
   } catch (error) {
+    // With --output json the stop is also the last JSON line, for programs; people read stderr.
+    const json = requestedOutput(argv.slice(2)) === 'json';
     if (error instanceof CommanderError) {
       // --help and --version exit 0; everything else commander rejects is a usage error.
       process.exitCode = error.exitCode === 0 ? ExitCode.ok : ExitCode.badOptions;
+      if (json && error.exitCode !== 0) printJsonEvent(usageErrorEvent(error.message), runId);
       return;
     }
     process.stderr.write(errorReport(error, verbose));
     process.exitCode = exitCodeForError(error);
+    if (json) printJsonEvent(errorEvent(error), runId);
   }
 }
 

@@ -1,4 +1,6 @@
 import { HostUnreachable, PlaybookError, UsageError } from '../errors.js';
+import type { ErrorEvent, ErrorKind } from '../report/events.js';
+import { ExitCode, exitCodeForError } from './exit-codes.js';
 
 /**
  * What the user reads when a command stops on an error. Expected failures (a bad
@@ -21,4 +23,32 @@ export function errorReport(error: unknown, verbose: boolean): string {
     `memplay: internal error: ${message}\n` +
     'this is a bug in memplay: run the command again with -v for the stack trace, and report it\n'
   );
+}
+
+function errorKind(error: unknown): ErrorKind {
+  if (error instanceof PlaybookError) return 'playbook';
+  if (error instanceof UsageError) return 'usage';
+  if (error instanceof HostUnreachable) return 'unreachable';
+  return 'internal';
+}
+
+/** The same stop for programs (--output json): what kind of mistake, where, and the exit code. */
+export function errorEvent(error: unknown): ErrorEvent {
+  return {
+    event: 'error',
+    kind: errorKind(error),
+    message: error instanceof Error ? error.message : String(error),
+    ...(error instanceof PlaybookError ? { diagnostics: error.diagnostics } : {}),
+    exit_code: exitCodeForError(error),
+  };
+}
+
+/** A command line the option parser refused (unknown option, missing argument), for programs. */
+export function usageErrorEvent(message: string): ErrorEvent {
+  return {
+    event: 'error',
+    kind: 'usage',
+    message: message.replace(/^error: /, ''),
+    exit_code: ExitCode.badOptions,
+  };
 }

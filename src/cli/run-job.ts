@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { splitIntoBatches } from '../engine/batches.js';
 import { openJournal } from '../engine/journal.js';
 import { type Pipeline, pipelineFor } from '../engine/pipeline.js';
@@ -6,6 +5,7 @@ import { runPipeline } from '../engine/run.js';
 import { UsageError } from '../errors.js';
 import { memcachedTransport } from '../facts/memcached-transport.js';
 import { type HostConfig, loadPlaybookForRun, type Playbook } from '../playbook/index.js';
+import { type Stamped, stampEvent } from '../report/envelope.js';
 import type { BatchPosition, EventSink, RunEvent } from '../report/events.js';
 import { jsonRenderer } from '../report/json.js';
 import { plainRenderer } from '../report/plain.js';
@@ -14,11 +14,11 @@ import { redactEvent, secretsIn } from '../report/redact.js';
 import { defaultLogRoot, openRunLog } from '../report/run-log.js';
 import type { Job } from '../tasks/task.js';
 import { type Connector, createConnector } from '../transport/connect.js';
+import { memplayVersion } from '../version.js';
 import { askOnTerminal, questionLine } from './batch-question.js';
 import { ExitCode, exitCodeForRecap } from './exit-codes.js';
+import type { OutputMode } from './output.js';
 import { checkRestoreSource } from './restore-source.js';
-
-export type OutputMode = 'pretty' | 'plain' | 'json';
 
 export interface RunJobOptions {
   readonly check: boolean;
@@ -32,6 +32,8 @@ export interface RunJobOptions {
   readonly logDir?: string;
   /** `--yes`: strategy.confirm_between_batches' questions are answered yes without asking. */
   readonly yes?: boolean;
+  /** This run's id: every event carries it as `run_id`, and the journal as `run`. */
+  readonly runId: string;
 }
 
 export function parseForks(value: string): number {
@@ -42,13 +44,8 @@ export function parseForks(value: string): number {
   return forks;
 }
 
-export function parseOutput(value: string): OutputMode {
-  if (value === 'pretty' || value === 'plain' || value === 'json') return value;
-  throw new UsageError(`--output must be pretty, plain or json, got "${value}"`);
-}
-
 interface View {
-  readonly sink: EventSink;
+  readonly sink: (event: Stamped<RunEvent>) => void;
   finished(): Promise<void>;
   /** Shows the question before a batch with what is typed so far; undefined: it is answered. */
   question(position: BatchPosition, typed: string | undefined): void;
@@ -157,13 +154,13 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
   // Every event is redacted once, here, before any view or the log sees it.
   const secrets = secretsIn(process.env);
   const emit: EventSink = (raw) => {
-    const event = redactEvent(raw, secrets);
+    const event = stampEvent(redactEvent(raw, secrets), options.runId);
     runLog?.record(event);
     view.sink(event);
   };
 
   // --check writes nothing anywhere, the journal included.
-  const journal = options.check ? undefined : openJournal(playbook.backup.dir, randomUUID());
+  const journal = options.check ? undefined : openJournal(playbook.backup.dir, options.runId);
   const interrupt = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
@@ -188,6 +185,7 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
       signal: interrupt.signal,
       ...(journal ? { journal } : {}),
       ...(runLog ? { runLog: runLog.dir } : {}),
+      memplayVersion,
       assumeYes: options.yes === true,
       ...(canAsk && {
         confirmBatch: (position: BatchPosition) =>

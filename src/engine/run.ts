@@ -6,7 +6,7 @@ import { bytesOf, type PrunePlan, planBackupPrune, removePrunedBackups } from '.
 import { retentionText } from '../tasks/backup-retention.js';
 import { BuildExchange } from '../tasks/build-sharing.js';
 import { swapGuarantee } from '../tasks/guarantee.js';
-import { needsRollback, rollBack } from '../tasks/rollback.js';
+import { needsRollback, type RollbackOutcome, rollBack } from '../tasks/rollback.js';
 import { localTarballOnce } from '../tasks/source-tarball.js';
 import type {
   BuildPeer,
@@ -16,8 +16,10 @@ import type {
   PlanAction,
   SharedWork,
   TaskContext,
+  TaskFigures,
   TaskModule,
 } from '../tasks/task.js';
+import { TaskFailedWithFigures } from '../tasks/task.js';
 import type { Transport } from '../transport/transport.js';
 import {
   exceedsFailureBudget,
@@ -47,6 +49,8 @@ export interface RunOptions {
   readonly journal?: Journal;
   /** The run log's folder, for the recap to name (the caller writes it). */
   readonly runLog?: string;
+  /** memplay's own version, for the `start` event. */
+  readonly memplayVersion: string;
   /** strategy.confirm_between_batches: how the operator is asked (see between-batches.ts). */
   readonly confirmBatch?: ConfirmBatch;
   /** --yes: strategy.confirm_between_batches' questions are answered yes without asking. */
@@ -152,6 +156,13 @@ export async function runPipeline(
     check,
     hosts: hosts.map((h) => h.name),
     tasks: allTasks.map((t) => t.name),
+    job: options.job.kind,
+    memplay_version: options.memplayVersion,
+    ...(options.job.kind === 'rollback'
+      ? { target_version: null, rollback_from: playbook.target.version }
+      : { target_version: playbook.target.version }),
+    log: options.runLog ?? null,
+    journal: options.journal?.path ?? null,
   });
 
   // --check's summary names what each failing host would fail at.
@@ -162,8 +173,9 @@ export async function runPipeline(
     status: TaskStatus,
     detail: string,
     startedAt: number,
-    actions?: readonly PlanAction[],
+    more: { readonly actions?: readonly PlanAction[]; readonly figures?: TaskFigures } = {},
   ) => {
+    const { actions, figures } = more;
     const counts = recap[host] as HostRecap;
     counts[status] += 1;
     if (status === 'failed' && !firstFailures.has(host)) firstFailures.set(host, { task: task.name, detail });
@@ -187,7 +199,17 @@ export async function runPipeline(
       duration_ms: Date.now() - startedAt,
       ...(actions ? { actions } : {}),
       ...(run && (task.name === 'swap' || task.name === 'restore') ? swapFields(run) : {}),
+      ...figures,
+      ...(task.name === 'version_check' ? hostVersions(host) : {}),
     });
+  };
+
+  /** Where the host is taken and what it runs, once it is connected. */
+  const hostVersions = (host: string) => {
+    const state = states.get(host);
+    return state?.kind === 'connected'
+      ? { target_version: state.target.version, running_version: state.facts.runningVersion }
+      : {};
   };
 
   const skipRemaining = (host: string, tasks: readonly TaskModule[], detail: string) => {
@@ -258,10 +280,12 @@ export async function runPipeline(
     const startedAt = Date.now();
     emit({ event: 'task-start', host: host.name, task: 'rollback' });
     const progress = throttledProgress(emit, host.name, 'rollback');
-    const outcome = await rollBack({ ...ctxBase, progress: progress.report }).catch((error: unknown) => ({
-      status: 'failed' as const,
-      detail: `rollback broke off: ${error instanceof Error ? error.message : String(error)}`,
-    }));
+    const outcome = await rollBack({ ...ctxBase, progress: progress.report }).catch(
+      (error: unknown): RollbackOutcome => ({
+        status: 'failed',
+        detail: `rollback broke off: ${error instanceof Error ? error.message : String(error)}`,
+      }),
+    );
     progress.flush();
     record(
       host.name,
@@ -269,6 +293,7 @@ export async function runPipeline(
       outcome.status,
       `${outcome.detail} (after ${failedTask} failed)`,
       startedAt,
+      outcome.figures ? { figures: outcome.figures } : {},
     );
   }
 
@@ -413,13 +438,20 @@ export async function runPipeline(
           state.facts = plan.facts;
           const actions = check && plan.status === 'changed' ? (plan.actions ?? []) : undefined;
           if (actions) plannedActions.get(host.name)?.push(...actions);
-          record(host.name, task, plan.status, plan.detail, startedAt, actions);
+          record(host.name, task, plan.status, plan.detail, startedAt, actions ? { actions } : {});
           continue;
         }
         const outcome = await task.apply(ctx, plan).finally(progress.flush);
         // What the host is now, not what the plan predicted: later tasks plan against reality.
         state.facts = await gatherFacts(host, state.transport, state.facts.platform);
-        record(host.name, task, outcome.status, outcome.detail, startedAt);
+        record(
+          host.name,
+          task,
+          outcome.status,
+          outcome.detail,
+          startedAt,
+          outcome.figures ? { figures: outcome.figures } : {},
+        );
       } catch (error) {
         progress.flush();
         if (await connectionLost(state.transport, error)) {
@@ -442,7 +474,14 @@ export async function runPipeline(
         const detail =
           error instanceof TaskFailed ? error.detail : error instanceof Error ? error.message : String(error);
         states.set(host.name, { kind: 'failed' });
-        record(host.name, task, 'failed', detail, startedAt);
+        record(
+          host.name,
+          task,
+          'failed',
+          detail,
+          startedAt,
+          error instanceof TaskFailedWithFigures ? { figures: error.figures } : {},
+        );
         if (needsRollback(options.job, state.run)) {
           await rollBackAfter(host, task.name, {
             ...ctxBase,

@@ -1,9 +1,12 @@
+import type { Diagnostic } from '../errors.js';
 import type { GateReport } from '../tasks/gates/gate-result.js';
-import type { EventTaskName, PlanAction } from '../tasks/task.js';
+import type { EventTaskName, Job, PlanAction, TaskFigures } from '../tasks/task.js';
 
 // The engine speaks only in these events; renderers (listr2, plain, json) and
-// the recap are views of them. JSON output writes each one as a line, so field
-// names here are a contract.
+// the recap are views of them. JSON output writes each one as a line, stamped
+// with run_id, ts and schema (envelope.ts), so field names here are a contract:
+// schemas/events.schema.json describes it, and fields are added, never renamed
+// or removed.
 
 export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
 
@@ -106,6 +109,22 @@ export type RunEvent =
       readonly check: boolean;
       readonly hosts: readonly string[];
       readonly tasks: readonly EventTaskName[];
+      /** What the run is: `upgrade` (apply), `rollback`, `backup` or `restore`. */
+      readonly job: Job['kind'];
+      /** memplay's own version (package.json). */
+      readonly memplay_version: string;
+      /**
+       * The version hosts are taken to: the playbook's target.version. null in a
+       * rollback, where each host goes back to its own previous build: its
+       * version_check event's `target_version`.
+       */
+      readonly target_version: string | null;
+      /** rollback: the playbook's target.version, the version hosts are taken back from. */
+      readonly rollback_from?: string;
+      /** This run's log folder (as the recap's `log`); null when it could not be written. */
+      readonly log: string | null;
+      /** The controller's record of runs (as the recap's `journal`); null in --check. */
+      readonly journal: string | null;
     }
   | {
       readonly event: 'batch';
@@ -125,7 +144,7 @@ export type RunEvent =
    */
   | ({ readonly event: 'confirm'; readonly answer: 'yes' | 'no'; readonly assumed: boolean } & BatchPosition)
   | { readonly event: 'task-start'; readonly host: string; readonly task: EventTaskName }
-  | {
+  | ({
       readonly event: 'task';
       readonly host: string;
       readonly task: EventTaskName;
@@ -154,7 +173,11 @@ export type RunEvent =
        * served (swap), then until the backup was restored into it (restore).
        */
       readonly out_of_service_ms?: number;
-    }
+      /** version_check: the version this host is taken to (in a rollback, its previous build). */
+      readonly target_version?: string;
+      /** version_check: what the host's memcached port answered to `version` (null: nothing answers). */
+      readonly running_version?: string | null;
+    } & TaskFigures)
   /**
    * One of verify's gates (protocol, settings, performance) on a host, with
    * its figures; emitted before verify's own `task` event. `status` is passed,
@@ -240,3 +263,31 @@ export type RunEvent =
     };
 
 export type EventSink = (event: RunEvent) => void;
+
+/** Why a command stopped without a recap: before any host was contacted, or on a bug. */
+export type ErrorKind = 'playbook' | 'usage' | 'unreachable' | 'internal';
+
+/**
+ * With --output json, what a command that stops on an error prints on stdout (the
+ * message for people still goes to stderr): the last line of its output.
+ */
+export interface ErrorEvent {
+  readonly event: 'error';
+  /** playbook: the file is invalid (exit 4); usage: the command line (exit 5); internal: a bug (exit 250). */
+  readonly kind: ErrorKind;
+  /** The message as stderr prints it, without the next step. */
+  readonly message: string;
+  /** kind playbook: every problem, at its place in the file. */
+  readonly diagnostics?: readonly Diagnostic[];
+  readonly exit_code: number;
+}
+
+/** `memplay validate --output json`: the one line it prints. */
+export interface ValidateEvent {
+  readonly event: 'validate';
+  readonly file: string;
+  readonly valid: boolean;
+  /** Every problem, at its place in the file; empty when valid. */
+  readonly diagnostics: readonly Diagnostic[];
+  readonly exit_code: number;
+}

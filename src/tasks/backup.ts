@@ -265,11 +265,18 @@ export const backup: TaskModule = {
         ctx.run.backupFile = await ctx.run.backup.finish();
         // The full pass read every item: facts leaves those gets out of the hit ratio (own-reads.ts).
         await noteOwnReads(ctx.transport, ctx.host.memcached.port, ctx.host.memcached.prefix);
-        return { status: 'changed' as const, detail: ctx.run.backupFile.summary };
+        const sealed = ctx.run.backupFile;
+        return {
+          status: 'changed' as const,
+          detail: sealed.summary,
+          figures: { items: sealed.items, bytes: sealed.valueBytes, backup_file: sealed.path },
+        };
       }
       return {
         status: 'changed' as const,
         detail: `${fullSummary}${loud.length ? `; ${loud.join('; ')}` : ''}; delta pass right before the swap`,
+        // The full pass; the delta pass right before the stop adds to it (restore counts what was carried).
+        figures: { items: full.written, bytes: full.valueBytes },
       };
     } catch (error) {
       if (!writerAborted) client.close();

@@ -8,8 +8,8 @@ import { readFenceRecord } from '../memcached/old-side-fence.js';
 import { BackupSourceError, backupFileFor } from './backup-source.js';
 import { connectMeta, formatBytes, formatCount, formatSize, restoreProgress } from './memcached-client.js';
 import { markRestored, unrestoredBackup } from './restore-marker.js';
-import type { Plan, PlanAction, TaskContext, TaskModule } from './task.js';
-import { changed, ok } from './task.js';
+import type { Plan, PlanAction, TaskContext, TaskFigures, TaskModule } from './task.js';
+import { changed, ok, TaskFailedWithFigures } from './task.js';
 
 // Reloads the backup this run took into the new instance (or, for `memplay
 // restore`, a backup the user names), in add mode: a value a client already
@@ -221,6 +221,19 @@ export const restore: TaskModule = {
           : '',
       ].filter(Boolean);
       const summary = `restored ${formatCount(result.stored)} items / ${formatBytes(result.valueBytes)} in ${(result.durationMs / 1000).toFixed(1)}s${notes.length ? `; ${notes.join('; ')}` : ''}${outOfService === null ? '' : `; ${outOfServiceWords(Math.round(outOfService), swapPart)}`}`;
+      const figures: TaskFigures = {
+        items: result.stored,
+        bytes: result.valueBytes,
+        skipped: result.expiredSkipped,
+        kept_newer: result.keptNewer,
+        evicted: Math.max(0, evicted),
+        left_out: ctx.run.leftOut,
+        possibly_stale: ctx.run.possiblyStale.count,
+        too_large: result.tooLarge.length,
+        out_of_memory: result.outOfMemory.length,
+        unaddressable: result.unaddressable.length,
+        backup_file: file.path,
+      };
       await markRestored(file.path, {
         host: ctx.host.name,
         into: ctx.target.version,
@@ -228,12 +241,14 @@ export const restore: TaskModule = {
         keptNewer: result.keptNewer,
       });
       if (ratio < minRatio) {
-        fail(
-          ctx,
+        throw new TaskFailedWithFigures(
+          ctx.host.name,
+          'restore',
           `${summary} — ${(ratio * 100).toFixed(2)}% of the backed-up items, below verify.min_restored_ratio ${minRatio}; the backup stays at ${file.path}`,
+          figures,
         );
       }
-      return { status: 'changed' as const, detail: summary };
+      return { status: 'changed' as const, detail: summary, figures };
     } catch (error) {
       if (error instanceof TaskFailed) throw error;
       if (error instanceof BackupFileError)

@@ -9,7 +9,7 @@ import { backup as backupTask } from './backup.js';
 import { memoryFilesOf, pointBuildLink, setMetaAside, startInstance, stopInstance } from './instance.js';
 import { connectMeta, formatBytes, formatCount, restoreProgress } from './memcached-client.js';
 import { markRestored } from './restore-marker.js';
-import type { FinishedBackup, HostRun, Job, TaskContext } from './task.js';
+import type { FinishedBackup, HostRun, Job, TaskContext, TaskFigures } from './task.js';
 import { ok } from './task.js';
 
 // What the engine runs when swap, restore or verify fails after swap stopped the
@@ -21,6 +21,7 @@ import { ok } from './task.js';
 export interface RollbackOutcome {
   readonly status: 'ok' | 'changed' | 'failed';
   readonly detail: string;
+  readonly figures?: TaskFigures;
 }
 
 /** True once swap has taken the old instance down in this run: only then is there anything to undo. */
@@ -158,6 +159,16 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
       source === backup ? source.path : `${source.path}, a backup of ${ctx.target.version} as it served`;
     return {
       status: lost > 0 ? 'failed' : 'changed',
+      figures: {
+        items: result.stored,
+        bytes: result.valueBytes,
+        kept_newer: result.keptNewer,
+        left_out: result.leftOut + guarded.removed,
+        too_large: result.tooLarge.length,
+        out_of_memory: result.outOfMemory.length,
+        unaddressable: result.unaddressable.length,
+        backup_file: source.path,
+      },
       detail: `rolled back to ${previous}, serving on port ${ctx.host.memcached.port} with ${formatCount(result.stored + result.keptNewer)} items / ${formatBytes(result.valueBytes)} restored from ${from}${result.leftOut ? `; ${formatCount(result.leftOut)} left out as clients changed them after it was read` : ''}${carryProblem ? `; ${carryProblem}` : ''}${lost > 0 ? `; ${formatCount(lost)} items could not be stored` : ''}`,
     };
   } catch (error) {

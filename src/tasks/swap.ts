@@ -70,6 +70,7 @@ async function handOverOrFallBack(
     return {
       status: 'changed',
       detail: `${move} handover: ${result.detail}; serving on port ${port} from ${choice.memoryFile} (out of service ${result.outOfServiceMs} ms; memcached keeps running on the memory file)`,
+      figures: { items: result.items },
     };
   }
   ctx.progress(
@@ -268,6 +269,7 @@ export const swap: TaskModule = {
         return {
           status: 'changed',
           detail: `${move} warm: ${attempt.proof.detail}; serving on port ${port} (out of service ${outMs} ms)${warning}`,
+          figures: { items: attempt.proof.items },
         };
       }
       ctx.progress(`warm restart fell short (${attempt.reason}): cold start, the backup is restored next`);

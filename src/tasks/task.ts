@@ -1,4 +1,5 @@
 import type { HostLock } from '../engine/host-lock.js';
+import { TaskFailed } from '../errors.js';
 import type { HostFacts } from '../facts/host-facts.js';
 import type { BackupHeader } from '../memcached/backup-layout.js';
 import type { NewSideGuard } from '../memcached/new-side-guard.js';
@@ -66,6 +67,52 @@ export type Plan =
 export interface Outcome {
   readonly status: 'ok' | 'changed' | 'skipped';
   readonly detail: string;
+  /** The numbers `detail` tells in words, for programs: fields of the task's event. */
+  readonly figures?: TaskFigures;
+}
+
+/**
+ * What a task carried, counted: each figure becomes a field of its `task` event
+ * under this name, so a program never reads numbers out of `detail`.
+ */
+export interface TaskFigures {
+  /**
+   * Items carried: backed up (backup), written back by memplay (restore, rollback; what
+   * a client had rewritten first is `kept_newer`), resumed in place (swap, warm or handover).
+   */
+  readonly items?: number;
+  /** The value bytes of those items. */
+  readonly bytes?: number;
+  /** restore: items that expired before they could be restored. */
+  readonly skipped?: number;
+  /** restore, rollback: items a client had written to the new instance first; its value was kept. */
+  readonly kept_newer?: number;
+  /** restore: items the new instance evicted while restoring (the cache does not fit its memory). */
+  readonly evicted?: number;
+  /** restore, rollback: keys made a miss on purpose, as the recap's `left_out` counts them. */
+  readonly left_out?: number;
+  /** restore: values a client may read older than one it wrote or deleted, as the recap's `possibly_stale`. */
+  readonly possibly_stale?: number;
+  /** restore, rollback: items the new instance refused as too large for its item size limit. */
+  readonly too_large?: number;
+  /** restore, rollback: items that did not fit in the new instance's memory. */
+  readonly out_of_memory?: number;
+  /** restore, rollback: keys the meta protocol cannot address. */
+  readonly unaddressable?: number;
+  /** backup (`memplay backup`), restore, rollback: the backup file written or read. */
+  readonly backup_file?: string;
+}
+
+/** A task failure that still counted what it did (restore below verify.min_restored_ratio). */
+export class TaskFailedWithFigures extends TaskFailed {
+  constructor(
+    host: string,
+    task: string,
+    detail: string,
+    readonly figures: TaskFigures,
+  ) {
+    super(host, task, detail);
+  }
 }
 
 /**

@@ -1,7 +1,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { formatCount } from '../../src/tasks/memcached-client.js';
 import { installFakeBuild } from '../lab/fake-build.js';
 import { type Lab, memcachedVersion, resetLab, snapshotHost, writeFleetPlaybook } from '../lab/index.js';
+import { checkJsonLines } from './event-contract.js';
 import { recapOf, runMemplay, taskEvents } from './memplay-cli.js';
 
 const lab = inject('lab') as Lab;
@@ -25,6 +27,7 @@ describe('apply on the 3-host lab (1.6.18 → 1.6.38)', () => {
     const run = await runMemplay(['apply', playbook, '--check', '--output', 'json']);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
+    checkJsonLines(run.stdout);
     const after = await snapshots();
     expect(after).toEqual(before);
 
@@ -106,6 +109,43 @@ describe('apply on the 3-host lab (1.6.18 → 1.6.38)', () => {
     const recap = recapOf(run);
     for (const host of ['host1', 'host2', 'host3']) {
       expect(recap[host]).toMatchObject({ failed: 0, unreachable: false, changed: 4 });
+    }
+
+    // A bot can follow the run from its JSON alone: every line (-v: commands and
+    // progress too) follows schemas/events.schema.json, all carry one run_id, in time order.
+    const lines = checkJsonLines(run.stdout);
+    expect(lines[0]).toMatchObject({
+      event: 'start',
+      job: 'upgrade',
+      memplay_version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      target_version: '1.6.38',
+    });
+    const times = lines.map((line) => Date.parse(String(line.ts)));
+    expect(times.every((time, i) => i === 0 || time >= (times[i - 1] as number))).toBe(true);
+    // The journal names the run by the same id.
+    const runId = lines[0]?.run_id;
+    const journal = (await readFile(String(lines.at(-1)?.journal), 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { run: string; entry: string });
+    expect(journal.filter((entry) => entry.run === runId).map((entry) => entry.entry)).toContain('recap');
+    // What the details say in words, the events carry as numbers.
+    for (const host of ['host1', 'host2', 'host3']) {
+      const byTask = Object.fromEntries(
+        taskEvents(run)
+          .filter((t) => t.host === host)
+          .map((t) => [t.task, t]),
+      );
+      expect(byTask.version_check, host).toMatchObject({
+        target_version: '1.6.38',
+        running_version: '1.6.18',
+      });
+      const backup = byTask.backup;
+      expect(backup?.detail).toContain(`full pass ${formatCount(backup?.items ?? -1)} items`);
+      const restore = byTask.restore;
+      expect(restore?.detail).toMatch(new RegExp(`^restored ${formatCount(restore?.items ?? -1)} items`));
+      expect(restore).toMatchObject({ bytes: expect.any(Number), skipped: expect.any(Number) });
+      expect(restore?.detail).toContain(`out of service ${restore?.out_of_service_ms} ms`);
     }
     // Every host was seen down at least once, and no two down intervals overlap.
     expect(downtime.every((intervals) => intervals.length > 0)).toBe(true);

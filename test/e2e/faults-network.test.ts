@@ -302,7 +302,15 @@ describe("the controller's backup folder", () => {
     const pid = readFileSync(host(1).pidfile, 'utf8');
     const run = await runMemplay(['apply', playbook, '--output', 'json']);
     expect(run.code, run.stdout + run.stderr).toBe(4);
-    expect(run.stdout).toBe('');
+    // With --output json the refusal is one error event on stdout, and the text on stderr.
+    expect(run.events).toEqual([
+      expect.objectContaining({
+        event: 'error',
+        kind: 'playbook',
+        exit_code: 4,
+        diagnostics: [expect.objectContaining({ file: playbook })],
+      }),
+    ]);
     expect(run.stderr).toMatch(
       new RegExp(
         `^${playbook}:\\d+:\\d+: backup\\.dir: cannot write backups to ${file}/backups: ${file} is a file, not a folder \\(ENOTDIR\\); set backup\\.dir to a folder memplay can create or write\nnothing was run`,

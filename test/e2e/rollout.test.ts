@@ -77,7 +77,8 @@ describe('rollout control on the lab', () => {
     expect(run.code, run.stdout + run.stderr).toBe(5);
     expect(run.stderr).toContain('strategy.confirm_between_batches asks before each batch after the first');
     expect(run.stderr).toContain('add --yes');
-    expect(run.events).toEqual([]);
+    // Nothing ran: with -o json the refusal is the one line, an error event.
+    expect(run.events).toEqual([expect.objectContaining({ event: 'error', kind: 'usage', exit_code: 5 })]);
     expect(await Promise.all(hostIndexes.map((i) => snapshotHost(lab, i)))).toEqual(before);
     expect(existsSync(join(lab.dir, 'backups', 'journal.jsonl'))).toBe(false);
   });
@@ -126,6 +127,9 @@ describe('rollout control on the lab', () => {
     const host1Verified = at((e) => e.event === 'task' && e.host === 'host1' && e.task === 'verify');
     expect(seen[pause]?.event).toEqual({
       event: 'pause',
+      schema: 1,
+      ts: expect.any(String),
+      run_id: expect.any(String),
       phase: 'rolling',
       batch: 2,
       batches: 2,

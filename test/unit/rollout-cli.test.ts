@@ -99,7 +99,16 @@ describe('--list-hosts', () => {
           .split('\n')
           .map((line) => JSON.parse(line)),
       ).toEqual([
-        { event: 'list-hosts', playbook: file, hosts: ['host2', 'host3'], batches: [['host2'], ['host3']] },
+        // With the envelope every JSON line carries (schemas/events.schema.json).
+        {
+          event: 'list-hosts',
+          schema: 1,
+          ts: expect.any(String),
+          run_id: expect.any(String),
+          playbook: file,
+          hosts: ['host2', 'host3'],
+          batches: [['host2'], ['host3']],
+        },
       ]);
       expect(listed.contacted).toBe(0);
     },
@@ -143,7 +152,8 @@ describe('strategy.confirm_between_batches off a terminal', () => {
         'memplay: strategy.confirm_between_batches asks before each batch after the first, and stdin is not a terminal to ask on: ' +
           'run memplay from a terminal, or add --yes to start every batch without asking; no host was contacted\n',
       );
-      expect(refused.stdout).toBe('');
+      // -o json: the refusal is also the one JSON line, for a program.
+      expect(JSON.parse(refused.stdout)).toMatchObject({ event: 'error', kind: 'usage', exit_code: 5 });
       expect(refused.contacted).toBe(0);
       expect(existsSync(join(dir, 'backups-confirm', 'journal.jsonl'))).toBe(false);
     },

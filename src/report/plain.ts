@@ -10,9 +10,7 @@ export function plainRenderer(write: (line: string) => void, verbose: boolean): 
     plan.add(event);
     switch (event.event) {
       case 'start':
-        write(
-          `${event.check ? 'CHECK' : 'APPLY'} ${event.name} (${event.playbook}) on ${event.hosts.join(', ')}`,
-        );
+        write(runHeader(event));
         return;
       case 'batch':
         write(
@@ -104,4 +102,20 @@ export function pauseLine(position: BatchPosition, secondsLeft: number): string 
 function formatSeconds(seconds: number): string {
   const rounded = Math.max(0, Math.ceil(seconds));
   return rounded < 60 ? `${rounded} s` : `${Math.floor(rounded / 60)} min ${rounded % 60} s`;
+}
+
+/**
+ * What the run does, in the words of the command that started it: a rollback's
+ * header once said `APPLY lab upgrade to 1.6.38` while it went back to 1.6.18.
+ */
+export function runHeader(event: Extract<RunEvent, { event: 'start' }>): string {
+  const verb =
+    { upgrade: 'APPLY', rollback: 'ROLLBACK', backup: 'BACKUP', restore: 'RESTORE' }[event.job] ?? 'RUN';
+  const what =
+    event.job === 'rollback'
+      ? `each host back to its previous build (from ${event.rollback_from ?? 'the playbook target'})`
+      : event.job === 'upgrade'
+        ? `${event.name} (target ${event.target_version})`
+        : event.name;
+  return `${event.check ? `CHECK ${verb}` : verb} ${what} (${event.playbook}) on ${event.hosts.join(', ')}`;
 }

@@ -62,7 +62,11 @@ describe('automatic rollback', () => {
     const text = await readFile(playbook, 'utf8');
     await writeFile(
       playbook,
-      text.replace(/^( +)service: /m, '$1args: ["-o", "no_such_option_memplay"]\n$1service: '),
+      // Its -l as the running one's: a playbook that moved memcached off its address fails at version_check.
+      text.replace(
+        /^( +)service: /m,
+        '$1args: ["-l", "127.0.0.1", "-o", "no_such_option_memplay"]\n$1service: ',
+      ),
     );
 
     const applied = await runMemplay(['apply', playbook, '--output', 'json']);

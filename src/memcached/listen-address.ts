@@ -14,14 +14,20 @@ export interface ListenSettings {
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
-/** The value of a short or long option at `index`, and how many arguments it took. */
-function optionValue(
+/**
+ * A short or long option of memcached's command line at `index`, as getopt reads
+ * it (`-l X`, `-lX`, `--listen X`, `--listen=X`), and how many arguments it and its
+ * value take. `takesValue: false`: a flag (`-d`), with an empty value.
+ */
+export function optionAt(
   args: readonly string[],
   index: number,
   short: string,
   long: string,
+  takesValue = true,
 ): { value: string; taken: number } | undefined {
   const arg = args[index] as string;
+  if (!takesValue) return arg === short || arg === long ? { value: '', taken: 1 } : undefined;
   if (arg === short || arg === long) {
     const value = args[index + 1];
     return value === undefined ? undefined : { value, taken: 2 };
@@ -42,13 +48,13 @@ export function listenSettings(args: readonly string[]): ListenSettings {
   const interfaces: string[] = [];
   let port = DEFAULT_MEMCACHED_PORT;
   for (let i = 0; i < args.length; ) {
-    const listen = optionValue(args, i, '-l', '--listen');
+    const listen = optionAt(args, i, '-l', '--listen');
     if (listen) {
       interfaces.push(...listen.value.split(',').filter((part) => part !== ''));
       i += listen.taken;
       continue;
     }
-    const portOption = optionValue(args, i, '-p', '--port');
+    const portOption = optionAt(args, i, '-p', '--port');
     if (portOption && /^\d+$/.test(portOption.value)) {
       port = Number(portOption.value);
       i += portOption.taken;

@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { UsageError } from '../errors.js';
 import { type MemcachedProcess, type ServiceCheck, unitOfCgroup } from '../facts/memcached-processes.js';
-import { listenSettings } from '../memcached/listen-address.js';
+import { listenSettings, optionAt } from '../memcached/listen-address.js';
 import type { StarterService } from './starter.js';
 
 // `memplay init --from-running`: from what a host's memcached process is (its
@@ -105,22 +105,6 @@ export function chooseProcess(
 function isMemcached(process: MemcachedProcess): boolean {
   const program = process.binary ?? process.commandLine[0] ?? '';
   return /^memcached/.test(program.split('/').pop() ?? '');
-}
-
-/** A short or long option at `index`, and how many arguments it and its value take. */
-function optionAt(args: readonly string[], index: number, short: string, long: string, takesValue: boolean) {
-  const arg = args[index] as string;
-  if (!takesValue) return arg === short || arg === long ? { value: '', taken: 1 } : undefined;
-  if (arg === short || arg === long) {
-    const value = args[index + 1];
-    return value === undefined ? undefined : { value, taken: 2 };
-  }
-  if (arg.startsWith(`${long}=`)) return { value: arg.slice(long.length + 1), taken: 1 };
-  // getopt: `-P/run/x.pid` is `-P /run/x.pid`.
-  if (arg.startsWith(short) && arg.length > short.length && !arg.startsWith('--')) {
-    return { value: arg.slice(short.length), taken: 1 };
-  }
-  return undefined;
 }
 
 /**

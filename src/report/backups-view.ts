@@ -1,6 +1,7 @@
 import type { BackupRetention } from '../playbook/types.js';
 import { awaitingRestore, type RetainedBackup, retentionText } from '../tasks/backup-retention.js';
 import { formatCount, formatSize } from '../tasks/memcached-client.js';
+import { formatTable } from './table.js';
 
 // `memplay backups` as a table for people and as JSON lines for programs: one
 // `backups` object per host, in playbook order, each backup with whether
@@ -98,17 +99,7 @@ export function formatBackupsTable(listings: readonly HostBackupListing[]): stri
       `${b.retention.keep ? 'kept' : 'prune'}: ${b.retention.reason}`,
     ]),
   );
-  const widths = columns.map((title, i) =>
-    Math.max(title.length, ...cells.map((c) => (c[i] as string).length)),
-  );
-  const line = (c: readonly string[]) =>
-    c
-      .map((cell, i) =>
-        rightAligned.has(i) ? cell.padStart(widths[i] as number) : cell.padEnd(widths[i] as number),
-      )
-      .join('  ')
-      .trimEnd();
-  const out = cells.length ? [line(columns), ...cells.map(line)] : [];
+  const out = formatTable(columns, cells, rightAligned);
   for (const listing of listings) {
     if (listing.problem) out.push(`${listing.host} ${listing.folder}: ${listing.problem}`);
   }

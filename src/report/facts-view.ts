@@ -1,5 +1,6 @@
 import type { FleetFacts } from '../engine/fleet-facts.js';
 import { formatCount, formatSize } from '../tasks/memcached-client.js';
+import { formatTable } from './table.js';
 
 // `memplay facts` as a table for people and as JSON lines for programs: one
 // `facts` object per reachable host, an `unreachable` one (as in apply's output)
@@ -128,17 +129,7 @@ export function formatFactsTable(rows: readonly FleetFacts[]): string {
       ],
     ];
   });
-  const widths = columns.map((title, i) =>
-    Math.max(title.length, ...cells.map((c) => (c[i] as string).length)),
-  );
-  const line = (c: readonly string[]) =>
-    c
-      .map((cell, i) =>
-        rightAligned.has(i) ? cell.padStart(widths[i] as number) : cell.padEnd(widths[i] as number),
-      )
-      .join('  ')
-      .trimEnd();
-  const out = cells.length ? [line(columns), ...cells.map(line)] : [];
+  const out = formatTable(columns, cells, rightAligned);
   for (const row of rows) {
     if (!row.reachable) out.push(`${row.host.name} UNREACHABLE (${row.reason}): ${row.detail}`);
     else if (row.problem) out.push(`${row.host.name} MISMATCH: ${row.problem}`);

@@ -1,10 +1,11 @@
 import { TaskFailed } from '../../errors.js';
 import { queryMemcached } from '../../facts/memcached-port.js';
+import { LoadCleanupFailed } from '../../memcached/load-probe.js';
 import { predictSettings } from '../../memcached/start-args.js';
 import type { TaskContext } from '../task.js';
-import type { GateName, GateReport } from './gate-result.js';
-import { measureInstance } from './instance-record.js';
-import { loadShape, performanceGate } from './performance-gate.js';
+import type { GateName, GateReport, PerformanceSide } from './gate-result.js';
+import { type GateSample, measureInstance } from './instance-record.js';
+import { loadShape, measurePerformance, performanceGate } from './performance-gate.js';
 import { protocolGate } from './protocol-gate.js';
 import { describeDifference, diffSettings, settingsGate } from './settings-gate.js';
 
@@ -86,7 +87,7 @@ export async function runGates(ctx: TaskContext): Promise<string | undefined> {
   };
   const performance: GateReport =
     before.performance && after.performance
-      ? performanceGate(before.performance, after.performance, thresholds)
+      ? await performanceConfirmed(ctx, before.performance, after.performance, old.sample, thresholds)
       : {
           gate: 'performance',
           // The new instance failing a load the old one took is a failure; the other way round, nothing to hold it to.
@@ -192,4 +193,39 @@ function predictedProtocolLoss(before: string | undefined, after: string | undef
   return speaks(before)
     .filter((p) => !now.includes(p))
     .map((p) => `the ${p} protocol`);
+}
+
+/**
+ * The performance gate, with a failure measured twice. The two sides are measured
+ * seconds apart on a shared machine: a burst of other work during the new side's
+ * rounds made every round slower (66 % in one CI run, the old build no faster)
+ * and rolled a good upgrade back. A regression of the new build shows again in a
+ * second measurement; a passing second one is reported with the first one's figures.
+ */
+async function performanceConfirmed(
+  ctx: TaskContext,
+  before: PerformanceSide,
+  after: PerformanceSide,
+  sample: GateSample,
+  thresholds: Parameters<typeof performanceGate>[2],
+): Promise<GateReport> {
+  const first = performanceGate(before, after, thresholds);
+  if (first.status !== 'failed') return first;
+  ctx.progress(`gates: load on ${ctx.target.version} again (the first measurement fell short)`);
+  const again = await measurePerformance(
+    () => ctx.transport.openTcp(ctx.host.memcached.port),
+    sample.readKeys,
+    sample.valueBytes,
+  ).catch((error: unknown) => {
+    // The load's own keys may be left: never let them ride along into a restored cache.
+    if (error instanceof LoadCleanupFailed) throw error;
+    return null;
+  });
+  if (again === null) return first;
+  const second = performanceGate(before, again, thresholds);
+  if (second.status === 'failed') return first;
+  return {
+    ...second,
+    detail: `${second.detail} (measured again: the first measurement fell short: ${first.detail})`,
+  };
 }

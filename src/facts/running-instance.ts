@@ -1,4 +1,10 @@
-import { addressAndPort, dialAddresses, interfaceHost, listenSettings } from '../memcached/listen-address.js';
+import {
+  addressAndPort,
+  dialAddresses,
+  interfaceHost,
+  isEveryInterface,
+  listenSettings,
+} from '../memcached/listen-address.js';
 import type { HostConfig } from '../playbook/types.js';
 import { type HostFacts, runningMemcached } from './host-facts.js';
 
@@ -19,9 +25,7 @@ function written(origin: string | undefined): string {
 
 /** The `-l` list as a set to compare: every form of "all interfaces" is one. */
 function interfaceSet(interfaces: readonly string[]): string[] {
-  const hosts = interfaces
-    .map(interfaceHost)
-    .map((host) => (['0.0.0.0', '*', '::'].includes(host) ? '*' : host));
+  const hosts = interfaces.map(interfaceHost).map((host) => (isEveryInterface(host) ? '*' : host));
   return [...new Set(hosts.length > 0 ? hosts : ['*'])].sort();
 }
 

@@ -65,6 +65,11 @@ export function listenSettings(args: readonly string[]): ListenSettings {
   return { interfaces, port };
 }
 
+/** `0.0.0.0`, `*` or `::`: memcached listens on every interface. */
+export function isEveryInterface(host: string): boolean {
+  return host === '0.0.0.0' || host === '*' || host === '::';
+}
+
 /** `10.0.0.5:11311` → `10.0.0.5`, `[::1]:11311` → `::1`, `::1` unchanged. */
 export function interfaceHost(entry: string): string {
   const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(entry);
@@ -81,8 +86,7 @@ export function interfaceHost(entry: string): string {
 export function dialAddresses(interfaces: readonly string[]): string[] {
   if (interfaces.length === 0) return ['127.0.0.1'];
   const hosts = interfaces.map(interfaceHost).map((host) => {
-    if (host === '0.0.0.0' || host === '*') return '127.0.0.1';
-    if (host === '::') return '::1';
+    if (isEveryInterface(host)) return host === '::' ? '::1' : '127.0.0.1';
     return host === 'localhost' ? '127.0.0.1' : host;
   });
   const unique = [...new Set(hosts)];

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { waitFor } from '../lab/exec.js';
 import { type Lab, memcachedVersion, resetLab, writeFleetPlaybook } from '../lab/index.js';
 import { generateItems, loopbackConnection } from '../lab/items/generator.js';
 import { runMemplay, spawnMemplay, taskEvents } from './memplay-cli.js';
@@ -13,14 +14,6 @@ import { runMemplay, spawnMemplay, taskEvents } from './memplay-cli.js';
 const lab = inject('lab') as Lab;
 const host1 = () => lab.hosts[0]!;
 const lockFile = () => join(host1().prefix, '.memplay', 'lock');
-
-async function waitUntil(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 afterAll(async () => {
   await resetLab(lab);
@@ -100,7 +93,7 @@ describe('one memplay run per host', () => {
       if (event.event === 'task-start' && event.task === 'backup') live.child.kill('SIGKILL');
     });
     await killed.exited;
-    await waitUntil('the killed run’s lock to go', () => !existsSync(lockFile()), 5_000);
+    await waitFor('the killed run’s lock to go', async () => !existsSync(lockFile()), 5_000);
     const next = await runMemplay(['apply', playbook, '--output', 'json']);
     expect(next.code, next.stdout + next.stderr).toBe(0);
     expect(taskEvents(next).find((e) => e.task === 'version_check')?.detail).not.toContain('took over');

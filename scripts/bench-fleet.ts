@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../src/errors.js';
 import { type Lab, labUp } from '../test/lab/index.js';
 import { type BrokenStep, runBench, stepRecorder } from './bench/entry.js';
 import { otherLabUsers } from './bench/lab-users.js';
@@ -75,7 +76,7 @@ async function bringUp(hosts: number): Promise<Lab> {
   try {
     return await labUp({ hosts });
   } catch (error) {
-    log(`lab up failed, trying once more: ${error instanceof Error ? error.message : String(error)}`);
+    log(`lab up failed, trying once more: ${errorMessage(error)}`);
     return labUp({ hosts });
   }
 }

@@ -65,6 +65,11 @@ export class TaskFailed extends Error {
 export function unreachableReport(error: unknown): { reason: string; detail: string } {
   return {
     reason: error instanceof HostUnreachable ? error.reason : 'connect',
-    detail: error instanceof Error ? error.message : String(error),
+    detail: errorMessage(error),
   };
+}
+
+/** The message of anything thrown: an Error's message, else the value as text. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorMessage } from '../../src/errors.js';
 import type { HostRecap } from '../../src/report/events.js';
 import type { Lab, LabHost } from '../../test/lab/index.js';
 import { restartWithMemory } from '../bench/lab-host.js';
@@ -61,7 +62,7 @@ function failureOf(check: () => void): string[] {
     check();
     return [];
   } catch (error) {
-    return [error instanceof Error ? error.message : String(error)];
+    return [errorMessage(error)];
   }
 }
 

@@ -2,6 +2,8 @@
 // logged and kept for the report instead of ending the run, and the process
 // exits non-zero only when the bench itself broke.
 
+import { errorMessage } from '../../src/errors.js';
+
 export interface BrokenStep {
   readonly step: string;
   readonly message: string;
@@ -13,7 +15,7 @@ export function stepRecorder(log: (message: string) => void, broken: BrokenStep[
     try {
       return await measure();
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorMessage(error);
       log(`${step} broke: ${message}`);
       broken.push({ step, message });
       return undefined;

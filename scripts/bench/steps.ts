@@ -2,6 +2,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { errorMessage } from '../../src/errors.js';
 import { restoreBackup } from '../../src/memcached/backup-pass.js';
 import { verifyBackup } from '../../src/memcached/backup-reader.js';
 import type { Lab, LabHost } from '../../test/lab/index.js';
@@ -124,7 +125,7 @@ async function backupInChild(bench: Bench, dir: string, step: string): Promise<B
       return JSON.parse(finished.stdout.trim().split('\n').pop() ?? '') as BackupRun;
     } catch (error) {
       if (attempt >= 2) throw error;
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorMessage(error);
       bench.log(`${step}: the backup failed, trying once more: ${message}`);
       bench.failures.push({ step, message });
     }

@@ -1,5 +1,6 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorMessage } from '../../src/errors.js';
 import type { Lab } from '../../test/lab/index.js';
 import {
   memoryFilePath,
@@ -47,7 +48,7 @@ export async function warmAgainstCold(lab: Lab, log: (message: string) => void):
       try {
         rows.push(await measure(lab, log, size, memoryMb, mode));
       } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
+        const message = errorMessage(error);
         log(`5. ${size} ${mode} broke: ${message}`);
         rows.push({
           size,

@@ -1,5 +1,5 @@
 import { forEachLimited } from '../engine/batches.js';
-import { HostUnreachable, UsageError } from '../errors.js';
+import { errorMessage, HostUnreachable, UsageError } from '../errors.js';
 import { checkService, probeMemcachedProcesses } from '../facts/memcached-processes.js';
 import {
   chooseProcess,
@@ -179,7 +179,7 @@ async function readHost(spec: HostSpec, transport: Transport, options: ReadOptio
 /** One message for every host that could not be described: exit 3 when one was not reached, else 5. */
 function notDescribed(problems: readonly { host: string; error: unknown }[], total: number): Error {
   const lines = problems.map(({ host, error }) => {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     return message.startsWith(`${host}:`) ? message : `${host}: ${message}`;
   });
   const text =

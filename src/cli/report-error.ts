@@ -1,4 +1,4 @@
-import { HostUnreachable, PlaybookError, UsageError } from '../errors.js';
+import { errorMessage, HostUnreachable, PlaybookError, UsageError } from '../errors.js';
 import type { ErrorEvent, ErrorKind } from '../report/events.js';
 import { ExitCode, exitCodeForError } from './exit-codes.js';
 
@@ -17,7 +17,7 @@ export function errorReport(error: unknown, verbose: boolean): string {
     );
   }
   if (error instanceof UsageError || error instanceof HostUnreachable) return `memplay: ${error.message}\n`;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   if (verbose && error instanceof Error && error.stack) return `memplay: internal error: ${error.stack}\n`;
   return (
     `memplay: internal error: ${message}\n` +
@@ -37,7 +37,7 @@ export function errorEvent(error: unknown): ErrorEvent {
   return {
     event: 'error',
     kind: errorKind(error),
-    message: error instanceof Error ? error.message : String(error),
+    message: errorMessage(error),
     ...(error instanceof PlaybookError ? { diagnostics: error.diagnostics } : {}),
     exit_code: exitCodeForError(error),
   };

@@ -1,4 +1,4 @@
-import { TaskFailed, unreachableReport } from '../errors.js';
+import { errorMessage, TaskFailed, unreachableReport } from '../errors.js';
 import { gatherFacts, type HostFacts } from '../facts/host-facts.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
 import type { EventSink, HostRecap, SwapPath, TaskStatus } from '../report/events.js';
@@ -283,7 +283,7 @@ export async function runPipeline(
     const outcome = await rollBack({ ...ctxBase, progress: progress.report }).catch(
       (error: unknown): RollbackOutcome => ({
         status: 'failed',
-        detail: `rollback broke off: ${error instanceof Error ? error.message : String(error)}`,
+        detail: `rollback broke off: ${errorMessage(error)}`,
       }),
     );
     progress.flush();
@@ -471,8 +471,7 @@ export async function runPipeline(
           skipRemaining(host.name, [...phase.tasks.slice(index + 1), ...laterTasks], 'ssh connection lost');
           return;
         }
-        const detail =
-          error instanceof TaskFailed ? error.detail : error instanceof Error ? error.message : String(error);
+        const detail = error instanceof TaskFailed ? error.detail : errorMessage(error);
         states.set(host.name, { kind: 'failed' });
         record(
           host.name,

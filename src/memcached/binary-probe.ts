@@ -1,6 +1,7 @@
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import memjs from 'memjs';
+import { errorMessage } from '../errors.js';
 import { type ProbeReply, probeTimeoutMs, type StreamFactory } from './protocol-probe.js';
 
 // The binary protocol as a client library speaks it: memjs. memjs dials TCP
@@ -53,7 +54,7 @@ async function forwarder(open: StreamFactory): Promise<{ port: number; close(): 
 }
 
 function describe(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).slice(0, 120);
+  return errorMessage(error).slice(0, 120);
 }
 
 function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {

@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.js';
 import { MetaConnection, MetaProtocolError } from './meta-connection.js';
 import type { StreamFactory } from './protocol-probe.js';
 
@@ -193,9 +194,7 @@ async function deleteKeys(
         fresh.close();
       }
     } catch (error) {
-      throw new LoadCleanupFailed(
-        `deleting the load's keys ${keys[0]}… failed: ${error instanceof Error ? error.message : String(error)}`,
-      );
+      throw new LoadCleanupFailed(`deleting the load's keys ${keys[0]}… failed: ${errorMessage(error)}`);
     }
   }
 }

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { errorMessage } from '../errors.js';
 
 // One-shot probes of the text and meta protocols, each on a connection of its
 // own: a server that refuses a protocol may close the connection (`-B binary`
@@ -63,7 +64,7 @@ export function exchange(
         opened.on('end', () => finish('connection closed'));
         opened.write(request, 'latin1');
       },
-      (error: unknown) => finish(`cannot connect: ${error instanceof Error ? error.message : String(error)}`),
+      (error: unknown) => finish(`cannot connect: ${errorMessage(error)}`),
     );
   });
 }

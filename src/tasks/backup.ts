@@ -1,4 +1,4 @@
-import { TaskFailed } from '../errors.js';
+import { errorMessage, TaskFailed } from '../errors.js';
 import { queryMemcached } from '../facts/memcached-port.js';
 import { noteOwnReads } from '../facts/own-reads.js';
 import { backupDirProblem } from '../memcached/backup-dir.js';
@@ -203,7 +203,7 @@ export const backup: TaskModule = {
               // rather than throw it away; swap then starts the new build and
               // restore loads it. While memcached still answers, the old
               // instance keeps serving and the failure stands.
-              const reason = error instanceof Error ? error.message : String(error);
+              const reason = errorMessage(error);
               const alive = await queryMemcached(ctx.transport, ctx.host.memcached.port, (c) => c.version());
               if (alive !== null) throw error;
               const { path, header } = await writer.finish({ ...fullMetadata, delta: { failed: reason } });
@@ -281,10 +281,7 @@ export const backup: TaskModule = {
     } catch (error) {
       if (!writerAborted) client.close();
       if (error instanceof TaskFailed) throw error;
-      fail(
-        ctx,
-        `${error instanceof Error ? error.message : String(error)} — the old instance keeps serving, nothing was stopped`,
-      );
+      fail(ctx, `${errorMessage(error)} — the old instance keeps serving, nothing was stopped`);
     }
   },
 };

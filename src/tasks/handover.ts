@@ -1,4 +1,4 @@
-import { TaskFailed } from '../errors.js';
+import { errorMessage, TaskFailed } from '../errors.js';
 import { waitForPort, wakeWhileStopping } from '../facts/wait.js';
 import { restoreBackup } from '../memcached/backup-pass.js';
 import { encodeKey } from '../memcached/key-encoding.js';
@@ -124,7 +124,7 @@ export async function handOver(
     await clearLeftovers(ctx, side, sidePort).catch(() => {});
     fail(
       ctx,
-      `handover: preparing the new build beside the old one failed: ${error instanceof Error ? error.message : String(error)} — nothing was stopped, the old instance keeps serving`,
+      `handover: preparing the new build beside the old one failed: ${errorMessage(error)} — nothing was stopped, the old instance keeps serving`,
     );
   }
 

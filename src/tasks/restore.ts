@@ -1,4 +1,4 @@
-import { TaskFailed } from '../errors.js';
+import { errorMessage, TaskFailed } from '../errors.js';
 import type { HostFacts } from '../facts/host-facts.js';
 import { queryMemcached } from '../facts/memcached-port.js';
 import { restoreBackup } from '../memcached/backup-pass.js';
@@ -253,10 +253,7 @@ export const restore: TaskModule = {
       if (error instanceof TaskFailed) throw error;
       if (error instanceof BackupFileError)
         fail(ctx, `${error.message} — nothing was written; the file is ${file.path}`);
-      fail(
-        ctx,
-        `${error instanceof Error ? error.message : String(error)} — the backup stays at ${file.path}`,
-      );
+      fail(ctx, `${errorMessage(error)} — the backup stays at ${file.path}`);
     } finally {
       // Held by the guard until verify has looked (it closes it with its watch).
       if (ctx.run.newSideGuard === undefined) client.close();

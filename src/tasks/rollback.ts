@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.js';
 import { gatherFacts, type HostFacts } from '../facts/host-facts.js';
 import { restoreBackup } from '../memcached/backup-pass.js';
 import { verifyBackup } from '../memcached/backup-reader.js';
@@ -56,7 +57,7 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
       source = carried;
       fence = carried.fence;
     } catch (error) {
-      carryProblem = `backing up the new build before stopping it failed (${error instanceof Error ? error.message : String(error)}): writes clients made to it are lost, and the run's backup is restored instead`;
+      carryProblem = `backing up the new build before stopping it failed (${errorMessage(error)}): writes clients made to it are lost, and the run's backup is restored instead`;
     }
   } else if (ctx.run.outOfServiceMs !== undefined) {
     // It served clients once (swap finished) and is gone now: what they wrote went with it.
@@ -174,7 +175,7 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
   } catch (error) {
     return {
       status: 'failed',
-      detail: `rolled back to ${previous}, serving, but restoring the backup failed: ${error instanceof Error ? error.message : String(error)}.${keep}`,
+      detail: `rolled back to ${previous}, serving, but restoring the backup failed: ${errorMessage(error)}.${keep}`,
     };
   } finally {
     client.close();

@@ -1,4 +1,4 @@
-import { TaskFailed } from '../errors.js';
+import { errorMessage, TaskFailed } from '../errors.js';
 import type { HostFacts } from '../facts/host-facts.js';
 import { hasWorkingBuild } from '../facts/host-facts.js';
 import { queryMemcached } from '../facts/memcached-port.js';
@@ -203,7 +203,7 @@ export const swap: TaskModule = {
       } catch (error) {
         fail(
           ctx,
-          `sealing the backup (delta pass, then a read-back of its checksums) failed: ${error instanceof Error ? error.message : String(error)} — nothing was stopped, the old instance keeps serving`,
+          `sealing the backup (delta pass, then a read-back of its checksums) failed: ${errorMessage(error)} — nothing was stopped, the old instance keeps serving`,
         );
       }
     }
@@ -241,7 +241,7 @@ export const swap: TaskModule = {
         fence.abort();
         fail(
           ctx,
-          `checking what clients changed since the backup failed: ${error instanceof Error ? error.message : String(error)} — nothing was stopped, the old instance keeps serving`,
+          `checking what clients changed since the backup failed: ${errorMessage(error)} — nothing was stopped, the old instance keeps serving`,
         );
       }
     }

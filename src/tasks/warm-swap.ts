@@ -1,4 +1,4 @@
-import { TaskFailed } from '../errors.js';
+import { errorMessage, TaskFailed } from '../errors.js';
 import { queryMemcached } from '../facts/memcached-port.js';
 import type { FenceRecord } from '../memcached/old-side-fence.js';
 import { metaWaiting, pointBuildLink, setMetaAside, startInstance, stopInstance } from './instance.js';
@@ -78,7 +78,7 @@ export async function attemptWarmRestart(
   } catch (error) {
     return {
       ok: false,
-      reason: `proving the resumed cache failed: ${error instanceof Error ? error.message : String(error)}`,
+      reason: `proving the resumed cache failed: ${errorMessage(error)}`,
     };
   } finally {
     client.close();

@@ -6,7 +6,7 @@
 
 import type { Duplex } from 'node:stream';
 import type { Client } from 'ssh2';
-import { HostUnreachable } from '../errors.js';
+import { errorMessage, HostUnreachable } from '../errors.js';
 import { openSshClient, type SshOptions } from './ssh.js';
 
 /** One jump host (bastion), resolved through the ssh config like the host itself. */
@@ -134,7 +134,7 @@ function asHostsError(error: unknown, hostName: string, hop: JumpHop): Error {
     const named = error.host === hostName ? detail : `${error.host}: ${detail}`;
     return new HostUnreachable(hostName, error.reason, named);
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return new HostUnreachable(hostName, 'connect', `jump host ${hop.label}: ${message}`);
 }
 

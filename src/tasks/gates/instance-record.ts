@@ -1,4 +1,4 @@
-import { TaskFailed } from '../../errors.js';
+import { errorMessage, TaskFailed } from '../../errors.js';
 import { queryMemcached } from '../../facts/memcached-port.js';
 import { LoadCleanupFailed } from '../../memcached/load-probe.js';
 import { MetaClient } from '../../memcached/meta-client.js';
@@ -90,7 +90,7 @@ export async function measureInstance(
   } catch (error) {
     // The load's own keys may be left: never let them ride along into a backup or a restored cache.
     if (error instanceof LoadCleanupFailed) throw error;
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorMessage(error);
     return { version, settings, protocols, performance: null, performanceError: reason };
   }
 }
@@ -116,7 +116,7 @@ export async function recordOldInstance(ctx: TaskContext): Promise<void> {
     throw new TaskFailed(
       ctx.host.name,
       'swap',
-      `recording ${version} for verify's gates failed: ${error instanceof Error ? error.message : String(error)} — nothing was stopped, the old instance keeps serving`,
+      `recording ${version} for verify's gates failed: ${errorMessage(error)} — nothing was stopped, the old instance keeps serving`,
     );
   }
 }

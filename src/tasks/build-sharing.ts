@@ -3,9 +3,16 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { HostFacts } from '../facts/host-facts.js';
 import { hasWorkingBuild, type Platform } from '../facts/host-facts.js';
 import type { Target } from '../playbook/types.js';
-import type { BuildPeer } from './task.js';
+
+/** A host of the same phase batch, as it was when the batch started: what build sharing plans from. */
+export interface BuildPeer {
+  readonly name: string;
+  readonly facts: HostFacts;
+  readonly target: Target;
+}
 
 // Build once per platform: hosts that would compile the same sources with the same
 // configure arguments on the same architecture, libc and libevent get the same

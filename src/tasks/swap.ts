@@ -189,7 +189,7 @@ export const swap: TaskModule = {
     const { port } = ctx.host.memcached;
     const previousBuild = await readBuildLink(ctx, 'current');
     // Before the delta pass: the gates' own keys are written and deleted before it looks.
-    await recordOldInstance(ctx);
+    if (ctx.job.kind === 'upgrade') ctx.run.oldInstance = await recordOldInstance(ctx);
 
     if (ctx.run.backup && !ctx.run.backupFile) {
       ctx.progress('delta pass: re-read what changed since the full pass');

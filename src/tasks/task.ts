@@ -7,7 +7,7 @@ import type { FenceRecord, OldSideFence } from '../memcached/old-side-fence.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
 import type { SwapPath } from '../report/events.js';
 import type { Transport } from '../transport/transport.js';
-import type { BuildExchange } from './build-sharing.js';
+import type { BuildExchange, BuildPeer } from './build-sharing.js';
 import type { GateReport } from './gates/gate-result.js';
 import type { OldInstance } from './gates/instance-record.js';
 
@@ -260,18 +260,14 @@ export interface SharedWork {
   readonly builds: BuildExchange;
 }
 
-export interface BuildPeer {
-  readonly name: string;
-  readonly facts: HostFacts;
-  readonly target: Target;
-}
-
 /** What a preflight check may look at: the controller's side only, no connection. */
 export interface PreflightContext {
   readonly job: Job;
   readonly host: HostConfig;
   readonly playbook: Playbook;
 }
+
+export type { BuildPeer } from './build-sharing.js';
 
 export interface TaskModule {
   /** A built-in task's name, or a command step's (`tasks:` in the playbook). */

@@ -3,7 +3,8 @@ import { queryMemcached } from '../../facts/memcached-port.js';
 import { LoadCleanupFailed } from '../../memcached/load-probe.js';
 import { MetaClient } from '../../memcached/meta-client.js';
 import { isProbeKey, type StreamFactory } from '../../memcached/protocol-probe.js';
-import type { TaskContext } from '../task.js';
+import type { HostConfig } from '../../playbook/types.js';
+import type { Transport } from '../../transport/transport.js';
 import type { PerformanceSide } from './gate-result.js';
 import { gateKeyPrefix, measurePerformance } from './performance-gate.js';
 import { type ProtocolProbe, probeProtocols } from './protocol-gate.js';
@@ -73,8 +74,18 @@ function settingsRecord(map: Map<string, string> | null): Settings | null {
   return map ? Object.fromEntries(map) : null;
 }
 
+/**
+ * What measuring an instance needs: the host's memcached and a way to say what
+ * it does. Narrower than a task's context, so the gates depend on no task.
+ */
+export interface GateContext {
+  readonly host: HostConfig;
+  readonly transport: Transport;
+  progress(phase: string): void;
+}
+
 export async function measureInstance(
-  ctx: TaskContext,
+  ctx: GateContext,
   version: string,
   sample: GateSample,
 ): Promise<InstanceRecord> {
@@ -100,18 +111,14 @@ export async function measureInstance(
  * pass, so the load's own keys, written and deleted here, never reach the
  * backup): what the gates will hold the new instance to. An upgrade only.
  */
-export async function recordOldInstance(ctx: TaskContext): Promise<void> {
-  if (ctx.job.kind !== 'upgrade') return;
+export async function recordOldInstance(ctx: GateContext): Promise<OldInstance> {
   const port = ctx.host.memcached.port;
   const version = await queryMemcached(ctx.transport, port, (c) => c.version());
-  if (version === null) {
-    ctx.run.oldInstance = { unavailable: `nothing answered on port ${port} before the swap` };
-    return;
-  }
+  if (version === null) return { unavailable: `nothing answered on port ${port} before the swap` };
   try {
     ctx.progress(`gates: sample keys of ${version}`);
     const sample = await sampleLiveKeys(() => ctx.transport.openTcp(port));
-    ctx.run.oldInstance = { recorded: await measureInstance(ctx, version, sample), sample };
+    return { recorded: await measureInstance(ctx, version, sample), sample };
   } catch (error) {
     throw new TaskFailed(
       ctx.host.name,

@@ -10,16 +10,14 @@ import { type CatchUpResult, catchUpTouchedKeys, OldSideFence } from '../memcach
 import { connectMeta, formatBytes, formatCount, formatSize } from './memcached-client.js';
 import { unrestoredBackup } from './restore-marker.js';
 import type { FinishedBackup, Plan, TaskContext, TaskModule } from './task.js';
-import { changed, ok } from './task.js';
+import { changed, failureOf, ok, type TaskFailure } from './task.js';
 
 // The full pass runs while the old instance serves traffic and leaves the
 // backup open; swap calls finish() right before it stops the instance, which
 // re-reads only what changed since (the delta pass) and seals the file. What
 // clients write during the delta pass itself is the only window of loss.
 
-function fail(ctx: TaskContext, detail: string): never {
-  throw new TaskFailed(ctx.host.name, 'backup', detail);
-}
+const fail: TaskFailure = failureOf('backup');
 
 /** An unrestored backup newer than the instance that serves now (or than any, when nothing serves). */
 async function backupOfColdInstance(ctx: TaskContext, runningVersion: string | null) {

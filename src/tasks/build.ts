@@ -21,7 +21,7 @@ import {
 import { formatSize } from './memcached-client.js';
 import { checkSourceReadOnly, localTarballSize, SourceError, tarballName } from './source-tarball.js';
 import type { Plan, PlanAction, TaskContext, TaskModule } from './task.js';
-import { changed, ok } from './task.js';
+import { changed, failureOf, ok, type TaskFailure } from './task.js';
 
 // Builds the target from source into a staging directory beside the prefix and
 // renames it into `<prefix>/<version>` only when `make install` succeeded, so a
@@ -60,9 +60,7 @@ async function missingPrerequisites(transport: Transport): Promise<string[]> {
   return result.stdout.trim().split(/\s+/).filter(Boolean);
 }
 
-function fail(ctx: TaskContext, detail: string): never {
-  throw new TaskFailed(ctx.host.name, 'build', detail);
-}
+const fail: TaskFailure = failureOf('build');
 
 async function runStep(ctx: TaskContext, step: string, command: ShellCommand, log?: string): Promise<void> {
   // make's phase is reported with its file count (withCompileCount).

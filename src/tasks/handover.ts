@@ -1,4 +1,4 @@
-import { errorMessage, TaskFailed } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import { waitForPort, wakeWhileStopping } from '../facts/wait.js';
 import { restoreBackup } from '../memcached/backup-pass.js';
 import { encodeKey } from '../memcached/key-encoding.js';
@@ -12,6 +12,7 @@ import { formatCount } from './memcached-client.js';
 import { markRestored } from './restore-marker.js';
 import { clientChangesSinceStart, compareItems, sampleBackup, toleratedDifferences } from './sample-check.js';
 import type { FinishedBackup, TaskContext } from './task.js';
+import { failureOf, type TaskFailure } from './task.js';
 import { warmExpiryToleranceSeconds } from './warm-proof.js';
 
 // swap.mode: handover. The new build starts beside the old one, on a side port
@@ -31,9 +32,7 @@ const maxRounds = 10;
 const quietBelow = 20;
 const sideStartTimeoutMs = 15_000;
 
-function fail(ctx: TaskContext, detail: string): never {
-  throw new TaskFailed(ctx.host.name, 'swap', detail);
-}
+const fail: TaskFailure = failureOf('swap');
 
 /** The side instance's files: beside the host's memory file and pidfile, never the ones in use. */
 export function sideFiles(memoryFile: string, prefix: string) {

@@ -9,7 +9,7 @@ import { BackupSourceError, backupFileFor } from './backup-source.js';
 import { connectMeta, formatBytes, formatCount, formatSize, restoreProgress } from './memcached-client.js';
 import { markRestored, unrestoredBackup } from './restore-marker.js';
 import type { Plan, PlanAction, TaskContext, TaskFigures, TaskModule } from './task.js';
-import { changed, ok, TaskFailedWithFigures } from './task.js';
+import { changed, failureOf, ok, TaskFailedWithFigures, type TaskFailure } from './task.js';
 
 // Reloads the backup this run took into the new instance (or, for `memplay
 // restore`, a backup the user names), in add mode: a value a client already
@@ -67,9 +67,7 @@ function restoreAction(
   };
 }
 
-function fail(ctx: TaskContext, detail: string): never {
-  throw new TaskFailed(ctx.host.name, 'restore', detail);
-}
+const fail: TaskFailure = failureOf('restore');
 
 export const restore: TaskModule = {
   name: 'restore',

@@ -1,4 +1,4 @@
-import { errorMessage, TaskFailed } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import type { HostFacts } from '../facts/host-facts.js';
 import { hasWorkingBuild } from '../facts/host-facts.js';
 import { queryMemcached } from '../facts/memcached-port.js';
@@ -21,7 +21,7 @@ import {
 import { describeEstimate, estimateOutOfServiceMs } from './out-of-service-estimate.js';
 import { chooseSwapPath } from './swap-path.js';
 import type { Outcome, Plan, PlanAction, SwapChoice, TaskContext, TaskModule } from './task.js';
-import { changed, ok } from './task.js';
+import { changed, failureOf, ok, type TaskFailure } from './task.js';
 import { type PreparedProof, prepareProof } from './warm-proof.js';
 import { attemptWarmRestart, changesServedSoFar, coldStart } from './warm-swap.js';
 
@@ -34,9 +34,7 @@ import { attemptWarmRestart, changesServedSoFar, coldStart } from './warm-swap.j
 // SIGUSR1, the new build resumes the memory file, proven against the backup,
 // and cold from the backup whenever that falls short (src/tasks/warm-swap.ts).
 
-function fail(ctx: TaskContext, detail: string): never {
-  throw new TaskFailed(ctx.host.name, 'swap', detail);
-}
+const fail: TaskFailure = failureOf('swap');
 
 /** swap.mode: handover (src/tasks/handover.ts), and the cold path from the backup when it falls short after the stop. */
 async function handOverOrFallBack(

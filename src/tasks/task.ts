@@ -291,3 +291,17 @@ export function ok(detail: string, facts: HostFacts): Plan {
 export function changed(detail: string, facts: HostFacts, actions?: readonly PlanAction[]): Plan {
   return actions ? { status: 'changed', detail, facts, actions } : { status: 'changed', detail, facts };
 }
+
+/** Declared with this type (not inferred), so TypeScript knows nothing runs after a call. */
+export type TaskFailure = (ctx: { readonly host: { readonly name: string } }, detail: string) => never;
+
+/**
+ * The one way a task module fails its host: `const fail = failureOf('swap')`,
+ * then `fail(ctx, 'what happened — what to do')`. The engine reports it and
+ * rolls back when the host was taken down.
+ */
+export function failureOf(task: TaskName): TaskFailure {
+  return (ctx, detail) => {
+    throw new TaskFailed(ctx.host.name, task, detail);
+  };
+}

@@ -1,4 +1,4 @@
-import { errorMessage, TaskFailed } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import { queryMemcached } from '../facts/memcached-port.js';
 import type { FenceRecord } from '../memcached/old-side-fence.js';
 import { metaWaiting, pointBuildLink, setMetaAside, startInstance, stopInstance } from './instance.js';
@@ -6,6 +6,7 @@ import { connectMeta } from './memcached-client.js';
 import { markRestored } from './restore-marker.js';
 import { clientChangesSinceStart } from './sample-check.js';
 import type { TaskContext } from './task.js';
+import { failureOf, type TaskFailure } from './task.js';
 import { type PreparedProof, type ProofResult, proveWarmRestart } from './warm-proof.js';
 
 // The two ways swap takes a host from the old build to the new one once the
@@ -14,9 +15,7 @@ import { type PreparedProof, type ProofResult, proveWarmRestart } from './warm-p
 // step of it that falls short lands on the cold path: stop whatever runs with
 // SIGTERM, set a `.meta` aside, start clean, and leave the backup to restore.
 
-function fail(ctx: TaskContext, detail: string): never {
-  throw new TaskFailed(ctx.host.name, 'swap', detail);
-}
+const fail: TaskFailure = failureOf('swap');
 
 export type WarmAttempt =
   /** `servingAt`: performance.now() when the new build answered on the port (clients are served from then on). */

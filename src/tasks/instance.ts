@@ -188,3 +188,47 @@ export function memoryFilesOf(ctx: TaskContext): string[] {
   if (wanted) files.add(wanted);
   return [...files];
 }
+
+/** Which step of a restart onto another build fell short, and why. */
+export type RestartResult =
+  | { readonly ok: true }
+  | {
+      readonly ok: false;
+      readonly step: 'stop' | 'set .meta aside' | 'repoint' | 'start';
+      readonly reason: string;
+    };
+
+export interface RestartOptions {
+  /** SIGUSR1 instead of the manager's stop (memcached writes its `.meta`, and its logger drains). */
+  readonly forRestart?: boolean;
+  /** Runs once the old process is gone, before anything else changes (settling the old side's fence). */
+  readonly afterStop?: () => Promise<void>;
+  /** Memory files whose `.meta` must not be resumed: the new process starts clean from them. */
+  readonly setAside?: readonly string[];
+  /** What the new process runs with, when not the playbook's args (a rollback to the old command line). */
+  readonly argv?: readonly string[];
+}
+
+/**
+ * The one stop → repoint → start sequence (swap's cold path, a warm attempt's
+ * fall back, a rollback): the host is out of service from the stop until the
+ * new build answers. Stops at the first step that falls short and says which.
+ */
+export async function restartOnBuild(
+  ctx: TaskContext,
+  version: string,
+  options: RestartOptions = {},
+): Promise<RestartResult> {
+  const stopped = await stopInstance(ctx, options.forRestart ? { forRestart: true } : {});
+  if (!stopped.ok) return { ok: false, step: 'stop', reason: stopped.reason };
+  await options.afterStop?.();
+  for (const file of options.setAside ?? []) {
+    const aside = await setMetaAside(ctx, file);
+    if (!aside.ok) return { ok: false, step: 'set .meta aside', reason: aside.reason };
+  }
+  const repointed = await pointBuildLink(ctx, 'current', version);
+  if (!repointed.ok) return { ok: false, step: 'repoint', reason: repointed.reason };
+  const started = await startInstance(ctx, version, options.argv);
+  if (!started.ok) return { ok: false, step: 'start', reason: started.reason };
+  return { ok: true };
+}

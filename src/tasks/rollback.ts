@@ -7,7 +7,7 @@ import { NewSideGuard } from '../memcached/new-side-guard.js';
 import { type OldSideFence, writeFenceRecord } from '../memcached/old-side-fence.js';
 import { serviceControl } from '../service/service.js';
 import { backup as backupTask } from './backup.js';
-import { memoryFilesOf, pointBuildLink, setMetaAside, startInstance, stopInstance } from './instance.js';
+import { memoryFilesOf, restartOnBuild } from './instance.js';
 import { connectMeta, formatBytes, formatCount, restoreProgress } from './memcached-client.js';
 import { markRestored } from './restore-marker.js';
 import type { FinishedBackup, HostRun, Job, TaskContext, TaskFigures } from './task.js';
@@ -86,36 +86,28 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
   }
   // SIGUSR1 where memplay sends the signal: the fence's stream then ends complete (swap.ts).
   const graceful = fence !== undefined && serviceControl(ctx.host).stopForRestart !== undefined;
-  const stopped = await stopInstance(ctx, graceful ? { forRestart: true } : {});
-  if (!stopped.ok) {
-    fence?.abort();
-    return {
-      status: 'failed',
-      detail: `rollback to ${previous} could not stop what runs: ${stopped.reason}.${keep}`,
-    };
-  }
-  if (fence && source) {
-    const record = await fence.settle(graceful ? undefined : 'stopped by systemd with SIGTERM');
-    await writeFenceRecord(source.path, record);
-    for (const id of record.excluded) leaveOut.add(id);
-  }
-  if (graceful) {
+  const restarted = await restartOnBuild(ctx, previous, {
+    forRestart: graceful,
+    afterStop: async () => {
+      if (!fence || !source) return;
+      const record = await fence.settle(graceful ? undefined : 'stopped by systemd with SIGTERM');
+      await writeFenceRecord(source.path, record);
+      for (const id of record.excluded) leaveOut.add(id);
+    },
     // The new build may run on a memory file: the old build must start clean from the backup.
-    for (const file of memoryFilesOf(ctx)) await setMetaAside(ctx, file);
-  }
-  const pointed = await pointBuildLink(ctx, 'current', previous);
-  if (!pointed.ok)
-    return {
-      status: 'failed',
-      detail: `rollback to ${previous}: ${pointed.reason} — the host is DOWN.${keep}`,
-    };
-  // As it ran before the swap when that is known: the playbook's args may be what the new build refused.
-  const started = await startInstance(ctx, previous, ctx.run.previousCommandLine ?? undefined);
-  if (!started.ok) {
-    return {
-      status: 'failed',
-      detail: `rollback to ${previous}: it did not start: ${started.reason} — the host is DOWN; start ${ctx.host.memcached.prefix}/current/bin/memcached by hand.${keep}`,
-    };
+    setAside: graceful ? memoryFilesOf(ctx) : [],
+    // As it ran before the swap when that is known: the playbook's args may be what the new build refused.
+    ...(ctx.run.previousCommandLine ? { argv: ctx.run.previousCommandLine } : {}),
+  });
+  if (!restarted.ok) {
+    if (restarted.step === 'stop') fence?.abort();
+    const down =
+      restarted.step === 'stop'
+        ? `could not stop what runs: ${restarted.reason}`
+        : restarted.step === 'start'
+          ? `it did not start: ${restarted.reason} — the host is DOWN; start ${ctx.host.memcached.prefix}/current/bin/memcached by hand`
+          : `${restarted.reason} — the host is DOWN`;
+    return { status: 'failed', detail: `rollback to ${previous}: ${down}.${keep}` };
   }
   if (!source)
     return {

@@ -13,10 +13,8 @@ import {
   memoryFilesOf,
   pointBuildLink,
   readBuildLink,
+  restartOnBuild,
   runningCommandLine,
-  setMetaAside,
-  startInstance,
-  stopInstance,
 } from './instance.js';
 import { describeEstimate, estimateOutOfServiceMs } from './out-of-service-estimate.js';
 import { chooseSwapPath } from './swap-path.js';
@@ -279,20 +277,23 @@ export const swap: TaskModule = {
       // before its logger, so the fence's stream holds every change the old
       // instance acknowledged. SIGTERM exits without the logger's last round.
       const graceful = fence !== undefined && serviceControl(ctx.host).stopForRestart !== undefined;
-      const stopped = await stopInstance(ctx, graceful ? { forRestart: true } : {});
-      if (!stopped.ok) fail(ctx, stopped.reason);
-      if (fence) await settleFence(ctx, fence, graceful ? undefined : 'stopped by systemd with SIGTERM');
-      if (graceful) {
+      const restarted = await restartOnBuild(ctx, version, {
+        forRestart: graceful,
+        ...(fence
+          ? {
+              afterStop: async () => {
+                await settleFence(ctx, fence, graceful ? undefined : 'stopped by systemd with SIGTERM');
+              },
+            }
+          : {}),
         // A memory-file instance wrote a .meta on SIGUSR1: the cold path must not resume it.
-        for (const file of memoryFilesOf(ctx)) {
-          const aside = await setMetaAside(ctx, file);
-          if (!aside.ok) fail(ctx, aside.reason);
-        }
-      }
-      const repointed = await pointBuildLink(ctx, 'current', version);
-      if (!repointed.ok) fail(ctx, repointed.reason);
-      const started = await startInstance(ctx, version);
-      if (!started.ok) fail(ctx, `${version} did not start: ${started.reason}`);
+        setAside: graceful ? memoryFilesOf(ctx) : [],
+      });
+      if (!restarted.ok)
+        fail(
+          ctx,
+          restarted.step === 'start' ? `${version} did not start: ${restarted.reason}` : restarted.reason,
+        );
       ctx.run.swapTaken = { path: 'cold', reason: choice.reason };
     }
     const outMs = Math.round(performance.now() - stoppedAt);

@@ -1,7 +1,7 @@
 import { errorMessage } from '../errors.js';
 import { queryMemcached } from '../facts/memcached-port.js';
 import type { FenceRecord } from '../memcached/old-side-fence.js';
-import { metaWaiting, pointBuildLink, setMetaAside, startInstance, stopInstance } from './instance.js';
+import { metaWaiting, pointBuildLink, restartOnBuild, startInstance, stopInstance } from './instance.js';
 import { connectMeta } from './memcached-client.js';
 import { markRestored } from './restore-marker.js';
 import { clientChangesSinceStart } from './sample-check.js';
@@ -97,14 +97,12 @@ export async function changesServedSoFar(ctx: TaskContext): Promise<number> {
 /** The cold path from wherever a warm attempt stopped: the new build serving empty, ready for restore. */
 export async function coldStart(ctx: TaskContext, memoryFile: string | undefined): Promise<void> {
   const { version } = ctx.target;
-  const stopped = await stopInstance(ctx);
-  if (!stopped.ok) fail(ctx, stopped.reason);
-  if (memoryFile !== undefined) {
-    const aside = await setMetaAside(ctx, memoryFile);
-    if (!aside.ok) fail(ctx, aside.reason);
-  }
-  const repointed = await pointBuildLink(ctx, 'current', version);
-  if (!repointed.ok) fail(ctx, repointed.reason);
-  const started = await startInstance(ctx, version);
-  if (!started.ok) fail(ctx, `${version} did not start: ${started.reason}`);
+  const restarted = await restartOnBuild(ctx, version, {
+    setAside: memoryFile === undefined ? [] : [memoryFile],
+  });
+  if (!restarted.ok)
+    fail(
+      ctx,
+      restarted.step === 'start' ? `${version} did not start: ${restarted.reason}` : restarted.reason,
+    );
 }

@@ -1,5 +1,5 @@
 import { HostUnreachable } from '../errors.js';
-import type { HostRun, Job } from '../tasks/task.js';
+import { backupInUse, type HostRun, type Job } from '../tasks/task.js';
 import { sh } from '../transport/quote.js';
 import type { Transport } from '../transport/transport.js';
 
@@ -55,7 +55,7 @@ export function lostConnectionDetail(lost: LostConnection): string {
   const { host, task, target, port, run } = lost;
   const again = `re-run ${rerun(lost.job)} once ssh to ${host} works again`;
   const head = `the ssh connection to ${host} was lost during ${task}`;
-  const backup = (run.backupFile ?? run.restoreSource)?.path;
+  const backup = backupInUse(run)?.path;
   if (run.stoppedAt === undefined) {
     const serving = lost.lastSeenVersion
       ? `${lost.lastSeenVersion} keeps serving on port ${port}`

@@ -4,7 +4,7 @@ import type { Playbook, TaskStep } from '../playbook/types.js';
 import { projectFile } from '../project-root.js';
 import { commandTask } from '../tasks/command.js';
 import { taskModules } from '../tasks/registry.js';
-import type { Job, TaskModule } from '../tasks/task.js';
+import type { AnyTaskModule, Job } from '../tasks/task.js';
 
 // A built-in sequence (playbooks/*.yml): phases of task modules, each phase
 // either across the whole fleet at once or in the strategy's serial batches.
@@ -12,7 +12,7 @@ import type { Job, TaskModule } from '../tasks/task.js';
 export interface Phase {
   readonly name: string;
   readonly batches: 'fleet' | 'serial';
-  readonly tasks: readonly TaskModule[];
+  readonly tasks: readonly AnyTaskModule[];
 }
 
 export interface Pipeline {
@@ -55,7 +55,7 @@ export function parsePipeline(text: string, source: string): Pipeline {
 export function pipelineFromSteps(steps: readonly TaskStep[]): Pipeline {
   const buildAt = steps.findIndex((step) => step.kind === 'builtin' && step.name === 'build');
   const phaseOf = (index: number) => (index <= buildAt ? 'prepare' : 'rolling');
-  const tasks = steps.map((step, index): TaskModule => {
+  const tasks = steps.map((step, index): AnyTaskModule => {
     if (step.kind === 'command') return commandTask(step, phaseOf(index));
     const module = taskModules[step.name as keyof typeof taskModules];
     if (!module) throw new PipelineDefinitionError(`tasks[${index}]: unknown task ${step.name}`);

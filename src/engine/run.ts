@@ -9,6 +9,7 @@ import { swapGuarantee } from '../tasks/guarantee.js';
 import { needsRollback, type RollbackOutcome, rollBack } from '../tasks/rollback.js';
 import { localTarballOnce } from '../tasks/source-tarball.js';
 import type {
+  AnyTaskModule,
   BuildPeer,
   EventTaskName,
   HostRun,
@@ -17,9 +18,8 @@ import type {
   SharedWork,
   TaskContext,
   TaskFigures,
-  TaskModule,
 } from '../tasks/task.js';
-import { TaskFailedWithFigures } from '../tasks/task.js';
+import { backupInUse, recordDecision, TaskFailedWithFigures } from '../tasks/task.js';
 import type { Transport } from '../transport/transport.js';
 import {
   exceedsFailureBudget,
@@ -84,7 +84,7 @@ function swapFields(run: HostRun): {
   swap_guarantee?: string;
   out_of_service_ms?: number;
 } {
-  const path = run.swapTaken ?? run.swapChoice;
+  const path = run.swapTaken ?? run.decisions.swap?.choice;
   return {
     ...(path
       ? { swap_mode: path.path, swap_reason: path.reason, swap_guarantee: swapGuarantee(path.path) }
@@ -180,7 +180,7 @@ export async function runPipeline(
     counts[status] += 1;
     if (status === 'failed' && !firstFailures.has(host)) firstFailures.set(host, { task: task.name, detail });
     const run = runs.get(host);
-    const backupFile = (run?.backupFile ?? run?.restoreSource)?.path;
+    const backupFile = run ? backupInUse(run)?.path : undefined;
     options.journal?.append({
       entry: 'task',
       host,
@@ -212,7 +212,7 @@ export async function runPipeline(
       : {};
   };
 
-  const skipRemaining = (host: string, tasks: readonly TaskModule[], detail: string) => {
+  const skipRemaining = (host: string, tasks: readonly AnyTaskModule[], detail: string) => {
     for (const task of tasks) record(host, task, 'skipped', detail, Date.now());
   };
 
@@ -255,7 +255,7 @@ export async function runPipeline(
         kind: 'connected',
         transport,
         facts,
-        run: { startFacts: facts, hostLock },
+        run: { startFacts: facts, hostLock, decisions: {} },
         target,
       };
       runs.set(host.name, connected.run);
@@ -300,7 +300,7 @@ export async function runPipeline(
   async function runHostPhase(
     host: HostConfig,
     phase: Phase,
-    laterTasks: readonly TaskModule[],
+    laterTasks: readonly AnyTaskModule[],
     peers: readonly BuildPeer[],
   ): Promise<void> {
     try {
@@ -323,7 +323,7 @@ export async function runPipeline(
     if (options.job.kind === 'restore' || state?.kind !== 'connected' || counts.failed > 0) return;
     const { run } = state;
     const inUse = new Set(
-      [run.backupFile?.path, run.restoreSource?.path].filter((path): path is string => path !== undefined),
+      [backupInUse(run)?.path, run.restored?.from.path].filter((path): path is string => path !== undefined),
     );
     const keep = playbook.backup.keep;
     const report = (plan: PrunePlan | undefined, freedBytes: number, problems: readonly string[]) => {
@@ -355,7 +355,7 @@ export async function runPipeline(
       plan = await planBackupPrune(playbook.backup.dir, host.name, keep, {
         nowMs: Date.now(),
         inUse,
-        upcoming: check && run.plannedBackup !== undefined && run.backupFile === undefined,
+        upcoming: check && run.decisions.backup?.kind === 'dump' && run.backupFile === undefined,
       });
     } catch (error) {
       report(undefined, 0, [`cannot read the backup folder: ${(error as Error).message}`]);
@@ -390,7 +390,7 @@ export async function runPipeline(
   async function runHostTasks(
     host: HostConfig,
     phase: Phase,
-    laterTasks: readonly TaskModule[],
+    laterTasks: readonly AnyTaskModule[],
     peers: readonly BuildPeer[],
   ): Promise<void> {
     const state = await ensureConnected(host);
@@ -434,7 +434,9 @@ export async function runPipeline(
       try {
         const plan = await task.plan(ctx, state.facts);
         progress.flush();
-        if (check || plan.status !== 'changed') {
+        recordDecision(state.run, task.name, plan);
+        const applies = plan.status === 'changed' || (plan.status === 'ok' && plan.proves === true);
+        if (check || !applies) {
           state.facts = plan.facts;
           const actions = check && plan.status === 'changed' ? (plan.actions ?? []) : undefined;
           if (actions) plannedActions.get(host.name)?.push(...actions);
@@ -443,7 +445,9 @@ export async function runPipeline(
         }
         const outcome = await task.apply(ctx, plan).finally(progress.flush);
         // What the host is now, not what the plan predicted: later tasks plan against reality.
-        state.facts = await gatherFacts(host, state.transport, state.facts.platform);
+        // A plan that only proves (verify) changed nothing: the facts stand.
+        if (plan.status === 'changed')
+          state.facts = await gatherFacts(host, state.transport, state.facts.platform);
         record(
           host.name,
           task,

@@ -9,8 +9,8 @@ import { ChangeWatch, droppedLogEntries, WatchUnavailable } from '../memcached/c
 import { type CatchUpResult, catchUpTouchedKeys, OldSideFence } from '../memcached/old-side-fence.js';
 import { connectMeta, formatBytes, formatCount, formatSize } from './memcached-client.js';
 import { unrestoredBackup } from './restore-marker.js';
-import type { FinishedBackup, Plan, TaskContext, TaskModule } from './task.js';
-import { changed, failureOf, ok, type TaskFailure } from './task.js';
+import type { BackupDecision, FinishedBackup, Plan, TaskContext, TaskModule } from './task.js';
+import { decided, failureOf, ok, type TaskFailure } from './task.js';
 
 // The full pass runs while the old instance serves traffic and leaves the
 // backup open; swap calls finish() right before it stops the instance, which
@@ -32,26 +32,28 @@ async function backupOfColdInstance(ctx: TaskContext, runningVersion: string | n
   });
 }
 
-export const backup: TaskModule = {
+export const backup: TaskModule<BackupDecision> = {
   name: 'backup',
 
   async preflight(ctx) {
     return backupDirProblem(ctx.playbook.backup.dir, ctx.host.name);
   },
 
-  async plan(ctx, facts): Promise<Plan> {
+  async plan(ctx, facts): Promise<Plan<BackupDecision>> {
     if (ctx.job.kind !== 'backup') {
       // Never replace the backup an interrupted run left by a dump of the cold instance it restarted.
       const leftover = await backupOfColdInstance(ctx, facts.runningVersion);
       if (leftover) {
-        ctx.run.backupFile = { ...leftover, deltaMs: 0, summary: leftover.path };
+        const file = { ...leftover, deltaMs: 0, summary: leftover.path };
         const now = facts.runningVersion
           ? `${facts.runningVersion} on port ${ctx.host.memcached.port} started after it — a dump now would hold less`
           : `nothing serves on port ${ctx.host.memcached.port} now`;
-        return ok(
-          `reuse ${leftover.path} (${formatCount(leftover.items)} items / ${formatBytes(leftover.valueBytes)} from ${leftover.memcachedVersion}): an interrupted run took it and never restored it, and ${now}`,
+        return {
+          status: 'ok',
+          detail: `reuse ${leftover.path} (${formatCount(leftover.items)} items / ${formatBytes(leftover.valueBytes)} from ${leftover.memcachedVersion}): an interrupted run took it and never restored it, and ${now}`,
           facts,
-        );
+          decision: { kind: 'reuse', file },
+        };
       }
     }
     if (facts.runningVersion === null) {
@@ -64,11 +66,11 @@ export const backup: TaskModule = {
     if (!stats) fail(ctx, `port ${ctx.host.memcached.port} stopped answering stats`);
     const items = Number(stats.get('curr_items') ?? 0);
     const bytes = Number(stats.get('bytes') ?? 0);
-    ctx.run.plannedBackup = { items, bytes };
     const into = `${ctx.playbook.backup.dir}/${ctx.host.name}/`;
-    return changed(
+    return decided(
       `back up ${formatCount(items)} items / ${formatBytes(bytes)} from ${facts.runningVersion} to ${into}`,
       facts,
+      { kind: 'dump', items, bytes },
       [
         {
           kind: 'backup',
@@ -81,7 +83,7 @@ export const backup: TaskModule = {
     );
   },
 
-  async apply(ctx) {
+  async apply(ctx, plan) {
     const client = await connectMeta(ctx);
     let writerAborted = false;
     try {
@@ -95,7 +97,7 @@ export const backup: TaskModule = {
       });
       // The totals are memcached's stats from the plan: `bytes` counts keys and item
       // headers too, so the value bytes written end below it.
-      const planned = ctx.run.plannedBackup;
+      const planned = plan.decision?.kind === 'dump' ? plan.decision : undefined;
       // A little room for what is written during the pass, so the table need not grow.
       const index = new CasIndex(Math.ceil((planned?.items ?? 0) * 1.05));
       let before = { written: 0, valueBytes: 0 };

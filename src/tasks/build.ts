@@ -4,7 +4,6 @@ import { HostUnreachable, TaskFailed } from '../errors.js';
 import {
   buildFor,
   compareVersions,
-  gatherFacts,
   type HostFacts,
   hasWorkingBuild,
 } from '../facts/host-facts.js';
@@ -20,8 +19,8 @@ import {
 } from './build-sharing.js';
 import { formatSize } from './memcached-client.js';
 import { checkSourceReadOnly, localTarballSize, SourceError, tarballName } from './source-tarball.js';
-import type { Plan, PlanAction, TaskContext, TaskModule } from './task.js';
-import { changed, failureOf, ok, type TaskFailure } from './task.js';
+import type { BuildDecision, Plan, PlanAction, TaskContext, TaskModule } from './task.js';
+import { decided, failureOf, ok, type TaskFailure } from './task.js';
 
 // Builds the target from source into a staging directory beside the prefix and
 // renames it into `<prefix>/<version>` only when `make install` succeeded, so a
@@ -75,10 +74,10 @@ async function runStep(ctx: TaskContext, step: string, command: ShellCommand, lo
   fail(ctx, `${step} failed (exit ${result.code}):\n${output}`);
 }
 
-export const build: TaskModule = {
+export const build: TaskModule<BuildDecision> = {
   name: 'build',
 
-  async plan(ctx, facts): Promise<Plan> {
+  async plan(ctx, facts): Promise<Plan<BuildDecision>> {
     const { version } = ctx.target;
     const installDir = `${ctx.host.memcached.prefix}/${version}`;
     if (hasWorkingBuild(facts, version)) return ok(`${version} already built at ${installDir}`, facts);
@@ -121,10 +120,12 @@ export const build: TaskModule = {
           },
         ]
       : [];
+    const decision: BuildDecision = { role, prune };
     if (role.kind === 'receive') {
-      return changed(
+      return decided(
         `ship ${version} built on ${role.builder} (same platform: ${role.platform}) into ${installDir}${replacing}${pruning}`,
         after,
+        decision,
         [
           {
             kind: 'ship',
@@ -143,9 +144,10 @@ export const build: TaskModule = {
         : '';
     const tarball = tarballName(ctx.target);
     const size = await localTarballSize(ctx.target);
-    return changed(
+    return decided(
       `${download}build ${version} from ${tarball}${configure} into ${installDir}${replacing}${shipping}${pruning}`,
       after,
+      decision,
       [
         ...(ctx.target.source.kind === 'url' && download
           ? [{ kind: 'download' as const, text: `download ${ctx.target.source.url}` }]
@@ -163,7 +165,8 @@ export const build: TaskModule = {
 
   async apply(ctx, plan): Promise<{ status: 'changed'; detail: string }> {
     const { version } = ctx.target;
-    const role = roleOf(ctx);
+    if (!plan.decision) fail(ctx, 'build was applied without a plan that decided its role');
+    const { role, prune } = plan.decision;
     const key = buildFingerprint(plan.facts.platform, ctx.target);
     let detail: string;
     if (role.kind === 'receive' && key !== null) {
@@ -196,7 +199,7 @@ export const build: TaskModule = {
         }
       }
     }
-    return { status: 'changed', detail: await pruneOldBuilds(ctx, detail) };
+    return { status: 'changed', detail: await pruneOldBuilds(ctx, detail, prune) };
   },
 };
 
@@ -372,10 +375,13 @@ async function receive(ctx: TaskContext, packed: ShippableBuild): Promise<void> 
   }
 }
 
-/** The plan's rule on the host as it is now (the new build in place). */
-async function pruneOldBuilds(ctx: TaskContext, detail: string): Promise<string> {
+/** The old builds the plan named, once the new one is in place. */
+async function pruneOldBuilds(
+  ctx: TaskContext,
+  detail: string,
+  removable: readonly string[],
+): Promise<string> {
   const prefix = ctx.host.memcached.prefix;
-  const removable = buildsToRemove(ctx, await gatherFacts(ctx.host, ctx.transport));
   if (removable.length === 0) return detail;
   ctx.progress(`remove old builds ${removable.join(', ')}`);
   const removed = await ctx.transport.run(sh`cd ${prefix} && rm -rf -- ${removable}`);

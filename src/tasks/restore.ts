@@ -8,15 +8,19 @@ import { readFenceRecord } from '../memcached/old-side-fence.js';
 import { BackupSourceError, backupFileFor } from './backup-source.js';
 import { connectMeta, formatBytes, formatCount, formatSize, restoreProgress } from './memcached-client.js';
 import { markRestored, unrestoredBackup } from './restore-marker.js';
-import type { Plan, PlanAction, TaskContext, TaskFigures, TaskModule } from './task.js';
-import { changed, failureOf, ok, TaskFailedWithFigures, type TaskFailure } from './task.js';
+import type { Plan, PlanAction, RestoreDecision, TaskContext, TaskFigures, TaskModule } from './task.js';
+import { decided, failureOf, ok, sealedBackup, TaskFailedWithFigures, type TaskFailure } from './task.js';
 
 // Reloads the backup this run took into the new instance (or, for `memplay
 // restore`, a backup the user names), in add mode: a value a client already
 // wrote is newer than the backup's and wins. A backup that fails its checksum
 // is refused before anything is written.
 
-async function planStandalone(ctx: TaskContext, facts: HostFacts, from: string): Promise<Plan> {
+async function planStandalone(
+  ctx: TaskContext,
+  facts: HostFacts,
+  from: string,
+): Promise<Plan<RestoreDecision>> {
   if (facts.runningVersion === null)
     fail(ctx, `nothing answers on port ${ctx.host.memcached.port}: start memcached first`);
   let path: string;
@@ -32,11 +36,12 @@ async function planStandalone(ctx: TaskContext, facts: HostFacts, from: string):
   }
   const { header } = verification;
   const live = header.fullItems + header.deltaItems;
-  ctx.run.restoreSource = { path, items: live, valueBytes: header.valueBytes, deltaMs: 0, summary: path };
+  const file = { path, items: live, valueBytes: header.valueBytes, deltaMs: 0, summary: path };
   const from_ = header.host === ctx.host.name ? '' : ` (backed up from ${header.host})`;
-  return changed(
+  return decided(
     `restore up to ${formatCount(live)} items / ${formatBytes(header.valueBytes)} from ${path}${from_}, taken ${header.createdAt} on ${header.memcachedVersion}, into ${facts.runningVersion} (add mode: newer values are kept)`,
     facts,
+    { kind: 'file', file },
     [restoreAction(live, header.valueBytes, path, facts.runningVersion)],
   );
 }
@@ -69,10 +74,10 @@ function restoreAction(
 
 const fail: TaskFailure = failureOf('restore');
 
-export const restore: TaskModule = {
+export const restore: TaskModule<RestoreDecision> = {
   name: 'restore',
 
-  async plan(ctx, facts): Promise<Plan> {
+  async plan(ctx, facts): Promise<Plan<RestoreDecision>> {
     if (ctx.job.kind === 'restore') return planStandalone(ctx, facts, ctx.job.from);
     // Replaying the backup over a proven warm cache would only bring back what clients deleted since.
     if (ctx.run.warmResumed) {
@@ -81,7 +86,8 @@ export const restore: TaskModule = {
         facts,
       );
     }
-    const choice = ctx.run.swapChoice;
+    const choice = ctx.run.decisions.swap?.choice;
+    const planned = ctx.run.decisions.backup?.kind === 'dump' ? ctx.run.decisions.backup : undefined;
     if (choice?.path === 'handover' && !ctx.run.swapTaken) {
       return ok(
         `handover planned: the backup is restored into ${ctx.target.version} beside the old instance before the swap; nothing to restore after it unless the hand-over falls short`,
@@ -89,27 +95,28 @@ export const restore: TaskModule = {
       );
     }
     if (choice?.path === 'warm' && !ctx.run.swapTaken) {
-      const planned = ctx.run.plannedBackup;
       const size = planned ? ` (~${formatCount(planned.items)} items / ${formatBytes(planned.bytes)})` : '';
       return ok(
         `warm restart planned: nothing to restore once the proof passes; otherwise restore the backup${size} into ${ctx.target.version}`,
         facts,
       );
     }
-    if (ctx.run.backupFile) {
-      const file = ctx.run.backupFile;
-      return changed(
+    const sealed = sealedBackup(ctx.run);
+    if (sealed) {
+      const file = sealed;
+      return decided(
         `restore ${formatCount(file.items)} items / ${formatBytes(file.valueBytes)} from ${file.path}`,
         facts,
+        { kind: 'run-backup' },
         [restoreAction(file.items, file.valueBytes, file.path, ctx.target.version)],
       );
     }
-    if (ctx.run.backup || ctx.run.plannedBackup) {
-      const planned = ctx.run.plannedBackup;
+    if (ctx.run.decisions.backup) {
       const size = planned ? ` (~${formatCount(planned.items)} items / ${formatBytes(planned.bytes)})` : '';
-      return changed(
+      return decided(
         `restore the backup taken before the swap${size} into ${ctx.target.version}`,
         facts,
+        { kind: 'run-backup' },
         planned
           ? [
               restoreAction(
@@ -125,18 +132,19 @@ export const restore: TaskModule = {
     }
     const leftover = await leftoverFromInterruptedRun(ctx, facts);
     if (leftover) {
-      ctx.run.restoreSource = { ...leftover, deltaMs: 0, summary: leftover.path };
-      return changed(
+      const file = { ...leftover, deltaMs: 0, summary: leftover.path };
+      return decided(
         `restore ${formatCount(leftover.items)} items / ${formatBytes(leftover.valueBytes)} that an interrupted run backed up from ${leftover.memcachedVersion} and never restored: ${leftover.path}`,
         facts,
+        { kind: 'file', file },
         [restoreAction(leftover.items, leftover.valueBytes, leftover.path, ctx.target.version)],
       );
     }
     return ok('no backup taken in this run: nothing to restore', facts);
   },
 
-  async apply(ctx) {
-    const file = ctx.run.backupFile ?? ctx.run.restoreSource;
+  async apply(ctx, plan) {
+    const file = plan.decision?.kind === 'file' ? plan.decision.file : sealedBackup(ctx.run);
     if (!file) fail(ctx, 'the backup was never finished — restore it by hand with memplay restore');
     const client = await connectMeta(ctx);
     try {
@@ -176,13 +184,13 @@ export const restore: TaskModule = {
             }
           : {}),
         ...(fence?.inexact ? { unknown: fence.inexact } : {}),
-        ...(!fence && ctx.run.backupFile?.warning ? { unknown: ctx.run.backupFile.warning } : {}),
+        ...(!fence && sealedBackup(ctx.run)?.warning ? { unknown: sealedBackup(ctx.run)?.warning } : {}),
       };
       const outOfService = ctx.run.stoppedAt === undefined ? null : performance.now() - ctx.run.stoppedAt;
       // swap's figure is its part: from the stop until the new build answered.
       const swapPart = ctx.run.outOfServiceMs;
       if (outOfService !== null) ctx.run.outOfServiceMs = Math.round(outOfService);
-      ctx.run.restored = { stored: result.stored, keptNewer: result.keptNewer };
+      ctx.run.restored = { stored: result.stored, keptNewer: result.keptNewer, from: file };
       ctx.run.leftOut = result.leftOut + guarded.removed;
       // Keys left out on purpose (clients changed them after the backup) are misses by design, not losses.
       const live =

@@ -11,7 +11,7 @@ import { memoryFilesOf, restartOnBuild } from './instance.js';
 import { connectMeta, formatBytes, formatCount, restoreProgress } from './memcached-client.js';
 import { markRestored } from './restore-marker.js';
 import type { FinishedBackup, HostRun, Job, TaskContext, TaskFigures } from './task.js';
-import { ok } from './task.js';
+import { ok, sealedBackup } from './task.js';
 
 // What the engine runs when swap, restore or verify fails after swap stopped the
 // old instance: stop whatever runs now, point `current` back at the build that
@@ -32,7 +32,7 @@ export function needsRollback(job: Job, run: HostRun): boolean {
 
 export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
   const previous = ctx.run.previousBuild ?? null;
-  const backup = ctx.run.backupFile;
+  const backup = sealedBackup(ctx.run);
   const keep = backup ? ` The backup is ${backup.path}: memplay restore --from it once a build serves.` : '';
   if (previous === null || previous === ctx.target.version) {
     return {
@@ -176,7 +176,7 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
 
 /** A backup of the instance being rolled back from, sealed and read back, its fence open until it stops. */
 async function backUpServingInstance(ctx: TaskContext, facts: HostFacts): Promise<FinishedBackup> {
-  const run: HostRun = {};
+  const run: HostRun = { decisions: {} };
   const inner: TaskContext = { ...ctx, run };
   ctx.progress(`back up ${ctx.target.version} as it serves, clients' writes included`);
   await backupTask.apply(inner, ok('rollback', facts));

@@ -3,7 +3,7 @@ import { cacheBytes, gatherHandoverRoom, handoverRoomProblem } from '../facts/ha
 import type { HostFacts } from '../facts/host-facts.js';
 import { gatherWarmRestartFacts } from '../facts/warm-restart.js';
 import { memorySettingDifferences, memorySettings } from '../memcached/memory-settings.js';
-import type { SwapChoice, TaskContext } from './task.js';
+import { type SwapChoice, sealedBackup, type TaskContext } from './task.js';
 
 // Which path swap takes on a host (`swap.mode`), decided read-only so that
 // `--check` and apply say the same. Warm needs: an upgrade, the pidfile
@@ -79,13 +79,13 @@ export async function chooseSwapPath(ctx: TaskContext, facts: HostFacts): Promis
   const wanted = memorySettings(ctx.host.memcached.args);
   const file = wanted['-e'];
   if (file === undefined) return cold('memcached.args have no -e memory file');
-  if (!ctx.run.backup && !ctx.run.backupFile && !ctx.run.plannedBackup) {
+  if (!ctx.run.decisions.backup && !sealedBackup(ctx.run)) {
     return cold('no backup in this run to prove a warm restart against');
   }
   const warm = await gatherWarmRestartFacts(ctx.host, ctx.transport, file);
   if (facts.runningVersion === null) {
     // A run killed after its SIGUSR1 leaves the .meta and the backup: resume from both.
-    if (warm.metaWaiting && (ctx.run.backupFile || ctx.run.backup)) {
+    if (warm.metaWaiting && (sealedBackup(ctx.run) || ctx.run.backup)) {
       return { path: 'warm', reason: `${file}.meta left by a stopped instance is waiting`, memoryFile: file };
     }
     return cold(`nothing serves on port ${ctx.host.memcached.port} and no ${file}.meta is waiting`);

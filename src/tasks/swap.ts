@@ -18,8 +18,8 @@ import {
 } from './instance.js';
 import { describeEstimate, estimateOutOfServiceMs } from './out-of-service-estimate.js';
 import { chooseSwapPath } from './swap-path.js';
-import type { Outcome, Plan, PlanAction, SwapChoice, TaskContext, TaskModule } from './task.js';
-import { changed, failureOf, ok, type TaskFailure } from './task.js';
+import type { Outcome, Plan, PlanAction, SwapChoice, SwapDecision, TaskContext, TaskModule } from './task.js';
+import { decided, failureOf, ok, sealedBackup, type TaskFailure } from './task.js';
 import { type PreparedProof, prepareProof } from './warm-proof.js';
 import { attemptWarmRestart, changesServedSoFar, coldStart } from './warm-swap.js';
 
@@ -43,7 +43,7 @@ async function handOverOrFallBack(
 ): Promise<Outcome> {
   const { version } = ctx.target;
   const { port } = ctx.host.memcached;
-  const backup = ctx.run.backupFile;
+  const backup = sealedBackup(ctx.run);
   if (!backup || !fence) {
     fence?.abort();
     fail(
@@ -87,7 +87,7 @@ async function handOverOrFallBack(
 async function settleFence(ctx: TaskContext, fence: OldSideFence, inexact?: string): Promise<FenceRecord> {
   ctx.progress('collect the changes clients made until the old instance exited');
   const record = await fence.settle(inexact);
-  const file = ctx.run.backupFile;
+  const file = sealedBackup(ctx.run);
   if (file) await writeFenceRecord(file.path, record);
   ctx.run.fenceRecord = record;
   return record;
@@ -150,10 +150,10 @@ function swapActions(
   return actions;
 }
 
-export const swap: TaskModule = {
+export const swap: TaskModule<SwapDecision> = {
   name: 'swap',
 
-  async plan(ctx, facts): Promise<Plan> {
+  async plan(ctx, facts): Promise<Plan<SwapDecision>> {
     const { version } = ctx.target;
     const { port, prefix } = ctx.host.memcached;
     if (facts.currentLink === version && facts.runningVersion === version) {
@@ -165,7 +165,6 @@ export const swap: TaskModule = {
     const repoint =
       facts.currentLink === version ? '' : `repoint current ${facts.currentLink ?? '(none)'} → ${version}, `;
     const choice = await chooseSwapPath(ctx, facts);
-    ctx.run.swapChoice = choice;
     const unit = await dropInChange(ctx).then((change) => (change ? `${change}, ` : ''));
     const detail =
       choice.path === 'handover'
@@ -173,14 +172,16 @@ export const swap: TaskModule = {
         : choice.path === 'warm'
           ? `${unit}warm restart: ${describeRunning(facts).replace(/^stop /, 'SIGUSR1 ')}${repoint}start ${version} on ${choice.memoryFile}, prove it against the backup (${choice.reason}); cold from the backup if it falls short`
           : `${unit}${describeRunning(facts)}${repoint}start ${version} on port ${port} (cold: ${choice.reason})`;
-    return changed(
+    const planned = ctx.run.decisions.backup;
+    return decided(
       detail,
       { ...facts, currentLink: version, runningVersion: version, pid: null },
-      swapActions(facts, version, port, choice, ctx.run.plannedBackup?.bytes ?? 0),
+      { choice },
+      swapActions(facts, version, port, choice, planned?.kind === 'dump' ? planned.bytes : 0),
     );
   },
 
-  async apply(ctx): Promise<Outcome> {
+  async apply(ctx, plan): Promise<Outcome> {
     const { version } = ctx.target;
     const { port } = ctx.host.memcached;
     const previousBuild = await readBuildLink(ctx, 'current');
@@ -214,25 +215,24 @@ export const swap: TaskModule = {
     const unitReady = await installDropIn(ctx);
     if (!unitReady.ok) fail(ctx, `${unitReady.reason} — nothing was stopped, the old instance keeps serving`);
     ctx.run.previousCommandLine = await runningCommandLine(ctx);
-    const choice = ctx.run.swapChoice ?? { path: 'cold', reason: 'no path was planned' };
+    const choice = plan.decision?.choice;
+    if (!choice) fail(ctx, 'swap was applied without a planned path — nothing was stopped');
+    const backupFile = sealedBackup(ctx.run);
     // Everything the proof needs from the backup is read while the old instance still serves.
     let proof: PreparedProof | undefined;
-    if (choice.path === 'warm' && ctx.run.backupFile) {
+    if (choice.path === 'warm' && backupFile) {
       ctx.progress('read the backup for the warm restart proof');
-      proof = await prepareProof(
-        ctx.run.backupFile.path,
-        ctx.playbook.verify.full ? 0 : ctx.playbook.verify.sample,
-      );
+      proof = await prepareProof(backupFile.path, ctx.playbook.verify.full ? 0 : ctx.playbook.verify.sample);
     }
     const oldRunning = (await queryMemcached(ctx.transport, port, (client) => client.version())) !== null;
-    const fence = ctx.run.backupFile?.fence;
+    const fence = backupFile?.fence;
     if (choice.path === 'handover') return handOverOrFallBack(ctx, choice, fence, previousBuild);
-    if (fence && ctx.run.backupFile) {
+    if (fence && backupFile) {
       ctx.progress('last look at what clients changed since the backup was sealed');
       try {
         await fence.checkBeforeStop();
         // Killed during the stop, a re-run still leaves out what is known to have changed.
-        await writeFenceRecord(ctx.run.backupFile.path, fence.pending());
+        await writeFenceRecord(backupFile.path, fence.pending());
       } catch (error) {
         fence.abort();
         fail(
@@ -245,7 +245,7 @@ export const swap: TaskModule = {
     ctx.run.previousBuild = previousBuild;
     ctx.run.stoppedAt = performance.now();
     const stoppedAt = ctx.run.stoppedAt;
-    const warning = ctx.run.backupFile?.warning ? `; ${ctx.run.backupFile.warning}` : '';
+    const warning = backupFile?.warning ? `; ${backupFile.warning}` : '';
     const move = `${previousBuild ?? '(none)'} → ${version}`;
     if (choice.path === 'warm' && proof) {
       const attempt = await attemptWarmRestart(ctx, choice.memoryFile, proof, oldRunning, (inexact) =>

@@ -7,7 +7,7 @@ import type { FenceRecord, OldSideFence } from '../memcached/old-side-fence.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
 import type { SwapPath } from '../report/events.js';
 import type { Transport } from '../transport/transport.js';
-import type { BuildExchange, BuildPeer } from './build-sharing.js';
+import type { BuildExchange, BuildPeer, BuildRole } from './build-sharing.js';
 import type { GateReport } from './gates/gate-result.js';
 import type { OldInstance } from './gates/instance-record.js';
 
@@ -53,16 +53,83 @@ export interface PlanAction {
  * apply: the next task plans against it, so --check can plan a swap onto a build
  * that does not exist yet without pretending it does. A changed plan lists its
  * concrete `actions`; `detail` stays the one-line summary apply also reports.
+ *
+ * `decision` is what apply executes (Terraform's planned change): apply reads it
+ * and recomputes nothing. The engine keeps each task's decision in
+ * `HostRun.decisions`, where later plans read it — in --check the swap a plan
+ * decided on is all restore has to go on.
+ *
+ * An `ok` plan with `proves` changes nothing but has apply run read-only checks
+ * against the host (verify's sample and gates): the engine applies it, except in
+ * --check, where the plan's words are the prediction.
  */
-export type Plan =
-  | { readonly status: 'ok'; readonly detail: string; readonly facts: HostFacts }
-  | {
+export type Plan<D = undefined> =
+  | ({
+      readonly status: 'ok';
+      readonly detail: string;
+      readonly facts: HostFacts;
+      readonly proves?: true;
+    } & DecisionField<D, 'optional'>)
+  | ({
       readonly status: 'changed';
       readonly detail: string;
       readonly facts: HostFacts;
       readonly actions?: readonly PlanAction[];
-    }
-  | { readonly status: 'skipped'; readonly detail: string; readonly facts: HostFacts };
+    } & DecisionField<D, 'required'>)
+  | {
+      readonly status: 'skipped';
+      readonly detail: string;
+      readonly facts: HostFacts;
+      readonly decision?: undefined;
+    };
+
+/** A task without decisions (D = undefined) writes none; one with them must on a changed plan. */
+type DecisionField<D, Presence extends 'optional' | 'required'> = [undefined] extends [D]
+  ? { readonly decision?: D }
+  : Presence extends 'required'
+    ? { readonly decision: D }
+    : { readonly decision?: D };
+
+/** What each built-in task's plan decides, by task name: the hand-offs later plans may read. */
+export interface Decisions {
+  readonly backup: BackupDecision;
+  readonly build: BuildDecision;
+  readonly swap: SwapDecision;
+  readonly restore: RestoreDecision;
+  readonly verify: VerifyDecision;
+}
+
+export type BackupDecision =
+  /** Dump the running instance; the sizes are memcached's stats when the plan looked. */
+  | { readonly kind: 'dump'; readonly items: number; readonly bytes: number }
+  /** An interrupted run's backup, never restored, holds more than a dump of what runs now would. */
+  | { readonly kind: 'reuse'; readonly file: FinishedBackup };
+
+export interface BuildDecision {
+  /** Compile here (and ship to receivers), receive from a builder of the same platform. */
+  readonly role: BuildRole;
+  /** Builds past keep_builds, removed after the new one is in place. */
+  readonly prune: readonly string[];
+}
+
+export interface SwapDecision {
+  readonly choice: SwapChoice;
+}
+
+export type RestoreDecision =
+  /** The backup this run takes (sealed by swap right before the stop). */
+  | { readonly kind: 'run-backup' }
+  /** A file: `memplay restore --from`, or the backup an interrupted run left unrestored. */
+  | { readonly kind: 'file'; readonly file: FinishedBackup };
+
+export interface VerifyDecision {
+  /** The backup the restored (or warm-resumed) items are compared with; undefined: no sample check. */
+  readonly sample?: FinishedBackup;
+  /** The old instance recorded before the swap: the gates measure the new one against it. */
+  readonly gates?: OldInstance;
+  /** memplay read this instance in this run: facts' hit ratio counts from verify's note. */
+  readonly noteOwnReads: boolean;
+}
 
 export interface Outcome {
   readonly status: 'ok' | 'changed' | 'skipped';
@@ -126,12 +193,12 @@ export interface HostRun {
   startFacts?: HostFacts;
   /** One run per host: this run's hold on the host's lock (apply), or what --check found. */
   hostLock?: HostLock;
-  plannedBackup?: { readonly items: number; readonly bytes: number };
+  /** What each task's plan decided (written by the engine only): later plans read it. */
+  decisions: Partial<{ -readonly [Task in keyof Decisions]: Decisions[Task] }>;
   backup?: ActiveBackup;
   backupFile?: FinishedBackup;
-  /** `memplay restore`: the verified file its plan chose. */
-  restoreSource?: FinishedBackup;
-  restored?: { readonly stored: number; readonly keptNewer: number };
+  /** restore: what it wrote back, and from which file (verify compares a sample with it). */
+  restored?: { readonly stored: number; readonly keptNewer: number; readonly from: FinishedBackup };
   /** performance.now() when swap stopped the old instance: out-of-service time runs from here. */
   stoppedAt?: number;
   /**
@@ -146,8 +213,6 @@ export interface HostRun {
    * right before swap stops it: what verify's gates hold the new one to.
    */
   oldInstance?: OldInstance;
-  /** The path swap planned (swap.mode), and why. */
-  swapChoice?: SwapChoice;
   /** The path swap took: warm (proven), or cold (as planned, or the fallback after a warm attempt). */
   swapTaken?: { readonly path: SwapPath; readonly reason: string };
   /** A warm restart brought the cache back and the proof against the backup passed. */
@@ -269,7 +334,14 @@ export interface PreflightContext {
 
 export type { BuildPeer } from './build-sharing.js';
 
-export interface TaskModule {
+/**
+ * A task module of any decision type, as the engine and a pipeline hold them:
+ * the engine hands each plan back only to the module that made it.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: each module in a list has its own decision type.
+export type AnyTaskModule = TaskModule<any>;
+
+export interface TaskModule<D = unknown> {
   /** A built-in task's name, or a command step's (`tasks:` in the playbook). */
   readonly name: TaskName | (string & {});
   /**
@@ -279,18 +351,56 @@ export interface TaskModule {
    */
   preflight?(ctx: PreflightContext): Promise<string | undefined>;
   /** Read-only: decides what apply would do. The same code serves --check. */
-  plan(ctx: TaskContext, facts: HostFacts): Promise<Plan>;
-  /** Does what the plan said; safe to run again. Throws TaskFailed on failure. */
-  apply(ctx: TaskContext, plan: Plan): Promise<Outcome>;
+  plan(ctx: TaskContext, facts: HostFacts): Promise<Plan<D>>;
+  /** Does what the plan decided, and nothing it recomputes; safe to run again. Throws TaskFailed on failure. */
+  apply(ctx: TaskContext, plan: Plan<D>): Promise<Outcome>;
 }
 
-export function ok(detail: string, facts: HostFacts): Plan {
-  return { status: 'ok', detail, facts };
+export function ok(detail: string, facts: HostFacts): Plan<never> {
+  return { status: 'ok', detail, facts } as Plan<never>;
 }
 
+/** A changed plan of a task that decides nothing beyond its words and actions (a command step). */
 export function changed(detail: string, facts: HostFacts, actions?: readonly PlanAction[]): Plan {
   return actions ? { status: 'changed', detail, facts, actions } : { status: 'changed', detail, facts };
 }
+
+/** A changed plan and the decision apply executes. */
+export function decided<D>(
+  detail: string,
+  facts: HostFacts,
+  decision: D,
+  actions?: readonly PlanAction[],
+): Plan<D> {
+  return (actions
+    ? { status: 'changed', detail, facts, actions, decision }
+    : { status: 'changed', detail, facts, decision }) as unknown as Plan<D>;
+}
+
+/**
+ * The backup this run carries over: the one swap sealed (or `memplay backup`
+ * wrote), else the interrupted run's backup the plan chose to reuse.
+ */
+export function sealedBackup(run: HostRun): FinishedBackup | undefined {
+  if (run.backupFile) return run.backupFile;
+  const planned = run.decisions.backup;
+  return planned?.kind === 'reuse' ? planned.file : undefined;
+}
+
+/** Any backup file this run reads or writes for the host: kept by pruning, named in the journal. */
+export function backupInUse(run: HostRun): FinishedBackup | undefined {
+  const restoring = run.decisions.restore;
+  return sealedBackup(run) ?? (restoring?.kind === 'file' ? restoring.file : undefined);
+}
+
+/** The engine's one write to the decisions: a plan's decision, under its task's name. */
+export function recordDecision(run: HostRun, task: string, plan: Plan<unknown>): void {
+  if (plan.status === 'skipped' || plan.decision === undefined) return;
+  if (!(decisionTasks as readonly string[]).includes(task)) return;
+  (run.decisions as Record<string, unknown>)[task] = plan.decision;
+}
+
+const decisionTasks: readonly (keyof Decisions)[] = ['backup', 'build', 'swap', 'restore', 'verify'];
 
 /** Declared with this type (not inferred), so TypeScript knows nothing runs after a call. */
 export type TaskFailure = (ctx: { readonly host: { readonly name: string } }, detail: string) => never;

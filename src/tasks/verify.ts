@@ -1,7 +1,7 @@
 import { TaskFailed } from '../errors.js';
 import { noteOwnReads } from '../facts/own-reads.js';
 import { keyDigestId } from '../memcached/key-index.js';
-import { runGates } from './gates/run-gates.js';
+import { measureGates, planGates } from './gates/run-gates.js';
 import { connectMeta } from './memcached-client.js';
 import {
   clientChangesSinceStart,
@@ -9,67 +9,91 @@ import {
   toleratedDifferences,
   ttlToleranceSeconds,
 } from './sample-check.js';
-import type { TaskContext, TaskModule } from './task.js';
-import { ok } from './task.js';
+import type { FinishedBackup, Plan, TaskContext, TaskModule, VerifyDecision } from './task.js';
+import { failureOf, ok, sealedBackup, type TaskFailure } from './task.js';
 import { warmExpiryToleranceSeconds } from './warm-proof.js';
 
-// verify changes nothing: its plan is the check. In --check it runs against the
-// facts the earlier plans predict; in apply, against facts gathered after them.
-export const verify: TaskModule = {
+// verify changes nothing. Its plan checks what the facts say (the target
+// answers, `current` names it) and decides what apply proves against the host:
+// a sample of the carried items compared with the backup, the gates against the
+// old instance swap recorded. In --check, where nothing was carried yet, the
+// plan's words are the prediction (the settings gate from memcached.args).
+export const verify: TaskModule<VerifyDecision> = {
   name: 'verify',
-  async plan(ctx, facts) {
+  async plan(ctx, facts): Promise<Plan<VerifyDecision>> {
     const { version } = ctx.target;
     const port = ctx.host.memcached.port;
     if (facts.runningVersion === null) {
-      throw new TaskFailed(
-        ctx.host.name,
-        'verify',
+      fail(
+        ctx,
         `nothing answers on port ${port}; expected ${version} — check the service and its log on the host`,
       );
     }
     if (facts.runningVersion !== version) {
-      throw new TaskFailed(
-        ctx.host.name,
-        'verify',
+      fail(
+        ctx,
         `port ${port} answers ${facts.runningVersion}, expected ${version} — is another instance bound to the port?`,
       );
     }
     if (facts.currentLink !== version) {
-      throw new TaskFailed(
-        ctx.host.name,
-        'verify',
+      fail(
+        ctx,
         `${ctx.host.memcached.prefix}/current points at ${facts.currentLink ?? 'nothing'}, expected ${version}`,
       );
     }
     const served = `${version} answers on port ${port}`;
-    const sampled = await checkSample(ctx, served);
+    const run = ctx.run;
+    // What this run carried (declared by restore, or swap's warm path): only that is compared.
+    const sample = run.restored ? run.restored.from : run.warmResumed ? sealedBackup(run) : undefined;
+    const gates = ctx.job.kind === 'upgrade' ? run.oldInstance : undefined;
+    const sampleSize = ctx.playbook.verify.sample;
+    if (sample !== undefined || gates !== undefined) {
+      const checks = [
+        served,
+        sample === undefined
+          ? ''
+          : sampleSize === 0
+            ? 'sample check off (verify.sample: 0)'
+            : `compare ${sampleSize} sampled items with ${sample.path}`,
+        gates === undefined ? '' : 'hold it to the old instance (gates)',
+      ].filter(Boolean);
+      return {
+        status: 'ok',
+        detail: checks.join('; '),
+        facts,
+        proves: true,
+        // memplay's reads of this instance end with verify's: facts counts the clients' hit ratio from its note.
+        decision: { ...(sample ? { sample } : {}), ...(gates ? { gates } : {}), noteOwnReads: true },
+      };
+    }
+    const planned = run.decisions.backup !== undefined || run.decisions.restore !== undefined;
+    const sampled =
+      planned && sampleSize > 0
+        ? `${served}; will compare ${sampleSize} restored items with the backup`
+        : served;
+    const predicted = await planGates(ctx);
+    return ok(predicted ? `${sampled}; ${predicted}` : sampled, facts);
+  },
+
+  async apply(ctx, plan) {
+    const decision = plan.decision;
+    if (!decision) return { status: 'ok', detail: plan.detail };
+    const served = `${ctx.target.version} answers on port ${ctx.host.memcached.port}`;
+    const sampled = decision.sample ? await checkSample(ctx, decision.sample, served) : served;
     // After the sample check: the gates' load writes (and deletes) memplay's own keys only.
-    const gates = await runGates(ctx);
-    // memplay's reads of this instance end here: facts counts the clients' hit ratio from this
-    // note. Only after a swap in this run (these are set by apply, never in --check): a no-op
-    // re-run reads nothing, and verify's work is all in its plan (the engine applies changes only).
-    if (ctx.run.restored || ctx.run.warmResumed || ctx.run.oldInstance) {
+    const gates = decision.gates ? await measureGates(ctx, decision.gates) : undefined;
+    if (decision.noteOwnReads) {
       await noteOwnReads(ctx.transport, ctx.host.memcached.port, ctx.host.memcached.prefix);
     }
-    return ok(gates ? `${sampled}; ${gates}` : sampled, facts);
-  },
-  async apply(_ctx, plan) {
-    return { status: 'ok', detail: plan.detail };
+    return { status: 'ok', detail: gates ? `${sampled}; ${gates}` : sampled };
   },
 };
 
+const fail: TaskFailure = failureOf('verify');
+
 /** The restored items read back equal to the backup; returns verify's detail so far. */
-async function checkSample(ctx: TaskContext, served: string): Promise<string> {
-  // Only what restore actually wrote (or a warm restart resumed) is compared; in --check nothing is yet.
-  const file =
-    ctx.run.restored || ctx.run.warmResumed ? (ctx.run.backupFile ?? ctx.run.restoreSource) : undefined;
+async function checkSample(ctx: TaskContext, file: FinishedBackup, served: string): Promise<string> {
   const sampleSize = ctx.playbook.verify.sample;
-  if (!file) {
-    if ((ctx.run.plannedBackup || ctx.run.backupFile) && sampleSize > 0) {
-      return `${served}; will compare ${sampleSize} restored items with the backup`;
-    }
-    return served;
-  }
   if (sampleSize === 0) return `${served}; sample check off (verify.sample: 0)`;
   const client = await connectMeta(ctx);
   try {

@@ -22,7 +22,7 @@ const lost = (over: Partial<LostConnection>): LostConnection => ({
   target: '1.6.38',
   port: 11211,
   lastSeenVersion: '1.6.18',
-  run: {},
+  run: { decisions: {} },
   ...over,
 });
 const backupFile = { path: '/b/host1/x.mpbak', items: 3, valueBytes: 9, deltaMs: 1, summary: '' };
@@ -44,19 +44,29 @@ describe('a task that failed over a lost ssh connection', () => {
   });
 
   it('after the swap: names the new version and the unrestored backup the re-run restores', () => {
-    const detail = lostConnectionDetail(lost({ task: 'restore', run: { stoppedAt: 1, backupFile } }));
+    const detail = lostConnectionDetail(
+      lost({ task: 'restore', run: { decisions: {}, stoppedAt: 1, backupFile } }),
+    );
     expect(detail).toBe(
       'the ssh connection to host1 was lost during restore: host1 already runs 1.6.38, and its items are in /b/host1/x.mpbak, not yet all restored. Re-run memplay apply once ssh to host1 works again: it finds that backup unrestored and restores it into 1.6.38 (add mode: what clients wrote since is kept), then verifies',
     );
   });
 
   it('during the swap, after verify began, and for memplay restore: each says where the host stands', () => {
-    expect(lostConnectionDetail(lost({ task: 'swap', run: { stoppedAt: 1, backupFile } }))).toContain(
-      'port 11211 may serve nothing until the re-run, and the items are in /b/host1/x.mpbak',
-    );
+    expect(
+      lostConnectionDetail(lost({ task: 'swap', run: { decisions: {}, stoppedAt: 1, backupFile } })),
+    ).toContain('port 11211 may serve nothing until the re-run, and the items are in /b/host1/x.mpbak');
     expect(
       lostConnectionDetail(
-        lost({ task: 'verify', run: { stoppedAt: 1, backupFile, restored: { stored: 3, keptNewer: 0 } } }),
+        lost({
+          task: 'verify',
+          run: {
+            decisions: {},
+            stoppedAt: 1,
+            backupFile,
+            restored: { stored: 3, keptNewer: 0, from: backupFile },
+          },
+        }),
       ),
     ).toContain(
       'host1 runs 1.6.38 with its items restored from /b/host1/x.mpbak; only the check did not finish',

@@ -4,7 +4,7 @@ import { LoadCleanupFailed } from '../../memcached/load-probe.js';
 import { predictSettings } from '../../memcached/start-args.js';
 import type { TaskContext } from '../task.js';
 import type { GateName, GateReport, PerformanceSide } from './gate-result.js';
-import { type GateSample, measureInstance } from './instance-record.js';
+import { type GateSample, measureInstance, type OldInstance } from './instance-record.js';
 import { loadShape, measurePerformance, performanceGate } from './performance-gate.js';
 import { protocolGate } from './protocol-gate.js';
 import { describeDifference, diffSettings, settingsGate } from './settings-gate.js';
@@ -37,20 +37,24 @@ function summary(reports: readonly GateReport[]): string {
 }
 
 /**
- * Apply: measures the new instance and holds it to what the old one did.
- * --check: predicts the settings gate from memcached.args. Returns a summary
- * for verify's detail, or undefined when the gates do not apply (not an upgrade).
- * Throws TaskFailed when a gate fails.
+ * verify's plan, when the run swapped nothing it can measure: a swap planned but
+ * not applied (--check) predicts the settings gate from memcached.args; otherwise
+ * every gate is reported skipped. Returns a summary for verify's detail, or
+ * undefined when the gates do not apply (not an upgrade). Throws TaskFailed when
+ * a gate would fail. Read-only.
  */
-export async function runGates(ctx: TaskContext): Promise<string | undefined> {
+export async function planGates(ctx: TaskContext): Promise<string | undefined> {
   if (ctx.job.kind !== 'upgrade') return undefined;
-  const old = ctx.run.oldInstance;
-  if (!old) {
-    // Planned but not applied: --check.
-    if (ctx.run.stoppedAt === undefined && ctx.run.plannedBackup) return predictGates(ctx);
-    skipAll(ctx, 'not swapped in this run: nothing to compare');
-    return undefined;
-  }
+  if (ctx.run.decisions.swap && !ctx.run.swapTaken) return predictGates(ctx);
+  skipAll(ctx, 'not swapped in this run: nothing to compare');
+  return undefined;
+}
+
+/**
+ * verify's apply: measures the new instance and holds it to what the old one did
+ * right before swap stopped it. Throws TaskFailed when a gate fails.
+ */
+export async function measureGates(ctx: TaskContext, old: OldInstance): Promise<string> {
   if ('unavailable' in old) {
     skipAll(ctx, `${old.unavailable}: no old instance to compare with`);
     return `gates skipped (${old.unavailable})`;

@@ -3,8 +3,8 @@ import { renderReference, replaceReference } from '../src/docs/schema-reference.
 import { playbookSchema } from '../src/playbook/index.js';
 import { projectFile } from '../src/project-root.js';
 
-// npm run docs: regenerate the README's playbook reference from the JSON Schema.
-const readmePath = projectFile('README.md');
-const readme = await readFile(readmePath, 'utf8');
-await writeFile(readmePath, replaceReference(readme, renderReference(playbookSchema)));
-console.log(`${readmePath}: playbook reference regenerated`);
+// npm run docs: regenerate docs/playbook-reference.md from the JSON Schema.
+const referencePath = projectFile('docs/playbook-reference.md');
+const page = await readFile(referencePath, 'utf8');
+await writeFile(referencePath, replaceReference(page, renderReference(playbookSchema)));
+console.log(`${referencePath}: playbook reference regenerated`);

@@ -1,7 +1,7 @@
-// Renders the playbook reference (a markdown table) from the JSON Schema, so the
-// README cannot drift from what `memplay validate` accepts. `npm run docs`
-// rewrites the README section between the reference markers; a unit test fails
-// when the README holds anything else there.
+// Renders the playbook reference (markdown tables) from the JSON Schema, so
+// docs/playbook-reference.md cannot drift from what `memplay validate` accepts.
+// `npm run docs` rewrites the section between the reference markers; a unit test
+// fails when the page holds anything else there.
 
 type SchemaNode = {
   $ref?: string;
@@ -44,11 +44,32 @@ function typeOf(node: SchemaNode): string {
   return node.type ?? 'object';
 }
 
-export function renderReference(schema: object): string {
-  const root = schema as SchemaNode & { $defs?: Record<string, SchemaNode> };
+// The host settings (ssh, memcached, become, connection) are valid both under
+// `defaults` and under `hosts.<name>`, through the same $ref: listing them under
+// each path printed every row twice, so they get one table of their own.
+export const hostSettingsHeading = '## Host settings';
+
+type Root = SchemaNode & { $defs?: Record<string, SchemaNode> };
+
+function sharedHostSettings(root: Root): Set<string> {
+  const defaults = root.properties?.defaults;
+  const hosts = root.properties?.hosts;
+  const host =
+    hosts && typeof hosts.additionalProperties === 'object'
+      ? resolveRef(root, hosts.additionalProperties)
+      : undefined;
+  const shared = new Set<string>();
+  for (const [key, node] of Object.entries(defaults?.properties ?? {})) {
+    if (node.$ref && node.$ref === host?.properties?.[key]?.$ref) shared.add(key);
+  }
+  return shared;
+}
+
+function renderRows(root: Root, node: SchemaNode, prefix: string, skip: (path: string) => boolean): string[] {
   const rows: string[] = ['| key | type | meaning |', '| --- | --- | --- |'];
-  const walk = (node: SchemaNode, path: string, required: boolean) => {
-    const resolved = resolveRef(root, node);
+  const walk = (current: SchemaNode, path: string, required: boolean) => {
+    if (path && skip(path)) return;
+    const resolved = resolveRef(root, current);
     if (path) {
       const text = (resolved.description ?? resolved.title ?? '')
         .replaceAll('|', '\\|')
@@ -68,13 +89,50 @@ export function renderReference(schema: object): string {
       walk(resolved.additionalProperties, `${path}.<name>`, false);
     }
   };
-  walk(root, '', false);
-  return rows.join('\n');
+  walk(node, prefix, false);
+  return rows;
 }
 
-export function replaceReference(readme: string, reference: string): string {
-  const start = readme.indexOf(referenceStart);
-  const end = readme.indexOf(referenceEnd);
-  if (start < 0 || end < start) throw new Error('README has no playbook reference markers');
-  return `${readme.slice(0, start + referenceStart.length)}\n${reference}\n${readme.slice(end)}`;
+export function renderReference(schema: object): string {
+  const root = schema as Root;
+  const shared = sharedHostSettings(root);
+  const underHost = (path: string) =>
+    [...shared].some((key) =>
+      ['defaults', 'hosts.<name>'].some(
+        (owner) => path === `${owner}.${key}` || path.startsWith(`${owner}.${key}.`),
+      ),
+    );
+  const main = renderRows(root, root, '', underHost);
+  if (shared.size === 0) return main.join('\n');
+  const pointer = ` Its ${[...shared].map((key) => `\`${key}\``).join(', ')}: see [Host settings](#host-settings). |`;
+  const withPointers = main.map((row) =>
+    row.startsWith('| `defaults` |') || row.startsWith('| `hosts.<name>` |')
+      ? row.replace(/ \|$/, pointer)
+      : row,
+  );
+  // Each shared key is walked from its own $ref, so the rows read `ssh.user`, not `defaults.ssh.user`.
+  const defaults = root.properties?.defaults?.properties ?? {};
+  const settings = [...shared].flatMap((key) =>
+    renderRows(root, { properties: { [key]: defaults[key] as SchemaNode } }, '', () => false).slice(2),
+  );
+  return [
+    ...withPointers,
+    '',
+    hostSettingsHeading,
+    '',
+    'Valid under `defaults` (every host inherits them) and under `hosts.<name>` (that host only; its own',
+    'keys win key by key): `ssh.port` below is `defaults.ssh.port` or `hosts.<name>.ssh.port`.',
+    '',
+    '| key | type | meaning |',
+    '| --- | --- | --- |',
+    ...settings,
+  ].join('\n');
+}
+
+export function replaceReference(page: string, reference: string): string {
+  const start = page.indexOf(referenceStart);
+  const end = page.indexOf(referenceEnd);
+  if (start < 0 || end < start)
+    throw new Error('docs/playbook-reference.md has no playbook reference markers');
+  return `${page.slice(0, start + referenceStart.length)}\n${reference}\n${page.slice(end)}`;
 }

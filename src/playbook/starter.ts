@@ -74,7 +74,7 @@ export function headerLines(schemaRef: string, origin: string): string[] {
     '#   memplay facts FILE             what each host runs now: version, builds, items, hit ratio',
     '#   memplay apply FILE --check     what apply would do on each host; nothing is touched',
     '#   memplay apply FILE             upgrade host by host, every cached item carried across',
-    '# Every key is described by `memplay schema` and in the README ("The playbook").',
+    '# Every key is described by `memplay schema` and in docs/playbook.md (every key: docs/playbook-reference.md).',
   ];
 }
 

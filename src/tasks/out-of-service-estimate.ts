@@ -3,7 +3,7 @@ import { formatSize } from './memcached-client.js';
 
 // What --check says a host's time out of service will be, from the size it
 // already knows (memcached's `bytes`). The rates are this project's own bench
-// figures (npm run bench:live and bench:fleet on the 2-core lab, README):
+// figures (npm run bench:live and bench:fleet on the 2-core lab, docs/benchmarks.md):
 // cold 120 MB: swap ~0.2 s + restore ~0.55 s; warm 120 MB 0.29–0.37 s, 1 GB
 // 0.53 s; handover 120 MB 0.30–0.38 s, 1 GB 0.72 s. An estimate, said so.
 

@@ -64,7 +64,7 @@ backup:
   dir: ${join(work, 'backups')}
 # This file tests the path, not speed: through the bastion, single sets on the new
 # instance stalled ~40 ms each in CI (throughput 30 % of the old side), which the
-# performance gate rightly reports; see the README's note on the gate.
+# performance gate rightly reports; see the gate's notes in docs/guides/gates.md.
 verify:
   min_throughput_ratio: 0.05
   max_latency_regression: 50

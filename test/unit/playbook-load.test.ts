@@ -249,7 +249,7 @@ describe('positions and wording', () => {
 });
 
 describe('the schema', () => {
-  it('rejects unknown keys everywhere and describes every property for the README', () => {
+  it('rejects unknown keys everywhere and describes every property for docs/playbook-reference.md', () => {
     const missing: string[] = [];
     const open: string[] = [];
     const walk = (node: unknown, where: string, isProperty: boolean) => {

@@ -39,12 +39,16 @@ function isObject(value: unknown): value is Document {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** Keys whose object is one choice, replaced whole: a systemd `service` keeps no `pidfile`. */
+const replacedWhole = new Set(['service']);
+
 /** Objects merge key by key; anything else (arrays included) replaces. */
 function merge(base: Document, overrides: Document): Document {
   const merged: Document = { ...base };
   for (const [key, value] of Object.entries(overrides)) {
     const before = merged[key];
-    merged[key] = isObject(before) && isObject(value) ? merge(before, value) : value;
+    merged[key] =
+      isObject(before) && isObject(value) && !replacedWhole.has(key) ? merge(before, value) : value;
   }
   return merged;
 }

@@ -1,10 +1,19 @@
 import { stringify } from 'yaml';
+import type { HostLock } from '../../src/engine/host-lock.js';
 import type { HostFacts } from '../../src/facts/host-facts.js';
 import type { Playbook, Target } from '../../src/playbook/types.js';
 import { BuildExchange } from '../../src/tasks/build-sharing.js';
 import type { GateReport } from '../../src/tasks/gates/gate-result.js';
 import { localTarballOnce } from '../../src/tasks/source-tarball.js';
-import type { BuildPeer, HostRun, Job, ProgressCounts, TaskContext } from '../../src/tasks/task.js';
+import type {
+  BuildPeer,
+  FinishedBackup,
+  HostRun,
+  Job,
+  ProgressCounts,
+  SwapChoice,
+  TaskContext,
+} from '../../src/tasks/task.js';
 import { resolveText, SHA256 } from '../unit/playbook-helpers.js';
 import { RecordingTransport } from './recording-transport.js';
 
@@ -58,8 +67,18 @@ function merge(base: Document, overrides: Document): Document {
  * user writes them), then loaded, validated and resolved like a file on disk.
  */
 export function fixturePlaybook(overrides: Document = {}): Playbook {
-  return resolveText(stringify(merge(baseDocument(), overrides)), '/fleet/fixture/playbook.yml');
+  const text = stringify(merge(baseDocument(), overrides));
+  // Loading validates against the schema: once per distinct text keeps each fixture at milliseconds.
+  let playbook = resolved.get(text);
+  if (!playbook) {
+    playbook = resolveText(text, '/fleet/fixture/playbook.yml');
+    resolved.set(text, playbook);
+  }
+  return playbook;
 }
+
+/** A resolved playbook is read-only: fixtures may share one. */
+const resolved = new Map<string, Playbook>();
 
 /** A host as the fact probe would find it: 1.6.18 built and serving from `current`, nothing else. */
 export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
@@ -75,6 +94,27 @@ export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
   };
 }
 
+/**
+ * What earlier tasks of the run (or the engine) decided before this task plans,
+ * in the fixtures' words. Where each lives in the context is decided below, in
+ * one place: today all of it is fields of `ctx.run`.
+ */
+export interface RunState {
+  /** The host as the run found it when it connected. */
+  readonly startFacts?: HostFacts;
+  readonly hostLock?: HostLock;
+  /** backup's plan: memcached's stats. */
+  readonly plannedBackup?: { readonly items: number; readonly bytes: number };
+  /** A sealed, verified backup of this run. */
+  readonly backupFile?: FinishedBackup;
+  /** swap's plan: the path it takes. */
+  readonly swapChoice?: SwapChoice;
+  /** swap's apply: a warm restart brought the cache back. */
+  readonly warmResumed?: { readonly items: number; readonly proof: string };
+  /** swap's apply: the build `current` named before the swap (null: none). */
+  readonly previousBuild?: string | null;
+}
+
 export interface TaskContextOptions {
   readonly playbook?: Playbook;
   /** The host's name in the playbook; default its first host. */
@@ -82,8 +122,7 @@ export interface TaskContextOptions {
   readonly job?: Job;
   /** Default the playbook's target. */
   readonly target?: Target;
-  /** The host's run so far; the fixture hands this very object to the task, so writes show in it. */
-  readonly run?: HostRun;
+  readonly run?: RunState;
   readonly peers?: readonly BuildPeer[];
   readonly transport?: RecordingTransport;
 }
@@ -91,6 +130,7 @@ export interface TaskContextOptions {
 export interface TaskFixture {
   readonly ctx: TaskContext;
   readonly transport: RecordingTransport;
+  /** The run state as the task sees it (and may write it, which plans should not). */
   readonly run: HostRun;
   readonly progress: { phase: string; counts?: ProgressCounts }[];
   readonly gates: GateReport[];
@@ -104,7 +144,7 @@ export function taskContext(options: TaskContextOptions = {}): TaskFixture {
   if (!host) throw new Error(`the fixture playbook has no host ${options.host}`);
   const target = options.target ?? playbook.target;
   const transport = options.transport ?? new RecordingTransport({ hostName: host.name });
-  const run = options.run ?? {};
+  const run: HostRun = { ...options.run };
   const progress: TaskFixture['progress'] = [];
   const gates: GateReport[] = [];
   const ctx: TaskContext = {

@@ -134,6 +134,8 @@ export interface TaskFixture {
   readonly run: HostRun;
   readonly progress: { phase: string; counts?: ProgressCounts }[];
   readonly gates: GateReport[];
+  /** What the task wrote into the run state (names of fields added or replaced): a plan should write none. */
+  runWrites(): string[];
 }
 
 export function taskContext(options: TaskContextOptions = {}): TaskFixture {
@@ -164,5 +166,10 @@ export function taskContext(options: TaskContextOptions = {}): TaskFixture {
     },
     signal: new AbortController().signal,
   };
-  return { ctx, transport, run, progress, gates };
+  const before: Record<string, unknown> = { ...run };
+  const runWrites = () =>
+    Object.entries(run)
+      .filter(([name, value]) => before[name] !== value)
+      .map(([name]) => name);
+  return { ctx, transport, run, progress, gates, runWrites };
 }

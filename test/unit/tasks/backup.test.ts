@@ -57,6 +57,7 @@ describe('backup plan', () => {
       status: 'ok',
       detail: 'nothing answers on port 11211: no cached data to carry over',
     });
+    expect(f.runWrites()).toEqual([]);
     expect(f.transport.commands).toEqual([]);
     expect(f.transport.tcp).toEqual([]);
   });

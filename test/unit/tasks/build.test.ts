@@ -88,6 +88,7 @@ describe('build plan', () => {
       /^sh -c '\nmissing=.*\ncommand -v cc .*command -v make .*#include <event.h>/s,
     );
     expect(transport.uploads).toEqual([]);
+    expect(f.runWrites()).toEqual([]);
   });
 
   it('a target directory that does not run is replaced, said in the detail', async () => {
@@ -154,6 +155,7 @@ describe('build plan', () => {
         text: 'receive 1.6.38 built on cache-1 (same platform) into /opt/memcached/1.6.38',
       },
     ]);
+    expect(f.runWrites()).toEqual([]);
     expect(plan.detail).toBe(
       'ship 1.6.38 built on cache-1 (same platform: x86_64, glibc 2.36, libevent 2.1.12-stable) into /opt/memcached/1.6.38',
     );

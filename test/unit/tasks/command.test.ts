@@ -22,6 +22,7 @@ describe('command step plan', () => {
     expect(plan.detail).toBe(
       "run env -- MEMPLAY_HOST=cache-1 MEMPLAY_ADDRESS=10.0.0.1 MEMPLAY_PORT=11211 MEMPLAY_PREFIX=/opt/memcached MEMPLAY_TARGET_VERSION=1.6.38 MEMPLAY_RUNNING_VERSION=1.6.18 MEMPLAY_VERSION_BEFORE=1.6.18 MEMPLAY_PHASE=rolling MEMPLAY_STEP=drain /usr/local/bin/lb-drain --wait '30 s'",
     );
+    expect(f.runWrites()).toEqual([]);
     expect(f.transport.commands).toEqual([]);
   });
 

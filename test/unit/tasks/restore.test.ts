@@ -114,6 +114,7 @@ describe('restore plan: in an upgrade', () => {
         text: 'restore ~12,345 items / ~5.0 MiB from the backup taken before the swap into 1.6.38 (add mode)',
       },
     ]);
+    expect(f.runWrites()).toEqual([]);
     expect(plan.detail).toBe(
       'restore the backup taken before the swap (~12,345 items / 5.0 MiB) into 1.6.38',
     );
@@ -128,6 +129,7 @@ describe('restore plan: in an upgrade', () => {
       status: 'ok',
       detail: 'warm: 9,000 items resumed, proven by 1000 sampled items: nothing to restore',
     });
+    expect(f.runWrites()).toEqual([]);
     expect(f.transport.tcp).toEqual([]);
   });
 

@@ -49,6 +49,7 @@ describe('swap plan', () => {
     const facts = ready({ runningVersion: '1.6.38', currentLink: '1.6.38' });
     const plan = await swap.plan(f.ctx, facts);
     expect(plan).toEqual({ status: 'ok', detail: '1.6.38 serving on port 11211', facts });
+    expect(f.runWrites()).toEqual([]);
     expect(f.transport.commands).toEqual([]);
     expect(f.transport.tcp).toEqual([]);
   });

@@ -72,6 +72,7 @@ describe('verify plan', () => {
     ]);
     // Read-only: a version and stats settings, no load, no key written, no command.
     expect(transport.memcachedRequests).toEqual(['version', 'stats settings']);
+    expect(f.runWrites()).toEqual([]);
     expect(transport.commands).toEqual([]);
   });
 

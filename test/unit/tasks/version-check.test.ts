@@ -19,6 +19,7 @@ describe('version_check plan', () => {
     expect(plan.facts).toBe(facts);
     expect(f.transport.commands).toEqual([]);
     expect(f.transport.tcp).toEqual([]);
+    expect(f.runWrites()).toEqual([]);
   });
 
   it('a host on an older version names the target and the running pid', async () => {

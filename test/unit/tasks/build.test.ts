@@ -1,0 +1,186 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TaskFailed } from '../../../src/errors.js';
+import { build } from '../../../src/tasks/build.js';
+import { answers, RecordingTransport } from '../../support/recording-transport.js';
+import { fixturePlaybook, hostFacts, taskContext } from '../../support/task-context.js';
+
+// build's plan reads the controller's tarball (sha256, size) and, on a host that
+// compiles, asks the host in one script whether a compiler, make, tar, xz and
+// libevent's headers are there. Nothing else.
+
+const tarballBytes = Buffer.from('not really a tarball: the plan only hashes and sizes it\n');
+let dir: string;
+let tarball: string;
+let sha256: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'memplay-build-fixture-'));
+  tarball = join(dir, 'memcached-1.6.38.tar.gz');
+  await writeFile(tarball, tarballBytes);
+  sha256 = createHash('sha256').update(tarballBytes).digest('hex');
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function playbook(extra: Record<string, unknown> = {}) {
+  return fixturePlaybook({
+    target: { source: { path: tarball, sha256 } },
+    defaults: { memcached: { keep_builds: 1 } },
+    ...extra,
+  });
+}
+
+const sixteen = { dir: '1.6.16', reportedVersion: '1.6.16' };
+
+describe('build plan', () => {
+  it('a working build of the target: ok, and nothing is asked of the host', async () => {
+    const f = taskContext({ playbook: playbook() });
+    const facts = hostFacts({
+      builds: [
+        { dir: '1.6.18', reportedVersion: '1.6.18' },
+        { dir: '1.6.38', reportedVersion: '1.6.38' },
+      ],
+    });
+    const plan = await build.plan(f.ctx, facts);
+    expect(plan).toEqual({ status: 'ok', detail: '1.6.38 already built at /opt/memcached/1.6.38', facts });
+    expect(f.transport.commands).toEqual([]);
+  });
+
+  it('compiles after one prerequisites check, and prunes past keep_builds but never current, previous or the target', async () => {
+    const transport = new RecordingTransport({ run: [answers(/command -v cc/, '\n')] });
+    const f = taskContext({ playbook: playbook(), transport });
+    const facts = hostFacts({
+      currentLink: '1.6.18',
+      previousLink: '1.6.9',
+      builds: [
+        { dir: '1.6.9', reportedVersion: '1.6.9' },
+        { dir: '1.6.10', reportedVersion: '1.6.10' },
+        { dir: '1.6.12', reportedVersion: '1.6.12' },
+        sixteen,
+        { dir: '1.6.18', reportedVersion: '1.6.18' },
+      ],
+    });
+    const plan = await build.plan(f.ctx, facts);
+    expect(plan.status).toBe('changed');
+    if (plan.status !== 'changed') return;
+    expect(plan.actions?.map((a) => ({ ...a, text: undefined }))).toEqual([
+      { kind: 'compile', version: '1.6.38', bytes: tarballBytes.length, text: undefined },
+      { kind: 'prune', text: undefined },
+    ]);
+    expect(plan.actions?.[1]?.text).toBe('remove old builds 1.6.12, 1.6.10 (keep_builds 1)');
+    expect(plan.detail).toBe(
+      'build 1.6.38 from memcached-1.6.38.tar.gz into /opt/memcached/1.6.38; then remove old builds 1.6.12, 1.6.10 (keep_builds 1)',
+    );
+    // The host after apply: the new build beside what the prune keeps.
+    expect(plan.facts.builds).toEqual([
+      { dir: '1.6.9', reportedVersion: '1.6.9' },
+      sixteen,
+      { dir: '1.6.18', reportedVersion: '1.6.18' },
+      { dir: '1.6.38', reportedVersion: '1.6.38' },
+    ]);
+    expect(transport.commands).toHaveLength(1);
+    expect(transport.commands[0]).toMatch(
+      /^sh -c '\nmissing=.*\ncommand -v cc .*command -v make .*#include <event.h>/s,
+    );
+    expect(transport.uploads).toEqual([]);
+    expect(f.runWrites()).toEqual([]);
+  });
+
+  it('a target directory that does not run is replaced, said in the detail', async () => {
+    const transport = new RecordingTransport({ run: [answers(/command -v cc/, '\n')] });
+    const f = taskContext({ playbook: playbook(), transport });
+    const facts = hostFacts({
+      builds: [
+        { dir: '1.6.18', reportedVersion: '1.6.18' },
+        { dir: '1.6.38', reportedVersion: null },
+      ],
+    });
+    const plan = await build.plan(f.ctx, facts);
+    expect(plan.status).toBe('changed');
+    expect(plan.detail).toContain('(replacing /opt/memcached/1.6.38, which does not run)');
+    expect(plan.facts.builds).toContainEqual({ dir: '1.6.38', reportedVersion: '1.6.38' });
+    expect(plan.facts.builds).toHaveLength(2);
+  });
+
+  it('a host without a compiler or libevent headers fails, naming the packages to install', async () => {
+    const transport = new RecordingTransport({ run: [answers(/command -v cc/, ' compiler libevent\n')] });
+    const f = taskContext({ playbook: playbook(), transport });
+    const failure = await build.plan(f.ctx, hostFacts()).catch((e) => e);
+    expect(failure).toBeInstanceOf(TaskFailed);
+    expect(failure).toMatchObject({ host: 'cache-1', task: 'build' });
+    expect(failure.detail).toBe(
+      'cannot build on this host: missing compiler, libevent — install build-essential (Debian/Ubuntu) or gcc (RHEL); libevent-dev (Debian/Ubuntu) or libevent-devel (RHEL)',
+    );
+    expect(transport.commands).toHaveLength(1);
+  });
+
+  it('a tarball whose sha256 differs from the playbook fails before the host is asked anything', async () => {
+    const f = taskContext({
+      playbook: fixturePlaybook({ target: { source: { path: tarball, sha256: '0'.repeat(64) } } }),
+    });
+    const failure = await build.plan(f.ctx, hostFacts()).catch((e) => e);
+    expect(failure).toBeInstanceOf(TaskFailed);
+    expect(failure.detail).toBe(
+      `sha256 of memcached-1.6.38.tar.gz is ${sha256}, playbook says ${'0'.repeat(64)} — check target.source.sha256`,
+    );
+    expect(f.transport.commands).toEqual([]);
+  });
+
+  it('the second host of a platform receives the first one’s build: a ship action, no prerequisites check', async () => {
+    const pb = playbook({
+      hosts: { 'cache-1': { address: '10.0.0.1' }, 'cache-2': { address: '10.0.0.2' } },
+    });
+    const facts = hostFacts();
+    const f = taskContext({
+      playbook: pb,
+      host: 'cache-2',
+      peers: [
+        { name: 'cache-1', facts, target: pb.target },
+        { name: 'cache-2', facts, target: pb.target },
+      ],
+    });
+    const plan = await build.plan(f.ctx, facts);
+    expect(plan.status).toBe('changed');
+    if (plan.status !== 'changed') return;
+    expect(plan.actions).toEqual([
+      {
+        kind: 'ship',
+        version: '1.6.38',
+        from: 'cache-1',
+        text: 'receive 1.6.38 built on cache-1 (same platform) into /opt/memcached/1.6.38',
+      },
+    ]);
+    expect(f.runWrites()).toEqual([]);
+    expect(plan.detail).toBe(
+      'ship 1.6.38 built on cache-1 (same platform: x86_64, glibc 2.36, libevent 2.1.12-stable) into /opt/memcached/1.6.38',
+    );
+    expect(f.transport.commands).toEqual([]);
+  });
+
+  it('the builder of a shared build says whom it ships to', async () => {
+    const pb = playbook({
+      hosts: { 'cache-1': { address: '10.0.0.1' }, 'cache-2': { address: '10.0.0.2' } },
+    });
+    const facts = hostFacts();
+    const transport = new RecordingTransport({ run: [answers(/command -v cc/, '\n')] });
+    const f = taskContext({
+      playbook: pb,
+      transport,
+      peers: [
+        { name: 'cache-1', facts, target: pb.target },
+        { name: 'cache-2', facts, target: pb.target },
+      ],
+    });
+    const plan = await build.plan(f.ctx, facts);
+    expect(plan.detail).toContain(
+      '; ship it to cache-2 (same platform: x86_64, glibc 2.36, libevent 2.1.12-stable)',
+    );
+    expect(plan.status === 'changed' && plan.actions?.[0]?.text).toMatch(/, then ship it to cache-2$/);
+    expect(transport.commands).toHaveLength(1);
+  });
+});

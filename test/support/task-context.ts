@@ -103,16 +103,20 @@ export interface RunState {
   /** The host as the run found it when it connected. */
   readonly startFacts?: HostFacts;
   readonly hostLock?: HostLock;
-  /** backup's plan: memcached's stats. */
+  /** backup's plan decided a dump of this size (recorded as `decisions.backup`). */
   readonly plannedBackup?: { readonly items: number; readonly bytes: number };
   /** A sealed, verified backup of this run. */
   readonly backupFile?: FinishedBackup;
-  /** swap's plan: the path it takes. */
+  /** swap's plan decided this path (recorded as `decisions.swap`). */
   readonly swapChoice?: SwapChoice;
   /** swap's apply: a warm restart brought the cache back. */
   readonly warmResumed?: { readonly items: number; readonly proof: string };
   /** swap's apply: the build `current` named before the swap (null: none). */
   readonly previousBuild?: string | null;
+  /** restore's apply: what it wrote back, and from which file. */
+  readonly restored?: HostRun['restored'];
+  /** swap's apply: the old instance recorded for verify's gates. */
+  readonly oldInstance?: HostRun['oldInstance'];
 }
 
 export interface TaskContextOptions {
@@ -146,7 +150,15 @@ export function taskContext(options: TaskContextOptions = {}): TaskFixture {
   if (!host) throw new Error(`the fixture playbook has no host ${options.host}`);
   const target = options.target ?? playbook.target;
   const transport = options.transport ?? new RecordingTransport({ hostName: host.name });
-  const run: HostRun = { ...options.run };
+  const { plannedBackup, swapChoice, ...carried } = options.run ?? {};
+  // What the engine records from earlier plans: the decisions later plans read.
+  const run: HostRun = {
+    ...carried,
+    decisions: {
+      ...(plannedBackup ? { backup: { kind: 'dump' as const, ...plannedBackup } } : {}),
+      ...(swapChoice ? { swap: { choice: swapChoice } } : {}),
+    },
+  };
   const progress: TaskFixture['progress'] = [];
   const gates: GateReport[] = [];
   const ctx: TaskContext = {
@@ -167,9 +179,13 @@ export function taskContext(options: TaskContextOptions = {}): TaskFixture {
     signal: new AbortController().signal,
   };
   const before: Record<string, unknown> = { ...run };
-  const runWrites = () =>
-    Object.entries(run)
-      .filter(([name, value]) => before[name] !== value)
-      .map(([name]) => name);
+  const decisionsBefore = JSON.stringify(run.decisions);
+  // Only the engine records decisions: a plan that wrote one is reported as `decisions`.
+  const runWrites = () => [
+    ...Object.entries(run)
+      .filter(([name, value]) => name !== 'decisions' && before[name] !== value)
+      .map(([name]) => name),
+    ...(JSON.stringify(run.decisions) === decisionsBefore ? [] : ['decisions']),
+  ];
   return { ctx, transport, run, progress, gates, runWrites };
 }

@@ -48,6 +48,8 @@ describe('backup plan', () => {
     // One stats to date the running instance against leftover backups, one to size the backup.
     expect(transport.memcachedRequests).toEqual(['stats', 'stats']);
     expect(transport.portsDialled).toEqual([11211, 11211]);
+    expect(plan.decision).toEqual({ kind: 'dump', items: 12_345, bytes: 5 * 1024 * 1024 });
+    expect(f.runWrites()).toEqual([]);
   });
 
   it('nothing running: ok, nothing to carry, memcached never dialled', async () => {
@@ -110,5 +112,8 @@ describe('backup plan', () => {
     expect(plan.detail).toContain(`reuse ${leftover.path} (3 items / 11 B from 1.6.18)`);
     expect(plan.detail).toContain('1.6.18 on port 11211 started after it');
     expect(transport.memcachedRequests).toEqual(['stats']);
+    // Handed to swap and restore as the plan's decision, not written into the run by the plan.
+    expect(plan.decision).toMatchObject({ kind: 'reuse', file: { path: leftover.path, items: 3 } });
+    expect(f.runWrites()).toEqual([]);
   });
 });

@@ -89,6 +89,11 @@ describe('build plan', () => {
     );
     expect(transport.uploads).toEqual([]);
     expect(f.runWrites()).toEqual([]);
+    // What apply executes: compile here, then remove exactly these.
+    expect(plan.decision).toEqual({
+      role: { kind: 'compile', receivers: [], platform: null },
+      prune: ['1.6.12', '1.6.10'],
+    });
   });
 
   it('a target directory that does not run is replaced, said in the detail', async () => {

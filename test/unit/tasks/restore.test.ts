@@ -55,6 +55,11 @@ describe('restore plan: memplay restore --from', () => {
     );
     expect(f.transport.commands).toEqual([]);
     expect(f.transport.tcp).toEqual([]);
+    expect(plan.decision).toMatchObject({
+      kind: 'file',
+      file: { path: file.path, items: 3, valueBytes: 11 },
+    });
+    expect(f.runWrites()).toEqual([]);
   });
 
   it('a backup folder: the host’s newest file, and whose backup it was when another host’s', async () => {

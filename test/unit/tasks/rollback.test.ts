@@ -8,11 +8,11 @@ import { taskContext } from '../../support/task-context.js';
 
 describe('rollback', () => {
   it('is needed only once swap stopped the old instance, in an upgrade or a rollback', () => {
-    expect(needsRollback({ kind: 'upgrade' }, {})).toBe(false);
-    expect(needsRollback({ kind: 'upgrade' }, { stoppedAt: 1 })).toBe(true);
-    expect(needsRollback({ kind: 'rollback' }, { stoppedAt: 1 })).toBe(true);
-    expect(needsRollback({ kind: 'backup' }, { stoppedAt: 1 })).toBe(false);
-    expect(needsRollback({ kind: 'restore', from: '/b' }, { stoppedAt: 1 })).toBe(false);
+    expect(needsRollback({ kind: 'upgrade' }, { decisions: {} })).toBe(false);
+    expect(needsRollback({ kind: 'upgrade' }, { decisions: {}, stoppedAt: 1 })).toBe(true);
+    expect(needsRollback({ kind: 'rollback' }, { decisions: {}, stoppedAt: 1 })).toBe(true);
+    expect(needsRollback({ kind: 'backup' }, { decisions: {}, stoppedAt: 1 })).toBe(false);
+    expect(needsRollback({ kind: 'restore', from: '/b' }, { decisions: {}, stoppedAt: 1 })).toBe(false);
   });
 
   it('without a build current named before the swap: failed, the backup named, nothing run', async () => {

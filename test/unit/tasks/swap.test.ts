@@ -25,13 +25,13 @@ function ready(overrides: Partial<HostFacts> = {}): HostFacts {
   return hostFacts({ builds: built, pid: 4242, ...overrides });
 }
 
-function actionsOf(plan: Plan): readonly PlanAction[] {
+function actionsOf(plan: Plan<unknown>): readonly PlanAction[] {
   expect(plan.status).toBe('changed');
   return plan.status === 'changed' ? (plan.actions ?? []) : [];
 }
 
 /** The actions without their words: kind, version, port, estimate. */
-function shapes(plan: Plan) {
+function shapes(plan: Plan<unknown>) {
   return actionsOf(plan).map(({ text: _text, ...rest }) => rest);
 }
 
@@ -66,6 +66,8 @@ describe('swap plan', () => {
   it('swap.mode cold: stop, repoint, start in that order, with the port and the estimate', async () => {
     const f = taskContext({ playbook: fixturePlaybook({ swap: { mode: 'cold' } }), run: { plannedBackup } });
     const plan = await swap.plan(f.ctx, ready());
+    expect(plan.decision).toEqual({ choice: { path: 'cold', reason: 'swap.mode: cold' } });
+    expect(f.runWrites()).toEqual([]);
     expect(shapes(plan)).toEqual([
       { kind: 'stop', version: '1.6.18', port: 11211, out_of_service_estimate_ms: 700 },
       { kind: 'repoint', version: '1.6.38' },

@@ -57,7 +57,10 @@ describe('verify plan', () => {
 
   it('on target after a planned backup: will compare the sample, settings predicted from the old instance', async () => {
     const transport = oldInstance();
-    const f = taskContext({ transport, run: { plannedBackup } });
+    const f = taskContext({
+      transport,
+      run: { plannedBackup, swapChoice: { path: 'cold', reason: 'swap.mode: cold' } },
+    });
     const facts = onTarget();
     const plan = await verify.plan(f.ctx, facts);
     expect(plan.status).toBe('ok');
@@ -94,7 +97,7 @@ describe('verify plan', () => {
         defaults: { memcached: { args: ['-l', '127.0.0.1', '-m', '64', '-B', 'binary'] } },
       }),
       transport,
-      run: { plannedBackup },
+      run: { plannedBackup, swapChoice: { path: 'cold', reason: 'swap.mode: cold' } },
     });
     const failure = await verify.plan(f.ctx, onTarget()).catch((e) => e);
     expect(failure).toBeInstanceOf(TaskFailed);
@@ -102,6 +105,30 @@ describe('verify plan', () => {
       /^protocol gate would fail: the text protocol and the meta protocol would stop answering/,
     );
     expect(f.gates.find((g) => g.gate === 'protocol')?.status).toBe('failed');
+  });
+
+  it('after a restore in this run: decides what apply proves (sample, gates, the own-reads note) and touches nothing itself', async () => {
+    const transport = oldInstance();
+    const from = { path: '/b/host1/x.mpbak', items: 12_345, valueBytes: 99, deltaMs: 1, summary: '' };
+    const gates = { unavailable: 'nothing answered on port 11211 before the swap' };
+    const f = taskContext({
+      transport,
+      run: { restored: { stored: 12_345, keptNewer: 0, from }, oldInstance: gates },
+    });
+    const plan = await verify.plan(f.ctx, onTarget());
+    expect(plan).toMatchObject({
+      status: 'ok',
+      proves: true,
+      decision: { sample: from, gates, noteOwnReads: true },
+    });
+    expect(plan.detail).toBe(
+      '1.6.38 answers on port 11211; compare 1000 sampled items with /b/host1/x.mpbak; hold it to the old instance (gates)',
+    );
+    // The plan decides; the sample, the load and the note are apply's.
+    expect(transport.memcachedRequests).toEqual([]);
+    expect(transport.commands).toEqual([]);
+    expect(f.gates).toEqual([]);
+    expect(f.runWrites()).toEqual([]);
   });
 
   it('nothing swapped in this run: the sample and the gates are skipped, memcached not dialled', async () => {

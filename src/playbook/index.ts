@@ -6,15 +6,16 @@ import { backupDirProblems } from './backup-dir.js';
 import { loadHostsFrom, settingPlace, withInventory } from './hosts-from.js';
 import { identityFileProblems } from './identity-files.js';
 import type { Inventory } from './inventory.js';
+import { selectHosts } from './limit.js';
 import { loadPlaybookSource } from './load.js';
-import { controllerEnvironment, type PlaybookDocument, resolvePlaybook, selectHosts } from './resolve.js';
+import { controllerEnvironment, type PlaybookDocument, resolvePlaybook } from './resolve.js';
 import type { PlaybookSource } from './source.js';
 import { sourceTarballProblems } from './source-tarball-check.js';
 import { loadSshConfigs } from './ssh-config-files.js';
 import type { HostConfig, Playbook } from './types.js';
 import { checkPlaybook, orderDiagnostics } from './validate.js';
 
-export { selectHosts } from './resolve.js';
+export { selectHosts } from './limit.js';
 export { playbookSchema } from './schema.js';
 export type { HostConfig, Playbook } from './types.js';
 

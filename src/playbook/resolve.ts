@@ -2,8 +2,15 @@ import { homedir, userInfo } from 'node:os';
 import { dirname, join, posix, resolve as resolvePath } from 'node:path';
 import { memorySettings } from '../memcached/memory-settings.js';
 import type { SshConfigFile } from '../transport/ssh-config.js';
+import type { HostDocument, PlaybookDocument, ServiceDocument } from './document.generated.js';
 import { mergeHostSettings } from './merge.js';
-import { resolveSsh, type SshDocument, sshConfigPath } from './ssh-settings.js';
+import { resolveSsh, sshConfigPath } from './ssh-settings.js';
+
+export type { PlaybookDocument } from './document.generated.js';
+
+/** A host's settings as `defaults:` and each host entry write them (a host adds its address). */
+type HostSettingsDocument = NonNullable<PlaybookDocument['defaults']>;
+
 import type {
   BackupRetention,
   HostConfig,
@@ -14,68 +21,6 @@ import type {
   TargetSource,
   TaskStep,
 } from './types.js';
-
-// The document's shape once the schema has accepted it: keys as the user writes them.
-interface ServiceDocument {
-  readonly manager?: 'pidfile' | 'systemd';
-  readonly pidfile?: string;
-  readonly unit?: string;
-  readonly drop_in?: string;
-}
-interface MemcachedDocument {
-  readonly port?: number;
-  readonly prefix?: string;
-  readonly args?: readonly string[];
-  readonly keep_builds?: number;
-  readonly service?: ServiceDocument;
-  readonly auth?: { readonly user_env: string; readonly password_env: string };
-}
-interface HostSettingsDocument {
-  readonly ssh?: SshDocument;
-  readonly memcached?: MemcachedDocument;
-  readonly become?: boolean;
-  readonly connection?: 'ssh' | 'local';
-}
-interface HostDocument extends HostSettingsDocument {
-  readonly address: string;
-}
-export interface PlaybookDocument {
-  readonly name: string;
-  readonly target: {
-    readonly version: string;
-    readonly source: { readonly path?: string; readonly url?: string; readonly sha256: string };
-    readonly configure?: readonly string[];
-  };
-  readonly defaults?: HostSettingsDocument;
-  readonly strategy?: {
-    readonly serial?: number | string | ReadonlyArray<number | string>;
-    readonly max_fail_percentage?: number;
-    readonly max_failed_hosts?: number | string;
-    readonly pause_between_batches?: number;
-    readonly confirm_between_batches?: boolean;
-  };
-  readonly backup?: {
-    readonly dir?: string;
-    readonly keep?: { readonly count?: number; readonly max_age?: string };
-  };
-  readonly verify?: {
-    readonly sample?: number;
-    readonly full?: boolean;
-    readonly min_restored_ratio?: number;
-    readonly accept_settings?: readonly string[];
-    readonly max_latency_regression?: number | string;
-    readonly min_throughput_ratio?: number;
-  };
-  readonly swap?: { readonly mode?: 'auto' | 'warm' | 'cold' | 'handover'; readonly memory_file?: string };
-  readonly tasks?: ReadonlyArray<
-    | string
-    | { readonly command: string; readonly argv: readonly string[]; readonly when?: 'upgrading' | 'always' }
-  >;
-  /** With hosts_from, only after the inventory's hosts are merged in (hosts-from.ts) does every host have its address. */
-  readonly hosts?: Readonly<Record<string, HostDocument>>;
-  readonly hosts_from?: string;
-  readonly groups?: Readonly<Record<string, readonly string[]>>;
-}
 
 /** Where `~` and the controller's user come from; tests pass their own. */
 export interface ControllerEnvironment {
@@ -222,6 +167,9 @@ function resolveHost(
   local: (path: string) => string,
   environment: ControllerEnvironment,
 ): HostConfig {
+  // The schema leaves address optional for hosts_from's sake; validation, and the
+  // inventory merged in by hosts-from.ts, give every host one before this runs.
+  if (host.address === undefined) throw new Error(`host ${name} reached resolving without an address`);
   const settings = mergeHostSettings(defaults, host) as HostSettingsDocument;
   const ssh = settings.ssh ?? {};
   const memcached = settings.memcached ?? {};

@@ -5,17 +5,11 @@
 import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import type { SshConfigFile, SshConfigHost } from '../transport/ssh-config.js';
-import type { JumpHost, SshSettings } from './types.js';
+import type { SshDocument } from './document.generated.js';
 
-export interface SshDocument {
-  readonly user?: string;
-  readonly port?: number;
-  readonly identity_file?: string;
-  readonly known_hosts?: string;
-  readonly connect_timeout?: number;
-  readonly jump?: string;
-  readonly config_file?: string;
-}
+export type { SshDocument } from './document.generated.js';
+
+import type { JumpHost, SshSettings } from './types.js';
 
 export interface SshContext {
   readonly homeDir: string;

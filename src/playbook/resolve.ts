@@ -2,7 +2,16 @@ import { homedir, userInfo } from 'node:os';
 import { dirname, join, posix, resolve as resolvePath } from 'node:path';
 import { memorySettings } from '../memcached/memory-settings.js';
 import type { SshConfigFile } from '../transport/ssh-config.js';
-import type { HostDocument, PlaybookDocument, ServiceDocument } from './document.generated.js';
+import {
+  type HostDocument,
+  hostDefaults,
+  memcachedDefaults,
+  type PlaybookDocument,
+  playbookDefaults,
+  type ServiceDocument,
+  serviceDefaults,
+  taskStepDefaults,
+} from './document.generated.js';
 import { mergeHostSettings } from './merge.js';
 import { resolveSsh, sshConfigPath } from './ssh-settings.js';
 
@@ -10,6 +19,7 @@ export type { PlaybookDocument } from './document.generated.js';
 
 /** A host's settings as `defaults:` and each host entry write them (a host adds its address). */
 type HostSettingsDocument = NonNullable<PlaybookDocument['defaults']>;
+type BackupKeepDocument = NonNullable<NonNullable<PlaybookDocument['backup']>['keep']>;
 
 import type {
   BackupRetention,
@@ -51,7 +61,7 @@ export function sshConfigPaths(
   const paths = new Map<string, string | undefined>();
   for (const [name, host] of Object.entries(document.hosts ?? {})) {
     const settings = mergeHostSettings(document.defaults, host) as HostSettingsDocument;
-    if ((settings.connection ?? 'ssh') !== 'ssh') continue;
+    if ((settings.connection ?? hostDefaults.connection) !== 'ssh') continue;
     paths.set(name, sshConfigPath(settings.ssh ?? {}, local, environment.sshConfigFile));
   }
   return paths;
@@ -68,16 +78,15 @@ function fractionOf(value: number | string): number {
 
 const ageUnitSeconds: Readonly<Record<string, number>> = { m: 60, h: 3600, d: 86_400, w: 604_800 };
 
+// Every default below is the schema's `default` keyword (document.generated.ts);
+// test/unit/playbook-defaults.test.ts holds the schema's text and behaviour to them.
+const { strategy: strategyDefaults, verify: verifyDefaults } = playbookDefaults;
+
 /** Without `backup.dir`. */
-export const defaultBackupDir = './backups';
-/** Without `backup.keep`: the newest 3 per host. */
-export const defaultBackupRetention: BackupRetention = { count: 3 };
+export const defaultBackupDir: string = playbookDefaults.backup.dir;
 
 /** `backup.keep` as the engine applies it. */
-function retentionOf(
-  keep: { readonly count?: number; readonly max_age?: string } | undefined,
-): BackupRetention {
-  if (keep === undefined) return defaultBackupRetention;
+function retentionOf(keep: BackupKeepDocument = playbookDefaults.backup.keep): BackupRetention {
   const maxAge = keep.max_age;
   return {
     ...(keep.count !== undefined && { count: keep.count }),
@@ -91,6 +100,9 @@ function retentionOf(
   };
 }
 
+/** Without `backup.keep`: the newest 3 per host. */
+export const defaultBackupRetention: BackupRetention = retentionOf();
+
 export function resolvePlaybook(
   document: PlaybookDocument,
   file: string,
@@ -99,6 +111,7 @@ export function resolvePlaybook(
   const folder = dirname(file);
   const local = (path: string) => localPath(path, folder, environment.homeDir);
   const { source } = document.target;
+  const verify = document.verify ?? {};
   const targetSource: TargetSource =
     source.path !== undefined
       ? { kind: 'path', path: local(source.path) }
@@ -110,7 +123,7 @@ export function resolvePlaybook(
       version: document.target.version,
       source: targetSource,
       sha256: source.sha256.toLowerCase(),
-      configure: document.target.configure ?? [],
+      configure: document.target.configure ?? playbookDefaults.target.configure,
     },
     strategy: strategyOf(document.strategy ?? {}),
     backup: {
@@ -118,20 +131,27 @@ export function resolvePlaybook(
       keep: retentionOf(document.backup?.keep),
     },
     verify: {
-      sample: document.verify?.sample ?? 1000,
-      full: document.verify?.full ?? false,
-      minRestoredRatio: document.verify?.min_restored_ratio ?? 1,
-      acceptSettings: document.verify?.accept_settings ?? [],
-      maxLatencyRegression: fractionOf(document.verify?.max_latency_regression ?? 0.25),
-      minThroughputRatio: document.verify?.min_throughput_ratio ?? 0.8,
+      sample: verify.sample ?? verifyDefaults.sample,
+      full: verify.full ?? verifyDefaults.full,
+      minRestoredRatio: verify.min_restored_ratio ?? verifyDefaults.min_restored_ratio,
+      acceptSettings: verify.accept_settings ?? verifyDefaults.accept_settings,
+      maxLatencyRegression: fractionOf(
+        verify.max_latency_regression ?? verifyDefaults.max_latency_regression,
+      ),
+      minThroughputRatio: verify.min_throughput_ratio ?? verifyDefaults.min_throughput_ratio,
     },
-    swap: { mode: document.swap?.mode ?? 'auto', memoryFile: swapMemoryFile(document) },
+    swap: { mode: document.swap?.mode ?? playbookDefaults.swap.mode, memoryFile: swapMemoryFile(document) },
     ...(document.tasks && {
       tasks: document.tasks.map(
         (step): TaskStep =>
           typeof step === 'string'
             ? { kind: 'builtin', name: step }
-            : { kind: 'command', name: step.command, argv: step.argv, when: step.when ?? 'upgrading' },
+            : {
+                kind: 'command',
+                name: step.command,
+                argv: step.argv,
+                when: step.when ?? taskStepDefaults.when,
+              },
       ),
     }),
     hosts: Object.entries(document.hosts ?? {}).map(([name, host]) =>
@@ -141,10 +161,8 @@ export function resolvePlaybook(
   };
 }
 
-const defaultHandoverMemoryFile = '/dev/shm/memcached-{port}.mem';
-
 function swapMemoryFile(document: PlaybookDocument): string {
-  return document.swap?.memory_file ?? defaultHandoverMemoryFile;
+  return document.swap?.memory_file ?? playbookDefaults.swap.memory_file;
 }
 
 /**
@@ -173,8 +191,8 @@ function resolveHost(
   const settings = mergeHostSettings(defaults, host) as HostSettingsDocument;
   const ssh = settings.ssh ?? {};
   const memcached = settings.memcached ?? {};
-  const prefix = memcached.prefix ?? '/opt/memcached';
-  const connection = settings.connection ?? 'ssh';
+  const prefix = memcached.prefix ?? memcachedDefaults.prefix;
+  const connection = settings.connection ?? hostDefaults.connection;
   // A local host is not looked up in the ssh config: its address is only a label there.
   const configFile = connection === 'ssh' ? sshConfigPath(ssh, local, environment.sshConfigFile) : undefined;
   const config = configFile === undefined ? undefined : environment.sshConfigs?.get(configFile);
@@ -190,22 +208,22 @@ function resolveHost(
     connection,
     ssh: reached.ssh,
     memcached: {
-      port: memcached.port ?? 11211,
+      port: memcached.port ?? memcachedDefaults.port,
       prefix,
-      args: memcached.args ?? [],
-      keepBuilds: memcached.keep_builds ?? 2,
+      args: memcached.args ?? memcachedDefaults.args,
+      keepBuilds: memcached.keep_builds ?? memcachedDefaults.keep_builds,
       service: serviceOf(memcached.service, prefix),
       ...(memcached.auth && {
         auth: { userVariable: memcached.auth.user_env, passwordVariable: memcached.auth.password_env },
       }),
     },
-    become: settings.become ?? false,
+    become: settings.become ?? hostDefaults.become,
   };
 }
 
 // Validation guarantees a systemd service has its unit.
-function serviceOf(service: ServiceDocument | undefined, prefix: string): ServiceConfig {
-  if (service?.manager === 'systemd') {
+function serviceOf(service: ServiceDocument = {}, prefix: string): ServiceConfig {
+  if ((service.manager ?? serviceDefaults.manager) === 'systemd') {
     const unit = service.unit ?? '';
     return {
       manager: 'systemd',
@@ -213,20 +231,22 @@ function serviceOf(service: ServiceDocument | undefined, prefix: string): Servic
       dropIn: service.drop_in ?? `/etc/systemd/system/${unit}.d/memplay.conf`,
     };
   }
-  return { manager: 'pidfile', pidfile: service?.pidfile ?? posix.join(prefix, 'memcached.pid') };
+  return { manager: 'pidfile', pidfile: service.pidfile ?? posix.join(prefix, 'memcached.pid') };
 }
 
 function strategyOf(strategy: NonNullable<PlaybookDocument['strategy']>): Strategy {
-  const serial = strategy.serial ?? 1;
+  const serial = strategy.serial ?? strategyDefaults.serial;
   const maxFailedHosts = strategy.max_failed_hosts;
   return {
     serial: (Array.isArray(serial) ? serial : [serial]).map(hostCountOf),
     // A failure budget written without max_fail_percentage decides alone: the
     // default 0 would otherwise stop the run at the first failure, before the budget.
-    maxFailPercentage: strategy.max_fail_percentage ?? (maxFailedHosts === undefined ? 0 : 100),
+    maxFailPercentage:
+      strategy.max_fail_percentage ??
+      (maxFailedHosts === undefined ? strategyDefaults.max_fail_percentage : 100),
     ...(maxFailedHosts !== undefined && { maxFailedHosts: hostCountOf(maxFailedHosts) }),
-    pauseBetweenBatches: strategy.pause_between_batches ?? 0,
-    confirmBetweenBatches: strategy.confirm_between_batches ?? false,
+    pauseBetweenBatches: strategy.pause_between_batches ?? strategyDefaults.pause_between_batches,
+    confirmBetweenBatches: strategy.confirm_between_batches ?? strategyDefaults.confirm_between_batches,
   };
 }
 

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { isTaskName } from '../playbook/task-order.js';
 import type { Playbook, TaskStep } from '../playbook/types.js';
 import { projectFile } from '../project-root.js';
 import { commandTask } from '../tasks/command.js';
@@ -38,10 +39,9 @@ export function parsePipeline(text: string, source: string): Pipeline {
 }
 
 function moduleOf(name: string): TaskModule {
-  const module = taskModules[name as keyof typeof taskModules];
-  // The schema allows only built-in names; a name without a module is a missing registry entry.
-  if (!module) throw new Error(`src/tasks/registry.ts has no module for the task ${name}`);
-  return module;
+  // Both the sequence schema and the playbook's task list admit only built-in names.
+  if (!isTaskName(name)) throw new Error(`no built-in task is named ${name}`);
+  return taskModules[name];
 }
 
 /**

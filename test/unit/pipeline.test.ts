@@ -86,6 +86,9 @@ describe('built-in pipelines', () => {
       refusal('name: x\nphases:\n  - {name: p, batches: fleet, tasks: [version_check], when: x}\n'),
     ).toBe('x.yml:3:55: phases[0]: unknown key "when"');
   });
+  it('text that is not YAML is refused at its position', () => {
+    expect(refusal('name: x\nphases: [\n')).toMatch(/^x\.yml:\d+:\d+: not valid YAML: /);
+  });
 });
 
 describe('the task order, declared once', () => {

@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { parse } from 'yaml';
+import { isTaskName } from '../playbook/task-order.js';
 import type { Playbook, TaskStep } from '../playbook/types.js';
 import { projectFile } from '../project-root.js';
 import { commandTask } from '../tasks/command.js';
 import { taskModules } from '../tasks/registry.js';
 import type { AnyTaskModule, Job } from '../tasks/task.js';
+import { parsePipelineDefinition } from './pipeline-file.js';
 
 // A built-in sequence (playbooks/*.yml): phases of task modules, each phase
 // either across the whole fleet at once or in the strategy's serial batches.
@@ -20,31 +21,27 @@ export interface Pipeline {
   readonly phases: readonly Phase[];
 }
 
-export class PipelineDefinitionError extends Error {
-  override name = 'PipelineDefinitionError';
+export { PipelineDefinitionError } from './pipeline-file.js';
+
+/** A built-in sequence's text (`source` names its file in errors), checked, with its task modules. */
+export function parsePipeline(text: string, source: string): Pipeline {
+  const definition = parsePipelineDefinition(text, source);
+  return {
+    name: definition.name,
+    phases: definition.phases.map(
+      (phase): Phase => ({
+        name: phase.name,
+        batches: phase.batches,
+        tasks: phase.tasks.map((name) => moduleOf(name)),
+      }),
+    ),
+  };
 }
 
-export function parsePipeline(text: string, source: string): Pipeline {
-  const doc = parse(text) as { name?: unknown; phases?: unknown };
-  const bad = (what: string): never => {
-    throw new PipelineDefinitionError(`${source}: ${what}`);
-  };
-  if (typeof doc?.name !== 'string') bad('needs a name');
-  if (!Array.isArray(doc.phases) || doc.phases.length === 0) bad('needs phases');
-  const phases = (doc.phases as Array<Record<string, unknown>>).map((phase, index): Phase => {
-    const where = `phases[${index}]`;
-    if (typeof phase.name !== 'string') bad(`${where} needs a name`);
-    if (phase.batches !== 'fleet' && phase.batches !== 'serial')
-      bad(`${where}.batches must be fleet or serial`);
-    if (!Array.isArray(phase.tasks)) bad(`${where}.tasks must be a list`);
-    const tasks = (phase.tasks as unknown[]).map((name) => {
-      const module = taskModules[name as keyof typeof taskModules];
-      if (!module) return bad(`${where}: unknown task ${String(name)}`);
-      return module;
-    });
-    return { name: phase.name as string, batches: phase.batches as Phase['batches'], tasks };
-  });
-  return { name: doc.name as string, phases };
+function moduleOf(name: string): AnyTaskModule {
+  // Both the sequence schema and the playbook's task list admit only built-in names.
+  if (!isTaskName(name)) throw new Error(`no built-in task is named ${name}`);
+  return taskModules[name];
 }
 
 /**
@@ -57,9 +54,7 @@ export function pipelineFromSteps(steps: readonly TaskStep[]): Pipeline {
   const phaseOf = (index: number) => (index <= buildAt ? 'prepare' : 'rolling');
   const tasks = steps.map((step, index): AnyTaskModule => {
     if (step.kind === 'command') return commandTask(step, phaseOf(index));
-    const module = taskModules[step.name as keyof typeof taskModules];
-    if (!module) throw new PipelineDefinitionError(`tasks[${index}]: unknown task ${step.name}`);
-    return module;
+    return moduleOf(step.name);
   });
   return {
     name: "upgrade (the playbook's tasks)",

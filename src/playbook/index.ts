@@ -6,15 +6,17 @@ import { backupDirProblems } from './backup-dir.js';
 import { loadHostsFrom, settingPlace, withInventory } from './hosts-from.js';
 import { identityFileProblems } from './identity-files.js';
 import type { Inventory } from './inventory.js';
+import { selectHosts } from './limit.js';
 import { loadPlaybookSource } from './load.js';
-import { controllerEnvironment, type PlaybookDocument, resolvePlaybook, selectHosts } from './resolve.js';
+import { controllerEnvironment, resolvePlaybook } from './resolve.js';
+import { playbookDocument } from './schema.js';
 import type { PlaybookSource } from './source.js';
 import { sourceTarballProblems } from './source-tarball-check.js';
 import { loadSshConfigs } from './ssh-config-files.js';
 import type { HostConfig, Playbook } from './types.js';
 import { checkPlaybook, orderDiagnostics } from './validate.js';
 
-export { selectHosts } from './resolve.js';
+export { selectHosts } from './limit.js';
 export { playbookSchema } from './schema.js';
 export type { HostConfig, Playbook } from './types.js';
 
@@ -24,7 +26,7 @@ export async function validatePlaybookFile(file: string): Promise<Diagnostic[]> 
   if (source && problems.length === 0) {
     // A tarball that is here must be the one the playbook pins; one that is not
     // may live only on the machine that runs apply.
-    const document = withInventory(source.data() as PlaybookDocument, inventory);
+    const document = withInventory(playbookDocument(source.data()), inventory);
     const playbook = resolvePlaybook(document, resolve(file));
     problems.push(...(await sourceTarballProblems(source, playbook)));
   }
@@ -82,7 +84,7 @@ async function loadValidPlaybook(
 ): Promise<{ source: PlaybookSource; inventory?: Inventory; playbook: Playbook }> {
   const { source, inventory, problems } = await readPlaybook(file);
   if (!source || problems.length > 0) throw new PlaybookError(problems);
-  const document = withInventory(source.data() as PlaybookDocument, inventory);
+  const document = withInventory(playbookDocument(source.data()), inventory);
   const environment = controllerEnvironment();
   // ~/.ssh/config (or ssh.config_file) is read here, once, so resolving stays pure.
   const ssh = await loadSshConfigs(source, document, resolve(file), environment);

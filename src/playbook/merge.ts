@@ -1,3 +1,5 @@
+import { serviceDefaults } from './document.generated.js';
+
 /** A YAML mapping as plain data, before validation has vouched for its shape. */
 export type RawRecord = Record<string, unknown>;
 
@@ -28,7 +30,7 @@ export function mergeHostSettings(defaults: unknown, host: unknown): RawRecord {
   const defaultService = serviceOf(defaults);
   if (
     hostService?.manager !== undefined &&
-    (defaultService?.manager ?? 'pidfile') !== hostService.manager &&
+    (defaultService?.manager ?? serviceDefaults.manager) !== hostService.manager &&
     isRecord(merged.memcached)
   ) {
     merged.memcached = { ...merged.memcached, service: hostService };

@@ -1,10 +1,26 @@
 import { homedir, userInfo } from 'node:os';
 import { dirname, join, posix, resolve as resolvePath } from 'node:path';
-import { UsageError } from '../errors.js';
 import { memorySettings } from '../memcached/memory-settings.js';
 import type { SshConfigFile } from '../transport/ssh-config.js';
+import {
+  type HostDocument,
+  hostDefaults,
+  memcachedDefaults,
+  type PlaybookDocument,
+  playbookDefaults,
+  type ServiceDocument,
+  serviceDefaults,
+  taskStepDefaults,
+} from './document.generated.js';
 import { mergeHostSettings } from './merge.js';
-import { resolveSsh, type SshDocument, sshConfigPath } from './ssh-settings.js';
+import { resolveSsh, sshConfigPath } from './ssh-settings.js';
+
+export type { PlaybookDocument } from './document.generated.js';
+
+/** A host's settings as `defaults:` and each host entry write them (a host adds its address). */
+type HostSettingsDocument = NonNullable<PlaybookDocument['defaults']>;
+type BackupKeepDocument = NonNullable<NonNullable<PlaybookDocument['backup']>['keep']>;
+
 import type {
   BackupRetention,
   HostConfig,
@@ -15,68 +31,6 @@ import type {
   TargetSource,
   TaskStep,
 } from './types.js';
-
-// The document's shape once the schema has accepted it: keys as the user writes them.
-interface ServiceDocument {
-  readonly manager?: 'pidfile' | 'systemd';
-  readonly pidfile?: string;
-  readonly unit?: string;
-  readonly drop_in?: string;
-}
-interface MemcachedDocument {
-  readonly port?: number;
-  readonly prefix?: string;
-  readonly args?: readonly string[];
-  readonly keep_builds?: number;
-  readonly service?: ServiceDocument;
-  readonly auth?: { readonly user_env: string; readonly password_env: string };
-}
-interface HostSettingsDocument {
-  readonly ssh?: SshDocument;
-  readonly memcached?: MemcachedDocument;
-  readonly become?: boolean;
-  readonly connection?: 'ssh' | 'local';
-}
-interface HostDocument extends HostSettingsDocument {
-  readonly address: string;
-}
-export interface PlaybookDocument {
-  readonly name: string;
-  readonly target: {
-    readonly version: string;
-    readonly source: { readonly path?: string; readonly url?: string; readonly sha256: string };
-    readonly configure?: readonly string[];
-  };
-  readonly defaults?: HostSettingsDocument;
-  readonly strategy?: {
-    readonly serial?: number | string | ReadonlyArray<number | string>;
-    readonly max_fail_percentage?: number;
-    readonly max_failed_hosts?: number | string;
-    readonly pause_between_batches?: number;
-    readonly confirm_between_batches?: boolean;
-  };
-  readonly backup?: {
-    readonly dir?: string;
-    readonly keep?: { readonly count?: number; readonly max_age?: string };
-  };
-  readonly verify?: {
-    readonly sample?: number;
-    readonly full?: boolean;
-    readonly min_restored_ratio?: number;
-    readonly accept_settings?: readonly string[];
-    readonly max_latency_regression?: number | string;
-    readonly min_throughput_ratio?: number;
-  };
-  readonly swap?: { readonly mode?: 'auto' | 'warm' | 'cold' | 'handover'; readonly memory_file?: string };
-  readonly tasks?: ReadonlyArray<
-    | string
-    | { readonly command: string; readonly argv: readonly string[]; readonly when?: 'upgrading' | 'always' }
-  >;
-  /** With hosts_from, only after the inventory's hosts are merged in (hosts-from.ts) does every host have its address. */
-  readonly hosts?: Readonly<Record<string, HostDocument>>;
-  readonly hosts_from?: string;
-  readonly groups?: Readonly<Record<string, readonly string[]>>;
-}
 
 /** Where `~` and the controller's user come from; tests pass their own. */
 export interface ControllerEnvironment {
@@ -107,7 +61,7 @@ export function sshConfigPaths(
   const paths = new Map<string, string | undefined>();
   for (const [name, host] of Object.entries(document.hosts ?? {})) {
     const settings = mergeHostSettings(document.defaults, host) as HostSettingsDocument;
-    if ((settings.connection ?? 'ssh') !== 'ssh') continue;
+    if ((settings.connection ?? hostDefaults.connection) !== 'ssh') continue;
     paths.set(name, sshConfigPath(settings.ssh ?? {}, local, environment.sshConfigFile));
   }
   return paths;
@@ -124,16 +78,15 @@ function fractionOf(value: number | string): number {
 
 const ageUnitSeconds: Readonly<Record<string, number>> = { m: 60, h: 3600, d: 86_400, w: 604_800 };
 
+// Every default below is the schema's `default` keyword (document.generated.ts);
+// test/unit/playbook-defaults.test.ts holds the schema's text and behaviour to them.
+const { strategy: strategyDefaults, verify: verifyDefaults } = playbookDefaults;
+
 /** Without `backup.dir`. */
-export const defaultBackupDir = './backups';
-/** Without `backup.keep`: the newest 3 per host. */
-export const defaultBackupRetention: BackupRetention = { count: 3 };
+export const defaultBackupDir: string = playbookDefaults.backup.dir;
 
 /** `backup.keep` as the engine applies it. */
-function retentionOf(
-  keep: { readonly count?: number; readonly max_age?: string } | undefined,
-): BackupRetention {
-  if (keep === undefined) return defaultBackupRetention;
+function retentionOf(keep: BackupKeepDocument = playbookDefaults.backup.keep): BackupRetention {
   const maxAge = keep.max_age;
   return {
     ...(keep.count !== undefined && { count: keep.count }),
@@ -147,6 +100,9 @@ function retentionOf(
   };
 }
 
+/** Without `backup.keep`: the newest 3 per host. */
+export const defaultBackupRetention: BackupRetention = retentionOf();
+
 export function resolvePlaybook(
   document: PlaybookDocument,
   file: string,
@@ -155,6 +111,7 @@ export function resolvePlaybook(
   const folder = dirname(file);
   const local = (path: string) => localPath(path, folder, environment.homeDir);
   const { source } = document.target;
+  const verify = document.verify ?? {};
   const targetSource: TargetSource =
     source.path !== undefined
       ? { kind: 'path', path: local(source.path) }
@@ -166,7 +123,7 @@ export function resolvePlaybook(
       version: document.target.version,
       source: targetSource,
       sha256: source.sha256.toLowerCase(),
-      configure: document.target.configure ?? [],
+      configure: document.target.configure ?? playbookDefaults.target.configure,
     },
     strategy: strategyOf(document.strategy ?? {}),
     backup: {
@@ -174,20 +131,27 @@ export function resolvePlaybook(
       keep: retentionOf(document.backup?.keep),
     },
     verify: {
-      sample: document.verify?.sample ?? 1000,
-      full: document.verify?.full ?? false,
-      minRestoredRatio: document.verify?.min_restored_ratio ?? 1,
-      acceptSettings: document.verify?.accept_settings ?? [],
-      maxLatencyRegression: fractionOf(document.verify?.max_latency_regression ?? 0.25),
-      minThroughputRatio: document.verify?.min_throughput_ratio ?? 0.8,
+      sample: verify.sample ?? verifyDefaults.sample,
+      full: verify.full ?? verifyDefaults.full,
+      minRestoredRatio: verify.min_restored_ratio ?? verifyDefaults.min_restored_ratio,
+      acceptSettings: verify.accept_settings ?? verifyDefaults.accept_settings,
+      maxLatencyRegression: fractionOf(
+        verify.max_latency_regression ?? verifyDefaults.max_latency_regression,
+      ),
+      minThroughputRatio: verify.min_throughput_ratio ?? verifyDefaults.min_throughput_ratio,
     },
-    swap: { mode: document.swap?.mode ?? 'auto', memoryFile: swapMemoryFile(document) },
+    swap: { mode: document.swap?.mode ?? playbookDefaults.swap.mode, memoryFile: swapMemoryFile(document) },
     ...(document.tasks && {
       tasks: document.tasks.map(
         (step): TaskStep =>
           typeof step === 'string'
             ? { kind: 'builtin', name: step }
-            : { kind: 'command', name: step.command, argv: step.argv, when: step.when ?? 'upgrading' },
+            : {
+                kind: 'command',
+                name: step.command,
+                argv: step.argv,
+                when: step.when ?? taskStepDefaults.when,
+              },
       ),
     }),
     hosts: Object.entries(document.hosts ?? {}).map(([name, host]) =>
@@ -197,10 +161,8 @@ export function resolvePlaybook(
   };
 }
 
-const defaultHandoverMemoryFile = '/dev/shm/memcached-{port}.mem';
-
 function swapMemoryFile(document: PlaybookDocument): string {
-  return document.swap?.memory_file ?? defaultHandoverMemoryFile;
+  return document.swap?.memory_file ?? playbookDefaults.swap.memory_file;
 }
 
 /**
@@ -223,11 +185,14 @@ function resolveHost(
   local: (path: string) => string,
   environment: ControllerEnvironment,
 ): HostConfig {
+  // The schema leaves address optional for hosts_from's sake; validation, and the
+  // inventory merged in by hosts-from.ts, give every host one before this runs.
+  if (host.address === undefined) throw new Error(`host ${name} reached resolving without an address`);
   const settings = mergeHostSettings(defaults, host) as HostSettingsDocument;
   const ssh = settings.ssh ?? {};
   const memcached = settings.memcached ?? {};
-  const prefix = memcached.prefix ?? '/opt/memcached';
-  const connection = settings.connection ?? 'ssh';
+  const prefix = memcached.prefix ?? memcachedDefaults.prefix;
+  const connection = settings.connection ?? hostDefaults.connection;
   // A local host is not looked up in the ssh config: its address is only a label there.
   const configFile = connection === 'ssh' ? sshConfigPath(ssh, local, environment.sshConfigFile) : undefined;
   const config = configFile === undefined ? undefined : environment.sshConfigs?.get(configFile);
@@ -243,22 +208,22 @@ function resolveHost(
     connection,
     ssh: reached.ssh,
     memcached: {
-      port: memcached.port ?? 11211,
+      port: memcached.port ?? memcachedDefaults.port,
       prefix,
-      args: memcached.args ?? [],
-      keepBuilds: memcached.keep_builds ?? 2,
+      args: memcached.args ?? memcachedDefaults.args,
+      keepBuilds: memcached.keep_builds ?? memcachedDefaults.keep_builds,
       service: serviceOf(memcached.service, prefix),
       ...(memcached.auth && {
         auth: { userVariable: memcached.auth.user_env, passwordVariable: memcached.auth.password_env },
       }),
     },
-    become: settings.become ?? false,
+    become: settings.become ?? hostDefaults.become,
   };
 }
 
 // Validation guarantees a systemd service has its unit.
-function serviceOf(service: ServiceDocument | undefined, prefix: string): ServiceConfig {
-  if (service?.manager === 'systemd') {
+function serviceOf(service: ServiceDocument = {}, prefix: string): ServiceConfig {
+  if ((service.manager ?? serviceDefaults.manager) === 'systemd') {
     const unit = service.unit ?? '';
     return {
       manager: 'systemd',
@@ -266,20 +231,22 @@ function serviceOf(service: ServiceDocument | undefined, prefix: string): Servic
       dropIn: service.drop_in ?? `/etc/systemd/system/${unit}.d/memplay.conf`,
     };
   }
-  return { manager: 'pidfile', pidfile: service?.pidfile ?? posix.join(prefix, 'memcached.pid') };
+  return { manager: 'pidfile', pidfile: service.pidfile ?? posix.join(prefix, 'memcached.pid') };
 }
 
 function strategyOf(strategy: NonNullable<PlaybookDocument['strategy']>): Strategy {
-  const serial = strategy.serial ?? 1;
+  const serial = strategy.serial ?? strategyDefaults.serial;
   const maxFailedHosts = strategy.max_failed_hosts;
   return {
     serial: (Array.isArray(serial) ? serial : [serial]).map(hostCountOf),
     // A failure budget written without max_fail_percentage decides alone: the
     // default 0 would otherwise stop the run at the first failure, before the budget.
-    maxFailPercentage: strategy.max_fail_percentage ?? (maxFailedHosts === undefined ? 0 : 100),
+    maxFailPercentage:
+      strategy.max_fail_percentage ??
+      (maxFailedHosts === undefined ? strategyDefaults.max_fail_percentage : 100),
     ...(maxFailedHosts !== undefined && { maxFailedHosts: hostCountOf(maxFailedHosts) }),
-    pauseBetweenBatches: strategy.pause_between_batches ?? 0,
-    confirmBetweenBatches: strategy.confirm_between_batches ?? false,
+    pauseBetweenBatches: strategy.pause_between_batches ?? strategyDefaults.pause_between_batches,
+    confirmBetweenBatches: strategy.confirm_between_batches ?? strategyDefaults.confirm_between_batches,
   };
 }
 
@@ -294,83 +261,4 @@ export function localPath(path: string, folder: string, homeDir: string): string
   if (path === '~') return homeDir;
   if (path.startsWith('~/')) return join(homeDir, path.slice(2));
   return resolvePath(folder, path);
-}
-
-/**
- * The hosts `--limit` selects, in playbook order. PATTERN is a list separated by `,` or
- * `:` of host names, group names and shell-style globs (`cache*`, `web?`); `!` before
- * one excludes what it matches. `all` (unless a host or group has that name) is every host.
- */
-export function selectHosts(playbook: Playbook, limit: string | undefined): HostConfig[] {
-  if (limit === undefined) return [...playbook.hosts];
-  const patterns = limit
-    .split(/[,:]/)
-    .map((pattern) => pattern.trim())
-    .filter((pattern) => pattern !== '');
-  if (patterns.length === 0) {
-    throw new UsageError(`--limit "${limit}" names no host or group; ${knownNames(playbook)}`);
-  }
-  const included = new Set<string>();
-  const excluded = new Set<string>();
-  let includesAny = false;
-  for (const pattern of patterns) {
-    const negated = pattern.startsWith('!');
-    const name = negated ? pattern.slice(1) : pattern;
-    const matched = hostsMatching(playbook, name);
-    if (matched.size === 0) {
-      throw new UsageError(`--limit "${name}" matches no host or group; ${knownNames(playbook)}`);
-    }
-    if (!negated) includesAny = true;
-    for (const host of matched) (negated ? excluded : included).add(host);
-  }
-  const selected = playbook.hosts.filter(
-    (host) => (!includesAny || included.has(host.name)) && !excluded.has(host.name),
-  );
-  if (selected.length === 0) {
-    throw new UsageError(
-      `--limit "${limit}" leaves no host selected once its ! exclusions are applied; ${knownNames(playbook)}`,
-    );
-  }
-  return selected;
-}
-
-function hostsMatching(playbook: Playbook, pattern: string): Set<string> {
-  const hostNames = playbook.hosts.map((host) => host.name);
-  const groupNames = Object.keys(playbook.groups);
-  if (pattern === 'all' && !hostNames.includes('all') && !groupNames.includes('all'))
-    return new Set(hostNames);
-  const matches = globMatcher(pattern);
-  const found = new Set(hostNames.filter(matches));
-  for (const group of groupNames.filter(matches)) {
-    for (const member of playbook.groups[group] ?? []) found.add(member);
-  }
-  return found;
-}
-
-function globMatcher(pattern: string): (name: string) => boolean {
-  let source = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i] as string;
-    if (c === '*') source += '.*';
-    else if (c === '?') source += '.';
-    else if (c === '[' && pattern.indexOf(']', i + 2) > i) {
-      const end = pattern.indexOf(']', i + 2);
-      const set = pattern.slice(i + 1, end);
-      source += `[${set.startsWith('!') ? `^${escapeClass(set.slice(1))}` : escapeClass(set)}]`;
-      i = end;
-    } else source += c.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&');
-  }
-  const regex = new RegExp(`^${source}$`);
-  return (name) => regex.test(name);
-}
-
-function escapeClass(set: string): string {
-  return set.replace(/[\\\]^]/g, '\\$&');
-}
-
-function knownNames(playbook: Playbook): string {
-  const groups = Object.keys(playbook.groups);
-  return `known hosts: ${playbook.hosts.map((host) => host.name).join(', ')}; groups: ${
-    groups.length > 0 ? groups.join(', ') : 'none'
-  }`;
 }

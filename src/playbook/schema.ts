@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { projectFile } from '../project-root.js';
+import type { PlaybookDocument } from './document.generated.js';
 
 /** schemas/playbook.schema.json, the single source of truth for the playbook format. */
 export const playbookSchema: Readonly<Record<string, unknown>> = JSON.parse(
@@ -18,11 +19,20 @@ const ajv = new Ajv2020({
   strictRequired: false,
   allowUnionTypes: true,
 });
-const validate = ajv.compile(playbookSchema);
+const validate = ajv.compile<PlaybookDocument>(playbookSchema);
 
 /** Every schema violation in the document at once (empty when it conforms). */
 export function schemaErrors(data: unknown): ErrorObject[] {
   return validate(data) ? [] : [...(validate.errors ?? [])];
+}
+
+/**
+ * The document of a playbook that passed validation, typed by the schema it was
+ * checked against (document.generated.ts); throws when it does not conform.
+ */
+export function playbookDocument(data: unknown): PlaybookDocument {
+  if (!validate(data)) throw new Error('the playbook document was used before it was validated');
+  return data;
 }
 
 /** Every schema violation of one host's settings, as a `hosts.<name>` entry would have them. */

@@ -5,17 +5,11 @@
 import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import type { SshConfigFile, SshConfigHost } from '../transport/ssh-config.js';
-import type { JumpHost, SshSettings } from './types.js';
+import { type SshDocument, sshDefaults } from './document.generated.js';
 
-export interface SshDocument {
-  readonly user?: string;
-  readonly port?: number;
-  readonly identity_file?: string;
-  readonly known_hosts?: string;
-  readonly connect_timeout?: number;
-  readonly jump?: string;
-  readonly config_file?: string;
-}
+export type { SshDocument } from './document.generated.js';
+
+import type { JumpHost, SshSettings } from './types.js';
 
 export interface SshContext {
   readonly homeDir: string;
@@ -32,7 +26,7 @@ export function sshConfigPath(
   local: (path: string) => string,
   fromEnvironment: string | undefined,
 ): string | undefined {
-  const path = ssh.config_file ?? fromEnvironment ?? '~/.ssh/config';
+  const path = ssh.config_file ?? fromEnvironment ?? sshDefaults.config_file;
   return path === 'none' ? undefined : local(path);
 }
 
@@ -67,7 +61,7 @@ export function resolveSsh(
   const found = config?.lookup(alias) ?? { identityFiles: [], origins: {} };
   const address = found.hostName !== undefined ? expandTokens(found.hostName, { h: alias }) : alias;
   const user = ssh.user ?? found.user ?? userName;
-  const port = ssh.port ?? found.port ?? 22;
+  const port = ssh.port ?? found.port ?? sshDefaults.port;
   const tokens = { h: address, n: alias, d: homeDir, u: userName, r: user, p: String(port) };
   const identityFile =
     ssh.identity_file !== undefined ? local(ssh.identity_file) : firstIdentity(found, tokens, homeDir);
@@ -76,7 +70,7 @@ export function resolveSsh(
       ? local(ssh.known_hosts)
       : found.userKnownHostsFile !== undefined
         ? configPath(expandTokens(found.userKnownHostsFile, tokens), homeDir)
-        : local('~/.ssh/known_hosts');
+        : local(sshDefaults.known_hosts);
   const jumpSpec = ssh.jump ?? found.proxyJump;
   const jumps =
     jumpSpec === undefined || jumpSpec === 'none'
@@ -89,7 +83,9 @@ export function resolveSsh(
       port,
       ...(identityFile !== undefined && { identityFile }),
       knownHosts,
-      connectTimeoutMs: Math.round((ssh.connect_timeout ?? found.connectTimeout ?? 10) * 1000),
+      connectTimeoutMs: Math.round(
+        (ssh.connect_timeout ?? found.connectTimeout ?? sshDefaults.connect_timeout) * 1000,
+      ),
       ...(jumps.length > 0 && { jumps }),
       ...(found.hostKeyAlias !== undefined && { hostKeyAlias: found.hostKeyAlias }),
       // A missing ~/.ssh/config is the common case, not worth a word in every message.
@@ -147,7 +143,7 @@ function jumpHosts(
     }
     const address = found.hostName !== undefined ? expandTokens(found.hostName, { h: host }) : host;
     const user = specUser ?? found.user ?? userName;
-    const port = specPort ?? found.port ?? 22;
+    const port = specPort ?? found.port ?? sshDefaults.port;
     const tokens = { h: address, n: host, d: homeDir, u: userName, r: user, p: String(port) };
     // A bastion without its own IdentityFile is logged in to with the host's key (or the agent).
     const identityFile = firstIdentity(found, tokens, homeDir) ?? targetIdentity;

@@ -1,16 +1,18 @@
 import type { Diagnostic } from '../errors.js';
 import { isRecord } from './merge.js';
 import { displayPath, type Path, type PlaybookSource } from './source.js';
+import { taskNames } from './task-order.js';
 import { closestName } from './words.js';
 
 // `tasks:` may add command steps around the built-in tasks, never drop or
 // reorder those: each depends on the one before it (swap on build and on the
 // backup it seals, restore on that backup, verify on the restore), and a list
-// without backup or restore would upgrade a host cold. The schema checks the
+// without backup or restore would upgrade a host cold. That is stricter than a
+// built-in sequence (task-order.ts), which may leave tasks out. The schema checks the
 // shape of each step; this checks the list as a whole.
 
-/** The built-in tasks of `memplay apply`, in the only order they can run. */
-export const builtinTaskOrder = ['version_check', 'build', 'backup', 'swap', 'restore', 'verify'] as const;
+/** The built-in tasks of `memplay apply`, in the only order they can run (task-order.ts). */
+const builtinTaskOrder = taskNames;
 
 const shape = '`{ command: NAME, argv: [PROGRAM, ARG…] }`';
 

@@ -1,4 +1,5 @@
 import type { Diagnostic } from '../errors.js';
+import { memcachedDefaults } from './document.generated.js';
 import { combinedHosts, inventoryHost } from './hosts-from.js';
 import type { Inventory } from './inventory.js';
 import { isRecord, mergeHostSettings, type RawRecord } from './merge.js';
@@ -148,7 +149,9 @@ function duplicateEndpoints(
   for (const [name, host] of Object.entries(hosts)) {
     if (!isRecord(host) || typeof host.address !== 'string') continue;
     const settings = mergeHostSettings(defaults, host);
-    const port = isRecord(settings.memcached) ? (settings.memcached.port ?? 11211) : 11211;
+    const port = isRecord(settings.memcached)
+      ? (settings.memcached.port ?? memcachedDefaults.port)
+      : memcachedDefaults.port;
     const endpoint = `${host.address}:${String(port)}`;
     const first = seen.get(endpoint);
     if (first === undefined) {

@@ -1,12 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { HostUnreachable, TaskFailed } from '../errors.js';
-import {
-  buildFor,
-  compareVersions,
-  type HostFacts,
-  hasWorkingBuild,
-} from '../facts/host-facts.js';
+import { buildFor, compareVersions, type HostFacts, hasWorkingBuild } from '../facts/host-facts.js';
 import { type ShellCommand, sh } from '../transport/quote.js';
 import type { Transport } from '../transport/transport.js';
 import { withCompileCount } from './build-progress.js';

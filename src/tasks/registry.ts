@@ -7,7 +7,7 @@ import { verify } from './verify.js';
 import { versionCheck } from './version-check.js';
 
 /** Task modules by the name playbooks/*.yml use. */
-export const taskModules: Partial<Record<TaskName, AnyTaskModule>> = {
+export const taskModules: Readonly<Record<TaskName, AnyTaskModule>> = {
   version_check: versionCheck,
   build,
   backup,

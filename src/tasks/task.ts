@@ -4,6 +4,7 @@ import type { HostFacts } from '../facts/host-facts.js';
 import type { BackupHeader } from '../memcached/backup-layout.js';
 import type { NewSideGuard } from '../memcached/new-side-guard.js';
 import type { FenceRecord, OldSideFence } from '../memcached/old-side-fence.js';
+import type { TaskName } from '../playbook/task-order.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
 import type { SwapPath } from '../report/events.js';
 import type { Transport } from '../transport/transport.js';
@@ -11,8 +12,7 @@ import type { BuildExchange, BuildPeer, BuildRole } from './build-sharing.js';
 import type { GateReport } from './gates/gate-result.js';
 import type { OldInstance } from './gates/instance-record.js';
 
-export const taskNames = ['version_check', 'build', 'backup', 'swap', 'restore', 'verify'] as const;
-export type TaskName = (typeof taskNames)[number];
+export { type TaskName, taskNames } from '../playbook/task-order.js';
 /** What events name: a pipeline task, a playbook's own command step (by its name), or the rollback the engine runs after one failed. */
 export type EventTaskName = TaskName | 'rollback' | (string & {});
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type LoadResult, type ModeFigures, runLoad } from '../../memcached/load-probe.js';
 import type { StreamFactory } from '../../memcached/protocol-probe.js';
-import type { GateReport, LoadFigures, PerformanceSide } from './gate-result.js';
+import type { GateReport, LoadFigures, PerformanceSide } from '../../report/gate-report.js';
 
 // The same short load on the old instance before the swap and on the new one
 // after the restore: 5 rounds of 100 ms one request at a time and 100 ms

@@ -9,7 +9,7 @@ import type { ClientChannel, SFTPWrapper, Client as Ssh2Client } from 'ssh2';
 type Client = Ssh2Client;
 
 import { HostUnreachable } from '../errors.js';
-import { addressAndPort } from '../memcached/listen-address.js';
+import { addressAndPort } from './address.js';
 import {
   CommandSlots,
   commandRecorder,

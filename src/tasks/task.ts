@@ -5,7 +5,7 @@ import type { BackupHeader } from '../memcached/backup-layout.js';
 import type { NewSideGuard } from '../memcached/new-side-guard.js';
 import type { FenceRecord, OldSideFence } from '../memcached/old-side-fence.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
-import type { EventTaskName, GateReport, PlanAction, TaskFigures, TaskName } from '../report/event-types.js';
+import type { GateReport, PlanAction, TaskFigures, TaskName } from '../report/event-types.js';
 import type { SwapPath } from '../report/events.js';
 import type { Transport } from '../transport/transport.js';
 import type { BuildExchange } from './build-sharing.js';

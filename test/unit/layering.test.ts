@@ -3,7 +3,7 @@ import { dirname, join, posix, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-// Lower layers never import higher ones (docs/STYLE: "memcached/ knows nothing of
+// Lower layers never import higher ones (the style guide: "memcached/ knows nothing of
 // tasks, transport/ nothing of playbooks, the engine nothing of terminals"). The
 // layers, low to high, as the code stands:
 //

@@ -1,6 +1,7 @@
 import { unreachableReport } from '../errors.js';
+import type { FleetFacts } from '../facts/fleet-facts.js';
 import { gatherFacts, type HostFacts } from '../facts/host-facts.js';
-import { type ServingStats, servingStats } from '../facts/serving-stats.js';
+import { servingStats } from '../facts/serving-stats.js';
 import type { HostConfig } from '../playbook/types.js';
 import type { Transport } from '../transport/transport.js';
 import { forEachLimited } from './batches.js';
@@ -8,22 +9,7 @@ import { forEachLimited } from './batches.js';
 // `memplay facts`: the engine's connect and fact probe, and nothing else, across
 // the selected hosts (up to forks at once). Nothing is changed on any host.
 
-export type FleetFacts =
-  | {
-      readonly host: HostConfig;
-      readonly reachable: true;
-      readonly facts: HostFacts;
-      /** null: nothing answers on the memcached port. */
-      readonly stats: ServingStats | null;
-      /** Why the running memcached and the playbook disagree (src/facts/running-instance.ts); null: they agree. */
-      readonly problem: string | null;
-    }
-  | {
-      readonly host: HostConfig;
-      readonly reachable: false;
-      readonly reason: string;
-      readonly detail: string;
-    };
+export type { FleetFacts } from '../facts/fleet-facts.js';
 
 export async function gatherFleetFacts(
   hosts: readonly HostConfig[],

@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import { sh } from '../transport/quote.js';
 import type { Transport } from '../transport/transport.js';
+import { formatBytes } from '../units.js';
 
 // Whether a host has room for `swap.mode: handover`: the new build runs beside
 // the old one until the port is handed over, so the host holds two copies of
@@ -63,7 +64,6 @@ export function handoverRoomProblem(
   memoryFile: string,
   bytes: number,
 ): string | undefined {
-  const mib = (n: number) => `${Math.round(n / 1024 / 1024)} MiB`;
   if (room.folderFreeBytes === null) return `the folder of ${memoryFile} does not exist`;
   if (room.folderType !== 'tmpfs' && room.folderType !== 'ramfs') {
     return `${posix.dirname(memoryFile)} is on ${room.folderType ?? 'an unknown filesystem'}, not tmpfs: a memory file there would be written through to disk`;
@@ -71,10 +71,10 @@ export function handoverRoomProblem(
   // A leftover file of an interrupted handover is replaced: its space counts as free.
   const free = room.folderFreeBytes + room.existingFileBytes;
   if (free < bytes) {
-    return `${posix.dirname(memoryFile)} has ${mib(free)} free, the new instance's memory file needs ${mib(bytes)} (-m)`;
+    return `${posix.dirname(memoryFile)} has ${formatBytes(free)} free, the new instance's memory file needs ${formatBytes(bytes)} (-m)`;
   }
   if (room.memAvailableBytes !== null && room.memAvailableBytes + room.existingFileBytes < bytes * 1.1) {
-    return `the host has ${mib(room.memAvailableBytes)} of memory available, a second copy of the cache needs ${mib(bytes)} (-m) and a margin`;
+    return `the host has ${formatBytes(room.memAvailableBytes)} of memory available, a second copy of the cache needs ${formatBytes(bytes)} (-m) and a margin`;
   }
   return undefined;
 }

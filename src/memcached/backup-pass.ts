@@ -3,8 +3,8 @@ import { BackupFileError, readBackupItems, verifyBackup } from './backup-reader.
 import type { BackupWriter } from './backup-writer.js';
 import type { ServerClock } from './expiry.js';
 import { CasIndex, keyDigestId } from './key-index.js';
-import type { MetaClient, StoreCounts, StoreMode } from './meta-client.js';
-import { MetadumpError, type MetadumpMode } from './metadump.js';
+import type { FetchedItem, MetaClient, StoreCounts, StoreMode } from './meta-client.js';
+import { type MetadumpEntry, MetadumpError, type MetadumpMode } from './metadump.js';
 import { lateBuckets, sizeBucket } from './restore-order.js';
 
 // The three data movements of an upgrade, over a MetaClient:
@@ -87,6 +87,52 @@ async function withRestarts<T>(options: PassOptions, attempt: () => Promise<T>):
   }
 }
 
+/** What one pass does with the listing: which keys to read, and what to do with each value or vanished key. */
+interface PassSteps {
+  /** Whether to read this listed key (the pass counts what it skips). */
+  pick(entry: MetadumpEntry, id: string): boolean;
+  onItem(item: FetchedItem, id: string): Promise<void> | undefined;
+  /** The key was listed, then gone before mg reached it. */
+  onMissing(id: string): void;
+}
+
+/**
+ * The loop both passes share: metadump lists every key, `steps.pick` chooses
+ * which to read, and those are fetched pipelined while the dump goes on. A dump
+ * the server cuts short is restarted (withRestarts); the index the passes pick
+ * with makes a restart read only what it has not read yet.
+ */
+async function listAndFetch(
+  client: MetaClient,
+  clock: ServerClock,
+  options: PassOptions,
+  steps: PassSteps,
+): Promise<{ mode: MetadumpMode; restarts: number; unaddressable: string[] }> {
+  let mode: MetadumpMode = 'hash';
+  const unaddressable: string[] = [];
+  const [, restarts] = await withRestarts(options, async () => {
+    const dump = client.metadumpEntries(options.mode ?? 'auto');
+    async function* picked(): AsyncGenerator<Listed> {
+      for (;;) {
+        const step = await dump.next();
+        if (step.done) {
+          mode = step.value.mode;
+          return;
+        }
+        const entry = step.value;
+        const id = keyDigestId(entry.key);
+        if (steps.pick(entry, id)) yield { key: entry.key, size: entry.size, id };
+      }
+    }
+    const counts = await client.fetchItems(picked(), (item, request) => steps.onItem(item, request.id), {
+      clock,
+      onMissing: (request) => steps.onMissing(request.id),
+    });
+    unaddressable.push(...counts.unaddressable);
+  });
+  return { mode, restarts, unaddressable };
+}
+
 /**
  * Full pass: every listed item into the backup; `index` learns each key's cas.
  * Keys listed twice (mode `all` can meet an item twice as the LRU moves it, and
@@ -101,47 +147,28 @@ export async function backupFullPass(
 ): Promise<FullPassResult> {
   const started = performance.now();
   const currItemsBefore = await currItems(client);
-  let mode: MetadumpMode = 'hash';
   let listed = 0;
   let written = 0;
   let valueBytes = 0;
   let vanished = 0;
-  const unaddressable: string[] = [];
   const every = options.progressEvery ?? 1_000;
-  const [, restarts] = await withRestarts(options, async () => {
-    const dump = client.metadumpEntries(options.mode ?? 'auto');
-    async function* unseen(): AsyncGenerator<Listed> {
-      for (;;) {
-        const step = await dump.next();
-        if (step.done) {
-          mode = step.value.mode;
-          return;
-        }
-        const entry = step.value;
-        const id = keyDigestId(entry.key);
-        if (!index.rememberNew(id, entry.cas)) continue;
-        listed++;
-        yield { key: entry.key, size: entry.size, id };
-      }
-    }
-    const counts = await client.fetchItems(
-      unseen(),
-      (item, request) => {
-        index.remember(request.id, item.cas);
-        written++;
-        valueBytes += item.value.length;
-        if (options.onProgress && written % every === 0) options.onProgress({ listed, written, valueBytes });
-        return writer.writeItem(item);
-      },
-      {
-        clock,
-        onMissing: (request) => {
-          index.forget(request.id);
-          vanished++;
-        },
-      },
-    );
-    unaddressable.push(...counts.unaddressable);
+  const { mode, restarts, unaddressable } = await listAndFetch(client, clock, options, {
+    pick: (entry, id) => {
+      if (!index.rememberNew(id, entry.cas)) return false;
+      listed++;
+      return true;
+    },
+    onItem: (item, id) => {
+      index.remember(id, item.cas);
+      written++;
+      valueBytes += item.value.length;
+      if (options.onProgress && written % every === 0) options.onProgress({ listed, written, valueBytes });
+      return writer.writeItem(item);
+    },
+    onMissing: (id) => {
+      index.forget(id);
+      vanished++;
+    },
   });
   options.onProgress?.({ listed, written, valueBytes });
   return {
@@ -172,7 +199,6 @@ export async function backupDeltaPass(
   const started = performance.now();
   await writer.beginDelta(clock.now());
   index.beginDelta();
-  let mode: MetadumpMode = 'hash';
   let listed = 0;
   let unchanged = 0;
   let changed = 0;
@@ -180,47 +206,30 @@ export async function backupDeltaPass(
   let deleted = 0;
   let written = 0;
   let valueBytes = 0;
-  const unaddressable: string[] = [];
-  const [, restarts] = await withRestarts(options, async () => {
-    const dump = client.metadumpEntries(options.mode ?? 'auto');
-    async function* toReread(): AsyncGenerator<Listed> {
-      for (;;) {
-        const step = await dump.next();
-        if (step.done) {
-          mode = step.value.mode;
-          return;
-        }
-        listed++;
-        const id = keyDigestId(step.value.key);
-        const verdict = index.observe(id, step.value.cas);
-        if (verdict === 'unchanged') {
-          unchanged++;
-          continue;
-        }
-        if (verdict === 'new') added++;
-        else changed++;
-        yield { key: step.value.key, size: step.value.size, id };
+  const { mode, restarts, unaddressable } = await listAndFetch(client, clock, options, {
+    pick: (entry, id) => {
+      listed++;
+      const verdict = index.observe(id, entry.cas);
+      if (verdict === 'unchanged') {
+        unchanged++;
+        return false;
       }
-    }
-    const counts = await client.fetchItems(
-      toReread(),
-      (item, request) => {
-        index.remember(request.id, item.cas);
-        written++;
-        valueBytes += item.value.length;
-        return writer.writeItem(item);
-      },
-      {
-        clock,
-        onMissing: (request) => {
-          // Gone between listing and re-reading: deleted as far as the backup is concerned.
-          index.forget(request.id);
-          deleted++;
-          void writer.writeTombstone(Buffer.from(request.id, 'base64'));
-        },
-      },
-    );
-    unaddressable.push(...counts.unaddressable);
+      if (verdict === 'new') added++;
+      else changed++;
+      return true;
+    },
+    onItem: (item, id) => {
+      index.remember(id, item.cas);
+      written++;
+      valueBytes += item.value.length;
+      return writer.writeItem(item);
+    },
+    onMissing: (id) => {
+      // Gone between listing and re-reading: deleted as far as the backup is concerned.
+      index.forget(id);
+      deleted++;
+      void writer.writeTombstone(Buffer.from(id, 'base64'));
+    },
   });
   for (const digest of index.endDelta()) {
     deleted++;

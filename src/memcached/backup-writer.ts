@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { chmod, type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { formatBytes } from '../units.js';
 import { backupDirProblem, hostBackupDir } from './backup-dir.js';
 import {
   type BackupHeader,
@@ -95,7 +96,7 @@ export class BackupWriteError extends Error {
     writtenBytes: number,
   ) {
     const what = (code && fileProblems[code]) ?? cause.message;
-    const after = writtenBytes > 0 ? ` after ${(writtenBytes / 1024 / 1024).toFixed(1)} MiB` : '';
+    const after = writtenBytes > 0 ? ` after ${formatBytes(writtenBytes)}` : '';
     const next =
       code === 'ENOSPC' || code === 'EDQUOT'
         ? `free space in ${dir} (a backup needs about as much as the cache holds), or set backup.dir to a folder with room`

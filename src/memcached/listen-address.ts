@@ -3,6 +3,9 @@
 // (`-l 10.0.0.5`), where 127.0.0.1 answers nothing: memplay must dial what
 // memcached really listens on, or it takes a running cache for an empty host.
 
+// The transport writes addresses the same way (it tunnels to them): defined there, below this layer.
+export { addressAndPort } from '../transport/address.js';
+
 export const DEFAULT_MEMCACHED_PORT = 11211;
 
 export interface ListenSettings {
@@ -91,9 +94,4 @@ export function dialAddresses(interfaces: readonly string[]): string[] {
   });
   const unique = [...new Set(hosts)];
   return [...unique.filter((host) => LOOPBACK.has(host)), ...unique.filter((host) => !LOOPBACK.has(host))];
-}
-
-/** `127.0.0.2:11211`, `[::1]:11211`: how an address and port read in messages. */
-export function addressAndPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }

@@ -1,18 +1,37 @@
+import { awaitingRestore } from '../memcached/backup-purpose.js';
+import { retentionText } from '../playbook/retention-text.js';
 import type { BackupRetention } from '../playbook/types.js';
-import { awaitingRestore, type RetainedBackup, retentionText } from '../tasks/backup-retention.js';
-import { formatCount, formatSize } from '../tasks/memcached-client.js';
+import { formatBytes, formatCount } from '../units.js';
 import { formatTable } from './table.js';
 
 // `memplay backups` as a table for people and as JSON lines for programs: one
 // `backups` object per host, in playbook order, each backup with whether
 // `backup.keep` keeps it and why.
 
+/** One backup as the listing shows it: what src/tasks/backup-retention.ts decided about a catalogued file. */
+export interface ListedBackup {
+  readonly file: string;
+  /** On the controller's disk, sidecars included. */
+  readonly bytes: number;
+  readonly restored: boolean;
+  /** What its header says; absent when the file is not a complete memplay backup of this host. */
+  readonly backup?: {
+    readonly createdAtMs: number;
+    readonly memcachedVersion: string;
+    readonly purpose?: string;
+    readonly target?: string;
+    readonly items: number;
+    readonly valueBytes: number;
+  };
+  readonly retention: { readonly keep: boolean; readonly reason: string };
+}
+
 export interface HostBackupListing {
   readonly host: string;
   readonly folder: string;
   readonly keep: BackupRetention;
   /** Newest first. */
-  readonly backups: readonly RetainedBackup[];
+  readonly backups: readonly ListedBackup[];
   /** Why the folder could not be read. */
   readonly problem?: string;
 }
@@ -94,7 +113,7 @@ export function formatBackupsTable(listings: readonly HostBackupListing[]): stri
       b.backup ? isoSeconds(b.backup.createdAtMs).replace('T', ' ') : '-',
       b.backup?.memcachedVersion ?? '-',
       b.backup ? formatCount(b.backup.items) : '-',
-      formatSize(b.bytes),
+      formatBytes(b.bytes),
       b.restored ? 'yes' : awaitingRestore(b) ? 'not yet' : 'no',
       `${b.retention.keep ? 'kept' : 'prune'}: ${b.retention.reason}`,
     ]),
@@ -113,10 +132,10 @@ function total(listings: readonly HostBackupListing[]): string {
   const pruned = backups.filter((b) => !b.retention.keep);
   const policies = [...new Set(listings.map((l) => retentionText(l.keep)))].join('; ');
   const hosts = `${listings.length} host${listings.length === 1 ? '' : 's'}`;
-  const held = `${formatCount(backups.length)} backup${backups.length === 1 ? '' : 's'}, ${formatSize(bytes)}`;
+  const held = `${formatCount(backups.length)} backup${backups.length === 1 ? '' : 's'}, ${formatBytes(bytes)}`;
   const prune =
     pruned.length > 0
-      ? `${formatCount(pruned.length)} beyond backup.keep (${policies}), ${formatSize(
+      ? `${formatCount(pruned.length)} beyond backup.keep (${policies}), ${formatBytes(
           pruned.reduce((sum, b) => sum + b.bytes, 0),
         )}: removed by the next apply, rollback or backup that succeeds on its host`
       : `none beyond backup.keep (${policies})`;

@@ -1,6 +1,5 @@
 import type { Diagnostic } from '../errors.js';
-import type { GateReport } from '../tasks/gates/gate-result.js';
-import type { EventTaskName, Job, PlanAction, TaskFigures } from '../tasks/task.js';
+import type { EventTaskName, GateReport, JobKind, PlanAction, TaskFigures } from './event-types.js';
 
 // The engine speaks only in these events; renderers (listr2, plain, json) and
 // the recap are views of them. JSON output writes each one as a line, stamped
@@ -110,7 +109,7 @@ export type RunEvent =
       readonly hosts: readonly string[];
       readonly tasks: readonly EventTaskName[];
       /** What the run is: `upgrade` (apply), `rollback`, `backup` or `restore`. */
-      readonly job: Job['kind'];
+      readonly job: JobKind;
       /** memplay's own version (package.json). */
       readonly memplay_version: string;
       /**

@@ -1,5 +1,5 @@
-import type { FleetFacts } from '../engine/fleet-facts.js';
-import { formatCount, formatSize } from '../tasks/memcached-client.js';
+import type { FleetFacts } from '../facts/fleet-facts.js';
+import { formatBytes, formatCount } from '../units.js';
 import { formatTable } from './table.js';
 
 // `memplay facts` as a table for people and as JSON lines for programs: one
@@ -121,7 +121,7 @@ export function formatFactsTable(rows: readonly FleetFacts[]): string {
         builds,
         formatUptime(stats.uptime),
         formatCount(stats.items),
-        formatSize(stats.bytes),
+        formatBytes(stats.bytes),
         // `†`: counted since memplay's last read of the instance, its own gets left out.
         `${formatHitRatio(stats.hitRatio)}${stats.hitRatioSince !== null && stats.hitRatio !== null ? '†' : ''}`,
         formatCount(stats.evictions),
@@ -154,7 +154,7 @@ function fleetTotal(rows: readonly FleetFacts[]): string {
     `${rows.length} host${rows.length === 1 ? '' : 's'}: ${serving.length} serving${byVersion ? ` (${byVersion})` : ''}`,
     reachable.length - serving.length ? `${reachable.length - serving.length} not serving` : '',
     unreachable ? `${unreachable} unreachable` : '',
-    `${formatCount(items)} items / ${formatSize(bytes)} cached`,
+    `${formatCount(items)} items / ${formatBytes(bytes)} cached`,
     '* = the build current points at',
     serving.some((r) => r.stats?.hitRatioSince !== null && r.stats?.hitRatio !== null)
       ? "† = clients' gets since memplay last read the instance (its own left out)"

@@ -1,4 +1,4 @@
-import { formatSize } from '../tasks/memcached-client.js';
+import { formatBytes, formatSeconds } from '../units.js';
 import type { BatchPosition, RunEvent } from './events.js';
 import { planView } from './plan-view.js';
 import { formatRecap } from './recap.js';
@@ -77,14 +77,14 @@ export function hostKeyAcceptedLine(event: Extract<RunEvent, { event: 'host-key-
 }
 
 /**
- * `host1 backups pruned 2, 145.0 MB freed (keep: count 3): A.mpbak (beyond the newest 3), …`;
+ * `host1 backups pruned 2, 145.0 MiB freed (keep: count 3): A.mpbak (beyond the newest 3), …`;
  * the live view prints the same line.
  */
 export function backupsPrunedLine(event: Extract<RunEvent, { event: 'backups-pruned' }>): string {
   const files = event.pruned.map((backup) => `${backup.file} (${backup.reason})`).join(', ');
   const what = event.check
-    ? `would prune ${event.pruned.length}, freeing ${formatSize(event.freed_bytes)}`
-    : `pruned ${event.pruned.length}, ${formatSize(event.freed_bytes)} freed`;
+    ? `would prune ${event.pruned.length}, freeing ${formatBytes(event.freed_bytes)}`
+    : `pruned ${event.pruned.length}, ${formatBytes(event.freed_bytes)} freed`;
   const problems = event.problems?.length ? `; not pruned: ${event.problems.join('; ')}` : '';
   return `${event.host} backups ${what} (keep: ${event.keep}; ${event.kept} kept in ${event.folder})${files ? `: ${files}` : ''}${problems}`;
 }
@@ -97,11 +97,6 @@ export function batchLine(position: BatchPosition): string {
 /** The wait before a batch, with the seconds left; the live view counts it down. */
 export function pauseLine(position: BatchPosition, secondsLeft: number): string {
   return `pause_between_batches: ${batchLine(position)} starts in ${formatSeconds(secondsLeft)} (Ctrl-C stops the run here)`;
-}
-
-function formatSeconds(seconds: number): string {
-  const rounded = Math.max(0, Math.ceil(seconds));
-  return rounded < 60 ? `${rounded} s` : `${Math.floor(rounded / 60)} min ${rounded % 60} s`;
 }
 
 /**

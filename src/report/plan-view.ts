@@ -1,5 +1,5 @@
-import { formatCount, formatSize } from '../tasks/memcached-client.js';
-import type { PlanAction } from '../tasks/task.js';
+import { formatBytes, formatCount } from '../units.js';
+import type { PlanAction } from './event-types.js';
 import type { PlanSummary, RunEvent } from './events.js';
 
 // What --check prints after the task lines, in every text mode: each host's
@@ -78,7 +78,7 @@ export function formatPlanSummary(summary: PlanSummary): string[] {
   lines.push(`  builds: ${[...compile, ...shipped].join('; ') || 'none'}`);
   lines.push(
     summary.backup_hosts
-      ? `  back up: ${formatCount(summary.backup_items)} items / ${formatSize(summary.backup_bytes)} on ${summary.backup_hosts} host${summary.backup_hosts === 1 ? '' : 's'}`
+      ? `  back up: ${formatCount(summary.backup_items)} items / ${formatBytes(summary.backup_bytes)} on ${summary.backup_hosts} host${summary.backup_hosts === 1 ? '' : 's'}`
       : '  back up: nothing',
   );
   const down = summary.batches.filter((b) => b.out_of_service.length > 0);

@@ -1,3 +1,4 @@
+import { formatBytes, formatCount, formatEta } from '../units.js';
 import type { RunEvent } from './events.js';
 
 // How a progress event reads: "backup 41,200/100,000 items · 48.0/119.0 MiB · ETA 3 s".
@@ -16,44 +17,17 @@ export interface ProgressFields {
   readonly bytes_total?: number;
 }
 
-const count = (n: number) => n.toLocaleString('en-US');
-
-const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'] as const;
-
-function unitFor(bytes: number): number {
-  let power = 0;
-  while (power < units.length - 1 && bytes >= 1024 ** (power + 1)) power += 1;
-  return power;
-}
-
-function scaled(bytes: number, power: number): string {
-  return power === 0 ? String(bytes) : (bytes / 1024 ** power).toFixed(1);
-}
-
-/** `512 B`, `48.0 MiB`; with a total, both in the total's unit: `48.0/119.0 MiB`. */
-export function formatSize(bytes: number, total?: number): string {
-  const power = unitFor(total ?? bytes);
-  const done = scaled(bytes, power);
-  return total === undefined ? `${done} ${units[power]}` : `${done}/${scaled(total, power)} ${units[power]}`;
-}
-
-/** `ETA 3 s`, `ETA 2 min 05 s`, `ETA 1 h 03 min`: rounded up, never "0 s" while work remains. */
-export function formatEta(ms: number): string {
-  const seconds = Math.max(1, Math.ceil(ms / 1000));
-  if (seconds < 60) return `ETA ${seconds} s`;
-  if (seconds < 3600) return `ETA ${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, '0')} s`;
-  const minutes = Math.ceil(seconds / 60);
-  return `ETA ${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, '0')} min`;
-}
-
 /** The phase and its counts, without an ETA: the progress event's `message`. */
 export function describeProgress(p: ProgressFields): string {
   const parts = [p.phase];
   if (p.items !== undefined) {
-    const of = p.items_total === undefined ? count(p.items) : `${count(p.items)}/${count(p.items_total)}`;
+    const of =
+      p.items_total === undefined
+        ? formatCount(p.items)
+        : `${formatCount(p.items)}/${formatCount(p.items_total)}`;
     parts.push(`${of} ${p.unit ?? 'items'}`);
   }
-  if (p.bytes !== undefined) parts.push(formatSize(p.bytes, p.bytes_total));
+  if (p.bytes !== undefined) parts.push(formatBytes(p.bytes, p.bytes_total));
   return parts.join(' · ');
 }
 

@@ -1,4 +1,4 @@
-import { formatSize } from '../tasks/memcached-client.js';
+import { formatBytes } from '../units.js';
 import type { HostRecap } from './events.js';
 
 /** A PLAY RECAP table like Ansible's, one row per host. */
@@ -15,7 +15,7 @@ export function formatRecap(hosts: Readonly<Record<string, HostRecap>>): string 
         : '';
     const leftOut = r.left_out ? `  left_out=${r.left_out}` : '';
     const pruned = r.pruned_backups
-      ? `  pruned_backups=${r.pruned_backups} (${formatSize(r.pruned_bytes ?? 0)})`
+      ? `  pruned_backups=${r.pruned_backups} (${formatBytes(r.pruned_bytes ?? 0)})`
       : '';
     return `${name.padEnd(width)} : ok=${r.ok}  changed=${r.changed}  unreachable=${r.unreachable ? 1 : 0}  failed=${r.failed}  skipped=${r.skipped}${swap}${out}${stale}${leftOut}${pruned}`;
   });

@@ -1,5 +1,10 @@
+import { awaitingRestore } from '../memcached/backup-purpose.js';
 import type { BackupRetention } from '../playbook/types.js';
 import type { CatalogedBackup } from './backup-catalog.js';
+
+// Below tasks/ so the report can use them too (src/report/backups-view.ts).
+export { awaitingRestore } from '../memcached/backup-purpose.js';
+export { retentionText } from '../playbook/retention-text.js';
 
 // Which backups of a host `backup.keep` keeps, decided from the folder's
 // catalog alone (no disk, no clock of its own): the same decision serves the
@@ -20,25 +25,6 @@ export interface RetentionContext {
 
 export interface RetainedBackup extends CatalogedBackup {
   readonly retention: Retention;
-}
-
-/**
- * Taken by an upgrade or a rollback before its swap and not restored: the cache
- * of a run that failed or was interrupted, which a re-run or `memplay restore`
- * loads. A `memplay backup` dump is never restored by memplay on its own.
- */
-export function awaitingRestore(backup: CatalogedBackup): boolean {
-  const purpose = backup.backup?.purpose;
-  return !backup.restored && (purpose === 'upgrade' || purpose === 'rollback');
-}
-
-/** `count 3, max_age 7d`: the policy as the playbook writes it. */
-export function retentionText(keep: BackupRetention): string {
-  return (
-    [keep.count !== undefined ? `count ${keep.count}` : '', keep.maxAge ? `max_age ${keep.maxAge.text}` : '']
-      .filter(Boolean)
-      .join(', ') || 'no limit'
-  );
 }
 
 /** Each backup (newest first, as catalogued) with whether it is kept and why. */

@@ -7,7 +7,8 @@ import { backupDeltaPass, backupFullPass, CasIndex } from '../memcached/backup-p
 import { createBackupWriter } from '../memcached/backup-writer.js';
 import { ChangeWatch, droppedLogEntries, WatchUnavailable } from '../memcached/change-watch.js';
 import { type CatchUpResult, catchUpTouchedKeys, OldSideFence } from '../memcached/old-side-fence.js';
-import { connectMeta, formatBytes, formatCount, formatSize } from './memcached-client.js';
+import { formatBytes, formatCount, formatDuration } from '../units.js';
+import { connectMeta } from './memcached-client.js';
 import { unrestoredBackup } from './restore-marker.js';
 import type { BackupDecision, FinishedBackup, Plan, TaskContext, TaskModule } from './task.js';
 import { decided, failureOf, ok, type TaskFailure } from './task.js';
@@ -77,7 +78,7 @@ export const backup: TaskModule<BackupDecision> = {
           items,
           bytes,
           version: facts.runningVersion,
-          text: `back up ${formatCount(items)} items / ${formatSize(bytes)} from ${facts.runningVersion} to ${into}`,
+          text: `back up ${formatCount(items)} items / ${formatBytes(bytes)} from ${facts.runningVersion} to ${into}`,
         },
       ],
     );
@@ -153,7 +154,7 @@ export const backup: TaskModule<BackupDecision> = {
           : '',
         shortfall ? `${formatCount(shortfall)} fewer listed than curr_items` : '',
       ].filter(Boolean);
-      const fullSummary = `full pass ${formatCount(full.written)} items / ${formatBytes(full.valueBytes)} in ${(full.durationMs / 1000).toFixed(1)}s (${full.mode} mode)`;
+      const fullSummary = `full pass ${formatCount(full.written)} items / ${formatBytes(full.valueBytes)} in ${formatDuration(full.durationMs)} (${full.mode} mode)`;
 
       const fullMetadata = {
         // What a re-run needs to recognise a backup an interrupted upgrade never restored.

@@ -4,6 +4,7 @@ import { HostUnreachable, TaskFailed } from '../errors.js';
 import { buildFor, compareVersions, type HostFacts, hasWorkingBuild } from '../facts/host-facts.js';
 import { type ShellCommand, sh } from '../transport/quote.js';
 import type { Transport } from '../transport/transport.js';
+import { formatBytes, formatDuration } from '../units.js';
 import { withCompileCount } from './build-progress.js';
 import {
   type BuildRole,
@@ -12,7 +13,6 @@ import {
   type ShippableBuild,
   sha256OfFile,
 } from './build-sharing.js';
-import { formatSize } from './memcached-client.js';
 import { checkSourceReadOnly, localTarballSize, SourceError, tarballName } from './source-tarball.js';
 import type { BuildDecision, Plan, PlanAction, TaskContext, TaskModule } from './task.js';
 import { decided, failureOf, ok, type TaskFailure } from './task.js';
@@ -151,7 +151,7 @@ export const build: TaskModule<BuildDecision> = {
           kind: 'compile',
           version,
           ...(size === null ? {} : { bytes: size }),
-          text: `build ${version} from ${tarball}${size === null ? '' : ` (${formatSize(size)})`}${configure} into ${installDir}${replacing}${receivers.length ? `, then ship it to ${receivers.join(', ')}` : ''}`,
+          text: `build ${version} from ${tarball}${size === null ? '' : ` (${formatBytes(size)})`}${configure} into ${installDir}${replacing}${receivers.length ? `, then ship it to ${receivers.join(', ')}` : ''}`,
         },
         ...pruneAction,
       ],
@@ -167,15 +167,15 @@ export const build: TaskModule<BuildDecision> = {
     if (role.kind === 'receive' && key !== null) {
       detail = await receiveOrCompile(ctx, key, role.builder);
     } else {
-      let seconds: string;
+      let took: string;
       try {
-        seconds = await compile(ctx);
+        took = await compile(ctx);
       } catch (error) {
         if (key !== null)
           ctx.shared.builds.publish(key, ctx.host.name, new Error(`compiling on ${ctx.host.name} failed`));
         throw error;
       }
-      detail = `built ${version} in ${seconds}s`;
+      detail = `built ${version} in ${took}`;
       if (role.kind === 'compile' && role.receivers.length > 0 && key !== null) {
         const receivers = role.receivers.join(', ');
         try {
@@ -202,7 +202,7 @@ function roleOf(ctx: TaskContext): BuildRole {
   return planBuildSharing(ctx.peers).get(ctx.host.name) ?? { kind: 'compile', receivers: [], platform: null };
 }
 
-/** Configure, make, make install into staging, then rename into place. Returns the seconds it took. */
+/** Configure, make, make install into staging, then rename into place. Returns how long it took, for people. */
 async function compile(ctx: TaskContext): Promise<string> {
   const started = Date.now();
   const { version, sha256, configure } = ctx.target;
@@ -262,7 +262,7 @@ async function compile(ctx: TaskContext): Promise<string> {
   } finally {
     await ctx.transport.run(sh`rm -rf ${staging}`);
   }
-  return ((Date.now() - started) / 1000).toFixed(1);
+  return formatDuration(Date.now() - started);
 }
 
 async function checkAndMoveIntoPlace(ctx: TaskContext, tree: string): Promise<void> {
@@ -325,16 +325,15 @@ async function receiveOrCompile(ctx: TaskContext, key: string, builder: string):
     ctx.progress(`wait for ${version} from ${builder}`);
     const packed = await ctx.shared.builds.waitFor(key, builder);
     await receive(ctx, packed);
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    return `received ${version} built on ${builder} in ${seconds}s (tar sha256 ${packed.sha256.slice(0, 12)}… verified here)`;
+    return `received ${version} built on ${builder} in ${formatDuration(Date.now() - started)} (tar sha256 ${packed.sha256.slice(0, 12)}… verified here)`;
   } catch (error) {
     if (error instanceof HostUnreachable) throw error;
     why = error instanceof TaskFailed ? error.detail : (error as Error).message;
   }
   ctx.progress(`shipping from ${builder} failed: compile here`);
   try {
-    const seconds = await compile(ctx);
-    return `shipping from ${builder} failed (${why}); built ${version} here in ${seconds}s`;
+    const took = await compile(ctx);
+    return `shipping from ${builder} failed (${why}); built ${version} here in ${took}`;
   } catch (error) {
     if (error instanceof TaskFailed) {
       fail(ctx, `shipping from ${builder} failed (${why}); compiling here failed too: ${error.detail}`);

@@ -2,6 +2,7 @@ import { TaskFailed } from '../errors.js';
 import type { HostFacts } from '../facts/host-facts.js';
 import type { TaskStep } from '../playbook/types.js';
 import { type ShellCommand, sh } from '../transport/quote.js';
+import { formatDuration } from '../units.js';
 import type { Outcome, Plan, TaskContext, TaskModule } from './task.js';
 import { changed, ok } from './task.js';
 
@@ -67,7 +68,7 @@ export function commandTask(step: CommandStep, phase: string): TaskModule {
       ctx.progress(`run ${step.argv.join(' ')}`);
       const started = Date.now();
       const result = await ctx.transport.run(command);
-      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      const took = formatDuration(Date.now() - started);
       if (result.code !== 0) {
         const output = outputTail(result.stderr || result.stdout);
         const where =
@@ -77,13 +78,13 @@ export function commandTask(step: CommandStep, phase: string): TaskModule {
         throw new TaskFailed(
           ctx.host.name,
           step.name,
-          `${step.argv[0]} exited ${result.code} after ${seconds}s${output ? `: ${output}` : ''} — ${where}; fix the command or what it talks to, then run apply again`,
+          `${step.argv[0]} exited ${result.code} after ${took}${output ? `: ${output}` : ''} — ${where}; fix the command or what it talks to, then run apply again`,
         );
       }
       const output = outputTail(result.stdout);
       return {
         status: 'changed',
-        detail: `${step.argv.join(' ')} exited 0 in ${seconds}s${output ? `: ${output}` : ''}`,
+        detail: `${step.argv.join(' ')} exited 0 in ${took}${output ? `: ${output}` : ''}`,
       };
     },
   };

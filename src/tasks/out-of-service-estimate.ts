@@ -1,5 +1,5 @@
 import type { SwapPath } from '../report/events.js';
-import { formatSize } from './memcached-client.js';
+import { formatBytes } from '../units.js';
 
 // What --check says a host's time out of service will be, from the size it
 // already knows (memcached's `bytes`). The rates are this project's own bench
@@ -24,5 +24,5 @@ export function estimateOutOfServiceMs(path: SwapPath, bytes: number): number {
 /** `about 0.8 s for 114.4 MiB (estimate)` */
 export function describeEstimate(path: SwapPath, bytes: number): string {
   const seconds = estimateOutOfServiceMs(path, bytes) / 1000;
-  return `about ${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s for ${formatSize(bytes)} (estimate)`;
+  return `about ${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s for ${formatBytes(bytes)} (estimate)`;
 }

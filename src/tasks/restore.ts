@@ -5,8 +5,9 @@ import { restoreBackup } from '../memcached/backup-pass.js';
 import { BackupFileError, verifyBackup } from '../memcached/backup-reader.js';
 import { NewSideGuard } from '../memcached/new-side-guard.js';
 import { readFenceRecord } from '../memcached/old-side-fence.js';
+import { formatBytes, formatCount, formatDuration } from '../units.js';
 import { BackupSourceError, backupFileFor } from './backup-source.js';
-import { connectMeta, formatBytes, formatCount, formatSize, restoreProgress } from './memcached-client.js';
+import { connectMeta, restoreProgress } from './memcached-client.js';
 import { markRestored, unrestoredBackup } from './restore-marker.js';
 import type { Plan, PlanAction, RestoreDecision, TaskContext, TaskFigures, TaskModule } from './task.js';
 import { decided, failureOf, ok, sealedBackup, TaskFailedWithFigures, type TaskFailure } from './task.js';
@@ -68,7 +69,7 @@ function restoreAction(
     items,
     bytes,
     ...(into ? { version: into } : {}),
-    text: `restore ${about}${formatCount(items)} items / ${about}${formatSize(bytes)} from ${from}${into ? ` into ${into}` : ''} (add mode)`,
+    text: `restore ${about}${formatCount(items)} items / ${about}${formatBytes(bytes)} from ${from}${into ? ` into ${into}` : ''} (add mode)`,
   };
 }
 
@@ -226,7 +227,7 @@ export const restore: TaskModule<RestoreDecision> = {
           ? `${result.unaddressable.length} unaddressable: ${result.unaddressable.slice(0, 5).join(', ')}`
           : '',
       ].filter(Boolean);
-      const summary = `restored ${formatCount(result.stored)} items / ${formatBytes(result.valueBytes)} in ${(result.durationMs / 1000).toFixed(1)}s${notes.length ? `; ${notes.join('; ')}` : ''}${outOfService === null ? '' : `; ${outOfServiceWords(Math.round(outOfService), swapPart)}`}`;
+      const summary = `restored ${formatCount(result.stored)} items / ${formatBytes(result.valueBytes)} in ${formatDuration(result.durationMs)}${notes.length ? `; ${notes.join('; ')}` : ''}${outOfService === null ? '' : `; ${outOfServiceWords(Math.round(outOfService), swapPart)}`}`;
       const figures: TaskFigures = {
         items: result.stored,
         bytes: result.valueBytes,

@@ -4,49 +4,21 @@ import type { HostFacts } from '../facts/host-facts.js';
 import type { BackupHeader } from '../memcached/backup-layout.js';
 import type { NewSideGuard } from '../memcached/new-side-guard.js';
 import type { FenceRecord, OldSideFence } from '../memcached/old-side-fence.js';
-import type { TaskName } from '../playbook/task-order.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
+import type { GateReport, PlanAction, TaskFigures, TaskName } from '../report/event-types.js';
 import type { SwapPath } from '../report/events.js';
 import type { Transport } from '../transport/transport.js';
 import type { BuildExchange, BuildPeer, BuildRole } from './build-sharing.js';
-import type { GateReport } from './gates/gate-result.js';
 import type { OldInstance } from './gates/instance-record.js';
 
-export { type TaskName, taskNames } from '../playbook/task-order.js';
-/** What events name: a pipeline task, a playbook's own command step (by its name), or the rollback the engine runs after one failed. */
-export type EventTaskName = TaskName | 'rollback' | (string & {});
-
-/**
- * One concrete step a changed plan would take, with its size where it has one.
- * `--check` prints `text` as a list under the host; JSON carries the whole object
- * (`kind` and the numbers are the contract, `text` is for people), and the fleet
- * summary adds up the numbers.
- */
-export interface PlanAction {
-  readonly kind:
-    | 'download'
-    | 'compile'
-    | 'ship'
-    | 'prune'
-    | 'backup'
-    | 'stop'
-    | 'repoint'
-    | 'start'
-    | 'restore';
-  readonly text: string;
-  /** Items a backup or restore would carry. */
-  readonly items?: number;
-  /** Bytes: memcached's `bytes` stat for a backup, value bytes for a restore of a file, tarball size. */
-  readonly bytes?: number;
-  /** The memcached version built, shipped, started or stopped. */
-  readonly version?: string;
-  /** ship: the host that compiles the build. */
-  readonly from?: string;
-  /** stop/start: the memcached port (out of service between the two). */
-  readonly port?: number;
-  /** stop: how long the host is expected out of service, from the cache's size (src/tasks/out-of-service-estimate.ts). */
-  readonly out_of_service_estimate_ms?: number;
-}
+// The event contract's types live with the events (src/report/event-types.ts).
+export {
+  type EventTaskName,
+  type PlanAction,
+  type TaskFigures,
+  type TaskName,
+  taskNames,
+} from '../report/event-types.js';
 
 /**
  * What a task would do, decided read-only. `facts` is the host as it will be after
@@ -136,38 +108,6 @@ export interface Outcome {
   readonly detail: string;
   /** The numbers `detail` tells in words, for programs: fields of the task's event. */
   readonly figures?: TaskFigures;
-}
-
-/**
- * What a task carried, counted: each figure becomes a field of its `task` event
- * under this name, so a program never reads numbers out of `detail`.
- */
-export interface TaskFigures {
-  /**
-   * Items carried: backed up (backup), written back by memplay (restore, rollback; what
-   * a client had rewritten first is `kept_newer`), resumed in place (swap, warm or handover).
-   */
-  readonly items?: number;
-  /** The value bytes of those items. */
-  readonly bytes?: number;
-  /** restore: items that expired before they could be restored. */
-  readonly skipped?: number;
-  /** restore, rollback: items a client had written to the new instance first; its value was kept. */
-  readonly kept_newer?: number;
-  /** restore: items the new instance evicted while restoring (the cache does not fit its memory). */
-  readonly evicted?: number;
-  /** restore, rollback: keys made a miss on purpose, as the recap's `left_out` counts them. */
-  readonly left_out?: number;
-  /** restore: values a client may read older than one it wrote or deleted, as the recap's `possibly_stale`. */
-  readonly possibly_stale?: number;
-  /** restore, rollback: items the new instance refused as too large for its item size limit. */
-  readonly too_large?: number;
-  /** restore, rollback: items that did not fit in the new instance's memory. */
-  readonly out_of_memory?: number;
-  /** restore, rollback: keys the meta protocol cannot address. */
-  readonly unaddressable?: number;
-  /** backup (`memplay backup`), restore, rollback: the backup file written or read. */
-  readonly backup_file?: string;
 }
 
 /** A task failure that still counted what it did (restore below verify.min_restored_ratio). */

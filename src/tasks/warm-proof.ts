@@ -1,7 +1,7 @@
 import { readBackupItems } from '../memcached/backup-reader.js';
 import { keyDigestId } from '../memcached/key-index.js';
 import type { MetaClient } from '../memcached/meta-client.js';
-import { formatCount } from './memcached-client.js';
+import { formatCount } from '../units.js';
 import {
   clientChangesSinceStart,
   compareItems,

@@ -4,9 +4,10 @@
 import type { RawTransport, TransportHooks } from './command-events.js';
 import { JumpConnections, type JumpHop } from './jump.js';
 import { createLocalTransport } from './local.js';
-import { type AcceptedHostKey, connectSsh } from './ssh.js';
+import { connectSsh } from './ssh.js';
+import type { AcceptedHostKey } from './ssh-options.js';
 
-export type { AcceptedHostKey } from './ssh.js';
+export type { AcceptedHostKey } from './ssh-options.js';
 
 /** How host keys are trusted: strictly, unless `acceptNewHostKeys` (trust on first use). */
 export interface ConnectOptions extends TransportHooks {

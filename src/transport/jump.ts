@@ -7,7 +7,8 @@
 import type { Duplex } from 'node:stream';
 import type { Client } from 'ssh2';
 import { errorMessage, HostUnreachable } from '../errors.js';
-import { openSshClient, type SshOptions } from './ssh.js';
+import { openSshClient } from './ssh-client.js';
+import type { SshOptions } from './ssh-options.js';
 
 /** One jump host (bastion), resolved through the ssh config like the host itself. */
 export interface JumpHop {

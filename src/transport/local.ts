@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { copyFile, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { addressAndPort } from '../memcached/listen-address.js';
+import { addressAndPort } from './address.js';
 import {
   CommandSlots,
   commandRecorder,

@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { formatCount } from '../../src/tasks/memcached-client.js';
+import { formatCount } from '../../src/units.js';
 import { installFakeBuild } from '../lab/fake-build.js';
 import { type Lab, memcachedVersion, resetLab, snapshotHost, writeFleetPlaybook } from '../lab/index.js';
 import { checkJsonLines } from './event-contract.js';

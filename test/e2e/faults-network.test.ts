@@ -280,7 +280,7 @@ describe("the controller's backup folder", () => {
     expect(backup?.status).toBe('failed');
     expect(backup?.detail).toMatch(
       new RegExp(
-        `^cannot write the backup to ${mount}/host1: no space left on its device \\(ENOSPC\\) after [\\d.]+ MiB; free space in ${mount}/host1 \\(a backup needs about as much as the cache holds\\), or set backup\\.dir to a folder with room — the old instance keeps serving, nothing was stopped$`,
+        `^cannot write the backup to ${mount}/host1: no space left on its device \\(ENOSPC\\) after [\\d.]+ (?:B|KiB|MiB); free space in ${mount}/host1 \\(a backup needs about as much as the cache holds\\), or set backup\\.dir to a folder with room — the old instance keeps serving, nothing was stopped$`,
       ),
     );
     expect(

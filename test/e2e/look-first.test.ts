@@ -2,8 +2,8 @@ import { connect } from 'node:net';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { PlanSummary } from '../../src/report/events.js';
 import type { FactsEvent } from '../../src/report/facts-view.js';
-import { formatCount, formatSize } from '../../src/tasks/memcached-client.js';
 import { describeEstimate } from '../../src/tasks/out-of-service-estimate.js';
+import { formatBytes, formatCount } from '../../src/units.js';
 import {
   type Lab,
   memcachedStats,
@@ -132,7 +132,7 @@ describe('memplay facts and apply --check on the 3-host lab', () => {
       expect(cells?.slice(0, 3), host.name).toEqual([host.name, '1.6.18', '1.6.18*']);
       expect(cells?.slice(4, 6), host.name).toEqual([
         formatCount(Number(stats.curr_items)),
-        formatSize(Number(stats.bytes)),
+        formatBytes(Number(stats.bytes)),
       ]);
       expect(cells?.[7], host.name).toBe(stats.evictions);
     }
@@ -194,7 +194,7 @@ describe('memplay facts and apply --check on the 3-host lab', () => {
       const end = planLines.findIndex((line, n) => n > start && !line.startsWith('  '));
       const list = planLines.slice(start + 1, end);
       expect(list, host.name).toContain(
-        `  - back up ${formatCount(items)} items / ${formatSize(bytes)} from 1.6.18 to ${lab.dir}/backups/${host.name}/`,
+        `  - back up ${formatCount(items)} items / ${formatBytes(bytes)} from 1.6.18 to ${lab.dir}/backups/${host.name}/`,
       );
       expect(list, host.name).toContain(
         `  - stop 1.6.18 (pid ${before[i]!.pid}) on port ${host.memcachedPort}: out of service until restored; ${describeEstimate('cold', bytes)}`,
@@ -222,7 +222,7 @@ describe('memplay facts and apply --check on the 3-host lab', () => {
       max_out_of_service: 1,
     });
     expect(plain.stdout).toContain(
-      `\nSUMMARY\n  hosts: 3 of 3 would change (host1, host2, host3); 0 unchanged\n  builds: compile 1.6.38 on host1; ship host1's build to host2, host3\n  back up: ${formatCount(backupItems)} items / ${formatSize(backupBytes)} on 3 hosts\n  out of service: at most 1 host at a time, in 3 batches: host1 | host2 | host3\n`,
+      `\nSUMMARY\n  hosts: 3 of 3 would change (host1, host2, host3); 0 unchanged\n  builds: compile 1.6.38 on host1; ship host1's build to host2, host3\n  back up: ${formatCount(backupItems)} items / ${formatBytes(backupBytes)} on 3 hosts\n  out of service: at most 1 host at a time, in 3 batches: host1 | host2 | host3\n`,
     );
     // apply's own details are unchanged: the action list is an addition.
     expect(taskEvents(json).find((t) => t.host === 'host1' && t.task === 'backup')?.detail).toMatch(

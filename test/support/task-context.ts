@@ -2,8 +2,8 @@ import { stringify } from 'yaml';
 import type { HostLock } from '../../src/engine/host-lock.js';
 import type { HostFacts } from '../../src/facts/host-facts.js';
 import type { Playbook, Target } from '../../src/playbook/types.js';
+import type { GateReport } from '../../src/report/gate-report.js';
 import { BuildExchange } from '../../src/tasks/build-sharing.js';
-import type { GateReport } from '../../src/tasks/gates/gate-result.js';
 import { localTarballOnce } from '../../src/tasks/source-tarball.js';
 import type {
   BuildPeer,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { FleetFacts } from '../../src/engine/fleet-facts.js';
+import type { FleetFacts } from '../../src/facts/fleet-facts.js';
 import type { HostFacts } from '../../src/facts/host-facts.js';
 import { servingStatsFrom } from '../../src/facts/serving-stats.js';
 import { factsEvent, formatFactsTable, formatUptime } from '../../src/report/facts-view.js';

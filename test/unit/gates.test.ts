@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { LoadFigures, PerformanceSide } from '../../src/report/gate-report.js';
 import { plainRenderer } from '../../src/report/plain.js';
-import type { LoadFigures, PerformanceSide } from '../../src/tasks/gates/gate-result.js';
 import { performanceGate } from '../../src/tasks/gates/performance-gate.js';
 import { diffSettings, settingsGate } from '../../src/tasks/gates/settings-gate.js';
 import { diagnose, head, resolveText } from './playbook-helpers.js';

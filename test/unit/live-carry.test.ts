@@ -52,10 +52,10 @@ describe('handover room', () => {
     expect(cacheBytes(undefined)).toBe(64 * mib);
     expect(handoverRoomProblem(room(2048 * mib, 4096 * mib), '/dev/shm/m.mem', 1024 * mib)).toBeUndefined();
     expect(handoverRoomProblem(room(512 * mib, 4096 * mib), '/dev/shm/m.mem', 1024 * mib)).toBe(
-      '/dev/shm has 512 MiB free, the new instance’s memory file needs 1024 MiB (-m)'.replace('’', "'"),
+      '/dev/shm has 512.0 MiB free, the new instance’s memory file needs 1.0 GiB (-m)'.replace('’', "'"),
     );
     expect(handoverRoomProblem(room(4096 * mib, 1000 * mib), '/dev/shm/m.mem', 1024 * mib)).toMatch(
-      /^the host has 1000 MiB of memory available, a second copy of the cache needs 1024 MiB/,
+      /^the host has 1000.0 MiB of memory available, a second copy of the cache needs 1.0 GiB/,
     );
     expect(handoverRoomProblem(room(4096 * mib, 4096 * mib, 'ext2/ext3'), '/var/m.mem', 64 * mib)).toMatch(
       /^\/var is on ext2\/ext3, not tmpfs/,

@@ -5,28 +5,11 @@ import { chooseLayout, FleetView } from '../../src/report/fleet-view.js';
 import {
   describeProgress,
   EtaEstimator,
-  formatEta,
-  formatSize,
   type ProgressEvent,
   progressLine,
 } from '../../src/report/progress.js';
 
 describe('progress formatting', () => {
-  it('sizes: a pair is shown in the unit of its total', () => {
-    expect(formatSize(512)).toBe('512 B');
-    expect(formatSize(1536)).toBe('1.5 KiB');
-    expect(formatSize(48 * 1024 * 1024, 119 * 1024 * 1024)).toBe('48.0/119.0 MiB');
-    expect(formatSize(300 * 1024, 3 * 1024 ** 3)).toBe('0.0/3.0 GiB');
-    expect(formatSize(0, 100)).toBe('0/100 B');
-  });
-
-  it('ETA: seconds, minutes, hours, rounded up and never zero while work remains', () => {
-    expect(formatEta(2_100)).toBe('ETA 3 s');
-    expect(formatEta(10)).toBe('ETA 1 s');
-    expect(formatEta(125_000)).toBe('ETA 2 min 05 s');
-    expect(formatEta(3_780_000)).toBe('ETA 1 h 03 min');
-  });
-
   it('describes a backup as the issue asks: items of total, bytes of total', () => {
     expect(
       describeProgress({

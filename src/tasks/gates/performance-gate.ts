@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { type LoadResult, type ModeFigures, runLoad } from '../../memcached/load-probe.js';
 import type { StreamFactory } from '../../memcached/protocol-probe.js';
-import type { GateReport, LoadFigures, PerformanceSide } from './gate-result.js';
+import type { GateReport, LoadFigures, PerformanceSide } from '../../report/gate-report.js';
+import { formatCount } from '../../units.js';
 
 // The same short load on the old instance before the swap and on the new one
 // after the restore: 5 rounds of 100 ms one request at a time and 100 ms
@@ -117,7 +118,7 @@ export function performanceGate(
     const b = before[mode];
     const a = after[mode];
     summary.push(
-      `${mode} ${b.ops_per_sec.toLocaleString('en-US')} → ${a.ops_per_sec.toLocaleString('en-US')} ops/s, p50 ${b.p50_ms} → ${a.p50_ms} ms, p99 ${b.p99_ms} → ${a.p99_ms} ms`,
+      `${mode} ${formatCount(b.ops_per_sec)} → ${formatCount(a.ops_per_sec)} ops/s, p50 ${b.p50_ms} → ${a.p50_ms} ms, p99 ${b.p99_ms} → ${a.p99_ms} ms`,
     );
     const ratio = b.ops_per_sec > 0 ? a.ops_per_sec / b.ops_per_sec : 1;
     const slowestBefore = Math.min(...b.per_round.ops_per_sec);

@@ -7,7 +7,12 @@ import {
   type StreamFactory,
 } from '../../memcached/protocol-probe.js';
 import { argumentFor } from '../../memcached/start-args.js';
-import type { GateReport, ProbeAnswer, ProtocolComparison, SettingDifference } from './gate-result.js';
+import type {
+  GateReport,
+  ProbeAnswer,
+  ProtocolComparison,
+  SettingDifference,
+} from '../../report/gate-report.js';
 import { describeDifference, type Settings } from './settings-gate.js';
 
 // Which protocols an instance answers, as clients speak them: text (`version`,

@@ -1,4 +1,4 @@
-import type { GateReport, SettingDifference } from './gate-result.js';
+import type { GateReport, SettingDifference } from '../../report/gate-report.js';
 
 // `stats settings` of the old instance against the new one. Every difference
 // is reported; those that change what clients see fail the host unless the

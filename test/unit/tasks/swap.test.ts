@@ -225,7 +225,7 @@ describe('swap plan', () => {
       const failure = await swap.plan(f.ctx, ready()).catch((e) => e);
       expect(failure).toBeInstanceOf(TaskFailed);
       expect(failure.detail).toBe(
-        "swap.mode: handover: no room for a second copy of the cache: /dev/shm has 16 MiB free, the new instance's memory file needs 64 MiB (-m) — nothing was changed",
+        "swap.mode: handover: no room for a second copy of the cache: /dev/shm has 16.0 MiB free, the new instance's memory file needs 64.0 MiB (-m) — nothing was changed",
       );
       expect(transport.tcp).toEqual([]);
     });

@@ -1,0 +1,176 @@
+// Which host keys an ssh connection trusts: strictly what known_hosts lists, like
+// OpenSSH's StrictHostKeyChecking=yes, and with --accept-new-host-keys a host with
+// no entry at all (never a changed or re-typed key), recorded only after login.
+
+import { HostUnreachable } from '../errors.js';
+import {
+  checkHostKey,
+  entriesForHost,
+  fingerprintSha256,
+  type KnownHosts,
+  keyTypeOf,
+  knownHostsName,
+  loadKnownHosts,
+} from './known-hosts.js';
+import { recordHostKey } from './known-hosts-writer.js';
+import { quote } from './quote.js';
+import type { SshOptions } from './ssh-options.js';
+
+// ssh2's default preference, which it negotiates in this order unless told otherwise.
+const hostKeyAlgorithms = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
+
+// Like OpenSSH, ask first for the key types known_hosts already has for this host:
+// otherwise a host known by its RSA key would offer ed25519 and look "unknown".
+export function preferredHostKeyAlgorithms(knownTypes: readonly string[]): string[] | undefined {
+  const preferred = knownTypes
+    .flatMap((type) => (type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type]))
+    .filter(
+      (algorithm, index, all) => hostKeyAlgorithms.includes(algorithm) && all.indexOf(algorithm) === index,
+    );
+  if (preferred.length === 0) return undefined;
+  return [...preferred, ...hostKeyAlgorithms.filter((a) => !preferred.includes(a))];
+}
+
+function describeHost(address: string, port: number): string {
+  return knownHostsName(address, port);
+}
+
+/** The name and port the host key is looked up under, as OpenSSH does with HostKeyAlias. */
+export function keyName(options: SshOptions): { address: string; port: number } {
+  return options.hostKeyAlias !== undefined
+    ? { address: options.hostKeyAlias, port: 22 }
+    : { address: options.address, port: options.port };
+}
+
+/** known_hosts for this connection; unreadable is a refusal, a missing file is an empty one. */
+export async function knownHostsFor(options: SshOptions): Promise<KnownHosts> {
+  try {
+    return await loadKnownHosts(options.knownHostsFile);
+  } catch (error) {
+    throw new HostUnreachable(
+      options.hostName,
+      'host-key-unknown',
+      `cannot read known_hosts ${options.knownHostsFile}: ${(error as Error).message}; check ssh.known_hosts`,
+    );
+  }
+}
+
+/** The key types known_hosts lists (unmarked) for this host, to negotiate those first. */
+export function knownKeyTypes(options: SshOptions, knownHosts: KnownHosts): string[] {
+  return entriesForHost(knownHosts.entries, keyName(options).address, keyName(options).port)
+    .filter((e) => e.marker === undefined)
+    .map((e) => e.keyType);
+}
+
+/** Why the offered key is not trusted, or undefined when it matches known_hosts. */
+export function hostKeyRefusal(
+  options: SshOptions,
+  knownHosts: KnownHosts,
+  key: Buffer,
+): HostUnreachable | undefined {
+  const { hostName } = options;
+  const { address, port } = keyName(options);
+  const keyType = keyTypeOf(key);
+  const offered = `${keyType} ${fingerprintSha256(key)}`;
+  const where = describeHost(address, port);
+  const verdict = checkHostKey(knownHosts.entries, address, port, keyType, key);
+  switch (verdict.status) {
+    case 'match':
+      return undefined;
+    case 'unknown': {
+      const absent = knownHosts.missing ? ', which does not exist' : '';
+      const listedTypes = entriesForHost(knownHosts.entries, address, port).map((e) => e.keyType);
+      const firstUse =
+        options.acceptNewHostKeys && listedTypes.length > 0
+          ? `; --accept-new-host-keys does not apply: ${knownHosts.path} already lists a ` +
+            `${[...new Set(listedTypes)].join(', ')} key for it, and a host that switched key type is ` +
+            'treated like one whose key changed'
+          : ', or run again with --accept-new-host-keys to trust it on first use';
+      const keyscan =
+        port === 22 ? `ssh-keyscan ${quote(address)}` : `ssh-keyscan -p ${port} ${quote(address)}`;
+      return new HostUnreachable(
+        hostName,
+        'host-key-unknown',
+        `host key for ${where} is not in ${knownHosts.path}${absent} (${offered}); ` +
+          `verify it and add it, e.g. ${keyscan} >> ${quote(knownHosts.path)}${firstUse}`,
+      );
+    }
+    case 'changed':
+      return new HostUnreachable(
+        hostName,
+        'host-key-changed',
+        `HOST KEY FOR ${where} HAS CHANGED: it offered ${offered}, ${knownHosts.path} expects ` +
+          `${verdict.expectedFingerprints.join(' or ')}. Someone may be intercepting the connection ` +
+          `(man-in-the-middle attack), or the host was reinstalled. Nothing was run on it; verify the new key ` +
+          `out of band, then remove the old one with ssh-keygen -R ${quote(where)} -f ${quote(knownHosts.path)} ` +
+          `(--accept-new-host-keys never accepts a changed key)`,
+      );
+    case 'revoked':
+      return new HostUnreachable(
+        hostName,
+        'host-key-changed',
+        `host key for ${where} (${offered}) is marked @revoked in ${knownHosts.path}; refusing to connect. ` +
+          `The host must be given a new key before it can be managed`,
+      );
+  }
+}
+
+// Only a host with no entry at all: one listed under another key type that
+// now offers a different type is as suspicious as a changed key.
+export function acceptsAsNew(options: SshOptions, knownHosts: KnownHosts): boolean {
+  return (
+    options.acceptNewHostKeys === true &&
+    entriesForHost(knownHosts.entries, keyName(options).address, keyName(options).port).length === 0
+  );
+}
+
+/**
+ * Appends a key accepted on first use to known_hosts. `dropConnection` is called
+ * before refusing, so a host whose key cannot be recorded is not kept connected.
+ */
+export async function recordNewHostKey(
+  options: SshOptions,
+  key: Buffer,
+  dropConnection: () => void,
+): Promise<void> {
+  const { hostName, knownHostsFile } = options;
+  const { address, port } = keyName(options);
+  const where = describeHost(address, port);
+  const refuse = (message: string): never => {
+    dropConnection();
+    throw new HostUnreachable(hostName, 'host-key-unknown', message);
+  };
+  let recorded: Awaited<ReturnType<typeof recordHostKey>>;
+  try {
+    recorded = await recordHostKey(knownHostsFile, address, port, key);
+  } catch (error) {
+    return refuse(
+      `cannot add the host key for ${where} to ${knownHostsFile} (${(error as Error).message}); nothing was ` +
+        'run on it — make the file writable, or add the key by hand',
+    );
+  }
+  if (recorded.status === 'changed') {
+    return refuse(
+      `host key for ${where} (${fingerprintSha256(key)}) was not added: ${knownHostsFile} gained a different ` +
+        `key for it during this run (${recorded.expectedFingerprints.join(' or ') || 'revoked'}); nothing was ` +
+        'run on it — verify which key is right',
+    );
+  }
+  if (recorded.status === 'added') {
+    options.onHostKeyAccepted?.({
+      host: hostName,
+      name: where,
+      knownHostsFile,
+      keyType: keyTypeOf(key),
+      fingerprint: recorded.fingerprint,
+    });
+  }
+}

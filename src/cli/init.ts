@@ -4,6 +4,7 @@ import { userInfo } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { UsageError } from '../errors.js';
+import { fileSha256 } from '../file-sha256.js';
 import { fleetLayout } from '../playbook/from-running.js';
 import { validatePlaybookFile } from '../playbook/index.js';
 import { type RunningPlaybookSettings, renderRunningPlaybook } from '../playbook/running-starter.js';
@@ -16,7 +17,6 @@ import {
   schemaReference,
 } from '../playbook/starter.js';
 import { projectFile } from '../project-root.js';
-import { sha256File } from '../tasks/source-tarball.js';
 import { ExitCode } from './exit-codes.js';
 import { parseHostSpecs, readRunningFleet } from './init-from-running.js';
 
@@ -87,7 +87,7 @@ async function sha256OfLocal(path: string): Promise<string | undefined> {
     (s) => s.isFile(),
     () => false,
   );
-  return isFile ? sha256File(path) : undefined;
+  return isFile ? fileSha256(path) : undefined;
 }
 
 /** Asks for what the flags leave out (on a terminal), else remembers the flag to name in one refusal. */

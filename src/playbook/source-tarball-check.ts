@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { Diagnostic } from '../errors.js';
-import { sha256File } from '../tasks/source-tarball.js';
+import { fileSha256 } from '../file-sha256.js';
 import type { PlaybookSource } from './source.js';
 import type { Playbook } from './types.js';
 
@@ -31,7 +31,7 @@ export async function sourceTarballProblems(
       ),
     ];
   }
-  const actual = await sha256File(path);
+  const actual = await fileSha256(path);
   if (actual === target.sha256) return [];
   return [
     source.diagnostic(

@@ -2,17 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { HostUnreachable, TaskFailed } from '../errors.js';
 import { buildFor, compareVersions, type HostFacts, hasWorkingBuild } from '../facts/host-facts.js';
+import { fileSha256 } from '../file-sha256.js';
 import { type ShellCommand, sh } from '../transport/quote.js';
 import type { Transport } from '../transport/transport.js';
 import { formatBytes, formatDuration } from '../units.js';
 import { withCompileCount } from './build-progress.js';
-import {
-  type BuildRole,
-  buildFingerprint,
-  planBuildSharing,
-  type ShippableBuild,
-  sha256OfFile,
-} from './build-sharing.js';
+import { type BuildRole, buildFingerprint, planBuildSharing, type ShippableBuild } from './build-sharing.js';
 import { checkSourceReadOnly, localTarballSize, SourceError, tarballName } from './source-tarball.js';
 import type { BuildDecision, Plan, PlanAction, TaskContext, TaskModule } from './task.js';
 import { decided, failureOf, ok, type TaskFailure } from './task.js';
@@ -303,7 +298,7 @@ async function pack(ctx: TaskContext): Promise<ShippableBuild> {
     const local = await ctx.shared.builds.scratchFile(`${ctx.host.name}-${version}.tar`);
     ctx.progress(`copy the packed ${version} to the controller`);
     await ctx.transport.download(remoteTar, local);
-    const arrived = await sha256OfFile(local);
+    const arrived = await fileSha256(local);
     if (arrived !== sha256) {
       fail(ctx, `the packed tree's sha256 is ${arrived} on the controller, ${sha256} on ${ctx.host.name}`);
     }

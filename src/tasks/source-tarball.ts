@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, rename, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { fileSha256 } from '../file-sha256.js';
 import type { Target } from '../playbook/types.js';
 
 // The controller's copy of the target tarball. A url is downloaded once per
@@ -13,12 +13,6 @@ import type { Target } from '../playbook/types.js';
 
 export class SourceError extends Error {
   override name = 'SourceError';
-}
-
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(path), hash);
-  return hash.digest('hex');
 }
 
 export function tarballName(target: Target): string {
@@ -84,7 +78,7 @@ export async function checkSourceReadOnly(target: Target): Promise<string> {
 }
 
 async function verified(path: string, target: Target): Promise<string> {
-  const actual = await sha256File(path);
+  const actual = await fileSha256(path);
   if (actual !== target.sha256) {
     throw new SourceError(
       `sha256 of ${basename(path)} is ${actual}, playbook says ${target.sha256} — check target.source.sha256`,

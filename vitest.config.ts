@@ -23,6 +23,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/integration/prerequisites.ts'],
           // They spawn the built CLI, memcached or /bin/sh; beside other work on 2 cores,
           // vitest's default 5 s timed them out.
           testTimeout: 30_000,

@@ -43,7 +43,7 @@ describe('known_hosts and ssh-keygen', () => {
     writeFileSync(path, 'other.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBogus');
     const recorded = await recordHostKey(path, '127.0.0.1', 2211, alpha.blob);
     expect(recorded.status).toBe('added');
-    const listed = execFileSync('ssh-keygen', ['-l', '-F', '[127.0.0.1]:2211', '-f', path], {
+    const listed = execFileSync('/usr/bin/ssh-keygen', ['-l', '-F', '[127.0.0.1]:2211', '-f', path], {
       encoding: 'utf8',
     });
     if (recorded.status === 'added') expect(listed).toContain(recorded.fingerprint);

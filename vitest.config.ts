@@ -17,6 +17,10 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           setupFiles: ['test/unit/setup.ts'],
+          // Pure tests share a worker's loaded modules instead of importing src/ (and compiling
+          // the schemas) again for every file: a third of the CPU time. So a unit test leaves
+          // nothing behind: fake timers, spies and mocks are restored in afterEach.
+          isolate: false,
         },
       },
       {

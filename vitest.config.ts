@@ -1,5 +1,14 @@
 import { defineConfig } from 'vitest/config';
 
+// Three tiers; a test goes in the first one that can hold it:
+//   test/unit         pure code: no child process, no connection, no lab. Any user, seconds.
+//                     test/unit/setup.ts makes spawn/exec/fork and socket connects throw.
+//   test/integration  local processes without root: the built CLI (npm run build first),
+//                     /usr/bin/memcached, ssh-keygen, /bin/sh, the local transport, a
+//                     loopback listener.
+//   test/e2e          the lab fleet (root): real sshd, real builds, live traffic.
+// Helpers used by one tier live beside its tests; helpers of two tiers in test/support/.
+
 export default defineConfig({
   test: {
     projects: [
@@ -7,8 +16,20 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
-          // Some unit files spawn the built CLI, memcached or /bin/sh; beside the e2e
-          // project on 2 cores, vitest's default 5 s timed them out.
+          setupFiles: ['test/unit/setup.ts'],
+          // Pure tests share a worker's loaded modules instead of importing src/ (and compiling
+          // the schemas) again for every file: a third of the CPU time. So a unit test leaves
+          // nothing behind: fake timers, spies and mocks are restored in afterEach.
+          isolate: false,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/integration/prerequisites.ts'],
+          // They spawn the built CLI, memcached or /bin/sh; beside other work on 2 cores,
+          // vitest's default 5 s timed them out.
           testTimeout: 30_000,
         },
       },

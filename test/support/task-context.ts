@@ -14,7 +14,7 @@ import type {
   SwapChoice,
   TaskContext,
 } from '../../src/tasks/task.js';
-import { resolveText, SHA256 } from '../unit/playbook-helpers.js';
+import { resolveText, SHA256 } from './playbook-helpers.js';
 import { RecordingTransport } from './recording-transport.js';
 
 // The one place task fixtures build a TaskContext, a playbook and HostFacts:

@@ -1,6 +1,5 @@
 import { PassThrough } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { askOnTerminal, questionLine } from '../../src/cli/batch-question.js';
 
 // strategy.confirm_between_batches' question on a terminal, with a stream standing in
@@ -27,9 +26,17 @@ function fakeTerminal() {
   return { input, shown, controller, answer, interrupted: () => interrupted };
 }
 
+// The clock is moved, not waited for: 200 ms real sleeps made this file the slowest of the unit tier.
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
 /** Keys typed once the question is up (keys sent at once count as typed before it). */
 async function type(input: PassThrough, ...keys: string[]) {
-  await sleep(200);
+  vi.setSystemTime(Date.now() + 200);
   for (const key of keys) input.write(key);
 }
 

@@ -13,7 +13,7 @@ import { backupDirProblems } from '../../src/playbook/backup-dir.js';
 import { parsePlaybookText } from '../../src/playbook/load.js';
 import { type PlaybookDocument, resolvePlaybook } from '../../src/playbook/resolve.js';
 import type { Transport } from '../../src/transport/transport.js';
-import { head, tester } from './playbook-helpers.js';
+import { head, tester } from '../support/playbook-helpers.js';
 
 const lost = (over: Partial<LostConnection>): LostConnection => ({
   job: { kind: 'upgrade' },

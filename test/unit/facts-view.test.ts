@@ -3,7 +3,7 @@ import type { FleetFacts } from '../../src/facts/fleet-facts.js';
 import type { HostFacts } from '../../src/facts/host-facts.js';
 import { servingStatsFrom } from '../../src/facts/serving-stats.js';
 import { factsEvent, formatFactsTable, formatUptime } from '../../src/report/facts-view.js';
-import { head, resolveText } from './playbook-helpers.js';
+import { head, resolveText } from '../support/playbook-helpers.js';
 
 const fleet = resolveText(`${head}hosts:
   cache1: { address: 10.0.0.1 }

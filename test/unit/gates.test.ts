@@ -3,7 +3,7 @@ import type { LoadFigures, PerformanceSide } from '../../src/report/gate-report.
 import { plainRenderer } from '../../src/report/plain.js';
 import { performanceGate } from '../../src/tasks/gates/performance-gate.js';
 import { diffSettings, settingsGate } from '../../src/tasks/gates/settings-gate.js';
-import { diagnose, head, resolveText } from './playbook-helpers.js';
+import { diagnose, head, resolveText } from '../support/playbook-helpers.js';
 
 // The gates' decisions, without a server: what fails a host, what is only
 // reported, and how the playbook's thresholds are read.

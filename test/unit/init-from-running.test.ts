@@ -29,7 +29,6 @@ import { commentLines, renderRunningPlaybook } from '../../src/playbook/running-
 import type { HostConfig } from '../../src/playbook/types.js';
 import { unitCommandLine } from '../../src/service/drop-in.js';
 import { memcachedStartArgs } from '../../src/service/service.js';
-import { runMemplay } from '../e2e/memplay-cli.js';
 
 // `memplay init --from-running`: from what the process probe reads on a host to the
 // playbook that describes it. The probe's own shell runs on the lab (test/e2e/init-from-running.test.ts).
@@ -611,29 +610,6 @@ describe('the written playbook', () => {
     const evil = labLike(1, ['-o', 'x\nhosts: {}']);
     const { problems, dir } = await writeAndResolve([evil]);
     expect(problems.join('\n')).toMatch(/a newline/);
-    expect(await readdir(dir)).toEqual([]);
-  });
-});
-
-// Spawns the built CLI (`npm run build` first), as test/unit/init.test.ts does.
-describe('memplay init --from-running on the command line', { timeout: 60_000 }, () => {
-  it('a host that cannot be reached: exit 3 naming it, and no file; --hosts with --from-running: exit 5', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'memplay-from-running-cli-'));
-    const file = join(dir, 'fleet.yml');
-    const target = ['--version', '1.6.38', '--sha256', sha, '--known-hosts', join(dir, 'known_hosts')];
-    // Port 1 on loopback: nothing listens there, the connection is refused at once.
-    const unreachable = await runMemplay(
-      ['init', file, '--from-running', 'c1=nobody@127.0.0.1:1', ...target],
-      {
-        SSH_AUTH_SOCK: join(dir, 'no-agent'),
-      },
-    );
-    expect(unreachable.code, unreachable.stderr).toBe(3);
-    expect(unreachable.stderr).toMatch(/^memplay: c1: cannot connect to 127\.0\.0\.1:1: /);
-    expect(unreachable.stderr).toContain('1 of 1 host could not be described, so nothing was written');
-    const mixed = await runMemplay(['init', file, '--from-running', 'c1', '--hosts', 'c1', ...target]);
-    expect(mixed.code).toBe(5);
-    expect(mixed.stderr).toContain('--hosts does not go with --from-running');
     expect(await readdir(dir)).toEqual([]);
   });
 });

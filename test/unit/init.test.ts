@@ -13,7 +13,6 @@ import {
 import { UsageError } from '../../src/errors.js';
 import { validatePlaybookFile } from '../../src/playbook/index.js';
 import { schemaReference } from '../../src/playbook/starter.js';
-import { runMemplay } from '../e2e/memplay-cli.js';
 
 const sha = '074076ab3e889e16e763c6a3e5cadacc6696979dbb8c473bbf871d498b19b1a0';
 
@@ -179,40 +178,5 @@ describe('memplay init writes a starter playbook that validates', () => {
     expect(schemaReference('/home/me/fleets', '/opt/memplay/schemas/playbook.schema.json')).toBe(
       '/opt/memplay/schemas/playbook.schema.json',
     );
-  });
-});
-
-// Spawns the built CLI a few times: slower than the pure tests above on a loaded machine.
-describe('memplay init on the command line', { timeout: 60_000 }, () => {
-  it('writes the file, exits 0, and refuses to overwrite it without --force (exit 5)', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'memplay-init-cli-'));
-    const file = join(dir, 'fleet.yml');
-    const args = ['init', file, '--hosts', 'cache1,cache2', '--version', '1.6.38', '--sha256', sha];
-    const first = await runMemplay(args);
-    expect(first.code, first.stderr).toBe(0);
-    expect(first.stdout).toContain(`${file}: written and valid`);
-    const written = await readFile(file, 'utf8');
-    expect((await runMemplay(['validate', file])).code).toBe(0);
-
-    const again = await runMemplay([...args, '--serial', '2']);
-    expect(again.code).toBe(5);
-    expect(again.stderr).toContain(
-      `${file} already exists: choose another path, or add --force to overwrite it`,
-    );
-    expect(await readFile(file, 'utf8')).toBe(written);
-
-    const forced = await runMemplay([...args, '--serial', '2', '--force']);
-    expect(forced.code, forced.stderr).toBe(0);
-    expect(parse(await readFile(file, 'utf8')).strategy.serial).toBe(2);
-  });
-
-  it('without a terminal and without --hosts: exit 5 naming the flag, no file', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'memplay-init-cli-'));
-    const file = join(dir, 'fleet.yml');
-    const run = await runMemplay(['init', file, '--version', '1.6.38', '--sha256', sha]);
-    expect(run.code).toBe(5);
-    expect(run.stderr).toContain('memplay init needs --hosts');
-    const { readdir } = await import('node:fs/promises');
-    expect(await readdir(dir)).toEqual([]);
   });
 });

@@ -10,9 +10,7 @@ import {
   validatePlaybookFile,
 } from '../../src/playbook/index.js';
 import type { Playbook } from '../../src/playbook/types.js';
-import { runMemplay } from '../e2e/memplay-cli.js';
-import { startContactCounter } from './contact-counter.js';
-import { head } from './playbook-helpers.js';
+import { head } from '../support/playbook-helpers.js';
 
 // hosts_from: an Ansible inventory (INI or YAML) as the playbook's hosts and groups.
 
@@ -427,50 +425,4 @@ groups:
       `inventory.ini:2:37: ansible_ssh_private_key_file: cannot read ${folder}/keys/none (no such file), needed to log in to cache1; give the path of a private key file on this machine (a relative one starts at the inventory's folder), or remove it to use ssh-agent`,
     ]);
   });
-});
-
-describe('the built CLI (npm run build first) with hosts_from', () => {
-  // As in cli-bad-input.test.ts: every host is a listener that counts connections.
-  const env = { SSH_AUTH_SOCK: '/nonexistent/memplay-test-agent.sock' };
-
-  it('a bad port in the inventory exits 4 at its place and contacts no host; fixed, --limit on an inventory group dials exactly its host at the inventory’s address and port', async () => {
-    const counter = await startContactCounter();
-    try {
-      const inventory = (cache2Port: string) =>
-        `[east]\ncache1 ansible_host=127.0.0.1\n[west]\ncache2 ansible_host=127.0.0.2 ansible_port=${cache2Port}\n` +
-        `[all:vars]\nansible_port=${counter.port}\n`;
-      const playbook = `${head.replace(
-        'path: /srv/memcached-1.6.38.tar.gz',
-        'url: https://memcached.org/files/memcached-1.6.38.tar.gz',
-      )}hosts_from: inventory.ini
-defaults:
-  ssh: { connect_timeout: 2, known_hosts: ./known_hosts, config_file: none }
-`;
-      const folder = await folderWith({
-        'fleet.yml': playbook,
-        'inventory.ini': inventory('65536'),
-        known_hosts: '',
-      });
-      const fleet = join(folder, 'fleet.yml');
-      const bad = await runMemplay(['facts', fleet, '--limit', 'east'], env);
-      expect(bad.code, bad.stderr).toBe(4);
-      const col = inventory('65536').split('\n')[3]?.indexOf('65536');
-      expect(bad.stderr).toContain(
-        `${join(folder, 'inventory.ini')}:4:${Number(col) + 1}: ansible_port: must be a port number from 1 to 65535 (got 65536)`,
-      );
-      expect(bad.stderr).not.toMatch(/\n\s+at /);
-      expect(counter.contacts).toEqual([]);
-
-      await writeFile(join(folder, 'inventory.ini'), inventory(String(counter.port)));
-      const east = await runMemplay(['facts', fleet, '--limit', 'east', '--output', 'json'], env);
-      // The counter is no sshd: the host is unreachable, after being dialled where the inventory says.
-      expect(east.code, east.stderr).toBe(3);
-      expect(east.events.map((e) => [e.event, (e as { host?: string }).host])).toEqual([
-        ['unreachable', 'cache1'],
-      ]);
-      expect(counter.contacts).toEqual([`127.0.0.1:${counter.port}`]);
-    } finally {
-      await counter.close();
-    }
-  }, 30_000);
 });

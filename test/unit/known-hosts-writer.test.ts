@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,11 +38,10 @@ describe('recording a host key on first use', () => {
     expect(readFileSync(path, 'utf8')).toBe(
       `other.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBogus\n[127.0.0.1]:2211 ssh-ed25519 ${alpha.toString('base64')}\n`,
     );
-    // What ssh-keygen reads back from the line is the key and fingerprint we reported.
-    const listed = execFileSync('ssh-keygen', ['-l', '-F', '[127.0.0.1]:2211', '-f', path], {
-      encoding: 'utf8',
-    });
-    if (recorded.status === 'added') expect(listed).toContain(recorded.fingerprint);
+    // The fingerprint ssh-keygen -lf prints for alpha; that ssh-keygen reads this very line
+    // back the same is test/integration/known-hosts.test.ts.
+    if (recorded.status === 'added')
+      expect(recorded.fingerprint).toBe('SHA256:IyKTZ99y24R8ut+ynEewE2Nb+HTmoMvW17mo6fKejws');
   });
 
   it('creates a missing file, and writes a key only once when two connections add it at the same time', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { runningInstanceProblem } from '../../src/facts/running-instance.js';
 import { dialAddresses, interfaceHost, listenSettings } from '../../src/memcached/listen-address.js';
 import type { HostConfig } from '../../src/playbook/types.js';
-import { head, resolveText } from './playbook-helpers.js';
+import { head, resolveText } from '../support/playbook-helpers.js';
 
 describe('where memcached listens, from its arguments', () => {
   it('reads -l and -p in every spelling memcached accepts; several -l add up, the last -p wins', () => {

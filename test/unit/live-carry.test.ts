@@ -10,7 +10,7 @@ import { lateBuckets, SizeHistogram, sizeBucket } from '../../src/memcached/rest
 import { formatHostPlans } from '../../src/report/plan-view.js';
 import { swapGuarantee } from '../../src/tasks/guarantee.js';
 import { toleratedDifferences } from '../../src/tasks/sample-check.js';
-import { head, resolveText } from './playbook-helpers.js';
+import { head, resolveText } from '../support/playbook-helpers.js';
 
 // The pure pieces of carrying a cache under traffic: the handover's room check
 // and memory file, the restore's order, the fence's record, the tolerance of a

@@ -6,7 +6,7 @@ import {
   expectedDiagnostics,
   badPlaybookNames as fixtures,
   badPlaybookFolder as folder,
-} from './bad-playbook-fixtures.js';
+} from '../support/bad-playbook-fixtures.js';
 
 describe('bad playbooks', () => {
   it('the corpus covers at least 18 mistakes, each with an expectation', () => {

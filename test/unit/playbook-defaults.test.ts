@@ -4,7 +4,7 @@ import { parsePlaybookText } from '../../src/playbook/load.js';
 import { localPath, type PlaybookDocument, sshConfigPaths } from '../../src/playbook/resolve.js';
 import { playbookSchema } from '../../src/playbook/schema.js';
 import type { Playbook } from '../../src/playbook/types.js';
-import { head, resolveText, tester } from './playbook-helpers.js';
+import { head, resolveText, tester } from '../support/playbook-helpers.js';
 
 // The schema's `default` keywords are the one place a default is written: resolving
 // reads them (src/playbook/document.generated.ts), and the reference shows the text.

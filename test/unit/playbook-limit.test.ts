@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { selectHosts } from '../../src/playbook/index.js';
-import { head, resolveText } from './playbook-helpers.js';
+import { head, resolveText } from '../support/playbook-helpers.js';
 
 const playbook = resolveText(`${head}hosts:
   web1: { address: 10.0.0.1 }

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PlaybookError } from '../../src/errors.js';
 import { loadPlaybook, playbookSchema, validatePlaybookFile } from '../../src/playbook/index.js';
-import { diagnose, head, SHA256 } from './playbook-helpers.js';
+import { diagnose, head, SHA256 } from '../support/playbook-helpers.js';
 
 async function refusal(file: string): Promise<PlaybookError> {
   const error = await loadPlaybook(file).then(

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { deepMerge, mergeHostSettings } from '../../src/playbook/merge.js';
 import { localPath } from '../../src/playbook/resolve.js';
-import { head, resolveText, SHA256 } from './playbook-helpers.js';
+import { head, resolveText, SHA256 } from '../support/playbook-helpers.js';
 
 describe('defaults merged into hosts', () => {
   it('a host keeps the default keys it does not set, key by key inside ssh and memcached', () => {

@@ -1,69 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { joinCommands, quote, sh } from '../../src/transport/quote.js';
 
-const scratch = mkdtempSync(join(tmpdir(), 'memplay-quote-'));
-const sentinel = join(scratch, 'pwned');
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-// Every string here must reach the command as exactly one argument, unchanged.
-const nasty: string[] = [
-  '',
-  ' ',
-  'plain',
-  'two words',
-  '  leading and trailing  ',
-  "it's",
-  "''",
-  "'",
-  '"double"',
-  `mixed 'single' and "double"`,
-  `$(touch ${sentinel})`,
-  `\`touch ${sentinel}\``,
-  `; touch ${sentinel}`,
-  `&& touch ${sentinel} #`,
-  `| touch ${sentinel}`,
-  `> ${sentinel}`,
-  '$HOME',
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal text is the point
-  '${HOME}',
-  '$0 $1 $@ $* $# $?',
-  '*',
-  '?',
-  '[abc]',
-  '{a,b}',
-  '~',
-  '~root/x',
-  'line1\nline2',
-  '\n',
-  'trailing newline\n',
-  '\ttab',
-  '\\',
-  '\\n',
-  "\\'",
-  '-n',
-  '-e',
-  '--',
-  '#not a comment',
-  '!',
-  '!!',
-  '%s %d',
-  'a=b',
-  'é ünïcode ✓ 中文',
-  '\u0007bell\u001b[31mred',
-];
-
-/** Runs `printf '%s\0' <args>` (NUL-separated) through a real /bin/sh and returns the arguments it saw. */
-function argsSeenByShell(command: string): string[] {
-  const out = execFileSync('/bin/sh', ['-c', command], { encoding: 'utf8' });
-  const parts = out.split('\0');
-  parts.pop();
-  return parts;
-}
-
+// What `sh` builds, as text. That a real /bin/sh reads each value back as one argument
+// is test/integration/quote.test.ts.
 describe('sh quoting', () => {
   it('leaves safe words bare and quotes everything else', () => {
     expect(sh`ls ${'/opt/memcached-1.6.38'}`.text).toBe('ls /opt/memcached-1.6.38');
@@ -81,25 +20,5 @@ describe('sh quoting', () => {
     const inner = sh`cat ${'my file'}`;
     expect(sh`${inner} | wc -c`.text).toBe("cat 'my file' | wc -c");
     expect(joinCommands([sh`cd ${'/a b'}`, sh`make`], ' && ').text).toBe("cd '/a b' && make");
-  });
-
-  it('round-trips every nasty string through a real /bin/sh as one argument', () => {
-    for (const value of nasty) {
-      expect(argsSeenByShell(sh`printf '%s\\0' ${value}`.text), JSON.stringify(value)).toEqual([value]);
-    }
-    expect(existsSync(sentinel), 'a quoted value was executed').toBe(false);
-  });
-
-  it('round-trips the whole corpus as one array, in order', () => {
-    expect(argsSeenByShell(sh`printf '%s\\0' ${nasty}`.text)).toEqual(nasty);
-    expect(existsSync(sentinel)).toBe(false);
-  });
-
-  it('survives a second level of shell: a command quoted as the argument of sh -c', () => {
-    const inner = sh`printf '%s\\0' ${nasty}`;
-    const outer = sh`sh -c ${inner.text}`;
-    expect(argsSeenByShell(outer.text)).toEqual(nasty);
-    expect(argsSeenByShell(sh`${inner} && printf '%s\\0' ${'after'}`.text)).toEqual([...nasty, 'after']);
-    expect(existsSync(sentinel)).toBe(false);
   });
 });

@@ -6,7 +6,7 @@ import { parsePlaybookText } from '../../src/playbook/load.js';
 import { type PlaybookDocument, resolvePlaybook } from '../../src/playbook/resolve.js';
 import { loadSshConfigs } from '../../src/playbook/ssh-config-files.js';
 import { loadSshConfig } from '../../src/transport/ssh-config.js';
-import { diagnose, head } from './playbook-helpers.js';
+import { diagnose, head } from '../support/playbook-helpers.js';
 
 // A fake home with ~/.ssh/config, an included conf.d/ and two keys, one of which exists.
 let home: string;

@@ -6,7 +6,7 @@ import { createBackupWriter } from '../../src/memcached/backup-writer.js';
 import type { BackupsEvent } from '../../src/report/backups-view.js';
 import { markRestored } from '../../src/tasks/restore-marker.js';
 import { runMemplay } from '../e2e/memplay-cli.js';
-import { head } from './playbook-helpers.js';
+import { head } from '../support/playbook-helpers.js';
 
 // The built CLI (npm run build first) on a backup folder written here: `memplay
 // backups` reads the controller's files only, so no host is involved.

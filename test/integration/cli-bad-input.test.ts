@@ -5,7 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { formatDiagnostic } from '../../src/errors.js';
 import { runMemplay } from '../e2e/memplay-cli.js';
-import { badPlaybookFolder, badPlaybookNames, expectedDiagnostics } from './bad-playbook-fixtures.js';
+import {
+  badPlaybookFolder,
+  badPlaybookNames,
+  expectedDiagnostics,
+} from '../support/bad-playbook-fixtures.js';
 import {
   type ContactCounter,
   FIXTURE_ADDRESSES,

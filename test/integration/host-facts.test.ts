@@ -1,0 +1,88 @@
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { parseProbeOutput, probeCommand } from '../../src/facts/host-facts.js';
+import type { HostConfig } from '../../src/playbook/types.js';
+
+const run = promisify(execFile);
+
+function hostWithPrefix(prefix: string, pidfile: string): HostConfig {
+  return {
+    name: 'h',
+    address: '127.0.0.1',
+    connection: 'local',
+    become: false,
+    ssh: { user: 'u', port: 22, knownHosts: '/dev/null', connectTimeoutMs: 1000 },
+    memcached: { port: 11211, prefix, args: [], keepBuilds: 2, service: { manager: 'pidfile', pidfile } },
+  };
+}
+
+async function fakeBuild(prefix: string, dir: string, reports: string | null): Promise<void> {
+  await mkdir(join(prefix, dir, 'bin'), { recursive: true });
+  const body = reports ? `#!/bin/sh\necho 'memcached ${reports}'\n` : '#!/bin/sh\nexit 1\n';
+  await writeFile(join(prefix, dir, 'bin', 'memcached'), body);
+  await chmod(join(prefix, dir, 'bin', 'memcached'), 0o755);
+}
+
+describe('the fact probe, run by a real /bin/sh', () => {
+  it('finds builds, what each reports, the current link and a live pid — in a prefix with a space and a quote', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'memplay-probe-'));
+    const prefix = join(root, "mem cached's");
+    await fakeBuild(prefix, '1.6.18', '1.6.18');
+    await fakeBuild(prefix, '1.6.38', '1.6.38');
+    await fakeBuild(prefix, '1.6.9', null);
+    await mkdir(join(prefix, '.memplay-build-1.6.38-abcd'), { recursive: true });
+    await symlink('1.6.18', join(prefix, 'current'));
+    await symlink(join(prefix, '1.6.9'), join(prefix, 'previous'));
+    const pidfile = join(root, 'pid file');
+    await writeFile(pidfile, `${process.pid}\n`);
+
+    const { stdout } = await run('/bin/sh', ['-c', probeCommand(hostWithPrefix(prefix, pidfile)).text]);
+    const facts = parseProbeOutput(stdout);
+    expect(facts.currentLink).toBe('1.6.18');
+    // An absolute link names its build too; `previous` itself is not listed as a build.
+    expect(facts.previousLink).toBe('1.6.9');
+    expect(facts.pid).toBe(process.pid);
+    // The live pid's command line, argument by argument, as /proc has it.
+    expect(facts.commandLine).toEqual(
+      (await readFile(`/proc/${process.pid}/cmdline`, 'utf8')).split('\0').slice(0, -1),
+    );
+    expect(facts.builds).toEqual([
+      { dir: '1.6.9', reportedVersion: null },
+      { dir: '1.6.18', reportedVersion: '1.6.18' },
+      { dir: '1.6.38', reportedVersion: '1.6.38' },
+    ]);
+    // The platform a build depends on, as this machine reports it.
+    const arch = (await run('uname', ['-m'])).stdout.trim();
+    expect(facts.platform.arch).toBe(arch);
+    expect(facts.platform.libc).toMatch(/\S/);
+
+    // Later probes of a run skip the platform (it cannot change) and still see the rest.
+    const again = await run('/bin/sh', [
+      '-c',
+      probeCommand(hostWithPrefix(prefix, pidfile), { platform: false }).text,
+    ]);
+    expect(again.stdout).not.toMatch(/^(arch|libc|libevent)\t/m);
+    expect(parseProbeOutput(again.stdout)).toMatchObject({ currentLink: '1.6.18', pid: process.pid });
+    expect(parseProbeOutput(again.stdout).builds).toEqual(facts.builds);
+  });
+
+  it('reports no pid for a stale pidfile and nothing for a missing prefix', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'memplay-probe-'));
+    const pidfile = join(root, 'memcached.pid');
+    await writeFile(pidfile, '999999\n');
+    const { stdout } = await run('/bin/sh', [
+      '-c',
+      probeCommand(hostWithPrefix(join(root, 'none'), pidfile)).text,
+    ]);
+    expect(parseProbeOutput(stdout)).toMatchObject({
+      currentLink: null,
+      previousLink: null,
+      builds: [],
+      pid: null,
+    });
+  });
+});

@@ -14,7 +14,9 @@ export interface PlanDrift {
   readonly found: string | null;
 }
 
-function buildsText(builds: readonly InstalledBuild[]): string {
+/** The installed builds as one comparable text; null when there are none. */
+function buildsText(builds: readonly InstalledBuild[]): string | null {
+  if (builds.length === 0) return null;
   return [...builds]
     .map((build) =>
       build.reportedVersion === build.dir

@@ -1,7 +1,6 @@
 import { errorMessage, TaskFailed } from '../errors.js';
 import type { HostFacts } from '../facts/host-facts.js';
 import type { HostConfig } from '../playbook/types.js';
-import type { RollbackOutcome } from '../tasks/rollback.js';
 import type { BuildPeer, EventTaskName, Plan, TaskContext, TaskModule } from '../tasks/task.js';
 import { TaskFailedWithFigures } from '../tasks/task.js';
 import { pruneBackups } from './backup-pruning.js';
@@ -12,6 +11,8 @@ import type { ConnectedHost } from './host-state.js';
 import type { Phase } from './pipeline.js';
 import { planDrift } from './plan-drift.js';
 import { throttledProgress } from './progress-throttle.js';
+import type { ContextBase } from './rollback-after.js';
+import { rollBackAfter } from './rollback-after.js';
 import type { RunContext } from './run-context.js';
 
 /**
@@ -34,8 +35,6 @@ export async function runHostPhase(
     ctx.shared.builds.hostFinished(host.name);
   }
 }
-
-type ContextBase = Omit<TaskContext, 'progress' | 'reportGate'>;
 
 async function runHostTasks(
   ctx: RunContext,
@@ -168,34 +167,4 @@ function reportDrift(
     ctx.options.journal?.append({ entry: 'plan-drift', host, task, ...drift });
     ctx.emit({ event: 'plan-drift', host, task, ...drift });
   }
-}
-
-/** The old build back, with its data, after `failedTask` failed on a host swap had taken down. */
-async function rollBackAfter(ctx: RunContext, base: ContextBase, failedTask: string): Promise<void> {
-  const { emit, check } = ctx;
-  const host = base.host.name;
-  const startedAt = Date.now();
-  emit({ event: 'task-start', host, task: 'rollback' });
-  const progress = throttledProgress(emit, host, 'rollback');
-  const outcome = await ctx.deps
-    .rollBack({
-      ...base,
-      progress: progress.report,
-      reportGate: (report) => emit({ event: 'gate', host, task: 'rollback', check, ...report }),
-    })
-    .catch(
-      (error: unknown): RollbackOutcome => ({
-        status: 'failed',
-        detail: `rollback broke off: ${errorMessage(error)}`,
-      }),
-    );
-  progress.flush();
-  ctx.recap.task(
-    host,
-    { name: 'rollback' },
-    outcome.status,
-    `${outcome.detail} (after ${failedTask} failed)`,
-    startedAt,
-    outcome.figures ? { figures: outcome.figures } : {},
-  );
 }

@@ -7,7 +7,7 @@ import type { Playbook } from '../../src/playbook/types.js';
 import type { RunEvent } from '../../src/report/events.js';
 import type { Job, TaskContext } from '../../src/tasks/task.js';
 import { head, resolveText } from '../unit/playbook-helpers.js';
-import { FakeTransport } from './fake-transport.js';
+import { type FakeRule, FakeTransport } from './fake-transport.js';
 
 // runPipeline with nothing real behind it: fake transports, facts from a table,
 // locks granted (or refused, per host), rollbacks and pruning recorded. No
@@ -73,6 +73,8 @@ export interface EngineSetup {
   readonly forks?: number;
   readonly deps?: Partial<EngineDeps>;
   readonly journal?: Journal;
+  /** What each host's fake transport answers (by command), beyond the default success. */
+  readonly script?: (host: string) => readonly FakeRule[];
 }
 
 export async function runEngine(setup: EngineSetup): Promise<EngineRun> {
@@ -118,7 +120,7 @@ export async function runEngine(setup: EngineSetup): Promise<EngineRun> {
     memplayVersion: '0.0.0-test',
     emit: (event) => events.push(event),
     connect: async (host) => {
-      const transport = new FakeTransport(host.name);
+      const transport = new FakeTransport(host.name, setup.script?.(host.name) ?? []);
       transports.set(host.name, transport);
       return transport;
     },

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { realEngineDeps } from '../../src/engine/deps.js';
 import {
   factsOf,
   fleetPlaybook,
@@ -140,5 +141,22 @@ describe('the engine, when a host fails', () => {
     };
     await runEngine({ playbook: fleetPlaybook(1), pipeline: twoPhases([], [swap, verify]), facts });
     expect(seen).toEqual(['1.6.38']);
+  });
+
+  it('a connection lost mid-task: no rollback over it, the host is unreachable and the rest skipped', async () => {
+    const log = new TaskLog();
+    const run = await runEngine({
+      playbook: fleetPlaybook(1),
+      pipeline: twoPhases([], rollingTasks(log, { host: 'host1', task: 'restore' })),
+      // The real check: a `true` that cannot run means the connection is gone.
+      deps: { connectionLost: realEngineDeps.connectionLost },
+      script: () => [{ match: /^true$/, answer: new Error('Not connected') }],
+    });
+    expect(run.rollbacks).toEqual([]);
+    const lines = taskLines(run.events, true);
+    expect(lines[2]).toMatch(/^host1 restore failed: the ssh connection to host1 was lost during restore/);
+    expect(lines.slice(3)).toEqual(['host1 verify skipped: ssh connection lost']);
+    expect(run.result.recap.host1).toMatchObject({ unreachable: true, failed: 1 });
+    expect(run.transports.get('host1')?.calls).toEqual([{ kind: 'run', command: 'true' }]);
   });
 });

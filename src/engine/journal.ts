@@ -35,6 +35,15 @@ export type JournalEntry =
       readonly problems?: readonly string[];
     }
   | {
+      /** Apply left the host other than its plan predicted (the `plan-drift` event). */
+      readonly entry: 'plan-drift';
+      readonly host: string;
+      readonly task: string;
+      readonly field: string;
+      readonly planned: string | null;
+      readonly found: string | null;
+    }
+  | {
       readonly entry: 'recap';
       readonly interrupted: boolean;
       readonly hosts: Readonly<Record<string, unknown>>;

@@ -227,6 +227,20 @@ export type RunEvent =
     }
   | { readonly event: 'aborted'; readonly reason: string }
   /**
+   * After a task's apply, the host differs from what its plan predicted on a
+   * field the plan set (Terraform's "inconsistent final plan"): a warning, not a
+   * failure; later tasks plan against what was found. `field`: runningVersion,
+   * currentLink or builds (the installed builds, listed).
+   */
+  | {
+      readonly event: 'plan-drift';
+      readonly host: string;
+      readonly task: EventTaskName;
+      readonly field: string;
+      readonly planned: string | null;
+      readonly found: string | null;
+    }
+  /**
    * After apply, rollback or backup succeeded on a host: the backups `backup.keep`
    * removed from its folder (--check: would remove), each with its sidecars. Sent
    * only when there is something to remove, or a file could not be read or removed.

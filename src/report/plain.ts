@@ -40,6 +40,9 @@ export function plainRenderer(write: (line: string) => void, verbose: boolean): 
       case 'aborted':
         write(`ABORTED: ${event.reason}`);
         return;
+      case 'plan-drift':
+        write(planDriftLine(event));
+        return;
       case 'backups-pruned':
         write(backupsPrunedLine(event));
         return;
@@ -74,6 +77,15 @@ export function gateLine(event: Extract<RunEvent, { event: 'gate' }>): string {
 /** The one line that says a host key was trusted on first use; the live view prints it too. */
 export function hostKeyAcceptedLine(event: Extract<RunEvent, { event: 'host-key-accepted' }>): string {
   return `${event.host} new host key for ${event.name} accepted (--accept-new-host-keys): ${event.key_type} ${event.fingerprint}, added to ${event.known_hosts}`;
+}
+
+/**
+ * `host1 swap WARNING plan drift: runningVersion is 1.6.18, the plan predicted 1.6.38`;
+ * the live view prints the same line.
+ */
+export function planDriftLine(event: Extract<RunEvent, { event: 'plan-drift' }>): string {
+  const text = (value: string | null) => value ?? '(none)';
+  return `${event.host} ${event.task} WARNING plan drift: ${event.field} is ${text(event.found)}, the plan predicted ${text(event.planned)} (later tasks plan against what was found)`;
 }
 
 /**

@@ -1,7 +1,14 @@
 import { Listr, type ListrTaskWrapper } from 'listr2';
 import type { RunEvent, TaskStatus } from './events.js';
 import { chooseLayout, FleetView } from './fleet-view.js';
-import { backupsPrunedLine, batchLine, gateLine, hostKeyAcceptedLine, pauseLine } from './plain.js';
+import {
+  backupsPrunedLine,
+  batchLine,
+  gateLine,
+  hostKeyAcceptedLine,
+  pauseLine,
+  planDriftLine,
+} from './plain.js';
 import { planView } from './plan-view.js';
 import { EtaEstimator, progressLine } from './progress.js';
 import { formatRecap } from './recap.js';
@@ -176,6 +183,9 @@ export function prettyRenderer(
         return;
       case 'aborted':
         notes.push(`ABORTED: ${event.reason}`);
+        return;
+      case 'plan-drift':
+        notes.push(planDriftLine(event));
         return;
       case 'backups-pruned':
         notes.push(backupsPrunedLine(event));

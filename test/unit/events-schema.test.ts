@@ -261,6 +261,14 @@ describe('schemas/events.schema.json', () => {
         stderr: '',
       },
       aborted: { event: 'aborted', reason: '2 of 3 hosts failed' },
+      'plan-drift': {
+        event: 'plan-drift',
+        host: 'host1',
+        task: 'swap',
+        field: 'runningVersion',
+        planned: '1.6.38',
+        found: null,
+      },
       'backups-pruned': {
         event: 'backups-pruned',
         host: 'host1',

@@ -1,0 +1,54 @@
+import { unreachableReport } from '../errors.js';
+import type { HostFacts } from '../facts/host-facts.js';
+import type { HostConfig, Target } from '../playbook/types.js';
+import type { Job } from '../tasks/task.js';
+import { newHostRun } from './host-run-view.js';
+import type { ConnectedHost, HostState } from './host-state.js';
+import type { RunContext } from './run-context.js';
+
+/**
+ * Where a host goes. Fixed when the host connects: swap moves `previous` as it
+ * goes, and a rollback must keep aiming at the build it found there.
+ */
+function targetFor(job: Job, target: Target, facts: HostFacts): Target {
+  if (job.kind !== 'rollback' || facts.previousLink === null) return target;
+  return { ...target, version: facts.previousLink };
+}
+
+/**
+ * Connects to a host once: its facts, its target and its lock (--check only
+ * looks whether another run holds it). A host that cannot be reached or read
+ * is unreachable, and never worked on.
+ */
+export async function ensureConnected(ctx: RunContext, host: HostConfig): Promise<HostState> {
+  const { fleet, deps, options, playbook } = ctx;
+  const state = fleet.of(host.name);
+  if (state.kind !== 'pending') return state;
+  try {
+    const transport = await options.connect(host);
+    // A host whose facts cannot be read (memcached refusing the credentials) is
+    // never worked on: its connection is closed here, or it would keep the run alive.
+    const facts = await deps.gatherFacts(host, transport).catch(async (error: unknown) => {
+      await transport.close().catch(() => {});
+      throw error;
+    });
+    const target = targetFor(options.job, playbook.target, facts);
+    const hostLock = ctx.check
+      ? await deps.peekHostLock(host, transport)
+      : await deps.takeHostLock(host, transport, ctx.lockHolder);
+    const connected: ConnectedHost = {
+      kind: 'connected',
+      transport,
+      facts,
+      run: newHostRun(facts, hostLock),
+      target,
+    };
+    fleet.connect(host.name, connected);
+    return connected;
+  } catch (error) {
+    fleet.unreachable(host.name);
+    ctx.recap.markUnreachable(host.name);
+    ctx.emit({ event: 'unreachable', host: host.name, ...unreachableReport(error) });
+    return fleet.of(host.name);
+  }
+}

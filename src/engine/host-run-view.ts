@@ -1,0 +1,78 @@
+import type { HostFacts } from '../facts/host-facts.js';
+import type { HostRecap, SwapPath } from '../report/events.js';
+import { swapGuarantee } from '../tasks/guarantee.js';
+import { backupInUse as backupOfRun, type HostRun } from '../tasks/task.js';
+import type { HostLock } from './host-lock.js';
+
+// Every field of a host's HostRun the engine reads, and the one it creates,
+// in one place: the task contract is being reshaped (HostRun's optional fields
+// become declared task outputs), and only this file has to follow it.
+
+/** A host's run state as it connects: what it was found as, and its hold on the host's lock. */
+export function newHostRun(startFacts: HostFacts, hostLock: HostLock): HostRun {
+  return { startFacts, hostLock, decisions: {} };
+}
+
+export function hostLockOf(run: HostRun): HostLock | undefined {
+  return run.hostLock;
+}
+
+/** The backup file this host's run holds (written by backup, or read by `memplay restore`), for the journal. */
+export function backupInUse(run: HostRun | undefined): string | undefined {
+  return run ? backupOfRun(run)?.path : undefined;
+}
+
+/** Backup files pruning must keep: the ones this run wrote or read. */
+export function backupsInUse(run: HostRun): ReadonlySet<string> {
+  return new Set(
+    [backupOfRun(run)?.path, run.restored?.from.path].filter((path): path is string => path !== undefined),
+  );
+}
+
+/** --check: a backup is planned and not yet written, so pruning counts it as one more. */
+export function backupUpcoming(run: HostRun): boolean {
+  return run.decisions.backup?.kind === 'dump' && run.backupFile === undefined;
+}
+
+/** Swap has stopped the old instance: the host must get its restore and verify, or a rollback. */
+export function wasTakenDown(run: HostRun): boolean {
+  return run.stoppedAt !== undefined;
+}
+
+/** The swap path and out-of-service time a host's swap and restore events carry. */
+export function swapFields(run: HostRun): {
+  swap_mode?: SwapPath;
+  swap_reason?: string;
+  swap_guarantee?: string;
+  out_of_service_ms?: number;
+} {
+  const path = run.swapTaken ?? run.decisions.swap?.choice;
+  return {
+    ...(path
+      ? { swap_mode: path.path, swap_reason: path.reason, swap_guarantee: swapGuarantee(path.path) }
+      : {}),
+    ...(run.outOfServiceMs !== undefined ? { out_of_service_ms: run.outOfServiceMs } : {}),
+  };
+}
+
+/** What the recap tells of a host's run beyond its task counts. */
+export function recapFieldsOf(run: HostRun): Partial<HostRecap> {
+  const fields: Partial<HostRecap> = {};
+  if (run.swapTaken) fields.swap_mode = run.swapTaken.path;
+  if (run.outOfServiceMs !== undefined) fields.out_of_service_ms = run.outOfServiceMs;
+  if (run.leftOut !== undefined) fields.left_out = run.leftOut;
+  if (run.possiblyStale) {
+    fields.possibly_stale = run.possiblyStale.count;
+    if (run.possiblyStale.unknown) fields.possibly_stale_uncounted = run.possiblyStale.unknown;
+  }
+  return fields;
+}
+
+/**
+ * The end of a host's run: a backup started but never finished (the host
+ * stopped before swap) loses its partial file, and the host's lock is released.
+ */
+export async function closeHostRun(run: HostRun): Promise<void> {
+  if (run.backup && !run.backupFile) await run.backup.abort().catch(() => {});
+  if (run.hostLock?.kind === 'held') await run.hostLock.release().catch(() => {});
+}

@@ -1,0 +1,89 @@
+import type { HostFacts } from '../facts/host-facts.js';
+import type { HostConfig, Target } from '../playbook/types.js';
+import type { HostRun } from '../tasks/task.js';
+import type { Transport } from '../transport/transport.js';
+
+/** A host this run is connected to, and what its tasks share. */
+export interface ConnectedHost {
+  readonly kind: 'connected';
+  readonly transport: Transport;
+  /** What the host is now: re-read after each apply, or what the last plan predicts (--check). */
+  facts: HostFacts;
+  readonly run: HostRun;
+  /** The version this host is taken to: the playbook's, or for `rollback` its previous build. */
+  readonly target: Target;
+}
+
+export type HostState =
+  | { readonly kind: 'pending' }
+  | ConnectedHost
+  | { readonly kind: 'failed' }
+  | { readonly kind: 'unreachable' }
+  /** Never started: the run was interrupted, a failure limit stopped it, or the operator said no. */
+  | { readonly kind: 'stopped' };
+
+/**
+ * Where each host of the run stands. A host's connection and run state are
+ * kept once it connected, whatever state it ends in: every connection is
+ * closed at the end, and the recap reads every run.
+ */
+export class FleetState {
+  private readonly states = new Map<string, HostState>();
+  /** In the order hosts connected. */
+  private readonly connections = new Map<string, ConnectedHost>();
+
+  constructor(hosts: readonly HostConfig[]) {
+    for (const host of hosts) this.states.set(host.name, { kind: 'pending' });
+  }
+
+  of(host: string): HostState {
+    return this.states.get(host) ?? { kind: 'pending' };
+  }
+
+  connected(host: string): ConnectedHost | undefined {
+    const state = this.states.get(host);
+    return state?.kind === 'connected' ? state : undefined;
+  }
+
+  connect(host: string, connected: ConnectedHost): void {
+    this.connections.set(host, connected);
+    this.states.set(host, connected);
+  }
+
+  fail(host: string): void {
+    this.states.set(host, { kind: 'failed' });
+  }
+
+  unreachable(host: string): void {
+    this.states.set(host, { kind: 'unreachable' });
+  }
+
+  stop(host: string): void {
+    this.states.set(host, { kind: 'stopped' });
+  }
+
+  /** Not failed, unreachable or stopped: it may still run. */
+  runnable(host: string): boolean {
+    const kind = this.of(host).kind;
+    return kind === 'pending' || kind === 'connected';
+  }
+
+  failedCount(): number {
+    return [...this.states.values()].filter((s) => s.kind === 'failed' || s.kind === 'unreachable').length;
+  }
+
+  /** Every connection opened in this run, in the order they opened. */
+  opened(): readonly ConnectedHost[] {
+    return [...this.connections.values()];
+  }
+
+  /** The run state of a host that connected, whatever state it is in now. */
+  runOf(host: string): ConnectedHost['run'] | undefined {
+    return this.connections.get(host)?.run;
+  }
+
+  /** Each connected host's run state, by host name, in the order they connected. */
+  runs(): ReadonlyMap<string, ConnectedHost['run']> {
+    return new Map([...this.connections].map(([host, connected]) => [host, connected.run]));
+  }
+}

@@ -56,7 +56,7 @@ export function lostConnectionDetail(lost: LostConnection): string {
   const again = `re-run ${rerun(lost.job)} once ssh to ${host} works again`;
   const head = `the ssh connection to ${host} was lost during ${task}`;
   const backup = backupInUse(run)?.path;
-  if (run.stoppedAt === undefined) {
+  if (run.swap.stoppedAt === undefined) {
     const serving = lost.lastSeenVersion
       ? `${lost.lastSeenVersion} keeps serving on port ${port}`
       : `nothing answered on port ${port} before it`;
@@ -71,7 +71,7 @@ export function lostConnectionDetail(lost: LostConnection): string {
   if (backup === undefined) {
     return `${head}, after it began stopping the old instance; this run had no items to carry over. ${cap(again)}: it starts ${target} if nothing serves`;
   }
-  if (run.restored) {
+  if (run.restore.restored) {
     return `${head}: ${host} runs ${target} with its items restored from ${backup}; only the check did not finish. ${cap(again)} to check it`;
   }
   if (task === 'swap') {

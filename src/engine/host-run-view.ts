@@ -1,7 +1,7 @@
 import type { HostFacts } from '../facts/host-facts.js';
 import type { HostRecap, SwapPath } from '../report/events.js';
 import { swapGuarantee } from '../tasks/guarantee.js';
-import { backupInUse as backupOfRun, type HostRun } from '../tasks/task.js';
+import { backupInUse as backupOfRun, newHostRun as emptyRun, type HostRun } from '../tasks/task.js';
 import type { HostLock } from './host-lock.js';
 
 // Every field of a host's HostRun the engine reads, and the one it creates,
@@ -10,7 +10,7 @@ import type { HostLock } from './host-lock.js';
 
 /** A host's run state as it connects: what it was found as, and its hold on the host's lock. */
 export function newHostRun(startFacts: HostFacts, hostLock: HostLock): HostRun {
-  return { startFacts, hostLock, decisions: {} };
+  return emptyRun(startFacts, hostLock);
 }
 
 export function hostLockOf(run: HostRun): HostLock | undefined {
@@ -25,18 +25,20 @@ export function backupInUse(run: HostRun | undefined): string | undefined {
 /** Backup files pruning must keep: the ones this run wrote or read. */
 export function backupsInUse(run: HostRun): ReadonlySet<string> {
   return new Set(
-    [backupOfRun(run)?.path, run.restored?.from.path].filter((path): path is string => path !== undefined),
+    [backupOfRun(run)?.path, run.restore.restored?.from.path].filter(
+      (path): path is string => path !== undefined,
+    ),
   );
 }
 
 /** --check: a backup is planned and not yet written, so pruning counts it as one more. */
 export function backupUpcoming(run: HostRun): boolean {
-  return run.decisions.backup?.kind === 'dump' && run.backupFile === undefined;
+  return run.decisions.backup?.kind === 'dump' && run.backup.sealed === undefined;
 }
 
 /** Swap has stopped the old instance: the host must get its restore and verify, or a rollback. */
 export function wasTakenDown(run: HostRun): boolean {
-  return run.stoppedAt !== undefined;
+  return run.swap.stoppedAt !== undefined;
 }
 
 /** The swap path and out-of-service time a host's swap and restore events carry. */
@@ -46,24 +48,25 @@ export function swapFields(run: HostRun): {
   swap_guarantee?: string;
   out_of_service_ms?: number;
 } {
-  const path = run.swapTaken ?? run.decisions.swap?.choice;
+  const path = run.swap.taken ?? run.decisions.swap?.choice;
   return {
     ...(path
       ? { swap_mode: path.path, swap_reason: path.reason, swap_guarantee: swapGuarantee(path.path) }
       : {}),
-    ...(run.outOfServiceMs !== undefined ? { out_of_service_ms: run.outOfServiceMs } : {}),
+    ...(run.account.outOfServiceMs !== undefined ? { out_of_service_ms: run.account.outOfServiceMs } : {}),
   };
 }
 
 /** What the recap tells of a host's run beyond its task counts. */
 export function recapFieldsOf(run: HostRun): Partial<HostRecap> {
   const fields: Partial<HostRecap> = {};
-  if (run.swapTaken) fields.swap_mode = run.swapTaken.path;
-  if (run.outOfServiceMs !== undefined) fields.out_of_service_ms = run.outOfServiceMs;
-  if (run.leftOut !== undefined) fields.left_out = run.leftOut;
-  if (run.possiblyStale) {
-    fields.possibly_stale = run.possiblyStale.count;
-    if (run.possiblyStale.unknown) fields.possibly_stale_uncounted = run.possiblyStale.unknown;
+  if (run.swap.taken) fields.swap_mode = run.swap.taken.path;
+  if (run.account.outOfServiceMs !== undefined) fields.out_of_service_ms = run.account.outOfServiceMs;
+  if (run.account.leftOut !== undefined) fields.left_out = run.account.leftOut;
+  if (run.account.possiblyStale) {
+    fields.possibly_stale = run.account.possiblyStale.count;
+    if (run.account.possiblyStale.unknown)
+      fields.possibly_stale_uncounted = run.account.possiblyStale.unknown;
   }
   return fields;
 }
@@ -73,6 +76,6 @@ export function recapFieldsOf(run: HostRun): Partial<HostRecap> {
  * stopped before swap) loses its partial file, and the host's lock is released.
  */
 export async function closeHostRun(run: HostRun): Promise<void> {
-  if (run.backup && !run.backupFile) await run.backup.abort().catch(() => {});
+  if (run.backup.open && !run.backup.sealed) await run.backup.open.abort().catch(() => {});
   if (run.hostLock?.kind === 'held') await run.hostLock.release().catch(() => {});
 }

@@ -169,7 +169,7 @@ export const backup: TaskModule<BackupDecision> = {
         },
       };
 
-      ctx.run.backup = {
+      ctx.run.backup.open = {
         async finish(): Promise<FinishedBackup> {
           let keepClient = false;
           try {
@@ -263,10 +263,10 @@ export const backup: TaskModule<BackupDecision> = {
         },
       };
       if (ctx.job.kind === 'backup') {
-        ctx.run.backupFile = await ctx.run.backup.finish();
+        ctx.run.backup.sealed = await ctx.run.backup.open.finish();
         // The full pass read every item: facts leaves those gets out of the hit ratio (own-reads.ts).
         await noteOwnReads(ctx.transport, ctx.host.memcached.port, ctx.host.memcached.prefix);
-        const sealed = ctx.run.backupFile;
+        const sealed = ctx.run.backup.sealed;
         return {
           status: 'changed' as const,
           detail: sealed.summary,

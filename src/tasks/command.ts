@@ -72,7 +72,7 @@ export function commandTask(step: CommandStep, phase: string): TaskModule {
       if (result.code !== 0) {
         const output = outputTail(result.stderr || result.stdout);
         const where =
-          ctx.run.stoppedAt === undefined
+          ctx.run.swap.stoppedAt === undefined
             ? 'nothing was stopped, the old instance keeps serving'
             : 'the host is rolled back to the build it ran before';
         throw new TaskFailed(

@@ -131,8 +131,8 @@ export async function handOver(
   const backupSample = await sampleBackup(backup.path, backup.items, ctx.playbook.verify.sample);
 
   // 2. The hand-over: out of service from the old instance's stop to the new one serving on the port.
-  ctx.run.stoppedAt = performance.now();
-  const stoppedAt = ctx.run.stoppedAt;
+  ctx.run.swap.stoppedAt = performance.now();
+  const stoppedAt = ctx.run.swap.stoppedAt;
   const stopped = await stopInstance(ctx, { forRestart: true });
   if (!stopped.ok) {
     sideClient.close();
@@ -140,11 +140,11 @@ export async function handOver(
   }
   const last = await follower.lastChanges();
   const record = follower.record(last.ended ? undefined : "the old instance's change stream did not end");
-  ctx.run.fenceRecord = record;
+  ctx.run.swap.fenceRecord = record;
   // Changed in the old instance's last moments: a miss on the new one, never the older copy.
   const lastKeys = last.keys.filter(addressable);
   if (lastKeys.length > 0) await sideClient.deleteKeys(lastKeys);
-  ctx.run.leftOut = last.keys.length;
+  ctx.run.account.leftOut = last.keys.length;
   const changed = new Set(record.excluded);
   const sample = backupSample.filter((item) => !changed.has(keyDigestId(item.key)));
   const sideItems = Number((await sideClient.stats()).get('curr_items') ?? 0);

@@ -182,7 +182,9 @@ export async function installDropIn(ctx: TaskContext): Promise<Step> {
 /** The memory files (-e) of the instance that ran and of the playbook's args. */
 export function memoryFilesOf(ctx: TaskContext): string[] {
   const files = new Set<string>();
-  const running = ctx.run.previousCommandLine ? memorySettings(ctx.run.previousCommandLine)['-e'] : undefined;
+  const running = ctx.run.swap.previousCommandLine
+    ? memorySettings(ctx.run.swap.previousCommandLine)['-e']
+    : undefined;
   const wanted = memorySettings(ctx.host.memcached.args)['-e'];
   if (running) files.add(running);
   if (wanted) files.add(wanted);

@@ -81,21 +81,21 @@ export const restore: TaskModule<RestoreDecision> = {
   async plan(ctx, facts): Promise<Plan<RestoreDecision>> {
     if (ctx.job.kind === 'restore') return planStandalone(ctx, facts, ctx.job.from);
     // Replaying the backup over a proven warm cache would only bring back what clients deleted since.
-    if (ctx.run.warmResumed) {
+    if (ctx.run.swap.warmResumed) {
       return ok(
-        `warm: ${formatCount(ctx.run.warmResumed.items)} items resumed, proven by ${ctx.run.warmResumed.proof}: nothing to restore`,
+        `warm: ${formatCount(ctx.run.swap.warmResumed.items)} items resumed, proven by ${ctx.run.swap.warmResumed.proof}: nothing to restore`,
         facts,
       );
     }
     const choice = ctx.run.decisions.swap?.choice;
     const planned = ctx.run.decisions.backup?.kind === 'dump' ? ctx.run.decisions.backup : undefined;
-    if (choice?.path === 'handover' && !ctx.run.swapTaken) {
+    if (choice?.path === 'handover' && !ctx.run.swap.taken) {
       return ok(
         `handover planned: the backup is restored into ${ctx.target.version} beside the old instance before the swap; nothing to restore after it unless the hand-over falls short`,
         facts,
       );
     }
-    if (choice?.path === 'warm' && !ctx.run.swapTaken) {
+    if (choice?.path === 'warm' && !ctx.run.swap.taken) {
       const size = planned ? ` (~${formatCount(planned.items)} items / ${formatBytes(planned.bytes)})` : '';
       return ok(
         `warm restart planned: nothing to restore once the proof passes; otherwise restore the backup${size} into ${ctx.target.version}`,
@@ -150,14 +150,14 @@ export const restore: TaskModule<RestoreDecision> = {
     const client = await connectMeta(ctx);
     try {
       // What clients changed on the old instance after the backup was sealed stays out (old-side-fence.ts).
-      const fence = ctx.run.fenceRecord ?? (await readFenceRecord(file.path));
+      const fence = ctx.run.swap.fenceRecord ?? (await readFenceRecord(file.path));
       const leaveOut = new Set(fence?.excluded ?? []);
       const guard = await NewSideGuard.open(
         () => ctx.transport.openTcp(ctx.host.memcached.port),
         client,
         file.items,
       );
-      ctx.run.newSideGuard = guard;
+      ctx.run.restore.guard = guard;
       const evictionsBefore = Number((await client.stats()).get('evictions') ?? 0);
       ctx.progress(`restore ${formatCount(file.items)} items from ${file.path}`);
       const result = await restoreBackup(client, file.path, {
@@ -175,9 +175,9 @@ export const restore: TaskModule<RestoreDecision> = {
       // Items the new instance pushed out to make room: the cache did not fit (restore-order.ts).
       const evicted = Number((await client.stats()).get('evictions') ?? 0) - evictionsBefore;
       const oldSideUnknown = fence ? fence.unknown : 0;
-      ctx.run.possiblyStale = {
+      ctx.run.account.possiblyStale = {
         // Added to what a fallback already counted (a warm start that served, then fell back).
-        count: (ctx.run.possiblyStale?.count ?? 0) + guarded.possiblyStale + oldSideUnknown,
+        count: (ctx.run.account.possiblyStale?.count ?? 0) + guarded.possiblyStale + oldSideUnknown,
         ...(fence?.state === 'pending'
           ? {
               unknown:
@@ -187,12 +187,13 @@ export const restore: TaskModule<RestoreDecision> = {
         ...(fence?.inexact ? { unknown: fence.inexact } : {}),
         ...(!fence && sealedBackup(ctx.run)?.warning ? { unknown: sealedBackup(ctx.run)?.warning } : {}),
       };
-      const outOfService = ctx.run.stoppedAt === undefined ? null : performance.now() - ctx.run.stoppedAt;
+      const outOfService =
+        ctx.run.swap.stoppedAt === undefined ? null : performance.now() - ctx.run.swap.stoppedAt;
       // swap's figure is its part: from the stop until the new build answered.
-      const swapPart = ctx.run.outOfServiceMs;
-      if (outOfService !== null) ctx.run.outOfServiceMs = Math.round(outOfService);
-      ctx.run.restored = { stored: result.stored, keptNewer: result.keptNewer, from: file };
-      ctx.run.leftOut = result.leftOut + guarded.removed;
+      const swapPart = ctx.run.account.outOfServiceMs;
+      if (outOfService !== null) ctx.run.account.outOfServiceMs = Math.round(outOfService);
+      ctx.run.restore.restored = { stored: result.stored, keptNewer: result.keptNewer, from: file };
+      ctx.run.account.leftOut = result.leftOut + guarded.removed;
       // Keys left out on purpose (clients changed them after the backup) are misses by design, not losses.
       const live =
         result.stored +
@@ -213,8 +214,12 @@ export const restore: TaskModule<RestoreDecision> = {
         guarded.removed
           ? `${formatCount(guarded.removed)} removed again as clients had deleted them during the restore`
           : '',
-        ctx.run.possiblyStale.count ? `possibly stale: ${formatCount(ctx.run.possiblyStale.count)}` : '',
-        ctx.run.possiblyStale.unknown ? `possibly stale, uncounted: ${ctx.run.possiblyStale.unknown}` : '',
+        ctx.run.account.possiblyStale.count
+          ? `possibly stale: ${formatCount(ctx.run.account.possiblyStale.count)}`
+          : '',
+        ctx.run.account.possiblyStale.unknown
+          ? `possibly stale, uncounted: ${ctx.run.account.possiblyStale.unknown}`
+          : '',
         guard.unavailable ? `client deletes during the restore not followed: ${guard.unavailable}` : '',
         result.expiredSkipped ? `${formatCount(result.expiredSkipped)} expired before restore, skipped` : '',
         result.tooLarge.length
@@ -234,8 +239,8 @@ export const restore: TaskModule<RestoreDecision> = {
         skipped: result.expiredSkipped,
         kept_newer: result.keptNewer,
         evicted: Math.max(0, evicted),
-        left_out: ctx.run.leftOut,
-        possibly_stale: ctx.run.possiblyStale.count,
+        left_out: ctx.run.account.leftOut,
+        possibly_stale: ctx.run.account.possiblyStale.count,
         too_large: result.tooLarge.length,
         out_of_memory: result.outOfMemory.length,
         unaddressable: result.unaddressable.length,
@@ -263,7 +268,7 @@ export const restore: TaskModule<RestoreDecision> = {
       fail(ctx, `${errorMessage(error)} — the backup stays at ${file.path}`);
     } finally {
       // Held by the guard until verify has looked (it closes it with its watch).
-      if (ctx.run.newSideGuard === undefined) client.close();
+      if (ctx.run.restore.guard === undefined) client.close();
     }
   },
 };

@@ -12,7 +12,7 @@ import { memoryFilesOf, restartOnBuild } from './instance.js';
 import { connectMeta, restoreProgress } from './memcached-client.js';
 import { markRestored } from './restore-marker.js';
 import type { FinishedBackup, HostRun, Job, TaskContext, TaskFigures } from './task.js';
-import { ok, sealedBackup } from './task.js';
+import { newHostRun, ok, sealedBackup } from './task.js';
 
 // What the engine runs when swap, restore or verify fails after swap stopped the
 // old instance: stop whatever runs now, point `current` back at the build that
@@ -28,11 +28,11 @@ export interface RollbackOutcome {
 
 /** True once swap has taken the old instance down in this run: only then is there anything to undo. */
 export function needsRollback(job: Job, run: HostRun): boolean {
-  return (job.kind === 'upgrade' || job.kind === 'rollback') && run.stoppedAt !== undefined;
+  return (job.kind === 'upgrade' || job.kind === 'rollback') && run.swap.stoppedAt !== undefined;
 }
 
 export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
-  const previous = ctx.run.previousBuild ?? null;
+  const previous = ctx.run.swap.previousBuild ?? null;
   const backup = sealedBackup(ctx.run);
   const keep = backup ? ` The backup is ${backup.path}: memplay restore --from it once a build serves.` : '';
   if (previous === null || previous === ctx.target.version) {
@@ -60,12 +60,12 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
     } catch (error) {
       carryProblem = `backing up the new build before stopping it failed (${errorMessage(error)}): writes clients made to it are lost, and the run's backup is restored instead`;
     }
-  } else if (ctx.run.outOfServiceMs !== undefined) {
+  } else if (ctx.run.account.outOfServiceMs !== undefined) {
     // It served clients once (swap finished) and is gone now: what they wrote went with it.
     carryProblem = `${ctx.target.version} no longer served: writes clients made to it are lost`;
   }
-  const leaveOut = new Set(source === backup ? (ctx.run.fenceRecord?.excluded ?? []) : []);
-  const guard = ctx.run.newSideGuard;
+  const leaveOut = new Set(source === backup ? (ctx.run.swap.fenceRecord?.excluded ?? []) : []);
+  const guard = ctx.run.restore.guard;
   if (source === backup && guard) {
     // Lookups clients made on the new build (reads, deletes): those keys must not come back older.
     const probe = await connectMeta(ctx).catch(() => null);
@@ -98,7 +98,7 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
     // The new build may run on a memory file: the old build must start clean from the backup.
     setAside: graceful ? memoryFilesOf(ctx) : [],
     // As it ran before the swap when that is known: the playbook's args may be what the new build refused.
-    ...(ctx.run.previousCommandLine ? { argv: ctx.run.previousCommandLine } : {}),
+    ...(ctx.run.swap.previousCommandLine ? { argv: ctx.run.swap.previousCommandLine } : {}),
   });
   if (!restarted.ok) {
     if (restarted.step === 'stop') fence?.abort();
@@ -134,14 +134,14 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
     const guarded = await rollbackGuard.settle(client);
     rollbackGuard.close();
     // Added to the forward restore's: a delete it undid on the new build is carried back with the rest.
-    ctx.run.possiblyStale = {
+    ctx.run.account.possiblyStale = {
       count:
-        (ctx.run.possiblyStale?.count ?? 0) +
+        (ctx.run.account.possiblyStale?.count ?? 0) +
         guarded.possiblyStale +
-        (fence ? 0 : (ctx.run.fenceRecord?.unknown ?? 0)),
+        (fence ? 0 : (ctx.run.swap.fenceRecord?.unknown ?? 0)),
       ...(carryProblem ? { unknown: carryProblem } : {}),
     };
-    ctx.run.leftOut = (ctx.run.leftOut ?? 0) + result.leftOut + guarded.removed;
+    ctx.run.account.leftOut = (ctx.run.account.leftOut ?? 0) + result.leftOut + guarded.removed;
     await markRestored(source.path, {
       host: ctx.host.name,
       into: previous,
@@ -177,12 +177,12 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
 
 /** A backup of the instance being rolled back from, sealed and read back, its fence open until it stops. */
 async function backUpServingInstance(ctx: TaskContext, facts: HostFacts): Promise<FinishedBackup> {
-  const run: HostRun = { decisions: {} };
+  const run = newHostRun();
   const inner: TaskContext = { ...ctx, run };
   ctx.progress(`back up ${ctx.target.version} as it serves, clients' writes included`);
   await backupTask.apply(inner, ok('rollback', facts));
-  if (!run.backup) throw new Error('the backup did not start');
-  const sealed = await run.backup.finish();
+  if (!run.backup.open) throw new Error('the backup did not start');
+  const sealed = await run.backup.open.finish();
   const verification = await verifyBackup(sealed.path);
   if (!verification.ok) {
     sealed.fence?.abort();

@@ -85,7 +85,7 @@ export async function chooseSwapPath(ctx: TaskContext, facts: HostFacts): Promis
   const warm = await gatherWarmRestartFacts(ctx.host, ctx.transport, file);
   if (facts.runningVersion === null) {
     // A run killed after its SIGUSR1 leaves the .meta and the backup: resume from both.
-    if (warm.metaWaiting && (sealedBackup(ctx.run) || ctx.run.backup)) {
+    if (warm.metaWaiting && (sealedBackup(ctx.run) || ctx.run.backup.open)) {
       return { path: 'warm', reason: `${file}.meta left by a stopped instance is waiting`, memoryFile: file };
     }
     return cold(`nothing serves on port ${ctx.host.memcached.port} and no ${file}.meta is waiting`);

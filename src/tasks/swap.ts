@@ -51,17 +51,17 @@ async function handOverOrFallBack(
       `handover needs the backup and the old instance's change stream (${backup?.warning ?? 'no backup was sealed'}) — nothing was stopped, the old instance keeps serving`,
     );
   }
-  ctx.run.previousBuild = previousBuild;
+  ctx.run.swap.previousBuild = previousBuild;
   const move = `${previousBuild ?? '(none)'} → ${version}`;
   const result = await handOver(ctx, backup, fence.follower(), choice);
-  if (ctx.run.fenceRecord) await writeFenceRecord(backup.path, ctx.run.fenceRecord);
+  if (ctx.run.swap.fenceRecord) await writeFenceRecord(backup.path, ctx.run.swap.fenceRecord);
   if (result.ok) {
-    ctx.run.outOfServiceMs = result.outOfServiceMs;
-    ctx.run.swapTaken = { path: 'handover', reason: choice.reason };
-    ctx.run.warmResumed = { items: result.items, proof: result.detail };
-    ctx.run.possiblyStale = {
-      count: ctx.run.fenceRecord?.unknown ?? 0,
-      ...(ctx.run.fenceRecord?.inexact ? { unknown: ctx.run.fenceRecord.inexact } : {}),
+    ctx.run.account.outOfServiceMs = result.outOfServiceMs;
+    ctx.run.swap.taken = { path: 'handover', reason: choice.reason };
+    ctx.run.swap.warmResumed = { items: result.items, proof: result.detail };
+    ctx.run.account.possiblyStale = {
+      count: ctx.run.swap.fenceRecord?.unknown ?? 0,
+      ...(ctx.run.swap.fenceRecord?.inexact ? { unknown: ctx.run.swap.fenceRecord.inexact } : {}),
     };
     return {
       status: 'changed',
@@ -72,14 +72,14 @@ async function handOverOrFallBack(
   ctx.progress(
     `handover fell short after the stop (${result.reason}): cold start, the backup is restored next`,
   );
-  ctx.run.possiblyStale = { count: await changesServedSoFar(ctx) };
+  ctx.run.account.possiblyStale = { count: await changesServedSoFar(ctx) };
   await coldStart(ctx, choice.memoryFile);
-  ctx.run.swapTaken = { path: 'cold', reason: `handover fell back: ${result.reason}` };
-  const outMs = Math.round(performance.now() - (ctx.run.stoppedAt ?? performance.now()));
-  ctx.run.outOfServiceMs = outMs;
+  ctx.run.swap.taken = { path: 'cold', reason: `handover fell back: ${result.reason}` };
+  const outMs = Math.round(performance.now() - (ctx.run.swap.stoppedAt ?? performance.now()));
+  ctx.run.account.outOfServiceMs = outMs;
   return {
     status: 'changed',
-    detail: `${move} cold (${ctx.run.swapTaken.reason}), answering on port ${port} after ${outMs} ms; out of service until the restore ends`,
+    detail: `${move} cold (${ctx.run.swap.taken.reason}), answering on port ${port} after ${outMs} ms; out of service until the restore ends`,
   };
 }
 
@@ -89,7 +89,7 @@ async function settleFence(ctx: TaskContext, fence: OldSideFence, inexact?: stri
   const record = await fence.settle(inexact);
   const file = sealedBackup(ctx.run);
   if (file) await writeFenceRecord(file.path, record);
-  ctx.run.fenceRecord = record;
+  ctx.run.swap.fenceRecord = record;
   return record;
 }
 
@@ -186,17 +186,17 @@ export const swap: TaskModule<SwapDecision> = {
     const { port } = ctx.host.memcached;
     const previousBuild = await readBuildLink(ctx, 'current');
     // Before the delta pass: the gates' own keys are written and deleted before it looks.
-    if (ctx.job.kind === 'upgrade') ctx.run.oldInstance = await recordOldInstance(ctx);
+    if (ctx.job.kind === 'upgrade') ctx.run.swap.oldInstance = await recordOldInstance(ctx);
 
-    if (ctx.run.backup && !ctx.run.backupFile) {
+    if (ctx.run.backup.open && !ctx.run.backup.sealed) {
       ctx.progress('delta pass: re-read what changed since the full pass');
       try {
-        const sealed = await ctx.run.backup.finish();
+        const sealed = await ctx.run.backup.open.finish();
         // Never stop the old instance unless the backup reads back whole.
         ctx.progress('verify the backup file');
         const verification = await verifyBackup(sealed.path);
         if (!verification.ok) throw verification.error;
-        ctx.run.backupFile = { ...sealed, verifiedHeader: verification.header };
+        ctx.run.backup.sealed = { ...sealed, verifiedHeader: verification.header };
       } catch (error) {
         fail(
           ctx,
@@ -214,7 +214,7 @@ export const swap: TaskModule<SwapDecision> = {
     // systemd: the unit must start whatever `current` names before anything is stopped.
     const unitReady = await installDropIn(ctx);
     if (!unitReady.ok) fail(ctx, `${unitReady.reason} — nothing was stopped, the old instance keeps serving`);
-    ctx.run.previousCommandLine = await runningCommandLine(ctx);
+    ctx.run.swap.previousCommandLine = await runningCommandLine(ctx);
     const choice = plan.decision?.choice;
     if (!choice) fail(ctx, 'swap was applied without a planned path — nothing was stopped');
     const backupFile = sealedBackup(ctx.run);
@@ -242,9 +242,9 @@ export const swap: TaskModule<SwapDecision> = {
       }
     }
     // From here a failure of this or a later task rolls the host back to previousBuild (src/tasks/rollback.ts).
-    ctx.run.previousBuild = previousBuild;
-    ctx.run.stoppedAt = performance.now();
-    const stoppedAt = ctx.run.stoppedAt;
+    ctx.run.swap.previousBuild = previousBuild;
+    ctx.run.swap.stoppedAt = performance.now();
+    const stoppedAt = ctx.run.swap.stoppedAt;
     const warning = backupFile?.warning ? `; ${backupFile.warning}` : '';
     const move = `${previousBuild ?? '(none)'} → ${version}`;
     if (choice.path === 'warm' && proof) {
@@ -254,13 +254,13 @@ export const swap: TaskModule<SwapDecision> = {
       if (attempt.ok) {
         // Out of service until the port answers: clients are served from then on, the proof reads alongside.
         const outMs = Math.round(attempt.servingAt - stoppedAt);
-        ctx.run.outOfServiceMs = outMs;
-        ctx.run.swapTaken = { path: 'warm', reason: choice.reason };
-        ctx.run.warmResumed = { items: attempt.proof.items, proof: attempt.proof.detail };
+        ctx.run.account.outOfServiceMs = outMs;
+        ctx.run.swap.taken = { path: 'warm', reason: choice.reason };
+        ctx.run.swap.warmResumed = { items: attempt.proof.items, proof: attempt.proof.detail };
         // The new instance resumed the old one's memory as it was at the exit: exact, but for what the watch dropped.
-        ctx.run.possiblyStale = {
-          count: ctx.run.fenceRecord?.unknown ?? 0,
-          ...(ctx.run.fenceRecord?.inexact ? { unknown: ctx.run.fenceRecord.inexact } : {}),
+        ctx.run.account.possiblyStale = {
+          count: ctx.run.swap.fenceRecord?.unknown ?? 0,
+          ...(ctx.run.swap.fenceRecord?.inexact ? { unknown: ctx.run.swap.fenceRecord.inexact } : {}),
         };
         return {
           status: 'changed',
@@ -269,9 +269,9 @@ export const swap: TaskModule<SwapDecision> = {
         };
       }
       ctx.progress(`warm restart fell short (${attempt.reason}): cold start, the backup is restored next`);
-      ctx.run.possiblyStale = { count: await changesServedSoFar(ctx) };
+      ctx.run.account.possiblyStale = { count: await changesServedSoFar(ctx) };
       await coldStart(ctx, choice.memoryFile);
-      ctx.run.swapTaken = { path: 'cold', reason: `warm restart fell back: ${attempt.reason}` };
+      ctx.run.swap.taken = { path: 'cold', reason: `warm restart fell back: ${attempt.reason}` };
     } else {
       // SIGUSR1 where memplay sends the signal: memcached then stops its workers
       // before its logger, so the fence's stream holds every change the old
@@ -294,13 +294,13 @@ export const swap: TaskModule<SwapDecision> = {
           ctx,
           restarted.step === 'start' ? `${version} did not start: ${restarted.reason}` : restarted.reason,
         );
-      ctx.run.swapTaken = { path: 'cold', reason: choice.reason };
+      ctx.run.swap.taken = { path: 'cold', reason: choice.reason };
     }
     const outMs = Math.round(performance.now() - stoppedAt);
-    ctx.run.outOfServiceMs = outMs;
+    ctx.run.account.outOfServiceMs = outMs;
     return {
       status: 'changed',
-      detail: `${move} cold (${ctx.run.swapTaken.reason}), answering on port ${port} after ${outMs} ms; out of service until the restore ends${warning}`,
+      detail: `${move} cold (${ctx.run.swap.taken.reason}), answering on port ${port} after ${outMs} ms; out of service until the restore ends${warning}`,
     };
   },
 };

@@ -123,22 +123,41 @@ export class TaskFailedWithFigures extends TaskFailed {
 }
 
 /**
- * What one host's tasks hand to each other within a run: the backup the backup
- * task started (finished by swap right before it stops the old instance) and
- * the file restore reads. Plans record intent here too, so --check can say what
- * restore would do after a backup that has not happened.
+ * What one host's tasks hand to each other within a run, each record written
+ * by the task it is named after and read by the tasks after it: a task never
+ * writes another's outputs. Plans write nothing here; their decisions are
+ * recorded by the engine (`decisions`). Apply writes its outputs as it goes,
+ * not only at its end: a swap that fails after the stop must already have said
+ * what it stopped, or the engine could not roll the host back.
  */
 export interface HostRun {
-  /** The host as found when it connected: command steps with `when: upgrading` look at it. */
-  startFacts?: HostFacts;
-  /** One run per host: this run's hold on the host's lock (apply), or what --check found. */
+  /** The engine: the host as found when it connected (command steps with `when: upgrading` look at it). */
+  readonly startFacts?: HostFacts;
+  /** The engine: this run's hold on the host's lock (apply), or what --check found. */
   hostLock?: HostLock;
-  /** What each task's plan decided (written by the engine only): later plans read it. */
-  decisions: Partial<{ -readonly [Task in keyof Decisions]: Decisions[Task] }>;
-  backup?: ActiveBackup;
-  backupFile?: FinishedBackup;
-  /** restore: what it wrote back, and from which file (verify compares a sample with it). */
-  restored?: { readonly stored: number; readonly keptNewer: number; readonly from: FinishedBackup };
+  /** The engine, from each plan: what it decided. Later plans read it. */
+  readonly decisions: Partial<{ -readonly [Task in keyof Decisions]: Decisions[Task] }>;
+  /** backup's outputs. Read by swap (which seals it), restore, verify, rollback and the engine (pruning, journal). */
+  readonly backup: BackupOutputs;
+  /** swap's outputs. Read by restore, verify, rollback and the engine (the rollback trigger, events, recap). */
+  readonly swap: SwapOutputs;
+  /** restore's outputs. Read by verify and rollback. */
+  readonly restore: RestoreOutputs;
+  /** What the host's run cost its clients, added to by swap, restore and rollback; the recap reports it. */
+  readonly account: HostAccount;
+}
+
+export interface BackupOutputs {
+  /** backup: the full pass is written and the file stays open for the delta pass. */
+  open?: ActiveBackup;
+  /**
+   * The backup sealed and read back: by swap right before the stop (it calls the
+   * open backup's finish), by backup itself for `memplay backup`.
+   */
+  sealed?: FinishedBackup;
+}
+
+export interface SwapOutputs {
   /** performance.now() when swap stopped the old instance: out-of-service time runs from here. */
   stoppedAt?: number;
   /**
@@ -154,13 +173,21 @@ export interface HostRun {
    */
   oldInstance?: OldInstance;
   /** The path swap took: warm (proven), or cold (as planned, or the fallback after a warm attempt). */
-  swapTaken?: { readonly path: SwapPath; readonly reason: string };
+  taken?: { readonly path: SwapPath; readonly reason: string };
   /** A warm restart brought the cache back and the proof against the backup passed. */
   warmResumed?: { readonly items: number; readonly proof: string };
   /** What the old side's fence recorded once the old instance exited: keys restore leaves out. */
   fenceRecord?: FenceRecord;
+}
+
+export interface RestoreOutputs {
+  /** What restore wrote back, and from which file (verify compares a sample with it). */
+  restored?: { readonly stored: number; readonly keptNewer: number; readonly from: FinishedBackup };
   /** restore's watch of the new instance, open until verify has compared its sample. */
-  newSideGuard?: NewSideGuard;
+  guard?: NewSideGuard;
+}
+
+export interface HostAccount {
   /**
    * Values a client may read older than one it wrote or deleted: changes the
    * old side's watch could not name, and client deletes during the restore that
@@ -175,6 +202,19 @@ export interface HostRun {
   leftOut?: number;
   /** The host's out-of-service time so far: from the stop until it served (warm: proven; cold: restored). */
   outOfServiceMs?: number;
+}
+
+/** A host's run before any task: nothing decided, nothing produced. */
+export function newHostRun(startFacts?: HostFacts, hostLock?: HostLock): HostRun {
+  return {
+    ...(startFacts ? { startFacts } : {}),
+    ...(hostLock ? { hostLock } : {}),
+    decisions: {},
+    backup: {},
+    swap: {},
+    restore: {},
+    account: {},
+  };
 }
 
 export type SwapChoice =
@@ -322,7 +362,7 @@ export function decided<D>(
  * wrote), else the interrupted run's backup the plan chose to reuse.
  */
 export function sealedBackup(run: HostRun): FinishedBackup | undefined {
-  if (run.backupFile) return run.backupFile;
+  if (run.backup.sealed) return run.backup.sealed;
   const planned = run.decisions.backup;
   return planned?.kind === 'reuse' ? planned.file : undefined;
 }

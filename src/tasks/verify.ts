@@ -44,8 +44,12 @@ export const verify: TaskModule<VerifyDecision> = {
     const served = `${version} answers on port ${port}`;
     const run = ctx.run;
     // What this run carried (declared by restore, or swap's warm path): only that is compared.
-    const sample = run.restored ? run.restored.from : run.warmResumed ? sealedBackup(run) : undefined;
-    const gates = ctx.job.kind === 'upgrade' ? run.oldInstance : undefined;
+    const sample = run.restore.restored
+      ? run.restore.restored.from
+      : run.swap.warmResumed
+        ? sealedBackup(run)
+        : undefined;
+    const gates = ctx.job.kind === 'upgrade' ? run.swap.oldInstance : undefined;
     const sampleSize = ctx.playbook.verify.sample;
     if (sample !== undefined || gates !== undefined) {
       const checks = [
@@ -98,11 +102,11 @@ async function checkSample(ctx: TaskContext, file: FinishedBackup, served: strin
   const client = await connectMeta(ctx);
   try {
     // A warm-resumed cache carries memcached's clock rebase (see warm-proof.ts).
-    const tolerance = ctx.run.warmResumed ? warmExpiryToleranceSeconds : ttlToleranceSeconds;
+    const tolerance = ctx.run.swap.warmResumed ? warmExpiryToleranceSeconds : ttlToleranceSeconds;
     // Keys clients changed may rightly differ from the backup: on the old side
     // after the seal (left out of the restore), on the new side since the restore.
-    const changed = new Set(ctx.run.fenceRecord?.excluded ?? []);
-    const guard = ctx.run.newSideGuard;
+    const changed = new Set(ctx.run.swap.fenceRecord?.excluded ?? []);
+    const guard = ctx.run.restore.guard;
     if (guard) {
       for (const key of await guard.touchedSinceRestore(client))
         changed.add(keyDigestId(Buffer.from(key, 'latin1')));
@@ -119,7 +123,7 @@ async function checkSample(ctx: TaskContext, file: FinishedBackup, served: strin
       ? await guard.clientChangesSinceRestore(client)
       : clientChangesSinceStart(await client.stats());
     const tolerated =
-      (ctx.run.restored?.keptNewer ?? 0) + toleratedDifferences(result.compared, changes, file.items);
+      (ctx.run.restore.restored?.keptNewer ?? 0) + toleratedDifferences(result.compared, changes, file.items);
     guard?.close();
     if (result.mismatches.length > tolerated) {
       throw new TaskFailed(

@@ -141,5 +141,5 @@ export function taskLines(events: readonly RunEvent[], withDetail = false): stri
 
 /** What swap does to a host's run state once it stopped the old instance: from now on a failure rolls it back. */
 export function markTakenDown(ctx: TaskContext): void {
-  ctx.run.stoppedAt = performance.now();
+  ctx.run.swap.stoppedAt = performance.now();
 }

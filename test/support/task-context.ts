@@ -14,6 +14,7 @@ import type {
   SwapChoice,
   TaskContext,
 } from '../../src/tasks/task.js';
+import { newHostRun } from '../../src/tasks/task.js';
 import { resolveText, SHA256 } from './playbook-helpers.js';
 import { RecordingTransport } from './recording-transport.js';
 
@@ -114,9 +115,9 @@ export interface RunState {
   /** swap's apply: the build `current` named before the swap (null: none). */
   readonly previousBuild?: string | null;
   /** restore's apply: what it wrote back, and from which file. */
-  readonly restored?: HostRun['restored'];
+  readonly restored?: HostRun['restore']['restored'];
   /** swap's apply: the old instance recorded for verify's gates. */
-  readonly oldInstance?: HostRun['oldInstance'];
+  readonly oldInstance?: HostRun['swap']['oldInstance'];
 }
 
 export interface TaskContextOptions {
@@ -150,14 +151,24 @@ export function taskContext(options: TaskContextOptions = {}): TaskFixture {
   if (!host) throw new Error(`the fixture playbook has no host ${options.host}`);
   const target = options.target ?? playbook.target;
   const transport = options.transport ?? new RecordingTransport({ hostName: host.name });
-  const { plannedBackup, swapChoice, ...carried } = options.run ?? {};
-  // What the engine records from earlier plans: the decisions later plans read.
+  const state = options.run ?? {};
+  const defined = <T extends object>(fields: T): T =>
+    Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as T;
   const run: HostRun = {
-    ...carried,
-    decisions: {
-      ...(plannedBackup ? { backup: { kind: 'dump' as const, ...plannedBackup } } : {}),
-      ...(swapChoice ? { swap: { choice: swapChoice } } : {}),
-    },
+    ...newHostRun(state.startFacts, state.hostLock),
+    // What the engine records from earlier plans: the decisions later plans read.
+    decisions: defined({
+      backup: state.plannedBackup ? { kind: 'dump' as const, ...state.plannedBackup } : undefined,
+      swap: state.swapChoice ? { choice: state.swapChoice } : undefined,
+    }),
+    // What earlier tasks' applies produced, each in its producer's record.
+    backup: defined({ sealed: state.backupFile }),
+    swap: defined({
+      warmResumed: state.warmResumed,
+      previousBuild: state.previousBuild,
+      oldInstance: state.oldInstance,
+    }),
+    restore: defined({ restored: state.restored }),
   };
   const progress: TaskFixture['progress'] = [];
   const gates: GateReport[] = [];
@@ -178,14 +189,14 @@ export function taskContext(options: TaskContextOptions = {}): TaskFixture {
     },
     signal: new AbortController().signal,
   };
-  const before: Record<string, unknown> = { ...run };
-  const decisionsBefore = JSON.stringify(run.decisions);
-  // Only the engine records decisions: a plan that wrote one is reported as `decisions`.
-  const runWrites = () => [
-    ...Object.entries(run)
-      .filter(([name, value]) => name !== 'decisions' && before[name] !== value)
-      .map(([name]) => name),
-    ...(JSON.stringify(run.decisions) === decisionsBefore ? [] : ['decisions']),
-  ];
+  // Every record of the run as the task found it: a plan should change none
+  // (only the engine records decisions; only applies write outputs).
+  const snapshot = () =>
+    Object.fromEntries(Object.entries(run).map(([name, value]) => [name, JSON.stringify(value)]));
+  const before = snapshot();
+  const runWrites = () => {
+    const now = snapshot();
+    return Object.keys(now).filter((name) => now[name] !== before[name]);
+  };
   return { ctx, transport, run, progress, gates, runWrites };
 }

@@ -12,6 +12,7 @@ import { BackupWriteError, createBackupWriter } from '../../src/memcached/backup
 import { backupDirProblems } from '../../src/playbook/backup-dir.js';
 import { parsePlaybookText } from '../../src/playbook/load.js';
 import { type PlaybookDocument, resolvePlaybook } from '../../src/playbook/resolve.js';
+import { newHostRun } from '../../src/tasks/task.js';
 import type { Transport } from '../../src/transport/transport.js';
 import { head, tester } from '../support/playbook-helpers.js';
 
@@ -22,7 +23,7 @@ const lost = (over: Partial<LostConnection>): LostConnection => ({
   target: '1.6.38',
   port: 11211,
   lastSeenVersion: '1.6.18',
-  run: { decisions: {} },
+  run: newHostRun(),
   ...over,
 });
 const backupFile = { path: '/b/host1/x.mpbak', items: 3, valueBytes: 9, deltaMs: 1, summary: '' };
@@ -45,7 +46,10 @@ describe('a task that failed over a lost ssh connection', () => {
 
   it('after the swap: names the new version and the unrestored backup the re-run restores', () => {
     const detail = lostConnectionDetail(
-      lost({ task: 'restore', run: { decisions: {}, stoppedAt: 1, backupFile } }),
+      lost({
+        task: 'restore',
+        run: { ...newHostRun(), swap: { stoppedAt: 1 }, backup: { sealed: backupFile } },
+      }),
     );
     expect(detail).toBe(
       'the ssh connection to host1 was lost during restore: host1 already runs 1.6.38, and its items are in /b/host1/x.mpbak, not yet all restored. Re-run memplay apply once ssh to host1 works again: it finds that backup unrestored and restores it into 1.6.38 (add mode: what clients wrote since is kept), then verifies',
@@ -54,17 +58,22 @@ describe('a task that failed over a lost ssh connection', () => {
 
   it('during the swap, after verify began, and for memplay restore: each says where the host stands', () => {
     expect(
-      lostConnectionDetail(lost({ task: 'swap', run: { decisions: {}, stoppedAt: 1, backupFile } })),
+      lostConnectionDetail(
+        lost({
+          task: 'swap',
+          run: { ...newHostRun(), swap: { stoppedAt: 1 }, backup: { sealed: backupFile } },
+        }),
+      ),
     ).toContain('port 11211 may serve nothing until the re-run, and the items are in /b/host1/x.mpbak');
     expect(
       lostConnectionDetail(
         lost({
           task: 'verify',
           run: {
-            decisions: {},
-            stoppedAt: 1,
-            backupFile,
-            restored: { stored: 3, keptNewer: 0, from: backupFile },
+            ...newHostRun(),
+            swap: { stoppedAt: 1 },
+            backup: { sealed: backupFile },
+            restore: { restored: { stored: 3, keptNewer: 0, from: backupFile } },
           },
         }),
       ),

@@ -45,7 +45,7 @@ function summary(reports: readonly GateReport[]): string {
  */
 export async function planGates(ctx: TaskContext): Promise<string | undefined> {
   if (ctx.job.kind !== 'upgrade') return undefined;
-  if (ctx.run.decisions.swap && !ctx.run.swapTaken) return predictGates(ctx);
+  if (ctx.run.decisions.swap && !ctx.run.swap.taken) return predictGates(ctx);
   skipAll(ctx, 'not swapped in this run: nothing to compare');
   return undefined;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { needsRollback, rollBack } from '../../../src/tasks/rollback.js';
+import { newHostRun } from '../../../src/tasks/task.js';
 import { taskContext } from '../../support/task-context.js';
 
 // rollback has no plan (the engine runs it only after swap stopped the old
@@ -8,11 +9,13 @@ import { taskContext } from '../../support/task-context.js';
 
 describe('rollback', () => {
   it('is needed only once swap stopped the old instance, in an upgrade or a rollback', () => {
-    expect(needsRollback({ kind: 'upgrade' }, { decisions: {} })).toBe(false);
-    expect(needsRollback({ kind: 'upgrade' }, { decisions: {}, stoppedAt: 1 })).toBe(true);
-    expect(needsRollback({ kind: 'rollback' }, { decisions: {}, stoppedAt: 1 })).toBe(true);
-    expect(needsRollback({ kind: 'backup' }, { decisions: {}, stoppedAt: 1 })).toBe(false);
-    expect(needsRollback({ kind: 'restore', from: '/b' }, { decisions: {}, stoppedAt: 1 })).toBe(false);
+    expect(needsRollback({ kind: 'upgrade' }, newHostRun())).toBe(false);
+    expect(needsRollback({ kind: 'upgrade' }, { ...newHostRun(), swap: { stoppedAt: 1 } })).toBe(true);
+    expect(needsRollback({ kind: 'rollback' }, { ...newHostRun(), swap: { stoppedAt: 1 } })).toBe(true);
+    expect(needsRollback({ kind: 'backup' }, { ...newHostRun(), swap: { stoppedAt: 1 } })).toBe(false);
+    expect(needsRollback({ kind: 'restore', from: '/b' }, { ...newHostRun(), swap: { stoppedAt: 1 } })).toBe(
+      false,
+    );
   });
 
   it('without a build current named before the swap: failed, the backup named, nothing run', async () => {

@@ -41,6 +41,7 @@ export async function ensureConnected(ctx: RunContext, host: HostConfig): Promis
       transport,
       facts,
       run: newHostRun(facts, hostLock),
+      hostLock,
       target,
     };
     fleet.connect(host.name, connected);

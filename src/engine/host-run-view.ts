@@ -10,11 +10,7 @@ import type { HostLock } from './host-lock.js';
 
 /** A host's run state as it connects: what it was found as, and its hold on the host's lock. */
 export function newHostRun(startFacts: HostFacts, hostLock: HostLock): HostRun {
-  return emptyRun(startFacts, hostLock);
-}
-
-export function hostLockOf(run: HostRun): HostLock | undefined {
-  return run.hostLock;
+  return emptyRun(startFacts, hostLock.kind === 'held' ? hostLock.tookOverFrom : undefined);
 }
 
 /** The backup file this host's run holds (written by backup, or read by `memplay restore`), for the journal. */
@@ -75,7 +71,7 @@ export function recapFieldsOf(run: HostRun): Partial<HostRecap> {
  * The end of a host's run: a backup started but never finished (the host
  * stopped before swap) loses its partial file, and the host's lock is released.
  */
-export async function closeHostRun(run: HostRun): Promise<void> {
+export async function closeHostRun(run: HostRun, hostLock: HostLock): Promise<void> {
   if (run.backup.open && !run.backup.sealed) await run.backup.open.abort().catch(() => {});
-  if (run.hostLock?.kind === 'held') await run.hostLock.release().catch(() => {});
+  if (hostLock.kind === 'held') await hostLock.release().catch(() => {});
 }

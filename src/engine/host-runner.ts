@@ -6,7 +6,7 @@ import { recordDecision, TaskFailedWithFigures } from '../tasks/task.js';
 import { pruneBackups } from './backup-pruning.js';
 import { ensureConnected } from './connect-host.js';
 import { lostConnectionDetail } from './connection-lost.js';
-import { hostLockOf, wasTakenDown } from './host-run-view.js';
+import { wasTakenDown } from './host-run-view.js';
 import type { ConnectedHost } from './host-state.js';
 import type { Phase } from './pipeline.js';
 import { planDrift } from './plan-drift.js';
@@ -45,7 +45,7 @@ async function runHostTasks(
 ): Promise<void> {
   const state = await ensureConnected(ctx, host);
   if (state.kind !== 'connected') return;
-  const refusal = ctx.deps.lockRefusal(host, hostLockOf(state.run));
+  const refusal = ctx.deps.lockRefusal(host, state.hostLock);
   if (refusal !== undefined) {
     // Another run works on this host: not one of this run's tasks touches it.
     const [first, ...rest] = [...phase.tasks, ...laterTasks];

@@ -2,6 +2,7 @@ import type { HostFacts } from '../facts/host-facts.js';
 import type { HostConfig, Target } from '../playbook/types.js';
 import type { HostRun } from '../tasks/task.js';
 import type { Transport } from '../transport/transport.js';
+import type { HostLock } from './host-lock.js';
 
 /** A host this run is connected to, and what its tasks share. */
 export interface ConnectedHost {
@@ -10,6 +11,8 @@ export interface ConnectedHost {
   /** What the host is now: re-read after each apply, or what the last plan predicts (--check). */
   facts: HostFacts;
   readonly run: HostRun;
+  /** This run's hold on the host's lock (apply), or what --check found: the engine's alone. */
+  readonly hostLock: HostLock;
   /** The version this host is taken to: the playbook's, or for `rollback` its previous build. */
   readonly target: Target;
 }

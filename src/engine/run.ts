@@ -78,7 +78,7 @@ export async function runPipeline(
   } finally {
     await Promise.all(
       fleet.opened().map(async (connected) => {
-        await closeHostRun(connected.run);
+        await closeHostRun(connected.run, connected.hostLock);
         await connected.transport.close().catch(() => {});
       }),
     );

@@ -1,4 +1,3 @@
-import type { HostLock } from '../engine/host-lock.js';
 import { TaskFailed } from '../errors.js';
 import type { HostFacts } from '../facts/host-facts.js';
 import type { BackupHeader } from '../memcached/backup-layout.js';
@@ -133,8 +132,8 @@ export class TaskFailedWithFigures extends TaskFailed {
 export interface HostRun {
   /** The engine: the host as found when it connected (command steps with `when: upgrading` look at it). */
   readonly startFacts?: HostFacts;
-  /** The engine: this run's hold on the host's lock (apply), or what --check found. */
-  hostLock?: HostLock;
+  /** The engine: this run took over the lock of a run that is gone, whose holder this names. */
+  readonly lockTakenOverFrom?: string;
   /** The engine, from each plan: what it decided. Later plans read it. */
   readonly decisions: Partial<{ -readonly [Task in keyof Decisions]: Decisions[Task] }>;
   /** backup's outputs. Read by swap (which seals it), restore, verify, rollback and the engine (pruning, journal). */
@@ -205,10 +204,10 @@ export interface HostAccount {
 }
 
 /** A host's run before any task: nothing decided, nothing produced. */
-export function newHostRun(startFacts?: HostFacts, hostLock?: HostLock): HostRun {
+export function newHostRun(startFacts?: HostFacts, lockTakenOverFrom?: string): HostRun {
   return {
     ...(startFacts ? { startFacts } : {}),
-    ...(hostLock ? { hostLock } : {}),
+    ...(lockTakenOverFrom ? { lockTakenOverFrom } : {}),
     decisions: {},
     backup: {},
     swap: {},

@@ -7,7 +7,6 @@ import { ok } from './task.js';
 export const versionCheck: TaskModule = {
   name: 'version_check',
   async plan(ctx, facts) {
-    const lock = ctx.run.hostLock;
     const mismatch = runningInstanceProblem(ctx.host, facts, {
       startsVersion: ctx.target.version,
       acceptSettings: ctx.playbook.verify.acceptSettings,
@@ -42,10 +41,9 @@ export const versionCheck: TaskModule = {
     const already =
       ctx.job.kind === 'rollback' ? `already on ${ctx.target.version} (previous)` : 'already the target';
     const relation = facts.runningVersion === ctx.target.version ? already : goal;
-    const takenOver =
-      lock?.kind === 'held' && lock.tookOverFrom
-        ? `; took over memplay's lock left by a run that is gone (${lock.tookOverFrom})`
-        : '';
+    const takenOver = ctx.run.lockTakenOverFrom
+      ? `; took over memplay's lock left by a run that is gone (${ctx.run.lockTakenOverFrom})`
+      : '';
     return ok(`${running}; builds: ${builds}; ${relation}${takenOver}`, facts);
   },
   async apply(_ctx, plan) {

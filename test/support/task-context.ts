@@ -1,5 +1,4 @@
 import { stringify } from 'yaml';
-import type { HostLock } from '../../src/engine/host-lock.js';
 import type { HostFacts } from '../../src/facts/host-facts.js';
 import type { Playbook, Target } from '../../src/playbook/types.js';
 import type { GateReport } from '../../src/report/gate-report.js';
@@ -103,7 +102,8 @@ export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
 export interface RunState {
   /** The host as the run found it when it connected. */
   readonly startFacts?: HostFacts;
-  readonly hostLock?: HostLock;
+  /** The engine took over the lock of a run that is gone, whose holder this names. */
+  readonly lockTakenOverFrom?: string;
   /** backup's plan decided a dump of this size (recorded as `decisions.backup`). */
   readonly plannedBackup?: { readonly items: number; readonly bytes: number };
   /** A sealed, verified backup of this run. */
@@ -155,7 +155,7 @@ export function taskContext(options: TaskContextOptions = {}): TaskFixture {
   const defined = <T extends object>(fields: T): T =>
     Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as T;
   const run: HostRun = {
-    ...newHostRun(state.startFacts, state.hostLock),
+    ...newHostRun(state.startFacts, state.lockTakenOverFrom),
     // What the engine records from earlier plans: the decisions later plans read.
     decisions: defined({
       backup: state.plannedBackup ? { kind: 'dump' as const, ...state.plannedBackup } : undefined,

@@ -108,7 +108,7 @@ describe('version_check plan', () => {
 
   it('a took-over lock is named in the detail', async () => {
     const f = taskContext({
-      run: { hostLock: { kind: 'held', tookOverFrom: 'pid 77 on ctl-1', release: async () => {} } },
+      run: { lockTakenOverFrom: 'pid 77 on ctl-1' },
     });
     const plan = await versionCheck.plan(f.ctx, hostFacts());
     expect(plan.detail).toMatch(/; took over memplay's lock left by a run that is gone \(pid 77 on ctl-1\)$/);

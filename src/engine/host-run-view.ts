@@ -4,9 +4,9 @@ import { swapGuarantee } from '../tasks/guarantee.js';
 import { backupInUse as backupOfRun, newHostRun as emptyRun, type HostRun } from '../tasks/task.js';
 import type { HostLock } from './host-lock.js';
 
-// Every field of a host's HostRun the engine reads, and the one it creates,
-// in one place: the task contract is being reshaped (HostRun's optional fields
-// become declared task outputs), and only this file has to follow it.
+// Every read the engine makes of a host's task outputs (HostRun), and the run
+// it creates, in one place: the engine depends on what the tasks declare, not
+// on how each task fills it in.
 
 /** A host's run state as it connects: what it was found as, and its hold on the host's lock. */
 export function newHostRun(startFacts: HostFacts, hostLock: HostLock): HostRun {

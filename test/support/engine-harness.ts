@@ -8,6 +8,7 @@ import type { RunEvent } from '../../src/report/events.js';
 import type { Job, TaskContext } from '../../src/tasks/task.js';
 import { type FakeRule, FakeTransport } from './fake-transport.js';
 import { head, resolveText } from './playbook-helpers.js';
+import { hostFacts } from './task-context.js';
 
 // runPipeline with nothing real behind it: fake transports, facts from a table,
 // locks granted (or refused, per host), rollbacks and pruning recorded. No
@@ -15,19 +16,15 @@ import { head, resolveText } from './playbook-helpers.js';
 
 /** A host serving 1.6.18 from `current`, with 1.6.18 and the target 1.6.38 built. */
 export function factsOf(overrides: Partial<HostFacts> = {}): HostFacts {
-  return {
-    runningVersion: '1.6.18',
-    currentLink: '1.6.18',
-    previousLink: null,
+  return hostFacts({
     builds: [
       { dir: '1.6.18', reportedVersion: '1.6.18' },
       { dir: '1.6.38', reportedVersion: '1.6.38' },
     ],
     pid: 4242,
     commandLine: ['/opt/memcached/current/bin/memcached', '-p', '11211'],
-    platform: { arch: 'x86_64', libc: 'glibc 2.36', libevent: '2.1.12-stable' },
     ...overrides,
-  };
+  });
 }
 
 /** A playbook of `count` hosts (host1…), with the strategy lines given (YAML, indented two spaces). */

@@ -96,8 +96,8 @@ export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
 
 /**
  * What earlier tasks of the run (or the engine) decided before this task plans,
- * in the fixtures' words. Where each lives in the context is decided below, in
- * one place: today all of it is fields of `ctx.run`.
+ * in the fixtures' words. Where each lives in the context (the engine's
+ * decisions, each producer's record of `ctx.run`) is decided below, in one place.
  */
 export interface RunState {
   /** The host as the run found it when it connected. */

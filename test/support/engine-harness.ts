@@ -6,8 +6,8 @@ import type { HostFacts } from '../../src/facts/host-facts.js';
 import type { Playbook } from '../../src/playbook/types.js';
 import type { RunEvent } from '../../src/report/events.js';
 import type { Job, TaskContext } from '../../src/tasks/task.js';
-import { type FakeRule, FakeTransport } from './fake-transport.js';
 import { head, resolveText } from './playbook-helpers.js';
+import { RecordingTransport, type ScriptedRun } from './recording-transport.js';
 import { hostFacts } from './task-context.js';
 
 // runPipeline with nothing real behind it: fake transports, facts from a table,
@@ -48,7 +48,7 @@ export function twoPhases(prepare: Phase['tasks'], rolling: Phase['tasks']): Pip
 export interface EngineRun {
   readonly result: RunResult;
   readonly events: RunEvent[];
-  readonly transports: ReadonlyMap<string, FakeTransport>;
+  readonly transports: ReadonlyMap<string, RecordingTransport>;
   /** Hosts rollBack was called for, in order. */
   readonly rollbacks: string[];
   /** Hosts whose lock was taken (apply) or looked at (--check). */
@@ -71,12 +71,12 @@ export interface EngineSetup {
   readonly deps?: Partial<EngineDeps>;
   readonly journal?: Journal;
   /** What each host's fake transport answers (by command), beyond the default success. */
-  readonly script?: (host: string) => readonly FakeRule[];
+  readonly script?: (host: string) => readonly ScriptedRun[];
 }
 
 export async function runEngine(setup: EngineSetup): Promise<EngineRun> {
   const events: RunEvent[] = [];
-  const transports = new Map<string, FakeTransport>();
+  const transports = new Map<string, RecordingTransport>();
   const rollbacks: string[] = [];
   const locksTaken: string[] = [];
   const locksPeeked: string[] = [];
@@ -117,7 +117,12 @@ export async function runEngine(setup: EngineSetup): Promise<EngineRun> {
     memplayVersion: '0.0.0-test',
     emit: (event) => events.push(event),
     connect: async (host) => {
-      const transport = new FakeTransport(host.name, setup.script?.(host.name) ?? []);
+      // The engine's own commands (the connection check) answer with success unless scripted.
+      const transport = new RecordingTransport({
+        hostName: host.name,
+        run: setup.script?.(host.name) ?? [],
+        otherwise: {},
+      });
       transports.set(host.name, transport);
       return transport;
     },

@@ -8,16 +8,18 @@ import type {
   UploadProgress,
 } from '../../src/transport/transport.js';
 
-// A Transport for task fixtures (pyinfra's operation tests: facts in, commands
-// out, no host). Every call is recorded; `run` answers from a script, first
-// match wins, and a command the script does not list throws with its text, so a
-// fixture names every command a plan runs. TCP refuses like a closed port unless
+// A Transport with no host behind it, for task fixtures (pyinfra's operation
+// tests: facts in, commands out) and engine tests. Every call is recorded; `run`
+// answers from a script, first match wins, and a command the script does not
+// list throws with its text, so a fixture names every command a plan runs (an
+// engine test, which scripts its tasks, may give a default answer instead). TCP refuses like a closed port unless
 // the port is scripted as a memcached, which answers the few text-protocol reads
 // the plans make (version, stats, stats settings) from an in-process stream.
 
 export interface ScriptedRun {
   readonly match: RegExp;
-  readonly result: Partial<RunResult>;
+  /** The answer, or an error to throw (a dead connection). */
+  readonly result: Partial<RunResult> | Error;
 }
 
 /** What a scripted memcached answers; its stats are sent as given. */
@@ -30,6 +32,8 @@ export interface FakeMemcached {
 export interface RecordingTransportOptions {
   readonly hostName?: string;
   readonly run?: readonly ScriptedRun[];
+  /** The answer to a command the script does not list; without it such a command throws. */
+  readonly otherwise?: Partial<RunResult>;
   /** Ports that accept connections: a memcached, or `'open'` (accepts, says nothing). */
   readonly tcp?: Readonly<Record<number, FakeMemcached | 'open'>>;
 }
@@ -59,21 +63,25 @@ export class RecordingTransport implements Transport {
   closed = false;
 
   private readonly script: readonly ScriptedRun[];
+  private readonly otherwise: Partial<RunResult> | undefined;
   private readonly ports: Readonly<Record<number, FakeMemcached | 'open'>>;
 
   constructor(options: RecordingTransportOptions = {}) {
     this.hostName = options.hostName ?? 'cache-1';
     this.script = options.run ?? [];
+    this.otherwise = options.otherwise;
     this.ports = options.tcp ?? {};
   }
 
   async run(command: ShellCommand, _options?: RunOptions): Promise<RunResult> {
     this.commands.push(command.text);
     const entry = this.script.find((candidate) => candidate.match.test(command.text));
+    if (!entry && this.otherwise) return { code: 0, stdout: '', stderr: '', ...this.otherwise };
     if (!entry) {
       this.unscripted.push(command.text);
       throw new UnscriptedCommand(`the fixture does not script this command:\n${command.text}`);
     }
+    if (entry.result instanceof Error) throw entry.result;
     return { code: 0, stdout: '', stderr: '', ...entry.result };
   }
 
@@ -103,6 +111,18 @@ export class RecordingTransport implements Transport {
 
   async close() {
     this.closed = true;
+  }
+
+  /** Whether anything at all reached the host: a command, a transfer, a held command, a dial. */
+  get touched(): boolean {
+    return (
+      this.commands.length +
+        this.uploads.length +
+        this.downloads.length +
+        this.held.length +
+        this.tcp.length >
+      0
+    );
   }
 
   /** The ports dialled, in order. */

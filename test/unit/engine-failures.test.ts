@@ -150,13 +150,13 @@ describe('the engine, when a host fails', () => {
       pipeline: twoPhases([], rollingTasks(log, { host: 'host1', task: 'restore' })),
       // The real check: a `true` that cannot run means the connection is gone.
       deps: { connectionLost: realEngineDeps.connectionLost },
-      script: () => [{ match: /^true$/, answer: new Error('Not connected') }],
+      script: () => [{ match: /^true$/, result: new Error('Not connected') }],
     });
     expect(run.rollbacks).toEqual([]);
     const lines = taskLines(run.events, true);
     expect(lines[2]).toMatch(/^host1 restore failed: the ssh connection to host1 was lost during restore/);
     expect(lines.slice(3)).toEqual(['host1 verify skipped: ssh connection lost']);
     expect(run.result.recap.host1).toMatchObject({ unreachable: true, failed: 1 });
-    expect(run.transports.get('host1')?.calls).toEqual([{ kind: 'run', command: 'true' }]);
+    expect(run.transports.get('host1')?.commands).toEqual(['true']);
   });
 });

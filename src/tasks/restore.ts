@@ -102,9 +102,8 @@ export const restore: TaskModule<RestoreDecision> = {
         facts,
       );
     }
-    const sealed = sealedBackup(ctx.run);
-    if (sealed) {
-      const file = sealed;
+    const file = sealedBackup(ctx.run);
+    if (file) {
       return decided(
         `restore ${formatCount(file.items)} items / ${formatBytes(file.valueBytes)} from ${file.path}`,
         facts,

@@ -36,6 +36,7 @@ function fakeTransport(hostName: string): Transport {
     }),
     upload: async () => {},
     download: async () => {},
+    transferMethod: async () => 'sftp',
     openTcp: async () => {
       throw new Error('connection refused');
     },

@@ -28,7 +28,9 @@ export async function gatherFleetFacts(
       // After the probe, not beside it: curr_connections then counts one connection of ours, not two.
       const stats = await servingStats(transport, host.memcached.port, host.memcached.prefix);
       const problem = options.problemOf?.(host, facts) ?? null;
-      results.set(host.name, { host, reachable: true, facts, stats, problem });
+      // Read-only: an SFTP session opened and closed.
+      const transfer = await transport.transferMethod();
+      results.set(host.name, { host, reachable: true, facts, stats, problem, transfer });
     } catch (error) {
       results.set(host.name, { host, reachable: false, ...unreachableReport(error) });
     } finally {

@@ -1,4 +1,5 @@
 import type { HostConfig } from '../playbook/types.js';
+import type { TransferMethod } from '../transport/transport.js';
 import type { HostFacts } from './host-facts.js';
 import type { ServingStats } from './serving-stats.js';
 
@@ -15,6 +16,8 @@ export type FleetFacts =
       readonly stats: ServingStats | null;
       /** Why the running memcached and the playbook disagree (src/facts/running-instance.ts); null: they agree. */
       readonly problem: string | null;
+      /** How a build's files would reach the host: SFTP, or an exec stream where sshd refuses the subsystem. */
+      readonly transfer: TransferMethod;
     }
   | {
       readonly host: HostConfig;

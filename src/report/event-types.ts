@@ -47,6 +47,8 @@ export interface PlanAction {
   readonly version?: string;
   /** ship: the host that compiles the build. */
   readonly from?: string;
+  /** compile, ship: how files reach the host — `sftp`, `exec-stream` (sshd refuses SFTP) or `local`. */
+  readonly transfer?: 'sftp' | 'exec-stream' | 'local';
   /** stop/start: the memcached port (out of service between the two). */
   readonly port?: number;
   /** stop: how long the host is expected out of service, from the cache's size (src/tasks/out-of-service-estimate.ts). */

@@ -1,4 +1,5 @@
 import type { FleetFacts } from '../facts/fleet-facts.js';
+import { describeTransfer } from '../transport/transport.js';
 import { formatBytes, formatCount } from '../units.js';
 import { formatTable } from './table.js';
 
@@ -17,6 +18,8 @@ export interface FactsEvent {
   readonly command_line: readonly string[] | null;
   /** Why the running memcached and the playbook disagree (apply and --check fail the host for it); null: they agree. */
   readonly problem: string | null;
+  /** How a build's files would reach the host: `sftp`, `exec-stream` (its sshd refuses the SFTP subsystem) or `local`. */
+  readonly transfer: 'sftp' | 'exec-stream' | 'local';
   /** The builds `<prefix>/current` and `<prefix>/previous` name. */
   readonly current: string | null;
   readonly previous: string | null;
@@ -64,6 +67,7 @@ export function factsEvent(row: FleetFacts): FactsEvent | UnreachableEvent {
     pid: facts.pid,
     command_line: facts.commandLine,
     problem: row.problem,
+    transfer: row.transfer,
     current: facts.currentLink,
     previous: facts.previousLink,
     builds: facts.builds.map((b) => ({ dir: b.dir, version: b.reportedVersion })),
@@ -132,7 +136,12 @@ export function formatFactsTable(rows: readonly FleetFacts[]): string {
   const out = formatTable(columns, cells, rightAligned);
   for (const row of rows) {
     if (!row.reachable) out.push(`${row.host.name} UNREACHABLE (${row.reason}): ${row.detail}`);
-    else if (row.problem) out.push(`${row.host.name} MISMATCH: ${row.problem}`);
+    else {
+      if (row.problem) out.push(`${row.host.name} MISMATCH: ${row.problem}`);
+      // SFTP is the rule; a host without it is worth a line.
+      if (row.transfer === 'exec-stream')
+        out.push(`${row.host.name} TRANSFER: ${describeTransfer(row.transfer)}`);
+    }
   }
   out.push(fleetTotal(rows));
   return out.join('\n');

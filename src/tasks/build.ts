@@ -4,7 +4,7 @@ import { HostUnreachable, TaskFailed } from '../errors.js';
 import { buildFor, compareVersions, type HostFacts, hasWorkingBuild } from '../facts/host-facts.js';
 import { fileSha256 } from '../file-sha256.js';
 import { type ShellCommand, sh } from '../transport/quote.js';
-import type { Transport } from '../transport/transport.js';
+import { describeTransfer, type TransferMethod, type Transport } from '../transport/transport.js';
 import { formatBytes, formatDuration } from '../units.js';
 import { withCompileCount } from './build-progress.js';
 import { type BuildRole, buildFingerprint, planBuildSharing, type ShippableBuild } from './build-sharing.js';
@@ -88,6 +88,9 @@ export const build: TaskModule<BuildDecision> = {
         );
       }
     }
+    const transfer = await transferOf(ctx);
+    // SFTP is the rule and goes without saying; a host without it is named, so --check shows it.
+    const via = transfer === 'exec-stream' ? `; transfer: ${describeTransfer(transfer)}` : '';
     const prune = buildsToRemove(ctx, facts);
     const pruning = prune.length
       ? `; then remove old builds ${prune.join(', ')} (keep_builds ${ctx.host.memcached.keepBuilds})`
@@ -110,10 +113,10 @@ export const build: TaskModule<BuildDecision> = {
           },
         ]
       : [];
-    const decision: BuildDecision = { role, prune };
+    const decision: BuildDecision = { role, prune, transfer };
     if (role.kind === 'receive') {
       return decided(
-        `ship ${version} built on ${role.builder} (same platform: ${role.platform}) into ${installDir}${replacing}${pruning}`,
+        `ship ${version} built on ${role.builder} (same platform: ${role.platform}) into ${installDir}${replacing}${pruning}${via}`,
         after,
         decision,
         [
@@ -121,7 +124,8 @@ export const build: TaskModule<BuildDecision> = {
             kind: 'ship',
             version,
             from: role.builder,
-            text: `receive ${version} built on ${role.builder} (same platform) into ${installDir}${replacing}`,
+            transfer,
+            text: `receive ${version} built on ${role.builder} (same platform) into ${installDir}${replacing}${via}`,
           },
           ...pruneAction,
         ],
@@ -135,7 +139,7 @@ export const build: TaskModule<BuildDecision> = {
     const tarball = tarballName(ctx.target);
     const size = await localTarballSize(ctx.target);
     return decided(
-      `${download}build ${version} from ${tarball}${configure} into ${installDir}${replacing}${shipping}${pruning}`,
+      `${download}build ${version} from ${tarball}${configure} into ${installDir}${replacing}${shipping}${pruning}${via}`,
       after,
       decision,
       [
@@ -146,7 +150,8 @@ export const build: TaskModule<BuildDecision> = {
           kind: 'compile',
           version,
           ...(size === null ? {} : { bytes: size }),
-          text: `build ${version} from ${tarball}${size === null ? '' : ` (${formatBytes(size)})`}${configure} into ${installDir}${replacing}${receivers.length ? `, then ship it to ${receivers.join(', ')}` : ''}`,
+          transfer,
+          text: `build ${version} from ${tarball}${size === null ? '' : ` (${formatBytes(size)})`}${configure} into ${installDir}${replacing}${receivers.length ? `, then ship it to ${receivers.join(', ')}` : ''}${via}`,
         },
         ...pruneAction,
       ],
@@ -156,7 +161,7 @@ export const build: TaskModule<BuildDecision> = {
   async apply(ctx, plan): Promise<{ status: 'changed'; detail: string }> {
     const { version } = ctx.target;
     if (!plan.decision) fail(ctx, 'build was applied without a plan that decided its role');
-    const { role, prune } = plan.decision;
+    const { role, prune, transfer } = plan.decision;
     const key = buildFingerprint(plan.facts.platform, ctx.target);
     let detail: string;
     if (role.kind === 'receive' && key !== null) {
@@ -189,9 +194,24 @@ export const build: TaskModule<BuildDecision> = {
         }
       }
     }
+    if (transfer === 'exec-stream') detail += `; transfer: ${describeTransfer(transfer)}`;
     return { status: 'changed', detail: await pruneOldBuilds(ctx, detail, prune) };
   },
 };
+
+/**
+ * How the tarball or the shipped tree would reach this host (and a packed tree
+ * leave it): read-only, an SFTP session opened and closed. A host that refuses
+ * SFTP is said to use the exec stream here, not found out at the upload.
+ */
+async function transferOf(ctx: TaskContext): Promise<TransferMethod> {
+  try {
+    return await ctx.transport.transferMethod();
+  } catch (error) {
+    if (error instanceof HostUnreachable) throw error;
+    fail(ctx, `cannot tell how files would reach this host: ${(error as Error).message}`);
+  }
+}
 
 function roleOf(ctx: TaskContext): BuildRole {
   return planBuildSharing(ctx.peers).get(ctx.host.name) ?? { kind: 'compile', receivers: [], platform: null };

@@ -6,7 +6,7 @@ import type { FenceRecord, OldSideFence } from '../memcached/old-side-fence.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
 import type { GateReport, PlanAction, TaskFigures, TaskName } from '../report/event-types.js';
 import type { SwapPath } from '../report/events.js';
-import type { Transport } from '../transport/transport.js';
+import type { TransferMethod, Transport } from '../transport/transport.js';
 import type { BuildExchange, BuildPeer, BuildRole } from './build-sharing.js';
 import type { OldInstance } from './gates/instance-record.js';
 
@@ -81,6 +81,8 @@ export interface BuildDecision {
   readonly role: BuildRole;
   /** Builds past keep_builds, removed after the new one is in place. */
   readonly prune: readonly string[];
+  /** How files reach and leave this host: its connection's transfer, as the plan found it. */
+  readonly transfer: TransferMethod;
 }
 
 export interface SwapDecision {

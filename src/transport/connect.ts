@@ -109,6 +109,7 @@ function bindAll(transport: RawTransport): RawTransport {
     runRaw: transport.runRaw.bind(transport),
     upload: transport.upload.bind(transport),
     download: transport.download.bind(transport),
+    transferMethod: transport.transferMethod.bind(transport),
     openTcp: transport.openTcp.bind(transport),
     hold: transport.hold.bind(transport),
     close: transport.close.bind(transport),

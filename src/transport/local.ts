@@ -16,7 +16,7 @@ import {
   type TransportHooks,
 } from './command-events.js';
 import type { ShellCommand } from './quote.js';
-import type { HeldCommand, RunOptions, RunResult, UploadProgress } from './transport.js';
+import type { HeldCommand, RunOptions, RunResult, TransferMethod, UploadProgress } from './transport.js';
 
 export interface LocalOptions extends TransportHooks {
   readonly maxConcurrentCommands?: number;
@@ -113,6 +113,9 @@ export function createLocalTransport(hostName: string, options: LocalOptions = {
       } catch (error) {
         throw new Error(`${hostName}: cannot ${doing}: ${(error as Error).message}`);
       }
+    },
+    async transferMethod(): Promise<TransferMethod> {
+      return 'local';
     },
     async openTcp(port: number, address = '127.0.0.1'): Promise<Duplex> {
       const where = addressAndPort(address, port);

@@ -1,5 +1,6 @@
 // The ssh transport: one ssh2 connection per host, shared by every command, upload
-// and TCP tunnel of that host. The handshake, host-key policy and identities that
+// and TCP tunnel of that host. Files go over SFTP, or over an exec channel on a
+// host whose sshd refuses the SFTP subsystem (exec-transfer.ts). The handshake, host-key policy and identities that
 // open that connection live in ssh-client.ts and the modules it uses.
 
 import { stat } from 'node:fs/promises';
@@ -17,10 +18,18 @@ import {
   type RawRunResult,
   type RawTransport,
 } from './command-events.js';
+import {
+  type ChannelEnd,
+  downloadCommand,
+  receiveFile,
+  sendFile,
+  TransferChoice,
+  uploadCommand,
+} from './exec-transfer.js';
 import type { ShellCommand } from './quote.js';
 import { openSshClient } from './ssh-client.js';
 import type { SshOptions } from './ssh-options.js';
-import type { HeldCommand, RunOptions, RunResult, UploadProgress } from './transport.js';
+import type { HeldCommand, RunOptions, RunResult, TransferMethod, UploadProgress } from './transport.js';
 
 export { openSshClient } from './ssh-client.js';
 export type { AcceptedHostKey, SshOptions } from './ssh-options.js';
@@ -34,6 +43,8 @@ class SshTransport implements RawTransport {
   readonly hostName: string;
   private readonly slots: CommandSlots;
   private sftp: Promise<SFTPWrapper> | undefined;
+  /** SFTP, or an exec stream once the host has refused the subsystem: decided on first use. */
+  private readonly transfer = new TransferChoice(() => this.probeSftp());
   private closing: Promise<void> | undefined;
   private connected = true;
   private lastError: Error | undefined;
@@ -159,19 +170,20 @@ class SshTransport implements RawTransport {
     });
   }
 
+  /** A new SFTP session; rejects as ssh2 does when the host refuses the subsystem (see exec-transfer.ts). */
+  private openSftp(): Promise<SFTPWrapper> {
+    return new Promise<SFTPWrapper>((resolve, reject) => {
+      this.client.sftp((error, sftp) => (error ? reject(error) : resolve(sftp)));
+    });
+  }
+
   private sftpSession(): Promise<SFTPWrapper> {
     if (!this.sftp) {
-      const session = new Promise<SFTPWrapper>((resolve, reject) => {
-        this.client.sftp((error, sftp) => {
-          if (error) {
-            reject(error);
-            return;
-          }
-          sftp.on('close', () => {
-            if (this.sftp === session) this.sftp = undefined;
-          });
-          resolve(sftp);
+      const session = this.openSftp().then((sftp) => {
+        sftp.on('close', () => {
+          if (this.sftp === session) this.sftp = undefined;
         });
+        return sftp;
       });
       this.sftp = session;
       session.catch(() => {
@@ -179,6 +191,25 @@ class SshTransport implements RawTransport {
       });
     }
     return this.sftp;
+  }
+
+  /** Read-only: opens an SFTP session and closes it again, so it holds none of sshd's MaxSessions while idle. */
+  private async probeSftp(): Promise<void> {
+    if (!this.connected) throw this.disconnected('open an SFTP session');
+    if (this.sftp) {
+      await this.sftp;
+      return;
+    }
+    try {
+      (await this.openSftp()).end();
+    } catch (error) {
+      if (!this.connected) throw this.disconnected('open an SFTP session');
+      throw error;
+    }
+  }
+
+  transferMethod(): Promise<TransferMethod> {
+    return this.transfer.method();
   }
 
   async upload(
@@ -190,28 +221,29 @@ class SshTransport implements RawTransport {
     if (!this.connected) throw this.disconnected(doing);
     const { size } = await stat(localPath);
     let reported = -1;
-    try {
-      const sftp = await this.sftpSession();
-      await new Promise<void>((resolve, reject) => {
-        sftp.fastPut(
-          localPath,
-          remotePath,
-          {
-            step: (transferred, _chunk, total) => {
-              reported = transferred;
-              onProgress?.({ transferred, total });
-            },
-          },
-          (error) => (error ? reject(error) : resolve()),
+    const progress = (p: UploadProgress) => {
+      reported = p.transferred;
+      onProgress?.(p);
+    };
+    if ((await this.methodFor(doing)) === 'exec-stream') {
+      await this.streamUpload(localPath, remotePath, size, progress, doing);
+    } else {
+      try {
+        const sftp = await this.sftpSession();
+        await new Promise<void>((resolve, reject) => {
+          sftp.fastPut(
+            localPath,
+            remotePath,
+            { step: (transferred, _chunk, total) => progress({ transferred, total }) },
+            (error) => (error ? reject(error) : resolve()),
+          );
+        });
+      } catch (error) {
+        if (!this.connected) throw this.disconnected(doing);
+        throw new Error(
+          `${this.hostName}: cannot ${doing}: ${(error as Error).message}; check that the remote directory exists and is writable`,
         );
-      });
-    } catch (error) {
-      if (!this.connected) throw this.disconnected(doing);
-      const message = (error as Error).message;
-      const hint = /subsystem/i.test(message)
-        ? '; enable SFTP in sshd_config (Subsystem sftp internal-sftp)'
-        : '; check that the remote directory exists and is writable';
-      throw new Error(`${this.hostName}: cannot ${doing}: ${message}${hint}`);
+      }
     }
     if (reported !== size) onProgress?.({ transferred: size, total: size });
   }
@@ -219,6 +251,10 @@ class SshTransport implements RawTransport {
   async download(remotePath: string, localPath: string): Promise<void> {
     const doing = `download ${remotePath} to ${localPath}`;
     if (!this.connected) throw this.disconnected(doing);
+    if ((await this.methodFor(doing)) === 'exec-stream') {
+      await this.streamDownload(remotePath, localPath, doing);
+      return;
+    }
     try {
       const sftp = await this.sftpSession();
       await new Promise<void>((resolve, reject) => {
@@ -228,6 +264,94 @@ class SshTransport implements RawTransport {
       if (!this.connected) throw this.disconnected(doing);
       throw new Error(`${this.hostName}: cannot ${doing}: ${(error as Error).message}`);
     }
+  }
+
+  private async methodFor(doing: string): Promise<TransferMethod> {
+    try {
+      return await this.transferMethod();
+    } catch (error) {
+      if (error instanceof HostUnreachable) throw error;
+      throw new Error(`${this.hostName}: cannot ${doing}: ${(error as Error).message}`);
+    }
+  }
+
+  private async streamUpload(
+    localPath: string,
+    remotePath: string,
+    size: number,
+    onProgress: (p: UploadProgress) => void,
+    doing: string,
+  ): Promise<void> {
+    const command = uploadCommand(remotePath, size);
+    await this.streamed(command, doing, 'check that the remote directory exists and is writable', (channel) =>
+      sendFile(channel, localPath, size, onProgress),
+    );
+  }
+
+  private async streamDownload(remotePath: string, localPath: string, doing: string): Promise<void> {
+    await this.streamed(
+      downloadCommand(remotePath),
+      doing,
+      'check that the file exists and is readable',
+      (channel) => receiveFile(channel, localPath),
+    );
+  }
+
+  /** One exec-stream transfer: a command slot, the channel, the `-v` record, and its failure in words. */
+  private async streamed(
+    command: ShellCommand,
+    doing: string,
+    hint: string,
+    transfer: (channel: ClientChannel) => Promise<ChannelEnd>,
+  ): Promise<void> {
+    const release = await this.slots.acquire();
+    const started = Date.now();
+    let end: ChannelEnd;
+    try {
+      const channel = await this.openChannel(command, doing);
+      end = await transfer(channel);
+    } finally {
+      release();
+    }
+    const stderr = Buffer.from(end.stderr);
+    // The file's bytes are not the log's business: stdout is left out of the record.
+    commandRecorder(this.options, this.hostName, command.text, started).finished({
+      code: end.code ?? -1,
+      stdout: Buffer.alloc(0),
+      stderr,
+    });
+    const how = 'over an exec stream (the host has no SFTP subsystem)';
+    if (end.localError)
+      throw new Error(`${this.hostName}: cannot ${doing} ${how}: ${end.localError.message}`);
+    if (end.code === null && !this.connected) throw this.disconnected(doing);
+    if (end.code !== 0) {
+      const status = end.code === null ? 'it ended without an exit status' : `exit ${end.code}`;
+      throw new Error(
+        `${this.hostName}: cannot ${doing} ${how}: ${status}${end.stderr ? `: ${end.stderr}` : ''}; ${hint}`,
+      );
+    }
+  }
+
+  private openChannel(command: ShellCommand, doing: string): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      if (!this.connected) {
+        reject(this.disconnected(doing));
+        return;
+      }
+      this.client.exec(command.text, (error, channel) => {
+        if (error) {
+          reject(
+            this.connected
+              ? new Error(
+                  `${this.hostName}: cannot ${doing}: cannot start ${command.text} (${error.message})`,
+                )
+              : this.disconnected(doing),
+          );
+          return;
+        }
+        resolve(channel);
+      });
+    });
   }
 
   openTcp(port: number, address = '127.0.0.1'): Promise<Duplex> {

@@ -22,10 +22,16 @@ export interface Transport {
   readonly hostName: string;
   /** Runs a command built by `sh` through the remote user's shell. Never rejects for a non-zero exit. */
   run(command: ShellCommand, options?: RunOptions): Promise<RunResult>;
-  /** Copies a local file to the host (SFTP for ssh). */
+  /** Copies a local file to the host (see `transferMethod`), streamed. */
   upload(localPath: string, remotePath: string, onProgress?: (p: UploadProgress) => void): Promise<void>;
-  /** Copies a file from the host to the controller (SFTP for ssh), streamed to disk. */
+  /** Copies a file from the host to the controller (see `transferMethod`), streamed to disk. */
   download(remotePath: string, localPath: string): Promise<void>;
+  /**
+   * How `upload` and `download` move files on this connection. Decided once per
+   * connection and read-only to find out: ssh opens (and closes) an SFTP session,
+   * and remembers a refusal of the subsystem.
+   */
+  transferMethod(): Promise<TransferMethod>;
   /** A TCP stream to `address:port` (default `127.0.0.1`) as seen from the host (ssh2 forwardOut for ssh). */
   openTcp(port: number, address?: string): Promise<import('node:stream').Duplex>;
   /**
@@ -35,6 +41,19 @@ export interface Transport {
    */
   hold(command: ShellCommand): Promise<HeldCommand>;
   close(): Promise<void>;
+}
+
+/**
+ * `sftp`: the SFTP subsystem. `exec-stream`: sshd refuses that subsystem, so files
+ * are streamed through `cat` over an exec channel. `local`: a copy on this machine.
+ */
+export type TransferMethod = 'sftp' | 'exec-stream' | 'local';
+
+/** For people: `sftp`, `exec stream (no SFTP subsystem)`, `local copy`. */
+export function describeTransfer(method: TransferMethod): string {
+  if (method === 'exec-stream') return 'exec stream (no SFTP subsystem)';
+  if (method === 'local') return 'local copy';
+  return 'sftp';
 }
 
 export interface HeldCommand {

@@ -31,6 +31,7 @@ export type { FleetOverrides } from './playbook.js';
 export { writeFleetPlaybook } from './playbook.js';
 export type { FileEntry, HostSnapshot } from './snapshot.js';
 export { snapshotHost } from './snapshot.js';
+export { setSftp } from './sshd.js';
 export * from './traffic.js';
 
 const stateFile = (dir: string) => join(dir, 'lab.json');

@@ -41,8 +41,22 @@ const hostVariant: SshdVariant = {
   userEnvironmentPath: true,
 };
 
-export function sshdConfig(host: LabHost, variant: SshdVariant = hostVariant): string {
+/** A host's own departures from the lab's sshd: none by default. */
+export interface SshdOptions {
+  /**
+   * `false` leaves out `Subsystem sftp`, as on hosts that disable it: sshd then refuses
+   * the subsystem, and memplay must move files over an exec channel.
+   */
+  readonly sftp?: boolean;
+}
+
+export function sshdConfig(
+  host: LabHost,
+  variant: SshdVariant = hostVariant,
+  options: SshdOptions = {},
+): string {
   const { hostKey, pidfile } = files(host);
+  const sftp = options.sftp ?? true;
   // StrictModes stays on, as on a real host: ~/.ssh and authorized_keys belong to the
   // user and are not group- or world-writable. UsePAM no is why lab users need a
   // password field of '*' rather than a locked '!'. Forwarding is sshd's default,
@@ -63,7 +77,7 @@ StrictModes yes
 AllowTcpForwarding yes
 X11Forwarding no
 PrintMotd no
-Subsystem sftp internal-sftp
+${sftp ? 'Subsystem sftp internal-sftp' : '# No Subsystem sftp: this host refuses SFTP (test/lab sshd options).'}
 LogLevel ${variant.logLevel}
 ${
   variant.userEnvironmentPath
@@ -78,13 +92,14 @@ export async function sshdPid(host: LabHost): Promise<number | null> {
 
 /**
  * Runs the host's sshd on 127.0.0.1:<sshPort>. A running one is kept unless its
- * config changed, so a second lab up costs a pidfile read and a connect.
+ * config changed, so a second lab up costs a pidfile read and a connect. Lab up
+ * passes no options: it puts back a host a test changed.
  */
-export async function ensureSshd(host: LabHost): Promise<void> {
+export async function ensureSshd(host: LabHost, options: SshdOptions = {}): Promise<void> {
   const { config, hostKey, pidfile, log } = files(host);
   await mkdir(host.sshdDir, { recursive: true, mode: 0o755 });
   await ensureKeyPair(hostKey, `memplay-lab ${host.name}`);
-  const wanted = sshdConfig(host);
+  const wanted = sshdConfig(host, hostVariant, options);
   const written = existsSync(config) ? await readFile(config, 'utf8') : null;
   if (written !== wanted) {
     await stopByPidfile(pidfile, isSshd, `sshd of ${host.name}`);
@@ -101,6 +116,14 @@ export async function ensureSshd(host: LabHost): Promise<void> {
     `sshd of ${host.name} on 127.0.0.1:${host.sshPort} (log: ${log})`,
     async () => (await sshdPid(host)) !== null && (await isUp(host.sshPort)),
   );
+}
+
+/**
+ * Restarts a host's sshd with or without its SFTP subsystem. Connections already
+ * open keep the config they started with; the next one gets the new one.
+ */
+export async function setSftp(host: LabHost, enabled: boolean): Promise<void> {
+  await ensureSshd(host, { sftp: enabled });
 }
 
 export async function stopSshd(host: LabHost): Promise<void> {

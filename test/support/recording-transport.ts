@@ -4,6 +4,7 @@ import type {
   HeldCommand,
   RunOptions,
   RunResult,
+  TransferMethod,
   Transport,
   UploadProgress,
 } from '../../src/transport/transport.js';
@@ -36,6 +37,8 @@ export interface RecordingTransportOptions {
   readonly otherwise?: Partial<RunResult>;
   /** Ports that accept connections: a memcached, or `'open'` (accepts, says nothing). */
   readonly tcp?: Readonly<Record<number, FakeMemcached | 'open'>>;
+  /** What `transferMethod` answers (default `sftp`), or an error to throw (a dead connection). */
+  readonly transfer?: TransferMethod | Error;
 }
 
 export interface TcpCall {
@@ -56,6 +59,8 @@ export class RecordingTransport implements Transport {
   readonly downloads: { remotePath: string; localPath: string }[] = [];
   readonly held: string[] = [];
   readonly tcp: TcpCall[] = [];
+  /** How many times `transferMethod` was asked (each is an SFTP probe on a real host). */
+  transferProbes = 0;
   /** Every line a scripted memcached received, over all connections. */
   readonly memcachedRequests: string[] = [];
   /** Commands no script entry matched (also thrown). */
@@ -65,12 +70,14 @@ export class RecordingTransport implements Transport {
   private readonly script: readonly ScriptedRun[];
   private readonly otherwise: Partial<RunResult> | undefined;
   private readonly ports: Readonly<Record<number, FakeMemcached | 'open'>>;
+  private readonly transfer: TransferMethod | Error;
 
   constructor(options: RecordingTransportOptions = {}) {
     this.hostName = options.hostName ?? 'cache-1';
     this.script = options.run ?? [];
     this.otherwise = options.otherwise;
     this.ports = options.tcp ?? {};
+    this.transfer = options.transfer ?? 'sftp';
   }
 
   async run(command: ShellCommand, _options?: RunOptions): Promise<RunResult> {
@@ -93,6 +100,12 @@ export class RecordingTransport implements Transport {
     this.downloads.push({ remotePath, localPath });
   }
 
+  async transferMethod(): Promise<TransferMethod> {
+    this.transferProbes += 1;
+    if (this.transfer instanceof Error) throw this.transfer;
+    return this.transfer;
+  }
+
   async openTcp(port: number, address?: string): Promise<Duplex> {
     const scripted = this.ports[port];
     this.tcp.push({ port, address, accepted: scripted !== undefined });
@@ -113,12 +126,13 @@ export class RecordingTransport implements Transport {
     this.closed = true;
   }
 
-  /** Whether anything at all reached the host: a command, a transfer, a held command, a dial. */
+  /** Whether anything at all reached the host: a command, a transfer or its probe, a held command, a dial. */
   get touched(): boolean {
     return (
       this.commands.length +
         this.uploads.length +
         this.downloads.length +
+        this.transferProbes +
         this.held.length +
         this.tcp.length >
       0

@@ -36,6 +36,7 @@ function fakeTransport(hostName: string): Transport {
     }),
     upload: async () => {},
     download: async () => {},
+    transferMethod: async () => 'sftp',
     openTcp: async () => {
       throw new Error('connection refused');
     },
@@ -339,6 +340,7 @@ describe('schemas/events.schema.json', () => {
           platform: { arch: 'x86_64', libc: 'glibc 2.36', libevent: null },
         },
         problem: null,
+        transfer: 'exec-stream',
         stats: {
           version: '1.6.38',
           uptime: 136,

@@ -49,13 +49,14 @@ describe('memplay facts views', () => {
 
   it('the table: one row per host, current build starred, unreachable hosts and a fleet total below', () => {
     const rows: FleetFacts[] = [
-      { host: hostConfig('cache1'), reachable: true, facts, stats, problem: null },
+      { host: hostConfig('cache1'), reachable: true, facts, stats, problem: null, transfer: 'sftp' },
       {
         host: hostConfig('cache2'),
         reachable: true,
         facts: { ...facts, runningVersion: null, pid: 77, commandLine: ['memcached', '-p', '11311'] },
         stats: null,
         problem: 'the pidfile names pid 77, a memcached listening on port 11311',
+        transfer: 'exec-stream',
       },
       { host: hostConfig('cache3'), reachable: false, reason: 'auth', detail: 'cache3: login refused' },
     ];
@@ -64,6 +65,8 @@ describe('memplay facts views', () => {
       'cache1  1.6.18                1.6.18*, 1.6.38   1d 2h  100,000  113.9 MiB      93.1%         12      3',
       'cache2  not serving (:11211)  1.6.18*, 1.6.38       -        -          -          -          -      -',
       'cache2 MISMATCH: the pidfile names pid 77, a memcached listening on port 11311',
+      // Its sshd refuses SFTP: builds reach it over an exec stream. cache1's SFTP goes without saying.
+      'cache2 TRANSFER: exec stream (no SFTP subsystem)',
       'cache3 UNREACHABLE (auth): cache3: login refused',
       '3 hosts: 1 serving (1 on 1.6.18); 1 not serving; 1 unreachable; 100,000 items / 113.9 MiB cached; * = the build current points at',
     ]);
@@ -71,10 +74,18 @@ describe('memplay facts views', () => {
 
   it('JSON: the same values, exact', () => {
     expect(
-      factsEvent({ host: hostConfig('cache1'), reachable: true, facts, stats, problem: null }),
+      factsEvent({
+        host: hostConfig('cache1'),
+        reachable: true,
+        facts,
+        stats,
+        problem: null,
+        transfer: 'sftp',
+      }),
     ).toMatchObject({
       event: 'facts',
       host: 'cache1',
+      transfer: 'sftp',
       running_version: '1.6.18',
       current: '1.6.18',
       builds: [

@@ -49,6 +49,7 @@ describe('build plan', () => {
     const plan = await build.plan(f.ctx, facts);
     expect(plan).toEqual({ status: 'ok', detail: '1.6.38 already built at /opt/memcached/1.6.38', facts });
     expect(f.transport.commands).toEqual([]);
+    expect(f.transport.transferProbes).toBe(0);
   });
 
   it('compiles after one prerequisites check, and prunes past keep_builds but never current, previous or the target', async () => {
@@ -69,7 +70,7 @@ describe('build plan', () => {
     expect(plan.status).toBe('changed');
     if (plan.status !== 'changed') return;
     expect(plan.actions?.map((a) => ({ ...a, text: undefined }))).toEqual([
-      { kind: 'compile', version: '1.6.38', bytes: tarballBytes.length, text: undefined },
+      { kind: 'compile', version: '1.6.38', bytes: tarballBytes.length, transfer: 'sftp', text: undefined },
       { kind: 'prune', text: undefined },
     ]);
     expect(plan.actions?.[1]?.text).toBe('remove old builds 1.6.12, 1.6.10 (keep_builds 1)');
@@ -93,7 +94,10 @@ describe('build plan', () => {
     expect(plan.decision).toEqual({
       role: { kind: 'compile', receivers: [], platform: null },
       prune: ['1.6.12', '1.6.10'],
+      transfer: 'sftp',
     });
+    // How the tarball would get there was asked once (an SFTP session opened and closed).
+    expect(transport.transferProbes).toBe(1);
   });
 
   it('a target directory that does not run is replaced, said in the detail', async () => {
@@ -157,6 +161,7 @@ describe('build plan', () => {
         kind: 'ship',
         version: '1.6.38',
         from: 'cache-1',
+        transfer: 'sftp',
         text: 'receive 1.6.38 built on cache-1 (same platform) into /opt/memcached/1.6.38',
       },
     ]);
@@ -187,5 +192,78 @@ describe('build plan', () => {
     );
     expect(plan.status === 'changed' && plan.actions?.[0]?.text).toMatch(/, then ship it to cache-2$/);
     expect(transport.commands).toHaveLength(1);
+  });
+
+  it('a host whose sshd refuses SFTP: --check says the exec stream will carry the tarball and the packed tree', async () => {
+    const pb = playbook({
+      hosts: { 'cache-1': { address: '10.0.0.1' }, 'cache-2': { address: '10.0.0.2' } },
+    });
+    const facts = hostFacts();
+    const transport = new RecordingTransport({
+      run: [answers(/command -v cc/, '\n')],
+      transfer: 'exec-stream',
+    });
+    const f = taskContext({
+      playbook: pb,
+      transport,
+      peers: [
+        { name: 'cache-1', facts, target: pb.target },
+        { name: 'cache-2', facts, target: pb.target },
+      ],
+    });
+    const plan = await build.plan(f.ctx, facts);
+    expect(plan.status).toBe('changed');
+    if (plan.status !== 'changed') return;
+    expect(plan.detail).toMatch(
+      /; ship it to cache-2 \(same platform: [^)]+\); transfer: exec stream \(no SFTP subsystem\)$/,
+    );
+    expect(plan.actions?.[0]).toMatchObject({
+      kind: 'compile',
+      transfer: 'exec-stream',
+      text: expect.stringMatching(/, then ship it to cache-2; transfer: exec stream \(no SFTP subsystem\)$/),
+    });
+    expect(plan.decision.transfer).toBe('exec-stream');
+    expect(transport.uploads).toEqual([]);
+    expect(transport.downloads).toEqual([]);
+  });
+
+  it('a receiver without SFTP says so in its ship action', async () => {
+    const pb = playbook({
+      hosts: { 'cache-1': { address: '10.0.0.1' }, 'cache-2': { address: '10.0.0.2' } },
+    });
+    const facts = hostFacts();
+    const f = taskContext({
+      playbook: pb,
+      host: 'cache-2',
+      transport: new RecordingTransport({ hostName: 'cache-2', transfer: 'exec-stream' }),
+      peers: [
+        { name: 'cache-1', facts, target: pb.target },
+        { name: 'cache-2', facts, target: pb.target },
+      ],
+    });
+    const plan = await build.plan(f.ctx, facts);
+    expect(plan.status === 'changed' && plan.actions).toEqual([
+      {
+        kind: 'ship',
+        version: '1.6.38',
+        from: 'cache-1',
+        transfer: 'exec-stream',
+        text: 'receive 1.6.38 built on cache-1 (same platform) into /opt/memcached/1.6.38; transfer: exec stream (no SFTP subsystem)',
+      },
+    ]);
+    expect(plan.decision?.transfer).toBe('exec-stream');
+  });
+
+  it('a transfer probe that fails for another reason fails the plan, saying what it could not tell', async () => {
+    const transport = new RecordingTransport({
+      run: [answers(/command -v cc/, '\n')],
+      transfer: new Error('(SSH) Channel open failure: open failed'),
+    });
+    const f = taskContext({ playbook: playbook(), transport });
+    const failure = await build.plan(f.ctx, hostFacts()).catch((e) => e);
+    expect(failure).toBeInstanceOf(TaskFailed);
+    expect(failure.detail).toBe(
+      'cannot tell how files would reach this host: (SSH) Channel open failure: open failed',
+    );
   });
 });

@@ -4,6 +4,7 @@ import { noteOwnReads } from '../facts/own-reads.js';
 import { backupDirProblem } from '../memcached/backup-dir.js';
 import type { BackupHeader } from '../memcached/backup-layout.js';
 import { backupDeltaPass, backupFullPass, CasIndex } from '../memcached/backup-pass.js';
+import { backupPathFor, describeBackupPath } from '../memcached/backup-path.js';
 import { createBackupWriter } from '../memcached/backup-writer.js';
 import { ChangeWatch, droppedLogEntries, WatchUnavailable } from '../memcached/change-watch.js';
 import { type CatchUpResult, catchUpTouchedKeys, OldSideFence } from '../memcached/old-side-fence.js';
@@ -63,25 +64,31 @@ export const backup: TaskModule<BackupDecision> = {
     if (ctx.job.kind !== 'backup' && facts.runningVersion === ctx.target.version) {
       return ok(`already running ${ctx.target.version}: nothing to back up`, facts);
     }
+    // Refused here, so --check says it and apply never starts what it cannot finish.
+    const route = backupPathFor(facts.runningVersion);
+    if (route.path === null) {
+      fail(
+        ctx,
+        `${route.why}: memplay cannot back it up, and an upgrade without a backup would empty the cache. ` +
+          `If an empty cache is acceptable, restart it on the new build yourself (stop, install, start); ` +
+          `memplay carries the cache on every upgrade after that`,
+      );
+    }
+    if (route.path === 'metadump-gets') {
+      fail(
+        ctx,
+        `memcached ${facts.runningVersion} speaks no meta protocol memplay can read with, and the classic-protocol backup is not written yet`,
+      );
+    }
     const stats = await queryMemcached(ctx.transport, ctx.host.memcached.port, (client) => client.stats());
     if (!stats) fail(ctx, `port ${ctx.host.memcached.port} stopped answering stats`);
     const items = Number(stats.get('curr_items') ?? 0);
     const bytes = Number(stats.get('bytes') ?? 0);
     const into = `${ctx.playbook.backup.dir}/${ctx.host.name}/`;
-    return decided(
-      `back up ${formatCount(items)} items / ${formatBytes(bytes)} from ${facts.runningVersion} to ${into}`,
-      facts,
-      { kind: 'dump', items, bytes },
-      [
-        {
-          kind: 'backup',
-          items,
-          bytes,
-          version: facts.runningVersion,
-          text: `back up ${formatCount(items)} items / ${formatBytes(bytes)} from ${facts.runningVersion} to ${into}`,
-        },
-      ],
-    );
+    const text = `back up ${formatCount(items)} items / ${formatBytes(bytes)} from ${facts.runningVersion} to ${into} ${describeBackupPath(route.path)}`;
+    return decided(text, facts, { kind: 'dump', items, bytes, path: route.path }, [
+      { kind: 'backup', items, bytes, version: facts.runningVersion, text },
+    ]);
   },
 
   async apply(ctx, plan) {

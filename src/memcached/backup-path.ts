@@ -35,8 +35,13 @@ export function versionAtLeast(version: string, least: string): boolean {
   return true;
 }
 
+/** Whether memplay's meta client (HD replies, `b` keys) can talk to this version at all. */
+export function speaksMeta(version: string): boolean {
+  return versionAtLeast(version, META_BACKUP_SINCE);
+}
+
 export function backupPathFor(version: string): BackupPathChoice {
-  if (versionAtLeast(version, META_BACKUP_SINCE)) return { path: 'meta' };
+  if (speaksMeta(version)) return { path: 'meta' };
   if (versionAtLeast(version, METADUMP_SINCE)) return { path: 'metadump-gets' };
   return {
     path: null,

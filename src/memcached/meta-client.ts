@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { absoluteExptime, type ServerClock, serverClockFrom, storeTtl } from './expiry.js';
-import { displayKey, type EncodedKey, encodeKey, KeyEncodingError } from './key-encoding.js';
+import { classicKeyToken, displayKey, type EncodedKey, encodeKey, KeyEncodingError } from './key-encoding.js';
 import { MetaConnection, MetaProtocolError } from './meta-connection.js';
 import { type MetadumpEntry, MetadumpError, type MetadumpMode, parseMetadumpBatches } from './metadump.js';
 import { MetadumpSpool } from './metadump-spool.js';
@@ -33,7 +33,18 @@ export interface FetchRequest {
   readonly key: Buffer;
   /** Item size from metadump, if known: sizes the in-flight window. */
   readonly size?: number;
+  /** `gets` only: metadump's absolute exptime (0 = never), which `gets` does not return. */
+  readonly exptime?: number;
+  /** `gets` only: metadump's cas, which dated that exptime. */
+  readonly cas?: number;
 }
+
+/**
+ * How items are read: `mg` (meta, 1.6.10 and later: value, flags, TTL and cas
+ * in one reply, base64 keys), or classic `gets` (every release: value, flags
+ * and cas; the expiry comes from metadump with each request).
+ */
+export type FetchVia = 'meta' | 'gets';
 
 export interface FetchedItem {
   readonly key: Buffer;
@@ -297,7 +308,7 @@ export class MetaClient {
   async fetchItems<R extends FetchRequest>(
     keys: AsyncIterable<R> | Iterable<R>,
     onItem: (item: FetchedItem, request: R) => void | Promise<void>,
-    options: { onMissing?: (request: R) => void; clock?: ServerClock } = {},
+    options: { onMissing?: (request: R) => void; clock?: ServerClock; via?: FetchVia } = {},
   ): Promise<FetchCounts> {
     const clock = options.clock ?? (await this.serverClock());
     const counts: FetchCounts = { fetched: 0, missing: 0, valueBytes: 0, unaddressable: [] };
@@ -305,6 +316,25 @@ export class MetaClient {
     await this.drainingOnError(async () => {
       for await (const request of keys) {
         if (failure) break;
+        if (options.via === 'gets') {
+          let token: string;
+          try {
+            token = classicKeyToken(request.key);
+          } catch (error) {
+            if (!(error instanceof KeyEncodingError)) throw error;
+            counts.unaddressable.push(displayKey(request.key));
+            continue;
+          }
+          const connection = await this.pickConnection();
+          connection.enqueue(
+            [`gets ${token}\r\n`],
+            (request.size ?? 1024) + 64,
+            this.getsReply(request, counts, onItem, options.onMissing, (error) => {
+              failure ??= error;
+            }),
+          );
+          continue;
+        }
         let encoded: EncodedKey;
         try {
           encoded = encodeKey(request.key);
@@ -343,6 +373,47 @@ export class MetaClient {
     await this.drainAll();
     if (failure) throw failure;
     return counts;
+  }
+
+  /** The handler of one `gets` reply: `VALUE …` and its data, then `END`; or `END` alone, a miss. */
+  private getsReply<R extends FetchRequest>(
+    request: R,
+    counts: FetchCounts,
+    onItem: (item: FetchedItem, request: R) => void | Promise<void>,
+    onMissing: ((request: R) => void) | undefined,
+    failed: (error: Error) => void,
+  ): (line: string, value: Buffer | undefined) => boolean | Promise<boolean> {
+    let found = false;
+    return (line, value) => {
+      if (value !== undefined && line.startsWith('VALUE ') && !found) {
+        found = true;
+        const [, , flags, , cas] = line.split(' ');
+        const casNow = Number(cas);
+        counts.fetched++;
+        counts.valueBytes += value.length;
+        // A value set after metadump listed it may carry another expiry than the one
+        // listed: it keeps the listed cas, so the next pass sees a change and reads it again.
+        const listedCas = request.cas;
+        const item: FetchedItem = {
+          key: request.key,
+          value,
+          flags: Number(flags),
+          exptime: request.exptime ?? 0,
+          cas: listedCas !== undefined && listedCas !== casNow ? listedCas : casNow,
+        };
+        const pending = onItem(item, request);
+        return pending ? pending.then(() => false) : false;
+      }
+      if (line === 'END') {
+        if (!found) {
+          counts.missing++;
+          onMissing?.(request);
+        }
+        return true;
+      }
+      failed(replyError('gets', request.key, line));
+      return true;
+    };
   }
 
   /**

@@ -74,12 +74,6 @@ export const backup: TaskModule<BackupDecision> = {
           `memplay carries the cache on every upgrade after that`,
       );
     }
-    if (route.path === 'metadump-gets') {
-      fail(
-        ctx,
-        `memcached ${facts.runningVersion} speaks no meta protocol memplay can read with, and the classic-protocol backup is not written yet`,
-      );
-    }
     const stats = await queryMemcached(ctx.transport, ctx.host.memcached.port, (client) => client.stats());
     if (!stats) fail(ctx, `port ${ctx.host.memcached.port} stopped answering stats`);
     const items = Number(stats.get('curr_items') ?? 0);
@@ -106,6 +100,7 @@ export const backup: TaskModule<BackupDecision> = {
       // The totals are memcached's stats from the plan: `bytes` counts keys and item
       // headers too, so the value bytes written end below it.
       const planned = plan.decision?.kind === 'dump' ? plan.decision : undefined;
+      const readPath = planned?.path ?? 'meta';
       // A little room for what is written during the pass, so the table need not grow.
       const index = new CasIndex(Math.ceil((planned?.items ?? 0) * 1.05));
       let before = { written: 0, valueBytes: 0 };
@@ -122,14 +117,17 @@ export const backup: TaskModule<BackupDecision> = {
       };
       let full: Awaited<ReturnType<typeof backupFullPass>>;
       try {
-        full = await backupFullPass(client, writer, index, clock, { onProgress: progress });
+        full = await backupFullPass(client, writer, index, clock, { onProgress: progress, path: readPath });
         // Complete or loud: if the crawl listed fewer items than the server held
         // throughout, crawl again; keys already taken are skipped by the index.
         const held = Math.min(full.currItemsBefore, full.currItemsAfter);
         if (full.listed + full.vanishedDuringDump < held) {
           ctx.progress(`re-crawl: listed ${full.listed} of ${held}`);
           before = { written: full.written, valueBytes: full.valueBytes };
-          const again = await backupFullPass(client, writer, index, clock, { onProgress: progress });
+          const again = await backupFullPass(client, writer, index, clock, {
+            onProgress: progress,
+            path: readPath,
+          });
           full = {
             ...again,
             listed: full.listed + again.listed,
@@ -157,11 +155,11 @@ export const backup: TaskModule<BackupDecision> = {
           ? `${formatCount(full.vanishedDuringDump)} expired or evicted during the dump`
           : '',
         full.unaddressable.length
-          ? `${full.unaddressable.length} keys the meta protocol cannot address: ${full.unaddressable.slice(0, 5).join(', ')}`
+          ? `${full.unaddressable.length} keys the ${readPath === 'meta' ? 'meta' : 'text'} protocol cannot address: ${full.unaddressable.slice(0, 5).join(', ')}`
           : '',
         shortfall ? `${formatCount(shortfall)} fewer listed than curr_items` : '',
       ].filter(Boolean);
-      const fullSummary = `full pass ${formatCount(full.written)} items / ${formatBytes(full.valueBytes)} in ${formatDuration(full.durationMs)} (${full.mode} mode)`;
+      const fullSummary = `full pass ${formatCount(full.written)} items / ${formatBytes(full.valueBytes)} in ${formatDuration(full.durationMs)} (${full.mode} mode, ${describeBackupPath(readPath)})`;
 
       const fullMetadata = {
         // What a re-run needs to recognise a backup an interrupted upgrade never restored.
@@ -187,7 +185,10 @@ export const backup: TaskModule<BackupDecision> = {
             let droppedAtOpen = 0;
             try {
               // Open before the delta pass: every change from here on is followed (old-side-fence.ts).
-              if (ctx.job.kind !== 'backup') {
+              if (ctx.job.kind !== 'backup' && readPath !== 'meta') {
+                // The watch tells memplay's connections apart by a meta lookup, which this version lacks.
+                watchProblem = `clients' changes after the delta pass cannot be followed (memcached ${running} speaks no meta protocol memplay can use, so its change stream cannot be fenced): values they change in the last moments before the stop may be restored older`;
+              } else if (ctx.job.kind !== 'backup') {
                 try {
                   watch = await ChangeWatch.open(() => ctx.transport.openTcp(ctx.host.memcached.port));
                   await watch.ignoreConnectionsOf(client);
@@ -199,7 +200,8 @@ export const backup: TaskModule<BackupDecision> = {
                   watchProblem = `clients' changes after the delta pass cannot be followed (${error.message}): values they change in the last moments before the stop may be restored older`;
                 }
               }
-              delta = await backupDeltaPass(client, writer, index, clock);
+              // Re-read by cas: metadump's cas tells changed keys on every path.
+              delta = await backupDeltaPass(client, writer, index, clock, { path: readPath });
               if (watch) {
                 ctx.progress('catch up: re-read what clients changed during the delta pass');
                 catchUp = await catchUpTouchedKeys(client, writer, index, clock, watch);

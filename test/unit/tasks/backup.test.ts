@@ -133,4 +133,21 @@ describe('backup plan', () => {
     expect(transport.commands).toEqual([]);
     expect(f.runWrites()).toEqual([]);
   });
+
+  it('memcached 1.5.22 (Ubuntu 20.04) is backed up via metadump + gets, and --check says so', async () => {
+    const transport = serving({ curr_items: 39_000, bytes: 20 * 1024 * 1024 }, '1.5.22');
+    const f = taskContext({ playbook: fixturePlaybook({ backup: { dir } }), transport });
+    const plan = await backup.plan(f.ctx, hostFacts({ runningVersion: '1.5.22' }));
+    expect(plan.status).toBe('changed');
+    expect(plan.detail).toBe(
+      `back up 39,000 items / 20.0 MiB from 1.5.22 to ${dir}/cache-1/ via metadump + gets`,
+    );
+    expect(plan.decision).toEqual({
+      kind: 'dump',
+      items: 39_000,
+      bytes: 20 * 1024 * 1024,
+      path: 'metadump-gets',
+    });
+    expect(f.runWrites()).toEqual([]);
+  });
 });

@@ -500,7 +500,7 @@ async function listKeysWithExpiry(
       for (const part of parts) {
         const key = percentDecode(part.slice(4, part.indexOf(' ')));
         const exp = Number(/ exp=(-?\d+)/.exec(part)?.[1]);
-        keys.set(key.toString('hex'), { key, exptime: exp < 0 ? 0 : exp });
+        keys.set(key.toString('hex'), { key, exptime: Math.max(exp, 0) });
       }
       return keys;
     } finally {

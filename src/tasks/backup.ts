@@ -183,11 +183,12 @@ export const backup: TaskModule<BackupDecision> = {
             let watchProblem: string | undefined;
             let catchUp: CatchUpResult | undefined;
             let droppedAtOpen = 0;
+            let blindFence: string | undefined;
             try {
               // Open before the delta pass: every change from here on is followed (old-side-fence.ts).
               if (ctx.job.kind !== 'backup' && readPath !== 'meta') {
-                // The watch tells memplay's connections apart by a meta lookup, which this version lacks.
-                watchProblem = `clients' changes after the delta pass cannot be followed (memcached ${running} speaks no meta protocol memplay can use, so its change stream cannot be fenced): values they change in the last moments before the stop may be restored older`;
+                // No change stream to follow (metadump-fence.ts): a metadump of every cas right before the stop.
+                blindFence = `memcached ${running} has no change stream memplay can follow: changes clients make between memplay's last look and the stop cannot be named`;
               } else if (ctx.job.kind !== 'backup') {
                 try {
                   watch = await ChangeWatch.open(() => ctx.transport.openTcp(ctx.host.memcached.port));
@@ -249,7 +250,7 @@ export const backup: TaskModule<BackupDecision> = {
               : '';
             const summary = `${fullSummary}; delta pass ${delta.changed} changed, ${delta.added} new, ${delta.deleted} deleted in ${Math.round(delta.durationMs)} ms${caughtUp}; ${path}`;
             // The watch and the client stay open until the old process has exited (swap settles the fence).
-            keepClient = watch !== undefined;
+            keepClient = watch !== undefined || blindFence !== undefined;
             return {
               path,
               items: header.items,
@@ -257,6 +258,7 @@ export const backup: TaskModule<BackupDecision> = {
               deltaMs: delta.durationMs,
               summary,
               ...(watch && catchUp ? { fence: new OldSideFence(watch, client, index, droppedAtOpen) } : {}),
+              ...(blindFence ? { fence: OldSideFence.withoutWatch(client, index, blindFence) } : {}),
               ...(watchProblem ? { warning: watchProblem } : {}),
             };
           } catch (error) {

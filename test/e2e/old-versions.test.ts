@@ -2,8 +2,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   type Lab,
   memcachedVersion,
+  preloadTraffic,
   resetHost,
   resetLab,
+  startTraffic,
   startWithArgs,
   writeFleetPlaybook,
 } from '../lab/index.js';
@@ -70,15 +72,47 @@ describe(`upgrading from memcached ${old}`, () => {
     expect(backup?.detail).toContain(
       `${generated.binaryWritten.length} keys the text protocol cannot address`,
     );
-    const swap = taskEvents(run).find((t) => t.task === 'swap');
-    // No change stream to fence on 1.5: said, not hidden.
-    expect(swap?.detail).toContain('cannot be followed');
-    // Changes in the last moments before the stop cannot be counted there: the recap says why.
-    expect(recapOf(run)[host.name]?.possibly_stale_uncounted).toContain('cannot be followed');
+    // No change stream on 1.5: the last moments before the stop cannot be named, and the recap says so.
+    expect(recapOf(run)[host.name]?.possibly_stale_uncounted).toContain(
+      'has no change stream memplay can follow',
+    );
 
     const after = await digestItems(loopbackConnection(port));
     const expected = new Map([...before].filter(([key]) => !textUnsafe(key)));
     expect(expected.size).toBe(4_000 - generated.binaryWritten.length);
     expect(compareDigests(expected, after)).toEqual([]);
+  }, 600_000);
+
+  it(`${old} → 1.6.38 under 400 ops/s of memjs traffic: the preloaded and generated items arrive, and what cannot be fenced is said, not hidden`, async () => {
+    await startWithArgs(host, old, ['-l', '127.0.0.1', '-m', '256']);
+    await generateItems(loopbackConnection(port), {
+      seed: 16,
+      count: 3_000,
+      totalBytes: 4 * 1024 * 1024,
+      protocol: 'text',
+    });
+    const keyspace = await preloadTraffic(port, { keys: 3_000 });
+    const traffic = startTraffic(port, keyspace, { opsPerSecond: 400, seed: 7 });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const run = await runMemplay([
+      'apply',
+      await writeFleetPlaybook(lab, { hosts: [1] }),
+      '--output',
+      'json',
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const report = await traffic.stop();
+    const figures = `stale ${report.staleReads} (${report.staleKeys} keys), resurrected ${report.resurrectedDeletes} (${report.resurrectedKeys} keys), foreign ${report.foreignValues}, lost ${report.lostWrites}, ${report.opsPerSecond.toFixed(0)} ops/s; ${report.examples.slice(0, 3).join(' | ')}`;
+    console.info(`${old} under traffic: ${figures}; recap ${JSON.stringify(recapOf(run)[host.name])}`);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(await memcachedVersion(port)).toBe('1.6.38');
+    expect(report.foreignValues, figures).toBe(0);
+    expect(report.opsPerSecond, figures).toBeGreaterThanOrEqual(300);
+    const recap = recapOf(run)[host.name];
+    expect(recap).toMatchObject({ failed: 0, swap_mode: 'cold' });
+    expect(recap?.possibly_stale_uncounted).toContain('has no change stream memplay can follow');
+    // The metadump fence's last look leaves out what changed; what it could not name is counted.
+    expect(recap?.possibly_stale, figures).toBeGreaterThanOrEqual(report.staleKeys + report.resurrectedKeys);
+    expect(report.lostWrites, figures).toBeLessThanOrEqual(recap?.left_out ?? 0);
   }, 600_000);
 });

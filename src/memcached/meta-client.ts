@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { BinaryFetchError, fetchBinaryKeys } from './binary-fetch.js';
 import { absoluteExptime, type ServerClock, serverClockFrom, storeTtl } from './expiry.js';
 import { classicKeyToken, displayKey, type EncodedKey, encodeKey, KeyEncodingError } from './key-encoding.js';
 import { MetaConnection, MetaProtocolError } from './meta-connection.js';
@@ -313,6 +314,8 @@ export class MetaClient {
     const clock = options.clock ?? (await this.serverClock());
     const counts: FetchCounts = { fetched: 0, missing: 0, valueBytes: 0, unaddressable: [] };
     let failure: Error | undefined;
+    /** `gets` only: keys the text protocol cannot name, read through the binary protocol at the end. */
+    const binaryOnly: R[] = [];
     await this.drainingOnError(async () => {
       for await (const request of keys) {
         if (failure) break;
@@ -322,7 +325,8 @@ export class MetaClient {
             token = classicKeyToken(request.key);
           } catch (error) {
             if (!(error instanceof KeyEncodingError)) throw error;
-            counts.unaddressable.push(displayKey(request.key));
+            if (error.problem === 'not-text') binaryOnly.push(request);
+            else counts.unaddressable.push(displayKey(request.key));
             continue;
           }
           const connection = await this.pickConnection();
@@ -372,7 +376,55 @@ export class MetaClient {
     });
     await this.drainAll();
     if (failure) throw failure;
+    if (binaryOnly.length > 0) await this.fetchBinaryOnly(binaryOnly, counts, onItem, options.onMissing);
     return counts;
+  }
+
+  /**
+   * Keys with a space or control byte on a server whose text protocol cannot
+   * name them: read through the binary protocol (binary-fetch.ts), expiry from
+   * metadump as for `gets`. A server that refuses the binary protocol
+   * (`-B ascii`) leaves them named as unaddressable.
+   */
+  private async fetchBinaryOnly<R extends FetchRequest>(
+    requests: readonly R[],
+    counts: FetchCounts,
+    onItem: (item: FetchedItem, request: R) => void | Promise<void>,
+    onMissing: ((request: R) => void) | undefined,
+  ): Promise<void> {
+    const stream = await this.factory();
+    let answered = 0;
+    try {
+      await fetchBinaryKeys(
+        stream,
+        requests.map((request) => request.key),
+        (i, found) => {
+          answered = i + 1;
+          const request = requests[i] as R;
+          if (!found) {
+            counts.missing++;
+            onMissing?.(request);
+            return undefined;
+          }
+          counts.fetched++;
+          counts.valueBytes += found.value.length;
+          const listedCas = request.cas;
+          const item: FetchedItem = {
+            key: request.key,
+            value: found.value,
+            flags: found.flags,
+            exptime: request.exptime ?? 0,
+            cas: listedCas !== undefined && listedCas !== found.cas ? listedCas : found.cas,
+          };
+          return onItem(item, request) ?? undefined;
+        },
+      );
+    } catch (error) {
+      if (!(error instanceof BinaryFetchError)) throw error;
+      for (const request of requests.slice(answered)) counts.unaddressable.push(displayKey(request.key));
+    } finally {
+      stream.destroy();
+    }
   }
 
   /** The handler of one `gets` reply: `VALUE …` and its data, then `END`; or `END` alone, a miss. */

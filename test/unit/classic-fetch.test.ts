@@ -12,16 +12,49 @@ interface Held {
   readonly cas: number;
 }
 
-/** A text-protocol server over an in-memory Duplex: `gets <key>` only; records every line it got. */
-function textServer(items: ReadonlyMap<string, Held>, lines: string[]): Duplex {
-  let pending = '';
+/**
+ * A 1.5-like server over an in-memory Duplex: `gets <key>` on the text protocol
+ * and, unless `binary` is false (`-B ascii`), GET on the binary protocol.
+ * Records every text line and binary key it got.
+ */
+function oldServer(items: ReadonlyMap<string, Held>, lines: string[], binary = true): Duplex {
+  let pending = Buffer.alloc(0);
   const stream: Duplex = new Duplex({
     read() {},
     write(chunk: Buffer, _encoding, done) {
-      pending += chunk.toString('latin1');
-      for (let end = pending.indexOf('\r\n'); end >= 0; end = pending.indexOf('\r\n')) {
-        const line = pending.slice(0, end);
-        pending = pending.slice(end + 2);
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length > 0) {
+        if (pending[0] === 0x80) {
+          if (pending.length < 24) break;
+          const keyLength = pending.readUInt16BE(2);
+          if (pending.length < 24 + keyLength) break;
+          const key = pending.toString('latin1', 24, 24 + keyLength);
+          const opaque = pending.readUInt32BE(12);
+          pending = pending.subarray(24 + keyLength);
+          lines.push(`binary GET ${Buffer.from(key, 'latin1').toString('base64')}`);
+          if (!binary) {
+            stream.push('ERROR\r\n');
+            continue;
+          }
+          const held = items.get(key);
+          const response = Buffer.alloc(24 + (held ? 4 + held.value.length : 0));
+          response[0] = 0x81;
+          response.writeUInt16BE(held ? 0 : 1, 6);
+          response.writeUInt32BE(opaque, 12);
+          if (held) {
+            response[4] = 4;
+            response.writeUInt32BE(4 + held.value.length, 8);
+            response.writeBigUInt64BE(BigInt(held.cas), 16);
+            response.writeUInt32BE(held.flags, 24);
+            held.value.copy(response, 28);
+          }
+          stream.push(response);
+          continue;
+        }
+        const end = pending.indexOf('\r\n');
+        if (end < 0) break;
+        const line = pending.toString('latin1', 0, end);
+        pending = pending.subarray(end + 2);
         lines.push(line);
         const [command, key] = line.split(' ');
         if (command !== 'gets' || key === undefined) {
@@ -41,9 +74,13 @@ function textServer(items: ReadonlyMap<string, Held>, lines: string[]): Duplex {
   return stream;
 }
 
-async function fetchVia(items: Map<string, Held>, requests: Parameters<MetaClient['fetchItems']>[0]) {
+async function fetchVia(
+  items: Map<string, Held>,
+  requests: Parameters<MetaClient['fetchItems']>[0],
+  binary = true,
+) {
   const lines: string[] = [];
-  const client = await MetaClient.connect(async () => textServer(items, lines), { connections: 2 });
+  const client = await MetaClient.connect(async () => oldServer(items, lines, binary), { connections: 2 });
   const fetched: FetchedItem[] = [];
   const missing: string[] = [];
   try {
@@ -90,19 +127,40 @@ describe('classic fetch (gets) for memcached before 1.6.10', () => {
     expect(lines.every((line) => line.startsWith('gets '))).toBe(true);
   });
 
-  it('a key gone since the listing is a miss; a binary key is named unaddressable and never sent', async () => {
-    const items = new Map<string, Held>([['here', { value: Buffer.from('v'), flags: 0, cas: 5 }]]);
+  it('a key gone since the listing is a miss; keys the text protocol cannot name are read through the binary protocol', async () => {
     const spaced = Buffer.from('has space');
-    const { counts, missing, lines } = await fetchVia(items, [
+    const control = Buffer.from([0x01, 0x02]);
+    const items = new Map<string, Held>([
+      ['here', { value: Buffer.from('v'), flags: 0, cas: 5 }],
+      [spaced.toString('latin1'), { value: Buffer.from('spaced value\r\n'), flags: 9, cas: 6 }],
+    ]);
+    const { counts, fetched, missing, lines } = await fetchVia(items, [
       { key: Buffer.from('gone'), exptime: 0, cas: 4 },
-      { key: spaced, exptime: 0, cas: 6 },
-      { key: Buffer.from([0x01, 0x02]), exptime: 0, cas: 7 },
+      { key: spaced, exptime: 1_795_000_500, cas: 6 },
+      { key: control, exptime: 0, cas: 7 },
       { key: Buffer.from('here'), exptime: 0, cas: 5 },
     ]);
-    expect(counts.fetched).toBe(1);
-    expect(missing).toEqual(['gone']);
-    expect(counts.unaddressable).toEqual([`base64:${spaced.toString('base64')}`, 'base64:AQI=']);
-    expect(lines).toEqual(['gets gone', 'gets here']);
+    expect(counts).toMatchObject({ fetched: 2, missing: 2, unaddressable: [] });
+    expect(missing.sort()).toEqual(['\u0001\u0002', 'gone']);
+    const binaryRead = fetched.find((item) => item.key.equals(spaced));
+    expect(binaryRead).toMatchObject({ flags: 9, exptime: 1_795_000_500, cas: 6 });
+    expect(binaryRead?.value.toString()).toBe('spaced value\r\n');
+    // Never on the text protocol, where a space would split the command.
+    expect(lines).toEqual([
+      'gets gone',
+      'gets here',
+      `binary GET ${spaced.toString('base64')}`,
+      `binary GET ${control.toString('base64')}`,
+    ]);
+  });
+
+  it('a server without the binary protocol (-B ascii): those keys are named unaddressable', async () => {
+    const spaced = Buffer.from('has space');
+    const items = new Map<string, Held>([
+      [spaced.toString('latin1'), { value: Buffer.from('x'), flags: 0, cas: 6 }],
+    ]);
+    const { counts } = await fetchVia(items, [{ key: spaced, exptime: 0, cas: 6 }], false);
+    expect(counts).toMatchObject({ fetched: 0, unaddressable: [`base64:${spaced.toString('base64')}`] });
   });
 
   it('a value set after the listing keeps the listed cas, so the next pass sees it changed and reads it again', async () => {

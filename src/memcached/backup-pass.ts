@@ -281,6 +281,8 @@ export async function restoreBackup(
     leaveOut?: ReadonlySet<string>;
     /** Called with the cas of every item stored. */
     onStored?: (key: Buffer, cas: number) => void;
+    /** `text`: classic add/set, into a server without meta (a rollback to 1.5); onStored is not called. */
+    via?: 'meta' | 'text';
   },
 ): Promise<RestoreResult> {
   const started = performance.now();
@@ -324,7 +326,11 @@ export async function restoreBackup(
   }
   const counts = await client.storeItems(
     onProgress || leaveOut || late.size > 0 ? ordered() : readBackupItems(path),
-    { mode: options.mode, ...(options.onStored ? { onStored: options.onStored } : {}) },
+    {
+      mode: options.mode,
+      ...(options.onStored ? { onStored: options.onStored } : {}),
+      ...(options.via ? { via: options.via } : {}),
+    },
     clock,
   );
   onProgress?.({ items, valueBytes, header });

@@ -480,7 +480,12 @@ export class MetaClient {
    */
   async storeItems(
     items: AsyncIterable<StoreItem> | Iterable<StoreItem>,
-    options: { mode: StoreMode; onStored?: (key: Buffer, cas: number) => void },
+    options: {
+      mode: StoreMode;
+      onStored?: (key: Buffer, cas: number) => void;
+      /** `text`: classic add/set, for a server without meta (a rollback into 1.5); no cas to report. */
+      via?: 'meta' | 'text';
+    },
     clock: ServerClock,
   ): Promise<StoreCounts> {
     const counts: StoreCounts = {
@@ -502,6 +507,32 @@ export class MetaClient {
         const ttl = storeTtl(item.exptime, clock.now());
         if (ttl === undefined) {
           counts.expiredSkipped++;
+          continue;
+        }
+        if (options.via === 'text') {
+          let token: string;
+          try {
+            token = classicKeyToken(item.key);
+          } catch (error) {
+            if (!(error instanceof KeyEncodingError)) throw error;
+            counts.unaddressable.push(displayKey(item.key));
+            continue;
+          }
+          const connection = await this.pickConnection();
+          const key = item.key;
+          const size = item.value.length;
+          // Classic exptime reads like ms's T: up to 30 days relative, beyond that absolute.
+          const header = `${options.mode} ${token} ${item.flags >>> 0} ${ttl} ${size}\r\n`;
+          connection.enqueue([header, item.value, '\r\n'], size + header.length, (line) => {
+            if (line === 'STORED') {
+              counts.stored++;
+              counts.valueBytes += size;
+            } else if (line === 'NOT_STORED') counts.keptNewer++;
+            else if (line.startsWith('SERVER_ERROR object too large')) counts.tooLarge.push(displayKey(key));
+            else if (line.startsWith('SERVER_ERROR out of memory')) counts.outOfMemory.push(displayKey(key));
+            else failure ??= replyError(options.mode, key, line);
+            return true;
+          });
           continue;
         }
         let encoded: EncodedKey;

@@ -1,13 +1,19 @@
 import type { Duplex } from 'node:stream';
 
 // Keys only the binary protocol can name (a space or control byte: a
-// binary-protocol client wrote them), read from memcached before 1.6.10, whose
-// text protocol has no base64 key mode. Plain GETs in order on a connection of
-// their own (memcached answers a binary connection in request order); such keys
-// are few, so one window of requests at a time is enough.
+// binary-protocol client wrote them), read from (and, in a rollback, written
+// back to) memcached before 1.6.10, whose text protocol has no base64 key mode.
+// Plain GETs or ADDs in order on a connection of their own (memcached answers a
+// binary connection in request order); such keys are few, so one window of
+// requests at a time is enough.
 
 const HEADER = 24;
 const GET = 0x00;
+const ADD = 0x02;
+const STATUS_EXISTS = 0x0002;
+const STATUS_TOO_LARGE = 0x0003;
+const STATUS_NOT_STORED = 0x0005;
+const STATUS_NO_MEMORY = 0x0082;
 const STATUS_OK = 0x0000;
 const STATUS_NOT_FOUND = 0x0001;
 const WINDOW = 256;
@@ -117,6 +123,67 @@ export async function fetchBinaryKeys(
           `binary GET ${keys[start + i]?.toString('base64')}: status ${response.status}`,
         );
       }
+    }
+  }
+}
+
+export type BinaryStoreOutcome = 'stored' | 'kept-newer' | 'too-large' | 'out-of-memory';
+
+function addRequest(
+  item: { key: Buffer; value: Buffer; flags: number },
+  exptime: number,
+  opaque: number,
+): Buffer {
+  const header = Buffer.alloc(HEADER + 8);
+  header[0] = 0x80;
+  header[1] = ADD;
+  header.writeUInt16BE(item.key.length, 2);
+  header[4] = 8;
+  header.writeUInt32BE(8 + item.key.length + item.value.length, 8);
+  header.writeUInt32BE(opaque, 12);
+  header.writeUInt32BE(item.flags >>> 0, HEADER);
+  header.writeUInt32BE(exptime >>> 0, HEADER + 4);
+  return Buffer.concat([header, item.key, item.value]);
+}
+
+/** ADDs every item (`exptime` as memcached reads it: up to 30 days relative); a key a client wrote first stays. */
+export async function addBinaryKeys(
+  stream: Duplex,
+  items: ReadonlyArray<{
+    readonly key: Buffer;
+    readonly value: Buffer;
+    readonly flags: number;
+    readonly exptime: number;
+  }>,
+  onOutcome: (index: number, outcome: BinaryStoreOutcome) => void,
+): Promise<void> {
+  const reader = new ResponseReader(stream);
+  for (let start = 0; start < items.length; start += WINDOW) {
+    const window = items.slice(start, start + WINDOW);
+    stream.write(Buffer.concat(window.map((item, i) => addRequest(item, item.exptime, start + i))));
+    for (let i = 0; i < window.length; i++) {
+      const response = await reader.next();
+      if (response.opaque !== start + i) {
+        throw new BinaryFetchError(
+          `binary ADD answered out of order (opaque ${response.opaque}, want ${start + i})`,
+        );
+      }
+      const outcome: BinaryStoreOutcome | undefined =
+        response.status === STATUS_OK
+          ? 'stored'
+          : response.status === STATUS_EXISTS || response.status === STATUS_NOT_STORED
+            ? 'kept-newer'
+            : response.status === STATUS_TOO_LARGE
+              ? 'too-large'
+              : response.status === STATUS_NO_MEMORY
+                ? 'out-of-memory'
+                : undefined;
+      if (!outcome) {
+        throw new BinaryFetchError(
+          `binary ADD ${items[start + i]?.key.toString('base64')}: status ${response.status}`,
+        );
+      }
+      onOutcome(start + i, outcome);
     }
   }
 }

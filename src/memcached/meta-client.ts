@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BinaryFetchError, fetchBinaryKeys } from './binary-fetch.js';
+import { addBinaryKeys, BinaryFetchError, fetchBinaryKeys } from './binary-fetch.js';
 import { absoluteExptime, type ServerClock, serverClockFrom, storeTtl } from './expiry.js';
 import { classicKeyToken, displayKey, type EncodedKey, encodeKey, KeyEncodingError } from './key-encoding.js';
 import { MetaConnection, MetaProtocolError } from './meta-connection.js';
@@ -501,6 +501,8 @@ export class MetaClient {
     const modeFlag = `${options.mode === 'add' ? 'ME' : 'MS'}${options.onStored ? ' c' : ''}`;
     const { onStored } = options;
     let failure: Error | undefined;
+    /** `text` only: items the text protocol cannot name, added through the binary protocol at the end (exptime: the TTL to send). */
+    const binaryOnly: StoreItem[] = [];
     await this.drainingOnError(async () => {
       for await (const item of items) {
         if (failure) break;
@@ -515,7 +517,14 @@ export class MetaClient {
             token = classicKeyToken(item.key);
           } catch (error) {
             if (!(error instanceof KeyEncodingError)) throw error;
-            counts.unaddressable.push(displayKey(item.key));
+            if (error.problem === 'not-text' && options.mode === 'add') {
+              binaryOnly.push({
+                ...item,
+                key: Buffer.from(item.key),
+                value: Buffer.from(item.value),
+                exptime: ttl,
+              });
+            } else counts.unaddressable.push(displayKey(item.key));
             continue;
           }
           const connection = await this.pickConnection();
@@ -562,7 +571,31 @@ export class MetaClient {
     });
     await this.drainAll();
     if (failure) throw failure;
+    if (binaryOnly.length > 0) await this.addBinaryOnly(binaryOnly, counts);
     return counts;
+  }
+
+  /** storeItems' binary-only keys on a server without meta; without the binary protocol they stay unaddressable. */
+  private async addBinaryOnly(items: readonly StoreItem[], counts: StoreCounts): Promise<void> {
+    const stream = await this.factory();
+    let answered = 0;
+    try {
+      await addBinaryKeys(stream, items, (i, outcome) => {
+        answered = i + 1;
+        const item = items[i] as StoreItem;
+        if (outcome === 'stored') {
+          counts.stored++;
+          counts.valueBytes += item.value.length;
+        } else if (outcome === 'kept-newer') counts.keptNewer++;
+        else if (outcome === 'too-large') counts.tooLarge.push(displayKey(item.key));
+        else counts.outOfMemory.push(displayKey(item.key));
+      });
+    } catch (error) {
+      if (!(error instanceof BinaryFetchError)) throw error;
+      for (const item of items.slice(answered)) counts.unaddressable.push(displayKey(item.key));
+    } finally {
+      stream.destroy();
+    }
   }
 
   /** Pipelined `mg <key> [b] c`: each key's cas now, or undefined where it is gone. Nothing is read or bumped. */

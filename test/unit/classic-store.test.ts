@@ -14,6 +14,27 @@ function textStoreServer(held: Map<string, Buffer>, lines: string[], tooLarge = 
     write(chunk: Buffer, _encoding, done) {
       pending = Buffer.concat([pending, chunk]);
       for (;;) {
+        if (pending[0] === 0x80) {
+          // A binary ADD: 24-byte header, 8 bytes of extras (flags, exptime), key, value.
+          if (pending.length < 24) break;
+          const total = 24 + pending.readUInt32BE(8);
+          if (pending.length < total) break;
+          const keyLength = pending.readUInt16BE(2);
+          const key = pending.toString('latin1', 32, 32 + keyLength);
+          lines.push(
+            `binary ADD ${Buffer.from(key, 'latin1').toString('base64')} flags ${pending.readUInt32BE(24)} exptime ${pending.readUInt32BE(28)}`,
+          );
+          const exists = held.has(key);
+          if (!exists) held.set(key, Buffer.from(pending.subarray(32 + keyLength, total)));
+          const response = Buffer.alloc(24);
+          response[0] = 0x81;
+          response[1] = 0x02;
+          response.writeUInt16BE(exists ? 0x0002 : 0, 6);
+          response.writeUInt32BE(pending.readUInt32BE(12), 12);
+          pending = pending.subarray(total);
+          stream.push(response);
+          continue;
+        }
         const end = pending.indexOf('\r\n');
         if (end < 0) break;
         const line = pending.toString('latin1', 0, end);
@@ -37,8 +58,11 @@ function textStoreServer(held: Map<string, Buffer>, lines: string[], tooLarge = 
 }
 
 describe('classic store (add) for memcached before 1.6.10', () => {
-  it('adds each item with flags and expiry as classic exptime, keeps what a client wrote first, names what cannot go', async () => {
-    const held = new Map<string, Buffer>([['client-wrote', Buffer.from('newer')]]);
+  it('adds each item with flags and expiry as classic exptime, keeps what a client wrote first, and adds keys the text protocol cannot name through the binary protocol', async () => {
+    const held = new Map<string, Buffer>([
+      ['client-wrote', Buffer.from('newer')],
+      ['client wrote', Buffer.from('newer')],
+    ]);
     const lines: string[] = [];
     const client = await MetaClient.connect(async () => textStoreServer(held, lines, 100), {
       connections: 1,
@@ -58,17 +82,18 @@ describe('classic store (add) for memcached before 1.6.10', () => {
           { key: Buffer.from('client-wrote'), value: Buffer.from('older'), flags: 0, exptime: 0 },
           { key: Buffer.from('expired'), value: Buffer.from('z'), flags: 0, exptime: now - 5 },
           { key: Buffer.from('big'), value: Buffer.alloc(200), flags: 0, exptime: 0 },
-          { key: Buffer.from('has space'), value: Buffer.from('w'), flags: 0, exptime: 0 },
+          { key: Buffer.from('has space'), value: Buffer.from('w\r\n'), flags: 9, exptime: now + 30 },
+          { key: Buffer.from('client wrote'), value: Buffer.from('older'), flags: 0, exptime: 0 },
         ],
         { mode: 'add', via: 'text' },
         serverClockFrom(now),
       );
       expect(counts).toMatchObject({
-        stored: 3,
-        keptNewer: 1,
+        stored: 4,
+        keptNewer: 2,
         expiredSkipped: 1,
         tooLarge: ['big'],
-        unaddressable: [`base64:${Buffer.from('has space').toString('base64')}`],
+        unaddressable: [],
       });
       expect(lines).toEqual([
         'add plain 4294967295 60 4',
@@ -77,7 +102,12 @@ describe('classic store (add) for memcached before 1.6.10', () => {
         `add far 1 ${now + 60 * 86_400} 1`,
         'add client-wrote 0 0 5',
         'add big 0 0 200',
+        // Keys the text protocol cannot name go through the binary protocol's ADD.
+        `binary ADD ${Buffer.from('has space').toString('base64')} flags 9 exptime 30`,
+        `binary ADD ${Buffer.from('client wrote').toString('base64')} flags 0 exptime 0`,
       ]);
+      expect(held.get('has space')?.toString()).toBe('w\r\n');
+      expect(held.get('client wrote')?.toString()).toBe('newer');
       expect(held.get('plain')?.toString()).toBe('a\r\nb');
       expect(held.get('client-wrote')?.toString()).toBe('newer');
     } finally {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { installFakeBuild } from '../lab/fake-build.js';
 import {
   type Lab,
   memcachedVersion,
@@ -112,5 +113,30 @@ describe(`upgrading from memcached ${old}`, () => {
     // The metadump fence's last look leaves out what changed; what it could not name is counted.
     expect(recap?.possibly_stale, figures).toBeGreaterThanOrEqual(report.staleKeys + report.resurrectedKeys);
     expect(report.lostWrites, figures).toBeLessThanOrEqual(recap?.left_out ?? 0);
+  }, 600_000);
+
+  it(`a new build that will not start: the host is rolled back to ${old} with every item, binary-protocol keys included, exit 2`, async () => {
+    await resetHost(lab, 1);
+    await startWithArgs(host, old, ['-l', '127.0.0.1', '-m', '256']);
+    await generateItems(loopbackConnection(port), {
+      seed: 17,
+      count: 3_000,
+      totalBytes: 4 * 1024 * 1024,
+      protocol: 'text',
+    });
+    const before = await digestItemsClassic(loopbackConnection(port));
+    await installFakeBuild(host, '1.6.38', '1.6.38');
+    const run = await runMemplay([
+      'apply',
+      await writeFleetPlaybook(lab, { hosts: [1] }),
+      '--output',
+      'json',
+    ]);
+    expect(run.code, run.stdout + run.stderr).toBe(2);
+    const rollback = taskEvents(run).find((t) => t.task === 'rollback');
+    expect(rollback?.status, rollback?.detail).toBe('changed');
+    expect(rollback?.detail).toMatch(/^rolled back to 1\.5\.22, serving on port \d+ with 3,000 items/);
+    expect(await memcachedVersion(port)).toBe(old);
+    expect(compareDigests(before, await digestItemsClassic(loopbackConnection(port)))).toEqual([]);
   }, 600_000);
 });

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { addBinaryKeys, BinaryFetchError, fetchBinaryKeys } from './binary-fetch.js';
+import { addBinaryOnly, fetchBinaryOnly, getsReply } from './classic-protocol.js';
 import { absoluteExptime, type ServerClock, serverClockFrom, storeTtl } from './expiry.js';
 import { classicKeyToken, displayKey, type EncodedKey, encodeKey, KeyEncodingError } from './key-encoding.js';
 import { MetaConnection, MetaProtocolError } from './meta-connection.js';
@@ -333,7 +333,7 @@ export class MetaClient {
           connection.enqueue(
             [`gets ${token}\r\n`],
             (request.size ?? 1024) + 64,
-            this.getsReply(request, counts, onItem, options.onMissing, (error) => {
+            getsReply(request, counts, onItem, options.onMissing, (error) => {
               failure ??= error;
             }),
           );
@@ -376,96 +376,15 @@ export class MetaClient {
     });
     await this.drainAll();
     if (failure) throw failure;
-    if (binaryOnly.length > 0) await this.fetchBinaryOnly(binaryOnly, counts, onItem, options.onMissing);
-    return counts;
-  }
-
-  /**
-   * Keys with a space or control byte on a server whose text protocol cannot
-   * name them: read through the binary protocol (binary-fetch.ts), expiry from
-   * metadump as for `gets`. A server that refuses the binary protocol
-   * (`-B ascii`) leaves them named as unaddressable.
-   */
-  private async fetchBinaryOnly<R extends FetchRequest>(
-    requests: readonly R[],
-    counts: FetchCounts,
-    onItem: (item: FetchedItem, request: R) => void | Promise<void>,
-    onMissing: ((request: R) => void) | undefined,
-  ): Promise<void> {
-    const stream = await this.factory();
-    let answered = 0;
-    try {
-      await fetchBinaryKeys(
-        stream,
-        requests.map((request) => request.key),
-        (i, found) => {
-          answered = i + 1;
-          const request = requests[i] as R;
-          if (!found) {
-            counts.missing++;
-            onMissing?.(request);
-            return undefined;
-          }
-          counts.fetched++;
-          counts.valueBytes += found.value.length;
-          const listedCas = request.cas;
-          const item: FetchedItem = {
-            key: request.key,
-            value: found.value,
-            flags: found.flags,
-            exptime: request.exptime ?? 0,
-            cas: listedCas !== undefined && listedCas !== found.cas ? listedCas : found.cas,
-          };
-          return onItem(item, request) ?? undefined;
-        },
-      );
-    } catch (error) {
-      if (!(error instanceof BinaryFetchError)) throw error;
-      for (const request of requests.slice(answered)) counts.unaddressable.push(displayKey(request.key));
-    } finally {
-      stream.destroy();
+    if (binaryOnly.length > 0) {
+      const stream = await this.factory();
+      try {
+        await fetchBinaryOnly(stream, binaryOnly, counts, onItem, options.onMissing);
+      } finally {
+        stream.destroy();
+      }
     }
-  }
-
-  /** The handler of one `gets` reply: `VALUE …` and its data, then `END`; or `END` alone, a miss. */
-  private getsReply<R extends FetchRequest>(
-    request: R,
-    counts: FetchCounts,
-    onItem: (item: FetchedItem, request: R) => void | Promise<void>,
-    onMissing: ((request: R) => void) | undefined,
-    failed: (error: Error) => void,
-  ): (line: string, value: Buffer | undefined) => boolean | Promise<boolean> {
-    let found = false;
-    return (line, value) => {
-      if (value !== undefined && line.startsWith('VALUE ') && !found) {
-        found = true;
-        const [, , flags, , cas] = line.split(' ');
-        const casNow = Number(cas);
-        counts.fetched++;
-        counts.valueBytes += value.length;
-        // A value set after metadump listed it may carry another expiry than the one
-        // listed: it keeps the listed cas, so the next pass sees a change and reads it again.
-        const listedCas = request.cas;
-        const item: FetchedItem = {
-          key: request.key,
-          value,
-          flags: Number(flags),
-          exptime: request.exptime ?? 0,
-          cas: listedCas !== undefined && listedCas !== casNow ? listedCas : casNow,
-        };
-        const pending = onItem(item, request);
-        return pending ? pending.then(() => false) : false;
-      }
-      if (line === 'END') {
-        if (!found) {
-          counts.missing++;
-          onMissing?.(request);
-        }
-        return true;
-      }
-      failed(replyError('gets', request.key, line));
-      return true;
-    };
+    return counts;
   }
 
   /**
@@ -571,31 +490,15 @@ export class MetaClient {
     });
     await this.drainAll();
     if (failure) throw failure;
-    if (binaryOnly.length > 0) await this.addBinaryOnly(binaryOnly, counts);
-    return counts;
-  }
-
-  /** storeItems' binary-only keys on a server without meta; without the binary protocol they stay unaddressable. */
-  private async addBinaryOnly(items: readonly StoreItem[], counts: StoreCounts): Promise<void> {
-    const stream = await this.factory();
-    let answered = 0;
-    try {
-      await addBinaryKeys(stream, items, (i, outcome) => {
-        answered = i + 1;
-        const item = items[i] as StoreItem;
-        if (outcome === 'stored') {
-          counts.stored++;
-          counts.valueBytes += item.value.length;
-        } else if (outcome === 'kept-newer') counts.keptNewer++;
-        else if (outcome === 'too-large') counts.tooLarge.push(displayKey(item.key));
-        else counts.outOfMemory.push(displayKey(item.key));
-      });
-    } catch (error) {
-      if (!(error instanceof BinaryFetchError)) throw error;
-      for (const item of items.slice(answered)) counts.unaddressable.push(displayKey(item.key));
-    } finally {
-      stream.destroy();
+    if (binaryOnly.length > 0) {
+      const stream = await this.factory();
+      try {
+        await addBinaryOnly(stream, binaryOnly, counts);
+      } finally {
+        stream.destroy();
+      }
     }
+    return counts;
   }
 
   /** Pipelined `mg <key> [b] c`: each key's cas now, or undefined where it is gone. Nothing is read or bumped. */

@@ -1,4 +1,5 @@
 import type { BackupHeader, BackupItem } from './backup-layout.js';
+import type { BackupPath } from './backup-path.js';
 import { BackupFileError, readBackupItems, verifyBackup } from './backup-reader.js';
 import type { BackupWriter } from './backup-writer.js';
 import type { ServerClock } from './expiry.js';
@@ -8,7 +9,8 @@ import { type MetadumpEntry, MetadumpError, type MetadumpMode } from './metadump
 import { lateBuckets, sizeBucket } from './restore-order.js';
 
 // The three data movements of an upgrade, over a MetaClient:
-//   full pass   metadump → pipelined mg → backup file, remembering each key's cas
+//   full pass   metadump → pipelined mg (or, before 1.6.10, gets) → backup file,
+//               remembering each key's cas
 //   delta pass  (right before the swap) metadump again → re-read only new keys
 //               and keys whose cas changed, tombstone keys that disappeared
 //   restore     verify the file, then pipelined ms of the final state
@@ -17,6 +19,8 @@ import { lateBuckets, sizeBucket } from './restore-order.js';
 
 export interface PassOptions {
   readonly mode?: MetadumpMode | 'auto';
+  /** How items are read (backup-path.ts): `mg`, or `gets` with metadump's expiry. Default meta. */
+  readonly path?: BackupPath;
   /** Called every `progressEvery` items written, and once more when the pass is done. */
   readonly onProgress?: (progress: { listed: number; written: number; valueBytes: number }) => void;
   readonly progressEvery?: number;
@@ -33,7 +37,10 @@ export interface FullPassResult {
   readonly valueBytes: number;
   /** Listed, then gone before mg reached them: expired or evicted during the dump. */
   readonly vanishedDuringDump: number;
-  /** Keys the meta protocol cannot address (binary-protocol keys with spaces > 186 bytes). */
+  /**
+   * Keys the read protocol cannot address: on meta, binary-protocol keys with
+   * spaces over 186 bytes; on `gets`, every key with a space or control byte.
+   */
   readonly unaddressable: readonly string[];
   /** `curr_items` before and after the pass: compare with `listed` to tell a complete dump. */
   readonly currItemsBefore: number;
@@ -69,6 +76,9 @@ interface Listed {
   readonly key: Buffer;
   readonly size: number;
   readonly id: string;
+  /** What `gets` cannot tell: metadump's expiry, and the cas that dated it. */
+  readonly exptime: number;
+  readonly cas: number;
 }
 
 async function currItems(client: MetaClient): Promise<number> {
@@ -121,12 +131,15 @@ async function listAndFetch(
         }
         const entry = step.value;
         const id = keyDigestId(entry.key);
-        if (steps.pick(entry, id)) yield { key: entry.key, size: entry.size, id };
+        if (steps.pick(entry, id)) {
+          yield { key: entry.key, size: entry.size, id, exptime: entry.exptime, cas: entry.cas };
+        }
       }
     }
     const counts = await client.fetchItems(picked(), (item, request) => steps.onItem(item, request.id), {
       clock,
       onMissing: (request) => steps.onMissing(request.id),
+      via: options.path === 'metadump-gets' ? 'gets' : 'meta',
     });
     unaddressable.push(...counts.unaddressable);
   });
@@ -268,6 +281,8 @@ export async function restoreBackup(
     leaveOut?: ReadonlySet<string>;
     /** Called with the cas of every item stored. */
     onStored?: (key: Buffer, cas: number) => void;
+    /** `text`: classic add/set, into a server without meta (a rollback to 1.5); onStored is not called. */
+    via?: 'meta' | 'text';
   },
 ): Promise<RestoreResult> {
   const started = performance.now();
@@ -311,7 +326,11 @@ export async function restoreBackup(
   }
   const counts = await client.storeItems(
     onProgress || leaveOut || late.size > 0 ? ordered() : readBackupItems(path),
-    { mode: options.mode, ...(options.onStored ? { onStored: options.onStored } : {}) },
+    {
+      mode: options.mode,
+      ...(options.onStored ? { onStored: options.onStored } : {}),
+      ...(options.via ? { via: options.via } : {}),
+    },
     clock,
   );
   onProgress?.({ items, valueBytes, header });

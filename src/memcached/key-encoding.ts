@@ -11,7 +11,7 @@
 export const KEY_MAX_BYTES = 250;
 export const BASE64_KEY_MAX_BYTES = 186;
 
-export type KeyEncodingProblem = 'empty' | 'too-long' | 'base64-too-long';
+export type KeyEncodingProblem = 'empty' | 'too-long' | 'base64-too-long' | 'not-text';
 
 /** A key memcached holds but that the meta protocol cannot address. */
 export class KeyEncodingError extends Error {
@@ -62,6 +62,23 @@ export function encodeKey(key: Buffer): EncodedKey {
     );
   }
   return { token: key.toString('base64'), base64: true };
+}
+
+/**
+ * The key token for the classic text protocol (`gets`), which has no base64
+ * mode: a key with a space or control byte (one a binary-protocol client wrote)
+ * cannot be named on it at all.
+ */
+export function classicKeyToken(key: Buffer): string {
+  const encoded = encodeKey(key);
+  if (encoded.base64) {
+    throw new KeyEncodingError(
+      'not-text',
+      key,
+      `key ${displayKey(key)} has a space or control byte, which the text protocol cannot carry`,
+    );
+  }
+  return encoded.token;
 }
 
 /** The key as a person should read it in a report: as-is when printable ASCII, else base64. */

@@ -1,7 +1,8 @@
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { addBinaryOnly, fetchBinaryOnly, getsReply } from './classic-protocol.js';
 import { absoluteExptime, type ServerClock, serverClockFrom, storeTtl } from './expiry.js';
-import { displayKey, type EncodedKey, encodeKey, KeyEncodingError } from './key-encoding.js';
+import { classicKeyToken, displayKey, type EncodedKey, encodeKey, KeyEncodingError } from './key-encoding.js';
 import { MetaConnection, MetaProtocolError } from './meta-connection.js';
 import { type MetadumpEntry, MetadumpError, type MetadumpMode, parseMetadumpBatches } from './metadump.js';
 import { MetadumpSpool } from './metadump-spool.js';
@@ -33,7 +34,18 @@ export interface FetchRequest {
   readonly key: Buffer;
   /** Item size from metadump, if known: sizes the in-flight window. */
   readonly size?: number;
+  /** `gets` only: metadump's absolute exptime (0 = never), which `gets` does not return. */
+  readonly exptime?: number;
+  /** `gets` only: metadump's cas, which dated that exptime. */
+  readonly cas?: number;
 }
+
+/**
+ * How items are read: `mg` (meta, 1.6.10 and later: value, flags, TTL and cas
+ * in one reply, base64 keys), or classic `gets` (every release: value, flags
+ * and cas; the expiry comes from metadump with each request).
+ */
+export type FetchVia = 'meta' | 'gets';
 
 export interface FetchedItem {
   readonly key: Buffer;
@@ -297,14 +309,36 @@ export class MetaClient {
   async fetchItems<R extends FetchRequest>(
     keys: AsyncIterable<R> | Iterable<R>,
     onItem: (item: FetchedItem, request: R) => void | Promise<void>,
-    options: { onMissing?: (request: R) => void; clock?: ServerClock } = {},
+    options: { onMissing?: (request: R) => void; clock?: ServerClock; via?: FetchVia } = {},
   ): Promise<FetchCounts> {
     const clock = options.clock ?? (await this.serverClock());
     const counts: FetchCounts = { fetched: 0, missing: 0, valueBytes: 0, unaddressable: [] };
     let failure: Error | undefined;
+    /** `gets` only: keys the text protocol cannot name, read through the binary protocol at the end. */
+    const binaryOnly: R[] = [];
     await this.drainingOnError(async () => {
       for await (const request of keys) {
         if (failure) break;
+        if (options.via === 'gets') {
+          let token: string;
+          try {
+            token = classicKeyToken(request.key);
+          } catch (error) {
+            if (!(error instanceof KeyEncodingError)) throw error;
+            if (error.problem === 'not-text') binaryOnly.push(request);
+            else counts.unaddressable.push(displayKey(request.key));
+            continue;
+          }
+          const connection = await this.pickConnection();
+          connection.enqueue(
+            [`gets ${token}\r\n`],
+            (request.size ?? 1024) + 64,
+            getsReply(request, counts, onItem, options.onMissing, (error) => {
+              failure ??= error;
+            }),
+          );
+          continue;
+        }
         let encoded: EncodedKey;
         try {
           encoded = encodeKey(request.key);
@@ -342,6 +376,14 @@ export class MetaClient {
     });
     await this.drainAll();
     if (failure) throw failure;
+    if (binaryOnly.length > 0) {
+      const stream = await this.factory();
+      try {
+        await fetchBinaryOnly(stream, binaryOnly, counts, onItem, options.onMissing);
+      } finally {
+        stream.destroy();
+      }
+    }
     return counts;
   }
 
@@ -357,7 +399,12 @@ export class MetaClient {
    */
   async storeItems(
     items: AsyncIterable<StoreItem> | Iterable<StoreItem>,
-    options: { mode: StoreMode; onStored?: (key: Buffer, cas: number) => void },
+    options: {
+      mode: StoreMode;
+      onStored?: (key: Buffer, cas: number) => void;
+      /** `text`: classic add/set, for a server without meta (a rollback into 1.5); no cas to report. */
+      via?: 'meta' | 'text';
+    },
     clock: ServerClock,
   ): Promise<StoreCounts> {
     const counts: StoreCounts = {
@@ -373,12 +420,47 @@ export class MetaClient {
     const modeFlag = `${options.mode === 'add' ? 'ME' : 'MS'}${options.onStored ? ' c' : ''}`;
     const { onStored } = options;
     let failure: Error | undefined;
+    /** `text` only: items the text protocol cannot name, added through the binary protocol at the end (exptime: the TTL to send). */
+    const binaryOnly: StoreItem[] = [];
     await this.drainingOnError(async () => {
       for await (const item of items) {
         if (failure) break;
         const ttl = storeTtl(item.exptime, clock.now());
         if (ttl === undefined) {
           counts.expiredSkipped++;
+          continue;
+        }
+        if (options.via === 'text') {
+          let token: string;
+          try {
+            token = classicKeyToken(item.key);
+          } catch (error) {
+            if (!(error instanceof KeyEncodingError)) throw error;
+            if (error.problem === 'not-text' && options.mode === 'add') {
+              binaryOnly.push({
+                ...item,
+                key: Buffer.from(item.key),
+                value: Buffer.from(item.value),
+                exptime: ttl,
+              });
+            } else counts.unaddressable.push(displayKey(item.key));
+            continue;
+          }
+          const connection = await this.pickConnection();
+          const key = item.key;
+          const size = item.value.length;
+          // Classic exptime reads like ms's T: up to 30 days relative, beyond that absolute.
+          const header = `${options.mode} ${token} ${item.flags >>> 0} ${ttl} ${size}\r\n`;
+          connection.enqueue([header, item.value, '\r\n'], size + header.length, (line) => {
+            if (line === 'STORED') {
+              counts.stored++;
+              counts.valueBytes += size;
+            } else if (line === 'NOT_STORED') counts.keptNewer++;
+            else if (line.startsWith('SERVER_ERROR object too large')) counts.tooLarge.push(displayKey(key));
+            else if (line.startsWith('SERVER_ERROR out of memory')) counts.outOfMemory.push(displayKey(key));
+            else failure ??= replyError(options.mode, key, line);
+            return true;
+          });
           continue;
         }
         let encoded: EncodedKey;
@@ -408,6 +490,14 @@ export class MetaClient {
     });
     await this.drainAll();
     if (failure) throw failure;
+    if (binaryOnly.length > 0) {
+      const stream = await this.factory();
+      try {
+        await addBinaryOnly(stream, binaryOnly, counts);
+      } finally {
+        stream.destroy();
+      }
+    }
     return counts;
   }
 

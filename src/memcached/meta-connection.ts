@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 // a connection, so replies are matched to handlers first in, first out.
 //
 // Replies are parsed straight from the socket's chunks: a line is decoded as
-// latin1 (protocol lines are ASCII), and a `VA <len>` line is followed by
+// latin1 (protocol lines are ASCII), and a `VA <len>` (or classic `VALUE`) line is followed by
 // exactly len bytes of data and CRLF — the data may itself contain CRLF, so it
 // is collected by count, never by searching for a line end. A large value
 // spanning many chunks is gathered as a list and joined once.
@@ -235,6 +235,15 @@ export class MetaConnection {
         // "VA <len> <flags>*": the data and its CRLF follow.
         const space = line.indexOf(' ', 3);
         const length = Number(space < 0 ? line.slice(3) : line.slice(3, space));
+        if (!Number.isInteger(length) || length < 0) throw new MetaProtocolError(`bad value header: ${line}`);
+        this.valueLine = line;
+        this.valueNeed = length + 2;
+        continue;
+      }
+      if (line.startsWith('VALUE ')) {
+        // Classic `gets`: "VALUE <key> <flags> <bytes> <cas>", the data and its CRLF follow.
+        // A key on this protocol never holds a space, so the fields split cleanly.
+        const length = Number(line.split(' ')[3]);
         if (!Number.isInteger(length) || length < 0) throw new MetaProtocolError(`bad value header: ${line}`);
         this.valueLine = line;
         this.valueNeed = length + 2;

@@ -4,6 +4,7 @@ import { type ChangeWatch, droppedLogEntries } from './change-watch.js';
 import type { ServerClock } from './expiry.js';
 import { type CasIndex, keyDigestId } from './key-index.js';
 import type { MetaClient } from './meta-client.js';
+import { checkByMetadump } from './metadump-fence.js';
 
 // The old side of an upgrade under traffic. A backup is a copy of a cache that
 // clients keep changing until the old process exits; a key changed after memplay
@@ -168,16 +169,34 @@ export class OldSideFence {
   /** Log entries memcached dropped while the watch ran, as of the last look (changes nobody saw). */
   private dropped = 0;
 
-  /** `droppedAtOpen`: droppedLogEntries() when the watch opened. */
+  /**
+   * `droppedAtOpen`: droppedLogEntries() when the watch opened. Without a watch
+   * (`withoutWatch`), the last look is a metadump of every key's cas instead.
+   */
   constructor(
-    private readonly watch: ChangeWatch,
+    private readonly watch: ChangeWatch | undefined,
     private readonly client: MetaClient,
     private readonly index: CasIndex,
     private readonly droppedAtOpen: number,
+    private readonly noWatchReason?: string,
   ) {}
+
+  /**
+   * The fence of an old instance with no change stream to follow (metadump-fence.ts):
+   * exact up to the last look, and `why` says what it cannot see after it.
+   */
+  static withoutWatch(client: MetaClient, index: CasIndex, why: string): OldSideFence {
+    return new OldSideFence(undefined, client, index, 0, why);
+  }
 
   /** The last look while the old instance serves. */
   async checkBeforeStop(): Promise<void> {
+    if (!this.watch) {
+      const check = await checkByMetadump(this.client, this.index);
+      this.excludedBeforeStop = new Set(check.excluded);
+      this.dropped = check.changesDuringCheck;
+      return;
+    }
     this.excludedBeforeStop = await checkSealedKeys(this.client, this.index, this.watch);
     this.dropped = Math.max(0, (await droppedLogEntries(this.client)) - this.droppedAtOpen);
   }
@@ -187,7 +206,7 @@ export class OldSideFence {
     return {
       state: 'pending',
       excluded: [...this.excludedBeforeStop],
-      unknown: this.watch.skipped + this.dropped,
+      unknown: (this.watch?.skipped ?? 0) + this.dropped,
     };
   }
 
@@ -197,6 +216,15 @@ export class OldSideFence {
    * changes (an exit by SIGTERM does not let the logger write its last round).
    */
   async settle(inexact?: string): Promise<FenceRecord> {
+    if (!this.watch) {
+      this.client.close();
+      return {
+        state: 'complete',
+        excluded: [...this.excludedBeforeStop],
+        unknown: this.dropped,
+        inexact: [inexact, this.noWatchReason].filter(Boolean).join('; '),
+      };
+    }
     // The client closes after the stream ends: its fds stay memplay's until then (change-watch.ts).
     const ended = await this.watch.untilEnd(15_000);
     this.client.close();
@@ -212,11 +240,13 @@ export class OldSideFence {
 
   abort(): void {
     this.client.close();
-    this.watch.close();
+    this.watch?.close();
   }
 
   /** The same watch, following the old instance for a handover instead of fencing a restore. */
   follower(): HandoverFollower {
+    if (!this.watch)
+      throw new Error(`a handover follows the old instance's change stream: ${this.noWatchReason}`);
     return new HandoverFollower(this.watch, this.client, this.droppedAtOpen);
   }
 }

@@ -4,6 +4,7 @@ import { noteOwnReads } from '../facts/own-reads.js';
 import { backupDirProblem } from '../memcached/backup-dir.js';
 import type { BackupHeader } from '../memcached/backup-layout.js';
 import { backupDeltaPass, backupFullPass, CasIndex } from '../memcached/backup-pass.js';
+import { backupPathFor, describeBackupPath } from '../memcached/backup-path.js';
 import { createBackupWriter } from '../memcached/backup-writer.js';
 import { ChangeWatch, droppedLogEntries, WatchUnavailable } from '../memcached/change-watch.js';
 import { type CatchUpResult, catchUpTouchedKeys, OldSideFence } from '../memcached/old-side-fence.js';
@@ -63,25 +64,25 @@ export const backup: TaskModule<BackupDecision> = {
     if (ctx.job.kind !== 'backup' && facts.runningVersion === ctx.target.version) {
       return ok(`already running ${ctx.target.version}: nothing to back up`, facts);
     }
+    // Refused here, so --check says it and apply never starts what it cannot finish.
+    const route = backupPathFor(facts.runningVersion);
+    if (route.path === null) {
+      fail(
+        ctx,
+        `${route.why}: memplay cannot back it up, and an upgrade without a backup would empty the cache. ` +
+          `If an empty cache is acceptable, restart it on the new build yourself (stop, install, start); ` +
+          `memplay carries the cache on every upgrade after that`,
+      );
+    }
     const stats = await queryMemcached(ctx.transport, ctx.host.memcached.port, (client) => client.stats());
     if (!stats) fail(ctx, `port ${ctx.host.memcached.port} stopped answering stats`);
     const items = Number(stats.get('curr_items') ?? 0);
     const bytes = Number(stats.get('bytes') ?? 0);
     const into = `${ctx.playbook.backup.dir}/${ctx.host.name}/`;
-    return decided(
-      `back up ${formatCount(items)} items / ${formatBytes(bytes)} from ${facts.runningVersion} to ${into}`,
-      facts,
-      { kind: 'dump', items, bytes },
-      [
-        {
-          kind: 'backup',
-          items,
-          bytes,
-          version: facts.runningVersion,
-          text: `back up ${formatCount(items)} items / ${formatBytes(bytes)} from ${facts.runningVersion} to ${into}`,
-        },
-      ],
-    );
+    const text = `back up ${formatCount(items)} items / ${formatBytes(bytes)} from ${facts.runningVersion} to ${into} ${describeBackupPath(route.path)}`;
+    return decided(text, facts, { kind: 'dump', items, bytes, path: route.path }, [
+      { kind: 'backup', items, bytes, version: facts.runningVersion, text },
+    ]);
   },
 
   async apply(ctx, plan) {
@@ -99,6 +100,7 @@ export const backup: TaskModule<BackupDecision> = {
       // The totals are memcached's stats from the plan: `bytes` counts keys and item
       // headers too, so the value bytes written end below it.
       const planned = plan.decision?.kind === 'dump' ? plan.decision : undefined;
+      const readPath = planned?.path ?? 'meta';
       // A little room for what is written during the pass, so the table need not grow.
       const index = new CasIndex(Math.ceil((planned?.items ?? 0) * 1.05));
       let before = { written: 0, valueBytes: 0 };
@@ -115,14 +117,17 @@ export const backup: TaskModule<BackupDecision> = {
       };
       let full: Awaited<ReturnType<typeof backupFullPass>>;
       try {
-        full = await backupFullPass(client, writer, index, clock, { onProgress: progress });
+        full = await backupFullPass(client, writer, index, clock, { onProgress: progress, path: readPath });
         // Complete or loud: if the crawl listed fewer items than the server held
         // throughout, crawl again; keys already taken are skipped by the index.
         const held = Math.min(full.currItemsBefore, full.currItemsAfter);
         if (full.listed + full.vanishedDuringDump < held) {
           ctx.progress(`re-crawl: listed ${full.listed} of ${held}`);
           before = { written: full.written, valueBytes: full.valueBytes };
-          const again = await backupFullPass(client, writer, index, clock, { onProgress: progress });
+          const again = await backupFullPass(client, writer, index, clock, {
+            onProgress: progress,
+            path: readPath,
+          });
           full = {
             ...again,
             listed: full.listed + again.listed,
@@ -150,11 +155,11 @@ export const backup: TaskModule<BackupDecision> = {
           ? `${formatCount(full.vanishedDuringDump)} expired or evicted during the dump`
           : '',
         full.unaddressable.length
-          ? `${full.unaddressable.length} keys the meta protocol cannot address: ${full.unaddressable.slice(0, 5).join(', ')}`
+          ? `${full.unaddressable.length} keys the ${readPath === 'meta' ? 'meta' : 'text'} protocol cannot address: ${full.unaddressable.slice(0, 5).join(', ')}`
           : '',
         shortfall ? `${formatCount(shortfall)} fewer listed than curr_items` : '',
       ].filter(Boolean);
-      const fullSummary = `full pass ${formatCount(full.written)} items / ${formatBytes(full.valueBytes)} in ${formatDuration(full.durationMs)} (${full.mode} mode)`;
+      const fullSummary = `full pass ${formatCount(full.written)} items / ${formatBytes(full.valueBytes)} in ${formatDuration(full.durationMs)} (${full.mode} mode, ${describeBackupPath(readPath)})`;
 
       const fullMetadata = {
         // What a re-run needs to recognise a backup an interrupted upgrade never restored.
@@ -178,9 +183,13 @@ export const backup: TaskModule<BackupDecision> = {
             let watchProblem: string | undefined;
             let catchUp: CatchUpResult | undefined;
             let droppedAtOpen = 0;
+            let blindFence: string | undefined;
             try {
               // Open before the delta pass: every change from here on is followed (old-side-fence.ts).
-              if (ctx.job.kind !== 'backup') {
+              if (ctx.job.kind !== 'backup' && readPath !== 'meta') {
+                // No change stream to follow (metadump-fence.ts): a metadump of every cas right before the stop.
+                blindFence = `memcached ${running} has no change stream memplay can follow: changes clients make between memplay's last look and the stop cannot be named`;
+              } else if (ctx.job.kind !== 'backup') {
                 try {
                   watch = await ChangeWatch.open(() => ctx.transport.openTcp(ctx.host.memcached.port));
                   await watch.ignoreConnectionsOf(client);
@@ -192,7 +201,8 @@ export const backup: TaskModule<BackupDecision> = {
                   watchProblem = `clients' changes after the delta pass cannot be followed (${error.message}): values they change in the last moments before the stop may be restored older`;
                 }
               }
-              delta = await backupDeltaPass(client, writer, index, clock);
+              // Re-read by cas: metadump's cas tells changed keys on every path.
+              delta = await backupDeltaPass(client, writer, index, clock, { path: readPath });
               if (watch) {
                 ctx.progress('catch up: re-read what clients changed during the delta pass');
                 catchUp = await catchUpTouchedKeys(client, writer, index, clock, watch);
@@ -240,7 +250,7 @@ export const backup: TaskModule<BackupDecision> = {
               : '';
             const summary = `${fullSummary}; delta pass ${delta.changed} changed, ${delta.added} new, ${delta.deleted} deleted in ${Math.round(delta.durationMs)} ms${caughtUp}; ${path}`;
             // The watch and the client stay open until the old process has exited (swap settles the fence).
-            keepClient = watch !== undefined;
+            keepClient = watch !== undefined || blindFence !== undefined;
             return {
               path,
               items: header.items,
@@ -248,6 +258,7 @@ export const backup: TaskModule<BackupDecision> = {
               deltaMs: delta.durationMs,
               summary,
               ...(watch && catchUp ? { fence: new OldSideFence(watch, client, index, droppedAtOpen) } : {}),
+              ...(blindFence ? { fence: OldSideFence.withoutWatch(client, index, blindFence) } : {}),
               ...(watchProblem ? { warning: watchProblem } : {}),
             };
           } catch (error) {

@@ -1,6 +1,7 @@
 import { errorMessage } from '../errors.js';
 import { gatherFacts, type HostFacts } from '../facts/host-facts.js';
 import { restoreBackup } from '../memcached/backup-pass.js';
+import { speaksMeta } from '../memcached/backup-path.js';
 import { verifyBackup } from '../memcached/backup-reader.js';
 import { keyDigestId } from '../memcached/key-index.js';
 import { NewSideGuard } from '../memcached/new-side-guard.js';
@@ -118,28 +119,32 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
   const client = await connectMeta(ctx);
   try {
     ctx.progress(`restore ${formatCount(source.items)} items into ${previous}`);
-    const rollbackGuard = await NewSideGuard.open(
-      () => ctx.transport.openTcp(ctx.host.memcached.port),
-      client,
-      source.items,
-    );
+    // An old build without meta (before 1.6.10) takes classic adds, and has no
+    // change stream for the guard: client deletes during the restore are not undone.
+    const classic = !speaksMeta(previous);
+    const rollbackGuard = classic
+      ? undefined
+      : await NewSideGuard.open(() => ctx.transport.openTcp(ctx.host.memcached.port), client, source.items);
     const result = await restoreBackup(client, source.path, {
       mode: 'add',
       onProgress: restoreProgress(ctx, `restore into ${previous}`),
       leaveOut,
-      onStored: rollbackGuard.onStored,
+      ...(rollbackGuard ? { onStored: rollbackGuard.onStored } : { via: 'text' as const }),
       ...(source.verifiedHeader ? { alreadyVerified: source.verifiedHeader } : {}),
     });
-    rollbackGuard.countOwnStores(result.stored + result.keptNewer);
-    const guarded = await rollbackGuard.settle(client);
-    rollbackGuard.close();
+    rollbackGuard?.countOwnStores(result.stored + result.keptNewer);
+    const guarded = rollbackGuard ? await rollbackGuard.settle(client) : { removed: 0, possiblyStale: 0 };
+    rollbackGuard?.close();
+    const unguarded = classic
+      ? `memcached ${previous} has no change stream: keys clients deleted while the backup was restored into it may be back`
+      : undefined;
     // Added to the forward restore's: a delete it undid on the new build is carried back with the rest.
     ctx.run.account.possiblyStale = {
       count:
         (ctx.run.account.possiblyStale?.count ?? 0) +
         guarded.possiblyStale +
         (fence ? 0 : (ctx.run.swap.fenceRecord?.unknown ?? 0)),
-      ...(carryProblem ? { unknown: carryProblem } : {}),
+      ...(carryProblem || unguarded ? { unknown: [carryProblem, unguarded].filter(Boolean).join('; ') } : {}),
     };
     ctx.run.account.leftOut = (ctx.run.account.leftOut ?? 0) + result.leftOut + guarded.removed;
     await markRestored(source.path, {

@@ -2,6 +2,7 @@ import { TaskFailed } from '../errors.js';
 import { cacheBytes, gatherHandoverRoom, handoverRoomProblem } from '../facts/handover-room.js';
 import type { HostFacts } from '../facts/host-facts.js';
 import { gatherWarmRestartFacts } from '../facts/warm-restart.js';
+import { META_BACKUP_SINCE, speaksMeta } from '../memcached/backup-path.js';
 import { memorySettingDifferences, memorySettings } from '../memcached/memory-settings.js';
 import { type SwapChoice, sealedBackup, type TaskContext } from './task.js';
 
@@ -48,6 +49,11 @@ async function chooseHandover(ctx: TaskContext, facts: HostFacts): Promise<SwapC
   }
   if (facts.runningVersion === null) {
     return cold(`nothing serves on port ${ctx.host.memcached.port}: nothing to hand over`);
+  }
+  if (!speaksMeta(facts.runningVersion)) {
+    fail(
+      `memcached ${facts.runningVersion} has no change stream memplay can follow (before ${META_BACKUP_SINCE}), which a handover needs to catch the new build up. Use swap.mode: cold (or auto) for this host`,
+    );
   }
   const file = memorySettings(ctx.host.memcached.args)['-e'] as string;
   const bytes = cacheBytes(memorySettings(ctx.host.memcached.args)['-m']);

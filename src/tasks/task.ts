@@ -1,6 +1,7 @@
 import { TaskFailed } from '../errors.js';
 import type { HostFacts } from '../facts/host-facts.js';
 import type { BackupHeader } from '../memcached/backup-layout.js';
+import type { BackupPath } from '../memcached/backup-path.js';
 import type { NewSideGuard } from '../memcached/new-side-guard.js';
 import type { FenceRecord, OldSideFence } from '../memcached/old-side-fence.js';
 import type { HostConfig, Playbook, Target } from '../playbook/types.js';
@@ -71,8 +72,11 @@ export interface Decisions {
 }
 
 export type BackupDecision =
-  /** Dump the running instance; the sizes are memcached's stats when the plan looked. */
-  | { readonly kind: 'dump'; readonly items: number; readonly bytes: number }
+  /**
+   * Dump the running instance; the sizes are memcached's stats when the plan looked,
+   * `path` the protocol its version is read through (memcached/backup-path.ts).
+   */
+  | { readonly kind: 'dump'; readonly items: number; readonly bytes: number; readonly path: BackupPath }
   /** An interrupted run's backup, never restored, holds more than a dump of what runs now would. */
   | { readonly kind: 'reuse'; readonly file: FinishedBackup };
 

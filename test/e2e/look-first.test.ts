@@ -194,7 +194,7 @@ describe('memplay facts and apply --check on the 3-host lab', () => {
       const end = planLines.findIndex((line, n) => n > start && !line.startsWith('  '));
       const list = planLines.slice(start + 1, end);
       expect(list, host.name).toContain(
-        `  - back up ${formatCount(items)} items / ${formatBytes(bytes)} from 1.6.18 to ${lab.dir}/backups/${host.name}/`,
+        `  - back up ${formatCount(items)} items / ${formatBytes(bytes)} from 1.6.18 to ${lab.dir}/backups/${host.name}/ via meta protocol`,
       );
       expect(list, host.name).toContain(
         `  - stop 1.6.18 (pid ${before[i]!.pid}) on port ${host.memcachedPort}: out of service until restored; ${describeEstimate('cold', bytes)}`,

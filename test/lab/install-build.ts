@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { cachedBuild, reportsVersion } from './build.js';
 import { run } from './exec.js';
 import type { LabHost } from './layout.js';
+import { cachedOldBuild, oldVersions } from './old-build.js';
 
 /**
  * Puts a build of `version` under the host's prefix, as memplay's build task
@@ -11,7 +12,8 @@ import type { LabHost } from './layout.js';
  */
 export async function ensureBuild(host: LabHost, version: string): Promise<'present' | 'copied'> {
   if (await reportsVersion(join(host.prefix, version), version)) return 'present';
-  await copyBuildInto(host, version, await cachedBuild(version));
+  const build = oldVersions.includes(version) ? await cachedOldBuild(version) : await cachedBuild(version);
+  await copyBuildInto(host, version, build);
   return 'copied';
 }
 

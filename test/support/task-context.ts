@@ -158,7 +158,9 @@ export function taskContext(options: TaskContextOptions = {}): TaskFixture {
     ...newHostRun(state.startFacts, state.lockTakenOverFrom),
     // What the engine records from earlier plans: the decisions later plans read.
     decisions: defined({
-      backup: state.plannedBackup ? { kind: 'dump' as const, ...state.plannedBackup } : undefined,
+      backup: state.plannedBackup
+        ? { kind: 'dump' as const, path: 'meta' as const, ...state.plannedBackup }
+        : undefined,
       swap: state.swapChoice ? { choice: state.swapChoice } : undefined,
     }),
     // What earlier tasks' applies produced, each in its producer's record.

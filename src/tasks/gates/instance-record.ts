@@ -1,5 +1,6 @@
 import { errorMessage, TaskFailed } from '../../errors.js';
 import { queryMemcached } from '../../facts/memcached-port.js';
+import { speaksMeta } from '../../memcached/backup-path.js';
 import { LoadCleanupFailed } from '../../memcached/load-probe.js';
 import { MetaClient } from '../../memcached/meta-client.js';
 import { isProbeKey, type StreamFactory } from '../../memcached/protocol-probe.js';
@@ -94,6 +95,11 @@ export async function measureInstance(
   ctx.progress(`gates: stats settings and protocol probes of ${version}`);
   const settings = settingsRecord(await queryMemcached(ctx.transport, port, (c) => c.statsSettings()));
   const protocols = await probeProtocols(open, sample.probeKey, settings);
+  if (!speaksMeta(version)) {
+    // The load is written in meta commands: on an older instance it would measure refusals.
+    const performanceError = `memcached ${version} speaks no meta protocol, which the load is written in: not measured`;
+    return { version, settings, protocols, performance: null, performanceError };
+  }
   ctx.progress(`gates: load on ${version} (get/set mix, single and pipelined)`);
   try {
     const performance = await measurePerformance(open, sample.readKeys, sample.valueBytes);

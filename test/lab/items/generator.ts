@@ -21,6 +21,12 @@ export interface GenerateOptions {
   /** Items that expire `shortTtlSeconds` after they are written. Default 0. */
   readonly expiringSoon?: number;
   readonly shortTtlSeconds?: number;
+  /**
+   * How items are written. `meta` (default): `ms`, binary keys as base64 (1.6.10+).
+   * `text`: classic `set` for keys the text protocol carries and the binary
+   * protocol's SETQ for the rest, as clients of 1.4/1.5 write them.
+   */
+  readonly protocol?: 'meta' | 'text';
 }
 
 export interface GeneratedSet {
@@ -37,6 +43,8 @@ export interface GeneratedSet {
   readonly itemSizeMax: number;
   /** Server unix time when writing started. */
   readonly serverTime: number;
+  /** `text` mode: keys (hex) with a space or control byte, written through the binary protocol. */
+  readonly binaryWritten: string[];
 }
 
 export interface ItemDigest {
@@ -192,8 +200,25 @@ class Wire {
  * Writes `count` items of every adversarial kind through pipelined quiet `ms`.
  * Throws on the first error the server reports.
  */
+/** A binary-protocol SETQ (quiet: only a failure answers). */
+function binarySetQ(key: Buffer, value: Buffer, flags: number, ttl: number): Buffer {
+  const header = Buffer.alloc(24 + 8);
+  header[0] = 0x80;
+  header[1] = 0x11;
+  header.writeUInt16BE(key.length, 2);
+  header[4] = 8;
+  header.writeUInt32BE(8 + key.length + value.length, 8);
+  header.writeUInt32BE(flags >>> 0, 24);
+  header.writeUInt32BE(ttl >>> 0, 28);
+  return Buffer.concat([header, key, value]);
+}
+
 export async function generateItems(factory: StreamFactory, options: GenerateOptions): Promise<GeneratedSet> {
   const wire = new Wire(await factory());
+  const text = options.protocol === 'text';
+  const binary = text ? new Wire(await factory()) : undefined;
+  let textReplies = 0;
+  const binaryWritten: string[] = [];
   try {
     const itemSizeMax = Number((await wire.stats('settings')).get('item_size_max'));
     const serverTime = Number((await wire.stats()).get('time'));
@@ -254,17 +279,43 @@ export async function generateItems(factory: StreamFactory, options: GenerateOpt
         ttl = pick < 0.4 ? 0 : pick < 0.7 ? 3600 : pick < 0.85 ? serverTime + 60 * 86400 : 7 * 86400;
       }
       const raw = isRawSafe(key);
+      valueBytes += size;
+      if (text && binary) {
+        if (raw) {
+          await wire.write(
+            Buffer.from(`set ${key.toString('latin1')} ${flags >>> 0} ${ttl} ${size}\r\n`, 'latin1'),
+          );
+          await wire.write(value);
+          await wire.write('\r\n');
+          textReplies++;
+        } else {
+          await binary.write(binarySetQ(key, value, flags, ttl));
+          binaryWritten.push(key.toString('hex'));
+        }
+        continue;
+      }
       const token = raw ? key.toString('latin1') : key.toString('base64');
       await wire.write(
         Buffer.from(`ms ${token} ${size}${raw ? '' : ' b'} F${flags} T${ttl} q\r\n`, 'latin1'),
       );
       await wire.write(value);
       await wire.write('\r\n');
-      valueBytes += size;
     }
-    await wire.write('mn\r\n');
-    const reply = await wire.line();
-    if (reply !== 'MN') throw new Error(`generateItems: memcached replied ${reply}`);
+    if (text && binary) {
+      for (let n = 0; n < textReplies; n++) {
+        const reply = await wire.line();
+        if (reply !== 'STORED') throw new Error(`generateItems: set answered ${reply}`);
+      }
+      // NOOP answers once every SETQ before it is done; a failed SETQ answers on its own first.
+      await binary.write(Buffer.from([0x80, 0x0a, ...new Array(22).fill(0)]));
+      const answer = await binary.bytes(24);
+      if (answer[1] !== 0x0a)
+        throw new Error(`generateItems: binary SETQ failed, status ${answer.readUInt16BE(6)}`);
+    } else {
+      await wire.write('mn\r\n');
+      const reply = await wire.line();
+      if (reply !== 'MN') throw new Error(`generateItems: memcached replied ${reply}`);
+    }
     return {
       count,
       valueBytes,
@@ -275,9 +326,11 @@ export async function generateItems(factory: StreamFactory, options: GenerateOpt
       atItemSizeMax: atMax,
       itemSizeMax,
       serverTime,
+      binaryWritten,
     };
   } finally {
     wire.close();
+    binary?.close();
   }
 }
 
@@ -423,4 +476,85 @@ export function loopbackConnection(port: number, host = '127.0.0.1'): StreamFact
       const socket = createConnection({ host, port }, () => resolve(socket));
       socket.once('error', reject);
     });
+}
+
+/** Every key with metadump's absolute expiry (`exp=`, -1: never), from one `all` listing. */
+async function listKeysWithExpiry(
+  factory: StreamFactory,
+): Promise<Map<string, { key: Buffer; exptime: number }>> {
+  for (let attempt = 0; ; attempt++) {
+    const wire = new Wire(await factory());
+    try {
+      await wire.write('lru_crawler metadump all\r\n');
+      let reply = await wire.line();
+      if (reply === 'OK') reply = await wire.line();
+      const parts = reply.split('\n');
+      const last = parts.pop() ?? '';
+      if (last.startsWith('BUSY') && attempt < 100) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      if (last.startsWith('NOTSTARTED')) return new Map();
+      if (last !== 'END') throw new Error(`metadump: ${last}`);
+      const keys = new Map<string, { key: Buffer; exptime: number }>();
+      for (const part of parts) {
+        const key = percentDecode(part.slice(4, part.indexOf(' ')));
+        const exp = Number(/ exp=(-?\d+)/.exec(part)?.[1]);
+        keys.set(key.toString('hex'), { key, exptime: Math.max(exp, 0) });
+      }
+      return keys;
+    } finally {
+      wire.close();
+    }
+  }
+}
+
+/**
+ * digestItems for a server without meta commands (1.4, 1.5): keys and expiry
+ * from metadump, values and flags from classic `get` where the text protocol
+ * can name the key, else from a binary-protocol GET.
+ */
+export async function digestItemsClassic(factory: StreamFactory): Promise<Map<string, ItemDigest>> {
+  const listed = await listKeysWithExpiry(factory);
+  const text = new Wire(await factory());
+  const binary = new Wire(await factory());
+  const digests = new Map<string, ItemDigest>();
+  const digest = (hex: string, flags: number, data: Buffer, exptime: number) =>
+    digests.set(hex, {
+      flags,
+      valueLength: data.length,
+      valueSha256: createHash('sha256').update(data).digest('hex'),
+      exptime,
+    });
+  try {
+    for (const [hex, { key, exptime }] of listed) {
+      if (isRawSafe(key)) {
+        await text.write(Buffer.from(`get ${key.toString('latin1')}\r\n`, 'latin1'));
+        const line = await text.line();
+        if (line === 'END') continue;
+        const [tag, , flags, length] = line.split(' ');
+        if (tag !== 'VALUE') throw new Error(`digestItemsClassic: get ${hex}: ${line}`);
+        const data = await text.bytes(Number(length) + 2);
+        if ((await text.line()) !== 'END') throw new Error(`digestItemsClassic: get ${hex}: no END`);
+        digest(hex, Number(flags), Buffer.from(data.subarray(0, data.length - 2)), exptime);
+      } else {
+        const request = Buffer.alloc(24);
+        request[0] = 0x80;
+        request.writeUInt16BE(key.length, 2);
+        request.writeUInt32BE(key.length, 8);
+        await binary.write(Buffer.concat([request, key]));
+        const header = await binary.bytes(24);
+        const body = Buffer.from(await binary.bytes(header.readUInt32BE(8)));
+        if (header.readUInt16BE(6) === 1) continue; // not found
+        if (header.readUInt16BE(6) !== 0)
+          throw new Error(`digestItemsClassic: GET ${hex}: status ${header.readUInt16BE(6)}`);
+        const extras = header[4] as number;
+        digest(hex, body.readUInt32BE(0), body.subarray(extras + header.readUInt16BE(2)), exptime);
+      }
+    }
+    return digests;
+  } finally {
+    text.close();
+    binary.close();
+  }
 }

@@ -20,9 +20,9 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const serving = (stats: Record<string, number>) =>
+const serving = (stats: Record<string, number>, version = '1.6.18') =>
   new RecordingTransport({
-    tcp: { 11211: { version: '1.6.18', stats: { time: 1_795_000_600, uptime: 600, ...stats } } },
+    tcp: { 11211: { version, stats: { time: 1_795_000_600, uptime: 600, ...stats } } },
   });
 
 describe('backup plan', () => {
@@ -39,16 +39,18 @@ describe('backup plan', () => {
         items: 12_345,
         bytes: 5 * 1024 * 1024,
         version: '1.6.18',
-        text: `back up 12,345 items / 5.0 MiB from 1.6.18 to ${dir}/cache-1/`,
+        text: `back up 12,345 items / 5.0 MiB from 1.6.18 to ${dir}/cache-1/ via meta protocol`,
       },
     ]);
-    expect(plan.detail).toBe(`back up 12,345 items / 5.0 MiB from 1.6.18 to ${dir}/cache-1/`);
+    expect(plan.detail).toBe(
+      `back up 12,345 items / 5.0 MiB from 1.6.18 to ${dir}/cache-1/ via meta protocol`,
+    );
     expect(plan.facts).toBe(facts);
     expect(transport.commands).toEqual([]);
     // One stats to date the running instance against leftover backups, one to size the backup.
     expect(transport.memcachedRequests).toEqual(['stats', 'stats']);
     expect(transport.portsDialled).toEqual([11211, 11211]);
-    expect(plan.decision).toEqual({ kind: 'dump', items: 12_345, bytes: 5 * 1024 * 1024 });
+    expect(plan.decision).toEqual({ kind: 'dump', items: 12_345, bytes: 5 * 1024 * 1024, path: 'meta' });
     expect(f.runWrites()).toEqual([]);
   });
 
@@ -114,6 +116,38 @@ describe('backup plan', () => {
     expect(transport.memcachedRequests).toEqual(['stats']);
     // Handed to swap and restore as the plan's decision, not written into the run by the plan.
     expect(plan.decision).toMatchObject({ kind: 'reuse', file: { path: leftover.path, items: 3 } });
+    expect(f.runWrites()).toEqual([]);
+  });
+
+  it('memcached 1.4.25 has no metadump: the host fails in the plan, before anything runs, saying what the user can do', async () => {
+    const transport = serving({ curr_items: 39_000, bytes: 20 * 1024 * 1024 }, '1.4.25');
+    const f = taskContext({ playbook: fixturePlaybook({ backup: { dir } }), transport });
+    const failure = await backup.plan(f.ctx, hostFacts({ runningVersion: '1.4.25' })).catch((e) => e);
+    expect(failure).toBeInstanceOf(TaskFailed);
+    expect(failure.detail).toMatch(
+      /^memcached 1\.4\.25 has no `lru_crawler metadump` \(1\.4\.31 and later\), so no client can list its keys: memplay cannot back it up/,
+    );
+    expect(failure.detail).toContain('If an empty cache is acceptable, restart it on the new build yourself');
+    // Refused before sizing: the only request is the leftover-backup check's stats.
+    expect(transport.memcachedRequests).toEqual(['stats']);
+    expect(transport.commands).toEqual([]);
+    expect(f.runWrites()).toEqual([]);
+  });
+
+  it('memcached 1.5.22 (Ubuntu 20.04) is backed up via metadump + gets, and --check says so', async () => {
+    const transport = serving({ curr_items: 39_000, bytes: 20 * 1024 * 1024 }, '1.5.22');
+    const f = taskContext({ playbook: fixturePlaybook({ backup: { dir } }), transport });
+    const plan = await backup.plan(f.ctx, hostFacts({ runningVersion: '1.5.22' }));
+    expect(plan.status).toBe('changed');
+    expect(plan.detail).toBe(
+      `back up 39,000 items / 20.0 MiB from 1.5.22 to ${dir}/cache-1/ via metadump + gets`,
+    );
+    expect(plan.decision).toEqual({
+      kind: 'dump',
+      items: 39_000,
+      bytes: 20 * 1024 * 1024,
+      path: 'metadump-gets',
+    });
     expect(f.runWrites()).toEqual([]);
   });
 });

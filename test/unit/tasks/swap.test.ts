@@ -207,6 +207,17 @@ describe('swap plan', () => {
       expect(transport.portsDialled).toEqual([12211]);
     });
 
+    it('memcached 1.5.22 has no change stream to follow: the plan fails before anything is probed', async () => {
+      const f = taskContext({ playbook: handover(), run: { plannedBackup } });
+      const failure = await swap.plan(f.ctx, ready({ runningVersion: '1.5.22' })).catch((e) => e);
+      expect(failure).toBeInstanceOf(TaskFailed);
+      expect(failure.detail).toBe(
+        'swap.mode: handover: memcached 1.5.22 has no change stream memplay can follow (before 1.6.10), which a handover needs to catch the new build up. Use swap.mode: cold (or auto) for this host — nothing was changed',
+      );
+      expect(f.transport.commands).toEqual([]);
+      expect(f.transport.tcp).toEqual([]);
+    });
+
     it('no free side port fails the plan, nothing changed', async () => {
       const taken = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [12211 + i, 'open' as const]));
       const transport = new RecordingTransport({ run: [room('tmpfs', 1024 * MiB)], tcp: taken });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { arch } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { reportsVersion } from './build.js';
 import { LabError, run } from './exec.js';
 import { baselineVersion, cacheDir, repoRoot } from './layout.js';
@@ -13,7 +13,8 @@ const auxFiles = ['compile', 'missing', 'install-sh', 'config.guess', 'config.su
 
 // Releases older than Debian's archive holds (fleets still run 1.5 and 1.4), from
 // a folder of upstream tarballs beside the checkout: MEMPLAY_OLD_SOURCES, else
-// ../shared/sources. Each is pinned here, with the flags its 2020 code needs on
+// the nearest shared/sources above it (../shared/sources for a checkout beside
+// that folder; a clone made one level deeper, as CI may, still finds it). Each is pinned here, with the flags its 2020 code needs on
 // Debian 12's GCC (-fcommon: a header defines a variable in every unit;
 // -Wno-error: `sigignore` is deprecated), as that folder's README says. Its
 // tarballs are `git archive`s with `configure` generated but without autoconf's
@@ -36,15 +37,21 @@ const oldSources: Readonly<Record<string, OldSource>> = {
 
 export const oldVersions: readonly string[] = Object.keys(oldSources);
 
-function oldSourcesDir(): string {
-  return process.env.MEMPLAY_OLD_SOURCES ?? join(repoRoot, '..', 'shared', 'sources');
+function oldSourcesDir(file: string): string {
+  if (process.env.MEMPLAY_OLD_SOURCES) return process.env.MEMPLAY_OLD_SOURCES;
+  const beside = join(repoRoot, '..', 'shared', 'sources');
+  for (let dir = dirname(repoRoot); dir !== dirname(dir); dir = dirname(dir)) {
+    const candidate = join(dir, 'shared', 'sources');
+    if (existsSync(join(candidate, file))) return candidate;
+  }
+  return beside;
 }
 
 /** The installed tree of an old memcached, built once per machine like cachedBuild. */
 export async function cachedOldBuild(version: string): Promise<string> {
   const source = oldSources[version];
   if (!source) throw new LabError(`lab: no pinned old source for memcached ${version}`);
-  const tarball = join(oldSourcesDir(), source.file);
+  const tarball = join(oldSourcesDir(source.file), source.file);
   if (!existsSync(tarball)) {
     throw new LabError(`lab: ${tarball} is missing — set MEMPLAY_OLD_SOURCES to the folder that holds it`);
   }

@@ -380,24 +380,7 @@ class SshTransport implements RawTransport {
   }
 
   hold(command: ShellCommand): Promise<HeldCommand> {
-    const doing = `run: ${command.text}`;
-    return new Promise((resolve, reject) => {
-      if (!this.connected) {
-        reject(this.disconnected(doing));
-        return;
-      }
-      this.client.exec(command.text, (error, channel) => {
-        if (error) {
-          reject(
-            this.connected
-              ? new Error(`${this.hostName}: cannot start ${command.text}: ${error.message}`)
-              : this.disconnected(doing),
-          );
-          return;
-        }
-        resolve(heldChannel(channel));
-      });
-    });
+    return this.openChannel(command, `hold ${command.text}`).then(heldChannel);
   }
 
   close(): Promise<void> {

@@ -5,6 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { UsageError } from '../errors.js';
 import { fileSha256 } from '../file-sha256.js';
+import { memcachedDefaults, playbookDefaults, sshDefaults } from '../playbook/document.generated.js';
 import { fleetLayout } from '../playbook/from-running.js';
 import { validatePlaybookFile } from '../playbook/index.js';
 import { type RunningPlaybookSettings, renderRunningPlaybook } from '../playbook/running-starter.js';
@@ -175,12 +176,12 @@ export async function resolveInitSettings(
   const { version, source, sha256 } = await resolveTarget(flags, playbookDir, need);
   // Left out, the playbook says nothing and memplay logs in as whoever runs it.
   const user = flags.user ?? (ask ? await ask('SSH user', userInfo().username) : undefined);
-  const port = await need('--port', flags.port, 'memcached port', '11211');
+  const port = await need('--port', flags.port, 'memcached port', String(memcachedDefaults.port));
   const serial = await need(
     '--serial',
     flags.serial,
     'Hosts out of service at once (a count, or e.g. 25%)',
-    '1',
+    String(playbookDefaults.strategy.serial),
   );
   refuseMissing();
   const service = serviceOf(flags);
@@ -191,11 +192,11 @@ export async function resolveInitSettings(
     source,
     sha256,
     ...(user ? { user } : {}),
-    sshPort: parsePort('--ssh-port', flags.sshPort ?? '22'),
+    sshPort: parsePort('--ssh-port', flags.sshPort ?? String(sshDefaults.port)),
     port: parsePort('--port', port),
-    prefix: flags.prefix ?? '/opt/memcached',
+    prefix: flags.prefix ?? memcachedDefaults.prefix,
     serial: parseSerial(serial),
-    backupDir: flags.backupDir ?? './backups',
+    backupDir: flags.backupDir ?? playbookDefaults.backup.dir,
     ...sshFiles(flags),
     ...(service && { service }),
   };
@@ -228,7 +229,7 @@ export async function resolveRunningSettings(
     '--serial',
     flags.serial,
     'Hosts out of service at once (a count, or e.g. 25%)',
-    '1',
+    String(playbookDefaults.strategy.serial),
   );
   refuseMissing();
   return {
@@ -237,7 +238,7 @@ export async function resolveRunningSettings(
     source,
     sha256,
     serial: parseSerial(serial),
-    backupDir: flags.backupDir ?? './backups',
+    backupDir: flags.backupDir ?? playbookDefaults.backup.dir,
     ...sshFiles(flags),
   };
 }

@@ -2,6 +2,7 @@ import { posix } from 'node:path';
 import { UsageError } from '../errors.js';
 import { type MemcachedProcess, type ServiceCheck, unitOfCgroup } from '../facts/memcached-processes.js';
 import { listenSettings, optionAt } from '../memcached/listen-address.js';
+import { memcachedDefaults } from './document.generated.js';
 import type { StarterService } from './starter.js';
 
 // `memplay init --from-running`: from what a host's memcached process is (its
@@ -244,7 +245,7 @@ export function describeRunning(
     warnings.push(
       `${host}: ${binary}${process.version ? ` (${process.version})` : ''} is not a build under a memplay prefix ` +
         '(<prefix>/<version>/bin/memcached or <prefix>/current/bin/memcached), such as a package install: memplay ' +
-        'cannot yet upgrade a package install in place — memcached.prefix is left at its default, /opt/memcached',
+        `cannot yet upgrade a package install in place — memcached.prefix is left at its default, ${memcachedDefaults.prefix}`,
     );
   }
 

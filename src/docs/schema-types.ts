@@ -22,6 +22,7 @@ const valueOnly = new Set([
   'maximum',
   'exclusiveMinimum',
   'minItems',
+  'maxItems',
   'uniqueItems',
   'minProperties',
   'propertyNames',

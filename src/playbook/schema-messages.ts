@@ -118,6 +118,14 @@ function genericFinding(error: ErrorObject, path: Path): Finding {
       return here(`must be ${range(schema)} (got ${String(error.data)})`);
     case 'minLength':
       return here('must not be empty');
+    case 'maxItems':
+      return here(
+        `holds ${Array.isArray(error.data) ? error.data.length : 'too many'} items; at most ${String(params.limit)} are allowed — shorten the list`,
+      );
+    case 'maxLength':
+      return here(
+        `is ${typeof error.data === 'string' ? error.data.length : 'too many'} characters long; at most ${String(params.limit)} are allowed — shorten it`,
+      );
     case 'minProperties':
       return here('must not be empty', 'key');
     case 'pattern':

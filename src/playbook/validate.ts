@@ -1,5 +1,6 @@
 import type { Diagnostic } from '../errors.js';
 import { memcachedDefaults } from './document.generated.js';
+import { hostPathProblems } from './host-paths.js';
 import { combinedHosts, inventoryHost } from './hosts-from.js';
 import type { Inventory } from './inventory.js';
 import { isRecord, mergeHostSettings, type RawRecord } from './merge.js';
@@ -50,6 +51,7 @@ function semanticDiagnostics(
     ...inventoryProblems(source, data, inventory),
     ...duplicateEndpoints(source, data.defaults, hosts, inventory),
     ...serviceProblems(source, data.defaults, hosts),
+    ...hostPathProblems(source, data.defaults, isRecord(data.hosts) ? data.hosts : {}),
     ...taskListProblems(source, data.tasks),
   ];
 }

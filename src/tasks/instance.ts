@@ -3,6 +3,7 @@ import { waitForPort, wakeWhileStopping } from '../facts/wait.js';
 import { memorySettings } from '../memcached/memory-settings.js';
 import { serviceControl } from '../service/service.js';
 import { sh } from '../transport/quote.js';
+import { unknownBinaryReason } from './known-binary.js';
 import type { TaskContext } from './task.js';
 
 // The moves that take an instance down and bring one up, shared by swap (old →
@@ -65,19 +66,26 @@ export async function stopInstance(ctx: TaskContext, options: { forRestart?: boo
   return { ok: true };
 }
 
+/** The old instance's command line as read back, or why it is not run again. */
+export type ReadCommandLine = { readonly argv: string[] } | { readonly refused: string };
+
 /**
  * The command line the running memcached was started with (pidfile manager
  * only), read from /proc before swap stops it. A rollback restarts the old
- * build with it: the playbook's args may be what broke the new one.
+ * build with it: the playbook's args may be what broke the new one. It is used
+ * only when it starts a build memplay installed (unknownBinaryReason).
  */
-export async function runningCommandLine(ctx: TaskContext): Promise<string[] | null> {
+export async function runningCommandLine(ctx: TaskContext): Promise<ReadCommandLine | null> {
   const service = ctx.host.memcached.service;
   if (service.manager !== 'pidfile') return null;
   const read = await ctx.transport.run(
     sh`pid=$(cat ${service.pidfile} 2>/dev/null) && [ -n "$pid" ] && tr '\\0' '\\n' < /proc/"$pid"/cmdline`,
   );
   const argv = read.stdout.split('\n').filter((arg) => arg !== '');
-  return read.code === 0 && argv.length > 0 ? argv : null;
+  if (read.code !== 0 || argv.length === 0) return null;
+  const builds = (ctx.run.startFacts?.builds ?? []).map((build) => build.dir);
+  const refused = unknownBinaryReason(argv, ctx.host.memcached.prefix, builds);
+  return refused ? { refused } : { argv };
 }
 
 /**

@@ -111,10 +111,15 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
           : `${restarted.reason} — the host is DOWN`;
     return { status: 'failed', detail: `rollback to ${previous}: ${down}.${keep}` };
   }
+  const refused = ctx.run.swap.previousCommandLineRefused;
+  // Said whenever it applies: the old instance may have run with other arguments than the playbook's.
+  const startedWith = refused
+    ? `; started with the playbook's args, not the command line read from the host, because ${refused}`
+    : '';
   if (!source)
     return {
       status: 'changed',
-      detail: `rolled back to ${previous}, serving on port ${ctx.host.memcached.port}; no backup was taken in this run, so it started empty`,
+      detail: `rolled back to ${previous}, serving on port ${ctx.host.memcached.port}; no backup was taken in this run, so it started empty${startedWith}`,
     };
   const client = await connectMeta(ctx);
   try {
@@ -168,7 +173,7 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
         unaddressable: result.unaddressable.length,
         backup_file: source.path,
       },
-      detail: `rolled back to ${previous}, serving on port ${ctx.host.memcached.port} with ${formatCount(result.stored + result.keptNewer)} items / ${formatBytes(result.valueBytes)} restored from ${from}${result.leftOut ? `; ${formatCount(result.leftOut)} left out as clients changed them after it was read` : ''}${carryProblem ? `; ${carryProblem}` : ''}${lost > 0 ? `; ${formatCount(lost)} items could not be stored` : ''}`,
+      detail: `rolled back to ${previous}, serving on port ${ctx.host.memcached.port} with ${formatCount(result.stored + result.keptNewer)} items / ${formatBytes(result.valueBytes)} restored from ${from}${result.leftOut ? `; ${formatCount(result.leftOut)} left out as clients changed them after it was read` : ''}${carryProblem ? `; ${carryProblem}` : ''}${lost > 0 ? `; ${formatCount(lost)} items could not be stored` : ''}${startedWith}`,
     };
   } catch (error) {
     return {

@@ -214,7 +214,10 @@ export const swap: TaskModule<SwapDecision> = {
     // systemd: the unit must start whatever `current` names before anything is stopped.
     const unitReady = await installDropIn(ctx);
     if (!unitReady.ok) fail(ctx, `${unitReady.reason} — nothing was stopped, the old instance keeps serving`);
-    ctx.run.swap.previousCommandLine = await runningCommandLine(ctx);
+    const commandLine = await runningCommandLine(ctx);
+    ctx.run.swap.previousCommandLine = commandLine && 'argv' in commandLine ? commandLine.argv : null;
+    if (commandLine && 'refused' in commandLine)
+      ctx.run.swap.previousCommandLineRefused = commandLine.refused;
     const choice = plan.decision?.choice;
     if (!choice) fail(ctx, 'swap was applied without a planned path — nothing was stopped');
     const backupFile = sealedBackup(ctx.run);

@@ -172,6 +172,8 @@ export interface SwapOutputs {
   previousBuild?: string | null;
   /** The old instance's command line (pidfile manager): what a rollback starts it with. */
   previousCommandLine?: readonly string[] | null;
+  /** Why the old instance's command line, read back from the host, is not what a rollback runs. */
+  previousCommandLineRefused?: string;
   /**
    * The old instance's protocols, `stats settings` and load figures, recorded
    * right before swap stops it: what verify's gates hold the new one to.

@@ -85,6 +85,7 @@ export interface ShippableBuild {
   readonly builder: string;
   /** A tar of `<prefix>/<version>`'s contents, on the controller. */
   readonly path: string;
+  /** The controller's sha256 of that tar (never the builder's figure): what each receiver checks. */
   readonly sha256: string;
   readonly bytes: number;
 }

@@ -299,8 +299,8 @@ async function checkAndMoveIntoPlace(ctx: TaskContext, tree: string): Promise<vo
 
 /**
  * On the builder: tars the installed tree, checksums it there, copies it to the
- * controller (streamed to a file, so memory does not grow with it) and checks the
- * checksum again on the copy.
+ * controller (streamed to a file, so memory does not grow with it) and checksums
+ * the copy: that checksum, the controller's, is what every receiver is held to.
  */
 async function pack(ctx: TaskContext): Promise<ShippableBuild> {
   const { version } = ctx.target;
@@ -322,7 +322,10 @@ async function pack(ctx: TaskContext): Promise<ShippableBuild> {
     if (arrived !== sha256) {
       fail(ctx, `the packed tree's sha256 is ${arrived} on the controller, ${sha256} on ${ctx.host.name}`);
     }
-    return { builder: ctx.host.name, path: local, sha256, bytes: (await stat(local)).size };
+    // The checksum receivers check against is the controller's, of the bytes it holds and
+    // relays: a receiver never takes a checksum a host reported. (The builder's own figure
+    // only catches a copy broken on the way.)
+    return { builder: ctx.host.name, path: local, sha256: arrived, bytes: (await stat(local)).size };
   } finally {
     await ctx.transport.run(sh`rm -f ${remoteTar}`);
   }

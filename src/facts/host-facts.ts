@@ -14,7 +14,16 @@ export interface InstalledBuild {
   readonly dir: string;
   /** What `<prefix>/<dir>/bin/memcached -V` reports, or null if it does not run. */
   readonly reportedVersion: string | null;
+  /**
+   * Whether the folder holds memplay's marker (buildMarker), written when memplay
+   * installed it. Only such folders are ever pruned: anything else under the prefix
+   * is someone else's, whatever it contains.
+   */
+  readonly madeByMemplay: boolean;
 }
+
+/** The file memplay writes into each build folder it installs: what makes a folder prunable. */
+export const buildMarker = '.memplay-build';
 
 export interface HostFacts {
   /** What the memcached port answers to `version`; null when nothing answers. */
@@ -62,7 +71,8 @@ for dir in "$prefix"/*/; do
   name=$(basename "$dir")
   case "$name" in current|previous|.*) continue;; esac
   if [ -x "$dir/bin/memcached" ]; then
-    printf 'build\\t%s\\t%s\\n' "$name" "$("$dir/bin/memcached" -V 2>/dev/null | head -n 1)"
+    marked=0; [ -f "$dir/${buildMarker}" ] && [ ! -L "$dir/${buildMarker}" ] && marked=1
+    printf 'build\\t%s\\t%s\\t%s\\n' "$name" "$("$dir/bin/memcached" -V 2>/dev/null | head -n 1)" "$marked"
   fi
 done
 pid=''
@@ -127,14 +137,14 @@ export function parseProbeOutput(output: string): Omit<HostFacts, 'runningVersio
       commandLine.push(line.slice('arg\t'.length));
       continue;
     }
-    const [kind, first = '', second = ''] = line.split('\t');
+    const [kind, first = '', second = '', third = ''] = line.split('\t');
     if (kind === 'current') currentLink = buildOfLink(first);
     if (kind === 'previous') previousLink = buildOfLink(first);
     if (kind === 'pid') pid = Number(first);
     if (kind === 'arch' || kind === 'libc' || kind === 'libevent') platform[kind] = first.trim() || null;
     if (kind === 'build') {
       const match = /^memcached (\S+)/.exec(second);
-      builds.push({ dir: first, reportedVersion: match?.[1] ?? null });
+      builds.push({ dir: first, reportedVersion: match?.[1] ?? null, madeByMemplay: third === '1' });
     }
   }
   builds.sort((a, b) => compareVersions(a.dir, b.dir));

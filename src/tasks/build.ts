@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { HostUnreachable, TaskFailed } from '../errors.js';
-import { buildFor, compareVersions, type HostFacts, hasWorkingBuild } from '../facts/host-facts.js';
+import {
+  buildFor,
+  buildMarker,
+  compareVersions,
+  type HostFacts,
+  hasWorkingBuild,
+} from '../facts/host-facts.js';
 import { fileSha256 } from '../file-sha256.js';
 import { type ShellCommand, sh } from '../transport/quote.js';
 import { describeTransfer, type TransferMethod, type Transport } from '../transport/transport.js';
@@ -102,7 +108,7 @@ export const build: TaskModule<BuildDecision> = {
       ...facts,
       builds: [
         ...facts.builds.filter((b) => b.dir !== version && !prune.includes(b.dir)),
-        { dir: version, reportedVersion: version },
+        { dir: version, reportedVersion: version, madeByMemplay: true },
       ],
     };
     const pruneAction: PlanAction[] = prune.length
@@ -289,6 +295,13 @@ async function checkAndMoveIntoPlace(ctx: TaskContext, tree: string): Promise<vo
     'check the new binary',
     sh`${`${tree}/bin/memcached`} -V | grep -qx ${`memcached ${version}`}`,
   );
+  // The marker makes the folder memplay's: only marked folders are ever pruned. Removed
+  // first: a shipped tree could carry a link of that name pointing elsewhere.
+  await runStep(
+    ctx,
+    "mark the build as memplay's",
+    sh`rm -f ${`${tree}/${buildMarker}`} && : > ${`${tree}/${buildMarker}`}`,
+  );
   // A directory already at installDir does not run (the plan found it broken): keep it aside.
   await runStep(
     ctx,
@@ -406,7 +419,10 @@ async function pruneOldBuilds(
 /** Builds past keep_builds: never the target, nor what `current` or `previous` name; the newest versions stay. */
 function buildsToRemove(ctx: TaskContext, facts: HostFacts): string[] {
   const kept = new Set([ctx.target.version, facts.currentLink, facts.previousLink]);
+  // Only what memplay installed (its marker, a version for a name): a folder someone
+  // else put under the prefix is never removed, whatever it holds.
   const others = facts.builds
+    .filter((b) => b.madeByMemplay && /^\d+\.\d+/.test(b.dir))
     .map((b) => b.dir)
     .filter((dir) => !kept.has(dir))
     .sort(compareVersions)

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { parseProbeOutput, probeCommand } from '../../src/facts/host-facts.js';
+import { buildMarker, parseProbeOutput, probeCommand } from '../../src/facts/host-facts.js';
 import type { HostConfig } from '../../src/playbook/types.js';
 
 const run = promisify(execFile);
@@ -20,8 +20,15 @@ function hostWithPrefix(prefix: string, pidfile: string): HostConfig {
   };
 }
 
-async function fakeBuild(prefix: string, dir: string, reports: string | null): Promise<void> {
+async function fakeBuild(
+  prefix: string,
+  dir: string,
+  reports: string | null,
+  marker: 'marked' | 'unmarked' | 'linked marker' = 'marked',
+): Promise<void> {
   await mkdir(join(prefix, dir, 'bin'), { recursive: true });
+  if (marker === 'marked') await writeFile(join(prefix, dir, buildMarker), '');
+  if (marker === 'linked marker') await symlink('/etc/hostname', join(prefix, dir, buildMarker));
   const body = reports ? `#!/bin/sh\necho 'memcached ${reports}'\n` : '#!/bin/sh\nexit 1\n';
   await writeFile(join(prefix, dir, 'bin', 'memcached'), body);
   await chmod(join(prefix, dir, 'bin', 'memcached'), 0o755);
@@ -34,6 +41,9 @@ describe('the fact probe, run by a real /bin/sh', () => {
     await fakeBuild(prefix, '1.6.18', '1.6.18');
     await fakeBuild(prefix, '1.6.38', '1.6.38');
     await fakeBuild(prefix, '1.6.9', null);
+    // Folders memplay did not install: no marker, or a link where the marker should be.
+    await fakeBuild(prefix, '1.6.7', '1.6.7', 'unmarked');
+    await fakeBuild(prefix, '1.6.8', '1.6.8', 'linked marker');
     await mkdir(join(prefix, '.memplay-build-1.6.38-abcd'), { recursive: true });
     await symlink('1.6.18', join(prefix, 'current'));
     await symlink(join(prefix, '1.6.9'), join(prefix, 'previous'));
@@ -51,9 +61,11 @@ describe('the fact probe, run by a real /bin/sh', () => {
       (await readFile(`/proc/${process.pid}/cmdline`, 'utf8')).split('\0').slice(0, -1),
     );
     expect(facts.builds).toEqual([
-      { dir: '1.6.9', reportedVersion: null },
-      { dir: '1.6.18', reportedVersion: '1.6.18' },
-      { dir: '1.6.38', reportedVersion: '1.6.38' },
+      { dir: '1.6.7', reportedVersion: '1.6.7', madeByMemplay: false },
+      { dir: '1.6.8', reportedVersion: '1.6.8', madeByMemplay: false },
+      { dir: '1.6.9', reportedVersion: null, madeByMemplay: true },
+      { dir: '1.6.18', reportedVersion: '1.6.18', madeByMemplay: true },
+      { dir: '1.6.38', reportedVersion: '1.6.38', madeByMemplay: true },
     ]);
     // The platform a build depends on, as this machine reports it.
     const arch = (await run('uname', ['-m'])).stdout.trim();

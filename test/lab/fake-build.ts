@@ -1,5 +1,6 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { buildMarker } from '../../src/facts/host-facts.js';
 import { run } from './exec.js';
 import type { LabHost } from './layout.js';
 
@@ -16,5 +17,7 @@ export async function installFakeBuild(host: LabHost, dir: string, reports: stri
     `#!/bin/sh\ncase "$1" in -V) echo "memcached ${reports}"; exit 0;; esac\necho "memcached: this build is broken on purpose" >&2\nexit 1\n`,
   );
   await chmod(script, 0o755);
+  // Marked as memplay's build task marks what it installs: a build it may prune.
+  await writeFile(join(host.prefix, dir, buildMarker), '');
   await run('chown', ['-R', `${host.user}:${host.user}`, join(host.prefix, dir)]);
 }

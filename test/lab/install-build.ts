@@ -1,5 +1,6 @@
-import { rename, rm } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { buildMarker } from '../../src/facts/host-facts.js';
 import { cachedBuild, reportsVersion } from './build.js';
 import { run } from './exec.js';
 import type { LabHost } from './layout.js';
@@ -23,6 +24,8 @@ export async function copyBuildInto(host: LabHost, version: string, build: strin
   const copy = join(host.prefix, `.lab-copy-${version}`);
   await rm(copy, { recursive: true, force: true });
   await run('cp', ['-a', build, copy]);
+  // Marked as memplay's build task marks what it installs, so pruning treats it alike.
+  await writeFile(join(copy, buildMarker), '');
   await run('chown', ['-R', `${host.user}:${host.user}`, copy]);
   await rm(installDir, { recursive: true, force: true });
   await rename(copy, installDir);

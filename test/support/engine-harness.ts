@@ -18,8 +18,8 @@ import { hostFacts } from './task-context.js';
 export function factsOf(overrides: Partial<HostFacts> = {}): HostFacts {
   return hostFacts({
     builds: [
-      { dir: '1.6.18', reportedVersion: '1.6.18' },
-      { dir: '1.6.38', reportedVersion: '1.6.38' },
+      { dir: '1.6.18', reportedVersion: '1.6.18', madeByMemplay: true },
+      { dir: '1.6.38', reportedVersion: '1.6.38', madeByMemplay: true },
     ],
     pid: 4242,
     commandLine: ['/opt/memcached/current/bin/memcached', '-p', '11211'],

@@ -86,7 +86,7 @@ export function hostFacts(overrides: Partial<HostFacts> = {}): HostFacts {
     runningVersion: '1.6.18',
     currentLink: '1.6.18',
     previousLink: null,
-    builds: [{ dir: '1.6.18', reportedVersion: '1.6.18' }],
+    builds: [{ dir: '1.6.18', reportedVersion: '1.6.18', madeByMemplay: true }],
     pid: null,
     commandLine: null,
     platform: { arch: 'x86_64', libc: 'glibc 2.36', libevent: '2.1.12-stable' },

@@ -21,7 +21,7 @@ function peer(
     runningVersion: '1.6.18',
     currentLink: '1.6.18',
     previousLink: null,
-    builds: options.has ? [{ dir: options.has, reportedVersion: options.has }] : [],
+    builds: options.has ? [{ dir: options.has, reportedVersion: options.has, madeByMemplay: true }] : [],
     pid: 1,
     commandLine: null,
     platform,

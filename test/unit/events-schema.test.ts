@@ -334,7 +334,7 @@ describe('schemas/events.schema.json', () => {
           runningVersion: '1.6.38',
           currentLink: '1.6.38',
           previousLink: '1.6.18',
-          builds: [{ dir: '1.6.38', reportedVersion: '1.6.38' }],
+          builds: [{ dir: '1.6.38', reportedVersion: '1.6.38', madeByMemplay: true }],
           pid: 4242,
           commandLine: ['/opt/memcached/current/bin/memcached', '-d', '-p', '11211'],
           platform: { arch: 'x86_64', libc: 'glibc 2.36', libevent: null },

@@ -17,8 +17,8 @@ const facts: HostFacts = {
   currentLink: '1.6.18',
   previousLink: null,
   builds: [
-    { dir: '1.6.18', reportedVersion: '1.6.18' },
-    { dir: '1.6.38', reportedVersion: '1.6.38' },
+    { dir: '1.6.18', reportedVersion: '1.6.18', madeByMemplay: true },
+    { dir: '1.6.38', reportedVersion: '1.6.38', madeByMemplay: true },
   ],
   pid: 4242,
   commandLine: ['/opt/memcached/1.6.18/bin/memcached', '-p', '11211'],

@@ -29,16 +29,20 @@ describe('planDrift', () => {
   });
 
   it('compares the installed builds as a set, and says which does not run', () => {
-    const built = factsOf({ builds: [{ dir: '1.6.38', reportedVersion: '1.6.38' }] });
+    const built = factsOf({ builds: [{ dir: '1.6.38', reportedVersion: '1.6.38', madeByMemplay: true }] });
     const noBuilds = factsOf({ builds: [] });
     expect(planDrift(noBuilds, built, built)).toEqual([]);
     expect(
-      planDrift(noBuilds, built, factsOf({ builds: [{ dir: '1.6.38', reportedVersion: null }] })),
+      planDrift(
+        noBuilds,
+        built,
+        factsOf({ builds: [{ dir: '1.6.38', reportedVersion: null, madeByMemplay: true }] }),
+      ),
     ).toEqual([{ field: 'builds', planned: '1.6.38', found: '1.6.38 (does not run)' }]);
   });
 
   it('a build gone entirely is found as none', () => {
-    const built = factsOf({ builds: [{ dir: '1.6.38', reportedVersion: '1.6.38' }] });
+    const built = factsOf({ builds: [{ dir: '1.6.38', reportedVersion: '1.6.38', madeByMemplay: true }] });
     expect(planDrift(factsOf({ builds: [] }), built, factsOf({ builds: [] }))).toEqual([
       { field: 'builds', planned: '1.6.38', found: null },
     ]);

@@ -35,21 +35,40 @@ function playbook(extra: Record<string, unknown> = {}) {
   });
 }
 
-const sixteen = { dir: '1.6.16', reportedVersion: '1.6.16' };
+const sixteen = { dir: '1.6.16', reportedVersion: '1.6.16', madeByMemplay: true };
 
 describe('build plan', () => {
   it('a working build of the target: ok, and nothing is asked of the host', async () => {
     const f = taskContext({ playbook: playbook() });
     const facts = hostFacts({
       builds: [
-        { dir: '1.6.18', reportedVersion: '1.6.18' },
-        { dir: '1.6.38', reportedVersion: '1.6.38' },
+        { dir: '1.6.18', reportedVersion: '1.6.18', madeByMemplay: true },
+        { dir: '1.6.38', reportedVersion: '1.6.38', madeByMemplay: true },
       ],
     });
     const plan = await build.plan(f.ctx, facts);
     expect(plan).toEqual({ status: 'ok', detail: '1.6.38 already built at /opt/memcached/1.6.38', facts });
     expect(f.transport.commands).toEqual([]);
     expect(f.transport.transferProbes).toBe(0);
+  });
+
+  it('never prunes a folder memplay did not install: no marker, or a name that is not a version', async () => {
+    const transport = new RecordingTransport({ run: [answers(/command -v cc/, '\n')] });
+    const f = taskContext({ playbook: playbook({ defaults: { memcached: { keep_builds: 0 } } }), transport });
+    const facts = hostFacts({
+      currentLink: '1.6.18',
+      previousLink: null,
+      builds: [
+        { dir: '1.6.10', reportedVersion: '1.6.10', madeByMemplay: true },
+        { dir: '1.6.12', reportedVersion: '1.6.12', madeByMemplay: false },
+        { dir: 'usr', reportedVersion: '1.6.9', madeByMemplay: true },
+        { dir: '1.6.18', reportedVersion: '1.6.18', madeByMemplay: true },
+      ],
+    });
+    const plan = await build.plan(f.ctx, facts);
+    expect(plan.status).toBe('changed');
+    if (plan.status !== 'changed') return;
+    expect(plan.decision?.prune).toEqual(['1.6.10']);
   });
 
   it('compiles after one prerequisites check, and prunes past keep_builds but never current, previous or the target', async () => {
@@ -59,11 +78,11 @@ describe('build plan', () => {
       currentLink: '1.6.18',
       previousLink: '1.6.9',
       builds: [
-        { dir: '1.6.9', reportedVersion: '1.6.9' },
-        { dir: '1.6.10', reportedVersion: '1.6.10' },
-        { dir: '1.6.12', reportedVersion: '1.6.12' },
+        { dir: '1.6.9', reportedVersion: '1.6.9', madeByMemplay: true },
+        { dir: '1.6.10', reportedVersion: '1.6.10', madeByMemplay: true },
+        { dir: '1.6.12', reportedVersion: '1.6.12', madeByMemplay: true },
         sixteen,
-        { dir: '1.6.18', reportedVersion: '1.6.18' },
+        { dir: '1.6.18', reportedVersion: '1.6.18', madeByMemplay: true },
       ],
     });
     const plan = await build.plan(f.ctx, facts);
@@ -79,10 +98,10 @@ describe('build plan', () => {
     );
     // The host after apply: the new build beside what the prune keeps.
     expect(plan.facts.builds).toEqual([
-      { dir: '1.6.9', reportedVersion: '1.6.9' },
+      { dir: '1.6.9', reportedVersion: '1.6.9', madeByMemplay: true },
       sixteen,
-      { dir: '1.6.18', reportedVersion: '1.6.18' },
-      { dir: '1.6.38', reportedVersion: '1.6.38' },
+      { dir: '1.6.18', reportedVersion: '1.6.18', madeByMemplay: true },
+      { dir: '1.6.38', reportedVersion: '1.6.38', madeByMemplay: true },
     ]);
     expect(transport.commands).toHaveLength(1);
     expect(transport.commands[0]).toMatch(
@@ -105,14 +124,18 @@ describe('build plan', () => {
     const f = taskContext({ playbook: playbook(), transport });
     const facts = hostFacts({
       builds: [
-        { dir: '1.6.18', reportedVersion: '1.6.18' },
-        { dir: '1.6.38', reportedVersion: null },
+        { dir: '1.6.18', reportedVersion: '1.6.18', madeByMemplay: true },
+        { dir: '1.6.38', reportedVersion: null, madeByMemplay: true },
       ],
     });
     const plan = await build.plan(f.ctx, facts);
     expect(plan.status).toBe('changed');
     expect(plan.detail).toContain('(replacing /opt/memcached/1.6.38, which does not run)');
-    expect(plan.facts.builds).toContainEqual({ dir: '1.6.38', reportedVersion: '1.6.38' });
+    expect(plan.facts.builds).toContainEqual({
+      dir: '1.6.38',
+      reportedVersion: '1.6.38',
+      madeByMemplay: true,
+    });
     expect(plan.facts.builds).toHaveLength(2);
   });
 

@@ -15,8 +15,8 @@ const MiB = 1024 * 1024;
 const memoryFile = '/dev/shm/memcached.mem';
 const warmArgs = ['-l', '127.0.0.1', '-m', '64', '-e', memoryFile];
 const built = [
-  { dir: '1.6.18', reportedVersion: '1.6.18' },
-  { dir: '1.6.38', reportedVersion: '1.6.38' },
+  { dir: '1.6.18', reportedVersion: '1.6.18', madeByMemplay: true },
+  { dir: '1.6.38', reportedVersion: '1.6.38', madeByMemplay: true },
 ];
 const runningBinary = '/opt/memcached/1.6.18/bin/memcached';
 

@@ -11,7 +11,7 @@ describe('version_check plan', () => {
     const facts = hostFacts({
       runningVersion: '1.6.38',
       currentLink: '1.6.38',
-      builds: [{ dir: '1.6.38', reportedVersion: '1.6.38' }],
+      builds: [{ dir: '1.6.38', reportedVersion: '1.6.38', madeByMemplay: true }],
     });
     const plan = await versionCheck.plan(f.ctx, facts);
     expect(plan.status).toBe('ok');
@@ -54,8 +54,8 @@ describe('version_check plan', () => {
       currentLink: '1.6.38',
       previousLink: '1.6.18',
       builds: [
-        { dir: '1.6.18', reportedVersion: '1.6.18' },
-        { dir: '1.6.38', reportedVersion: '1.6.38' },
+        { dir: '1.6.18', reportedVersion: '1.6.18', madeByMemplay: true },
+        { dir: '1.6.38', reportedVersion: '1.6.38', madeByMemplay: true },
       ],
     });
     const plan = await versionCheck.plan(f.ctx, facts);
@@ -80,8 +80,8 @@ describe('version_check plan', () => {
       currentLink: '1.6.38',
       previousLink: '1.6.18',
       builds: [
-        { dir: '1.6.18', reportedVersion: null },
-        { dir: '1.6.38', reportedVersion: '1.6.38' },
+        { dir: '1.6.18', reportedVersion: null, madeByMemplay: true },
+        { dir: '1.6.38', reportedVersion: '1.6.38', madeByMemplay: true },
       ],
     });
     const failure = await versionCheck.plan(f.ctx, facts).catch((e) => e);

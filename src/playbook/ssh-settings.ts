@@ -65,12 +65,7 @@ export function resolveSsh(
   const tokens = { h: address, n: alias, d: homeDir, u: userName, r: user, p: String(port) };
   const identityFile =
     ssh.identity_file !== undefined ? local(ssh.identity_file) : firstIdentity(found, tokens, homeDir);
-  const knownHosts =
-    ssh.known_hosts !== undefined
-      ? local(ssh.known_hosts)
-      : found.userKnownHostsFile !== undefined
-        ? configPath(expandTokens(found.userKnownHostsFile, tokens), homeDir)
-        : local(sshDefaults.known_hosts);
+  const [knownHosts, ...otherKnownHosts] = knownHostsFiles(ssh, found, tokens, context);
   const jumpSpec = ssh.jump ?? found.proxyJump;
   const jumps =
     jumpSpec === undefined || jumpSpec === 'none'
@@ -82,7 +77,8 @@ export function resolveSsh(
       user,
       port,
       ...(identityFile !== undefined && { identityFile }),
-      knownHosts,
+      knownHosts: knownHosts as string,
+      otherKnownHosts,
       connectTimeoutMs: Math.round(
         (ssh.connect_timeout ?? found.connectTimeout ?? sshDefaults.connect_timeout) * 1000,
       ),
@@ -92,6 +88,40 @@ export function resolveSsh(
       ...(config && !config.missing && { configNote: configNote(alias, found, config) }),
     },
   };
+}
+
+// OpenSSH's defaults when neither the playbook nor the config names the files.
+const defaultGlobalKnownHosts = ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'];
+
+/**
+ * Every known_hosts file `ssh` would read for the host, user files first: the playbook's
+ * known_hosts (else the config's UserKnownHostsFile, else ~/.ssh/known_hosts and
+ * ~/.ssh/known_hosts2), then GlobalKnownHostsFile (else /etc/ssh/ssh_known_hosts and
+ * ssh_known_hosts2). A key pinned or revoked in any of them must count; the first is the
+ * one --accept-new-host-keys appends to, as ssh does.
+ */
+function knownHostsFiles(
+  ssh: SshDocument,
+  found: SshConfigHost,
+  tokens: Record<string, string>,
+  { homeDir, local }: SshContext,
+): string[] {
+  const fromConfig = (files: readonly string[]) =>
+    files
+      .filter((file) => file.toLowerCase() !== 'none')
+      .map((file) => configPath(expandTokens(file, tokens), homeDir));
+  const defaultUser = local(sshDefaults.known_hosts);
+  const user =
+    ssh.known_hosts !== undefined
+      ? [local(ssh.known_hosts)]
+      : found.userKnownHostsFiles !== undefined && fromConfig(found.userKnownHostsFiles).length > 0
+        ? fromConfig(found.userKnownHostsFiles)
+        : [defaultUser, `${defaultUser}2`];
+  const global =
+    found.globalKnownHostsFiles !== undefined
+      ? fromConfig(found.globalKnownHostsFiles)
+      : defaultGlobalKnownHosts;
+  return [...new Set([...user, ...global])];
 }
 
 /** `cache-a1 per ssh config: HostName 10.0.0.5 (/root/.ssh/config:4), …`: why a host is reached where it is. */

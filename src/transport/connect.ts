@@ -24,6 +24,8 @@ export interface TransportTarget {
     readonly port: number;
     readonly identityFile?: string;
     readonly knownHosts: string;
+    /** known_hosts files searched besides `knownHosts` (never written). */
+    readonly otherKnownHosts?: readonly string[];
     readonly connectTimeoutMs: number;
     /** Bastions to pass through, first hop first. */
     readonly jumps?: readonly JumpHop[];
@@ -62,6 +64,7 @@ export async function openTransport(
   const settings = {
     ...options,
     knownHostsFile: ssh.knownHosts,
+    ...(ssh.otherKnownHosts !== undefined && { otherKnownHostsFiles: ssh.otherKnownHosts }),
     connectTimeoutMs: ssh.connectTimeoutMs,
   };
   const hops = ssh.jumps ?? [];

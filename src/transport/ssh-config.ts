@@ -19,7 +19,10 @@ export interface SshConfigHost {
   readonly identityFiles: readonly string[];
   readonly proxyJump?: string;
   readonly hostKeyAlias?: string;
-  readonly userKnownHostsFile?: string;
+  /** UserKnownHostsFile's files, in order (it takes several), `~` and tokens not yet expanded. */
+  readonly userKnownHostsFiles?: readonly string[];
+  /** GlobalKnownHostsFile's files, in order. */
+  readonly globalKnownHostsFiles?: readonly string[];
   readonly connectTimeout?: number;
   /** `file:line` of each directive that set a value above, by lower-case name. */
   readonly origins: Readonly<Record<string, ConfigOrigin>>;
@@ -197,7 +200,12 @@ function lookupHost(config: SSHConfig, name: string): SshConfigHost {
   const port = one('port');
   const proxyJump = one('proxyjump');
   const hostKeyAlias = one('hostkeyalias');
-  const userKnownHostsFile = one('userknownhostsfile');
+  const many = (key: string): string[] | undefined => {
+    const value = computed[key];
+    return value === undefined ? undefined : [value].flat();
+  };
+  const userKnownHostsFiles = many('userknownhostsfile');
+  const globalKnownHostsFiles = many('globalknownhostsfile');
   const connectTimeout = one('connecttimeout');
   const identityFiles = [computed.identityfile ?? []].flat();
   for (const [key, value] of Object.entries({
@@ -206,7 +214,8 @@ function lookupHost(config: SSHConfig, name: string): SshConfigHost {
     port,
     proxyjump: proxyJump,
     hostkeyalias: hostKeyAlias,
-    userknownhostsfile: userKnownHostsFile,
+    userknownhostsfile: userKnownHostsFiles?.[0],
+    globalknownhostsfile: globalKnownHostsFiles?.[0],
     connecttimeout: connectTimeout,
     identityfile: identityFiles[0],
   })) {
@@ -221,7 +230,8 @@ function lookupHost(config: SSHConfig, name: string): SshConfigHost {
     identityFiles,
     ...(proxyJump !== undefined && { proxyJump }),
     ...(hostKeyAlias !== undefined && { hostKeyAlias }),
-    ...(userKnownHostsFile !== undefined && { userKnownHostsFile }),
+    ...(userKnownHostsFiles !== undefined && { userKnownHostsFiles }),
+    ...(globalKnownHostsFiles !== undefined && { globalKnownHostsFiles }),
     ...(timeout !== undefined && timeout > 0 && { connectTimeout: timeout }),
     origins: found,
   };

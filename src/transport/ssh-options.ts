@@ -13,7 +13,10 @@ export interface SshOptions extends TransportHooks {
   readonly user: string;
   /** Absent means ssh-agent only. */
   readonly identityFile?: string;
+  /** The first user known_hosts file: searched, and the only one --accept-new-host-keys writes to. */
   readonly knownHostsFile: string;
+  /** The other known_hosts files OpenSSH would read (user, then global): searched, never written. */
+  readonly otherKnownHostsFiles?: readonly string[];
   readonly connectTimeoutMs: number;
   /** Defaults to `$SSH_AUTH_SOCK`. */
   readonly agentSocket?: string;

@@ -168,6 +168,11 @@ hosts:
       user: 'tester',
       port: 22,
       knownHosts: join(home, '.ssh', 'known_hosts'),
+      otherKnownHosts: [
+        join(home, '.ssh', 'known_hosts2'),
+        '/etc/ssh/ssh_known_hosts',
+        '/etc/ssh/ssh_known_hosts2',
+      ],
       connectTimeoutMs: 10_000,
     });
     expect(here?.address).toBe('cache-a2');

@@ -115,6 +115,14 @@ export function connector(options: { readonly acceptNewHostKeys: boolean }, sink
         key_type: accepted.keyType,
         fingerprint: accepted.fingerprint,
       }),
+    onLegacyAlgorithms: (warning) =>
+      sink({
+        event: 'ssh-legacy-algorithms',
+        host: warning.host,
+        ...(warning.via !== undefined && { via: warning.via }),
+        offered: warning.offered,
+        in_use: warning.inUse,
+      }),
     onCommand: (c) =>
       sink({
         event: 'command',

@@ -83,6 +83,8 @@ export function resolveSsh(
         (ssh.connect_timeout ?? found.connectTimeout ?? sshDefaults.connect_timeout) * 1000,
       ),
       ...(jumps.length > 0 && { jumps }),
+      ...(ssh.legacy_algorithms !== undefined &&
+        ssh.legacy_algorithms.length > 0 && { legacyAlgorithms: ssh.legacy_algorithms }),
       ...(found.hostKeyAlias !== undefined && { hostKeyAlias: found.hostKeyAlias }),
       // A missing ~/.ssh/config is the common case, not worth a word in every message.
       ...(config && !config.missing && { configNote: configNote(alias, found, config) }),

@@ -21,6 +21,8 @@ export interface SshSettings {
   readonly knownHosts: string;
   /** The other known_hosts files ssh would read (user, then global), searched but never written. */
   readonly otherKnownHosts?: readonly string[];
+  /** ssh.legacy_algorithms: weak algorithms offered after OpenSSH's defaults (absent: none). */
+  readonly legacyAlgorithms?: readonly string[];
   readonly connectTimeoutMs: number;
   /** The hops to pass through, first hop first (ssh.jump, or ProxyJump from the ssh config); absent: direct. */
   readonly jumps?: readonly JumpHost[];

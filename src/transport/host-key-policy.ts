@@ -19,27 +19,18 @@ import { recordHostKey } from './known-hosts-writer.js';
 import { quote } from './quote.js';
 import type { SshOptions } from './ssh-options.js';
 
-// ssh2's default preference, which it negotiates in this order unless told otherwise.
-const hostKeyAlgorithms = [
-  'ssh-ed25519',
-  'ecdsa-sha2-nistp256',
-  'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
-  'rsa-sha2-512',
-  'rsa-sha2-256',
-  'ssh-rsa',
-];
-
 // Like OpenSSH, ask first for the key types known_hosts already has for this host:
 // otherwise a host known by its RSA key would offer ed25519 and look "unknown".
-export function preferredHostKeyAlgorithms(knownTypes: readonly string[]): string[] | undefined {
+// `offered` is the whole list (ssh-algorithms.ts), which bounds what may be asked for:
+// an RSA host is asked for SHA-2 signatures, and for ssh-rsa only when that is offered.
+export function preferredHostKeyAlgorithms(
+  knownTypes: readonly string[],
+  offered: readonly string[],
+): string[] {
   const preferred = knownTypes
     .flatMap((type) => (type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type]))
-    .filter(
-      (algorithm, index, all) => hostKeyAlgorithms.includes(algorithm) && all.indexOf(algorithm) === index,
-    );
-  if (preferred.length === 0) return undefined;
-  return [...preferred, ...hostKeyAlgorithms.filter((a) => !preferred.includes(a))];
+    .filter((algorithm, index, all) => offered.includes(algorithm) && all.indexOf(algorithm) === index);
+  return [...preferred, ...offered.filter((a) => !preferred.includes(a))];
 }
 
 function describeHost(address: string, port: number): string {

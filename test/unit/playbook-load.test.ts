@@ -231,7 +231,7 @@ describe('positions and wording', () => {
         line: 10,
         col: 12,
         message:
-          'hosts.host1.ssh: unknown key "flavour"; the keys allowed here are "user", "port", "identity_file", "known_hosts", "connect_timeout", "jump" and "config_file"',
+          'hosts.host1.ssh: unknown key "flavour"; the keys allowed here are "user", "port", "identity_file", "known_hosts", "connect_timeout", "jump", "legacy_algorithms" and "config_file"',
       },
     ]);
   });

@@ -4,7 +4,7 @@
 
 import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import type { SshConfigFile, SshConfigHost } from '../transport/ssh-config.js';
+import { portProblem, type SshConfigFile, type SshConfigHost } from '../transport/ssh-config.js';
 import { type SshDocument, sshDefaults } from './document.generated.js';
 
 export type { SshDocument } from './document.generated.js';
@@ -18,6 +18,8 @@ export interface SshContext {
   readonly local: (path: string) => string;
   /** The host's ssh config (none when `config_file: none`). */
   readonly config?: SshConfigFile;
+  /** Told each config value refused (`file:line: Port 0 is not …`); the value is then not used. */
+  readonly onConfigProblem?: (message: string) => void;
 }
 
 /** `config_file` as the host resolves it; undefined for `none`. */
@@ -59,6 +61,14 @@ export function resolveSsh(
 ): { address: string; ssh: SshSettings } {
   const { homeDir, userName, local, config } = context;
   const found = config?.lookup(alias) ?? { identityFiles: [], origins: {} };
+  // Only a value the host would take from the config: the playbook's own wins over it.
+  const overridden = new Set([
+    ...(ssh.port !== undefined ? ['port'] : []),
+    ...(ssh.connect_timeout !== undefined ? ['connecttimeout'] : []),
+  ]);
+  for (const { key, message } of found.invalid ?? []) {
+    if (!overridden.has(key)) context.onConfigProblem?.(message);
+  }
   const address = found.hostName !== undefined ? expandTokens(found.hostName, { h: alias }) : alias;
   const user = ssh.user ?? found.user ?? userName;
   const port = ssh.port ?? found.port ?? sshDefaults.port;
@@ -70,7 +80,16 @@ export function resolveSsh(
   const jumps =
     jumpSpec === undefined || jumpSpec === 'none'
       ? []
-      : jumpHosts(jumpSpec, identityFile, { ...context, config }, new Set([alias]));
+      : jumpHosts(
+          jumpSpec,
+          ssh.jump === undefined ? found.origins.proxyjump : undefined,
+          identityFile,
+          {
+            ...context,
+            ...(config && { config }),
+          },
+          new Set([alias]),
+        );
   return {
     address,
     ssh: {
@@ -159,6 +178,8 @@ export function parseJump(spec: string): { user?: string; host: string; port?: n
 // ProxyJump puts further hops before it. `seen` stops a config whose hops loop.
 function jumpHosts(
   spec: string,
+  /** `file:line` when the spec is a ProxyJump of the config (the playbook's ssh.jump is checked by validate). */
+  specOrigin: string | undefined,
   targetIdentity: string | undefined,
   context: SshContext,
   seen: Set<string>,
@@ -169,9 +190,25 @@ function jumpHosts(
     const label = part.trim();
     if (label === '') return;
     const { user: specUser, host, port: specPort } = parseJump(label);
+    const portWhy = specPort === undefined ? undefined : portProblem(specPort);
+    if (specOrigin !== undefined && portWhy !== undefined) {
+      context.onConfigProblem?.(`${specOrigin}: ProxyJump ${spec}: port ${specPort} ${portWhy}`);
+    }
     const found = config?.lookup(host) ?? { identityFiles: [], origins: {} };
+    // A hop takes only its Port from its own config entry (and not when the spec names one).
+    for (const { key, message } of found.invalid ?? []) {
+      if (key === 'port' && specPort === undefined) context.onConfigProblem?.(message);
+    }
     if (index === 0 && found.proxyJump !== undefined && found.proxyJump !== 'none' && !seen.has(host)) {
-      hops.push(...jumpHosts(found.proxyJump, targetIdentity, context, new Set([...seen, host])));
+      hops.push(
+        ...jumpHosts(
+          found.proxyJump,
+          found.origins.proxyjump,
+          targetIdentity,
+          context,
+          new Set([...seen, host]),
+        ),
+      );
     }
     const address = found.hostName !== undefined ? expandTokens(found.hostName, { h: host }) : host;
     const user = specUser ?? found.user ?? userName;

@@ -10,6 +10,7 @@ import { selectHosts } from './limit.js';
 import { loadPlaybookSource } from './load.js';
 import { controllerEnvironment, resolvePlaybook } from './resolve.js';
 import { playbookDocument } from './schema.js';
+import { shortSecretProblems } from './secret-lengths.js';
 import type { PlaybookSource } from './source.js';
 import { sourceTarballProblems } from './source-tarball-check.js';
 import { loadSshConfigs, sshConfigValueProblems } from './ssh-config-files.js';
@@ -80,6 +81,7 @@ export async function loadPlaybookForRun(
     ...(await identityFileProblems(source, hosts, inventory)),
     ...(await backupDirProblems(source, playbook)),
     ...(await authVariableProblems(source, hosts)),
+    ...shortSecretProblems(source, hosts),
     // An upgrade's tarball, when it is here: a missing one is build's to report (a
     // re-run with every host built needs none).
     ...(options.checkSource ? await sourceTarballProblems(source, playbook) : []),

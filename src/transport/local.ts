@@ -23,7 +23,18 @@ import type { HeldCommand, RunOptions, RunResult, TransferMethod, UploadProgress
 // see this much of memplay's environment and no more. memplay's own variables stay
 // out — its secrets (MEMPLAY_BECOME_PASSWORD reaches sudo on stdin, never through the
 // environment), and anything else a child has no use for.
-const passedVariables = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR', 'TERM'];
+const passedVariables = [
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'LANG',
+  'LANGUAGE',
+  'TZ',
+  'TMPDIR',
+  'TERM',
+];
 const passedPrefixes = ['LC_', 'XDG_RUNTIME_DIR'];
 
 /** The environment a local host's command runs with: `environment` less everything it does not need. */

@@ -10,7 +10,7 @@ import type { BatchPosition, EventSink, RunEvent } from '../report/events.js';
 import { jsonRenderer } from '../report/json.js';
 import { plainRenderer } from '../report/plain.js';
 import { prettyRenderer } from '../report/pretty.js';
-import { redactEvent, secretsIn } from '../report/redact.js';
+import { type Redaction, redaction, secretsIn } from '../report/redact.js';
 import { defaultLogRoot, openRunLog } from '../report/run-log.js';
 import type { Job } from '../tasks/task.js';
 import { type Connector, createConnector } from '../transport/connect.js';
@@ -115,6 +115,14 @@ export function connector(options: { readonly acceptNewHostKeys: boolean }, sink
         key_type: accepted.keyType,
         fingerprint: accepted.fingerprint,
       }),
+    onLegacyAlgorithms: (warning) =>
+      sink({
+        event: 'ssh-legacy-algorithms',
+        host: warning.host,
+        ...(warning.via !== undefined && { via: warning.via }),
+        offered: warning.offered,
+        in_use: warning.inUse,
+      }),
     onCommand: (c) =>
       sink({
         event: 'command',
@@ -126,6 +134,12 @@ export function connector(options: { readonly acceptNewHostKeys: boolean }, sink
         stderr: c.stderr,
       }),
   });
+}
+
+/** The secrets of this run: memplay's own variables and every variable the hosts' playbook settings name. */
+export function runRedaction(hosts: readonly HostConfig[], env: NodeJS.ProcessEnv = process.env): Redaction {
+  const named = hosts.flatMap((host) => (host.memcached.auth ? [host.memcached.auth.passwordVariable] : []));
+  return redaction(secretsIn(env, named));
 }
 
 /** Loads the playbook, runs the built-in pipeline for the job on the selected hosts, renders it. */
@@ -151,16 +165,17 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
   const runLog = openRunLog(options.logDir ?? (process.env.MEMPLAY_LOG_DIR || defaultLogRoot), (message) =>
     process.stderr.write(`${message}\n`),
   );
-  // Every event is redacted once, here, before any view or the log sees it.
-  const secrets = secretsIn(process.env);
+  // One redaction for every sink: each event is redacted once, here, before any view or
+  // the log sees it, and the journal writes through the same one.
+  const redact = runRedaction(hosts);
   const emit: EventSink = (raw) => {
-    const event = stampEvent(redactEvent(raw, secrets), options.runId);
+    const event = stampEvent(redact.event(raw), options.runId);
     runLog?.record(event);
     view.sink(event);
   };
 
   // --check writes nothing anywhere, the journal included.
-  const journal = options.check ? undefined : openJournal(playbook.backup.dir, options.runId);
+  const journal = options.check ? undefined : openJournal(playbook.backup.dir, options.runId, redact.value);
   const interrupt = new AbortController();
   let interrupts = 0;
   const onSigint = () => {

@@ -88,6 +88,11 @@ export function renderDocumentTypes(schema: object): string {
         return 'boolean';
       case 'array': {
         const item = typeOf((node.items ?? {}) as SchemaNode, indent);
+        // A union too long for one line: one member a line, as the formatter writes it.
+        if (item.length > 80 && item.includes(' | ')) {
+          const lines = item.split(' | ').map((member) => `${indent}  | ${member}\n`);
+          return `readonly (\n${lines.join('')}${indent})[]`;
+        }
         return /[ |]/.test(item) ? `readonly (${item})[]` : `readonly ${item}[]`;
       }
       case 'object':

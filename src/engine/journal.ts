@@ -60,7 +60,12 @@ export interface Journal {
  * the backups). Undefined when others may write to the folder: the backup
  * preflight refuses that folder with the fix, and nothing is written there.
  */
-export function openJournal(backupDir: string, run: string): Journal | undefined {
+export function openJournal(
+  backupDir: string,
+  run: string,
+  /** The run's redaction (report/redact.ts): a task's detail can quote a command's output. */
+  redact: (entry: JournalEntry) => JournalEntry = (entry) => entry,
+): Journal | undefined {
   const existing = statSync(backupDir, { throwIfNoEntry: false });
   if (existing && (existing.mode & 0o022) !== 0) return undefined;
   mkdirSync(backupDir, { recursive: true, mode: 0o700 });
@@ -75,7 +80,7 @@ export function openJournal(backupDir: string, run: string): Journal | undefined
     append(entry) {
       if (broken) return;
       try {
-        writeSync(fd, `${JSON.stringify({ at: new Date().toISOString(), run, ...entry })}\n`);
+        writeSync(fd, `${JSON.stringify({ at: new Date().toISOString(), run, ...redact(entry) })}\n`);
         fsyncSync(fd);
       } catch (error) {
         broken = true;

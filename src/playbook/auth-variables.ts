@@ -1,5 +1,6 @@
 import type { Diagnostic } from '../errors.js';
 import { credentialsProblem } from '../memcached/ascii-auth.js';
+import { minimumSecretLength } from './secret-keys.js';
 import type { PlaybookSource } from './source.js';
 import type { HostConfig } from './types.js';
 
@@ -25,9 +26,12 @@ export async function authVariableProblems(
       const problem =
         value === undefined || value === ''
           ? 'is not set'
-          : credentialsProblem(
-              key === 'user_env' ? { user: value, password: 'x' } : { user: 'x', password: value },
-            );
+          : key === 'password_env' && value.length < minimumSecretLength
+            ? `holds a password of ${value.length} character${value.length === 1 ? '' : 's'}, shorter than the ` +
+              `${minimumSecretLength} memplay can keep out of its output (it is redacted by value)`
+            : credentialsProblem(
+                key === 'user_env' ? { user: value, password: 'x' } : { user: 'x', password: value },
+              );
       if (problem === undefined) return;
       const path = [...base, key];
       found.set(

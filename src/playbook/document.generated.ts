@@ -107,6 +107,22 @@ export interface SshDocument {
   readonly connect_timeout?: number;
   /** Jump hosts */
   readonly jump?: string;
+  /** Legacy SSH algorithms */
+  readonly legacy_algorithms?: readonly (
+    | 'ssh-rsa'
+    | 'ssh-dss'
+    | 'diffie-hellman-group14-sha1'
+    | 'diffie-hellman-group-exchange-sha1'
+    | 'diffie-hellman-group1-sha1'
+    | 'aes128-cbc'
+    | 'aes192-cbc'
+    | 'aes256-cbc'
+    | '3des-cbc'
+    | 'hmac-sha1-etm@openssh.com'
+    | 'hmac-sha1'
+    | 'hmac-sha1-96'
+    | 'hmac-md5'
+  )[];
   /** SSH client config */
   readonly config_file?: string;
 }

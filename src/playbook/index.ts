@@ -10,9 +10,10 @@ import { selectHosts } from './limit.js';
 import { loadPlaybookSource } from './load.js';
 import { controllerEnvironment, resolvePlaybook } from './resolve.js';
 import { playbookDocument } from './schema.js';
+import { shortSecretProblems } from './secret-lengths.js';
 import type { PlaybookSource } from './source.js';
 import { sourceTarballProblems } from './source-tarball-check.js';
-import { loadSshConfigs } from './ssh-config-files.js';
+import { loadSshConfigs, sshConfigValueProblems } from './ssh-config-files.js';
 import type { HostConfig, Playbook } from './types.js';
 import { checkPlaybook, orderDiagnostics } from './validate.js';
 
@@ -27,8 +28,17 @@ export async function validatePlaybookFile(file: string): Promise<Diagnostic[]> 
     // A tarball that is here must be the one the playbook pins; one that is not
     // may live only on the machine that runs apply.
     const document = withInventory(playbookDocument(source.data()), inventory);
-    const playbook = resolvePlaybook(document, resolve(file));
-    problems.push(...(await sourceTarballProblems(source, playbook)));
+    // The ssh configs are read as apply reads them, for the values a host would take from
+    // them (a config that cannot be read is apply's to report: validate may run elsewhere).
+    const environment = controllerEnvironment();
+    const ssh = await loadSshConfigs(source, document, resolve(file), environment);
+    const fromConfig = sshConfigValueProblems(source);
+    const playbook = resolvePlaybook(document, resolve(file), {
+      ...environment,
+      sshConfigs: ssh.configs,
+      onSshConfigProblem: fromConfig.report,
+    });
+    problems.push(...fromConfig.problems, ...(await sourceTarballProblems(source, playbook)));
   }
   return orderDiagnostics(problems);
 }
@@ -71,6 +81,7 @@ export async function loadPlaybookForRun(
     ...(await identityFileProblems(source, hosts, inventory)),
     ...(await backupDirProblems(source, playbook)),
     ...(await authVariableProblems(source, hosts)),
+    ...shortSecretProblems(source, hosts),
     // An upgrade's tarball, when it is here: a missing one is build's to report (a
     // re-run with every host built needs none).
     ...(options.checkSource ? await sourceTarballProblems(source, playbook) : []),
@@ -89,7 +100,13 @@ async function loadValidPlaybook(
   // ~/.ssh/config (or ssh.config_file) is read here, once, so resolving stays pure.
   const ssh = await loadSshConfigs(source, document, resolve(file), environment);
   if (ssh.problems.length > 0) throw new PlaybookError(orderDiagnostics(ssh.problems));
-  const resolved = resolvePlaybook(document, resolve(file), { ...environment, sshConfigs: ssh.configs });
+  const fromConfig = sshConfigValueProblems(source);
+  const resolved = resolvePlaybook(document, resolve(file), {
+    ...environment,
+    sshConfigs: ssh.configs,
+    onSshConfigProblem: fromConfig.report,
+  });
+  if (fromConfig.problems.length > 0) throw new PlaybookError(orderDiagnostics(fromConfig.problems));
   const playbook = {
     ...resolved,
     hosts: resolved.hosts.map((host) => withOrigins(source, inventory, host)),

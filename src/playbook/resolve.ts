@@ -40,6 +40,8 @@ export interface ControllerEnvironment {
   readonly sshConfigFile?: string;
   /** The ssh configs already read, by absolute path; a host whose config is not here reads none. */
   readonly sshConfigs?: ReadonlyMap<string, SshConfigFile>;
+  /** Told each ssh config value a host would use and memplay refuses (a bad Port, ConnectTimeout, …). */
+  readonly onSshConfigProblem?: (host: string, message: string) => void;
 }
 
 export function controllerEnvironment(): ControllerEnvironment {
@@ -201,6 +203,7 @@ function resolveHost(
     userName: environment.userName,
     local,
     ...(config && { config }),
+    onConfigProblem: (message) => environment.onSshConfigProblem?.(name, message),
   });
   return {
     name,

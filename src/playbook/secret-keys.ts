@@ -29,3 +29,21 @@ export function secretKeyMessage(key: string): string {
     `if it is encrypted) or ssh-agent; for sudo set ${becomeVariable}`
   );
 }
+
+/** The credential variables memplay reads; any other MEMPLAY_* variable named like a secret counts too. */
+export const secretVariables = [becomeVariable, passphraseVariable] as const;
+
+/** Whether the environment variable `name` holds a secret by memplay's naming rule. */
+export function isSecretVariable(name: string): boolean {
+  return (
+    (secretVariables as readonly string[]).includes(name) ||
+    (name.startsWith('MEMPLAY_') && looksLikeSecret(name.slice('MEMPLAY_'.length)))
+  );
+}
+
+/**
+ * Secrets are taken out of every output by their value: a one-character password would
+ * turn `1.6.38` into `[redacted].6.38` and still be guessable from what was left. Below
+ * this length memplay refuses the value instead of printing around it.
+ */
+export const minimumSecretLength = 6;

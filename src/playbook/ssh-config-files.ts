@@ -64,3 +64,29 @@ function settingPath(source: PlaybookSource, host: string): string[] | undefined
   const shared = ['defaults', 'ssh', 'config_file'];
   return source.nodeAt(shared) ? shared : undefined;
 }
+
+/**
+ * Collects the ssh config values hosts would use and memplay refuses, as diagnostics at the
+ * setting that names the config (or the host's address): one per host and message.
+ */
+export function sshConfigValueProblems(source: PlaybookSource): {
+  report: (host: string, message: string) => void;
+  problems: Diagnostic[];
+} {
+  const problems: Diagnostic[] = [];
+  const seen = new Set<string>();
+  const report = (host: string, message: string) => {
+    if (seen.has(`${host}\u0000${message}`)) return;
+    seen.add(`${host}\u0000${message}`);
+    const setting = settingPath(source, host);
+    const listed = source.nodeAt(['hosts', host]) !== undefined;
+    const at = setting ?? (listed ? ['hosts', host, 'address'] : ['hosts_from']);
+    problems.push(
+      source.diagnostic(
+        at,
+        `hosts.${host}: ssh config ${message}; fix the config, or set the value in the playbook's ssh settings`,
+      ),
+    );
+  };
+  return { report, problems };
+}

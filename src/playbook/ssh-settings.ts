@@ -4,7 +4,7 @@
 
 import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import type { SshConfigFile, SshConfigHost } from '../transport/ssh-config.js';
+import { portProblem, type SshConfigFile, type SshConfigHost } from '../transport/ssh-config.js';
 import { type SshDocument, sshDefaults } from './document.generated.js';
 
 export type { SshDocument } from './document.generated.js';
@@ -18,6 +18,8 @@ export interface SshContext {
   readonly local: (path: string) => string;
   /** The host's ssh config (none when `config_file: none`). */
   readonly config?: SshConfigFile;
+  /** Told each config value refused (`file:line: Port 0 is not …`); the value is then not used. */
+  readonly onConfigProblem?: (message: string) => void;
 }
 
 /** `config_file` as the host resolves it; undefined for `none`. */
@@ -59,39 +61,88 @@ export function resolveSsh(
 ): { address: string; ssh: SshSettings } {
   const { homeDir, userName, local, config } = context;
   const found = config?.lookup(alias) ?? { identityFiles: [], origins: {} };
+  // Only a value the host would take from the config: the playbook's own wins over it.
+  const overridden = new Set([
+    ...(ssh.port !== undefined ? ['port'] : []),
+    ...(ssh.connect_timeout !== undefined ? ['connecttimeout'] : []),
+  ]);
+  for (const { key, message } of found.invalid ?? []) {
+    if (!overridden.has(key)) context.onConfigProblem?.(message);
+  }
   const address = found.hostName !== undefined ? expandTokens(found.hostName, { h: alias }) : alias;
   const user = ssh.user ?? found.user ?? userName;
   const port = ssh.port ?? found.port ?? sshDefaults.port;
   const tokens = { h: address, n: alias, d: homeDir, u: userName, r: user, p: String(port) };
   const identityFile =
     ssh.identity_file !== undefined ? local(ssh.identity_file) : firstIdentity(found, tokens, homeDir);
-  const knownHosts =
-    ssh.known_hosts !== undefined
-      ? local(ssh.known_hosts)
-      : found.userKnownHostsFile !== undefined
-        ? configPath(expandTokens(found.userKnownHostsFile, tokens), homeDir)
-        : local(sshDefaults.known_hosts);
+  const [knownHosts, ...otherKnownHosts] = knownHostsFiles(ssh, found, tokens, context);
   const jumpSpec = ssh.jump ?? found.proxyJump;
   const jumps =
     jumpSpec === undefined || jumpSpec === 'none'
       ? []
-      : jumpHosts(jumpSpec, identityFile, { ...context, config }, new Set([alias]));
+      : jumpHosts(
+          jumpSpec,
+          ssh.jump === undefined ? found.origins.proxyjump : undefined,
+          identityFile,
+          {
+            ...context,
+            ...(config && { config }),
+          },
+          new Set([alias]),
+        );
   return {
     address,
     ssh: {
       user,
       port,
       ...(identityFile !== undefined && { identityFile }),
-      knownHosts,
+      knownHosts: knownHosts as string,
+      otherKnownHosts,
       connectTimeoutMs: Math.round(
         (ssh.connect_timeout ?? found.connectTimeout ?? sshDefaults.connect_timeout) * 1000,
       ),
       ...(jumps.length > 0 && { jumps }),
+      ...(ssh.legacy_algorithms !== undefined &&
+        ssh.legacy_algorithms.length > 0 && { legacyAlgorithms: ssh.legacy_algorithms }),
       ...(found.hostKeyAlias !== undefined && { hostKeyAlias: found.hostKeyAlias }),
       // A missing ~/.ssh/config is the common case, not worth a word in every message.
       ...(config && !config.missing && { configNote: configNote(alias, found, config) }),
     },
   };
+}
+
+// OpenSSH's defaults when neither the playbook nor the config names the files.
+const defaultGlobalKnownHosts = ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'];
+
+/**
+ * Every known_hosts file `ssh` would read for the host, user files first: the playbook's
+ * known_hosts (else the config's UserKnownHostsFile, else ~/.ssh/known_hosts and
+ * ~/.ssh/known_hosts2), then GlobalKnownHostsFile (else /etc/ssh/ssh_known_hosts and
+ * ssh_known_hosts2). A key pinned or revoked in any of them must count; the first is the
+ * one --accept-new-host-keys appends to, as ssh does.
+ */
+function knownHostsFiles(
+  ssh: SshDocument,
+  found: SshConfigHost,
+  tokens: Record<string, string>,
+  { homeDir, local }: SshContext,
+): string[] {
+  const fromConfig = (files: readonly string[]) =>
+    files
+      .filter((file) => file.toLowerCase() !== 'none')
+      .map((file) => configPath(expandTokens(file, tokens), homeDir));
+  const defaultUser = local(sshDefaults.known_hosts);
+  const user =
+    ssh.known_hosts !== undefined
+      ? [local(ssh.known_hosts)]
+      : found.userKnownHostsFiles !== undefined && fromConfig(found.userKnownHostsFiles).length > 0
+        ? fromConfig(found.userKnownHostsFiles)
+        : [defaultUser, `${defaultUser}2`];
+  const global =
+    found.globalKnownHostsFiles !== undefined
+      ? fromConfig(found.globalKnownHostsFiles)
+      : defaultGlobalKnownHosts;
+  return [...new Set([...user, ...global])];
 }
 
 /** `cache-a1 per ssh config: HostName 10.0.0.5 (/root/.ssh/config:4), …`: why a host is reached where it is. */
@@ -127,6 +178,8 @@ export function parseJump(spec: string): { user?: string; host: string; port?: n
 // ProxyJump puts further hops before it. `seen` stops a config whose hops loop.
 function jumpHosts(
   spec: string,
+  /** `file:line` when the spec is a ProxyJump of the config (the playbook's ssh.jump is checked by validate). */
+  specOrigin: string | undefined,
   targetIdentity: string | undefined,
   context: SshContext,
   seen: Set<string>,
@@ -137,9 +190,25 @@ function jumpHosts(
     const label = part.trim();
     if (label === '') return;
     const { user: specUser, host, port: specPort } = parseJump(label);
+    const portWhy = specPort === undefined ? undefined : portProblem(specPort);
+    if (specOrigin !== undefined && portWhy !== undefined) {
+      context.onConfigProblem?.(`${specOrigin}: ProxyJump ${spec}: port ${specPort} ${portWhy}`);
+    }
     const found = config?.lookup(host) ?? { identityFiles: [], origins: {} };
+    // A hop takes only its Port from its own config entry (and not when the spec names one).
+    for (const { key, message } of found.invalid ?? []) {
+      if (key === 'port' && specPort === undefined) context.onConfigProblem?.(message);
+    }
     if (index === 0 && found.proxyJump !== undefined && found.proxyJump !== 'none' && !seen.has(host)) {
-      hops.push(...jumpHosts(found.proxyJump, targetIdentity, context, new Set([...seen, host])));
+      hops.push(
+        ...jumpHosts(
+          found.proxyJump,
+          found.origins.proxyjump,
+          targetIdentity,
+          context,
+          new Set([...seen, host]),
+        ),
+      );
     }
     const address = found.hostName !== undefined ? expandTokens(found.hostName, { h: host }) : host;
     const user = specUser ?? found.user ?? userName;

@@ -17,8 +17,12 @@ export interface SshSettings {
   readonly port: number;
   /** Absolute path after `~` expansion; absent means ssh-agent only. */
   readonly identityFile?: string;
-  /** Absolute path after `~` expansion. */
+  /** Absolute path after `~` expansion: searched first, and the file --accept-new-host-keys writes to. */
   readonly knownHosts: string;
+  /** The other known_hosts files ssh would read (user, then global), searched but never written. */
+  readonly otherKnownHosts?: readonly string[];
+  /** ssh.legacy_algorithms: weak algorithms offered after OpenSSH's defaults (absent: none). */
+  readonly legacyAlgorithms?: readonly string[];
   readonly connectTimeoutMs: number;
   /** The hops to pass through, first hop first (ssh.jump, or ProxyJump from the ssh config); absent: direct. */
   readonly jumps?: readonly JumpHost[];

@@ -1,4 +1,5 @@
 import type { Diagnostic } from '../errors.js';
+import { portProblem } from '../transport/ssh-config.js';
 import { memcachedDefaults } from './document.generated.js';
 import { hostPathProblems } from './host-paths.js';
 import { combinedHosts, inventoryHost } from './hosts-from.js';
@@ -6,6 +7,7 @@ import type { Inventory } from './inventory.js';
 import { isRecord, mergeHostSettings, type RawRecord } from './merge.js';
 import { schemaDiagnostics } from './schema-messages.js';
 import { displayPath, type Path, type PlaybookSource } from './source.js';
+import { parseJump } from './ssh-settings.js';
 import { taskListProblems } from './task-list.js';
 import { textValueProblems } from './text-values.js';
 import { closestName } from './words.js';
@@ -53,7 +55,35 @@ function semanticDiagnostics(
     ...serviceProblems(source, data.defaults, hosts),
     ...hostPathProblems(source, data.defaults, isRecord(data.hosts) ? data.hosts : {}),
     ...taskListProblems(source, data.tasks),
+    ...jumpPortProblems(source, data),
   ];
+}
+
+// The schema's pattern for ssh.jump takes any 1 to 5 digits as a port; 0 or 99999 is
+// caught here, with the same bounds as ssh.port (and as a ProxyJump from the ssh config).
+function jumpPortProblems(source: PlaybookSource, data: RawRecord): Diagnostic[] {
+  const places: Path[] = [['defaults', 'ssh', 'jump']];
+  if (isRecord(data.hosts))
+    for (const name of Object.keys(data.hosts)) places.push(['hosts', name, 'ssh', 'jump']);
+  const found: Diagnostic[] = [];
+  for (const path of places) {
+    const spec = valueAt(data, path);
+    if (typeof spec !== 'string' || spec === 'none') continue;
+    for (const hop of spec.split(',')) {
+      const { port } = parseJump(hop.trim());
+      const why = port === undefined ? undefined : portProblem(port);
+      if (why !== undefined) {
+        found.push(source.diagnostic(path, `${displayPath(path)}: port ${port} of "${hop.trim()}" ${why}`));
+      }
+    }
+  }
+  return found;
+}
+
+function valueAt(data: unknown, path: Path): unknown {
+  let node = data;
+  for (const key of path) node = isRecord(node) ? node[String(key)] : undefined;
+  return node;
 }
 
 // With hosts_from, a playbook entry needs an address only for a host the inventory does

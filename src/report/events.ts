@@ -216,6 +216,18 @@ export type RunEvent =
       readonly key_type: string;
       readonly fingerprint: string;
     }
+  /**
+   * A connection offered the weak algorithms `ssh.legacy_algorithms` names (a warning):
+   * `in_use` are those the key exchange settled on, empty when the server chose strong ones.
+   */
+  | {
+      readonly event: 'ssh-legacy-algorithms';
+      readonly host: string;
+      /** The jump host the connection went through, if any. */
+      readonly via?: string;
+      readonly offered: readonly string[];
+      readonly in_use: readonly string[];
+    }
   | {
       readonly event: 'command';
       readonly host: string;

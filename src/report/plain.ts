@@ -37,6 +37,9 @@ export function plainRenderer(write: (line: string) => void, verbose: boolean): 
       case 'host-key-accepted':
         write(hostKeyAcceptedLine(event));
         return;
+      case 'ssh-legacy-algorithms':
+        write(legacyAlgorithmsLine(event));
+        return;
       case 'aborted':
         write(`ABORTED: ${event.reason}`);
         return;
@@ -72,6 +75,16 @@ export function plainRenderer(write: (line: string) => void, verbose: boolean): 
 export function gateLine(event: Extract<RunEvent, { event: 'gate' }>): string {
   const status = event.check && event.status === 'failed' ? 'would fail' : event.status;
   return `${event.host} ${event.task} gate ${event.gate} ${status}: ${event.detail}`;
+}
+
+/** The warning for a connection that offered ssh.legacy_algorithms; the live view prints it too. */
+export function legacyAlgorithmsLine(event: Extract<RunEvent, { event: 'ssh-legacy-algorithms' }>): string {
+  const via = event.via !== undefined ? ` (via ${event.via})` : '';
+  const used =
+    event.in_use.length > 0
+      ? `the server chose ${event.in_use.join(', ')}: upgrade its sshd, then drop them from the playbook`
+      : 'the server chose strong ones, so ssh.legacy_algorithms can be removed';
+  return `${event.host} WARNING: ssh${via} offered weak algorithms ${event.offered.join(', ')} (ssh.legacy_algorithms); ${used}`;
 }
 
 /** The one line that says a host key was trusted on first use; the live view prints it too. */

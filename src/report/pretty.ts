@@ -6,6 +6,7 @@ import {
   batchLine,
   gateLine,
   hostKeyAcceptedLine,
+  legacyAlgorithmsLine,
   pauseLine,
   planDriftLine,
 } from './plain.js';
@@ -180,6 +181,9 @@ export function prettyRenderer(
         return;
       case 'host-key-accepted':
         notes.push(hostKeyAcceptedLine(event));
+        return;
+      case 'ssh-legacy-algorithms':
+        notes.push(legacyAlgorithmsLine(event));
         return;
       case 'aborted':
         notes.push(`ABORTED: ${event.reason}`);

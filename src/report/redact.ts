@@ -1,27 +1,28 @@
-import { looksLikeSecret } from '../playbook/secret-keys.js';
+import { isSecretVariable } from '../playbook/secret-keys.js';
 import type { RunEvent } from './events.js';
 
-// The one place secrets are taken out of what memplay shows and records: every
-// event passes through here before any renderer or the run log sees it. The
-// secrets are the values of the credential environment variables, wherever they
-// appear (a command, its output, an error message). sudo's password goes to sudo
-// on stdin, which no event carries, so it can only leak through an echo: caught here too.
+export { minimumSecretLength, secretVariables } from '../playbook/secret-keys.js';
 
-/** The credential variables memplay reads; any other MEMPLAY_* variable named like a secret counts too. */
-export const secretVariables = ['MEMPLAY_BECOME_PASSWORD', 'MEMPLAY_SSH_PASSPHRASE'] as const;
+// The one place secrets are taken out of what memplay shows and records: one
+// Redaction per run, built here, through which every sink writes — the views and
+// the run log (every event), the journal (every entry) and the error printed at
+// the end. The secrets are the values of the credential environment variables and
+// of the variables the playbook names for secrets (memcached.auth.password_env),
+// wherever they appear (a command, its output, an error message). sudo's password
+// goes to sudo on stdin, which no event carries, so it can only leak through an
+// echo: caught here too.
 
 export interface Secret {
   readonly variable: string;
   readonly value: string;
 }
 
-/** The secrets set in `env`, longest value first so one that holds another is taken out whole. */
-export function secretsIn(env: NodeJS.ProcessEnv): Secret[] {
-  const names = Object.keys(env).filter(
-    (name) =>
-      (secretVariables as readonly string[]).includes(name) ||
-      (name.startsWith('MEMPLAY_') && looksLikeSecret(name.slice('MEMPLAY_'.length))),
-  );
+/**
+ * The secrets set in `env`, longest value first so one that holds another is taken out
+ * whole: memplay's own variables, and `named` (the variables the playbook names for secrets).
+ */
+export function secretsIn(env: NodeJS.ProcessEnv, named: readonly string[] = []): Secret[] {
+  const names = Object.keys(env).filter((name) => isSecretVariable(name) || named.includes(name));
   return names
     .map((variable) => ({ variable, value: env[variable] ?? '' }))
     .filter((secret) => secret.value !== '')
@@ -52,4 +53,23 @@ function redactValue(value: unknown, redact: (text: string) => string): unknown 
 export function redactEvent(event: RunEvent, secrets: readonly Secret[]): RunEvent {
   if (secrets.length === 0) return event;
   return redactValue(event, redactor(secrets)) as RunEvent;
+}
+
+/** One run's redaction, shared by every sink. */
+export interface Redaction {
+  readonly secrets: readonly Secret[];
+  text(text: string): string;
+  /** Any JSON-like value with every string in it redacted (numbers stay numbers). */
+  value<T>(value: T): T;
+  event(event: RunEvent): RunEvent;
+}
+
+export function redaction(secrets: readonly Secret[]): Redaction {
+  const text = redactor(secrets);
+  return {
+    secrets,
+    text,
+    value: <T>(value: T): T => (secrets.length === 0 ? value : (redactValue(value, text) as T)),
+    event: (event) => redactEvent(event, secrets),
+  };
 }

@@ -5,14 +5,15 @@ import type { RawTransport, TransportHooks } from './command-events.js';
 import { JumpConnections, type JumpHop } from './jump.js';
 import { createLocalTransport } from './local.js';
 import { connectSsh } from './ssh.js';
-import type { AcceptedHostKey } from './ssh-options.js';
+import type { AcceptedHostKey, LegacyAlgorithmsOffered } from './ssh-options.js';
 
-export type { AcceptedHostKey } from './ssh-options.js';
+export type { AcceptedHostKey, LegacyAlgorithmsOffered } from './ssh-options.js';
 
 /** How host keys are trusted: strictly, unless `acceptNewHostKeys` (trust on first use). */
 export interface ConnectOptions extends TransportHooks {
   readonly acceptNewHostKeys?: boolean;
   readonly onHostKeyAccepted?: (accepted: AcceptedHostKey) => void;
+  readonly onLegacyAlgorithms?: (warning: LegacyAlgorithmsOffered) => void;
 }
 
 export interface TransportTarget {
@@ -24,6 +25,10 @@ export interface TransportTarget {
     readonly port: number;
     readonly identityFile?: string;
     readonly knownHosts: string;
+    /** known_hosts files searched besides `knownHosts` (never written). */
+    readonly otherKnownHosts?: readonly string[];
+    /** Weak algorithms offered after the defaults (ssh.legacy_algorithms). */
+    readonly legacyAlgorithms?: readonly string[];
     readonly connectTimeoutMs: number;
     /** Bastions to pass through, first hop first. */
     readonly jumps?: readonly JumpHop[];
@@ -62,6 +67,8 @@ export async function openTransport(
   const settings = {
     ...options,
     knownHostsFile: ssh.knownHosts,
+    ...(ssh.otherKnownHosts !== undefined && { otherKnownHostsFiles: ssh.otherKnownHosts }),
+    ...(ssh.legacyAlgorithms !== undefined && { legacyAlgorithms: ssh.legacyAlgorithms }),
     connectTimeoutMs: ssh.connectTimeoutMs,
   };
   const hops = ssh.jumps ?? [];

@@ -1,12 +1,15 @@
 // Which host keys an ssh connection trusts: strictly what known_hosts lists, like
 // OpenSSH's StrictHostKeyChecking=yes, and with --accept-new-host-keys a host with
 // no entry at all (never a changed or re-typed key), recorded only after login.
+// Every file OpenSSH reads is searched: a key pinned or revoked in any of them counts.
 
 import { HostUnreachable } from '../errors.js';
 import {
   checkHostKey,
   entriesForHost,
+  entryPlace,
   fingerprintSha256,
+  type KnownHostEntry,
   type KnownHosts,
   keyTypeOf,
   knownHostsName,
@@ -16,27 +19,18 @@ import { recordHostKey } from './known-hosts-writer.js';
 import { quote } from './quote.js';
 import type { SshOptions } from './ssh-options.js';
 
-// ssh2's default preference, which it negotiates in this order unless told otherwise.
-const hostKeyAlgorithms = [
-  'ssh-ed25519',
-  'ecdsa-sha2-nistp256',
-  'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
-  'rsa-sha2-512',
-  'rsa-sha2-256',
-  'ssh-rsa',
-];
-
 // Like OpenSSH, ask first for the key types known_hosts already has for this host:
 // otherwise a host known by its RSA key would offer ed25519 and look "unknown".
-export function preferredHostKeyAlgorithms(knownTypes: readonly string[]): string[] | undefined {
+// `offered` is the whole list (ssh-algorithms.ts), which bounds what may be asked for:
+// an RSA host is asked for SHA-2 signatures, and for ssh-rsa only when that is offered.
+export function preferredHostKeyAlgorithms(
+  knownTypes: readonly string[],
+  offered: readonly string[],
+): string[] {
   const preferred = knownTypes
     .flatMap((type) => (type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type]))
-    .filter(
-      (algorithm, index, all) => hostKeyAlgorithms.includes(algorithm) && all.indexOf(algorithm) === index,
-    );
-  if (preferred.length === 0) return undefined;
-  return [...preferred, ...hostKeyAlgorithms.filter((a) => !preferred.includes(a))];
+    .filter((algorithm, index, all) => offered.includes(algorithm) && all.indexOf(algorithm) === index);
+  return [...preferred, ...offered.filter((a) => !preferred.includes(a))];
 }
 
 function describeHost(address: string, port: number): string {
@@ -50,30 +44,65 @@ export function keyName(options: SshOptions): { address: string; port: number } 
     : { address: options.address, port: options.port };
 }
 
-/** known_hosts for this connection; unreadable is a refusal, a missing file is an empty one. */
-export async function knownHostsFor(options: SshOptions): Promise<KnownHosts> {
-  try {
-    return await loadKnownHosts(options.knownHostsFile);
-  } catch (error) {
-    throw new HostUnreachable(
-      options.hostName,
-      'host-key-unknown',
-      `cannot read known_hosts ${options.knownHostsFile}: ${(error as Error).message}; check ssh.known_hosts`,
-    );
+/**
+ * Every known_hosts file this connection trusts, read as OpenSSH reads them: the user
+ * files (UserKnownHostsFile, or ssh.known_hosts) then the global ones
+ * (GlobalKnownHostsFile), all searched together. `writeTo` is the first user file,
+ * the only one --accept-new-host-keys ever appends to.
+ */
+export interface TrustedHostKeys {
+  readonly writeTo: string;
+  readonly files: readonly KnownHosts[];
+  readonly entries: readonly KnownHostEntry[];
+}
+
+/** The files read for this connection, the one written first, duplicates once. */
+export function knownHostsPaths(options: SshOptions): string[] {
+  return [...new Set([options.knownHostsFile, ...(options.otherKnownHostsFiles ?? [])])];
+}
+
+/** Every known_hosts file for this connection; an unreadable one is a refusal, a missing one is empty. */
+export async function knownHostsFor(options: SshOptions): Promise<TrustedHostKeys> {
+  const files: KnownHosts[] = [];
+  for (const path of knownHostsPaths(options)) {
+    try {
+      files.push(await loadKnownHosts(path));
+    } catch (error) {
+      throw new HostUnreachable(
+        options.hostName,
+        'host-key-unknown',
+        `cannot read known_hosts ${path}: ${(error as Error).message}; check ssh.known_hosts and the ssh ` +
+          "config's UserKnownHostsFile and GlobalKnownHostsFile",
+      );
+    }
   }
+  return { writeTo: options.knownHostsFile, files, entries: files.flatMap((file) => file.entries) };
+}
+
+/** The entries that vouch for a key of this host (not `@revoked` ones, which only refuse). */
+function trustedEntries(options: SshOptions, knownHosts: TrustedHostKeys): KnownHostEntry[] {
+  const { address, port } = keyName(options);
+  return entriesForHost(knownHosts.entries, address, port).filter((e) => e.marker === undefined);
 }
 
 /** The key types known_hosts lists (unmarked) for this host, to negotiate those first. */
-export function knownKeyTypes(options: SshOptions, knownHosts: KnownHosts): string[] {
-  return entriesForHost(knownHosts.entries, keyName(options).address, keyName(options).port)
-    .filter((e) => e.marker === undefined)
-    .map((e) => e.keyType);
+export function knownKeyTypes(options: SshOptions, knownHosts: TrustedHostKeys): string[] {
+  return trustedEntries(options, knownHosts).map((e) => e.keyType);
+}
+
+/** `a, b (which does not exist) and c`: the files searched, for messages. */
+function searched(knownHosts: TrustedHostKeys): string {
+  const names = knownHosts.files.map(
+    (file) => `${file.path}${file.missing ? ' (which does not exist)' : ''}`,
+  );
+  if (names.length <= 1) return names[0] ?? knownHosts.writeTo;
+  return `any of ${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
 }
 
 /** Why the offered key is not trusted, or undefined when it matches known_hosts. */
 export function hostKeyRefusal(
   options: SshOptions,
-  knownHosts: KnownHosts,
+  knownHosts: TrustedHostKeys,
   key: Buffer,
 ): HostUnreachable | undefined {
   const { hostName } = options;
@@ -86,50 +115,56 @@ export function hostKeyRefusal(
     case 'match':
       return undefined;
     case 'unknown': {
-      const absent = knownHosts.missing ? ', which does not exist' : '';
-      const listedTypes = entriesForHost(knownHosts.entries, address, port).map((e) => e.keyType);
+      const listed = trustedEntries(options, knownHosts);
+      const listedTypes = [...new Set(listed.map((e) => e.keyType))];
       const firstUse =
-        options.acceptNewHostKeys && listedTypes.length > 0
-          ? `; --accept-new-host-keys does not apply: ${knownHosts.path} already lists a ` +
-            `${[...new Set(listedTypes)].join(', ')} key for it, and a host that switched key type is ` +
-            'treated like one whose key changed'
+        options.acceptNewHostKeys && listed.length > 0
+          ? `; --accept-new-host-keys does not apply: ${listed.map(entryPlace).join(', ')} already ` +
+            `list${listed.length === 1 ? 's' : ''} a ${listedTypes.join(', ')} key for it, and a host that ` +
+            'switched key type is treated like one whose key changed'
           : ', or run again with --accept-new-host-keys to trust it on first use';
       const keyscan =
         port === 22 ? `ssh-keyscan ${quote(address)}` : `ssh-keyscan -p ${port} ${quote(address)}`;
       return new HostUnreachable(
         hostName,
         'host-key-unknown',
-        `host key for ${where} is not in ${knownHosts.path}${absent} (${offered}); ` +
-          `verify it and add it, e.g. ${keyscan} >> ${quote(knownHosts.path)}${firstUse}`,
+        `host key for ${where} is not in ${searched(knownHosts)} (${offered}); ` +
+          `verify it and add it, e.g. ${keyscan} >> ${quote(knownHosts.writeTo)}${firstUse}`,
       );
     }
     case 'changed':
       return new HostUnreachable(
         hostName,
         'host-key-changed',
-        `HOST KEY FOR ${where} HAS CHANGED: it offered ${offered}, ${knownHosts.path} expects ` +
-          `${verdict.expectedFingerprints.join(' or ')}. Someone may be intercepting the connection ` +
-          `(man-in-the-middle attack), or the host was reinstalled. Nothing was run on it; verify the new key ` +
-          `out of band, then remove the old one with ssh-keygen -R ${quote(where)} -f ${quote(knownHosts.path)} ` +
-          `(--accept-new-host-keys never accepts a changed key)`,
+        `HOST KEY FOR ${where} HAS CHANGED: it offered ${offered}, ${verdict.expectedAt.join(', ')} expect` +
+          `${verdict.expectedAt.length === 1 ? 's' : ''} ${verdict.expectedFingerprints.join(' or ')}. Someone may ` +
+          'be intercepting the connection (man-in-the-middle attack), or the host was reinstalled. Nothing was run ' +
+          'on it; verify the new key out of band, then remove the old one with ' +
+          `${removeCommands(where, verdict.expectedAt)} (--accept-new-host-keys never accepts a changed key)`,
       );
     case 'revoked':
       return new HostUnreachable(
         hostName,
         'host-key-changed',
-        `host key for ${where} (${offered}) is marked @revoked in ${knownHosts.path}; refusing to connect. ` +
-          `The host must be given a new key before it can be managed`,
+        `host key for ${where} (${offered}) is marked @revoked at ${verdict.revokedAt}; refusing to connect. ` +
+          'The host must be given a new key before it can be managed (--accept-new-host-keys never accepts ' +
+          'a revoked key)',
       );
   }
 }
 
+// One ssh-keygen -R per file that holds an old key: it edits one file at a time.
+function removeCommands(where: string, places: readonly string[]): string {
+  const files = [...new Set(places.map((place) => place.slice(0, place.lastIndexOf(':'))))];
+  return files.map((file) => `ssh-keygen -R ${quote(where)} -f ${quote(file)}`).join(' and ');
+}
+
 // Only a host with no entry at all: one listed under another key type that
 // now offers a different type is as suspicious as a changed key.
-export function acceptsAsNew(options: SshOptions, knownHosts: KnownHosts): boolean {
-  return (
-    options.acceptNewHostKeys === true &&
-    entriesForHost(knownHosts.entries, keyName(options).address, keyName(options).port).length === 0
-  );
+// `@revoked` lines name keys, not hosts (`@revoked * …` is the usual form): they refuse
+// that key everywhere but do not make a host known, as in OpenSSH.
+export function acceptsAsNew(options: SshOptions, knownHosts: TrustedHostKeys): boolean {
+  return options.acceptNewHostKeys === true && trustedEntries(options, knownHosts).length === 0;
 }
 
 /**

@@ -13,6 +13,8 @@ export type HostField =
   | { readonly kind: 'hashed'; readonly salt: Buffer; readonly hash: Buffer };
 
 export interface KnownHostEntry {
+  /** The file the entry was read from (set by loadKnownHosts), for messages. */
+  readonly file?: string;
   /** 1-based line in the file, for messages. */
   readonly line: number;
   readonly marker?: KnownHostsMarker;
@@ -31,8 +33,13 @@ export interface KnownHosts {
 export type HostKeyCheck =
   | { readonly status: 'match' }
   | { readonly status: 'unknown' }
-  | { readonly status: 'changed'; readonly expectedFingerprints: readonly string[] }
-  | { readonly status: 'revoked' };
+  | {
+      readonly status: 'changed';
+      readonly expectedFingerprints: readonly string[];
+      /** `file:line` of each entry that lists another key of the offered type. */
+      readonly expectedAt: readonly string[];
+    }
+  | { readonly status: 'revoked'; readonly revokedAt: string };
 
 /** Like `ssh-keygen -l`: `SHA256:` and unpadded base64 of the key blob's SHA-256. */
 export function fingerprintSha256(keyBlob: Buffer): string {
@@ -94,7 +101,8 @@ export function parseKnownHosts(text: string): KnownHostEntry[] {
 /** Reads a known_hosts file; a missing file is an empty list, flagged `missing`. */
 export async function loadKnownHosts(path: string): Promise<KnownHosts> {
   try {
-    return { path, missing: false, entries: parseKnownHosts(await readFile(path, 'utf8')) };
+    const entries = parseKnownHosts(await readFile(path, 'utf8')).map((entry) => ({ ...entry, file: path }));
+    return { path, missing: false, entries };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { path, missing: true, entries: [] };
     throw error;
@@ -158,16 +166,25 @@ export function checkHostKey(
 ): HostKeyCheck {
   let matched = false;
   const expectedFingerprints: string[] = [];
+  const expectedAt: string[] = [];
   for (const entry of entriesForHost(entries, host, port)) {
     const sameKey = entry.keyBlob.equals(keyBlob);
     if (entry.marker === 'revoked') {
-      if (sameKey) return { status: 'revoked' };
+      if (sameKey) return { status: 'revoked', revokedAt: entryPlace(entry) };
     } else if (entry.keyType === keyType) {
       if (sameKey) matched = true;
-      else expectedFingerprints.push(fingerprintSha256(entry.keyBlob));
+      else {
+        expectedFingerprints.push(fingerprintSha256(entry.keyBlob));
+        expectedAt.push(entryPlace(entry));
+      }
     }
   }
   if (matched) return { status: 'match' };
-  if (expectedFingerprints.length > 0) return { status: 'changed', expectedFingerprints };
+  if (expectedFingerprints.length > 0) return { status: 'changed', expectedFingerprints, expectedAt };
   return { status: 'unknown' };
+}
+
+/** `file:line` of an entry (`line N` when it was parsed from text). */
+export function entryPlace(entry: KnownHostEntry): string {
+  return entry.file !== undefined ? `${entry.file}:${entry.line}` : `line ${entry.line}`;
 }

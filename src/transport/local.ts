@@ -18,6 +18,36 @@ import {
 import type { ShellCommand } from './quote.js';
 import type { HeldCommand, RunOptions, RunResult, TransferMethod, UploadProgress } from './transport.js';
 
+// What an ssh login gives a command (sshd sets USER, LOGNAME, HOME, PATH, SHELL and
+// passes the locale), and what builds and systemctl read: a local host's commands
+// see this much of memplay's environment and no more. memplay's own variables stay
+// out — its secrets (MEMPLAY_BECOME_PASSWORD reaches sudo on stdin, never through the
+// environment), and anything else a child has no use for.
+const passedVariables = [
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'LANG',
+  'LANGUAGE',
+  'TZ',
+  'TMPDIR',
+  'TERM',
+];
+const passedPrefixes = ['LC_', 'XDG_RUNTIME_DIR'];
+
+/** The environment a local host's command runs with: `environment` less everything it does not need. */
+export function childEnvironment(environment: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(environment).filter(
+      ([name, value]) =>
+        value !== undefined &&
+        (passedVariables.includes(name) || passedPrefixes.some((prefix) => name.startsWith(prefix))),
+    ),
+  );
+}
+
 export interface LocalOptions extends TransportHooks {
   readonly maxConcurrentCommands?: number;
 }
@@ -35,7 +65,11 @@ export function createLocalTransport(hostName: string, options: LocalOptions = {
     const started = Date.now();
     return new Promise((resolve, reject) => {
       // Its own process group, so a timeout kills the whole pipeline, not just the shell.
-      const child = spawn('/bin/sh', ['-c', text], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn('/bin/sh', ['-c', text], {
+        detached: true,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: childEnvironment(),
+      });
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
       let timedOut = false;
@@ -133,7 +167,10 @@ export function createLocalTransport(hostName: string, options: LocalOptions = {
     },
     async hold(command: ShellCommand): Promise<HeldCommand> {
       ensureOpen(`run: ${command.text}`);
-      const child = spawn('/bin/sh', ['-c', command.text], { stdio: ['pipe', 'pipe', 'ignore'] });
+      const child = spawn('/bin/sh', ['-c', command.text], {
+        stdio: ['pipe', 'pipe', 'ignore'],
+        env: childEnvironment(),
+      });
       child.stdin.on('error', () => {});
       const ended = new Promise<void>((done) => child.once('close', () => done()));
       const release = async () => {

@@ -47,3 +47,26 @@ export function joinCommands(
 ): ShellCommand {
   return { [brand]: true, text: commands.map((c) => c.text).join(separator) };
 }
+
+/**
+ * The line an ssh exec request carries for `command`. sshd hands it to the user's login
+ * shell, which may not be a POSIX sh: fish reads `\'` and `\\` as escapes inside single
+ * quotes, so the quoting above would reach it mangled. Every command therefore runs as
+ * `exec /bin/sh -c '…'`, quoted in the one form POSIX shells, bash, zsh and fish all read
+ * alike: single-quoted runs holding no `'` or `\`, with each `'` and `\` between them
+ * backslash-escaped outside the quotes. `exec` keeps one process, so a signal sent to the
+ * session (a timeout's KILL) reaches the command itself.
+ */
+export function loginShellLine(command: ShellCommand): string {
+  return `exec /bin/sh -c ${portableQuote(command.text)}`;
+}
+
+/** One word for sh and fish alike: no backslash or quote ever inside single quotes. */
+export function portableQuote(text: string): string {
+  if (text === '') return "''";
+  return text
+    .split(/(['\\])/)
+    .filter((part) => part !== '')
+    .map((part) => (part === "'" ? "\\'" : part === '\\' ? '\\\\' : `'${part}'`))
+    .join('');
+}

@@ -19,6 +19,7 @@ import {
   recordNewHostKey,
 } from './host-key-policy.js';
 import { identitiesFor } from './identities.js';
+import { legacyInUse, type Negotiated, offeredAlgorithms } from './ssh-algorithms.js';
 import { connectError, handshakeClosed } from './ssh-errors.js';
 import type { SshOptions } from './ssh-options.js';
 
@@ -32,7 +33,11 @@ export async function openSshClient(options: SshOptions): Promise<Client> {
   let refusal: HostUnreachable | undefined;
   /** Set when the key is unknown and --accept-new-host-keys trusts it: recorded once the login succeeded. */
   let newHostKey: Buffer | undefined;
-  const serverHostKey = preferredHostKeyAlgorithms(knownKeyTypes(options, knownHosts));
+  const offered = offeredAlgorithms(options.legacyAlgorithms);
+  const algorithms = {
+    ...offered,
+    serverHostKey: preferredHostKeyAlgorithms(knownKeyTypes(options, knownHosts), offered.serverHostKey),
+  };
   const config: ConnectConfig = {
     host: address,
     port,
@@ -43,7 +48,8 @@ export async function openSshClient(options: SshOptions): Promise<Client> {
     ...(identity ? { privateKey: identity.key } : {}),
     ...(identity?.passphrase !== undefined ? { passphrase: identity.passphrase } : {}),
     ...(agent ? { agent } : {}),
-    ...(serverHostKey ? { algorithms: { serverHostKey: serverHostKey as never } } : {}),
+    // ssh2 types these lists as unions of the names it knows; ours are checked against it by a test.
+    algorithms: algorithms as unknown as NonNullable<ConnectConfig['algorithms']>,
     ...(options.sock ? { sock: options.sock } : {}),
     hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
       refusal = hostKeyRefusal(options, knownHosts, key);
@@ -81,6 +87,17 @@ export async function openSshClient(options: SshOptions): Promise<Client> {
       client.off('error', onError).off('close', onClose).off('ready', onReady);
     };
     client.on('error', onError).on('close', onClose).on('ready', onReady);
+    const legacy = options.legacyAlgorithms ?? [];
+    if (legacy.length > 0) {
+      client.once('handshake', (negotiated: Negotiated) =>
+        options.onLegacyAlgorithms?.({
+          host: options.hostName,
+          ...(options.via !== undefined && { via: options.via }),
+          offered: legacy,
+          inUse: legacyInUse(negotiated),
+        }),
+      );
+    }
     try {
       client.connect(config);
     } catch (error) {

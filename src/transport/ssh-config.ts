@@ -19,10 +19,35 @@ export interface SshConfigHost {
   readonly identityFiles: readonly string[];
   readonly proxyJump?: string;
   readonly hostKeyAlias?: string;
-  readonly userKnownHostsFile?: string;
+  /** UserKnownHostsFile's files, in order (it takes several), `~` and tokens not yet expanded. */
+  readonly userKnownHostsFiles?: readonly string[];
+  /** GlobalKnownHostsFile's files, in order. */
+  readonly globalKnownHostsFiles?: readonly string[];
   readonly connectTimeout?: number;
   /** `file:line` of each directive that set a value above, by lower-case name. */
   readonly origins: Readonly<Record<string, ConfigOrigin>>;
+  /**
+   * Values the config gives that memplay refuses (`/root/.ssh/config:4: Port 0 is not …`):
+   * held to the bounds the playbook's own settings have, and left out of the values above.
+   */
+  readonly invalid?: readonly InvalidConfigValue[];
+}
+
+export interface InvalidConfigValue {
+  /** The directive, lower-case (`port`, `connecttimeout`). */
+  readonly key: string;
+  readonly message: string;
+}
+
+/** The bounds of ssh.port and ssh.connect_timeout in the playbook schema, applied to the config too. */
+export const portRange = { min: 1, max: 65535 } as const;
+export const connectTimeoutRange = { min: 0.1, max: 3600 } as const;
+
+/** Why `port` is not a TCP port, or undefined when it is one. */
+export function portProblem(port: number): string | undefined {
+  return Number.isInteger(port) && port >= portRange.min && port <= portRange.max
+    ? undefined
+    : `is not a port number from ${portRange.min} to ${portRange.max}`;
 }
 
 export interface SshConfigFile {
@@ -197,7 +222,12 @@ function lookupHost(config: SSHConfig, name: string): SshConfigHost {
   const port = one('port');
   const proxyJump = one('proxyjump');
   const hostKeyAlias = one('hostkeyalias');
-  const userKnownHostsFile = one('userknownhostsfile');
+  const many = (key: string): string[] | undefined => {
+    const value = computed[key];
+    return value === undefined ? undefined : [value].flat();
+  };
+  const userKnownHostsFiles = many('userknownhostsfile');
+  const globalKnownHostsFiles = many('globalknownhostsfile');
   const connectTimeout = one('connecttimeout');
   const identityFiles = [computed.identityfile ?? []].flat();
   for (const [key, value] of Object.entries({
@@ -206,24 +236,48 @@ function lookupHost(config: SSHConfig, name: string): SshConfigHost {
     port,
     proxyjump: proxyJump,
     hostkeyalias: hostKeyAlias,
-    userknownhostsfile: userKnownHostsFile,
+    userknownhostsfile: userKnownHostsFiles?.[0],
+    globalknownhostsfile: globalKnownHostsFiles?.[0],
     connecttimeout: connectTimeout,
     identityfile: identityFiles[0],
   })) {
     note(key, value);
   }
-  const portNumber = port === undefined ? undefined : Number(port);
+  const invalid: InvalidConfigValue[] = [];
+  const refuse = (key: string, name: string, value: string, why: string) => {
+    invalid.push({ key, message: `${found[key] ?? 'ssh config'}: ${name} ${value} ${why}` });
+  };
+  // Number('') and Number(' ') are 0, not "not a number": only digits count.
+  const portNumber = port === undefined ? undefined : /^[0-9]+$/.test(port) ? Number(port) : Number.NaN;
+  const portWhy = portNumber === undefined ? undefined : portProblem(portNumber);
+  if (port !== undefined && portWhy !== undefined) refuse('port', 'Port', port, portWhy);
   const timeout = connectTimeout === undefined ? undefined : Number(connectTimeout);
+  // A value that rounds to 0 ms would be read by ssh2 as no timeout at all.
+  const timeoutOk =
+    timeout !== undefined &&
+    /^[0-9.eE+-]+$/.test(connectTimeout ?? '') &&
+    timeout >= connectTimeoutRange.min &&
+    timeout <= connectTimeoutRange.max;
+  if (connectTimeout !== undefined && !timeoutOk) {
+    refuse(
+      'connecttimeout',
+      'ConnectTimeout',
+      connectTimeout,
+      `is not a number of seconds from ${connectTimeoutRange.min} to ${connectTimeoutRange.max}`,
+    );
+  }
   return {
     ...(hostName !== undefined && { hostName }),
     ...(user !== undefined && { user }),
-    ...(portNumber !== undefined && Number.isInteger(portNumber) && { port: portNumber }),
+    ...(portNumber !== undefined && portWhy === undefined && { port: portNumber }),
     identityFiles,
     ...(proxyJump !== undefined && { proxyJump }),
     ...(hostKeyAlias !== undefined && { hostKeyAlias }),
-    ...(userKnownHostsFile !== undefined && { userKnownHostsFile }),
-    ...(timeout !== undefined && timeout > 0 && { connectTimeout: timeout }),
+    ...(userKnownHostsFiles !== undefined && { userKnownHostsFiles }),
+    ...(globalKnownHostsFiles !== undefined && { globalKnownHostsFiles }),
+    ...(timeoutOk && { connectTimeout: timeout }),
     origins: found,
+    ...(invalid.length > 0 && { invalid }),
   };
 }
 

@@ -13,7 +13,10 @@ export interface SshOptions extends TransportHooks {
   readonly user: string;
   /** Absent means ssh-agent only. */
   readonly identityFile?: string;
+  /** The first user known_hosts file: searched, and the only one --accept-new-host-keys writes to. */
   readonly knownHostsFile: string;
+  /** The other known_hosts files OpenSSH would read (user, then global): searched, never written. */
+  readonly otherKnownHostsFiles?: readonly string[];
   readonly connectTimeoutMs: number;
   /** Defaults to `$SSH_AUTH_SOCK`. */
   readonly agentSocket?: string;
@@ -29,10 +32,24 @@ export interface SshOptions extends TransportHooks {
   readonly sock?: Duplex;
   /** The jump host `sock` goes through, for messages. */
   readonly via?: string;
+  /** Weak algorithms the playbook allows (ssh.legacy_algorithms), offered after OpenSSH's defaults. */
+  readonly legacyAlgorithms?: readonly string[];
+  /** Called after the key exchange of a connection that offered legacy algorithms. */
+  readonly onLegacyAlgorithms?: (warning: LegacyAlgorithmsOffered) => void;
   /** The ssh config's HostKeyAlias: known_hosts is searched for this name instead of `[address]:port`. */
   readonly hostKeyAlias?: string;
   /** Where the ssh config placed the host; added to messages about reaching it. */
   readonly configNote?: string;
+}
+
+export interface LegacyAlgorithmsOffered {
+  readonly host: string;
+  /** The jump host the connection went through, if any. */
+  readonly via?: string;
+  /** What the playbook allowed besides the defaults. */
+  readonly offered: readonly string[];
+  /** The ones the key exchange settled on: empty when the server chose strong ones anyway. */
+  readonly inUse: readonly string[];
 }
 
 export interface AcceptedHostKey {

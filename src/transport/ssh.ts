@@ -26,7 +26,7 @@ import {
   TransferChoice,
   uploadCommand,
 } from './exec-transfer.js';
-import type { ShellCommand } from './quote.js';
+import { loginShellLine, type ShellCommand } from './quote.js';
 import { openSshClient } from './ssh-client.js';
 import type { SshOptions } from './ssh-options.js';
 import type { HeldCommand, RunOptions, RunResult, TransferMethod, UploadProgress } from './transport.js';
@@ -98,7 +98,7 @@ class SshTransport implements RawTransport {
         reject(this.disconnected(doing));
         return;
       }
-      this.client.exec(text, (error, channel) => {
+      this.client.exec(loginShellLine(command), (error, channel) => {
         if (error) {
           reject(
             this.connected
@@ -338,7 +338,7 @@ class SshTransport implements RawTransport {
         reject(this.disconnected(doing));
         return;
       }
-      this.client.exec(command.text, (error, channel) => {
+      this.client.exec(loginShellLine(command), (error, channel) => {
         if (error) {
           reject(
             this.connected

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -8,7 +8,9 @@ import { runMemplay } from '../e2e/memplay-cli.js';
 import {
   badPlaybookFolder,
   badPlaybookNames,
+  badPlaybookSupportFolders,
   expectedDiagnostics,
+  expectedExit,
 } from '../support/bad-playbook-fixtures.js';
 import {
   type ContactCounter,
@@ -53,6 +55,9 @@ async function fixtureCopy(name: string, { counter, dir }: Sandbox) {
   const copy = pointAtCounter(bytes.toString('latin1'), counter.port);
   const file = join(dir, name);
   await writeFile(file, Buffer.from(copy.text, 'latin1'));
+  for (const folder of badPlaybookSupportFolders) {
+    await cp(join(badPlaybookFolder, folder), join(dir, folder), { recursive: true });
+  }
   const expected = expectedDiagnostics(file, bytes.toString('utf8')).map((d) =>
     formatDiagnostic({ ...d, line: copy.line(d.line) }),
   );
@@ -104,9 +109,9 @@ describe.concurrent('every bad playbook, through the built CLI', () => {
     'apply %s exits 4 at the positions its "# expect:" lines give, says what to do, prints no stack trace, contacts no host',
     async (name) => {
       await inSandbox(async (sandbox) => {
-        const { file, expected } = await fixtureCopy(name, sandbox);
+        const { file, text, expected } = await fixtureCopy(name, sandbox);
         const run = await runMemplay(['apply', file, '--output', 'plain'], env);
-        expect(run.code, run.stderr).toBe(4);
+        expect(run.code, run.stderr).toBe(expectedExit(text));
         expect(diagnosticsAbout(run.stderr, file)).toEqual(expected);
         expect(run.stderr).toContain(`${playbookNextStep} (memplay validate ${file} rechecks`);
         expect(run.stdout).toBe('');

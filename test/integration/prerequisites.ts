@@ -8,6 +8,11 @@ const tools = [
   { path: '/usr/bin/memcached', hint: 'apt-get install memcached (scripts/install-deps.sh does)' },
   { path: '/usr/bin/ssh-keygen', hint: 'apt-get install openssh-client' },
   { path: '/bin/sh', hint: 'a POSIX shell' },
+  { path: '/bin/bash', hint: 'apt-get install bash' },
+  {
+    path: '/usr/bin/fish',
+    hint: 'apt-get install fish (scripts/install-deps.sh does): a login shell that is not POSIX',
+  },
 ];
 
 function newestUnder(folder: string): { file: string; mtimeMs: number } {

@@ -99,3 +99,26 @@ describe('exitCodeForSignal', () => {
     expect(exitCodeForSignal('NOPE')).toBe(-1);
   });
 });
+
+// Issue 17 item 13: the local transport used to hand every MEMPLAY_* secret to its children.
+describe("a local host's commands and memplay's environment", () => {
+  it('a command sees PATH and HOME, and none of the secrets memplay holds', async () => {
+    const saved = { ...process.env };
+    process.env.MEMPLAY_BECOME_PASSWORD = 'sudo-secret-for-local';
+    process.env.MEMPLAY_API_TOKEN = 'token-for-local';
+    process.env.CACHE_PASSWORD = 'cache-secret-for-local';
+    const local = createLocalTransport('here');
+    try {
+      const { stdout, code } = await local.run(sh`env`);
+      expect(code).toBe(0);
+      expect(stdout).toContain(`PATH=${saved.PATH}`);
+      expect(stdout).not.toContain('sudo-secret-for-local');
+      expect(stdout).not.toContain('token-for-local');
+      expect(stdout).not.toContain('cache-secret-for-local');
+      expect(stdout).not.toMatch(/^MEMPLAY_/m);
+    } finally {
+      await local.close();
+      process.env = saved;
+    }
+  });
+});

@@ -62,6 +62,20 @@ export async function ensureUser(host: LabHost): Promise<void> {
   }
 }
 
+/**
+ * Gives the host's user another login shell (fish, for test/e2e/login-shell.test.ts), or
+ * bash back. Opt-in per test: every other test runs with the bash ensureUser gives, and
+ * the test that changes it puts bash back when it ends.
+ */
+export async function setLoginShell(host: LabHost, shell: string): Promise<void> {
+  await run('usermod', ['--shell', shell, host.user]);
+}
+
+/** The user's login shell, as sshd will start it. */
+export async function loginShellOf(host: LabHost): Promise<string> {
+  return (await getent('passwd', host.user))?.[6] ?? '';
+}
+
 /** Authorizes the controller's public key for the host's user; untouched if already so. */
 export async function ensureAuthorizedKey(host: LabHost, publicKey: string): Promise<void> {
   const { uid, gid } = await ids(host.user);

@@ -23,6 +23,7 @@ import { writeFleetPlaybook } from './playbook.js';
 import { preflight, verifiedTarball } from './sources.js';
 import { ensureKeyPair, ensureSshd, sshdPid, stopSshd, writeKnownHosts } from './sshd.js';
 
+export { loginShellOf, setLoginShell } from './host.js';
 export { ensureBuild } from './install-build.js';
 export type { Lab, LabHost } from './layout.js';
 export { isUp, memcachedStats, memcachedVersion } from './memcached-port.js';

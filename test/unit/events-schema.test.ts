@@ -252,6 +252,12 @@ describe('schemas/events.schema.json', () => {
         key_type: 'ssh-ed25519',
         fingerprint: 'SHA256:abc',
       },
+      'ssh-legacy-algorithms': {
+        event: 'ssh-legacy-algorithms',
+        host: 'host1',
+        offered: ['ssh-rsa', 'hmac-sha1'],
+        in_use: ['ssh-rsa'],
+      },
       command: {
         event: 'command',
         host: 'host1',

@@ -104,6 +104,7 @@ describe('checkHostKey', () => {
     expect(checkHostKey(entries, 'db1', 22, beta.type, beta.blob)).toEqual({
       status: 'changed',
       expectedFingerprints: [fingerprintSha256(alpha.blob)],
+      expectedAt: ['line 1'],
     });
   });
 

@@ -55,6 +55,8 @@ describe('loadPlaybook on the contract document', () => {
             port: 2201,
             identityFile: join(homedir(), '.ssh/id_ed25519'),
             knownHosts: join(homedir(), '.ssh/known_hosts'),
+            // known_hosts is named: it replaces the user files, the global ones are still read
+            otherKnownHosts: ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'],
             connectTimeoutMs: 10_000,
           },
           memcached: {
@@ -229,7 +231,7 @@ describe('positions and wording', () => {
         line: 10,
         col: 12,
         message:
-          'hosts.host1.ssh: unknown key "flavour"; the keys allowed here are "user", "port", "identity_file", "known_hosts", "connect_timeout", "jump" and "config_file"',
+          'hosts.host1.ssh: unknown key "flavour"; the keys allowed here are "user", "port", "identity_file", "known_hosts", "connect_timeout", "jump", "legacy_algorithms" and "config_file"',
       },
     ]);
   });

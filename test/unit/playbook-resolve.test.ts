@@ -22,6 +22,11 @@ hosts:
       port: 2201,
       identityFile: '/home/tester/.ssh/deploy',
       knownHosts: '/home/tester/.ssh/known_hosts',
+      otherKnownHosts: [
+        '/home/tester/.ssh/known_hosts2',
+        '/etc/ssh/ssh_known_hosts',
+        '/etc/ssh/ssh_known_hosts2',
+      ],
       connectTimeoutMs: 10_000,
     });
     expect(a?.memcached).toEqual({
@@ -66,6 +71,11 @@ hosts:
         user: 'tester',
         port: 22,
         knownHosts: '/home/tester/.ssh/known_hosts',
+        otherKnownHosts: [
+          '/home/tester/.ssh/known_hosts2',
+          '/etc/ssh/ssh_known_hosts',
+          '/etc/ssh/ssh_known_hosts2',
+        ],
         connectTimeoutMs: 10_000,
       },
       memcached: {

@@ -1,7 +1,9 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { parsePlaybookText } from '../../src/playbook/load.js';
 import { type PlaybookDocument, resolvePlaybook } from '../../src/playbook/resolve.js';
 import { loadSshConfigs } from '../../src/playbook/ssh-config-files.js';
@@ -168,6 +170,11 @@ hosts:
       user: 'tester',
       port: 22,
       knownHosts: join(home, '.ssh', 'known_hosts'),
+      otherKnownHosts: [
+        join(home, '.ssh', 'known_hosts2'),
+        '/etc/ssh/ssh_known_hosts',
+        '/etc/ssh/ssh_known_hosts2',
+      ],
       connectTimeoutMs: 10_000,
     });
     expect(here?.address).toBe('cache-a2');
@@ -208,5 +215,59 @@ hosts:
     );
     expect(diagnostics).toHaveLength(1);
     expect(diagnostics[0]).toMatchObject({ line: 10, message: expect.stringContaining('hosts.a1.ssh.jump') });
+  });
+});
+
+// Issue 17 item 10: values from the config are held to the playbook's bounds, with the
+// config's file:line, and only where the host would use them.
+describe('ssh config values memplay refuses', () => {
+  async function problemsOf(configText: string, sshSettings = '{}') {
+    const dir = mkdtempSync(join(tmpdir(), 'memplay-ssh-config-bounds-'));
+    try {
+      const path = join(dir, 'config');
+      writeFileSync(path, configText);
+      const loaded = await loadSshConfig(path, dir);
+      const found: string[] = [];
+      const document = parse(
+        `${head}defaults: { ssh: ${sshSettings} }\nhosts:\n  a1:\n    address: cache-a1\n`,
+      ) as PlaybookDocument;
+      resolvePlaybook(document, '/fleet/fleet.yml', {
+        homeDir: dir,
+        userName: 'tester',
+        sshConfigFile: path,
+        sshConfigs: new Map([[path, loaded]]),
+        onSshConfigProblem: (host, message) => found.push(`${host}: ${message.replace(dir, '<dir>')}`),
+      });
+      return found;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('Port 0, Port 70000 and a ConnectTimeout that would round to 0 ms are refused at their line', async () => {
+    expect(await problemsOf('Host cache-*\n  Port 0\n')).toEqual([
+      'a1: <dir>/config:2: Port 0 is not a port number from 1 to 65535',
+    ]);
+    expect(await problemsOf('Host *\n  Port 70000\n')).toEqual([
+      'a1: <dir>/config:2: Port 70000 is not a port number from 1 to 65535',
+    ]);
+    expect(await problemsOf('\nHost *\n  ConnectTimeout 0.0001\n')).toEqual([
+      'a1: <dir>/config:3: ConnectTimeout 0.0001 is not a number of seconds from 0.1 to 3600',
+    ]);
+  });
+
+  it("a ProxyJump port out of range is refused, as is a jump host's own Port", async () => {
+    expect(await problemsOf('Host cache-*\n  ProxyJump bastion:99999\n')).toEqual([
+      'a1: <dir>/config:2: ProxyJump bastion:99999: port 99999 is not a port number from 1 to 65535',
+    ]);
+    expect(await problemsOf('Host cache-*\n  ProxyJump bastion\nHost bastion\n  Port 0\n')).toEqual([
+      'a1: <dir>/config:4: Port 0 is not a port number from 1 to 65535',
+    ]);
+  });
+
+  it("a bad value the playbook's own setting replaces is not the host's problem", async () => {
+    expect(
+      await problemsOf('Host *\n  Port 0\n  ConnectTimeout 0\n', '{ port: 22, connect_timeout: 5 }'),
+    ).toEqual([]);
   });
 });

@@ -133,11 +133,12 @@ export function parsePackageOwner(output: string): PackageOwner | null {
   }
   if (owner === null) return null;
   const { name } = owner;
-  // versionlock.list lines are NEVRA patterns: `memcached-0:1.6.12-1.el9.*`, or a bare name.
-  const locked = versionLocks.some((entry) => {
-    const pattern = entry.replace(/^!/, '');
-    return pattern === name || pattern.startsWith(`${name}-`) || pattern.startsWith(`${name}.`);
-  });
+  // versionlock.list lines are NEVRA patterns (`memcached-0:1.6.12-1.el9.*`) or a bare name; the
+  // version after the name starts with a digit or `*`, so `memcached-tools-…` is another package.
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const nevra = new RegExp(`^${escaped}(-(\\d+:)?[\\d*]|$)`);
+  // A `!` entry excludes one version; it does not keep the package where it is.
+  const locked = versionLocks.some((entry) => !entry.startsWith('!') && nevra.test(entry));
   const held = owner.manager === 'dpkg' ? holds.includes(name) : locked;
   const autoUpdates =
     owner.manager === 'dpkg'

@@ -8,6 +8,7 @@ import {
   unitLaunch,
 } from '../../src/facts/package-install.js';
 import { parseSystemctlCat, splitExecStart, unitValues } from '../../src/facts/unit-file.js';
+import { loadPlaybook } from '../../src/playbook/index.js';
 import { fixturePlaybook, hostFacts } from '../support/task-context.js';
 
 // A package install is read from what the unit says (systemctl cat), what the
@@ -244,5 +245,15 @@ describe('arguments carried over from the running instance', () => {
     expect(hostAsRun(written, hostFacts(running))).toBe(written);
     const leftOut = fixturePlaybook({ defaults: { memcached: { args: undefined, ...systemd } } }).hosts[0]!;
     expect(hostAsRun(leftOut, hostFacts({ ...running, packageInstall: null }))).toBe(leftOut);
+  });
+});
+
+describe('examples/distro-package.yml', () => {
+  it("leaves memcached.args out on systemd hosts: their running instance's arguments are carried over", async () => {
+    const playbook = await loadPlaybook('examples/distro-package.yml');
+    for (const host of playbook.hosts) {
+      expect(host.memcached.argsLeftOut, host.name).toBe(true);
+      expect(host.memcached.service).toMatchObject({ manager: 'systemd', unit: 'memcached.service' });
+    }
   });
 });

@@ -9,6 +9,7 @@ import {
 } from '../../src/facts/package-install.js';
 import { parseSystemctlCat, splitExecStart, unitValues } from '../../src/facts/unit-file.js';
 import { loadPlaybook } from '../../src/playbook/index.js';
+import { factsEvent, formatFactsTable } from '../../src/report/facts-view.js';
 import { fixturePlaybook, hostFacts } from '../support/task-context.js';
 
 // A package install is read from what the unit says (systemctl cat), what the
@@ -255,5 +256,63 @@ describe('examples/distro-package.yml', () => {
       expect(host.memcached.argsLeftOut, host.name).toBe(true);
       expect(host.memcached.service).toMatchObject({ manager: 'systemd', unit: 'memcached.service' });
     }
+  });
+});
+
+describe('memplay facts on a package host', () => {
+  const playbook = fixturePlaybook({
+    defaults: { memcached: { args: undefined, service: { manager: 'systemd', unit: 'memcached.service' } } },
+  });
+  const facts = hostFacts({
+    currentLink: null,
+    pid: 812,
+    commandLine: ['/usr/bin/memcached', '-m', '64', '-p', '11211', '-l', '127.0.0.1'],
+    packageInstall: install,
+  });
+  const row = {
+    host: playbook.hosts[0]!,
+    reachable: true as const,
+    facts,
+    stats: null,
+    problem: null,
+    transfer: 'sftp' as const,
+  };
+
+  it('JSON: the package, its unit and config file, the arguments a run would carry over, the warning', () => {
+    const event = factsEvent(row);
+    expect(event).toMatchObject({
+      package: {
+        manager: 'dpkg',
+        name: 'memcached',
+        version: '1.6.18-1+deb12u1',
+        binary: '/usr/bin/memcached',
+        binary_version: '1.6.18',
+        unit: 'memcached.service',
+        unit_file: '/lib/systemd/system/memcached.service',
+        config_file: '/etc/memcached.conf',
+        held: false,
+        auto_updates: null,
+        args_carried_over: ['-m', '64', '-l', '127.0.0.1'],
+      },
+    });
+    expect((event as { package?: { warning: string } }).package?.warning).toContain(
+      'apt-mark hold memcached',
+    );
+  });
+
+  it('the table: what the package is, what memcached runs, the carried-over arguments and the warning, under the rows', () => {
+    const lines = formatFactsTable([row]).split('\n');
+    expect(lines.filter((line) => /^cache-1 [A-Z]+: /.test(line))).toEqual([
+      `cache-1 PACKAGE: ${describePackageInstall(install)}`,
+      'cache-1 RUNS: /usr/bin/memcached -m 64 -p 11211 -l 127.0.0.1',
+      'cache-1 ARGS: memcached.args is left out: carried over from the running instance: -m 64 -l 127.0.0.1',
+      `cache-1 WARNING: ${packageHoldWarning(install)}`,
+    ]);
+  });
+
+  it('a pidfile host has no package field at all; a systemd host without a package install has null', () => {
+    const pidfile = fixturePlaybook().hosts[0]!;
+    expect(factsEvent({ ...row, host: pidfile, facts: hostFacts() })).not.toHaveProperty('package');
+    expect(factsEvent({ ...row, facts: { ...facts, packageInstall: null } })).toHaveProperty('package', null);
   });
 });

@@ -56,7 +56,15 @@ export async function restartOnPackage(
 ): Promise<RestartResult> {
   const service = serviceControl(ctx.host);
   const version = install.binaryVersion;
-  if (!service.dropIn || version === null) {
+  // Refused before the stop: nothing is down yet.
+  if (!service.dropIn) {
+    return {
+      ok: false,
+      step: 'stop',
+      reason: `${service.describe} has no drop-in: a package install is a systemd unit's`,
+    };
+  }
+  if (version === null) {
     return {
       ok: false,
       step: 'stop',

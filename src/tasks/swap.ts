@@ -158,6 +158,18 @@ function swapActions(
   return actions;
 }
 
+/** `1.6.18 → 1.6.38`, with a distribution's package named where it is one side. */
+function describeMove(
+  previousBuild: string | null,
+  decision: SwapDecision | undefined,
+  version: string,
+): string {
+  const from =
+    previousBuild ?? (decision?.fromPackage ? `the ${decision.fromPackage.packageName} package` : '(none)');
+  const to = decision?.toPackage ? `the ${decision.toPackage.packageName} package's ${version}` : version;
+  return `${from} → ${to}`;
+}
+
 /** `memplay rollback` of a host upgraded from the distribution's package: back to the package's binary. */
 async function planReturnToPackage(
   ctx: TaskContext,
@@ -293,7 +305,7 @@ export const swap: TaskModule<SwapDecision> = {
     ctx.run.swap.stoppedAt = performance.now();
     const stoppedAt = ctx.run.swap.stoppedAt;
     const warning = backupFile?.warning ? `; ${backupFile.warning}` : '';
-    const move = `${previousBuild ?? (plan.decision?.fromPackage ? `the ${plan.decision.fromPackage.packageName} package` : '(none)')} → ${toPackage ? `the ${toPackage.packageName} package's ` : ''}${version}`;
+    const move = describeMove(previousBuild, plan.decision, version);
     if (choice.path === 'warm' && proof) {
       const attempt = await attemptWarmRestart(ctx, choice.memoryFile, proof, oldRunning, (inexact) =>
         fence ? settleFence(ctx, fence, inexact) : Promise.resolve(undefined),

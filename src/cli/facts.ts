@@ -1,4 +1,5 @@
 import { gatherFleetFacts } from '../engine/fleet-facts.js';
+import { hostAsRun } from '../facts/carried-args.js';
 import { memcachedTransport } from '../facts/memcached-transport.js';
 import { runningInstanceProblem } from '../facts/running-instance.js';
 import { loadPlaybookForRun } from '../playbook/index.js';
@@ -45,7 +46,8 @@ export async function factsCommand(file: string, options: FactsOptions): Promise
     forks: options.forks,
     connect: async (host) => memcachedTransport(await connections.open(host), host),
     problemOf: (host, facts) =>
-      runningInstanceProblem(host, facts, {
+      // A package host without memcached.args is judged with the arguments a run would carry over.
+      runningInstanceProblem(hostAsRun(host, facts), facts, {
         startsVersion: playbook.target.version,
         acceptSettings: playbook.verify.acceptSettings,
       }),

@@ -1,6 +1,8 @@
 import { unreachableReport } from '../errors.js';
+import { hostAsRun } from '../facts/carried-args.js';
 import type { HostFacts } from '../facts/host-facts.js';
 import type { HostConfig, Target } from '../playbook/types.js';
+import { returnToPackage } from '../tasks/package-return.js';
 import type { Job } from '../tasks/task.js';
 import { newHostRun } from './host-run-view.js';
 import type { ConnectedHost, HostState } from './host-state.js';
@@ -11,8 +13,11 @@ import type { RunContext } from './run-context.js';
  * goes, and a rollback must keep aiming at the build it found there.
  */
 function targetFor(job: Job, target: Target, facts: HostFacts): Target {
-  if (job.kind !== 'rollback' || facts.previousLink === null) return target;
-  return { ...target, version: facts.previousLink };
+  if (job.kind !== 'rollback') return target;
+  if (facts.previousLink !== null) return { ...target, version: facts.previousLink };
+  // Upgraded from the distribution's package: the rollback returns to its binary.
+  const install = returnToPackage(job, facts);
+  return install?.binaryVersion ? { ...target, version: install.binaryVersion } : target;
 }
 
 /**
@@ -38,6 +43,7 @@ export async function ensureConnected(ctx: RunContext, host: HostConfig): Promis
       : await deps.takeHostLock(host, transport, ctx.lockHolder);
     const connected: ConnectedHost = {
       kind: 'connected',
+      host: hostAsRun(host, facts),
       transport,
       facts,
       run: newHostRun(facts, hostLock),

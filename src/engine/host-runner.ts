@@ -55,7 +55,8 @@ async function runHostTasks(
     return;
   }
   const base: ContextBase = {
-    host,
+    // With memcached.args carried over from a package's running instance (connect-host.ts).
+    host: state.host,
     transport: state.transport,
     target: state.target,
     playbook: ctx.playbook,
@@ -116,7 +117,12 @@ async function runTask(
     // What the host is now, not what the plan predicted: later tasks plan against reality.
     // A plan that only proved something changed nothing: the facts stand.
     if (plan.status === 'changed') {
-      state.facts = await ctx.deps.gatherFacts(base.host, state.transport, state.facts.platform);
+      state.facts = await ctx.deps.gatherFacts(
+        base.host,
+        state.transport,
+        state.facts.platform,
+        state.facts.packageInstall,
+      );
     }
     recap.task(
       host,

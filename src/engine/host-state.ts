@@ -7,6 +7,8 @@ import type { HostLock } from './host-lock.js';
 /** A host this run is connected to, and what its tasks share. */
 export interface ConnectedHost {
   readonly kind: 'connected';
+  /** The host as this run works on it: the playbook's, with memcached.args carried over where it leaves them out (src/facts/carried-args.ts). */
+  readonly host: HostConfig;
   readonly transport: Transport;
   /** What the host is now: re-read after each apply, or what the last plan predicts (--check). */
   facts: HostFacts;

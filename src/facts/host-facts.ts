@@ -4,6 +4,7 @@ import { type ShellCommand, sh } from '../transport/quote.js';
 import type { Transport } from '../transport/transport.js';
 import { queryMemcached } from './memcached-port.js';
 import { learnListenAddresses, playbookDialAddresses } from './memcached-route.js';
+import { type PackageInstall, probePackageInstall } from './package-install.js';
 
 // Read-only probes of a host. One shell round trip gathers the file-system and
 // process side; one TCP round trip through the host's connection asks memcached
@@ -39,6 +40,11 @@ export interface HostFacts {
   readonly commandLine: readonly string[] | null;
   /** What a build depends on besides its sources: hosts that agree on all of it can share one build. */
   readonly platform: Platform;
+  /**
+   * systemd hosts: the distribution's package install the unit runs (or ran
+   * before memplay's drop-in), null when it runs none. Absent: not looked at.
+   */
+  readonly packageInstall?: PackageInstall | null;
 }
 
 /** Each part is null when the probe could not tell: such a host never shares a build. */
@@ -166,16 +172,20 @@ export function compareVersions(a: string, b: string): number {
  * The host as it is now. `knownPlatform`: the platform an earlier probe of this
  * run found. It cannot change within a run, and reading it again (uname, getconf,
  * pkg-config) would cost time inside swap's out-of-service window.
+ * `knownPackage`: likewise the package install an earlier probe found (what the
+ * package's unit file says does not change within a run either).
  */
 export async function gatherFacts(
   host: HostConfig,
   transport: Transport,
   knownPlatform?: Platform,
+  knownPackage?: PackageInstall | null,
 ): Promise<HostFacts> {
   const { port } = host.memcached;
-  const [probe, versionWhereExpected] = await Promise.all([
+  const [probe, versionWhereExpected, packageInstall] = await Promise.all([
     transport.run(probeCommand(host, { platform: knownPlatform === undefined })),
     queryMemcached(transport, port, (client) => client.version()),
+    knownPackage !== undefined ? knownPackage : probePackageInstall(host, transport),
   ]);
   if (probe.code !== 0) {
     throw new Error(`fact probe exited ${probe.code}: ${probe.stderr.trim()}`);
@@ -194,7 +204,12 @@ export async function gatherFacts(
       runningVersion = await queryMemcached(transport, port, (client) => client.version());
     }
   }
-  return { ...facts, platform: knownPlatform ?? facts.platform, runningVersion };
+  return {
+    ...facts,
+    platform: knownPlatform ?? facts.platform,
+    runningVersion,
+    ...(host.memcached.service.manager === 'systemd' && { packageInstall }),
+  };
 }
 
 /** The live pid's process when it is a memcached, with where it listens. */

@@ -214,6 +214,7 @@ function resolveHost(
       port: memcached.port ?? memcachedDefaults.port,
       prefix,
       args: memcached.args ?? memcachedDefaults.args,
+      ...(memcached.args === undefined && { argsLeftOut: true }),
       keepBuilds: memcached.keep_builds ?? memcachedDefaults.keep_builds,
       service: serviceOf(memcached.service, prefix),
       ...(memcached.auth && {

@@ -40,6 +40,12 @@ export interface MemcachedSettings {
   /** Builds go to `<prefix>/<version>`; `<prefix>/current` links the live one. */
   readonly prefix: string;
   readonly args: readonly string[];
+  /**
+   * memcached.args was written nowhere (host, group, defaults, inventory): on a
+   * host the distribution's package installed, the running instance's arguments
+   * are carried over (src/facts/carried-args.ts).
+   */
+  readonly argsLeftOut?: boolean;
   /** Old builds kept besides the target, `current` and `previous` when a new build is installed. */
   readonly keepBuilds: number;
   readonly service: ServiceConfig;

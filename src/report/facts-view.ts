@@ -1,4 +1,6 @@
+import { carriesArgs, hostAsRun } from '../facts/carried-args.js';
 import type { FleetFacts } from '../facts/fleet-facts.js';
+import { describePackageInstall, packageHoldWarning } from '../facts/package-install.js';
 import { describeTransfer } from '../transport/transport.js';
 import { formatBytes, formatCount } from '../units.js';
 import { formatTable } from './table.js';
@@ -20,6 +22,8 @@ export interface FactsEvent {
   readonly problem: string | null;
   /** How a build's files would reach the host: `sftp`, `exec-stream` (its sshd refuses the SFTP subsystem) or `local`. */
   readonly transfer: 'sftp' | 'exec-stream' | 'local';
+  /** systemd hosts: the distribution's package install the unit runs (or ran before memplay's drop-in); null: none. Absent: a pidfile host. */
+  readonly package?: PackageFacts | null;
   /** The builds `<prefix>/current` and `<prefix>/previous` name. */
   readonly current: string | null;
   readonly previous: string | null;
@@ -48,6 +52,47 @@ export interface FactsEvent {
   } | null;
 }
 
+export interface PackageFacts {
+  readonly manager: 'dpkg' | 'rpm';
+  readonly name: string;
+  readonly version: string;
+  readonly binary: string;
+  readonly binary_version: string | null;
+  readonly unit: string;
+  readonly unit_file: string;
+  /** The unit's ExecStart without memplay's drop-in. */
+  readonly exec_start: readonly string[];
+  /** The file the package's settings are in (Debian's wrapper's file, RPM's EnvironmentFile). */
+  readonly config_file: string | null;
+  readonly held: boolean;
+  readonly auto_updates: string | null;
+  /** memcached.args is left out: what a run starts the new build with; null: the playbook's args. */
+  readonly args_carried_over: readonly string[] | null;
+  /** Why the package manager could restart or replace memcached behind memplay's back; null: held. */
+  readonly warning: string | null;
+}
+
+function packageFacts(row: Extract<FleetFacts, { reachable: true }>): PackageFacts | null {
+  const install = row.facts.packageInstall;
+  if (!install) return null;
+  const carried = carriesArgs(row.host, row.facts) && row.facts.pid !== null;
+  return {
+    manager: install.packageManager,
+    name: install.packageName,
+    version: install.packageVersion,
+    binary: install.binary,
+    binary_version: install.binaryVersion,
+    unit: install.unit,
+    unit_file: install.unitFile,
+    exec_start: install.execStart,
+    config_file: install.configFile,
+    held: install.held,
+    auto_updates: install.autoUpdates,
+    args_carried_over: carried ? hostAsRun(row.host, row.facts).memcached.args : null,
+    warning: packageHoldWarning(install),
+  };
+}
+
 export interface UnreachableEvent {
   readonly event: 'unreachable';
   readonly host: string;
@@ -68,6 +113,7 @@ export function factsEvent(row: FleetFacts): FactsEvent | UnreachableEvent {
     command_line: facts.commandLine,
     problem: row.problem,
     transfer: row.transfer,
+    ...(facts.packageInstall !== undefined && { package: packageFacts(row) }),
     current: facts.currentLink,
     previous: facts.previousLink,
     builds: facts.builds.map((b) => ({ dir: b.dir, version: b.reportedVersion })),
@@ -138,6 +184,16 @@ export function formatFactsTable(rows: readonly FleetFacts[]): string {
     if (!row.reachable) out.push(`${row.host.name} UNREACHABLE (${row.reason}): ${row.detail}`);
     else {
       if (row.problem) out.push(`${row.host.name} MISMATCH: ${row.problem}`);
+      const install = packageFacts(row);
+      if (install && row.facts.packageInstall) {
+        out.push(`${row.host.name} PACKAGE: ${describePackageInstall(row.facts.packageInstall)}`);
+        if (row.facts.commandLine) out.push(`${row.host.name} RUNS: ${row.facts.commandLine.join(' ')}`);
+        if (install.args_carried_over)
+          out.push(
+            `${row.host.name} ARGS: memcached.args is left out: carried over from the running instance: ${install.args_carried_over.join(' ') || '(none)'}`,
+          );
+        if (install.warning) out.push(`${row.host.name} WARNING: ${install.warning}`);
+      }
       // SFTP is the rule; a host without it is worth a line.
       if (row.transfer === 'exec-stream')
         out.push(`${row.host.name} TRANSFER: ${describeTransfer(row.transfer)}`);

@@ -64,3 +64,16 @@ systemctl daemon-reload
 export function installDropInCommand(path: string, text: string): ShellCommand {
   return sh`sh -c ${installScript} memplay-drop-in ${path} ${text}`;
 }
+
+// The same one sudo for both: the file gone, then daemon-reload so the unit's
+// own ExecStart (the package's) is what the next start runs.
+const removeScript = `
+path=$1
+rm -f -- "$path" &&
+systemctl daemon-reload
+`;
+
+/** Removes the drop-in and reloads systemd; run privileged. Removing an absent one succeeds. */
+export function removeDropInCommand(path: string): ShellCommand {
+  return sh`sh -c ${removeScript} memplay-drop-in ${path}`;
+}

@@ -1,7 +1,7 @@
 import type { HostConfig } from '../playbook/types.js';
 import { type ShellCommand, sh } from '../transport/quote.js';
 import type { RunOptions } from '../transport/transport.js';
-import { dropInText, installDropInCommand, readDropInCommand } from './drop-in.js';
+import { dropInText, installDropInCommand, readDropInCommand, removeDropInCommand } from './drop-in.js';
 
 // How memcached is started and stopped on a host. Each manager turns the
 // playbook's service settings into shell commands; the swap task runs them.
@@ -33,6 +33,8 @@ export interface UnitDropIn {
   read(): ShellCommand;
   /** Writes `text` there and runs `systemctl daemon-reload` (privileged; run with runOptions). */
   install(): ShellCommand;
+  /** Removes the file and runs `systemctl daemon-reload`: the unit's own ExecStart applies again (privileged). */
+  remove(): ShellCommand;
 }
 
 /** The environment variable holding the sudo password for `become: true`; never the playbook. */
@@ -111,6 +113,7 @@ export function serviceControl(
       text: dropInText(host),
       read: () => readDropInCommand(service.dropIn),
       install: () => privileged(host, installDropInCommand(service.dropIn, dropInText(host)), password),
+      remove: () => privileged(host, removeDropInCommand(service.dropIn), password),
     },
   };
 }

@@ -10,6 +10,7 @@ import { ChangeWatch, droppedLogEntries, WatchUnavailable } from '../memcached/c
 import { type CatchUpResult, catchUpTouchedKeys, OldSideFence } from '../memcached/old-side-fence.js';
 import { formatBytes, formatCount, formatDuration } from '../units.js';
 import { connectMeta } from './memcached-client.js';
+import { upgradingFromPackage } from './package-return.js';
 import { unrestoredBackup } from './restore-marker.js';
 import type { BackupDecision, FinishedBackup, Plan, TaskContext, TaskModule } from './task.js';
 import { decided, failureOf, ok, type TaskFailure } from './task.js';
@@ -61,7 +62,12 @@ export const backup: TaskModule<BackupDecision> = {
     if (facts.runningVersion === null) {
       return ok(`nothing answers on port ${ctx.host.memcached.port}: no cached data to carry over`, facts);
     }
-    if (ctx.job.kind !== 'backup' && facts.runningVersion === ctx.target.version) {
+    // The package's binary at the target's version is still restarted onto the build: its data needs the backup.
+    if (
+      ctx.job.kind !== 'backup' &&
+      facts.runningVersion === ctx.target.version &&
+      upgradingFromPackage(ctx.job, facts) === null
+    ) {
       return ok(`already running ${ctx.target.version}: nothing to back up`, facts);
     }
     // Refused here, so --check says it and apply never starts what it cannot finish.

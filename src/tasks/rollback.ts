@@ -9,8 +9,9 @@ import { type OldSideFence, writeFenceRecord } from '../memcached/old-side-fence
 import { serviceControl } from '../service/service.js';
 import { formatBytes, formatCount } from '../units.js';
 import { backup as backupTask } from './backup.js';
-import { memoryFilesOf, restartOnBuild } from './instance.js';
+import { installDropIn, memoryFilesOf, restartOnBuild } from './instance.js';
 import { connectMeta, restoreProgress } from './memcached-client.js';
+import { restartOnPackage } from './package-return.js';
 import { markRestored } from './restore-marker.js';
 import type { FinishedBackup, HostRun, Job, TaskContext, TaskFigures } from './task.js';
 import { newHostRun, ok, sealedBackup } from './task.js';
@@ -33,18 +34,27 @@ export function needsRollback(job: Job, run: HostRun): boolean {
 }
 
 export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
-  const previous = ctx.run.swap.previousBuild ?? null;
+  // Upgraded from the distribution's package (current named nothing): back to the package's binary.
+  const toPackage = (ctx.run.swap.previousBuild ?? null) === null ? ctx.run.swap.previousPackage : undefined;
+  const previous = toPackage ? toPackage.binaryVersion : (ctx.run.swap.previousBuild ?? null);
   const backup = sealedBackup(ctx.run);
   const keep = backup ? ` The backup is ${backup.path}: memplay restore --from it once a build serves.` : '';
-  if (previous === null || previous === ctx.target.version) {
+  if (previous === null || (previous === ctx.target.version && !toPackage)) {
     return {
       status: 'failed',
       detail: `no build to roll back to (current named ${previous ?? 'nothing'} before the swap) — start a build by hand.${keep}`,
     };
   }
-  const facts = await gatherFacts(ctx.host, ctx.transport);
-  if (facts.runningVersion === previous && facts.currentLink === previous) {
+  const facts = await gatherFacts(ctx.host, ctx.transport, undefined, ctx.run.startFacts?.packageInstall);
+  const expectedLink = toPackage ? null : previous;
+  if (facts.runningVersion === previous && facts.currentLink === expectedLink) {
     return { status: 'ok', detail: `${previous} never stopped and keeps serving: nothing to roll back` };
+  }
+  if (!toPackage) {
+    // A return to the package (memplay rollback) may have removed the drop-in: the unit must run `current` again.
+    const unitReady = await installDropIn(ctx);
+    if (!unitReady.ok)
+      return { status: 'failed', detail: `rollback to ${previous}: ${unitReady.reason}.${keep}` };
   }
   // The new build still serves: what clients wrote to it since the swap is carried
   // back the way the upgrade carried it forward — a backup of it (full pass, delta
@@ -88,26 +98,29 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
   }
   // SIGUSR1 where memplay sends the signal: the fence's stream then ends complete (swap.ts).
   const graceful = fence !== undefined && serviceControl(ctx.host).stopForRestart !== undefined;
-  const restarted = await restartOnBuild(ctx, previous, {
-    forRestart: graceful,
-    afterStop: async () => {
-      if (!fence || !source) return;
-      const record = await fence.settle(graceful ? undefined : 'stopped by systemd with SIGTERM');
-      await writeFenceRecord(source.path, record);
-      for (const id of record.excluded) leaveOut.add(id);
-    },
-    // The new build may run on a memory file: the old build must start clean from the backup.
-    setAside: graceful ? memoryFilesOf(ctx) : [],
-    // As it ran before the swap when that is known: the playbook's args may be what the new build refused.
-    ...(ctx.run.swap.previousCommandLine ? { argv: ctx.run.swap.previousCommandLine } : {}),
-  });
+  const afterStop = async () => {
+    if (!fence || !source) return;
+    const record = await fence.settle(graceful ? undefined : 'stopped by systemd with SIGTERM');
+    await writeFenceRecord(source.path, record);
+    for (const id of record.excluded) leaveOut.add(id);
+  };
+  const restarted = toPackage
+    ? await restartOnPackage(ctx, toPackage, { afterStop })
+    : await restartOnBuild(ctx, previous, {
+        forRestart: graceful,
+        afterStop,
+        // The new build may run on a memory file: the old build must start clean from the backup.
+        setAside: graceful ? memoryFilesOf(ctx) : [],
+        // As it ran before the swap when that is known: the playbook's args may be what the new build refused.
+        ...(ctx.run.swap.previousCommandLine ? { argv: ctx.run.swap.previousCommandLine } : {}),
+      });
   if (!restarted.ok) {
     if (restarted.step === 'stop') fence?.abort();
     const down =
       restarted.step === 'stop'
         ? `could not stop what runs: ${restarted.reason}`
         : restarted.step === 'start'
-          ? `it did not start: ${restarted.reason} — the host is DOWN; start ${ctx.host.memcached.prefix}/current/bin/memcached by hand`
+          ? `it did not start: ${restarted.reason} — the host is DOWN; start ${toPackage ? `${toPackage.unit} (the package's ${toPackage.binary})` : `${ctx.host.memcached.prefix}/current/bin/memcached`} by hand`
           : `${restarted.reason} — the host is DOWN`;
     return { status: 'failed', detail: `rollback to ${previous}: ${down}.${keep}` };
   }

@@ -2,6 +2,7 @@ import { errorMessage } from '../errors.js';
 import type { HostFacts } from '../facts/host-facts.js';
 import { hasWorkingBuild } from '../facts/host-facts.js';
 import { queryMemcached } from '../facts/memcached-port.js';
+import type { PackageInstall } from '../facts/package-install.js';
 import { verifyBackup } from '../memcached/backup-reader.js';
 import { type FenceRecord, type OldSideFence, writeFenceRecord } from '../memcached/old-side-fence.js';
 import { serviceControl } from '../service/service.js';
@@ -17,6 +18,13 @@ import {
   runningCommandLine,
 } from './instance.js';
 import { describeEstimate, estimateOutOfServiceMs } from './out-of-service-estimate.js';
+import {
+  describeReturn,
+  dropInPresent,
+  restartOnPackage,
+  returnToPackage,
+  upgradingFromPackage,
+} from './package-return.js';
 import { chooseSwapPath } from './swap-path.js';
 import type { Outcome, Plan, PlanAction, SwapChoice, SwapDecision, TaskContext, TaskModule } from './task.js';
 import { decided, failureOf, ok, sealedBackup, type TaskFailure } from './task.js';
@@ -150,12 +158,59 @@ function swapActions(
   return actions;
 }
 
+/** `1.6.18 → 1.6.38`, with a distribution's package named where it is one side. */
+function describeMove(
+  previousBuild: string | null,
+  decision: SwapDecision | undefined,
+  version: string,
+): string {
+  const from =
+    previousBuild ?? (decision?.fromPackage ? `the ${decision.fromPackage.packageName} package` : '(none)');
+  const to = decision?.toPackage ? `the ${decision.toPackage.packageName} package's ${version}` : version;
+  return `${from} → ${to}`;
+}
+
+/** `memplay rollback` of a host upgraded from the distribution's package: back to the package's binary. */
+async function planReturnToPackage(
+  ctx: TaskContext,
+  facts: HostFacts,
+  install: PackageInstall,
+): Promise<Plan<SwapDecision>> {
+  const { version } = ctx.target;
+  const { port } = ctx.host.memcached;
+  if (facts.runningVersion === version && !(await dropInPresent(ctx))) {
+    return ok(`${version} from the ${install.packageName} package serving on port ${port}`, facts);
+  }
+  const choice = await chooseSwapPath(ctx, facts);
+  const planned = ctx.run.decisions.backup;
+  const bytes = planned?.kind === 'dump' ? planned.bytes : 0;
+  const actions: PlanAction[] = [];
+  if (facts.runningVersion) {
+    actions.push({
+      kind: 'stop',
+      version: facts.runningVersion,
+      port,
+      text: `stop ${facts.runningVersion}${facts.pid ? ` (pid ${facts.pid})` : ''} on port ${port}: out of service until restored; ${describeEstimate(choice.path, bytes)}`,
+      out_of_service_estimate_ms: estimateOutOfServiceMs(choice.path, bytes),
+    });
+  }
+  actions.push({ kind: 'start', version, port, text: describeReturn(ctx, install) });
+  return decided(
+    `${describeRunning(facts)}${describeReturn(ctx, install)}; serving ${version} on port ${port}`,
+    { ...facts, currentLink: null, runningVersion: version, pid: null },
+    { choice, toPackage: install },
+    actions,
+  );
+}
+
 export const swap: TaskModule<SwapDecision> = {
   name: 'swap',
 
   async plan(ctx, facts): Promise<Plan<SwapDecision>> {
     const { version } = ctx.target;
     const { port, prefix } = ctx.host.memcached;
+    const toPackage = returnToPackage(ctx.job, facts);
+    if (toPackage) return planReturnToPackage(ctx, facts, toPackage);
     if (facts.currentLink === version && facts.runningVersion === version) {
       return ok(`${version} serving on port ${port}`, facts);
     }
@@ -173,10 +228,11 @@ export const swap: TaskModule<SwapDecision> = {
           ? `${unit}warm restart: ${describeRunning(facts).replace(/^stop /, 'SIGUSR1 ')}${repoint}start ${version} on ${choice.memoryFile}, prove it against the backup (${choice.reason}); cold from the backup if it falls short`
           : `${unit}${describeRunning(facts)}${repoint}start ${version} on port ${port} (cold: ${choice.reason})`;
     const planned = ctx.run.decisions.backup;
+    const fromPackage = upgradingFromPackage(ctx.job, facts);
     return decided(
       detail,
       { ...facts, currentLink: version, runningVersion: version, pid: null },
-      { choice },
+      { choice, ...(fromPackage && { fromPackage }) },
       swapActions(facts, version, port, choice, planned?.kind === 'dump' ? planned.bytes : 0),
     );
   },
@@ -211,8 +267,10 @@ export const swap: TaskModule<SwapDecision> = {
       if (!remembered.ok)
         fail(ctx, `${remembered.reason} — nothing was stopped, the old instance keeps serving`);
     }
-    // systemd: the unit must start whatever `current` names before anything is stopped.
-    const unitReady = await installDropIn(ctx);
+    const toPackage = plan.decision?.toPackage;
+    // systemd: the unit must start whatever `current` names before anything is stopped
+    // (a return to the package removes the drop-in once the instance is down instead).
+    const unitReady = toPackage ? { ok: true as const } : await installDropIn(ctx);
     if (!unitReady.ok) fail(ctx, `${unitReady.reason} — nothing was stopped, the old instance keeps serving`);
     const commandLine = await runningCommandLine(ctx);
     ctx.run.swap.previousCommandLine = commandLine && 'argv' in commandLine ? commandLine.argv : null;
@@ -246,10 +304,11 @@ export const swap: TaskModule<SwapDecision> = {
     }
     // From here a failure of this or a later task rolls the host back to previousBuild (src/tasks/rollback.ts).
     ctx.run.swap.previousBuild = previousBuild;
+    if (plan.decision?.fromPackage) ctx.run.swap.previousPackage = plan.decision.fromPackage;
     ctx.run.swap.stoppedAt = performance.now();
     const stoppedAt = ctx.run.swap.stoppedAt;
     const warning = backupFile?.warning ? `; ${backupFile.warning}` : '';
-    const move = `${previousBuild ?? '(none)'} → ${version}`;
+    const move = describeMove(previousBuild, plan.decision, version);
     if (choice.path === 'warm' && proof) {
       const attempt = await attemptWarmRestart(ctx, choice.memoryFile, proof, oldRunning, (inexact) =>
         fence ? settleFence(ctx, fence, inexact) : Promise.resolve(undefined),
@@ -280,18 +339,21 @@ export const swap: TaskModule<SwapDecision> = {
       // before its logger, so the fence's stream holds every change the old
       // instance acknowledged. SIGTERM exits without the logger's last round.
       const graceful = fence !== undefined && serviceControl(ctx.host).stopForRestart !== undefined;
-      const restarted = await restartOnBuild(ctx, version, {
-        forRestart: graceful,
-        ...(fence
-          ? {
-              afterStop: async () => {
-                await settleFence(ctx, fence, graceful ? undefined : 'stopped by systemd with SIGTERM');
-              },
-            }
-          : {}),
-        // A memory-file instance wrote a .meta on SIGUSR1: the cold path must not resume it.
-        setAside: graceful ? memoryFilesOf(ctx) : [],
-      });
+      const afterStop = fence
+        ? {
+            afterStop: async () => {
+              await settleFence(ctx, fence, graceful ? undefined : 'stopped by systemd with SIGTERM');
+            },
+          }
+        : {};
+      const restarted = toPackage
+        ? await restartOnPackage(ctx, toPackage, afterStop)
+        : await restartOnBuild(ctx, version, {
+            forRestart: graceful,
+            ...afterStop,
+            // A memory-file instance wrote a .meta on SIGUSR1: the cold path must not resume it.
+            setAside: graceful ? memoryFilesOf(ctx) : [],
+          });
       if (!restarted.ok)
         fail(
           ctx,

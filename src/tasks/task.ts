@@ -1,5 +1,6 @@
 import { TaskFailed } from '../errors.js';
 import type { HostFacts } from '../facts/host-facts.js';
+import type { PackageInstall } from '../facts/package-install.js';
 import type { BackupHeader } from '../memcached/backup-layout.js';
 import type { BackupPath } from '../memcached/backup-path.js';
 import type { NewSideGuard } from '../memcached/new-side-guard.js';
@@ -91,6 +92,10 @@ export interface BuildDecision {
 
 export interface SwapDecision {
   readonly choice: SwapChoice;
+  /** An upgrade of a host whose unit runs the distribution's package: a failure returns it there. */
+  readonly fromPackage?: PackageInstall;
+  /** `memplay rollback` of such a host: back to the package's binary (src/tasks/package-return.ts). */
+  readonly toPackage?: PackageInstall;
 }
 
 export type RestoreDecision =
@@ -170,6 +175,11 @@ export interface SwapOutputs {
    * swap stops the old instance: from then on a failure rolls the host back to it.
    */
   previousBuild?: string | null;
+  /**
+   * With no previous build: the distribution's package the unit ran before this
+   * swap (set with previousBuild), which a failure returns the host to.
+   */
+  previousPackage?: PackageInstall;
   /** The old instance's command line (pidfile manager): what a rollback starts it with. */
   previousCommandLine?: readonly string[] | null;
   /** Why the old instance's command line, read back from the host, is not what a rollback runs. */

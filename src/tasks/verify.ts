@@ -3,6 +3,7 @@ import { noteOwnReads } from '../facts/own-reads.js';
 import { keyDigestId } from '../memcached/key-index.js';
 import { measureGates, planGates } from './gates/run-gates.js';
 import { connectMeta } from './memcached-client.js';
+import { returnToPackage } from './package-return.js';
 import {
   clientChangesSinceStart,
   compareSample,
@@ -35,7 +36,15 @@ export const verify: TaskModule<VerifyDecision> = {
         `port ${port} answers ${facts.runningVersion}, expected ${version} — is another instance bound to the port?`,
       );
     }
-    if (facts.currentLink !== version) {
+    // Back on the distribution's package: its binary runs, and `current` names no build.
+    const onPackage = returnToPackage(ctx.job, facts);
+    if (onPackage && (facts.currentLink !== null || facts.commandLine?.[0] !== onPackage.binary)) {
+      fail(
+        ctx,
+        `the unit runs ${facts.commandLine?.[0] ?? 'nothing'} (${ctx.host.memcached.prefix}/current: ${facts.currentLink ?? 'none'}), expected the ${onPackage.packageName} package's ${onPackage.binary}`,
+      );
+    }
+    if (!onPackage && facts.currentLink !== version) {
       fail(
         ctx,
         `${ctx.host.memcached.prefix}/current points at ${facts.currentLink ?? 'nothing'}, expected ${version}`,

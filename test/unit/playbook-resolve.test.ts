@@ -82,6 +82,8 @@ hosts:
         port: 11211,
         prefix: '/opt/memcached',
         args: [],
+        // Left out: a package host carries its running instance's over (src/facts/carried-args.ts).
+        argsLeftOut: true,
         keepBuilds: 2,
         service: { manager: 'pidfile', pidfile: '/opt/memcached/memcached.pid' },
       },

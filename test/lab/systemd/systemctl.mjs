@@ -6,7 +6,8 @@
 // and really starts (detached, main pid recorded) and stops (SIGTERM, waits for
 // the exit) the daemon. Every call is appended to <dir>/.state/calls.log, with
 // `sudo` when it came through sudo, so a test can check what ran in which order.
-// Verbs: start, stop, restart, is-active, show -p MainPID [--value], kill -s SIG, daemon-reload.
+// Verbs: start, stop, restart, is-active, show -p MainPID [--value], kill -s SIG, daemon-reload,
+// cat (the unit file and its drop-ins, each after a `# /path` line, as systemd prints them).
 import { spawn } from 'node:child_process';
 import {
   appendFileSync,
@@ -76,7 +77,8 @@ function splitCommandLine(line) {
   return argv.map((w) => w.replaceAll('%%', '\0').replaceAll('$$', '$').replaceAll('\0', '%'));
 }
 
-function unitExecStart() {
+/** The unit file, then its drop-ins in the order systemd applies them. */
+function unitFiles() {
   const file = join(dir, unit);
   if (!existsSync(file)) die(`Unit ${unit} could not be found.`, 5);
   const dropInDir = join(dir, `${unit}.d`);
@@ -86,8 +88,12 @@ function unitExecStart() {
         .sort()
         .map((name) => join(dropInDir, name))
     : [];
+  return [file, ...dropIns];
+}
+
+function unitExecStart() {
   let execStart = [];
-  for (const path of [file, ...dropIns]) {
+  for (const path of unitFiles()) {
     let section = '';
     for (const raw of readFileSync(path, 'utf8').split('\n')) {
       const line = raw.trim();
@@ -153,7 +159,13 @@ async function stop() {
 
 if (verb === 'daemon-reload') process.exit(0);
 if (!unit) die(`systemctl ${verb ?? ''}: which unit?`);
-if (verb === 'start') await start();
+if (verb === 'cat') {
+  process.stdout.write(
+    unitFiles()
+      .map((path) => `# ${path}\n${readFileSync(path, 'utf8').replace(/\n?$/, '\n')}`)
+      .join('\n'),
+  );
+} else if (verb === 'start') await start();
 else if (verb === 'stop') await stop();
 else if (verb === 'restart') {
   await stop();

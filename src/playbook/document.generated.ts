@@ -10,7 +10,7 @@ export interface PlaybookDocument {
     /** Target version */
     readonly version: string;
     /** Source tarball */
-    readonly source: {
+    readonly source?: {
       /** Tarball path */
       readonly path?: string;
       /** Tarball URL */
@@ -20,6 +20,13 @@ export interface PlaybookDocument {
     };
     /** Extra configure arguments */
     readonly configure?: readonly string[];
+    /** Distro package */
+    readonly package?: {
+      /** Package name */
+      readonly name?: string;
+      /** Package version */
+      readonly version?: string;
+    };
   };
   /** Host defaults */
   readonly defaults?: {
@@ -174,6 +181,9 @@ export type TaskStepDocument =
 export const playbookDefaults = {
   target: {
     configure: [],
+    package: {
+      name: 'memcached',
+    },
   },
   defaults: {
     become: false,

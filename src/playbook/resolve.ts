@@ -112,19 +112,26 @@ export function resolvePlaybook(
 ): Playbook {
   const folder = dirname(file);
   const local = (path: string) => localPath(path, folder, environment.homeDir);
-  const { source } = document.target;
+  const { source, package: distroPackage } = document.target;
   const verify = document.verify ?? {};
+  // The schema lets through exactly one of source and package.
   const targetSource: TargetSource =
-    source.path !== undefined
-      ? { kind: 'path', path: local(source.path) }
-      : { kind: 'url', url: source.url ?? '' };
+    source === undefined
+      ? {
+          kind: 'package',
+          name: distroPackage?.name ?? playbookDefaults.target.package.name,
+          version: distroPackage?.version ?? null,
+        }
+      : source.path !== undefined
+        ? { kind: 'path', path: local(source.path) }
+        : { kind: 'url', url: source.url ?? '' };
   return {
     file,
     name: document.name,
     target: {
       version: document.target.version,
       source: targetSource,
-      sha256: source.sha256.toLowerCase(),
+      sha256: source?.sha256.toLowerCase() ?? '',
       configure: document.target.configure ?? playbookDefaults.target.configure,
     },
     strategy: strategyOf(document.strategy ?? {}),

@@ -282,6 +282,32 @@ const fieldMessages = new Map<unknown, FieldMessage>(
       }
       return undefined;
     },
+    '/properties/target': (error, path) => {
+      if (error.keyword !== 'oneOf') return undefined;
+      const both = Array.isArray((error.params as { passingSchemas?: unknown }).passingSchemas);
+      return both
+        ? {
+            where: path,
+            at: [...path, 'package'],
+            anchor: 'key',
+            message: 'give exactly one of "source" (a tarball to build) or "package" (the distro\'s package), not both',
+          }
+        : {
+            where: path,
+            at: path,
+            anchor: 'key',
+            message:
+              'missing "source" (the path or url of the source tarball, and its sha256) or "package" (the distro\'s package, e.g. package: { name: memcached })',
+          };
+    },
+    '/properties/target/properties/package/properties/version': (error) =>
+      error.keyword === 'pattern'
+        ? `must be a distro package version like "1.6.18-1+deb12u1" (got ${describeValue(error.data)})`
+        : undefined,
+    '/properties/target/properties/package/properties/name': (error) =>
+      error.keyword === 'pattern'
+        ? `must be a package name like "memcached": lower-case letters, digits, "+", "-" and "." (got ${describeValue(error.data)})`
+        : undefined,
     '/properties/target/properties/source': (error, path) => {
       if (error.keyword !== 'oneOf') return undefined;
       const both = Array.isArray((error.params as { passingSchemas?: unknown }).passingSchemas);

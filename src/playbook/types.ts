@@ -77,11 +77,21 @@ export interface SettingOrigins {
 
 export type TargetSource =
   | { readonly kind: 'path'; readonly path: string }
-  | { readonly kind: 'url'; readonly url: string };
+  | { readonly kind: 'url'; readonly url: string }
+  /** target.package: the distribution's package, unpacked on each host (src/tasks/package-build.ts). */
+  | TargetPackage;
+
+export interface TargetPackage {
+  readonly kind: 'package';
+  readonly name: string;
+  /** The distribution's version (`1.6.18-1+deb12u1`); null: the newest whose upstream version is the target. */
+  readonly version: string | null;
+}
 
 export interface Target {
   readonly version: string;
   readonly source: TargetSource;
+  /** The tarball's checksum; empty for a package target (apt checks the package). */
   readonly sha256: string;
   readonly configure: readonly string[];
 }

@@ -35,7 +35,8 @@ export function describePlatform(platform: Platform): string | null {
  * nothing from its install prefix at run time, so the tree works wherever it is put.
  */
 export function buildFingerprint(platform: Platform, target: Target): string | null {
-  if (describePlatform(platform) === null) return null;
+  // A package target is not shared: each host takes it from its own archive (package-build.ts).
+  if (describePlatform(platform) === null || target.source.kind === 'package') return null;
   return JSON.stringify([
     platform.arch,
     platform.libc,

@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileSha256 } from '../file-sha256.js';
-import type { Target } from '../playbook/types.js';
+import type { Target, TargetSource } from '../playbook/types.js';
 
 // The controller's copy of the target tarball. A url is downloaded once per
 // run into a cache keyed by its sha256; either way the file is hashed once and
@@ -15,8 +15,19 @@ export class SourceError extends Error {
   override name = 'SourceError';
 }
 
+type TarballSource = Exclude<TargetSource, { kind: 'package' }>;
+
+/** The tarball a target is built from; a package target has none (package-build.ts takes it instead). */
+function tarballOf(target: Target): TarballSource {
+  if (target.source.kind === 'package') {
+    throw new SourceError(`target.package ${target.source.name} has no source tarball`);
+  }
+  return target.source;
+}
+
 export function tarballName(target: Target): string {
-  const raw = target.source.kind === 'path' ? target.source.path : new URL(target.source.url).pathname;
+  const source = tarballOf(target);
+  const raw = source.kind === 'path' ? source.path : new URL(source.url).pathname;
   const name = basename(raw);
   return /\.tar\.(gz|xz)$|\.tgz$/.test(name) ? name : `memcached-${target.version}.tar.gz`;
 }
@@ -49,12 +60,14 @@ async function download(url: string, destination: string): Promise<void> {
 
 /** Where the tarball is or will be on the controller, without fetching anything. */
 export function describeSource(target: Target): string {
-  return target.source.kind === 'path' ? target.source.path : target.source.url;
+  const source = tarballOf(target);
+  return source.kind === 'path' ? source.path : source.url;
 }
 
 /** The tarball's size on the controller, or null while it is still to be downloaded. */
 export async function localTarballSize(target: Target): Promise<number | null> {
-  const path = target.source.kind === 'path' ? target.source.path : cachePath(target);
+  const source = tarballOf(target);
+  const path = source.kind === 'path' ? source.path : cachePath(target);
   return stat(path).then(
     (s) => s.size,
     () => null,
@@ -63,17 +76,16 @@ export async function localTarballSize(target: Target): Promise<number | null> {
 
 /** Checks that the source is usable without downloading: for --check. */
 export async function checkSourceReadOnly(target: Target): Promise<string> {
-  if (target.source.kind === 'url') {
+  const source = tarballOf(target);
+  if (source.kind === 'url') {
     const cached = cachePath(target);
     if (await exists(cached)) return verified(cached, target);
-    return `download ${target.source.url}, `;
+    return `download ${source.url}, `;
   }
-  if (!(await exists(target.source.path))) {
-    throw new SourceError(
-      `${target.source.path} does not exist on the controller — check target.source.path`,
-    );
+  if (!(await exists(source.path))) {
+    throw new SourceError(`${source.path} does not exist on the controller — check target.source.path`);
   }
-  await verified(target.source.path, target);
+  await verified(source.path, target);
   return '';
 }
 
@@ -91,12 +103,13 @@ export function localTarballOnce(target: Target): () => Promise<string> {
   let pending: Promise<string> | undefined;
   return () => {
     pending ??= (async () => {
-      if (target.source.kind === 'path') {
+      const source = tarballOf(target);
+      if (source.kind === 'path') {
         await checkSourceReadOnly(target);
-        return target.source.path;
+        return source.path;
       }
       const cached = cachePath(target);
-      if (!(await exists(cached))) await download(target.source.url, cached);
+      if (!(await exists(cached))) await download(source.url, cached);
       await verified(cached, target);
       return cached;
     })();

@@ -51,6 +51,13 @@ const host = playbook.hosts[0] as Playbook['hosts'][number];
 /** What resolving makes of each default, put back into the schema's units. */
 const behaviour: Record<string, () => unknown> = {
   '/properties/target/properties/configure': () => playbook.target.configure,
+  '/properties/target/properties/package/properties/name': () => {
+    const fromPackage = resolveText(
+      'name: test fleet\ntarget:\n  version: "1.6.18"\n  package: {}\nhosts:\n  a: { address: 10.0.0.1 }\n',
+      `${folder}/playbook.yml`,
+    );
+    return fromPackage.target.source.kind === 'package' && fromPackage.target.source.name;
+  },
   '/properties/strategy/properties/serial': () =>
     playbook.strategy.serial.map((count) => count.kind === 'count' && count.count),
   '/properties/strategy/properties/max_fail_percentage': () => playbook.strategy.maxFailPercentage,

@@ -290,7 +290,8 @@ const fieldMessages = new Map<unknown, FieldMessage>(
             where: path,
             at: [...path, 'package'],
             anchor: 'key',
-            message: 'give exactly one of "source" (a tarball to build) or "package" (the distro\'s package), not both',
+            message:
+              'give exactly one of "source" (a tarball to build) or "package" (the distro\'s package), not both',
           }
         : {
             where: path,

@@ -31,6 +31,7 @@ export interface PlanAction {
   readonly kind:
     | 'download'
     | 'compile'
+    | 'unpack'
     | 'ship'
     | 'prune'
     | 'backup'
@@ -43,7 +44,7 @@ export interface PlanAction {
   readonly items?: number;
   /** Bytes: memcached's `bytes` stat for a backup, value bytes for a restore of a file, tarball size. */
   readonly bytes?: number;
-  /** The memcached version built, shipped, started or stopped. */
+  /** The memcached version built, unpacked (target.package), shipped, started or stopped. */
   readonly version?: string;
   /** ship: the host that compiles the build. */
   readonly from?: string;

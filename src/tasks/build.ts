@@ -1,22 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { HostUnreachable, TaskFailed } from '../errors.js';
-import {
-  buildFor,
-  buildMarker,
-  compareVersions,
-  type HostFacts,
-  hasWorkingBuild,
-} from '../facts/host-facts.js';
+import { buildFor, compareVersions, type HostFacts, hasWorkingBuild } from '../facts/host-facts.js';
 import { fileSha256 } from '../file-sha256.js';
-import { type ShellCommand, sh } from '../transport/quote.js';
+import { sh } from '../transport/quote.js';
 import { describeTransfer, type TransferMethod, type Transport } from '../transport/transport.js';
 import { formatBytes, formatDuration } from '../units.js';
+import {
+  checkAndMoveIntoPlace,
+  cleanupStale,
+  fail,
+  runStep,
+  shipPrefix,
+  stagingPrefix,
+} from './build-install.js';
 import { withCompileCount } from './build-progress.js';
 import { type BuildRole, buildFingerprint, planBuildSharing, type ShippableBuild } from './build-sharing.js';
+import { describeUnpack, planPackageUnpack, unpackPackage } from './package-build.js';
 import { checkSourceReadOnly, localTarballSize, SourceError, tarballName } from './source-tarball.js';
 import type { BuildDecision, Plan, PlanAction, TaskContext, TaskModule } from './task.js';
-import { decided, failureOf, ok, type TaskFailure } from './task.js';
+import { decided, ok } from './task.js';
 
 // Builds the target from source into a staging directory beside the prefix and
 // renames it into `<prefix>/<version>` only when `make install` succeeded, so a
@@ -24,10 +27,6 @@ import { decided, failureOf, ok, type TaskFailure } from './task.js';
 // Hosts of one platform share a build (build-sharing.ts): one compiles, the others
 // receive its installed tree, checked by sha256 and `-V`, through the same staging
 // directory and rename.
-
-const stagingPrefix = '.memplay-build-';
-/** The builder's tar of its installed tree while it is copied to the controller. */
-const shipPrefix = '.memplay-ship-';
 
 // One round trip: are a C compiler, make and libevent's headers there?
 const prerequisitesScript = `
@@ -55,21 +54,6 @@ async function missingPrerequisites(transport: Transport): Promise<string[]> {
   return result.stdout.trim().split(/\s+/).filter(Boolean);
 }
 
-const fail: TaskFailure = failureOf('build');
-
-async function runStep(ctx: TaskContext, step: string, command: ShellCommand, log?: string): Promise<void> {
-  // make's phase is reported with its file count (withCompileCount).
-  if (step !== 'make') ctx.progress(step);
-  const result = await ctx.transport.run(command);
-  if (result.code === 0) return;
-  let output = `${result.stderr}${result.stdout}`.trim();
-  if (log) {
-    const tail = await ctx.transport.run(sh`tail -n 15 ${log}`);
-    output = tail.stdout.trim();
-  }
-  fail(ctx, `${step} failed (exit ${result.code}):\n${output}`);
-}
-
 export const build: TaskModule<BuildDecision> = {
   name: 'build',
 
@@ -77,15 +61,17 @@ export const build: TaskModule<BuildDecision> = {
     const { version } = ctx.target;
     const installDir = `${ctx.host.memcached.prefix}/${version}`;
     if (hasWorkingBuild(facts, version)) return ok(`${version} already built at ${installDir}`, facts);
-    let download: string;
+    const { source } = ctx.target;
+    const fromPackage = source.kind === 'package' ? await planPackageUnpack(ctx, source) : undefined;
+    let download = '';
     try {
-      download = await checkSourceReadOnly(ctx.target);
+      if (!fromPackage) download = await checkSourceReadOnly(ctx.target);
     } catch (error) {
       if (error instanceof SourceError) fail(ctx, error.message);
       throw error;
     }
     const role = roleOf(ctx);
-    if (role.kind !== 'receive') {
+    if (!fromPackage && role.kind !== 'receive') {
       const missing = await missingPrerequisites(ctx.transport);
       if (missing.length > 0) {
         fail(
@@ -119,7 +105,22 @@ export const build: TaskModule<BuildDecision> = {
           },
         ]
       : [];
-    const decision: BuildDecision = { role, prune, transfer };
+    const decision: BuildDecision = { role, prune, transfer, ...(fromPackage && { fromPackage }) };
+    if (fromPackage) {
+      return decided(
+        `unpack ${version} ${describeUnpack(fromPackage)} into ${installDir}${replacing}${pruning}`,
+        after,
+        decision,
+        [
+          {
+            kind: 'unpack',
+            version,
+            text: `unpack ${version} ${describeUnpack(fromPackage)} from ${fromPackage.archive} into ${installDir}${replacing}`,
+          },
+          ...pruneAction,
+        ],
+      );
+    }
     if (role.kind === 'receive') {
       return decided(
         `ship ${version} built on ${role.builder} (same platform: ${role.platform}) into ${installDir}${replacing}${pruning}${via}`,
@@ -167,10 +168,12 @@ export const build: TaskModule<BuildDecision> = {
   async apply(ctx, plan): Promise<{ status: 'changed'; detail: string }> {
     const { version } = ctx.target;
     if (!plan.decision) fail(ctx, 'build was applied without a plan that decided its role');
-    const { role, prune, transfer } = plan.decision;
+    const { role, prune, transfer, fromPackage } = plan.decision;
     const key = buildFingerprint(plan.facts.platform, ctx.target);
     let detail: string;
-    if (role.kind === 'receive' && key !== null) {
+    if (fromPackage) {
+      detail = await unpackPackage(ctx, fromPackage);
+    } else if (role.kind === 'receive' && key !== null) {
       detail = await receiveOrCompile(ctx, key, role.builder);
     } else {
       let took: string;
@@ -200,7 +203,7 @@ export const build: TaskModule<BuildDecision> = {
         }
       }
     }
-    if (transfer === 'exec-stream') detail += `; transfer: ${describeTransfer(transfer)}`;
+    if (transfer === 'exec-stream' && !fromPackage) detail += `; transfer: ${describeTransfer(transfer)}`;
     return { status: 'changed', detail: await pruneOldBuilds(ctx, detail, prune) };
   },
 };
@@ -284,30 +287,6 @@ async function compile(ctx: TaskContext): Promise<string> {
     await ctx.transport.run(sh`rm -rf ${staging}`);
   }
   return formatDuration(Date.now() - started);
-}
-
-async function checkAndMoveIntoPlace(ctx: TaskContext, tree: string): Promise<void> {
-  const { version } = ctx.target;
-  const prefix = ctx.host.memcached.prefix;
-  const installDir = `${prefix}/${version}`;
-  await runStep(
-    ctx,
-    'check the new binary',
-    sh`${`${tree}/bin/memcached`} -V | grep -qx ${`memcached ${version}`}`,
-  );
-  // The marker makes the folder memplay's: only marked folders are ever pruned. Removed
-  // first: a shipped tree could carry a link of that name pointing elsewhere.
-  await runStep(
-    ctx,
-    "mark the build as memplay's",
-    sh`rm -f ${`${tree}/${buildMarker}`} && : > ${`${tree}/${buildMarker}`}`,
-  );
-  // A directory already at installDir does not run (the plan found it broken): keep it aside.
-  await runStep(
-    ctx,
-    'move into place',
-    sh`if [ -e ${installDir} ]; then mv ${installDir} ${`${prefix}/.memplay-broken-${version}-${Date.now()}`}; fi && mv ${tree} ${installDir}`,
-  );
 }
 
 /**
@@ -428,9 +407,4 @@ function buildsToRemove(ctx: TaskContext, facts: HostFacts): string[] {
     .sort(compareVersions)
     .reverse();
   return others.slice(ctx.host.memcached.keepBuilds);
-}
-
-function cleanupStale(prefix: string, version: string): ShellCommand {
-  // The globs must stay unquoted to expand; prefix and version are quoted around them.
-  return sh`for dir in ${prefix}/${stagingPrefix}${version}-* ${prefix}/${shipPrefix}${version}-*; do [ -e "$dir" ] && rm -rf "$dir"; done; true`;
 }

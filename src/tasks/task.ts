@@ -11,6 +11,7 @@ import type { SwapPath } from '../report/events.js';
 import type { TransferMethod, Transport } from '../transport/transport.js';
 import type { BuildExchange, BuildPeer, BuildRole } from './build-sharing.js';
 import type { OldInstance } from './gates/instance-record.js';
+import type { PackageUnpack } from './package-build.js';
 
 // The event contract's types live with the events (src/report/event-types.ts).
 export {
@@ -88,6 +89,8 @@ export interface BuildDecision {
   readonly prune: readonly string[];
   /** How files reach and leave this host: its connection's transfer, as the plan found it. */
   readonly transfer: TransferMethod;
+  /** target.package: the distro package this host unpacks instead of compiling (package-build.ts). */
+  readonly fromPackage?: PackageUnpack;
 }
 
 export interface SwapDecision {

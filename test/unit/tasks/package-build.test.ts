@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TaskFailed } from '../../../src/errors.js';
+import { loadPlaybook } from '../../../src/playbook/index.js';
 import type { Target, TargetPackage } from '../../../src/playbook/types.js';
 import { build } from '../../../src/tasks/build.js';
 import {
@@ -8,6 +9,7 @@ import {
   parseMadison,
   upstreamOf,
 } from '../../../src/tasks/package-build.js';
+import { resolveText } from '../../support/playbook-helpers.js';
 import { answers, RecordingTransport } from '../../support/recording-transport.js';
 import { hostFacts, taskContext } from '../../support/task-context.js';
 
@@ -230,5 +232,25 @@ describe('build apply for target.package', () => {
       /^apt-get download left memcached 1\.6\.18-1\+deb12u1 in .*, not memcached 1\.6\.18-1$/,
     );
     expect(transport.commands.some((c) => c.startsWith('dpkg-deb -x'))).toBe(false);
+  });
+});
+
+describe('target.package in a playbook', () => {
+  it('examples/package-target.yml resolves to the package, its version as written, and no tarball checksum', async () => {
+    const playbook = await loadPlaybook('examples/package-target.yml');
+    expect(playbook.target).toEqual({
+      version: '1.6.18',
+      source: { kind: 'package', name: 'memcached', version: '1.6.18-1+deb12u1' },
+      sha256: '',
+      configure: [],
+    });
+  });
+
+  it("without package.version, the version is left to each host's archive", () => {
+    const playbook = resolveText(
+      'name: t\ntarget:\n  version: "1.6.18"\n  package: { name: memcached-tools }\nhosts:\n  a: { address: 10.0.0.1 }\n',
+      '/fleet/playbook.yml',
+    );
+    expect(playbook.target.source).toEqual({ kind: 'package', name: 'memcached-tools', version: null });
   });
 });

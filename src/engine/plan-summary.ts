@@ -35,6 +35,9 @@ export function summarizePlans(results: readonly HostPlanResult[], strategy: Str
     out_of_service: hosts.filter((host) => stops.has(host)),
     ...(hosts.every((host) => unchanged.has(host)) ? { on_target: true as const } : {}),
   }));
+  const unpack = all
+    .filter(({ action }) => action.kind === 'unpack')
+    .map(({ host, action }) => ({ host, version: action.version ?? '' }));
   return {
     hosts: results.length,
     changing: named('changed'),
@@ -48,6 +51,8 @@ export function summarizePlans(results: readonly HostPlanResult[], strategy: Str
     ship: all
       .filter(({ action }) => action.kind === 'ship')
       .map(({ host, action }) => ({ host, from: action.from ?? '', version: action.version ?? '' })),
+    // Only with target.package: a summary without it reads as it always did.
+    ...(unpack.length > 0 && { unpack }),
     backup_hosts: new Set(backups.map(({ host }) => host)).size,
     backup_items: backups.reduce((sum, { action }) => sum + (action.items ?? 0), 0),
     backup_bytes: backups.reduce((sum, { action }) => sum + (action.bytes ?? 0), 0),

@@ -69,6 +69,8 @@ export interface PlanSummary {
   readonly failures: readonly { readonly host: string; readonly task: string; readonly detail: string }[];
   readonly compile: readonly { readonly host: string; readonly version: string }[];
   readonly ship: readonly { readonly host: string; readonly from: string; readonly version: string }[];
+  /** target.package: the hosts that would unpack the distro's package; absent when none would. */
+  readonly unpack?: readonly { readonly host: string; readonly version: string }[];
   readonly backup_hosts: number;
   readonly backup_items: number;
   /** memcached's `bytes` stat summed over the hosts to back up. */

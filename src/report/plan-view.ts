@@ -75,7 +75,10 @@ export function formatPlanSummary(summary: PlanSummary): string[] {
         .map((s) => s.host)
         .join(', ')}`,
   );
-  lines.push(`  builds: ${[...compile, ...shipped].join('; ') || 'none'}`);
+  const unpacked = (summary.unpack ?? []).map(
+    (u) => `unpack ${u.version} from the distro package on ${u.host}`,
+  );
+  lines.push(`  builds: ${[...compile, ...shipped, ...unpacked].join('; ') || 'none'}`);
   lines.push(
     summary.backup_hosts
       ? `  back up: ${formatCount(summary.backup_items)} items / ${formatBytes(summary.backup_bytes)} on ${summary.backup_hosts} host${summary.backup_hosts === 1 ? '' : 's'}`

@@ -74,6 +74,11 @@ describe(`target.package: ${old} built from source → bookworm's memcached pack
     expect(check.code, check.stdout + check.stderr).toBe(0);
     const build = taskEvents(check).find((t) => t.task === 'build');
     expect(build?.detail).toBe(`unpack 1.6.18 ${from} into ${host.prefix}/1.6.18`);
+    expect(check.events.find((e) => e.event === 'plan-summary')).toMatchObject({
+      compile: [],
+      ship: [],
+      unpack: [{ host: host.name, version: '1.6.18' }],
+    });
     expect(await memcachedVersion(port)).toBe(old);
     expect(existsSync(join(host.prefix, '1.6.18'))).toBe(false);
 

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { summarizePlans } from '../../../src/engine/plan-summary.js';
 import { TaskFailed } from '../../../src/errors.js';
 import { loadPlaybook } from '../../../src/playbook/index.js';
 import type { Target, TargetPackage } from '../../../src/playbook/types.js';
+import { formatPlanSummary } from '../../../src/report/plan-view.js';
 import { build } from '../../../src/tasks/build.js';
 import {
   choosePackageVersion,
@@ -252,5 +254,41 @@ describe('target.package in a playbook', () => {
       '/fleet/playbook.yml',
     );
     expect(playbook.target.source).toEqual({ kind: 'package', name: 'memcached-tools', version: null });
+  });
+});
+
+describe('the --check summary with target.package', () => {
+  it('counts the unpacks as the builds, and leaves the field out of a summary without any', () => {
+    const strategy = {
+      serial: [{ kind: 'count', count: 1 }],
+      maxFailPercentage: 0,
+      pauseBetweenBatches: 0,
+      confirmBetweenBatches: false,
+    } as const;
+    const unpack = {
+      kind: 'unpack',
+      version: '1.6.18',
+      text: 'unpack 1.6.18 from the distro package',
+    } as const;
+    const summary = summarizePlans(
+      [
+        { host: 'h1', outcome: 'changed', actions: [unpack] },
+        { host: 'h2', outcome: 'changed', actions: [unpack] },
+      ],
+      strategy,
+    );
+    expect(summary.unpack).toEqual([
+      { host: 'h1', version: '1.6.18' },
+      { host: 'h2', version: '1.6.18' },
+    ]);
+    expect(summary.compile).toEqual([]);
+    expect(formatPlanSummary(summary)).toContain(
+      '  builds: unpack 1.6.18 from the distro package on h1; unpack 1.6.18 from the distro package on h2',
+    );
+    const compiled = summarizePlans(
+      [{ host: 'h1', outcome: 'changed', actions: [{ kind: 'compile', version: '1.6.38', text: 'build' }] }],
+      strategy,
+    );
+    expect('unpack' in compiled).toBe(false);
   });
 });

@@ -20,6 +20,20 @@ export interface PlaybookDocument {
     };
     /** Extra configure arguments */
     readonly configure?: readonly string[];
+    /** Where the build is compiled */
+    readonly build_on?: string | {
+      /** Build host address */
+      readonly address: string;
+      readonly ssh?: SshDocument;
+      readonly connection?: 'ssh' | 'local';
+    };
+    /** Prebuilt tree */
+    readonly prebuilt?: {
+      /** Tarball of the installed tree */
+      readonly file: string;
+      /** Tree tarball checksum */
+      readonly sha256: string;
+    };
   };
   /** Host defaults */
   readonly defaults?: {

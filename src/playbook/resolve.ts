@@ -23,6 +23,7 @@ type BackupKeepDocument = NonNullable<NonNullable<PlaybookDocument['backup']>['k
 
 import type {
   BackupRetention,
+  BuildHost,
   HostConfig,
   HostCount,
   Playbook,
@@ -116,6 +117,10 @@ export function resolvePlaybook(
     source.path !== undefined
       ? { kind: 'path', path: local(source.path) }
       : { kind: 'url', url: source.url ?? '' };
+  const hosts = Object.entries(document.hosts ?? {}).map(([name, host]) =>
+    withHandoverMemoryFile(resolveHost(name, host, document.defaults, local, environment), document),
+  );
+  const { build_on: buildOn, prebuilt } = document.target;
   return {
     file,
     name: document.name,
@@ -124,6 +129,12 @@ export function resolvePlaybook(
       source: targetSource,
       sha256: source.sha256.toLowerCase(),
       configure: document.target.configure ?? playbookDefaults.target.configure,
+      ...(buildOn !== undefined && {
+        buildOn: buildHostOf(buildOn, hosts, (entry) =>
+          resolveHost(entry.address, entry, document.defaults, local, environment),
+        ),
+      }),
+      ...(prebuilt && { prebuilt: { file: local(prebuilt.file), sha256: prebuilt.sha256.toLowerCase() } }),
     },
     strategy: strategyOf(document.strategy ?? {}),
     backup: {
@@ -154,11 +165,24 @@ export function resolvePlaybook(
               },
       ),
     }),
-    hosts: Object.entries(document.hosts ?? {}).map(([name, host]) =>
-      withHandoverMemoryFile(resolveHost(name, host, document.defaults, local, environment), document),
-    ),
+    hosts,
     groups: document.groups ?? {},
   };
+}
+
+type BuildOnDocument = NonNullable<PlaybookDocument['target']['build_on']>;
+
+/** `controller`, a host of `hosts` by name (validation saw it is one), or a host outside the fleet. */
+function buildHostOf(
+  buildOn: BuildOnDocument,
+  hosts: readonly HostConfig[],
+  outside: (entry: Exclude<BuildOnDocument, string>) => HostConfig,
+): BuildHost {
+  if (buildOn === 'controller') return { kind: 'controller' };
+  if (typeof buildOn !== 'string') return { kind: 'host', host: outside(buildOn), inFleet: false };
+  const host = hosts.find((h) => h.name === buildOn);
+  if (!host) throw new Error(`target.build_on names ${buildOn}, which reached resolving without a host entry`);
+  return { kind: 'host', host, inFleet: true };
 }
 
 function swapMemoryFile(document: PlaybookDocument): string {

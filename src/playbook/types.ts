@@ -74,6 +74,25 @@ export interface Target {
   readonly source: TargetSource;
   readonly sha256: string;
   readonly configure: readonly string[];
+  /** target.build_on: where hosts of its platform get their build compiled instead of compiling it. */
+  readonly buildOn?: BuildHost;
+  /** target.prebuilt: an installed tree every host that needs the target receives instead of compiling. */
+  readonly prebuilt?: PrebuiltTree;
+}
+
+/**
+ * target.build_on: the controller itself, or a host reached over its own connection
+ * (a host of `hosts`, named by its name, or one outside the fleet, named by its address).
+ */
+export type BuildHost =
+  | { readonly kind: 'controller' }
+  | { readonly kind: 'host'; readonly host: HostConfig; readonly inFleet: boolean };
+
+export interface PrebuiltTree {
+  /** Absolute path on the controller. */
+  readonly file: string;
+  /** Lower case. */
+  readonly sha256: string;
 }
 
 /** A number of hosts: a count, or a percentage of the selected hosts. */

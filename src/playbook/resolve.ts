@@ -130,8 +130,11 @@ export function resolvePlaybook(
       sha256: source.sha256.toLowerCase(),
       configure: document.target.configure ?? playbookDefaults.target.configure,
       ...(buildOn !== undefined && {
-        buildOn: buildHostOf(buildOn, hosts, (entry) =>
-          resolveHost(entry.address, entry, document.defaults, local, environment),
+        buildOn: buildHostOf(
+          buildOn,
+          hosts,
+          (name, entry, defaults) => resolveHost(name, entry, defaults, local, environment),
+          document.defaults,
         ),
       }),
       ...(prebuilt && { prebuilt: { file: local(prebuilt.file), sha256: prebuilt.sha256.toLowerCase() } }),
@@ -176,13 +179,24 @@ type BuildOnDocument = NonNullable<PlaybookDocument['target']['build_on']>;
 function buildHostOf(
   buildOn: BuildOnDocument,
   hosts: readonly HostConfig[],
-  outside: (entry: Exclude<BuildOnDocument, string>) => HostConfig,
+  entry: (name: string, host: HostDocument, defaults: HostSettingsDocument | undefined) => HostConfig,
+  defaults: HostSettingsDocument | undefined,
 ): BuildHost {
-  if (buildOn === 'controller') return { kind: 'controller' };
-  if (typeof buildOn !== 'string') return { kind: 'host', host: outside(buildOn), inFleet: false };
+  // The controller's own shell: no ssh, so the playbook's defaults (an ssh user) do not apply.
+  if (buildOn === 'controller') {
+    return {
+      where: 'controller',
+      host: entry('controller', { address: 'localhost', connection: 'local' }, undefined),
+      inFleet: false,
+    };
+  }
+  if (typeof buildOn !== 'string') {
+    return { where: 'host', host: entry(buildOn.address, buildOn, defaults), inFleet: false };
+  }
   const host = hosts.find((h) => h.name === buildOn);
-  if (!host) throw new Error(`target.build_on names ${buildOn}, which reached resolving without a host entry`);
-  return { kind: 'host', host, inFleet: true };
+  if (!host)
+    throw new Error(`target.build_on names ${buildOn}, which reached resolving without a host entry`);
+  return { where: 'host', host, inFleet: true };
 }
 
 function swapMemoryFile(document: PlaybookDocument): string {

@@ -81,12 +81,16 @@ export interface Target {
 }
 
 /**
- * target.build_on: the controller itself, or a host reached over its own connection
- * (a host of `hosts`, named by its name, or one outside the fleet, named by its address).
+ * target.build_on: the machine that compiles for the hosts of its platform, reached
+ * over a connection of its own: the controller (a local connection), a host of
+ * `hosts` by name, or a host outside the fleet (named by its address).
  */
-export type BuildHost =
-  | { readonly kind: 'controller' }
-  | { readonly kind: 'host'; readonly host: HostConfig; readonly inFleet: boolean };
+export interface BuildHost {
+  readonly where: 'controller' | 'host';
+  readonly host: HostConfig;
+  /** A host of `hosts`: upgraded only when selected, and then through its own connection. */
+  readonly inFleet: boolean;
+}
 
 export interface PrebuiltTree {
   /** Absolute path on the controller. */

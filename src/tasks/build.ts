@@ -1,13 +1,28 @@
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import { HostUnreachable, TaskFailed } from '../errors.js';
-import { buildFor, compareVersions, type HostFacts, hasWorkingBuild } from '../facts/host-facts.js';
+import { errorMessage, HostUnreachable, TaskFailed } from '../errors.js';
+import {
+  buildFor,
+  buildToolsScript,
+  compareVersions,
+  type HostFacts,
+  hasWorkingBuild,
+} from '../facts/host-facts.js';
 import { fileSha256 } from '../file-sha256.js';
+import type { HostConfig } from '../playbook/types.js';
 import { type ShellCommand, sh } from '../transport/quote.js';
 import { describeTransfer, type TransferMethod, type Transport } from '../transport/transport.js';
 import { formatBytes, formatDuration } from '../units.js';
 import { withCompileCount } from './build-progress.js';
-import { type BuildRole, buildFingerprint, planBuildSharing, type ShippableBuild } from './build-sharing.js';
+import {
+  type BuildOrigin,
+  type BuildRole,
+  buildFingerprint,
+  missingToolsText,
+  planBuildSharing,
+  type ShippableBuild,
+} from './build-sharing.js';
+import { checkPrebuilt, prebuiltLabel } from './prebuilt-tree.js';
 import { checkSourceReadOnly, localTarballSize, SourceError, tarballName } from './source-tarball.js';
 import type { BuildDecision, Plan, PlanAction, TaskContext, TaskModule } from './task.js';
 import { decided, failureOf, ok, type TaskFailure } from './task.js';
@@ -23,26 +38,9 @@ const stagingPrefix = '.memplay-build-';
 /** The builder's tar of its installed tree while it is copied to the controller. */
 const shipPrefix = '.memplay-ship-';
 
-// One round trip: are a C compiler, make and libevent's headers there?
-const prerequisitesScript = `
-missing=''
-command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || missing="$missing compiler"
-command -v make >/dev/null 2>&1 || missing="$missing make"
-command -v tar >/dev/null 2>&1 || missing="$missing tar"
-command -v xz >/dev/null 2>&1 || missing="$missing xz"
-if command -v cc >/dev/null 2>&1; then
-  printf '#include <event.h>\\n' | cc -E -x c - >/dev/null 2>&1 || missing="$missing libevent"
-fi
-printf '%s\\n' "$missing"
-`;
-
-const packageHints: Record<string, string> = {
-  compiler: 'build-essential (Debian/Ubuntu) or gcc (RHEL)',
-  make: 'make',
-  tar: 'tar',
-  xz: 'xz-utils (Debian/Ubuntu) or xz (RHEL)',
-  libevent: 'libevent-dev (Debian/Ubuntu) or libevent-devel (RHEL)',
-};
+// One round trip: are a C compiler, make and libevent's headers there? Asked only
+// of a host whose facts did not say (the fact probe asks the same, host-facts.ts).
+const prerequisitesScript = `\n${buildToolsScript.replace('missing-build-tools\\t', '')}`;
 
 async function missingPrerequisites(transport: Transport): Promise<string[]> {
   const result = await transport.run(sh`sh -c ${prerequisitesScript}`);
@@ -71,22 +69,20 @@ export const build: TaskModule<BuildDecision> = {
     const { version } = ctx.target;
     const installDir = `${ctx.host.memcached.prefix}/${version}`;
     if (hasWorkingBuild(facts, version)) return ok(`${version} already built at ${installDir}`, facts);
-    let download: string;
+    const role = await roleOf(ctx, facts);
+    const prebuilt = role.kind === 'shipped' && role.from.kind === 'prebuilt' ? role.from : undefined;
+    let download = '';
     try {
-      download = await checkSourceReadOnly(ctx.target);
+      // A prebuilt tree needs no source; every other way compiles it somewhere.
+      if (prebuilt) await checkPrebuilt(prebuilt);
+      else download = await checkSourceReadOnly(ctx.target);
     } catch (error) {
       if (error instanceof SourceError) fail(ctx, error.message);
       throw error;
     }
-    const role = roleOf(ctx);
-    if (role.kind !== 'receive') {
+    if (role.kind === 'compile' && facts.platform.missingBuildTools === undefined) {
       const missing = await missingPrerequisites(ctx.transport);
-      if (missing.length > 0) {
-        fail(
-          ctx,
-          `cannot build on this host: missing ${missing.join(', ')} — install ${missing.map((m) => packageHints[m] ?? m).join('; ')}`,
-        );
-      }
+      if (missing.length > 0) fail(ctx, `cannot build on this host: ${missingToolsText(missing)}`);
     }
     const transfer = await transferOf(ctx);
     // SFTP is the rule and goes without saying; a host without it is named, so --check shows it.
@@ -131,6 +127,20 @@ export const build: TaskModule<BuildDecision> = {
         ],
       );
     }
+    if (role.kind === 'shipped') {
+      const from = role.from.kind === 'prebuilt' ? prebuiltLabel(role.from) : role.from.label;
+      const words =
+        role.from.kind === 'prebuilt'
+          ? `${version} from prebuilt tarball ${role.from.file} (sha256 ${role.from.sha256.slice(0, 12)}…, checked on the controller and here) into ${installDir}${replacing}; bin/memcached -V must print ${version} here`
+          : `${version} shipped from ${role.from.label} (compiled there; same platform: ${role.platform}) into ${installDir}${replacing}`;
+      return decided(`${download}${words}${pruning}${via}`, after, decision, [
+        ...(download && ctx.target.source.kind === 'url'
+          ? [{ kind: 'download' as const, text: `download ${ctx.target.source.url}` }]
+          : []),
+        { kind: 'ship', version, from, transfer, text: `${words}${via}` },
+        ...pruneAction,
+      ]);
+    }
     const receivers = role.kind === 'compile' ? role.receivers : [];
     const shipping =
       role.kind === 'compile' && receivers.length > 0
@@ -164,8 +174,10 @@ export const build: TaskModule<BuildDecision> = {
     const { role, prune, transfer } = plan.decision;
     const key = buildFingerprint(plan.facts.platform, ctx.target);
     let detail: string;
-    if (role.kind === 'receive' && key !== null) {
-      detail = await receiveOrCompile(ctx, key, role.builder);
+    if (role.kind === 'shipped') {
+      detail = await receiveShipped(ctx, role.from, key);
+    } else if (role.kind === 'receive' && key !== null) {
+      detail = await receiveOrCompile(ctx, key, role.builder, role.canCompile !== false);
     } else {
       let took: string;
       try {
@@ -213,8 +225,87 @@ async function transferOf(ctx: TaskContext): Promise<TransferMethod> {
   }
 }
 
-function roleOf(ctx: TaskContext): BuildRole {
-  return planBuildSharing(ctx.peers).get(ctx.host.name) ?? { kind: 'compile', receivers: [], platform: null };
+/**
+ * This host's part in the batch's builds (build-sharing.ts), with target.build_on's
+ * platform read first (its connection opened, read-only). A host that nothing can
+ * build for fails here, in --check too, before anything changes anywhere.
+ */
+async function roleOf(ctx: TaskContext, facts: HostFacts): Promise<BuildRole> {
+  const self = { name: ctx.host.name, facts, target: ctx.target };
+  const peers = ctx.peers.some((peer) => peer.name === self.name) ? ctx.peers : [...ctx.peers, self];
+  const buildHost = await ctx.shared.buildHost?.platform();
+  const prebuilt = ctx.target.prebuilt;
+  const assignment = planBuildSharing(peers, {
+    ...(buildHost && { buildHost }),
+    ...(prebuilt && { prebuilt }),
+  }).get(self.name) ?? { kind: 'compile', receivers: [], platform: null };
+  if (assignment.kind === 'cannot') fail(ctx, assignment.reason);
+  return assignment;
+}
+
+/**
+ * A tree compiled on target.build_on's build host (once per run, whichever host
+ * asks first) or target.prebuilt's, relayed by the controller and unpacked here.
+ * No fallback to compiling here: the playbook said where builds come from.
+ */
+async function receiveShipped(
+  ctx: TaskContext,
+  from: BuildOrigin,
+  fingerprint: string | null,
+): Promise<string> {
+  const { version } = ctx.target;
+  const started = Date.now();
+  const label = from.kind === 'prebuilt' ? `prebuilt tarball ${from.file}` : from.label;
+  let packed: ShippableBuild;
+  try {
+    if (from.kind === 'prebuilt') {
+      if (!ctx.shared.prebuilt) throw new Error('the run has no prebuilt tree');
+      packed = await ctx.shared.prebuilt();
+    } else {
+      const service = ctx.shared.buildHost;
+      if (!service) throw new Error('the run has no build host');
+      ctx.progress(`wait for ${version} from ${from.label}`);
+      packed = await service.shippable(fingerprint ?? version, (transport, host) =>
+        compileOnBuildHost(ctx, transport, host),
+      );
+    }
+  } catch (error) {
+    // The build host's failures (unreachable included) are this host's build failing, not this host lost.
+    const why = error instanceof TaskFailed ? error.detail : errorMessage(error);
+    fail(ctx, `${label}: ${why}`);
+  }
+  await receive(ctx, packed);
+  const took = formatDuration(Date.now() - started);
+  return from.kind === 'prebuilt'
+    ? `installed ${version} from prebuilt tarball ${from.file} in ${took} (sha256 ${packed.sha256.slice(0, 12)}… verified here, bin/memcached -V ${version})`
+    : `received ${version} compiled on ${from.label} in ${took} (tar sha256 ${packed.sha256.slice(0, 12)}… verified here)`;
+}
+
+/**
+ * On the build host: compile into a temporary folder there (as a host compiles into
+ * its prefix, staging and all), pack the tree to the controller, remove the folder.
+ */
+async function compileOnBuildHost(
+  ctx: TaskContext,
+  transport: Transport,
+  host: HostConfig,
+): Promise<ShippableBuild> {
+  const made = await transport.run(sh`mktemp -d "\${TMPDIR:-/tmp}/memplay-build.XXXXXX"`);
+  const work = made.stdout.trim();
+  if (made.code !== 0 || !work.startsWith('/')) {
+    throw new Error(`mktemp -d failed (exit ${made.code}): ${made.stderr.trim()}`);
+  }
+  const builder: TaskContext = {
+    ...ctx,
+    transport,
+    host: { ...host, memcached: { ...host.memcached, prefix: work } },
+  };
+  try {
+    await compile(builder);
+    return await pack(builder);
+  } finally {
+    await transport.run(sh`rm -rf ${work}`);
+  }
 }
 
 /** Configure, make, make install into staging, then rename into place. Returns how long it took, for people. */
@@ -322,7 +413,8 @@ async function pack(ctx: TaskContext): Promise<ShippableBuild> {
     if (arrived !== sha256) {
       fail(ctx, `the packed tree's sha256 is ${arrived} on the controller, ${sha256} on ${ctx.host.name}`);
     }
-    return { builder: ctx.host.name, path: local, sha256, bytes: (await stat(local)).size };
+    // What receivers check is hashed here, from the bytes the controller relays.
+    return { builder: ctx.host.name, path: local, sha256: arrived, bytes: (await stat(local)).size };
   } finally {
     await ctx.transport.run(sh`rm -f ${remoteTar}`);
   }
@@ -332,7 +424,12 @@ async function pack(ctx: TaskContext): Promise<ShippableBuild> {
  * A receiver: waits for the builder's packed tree, ships it here and checks it; if
  * anything on the way fails, compiles here instead and says why.
  */
-async function receiveOrCompile(ctx: TaskContext, key: string, builder: string): Promise<string> {
+async function receiveOrCompile(
+  ctx: TaskContext,
+  key: string,
+  builder: string,
+  canCompileHere: boolean,
+): Promise<string> {
   const { version } = ctx.target;
   const started = Date.now();
   let why: string;
@@ -344,6 +441,13 @@ async function receiveOrCompile(ctx: TaskContext, key: string, builder: string):
   } catch (error) {
     if (error instanceof HostUnreachable) throw error;
     why = error instanceof TaskFailed ? error.detail : (error as Error).message;
+  }
+  if (!canCompileHere) {
+    const missing = ctx.peers.find((p) => p.name === ctx.host.name)?.facts.platform.missingBuildTools ?? [];
+    fail(
+      ctx,
+      `shipping from ${builder} failed (${why}); this host cannot compile for itself: ${missingToolsText(missing)}`,
+    );
   }
   ctx.progress(`shipping from ${builder} failed: compile here`);
   try {

@@ -92,7 +92,7 @@ describe('build plan', () => {
     expect(f.runWrites()).toEqual([]);
     // What apply executes: compile here, then remove exactly these.
     expect(plan.decision).toEqual({
-      role: { kind: 'compile', receivers: [], platform: null },
+      role: { kind: 'compile', receivers: [], platform: 'x86_64, glibc 2.36, libevent 2.1.12-stable' },
       prune: ['1.6.12', '1.6.10'],
       transfer: 'sftp',
     });

@@ -21,12 +21,14 @@ export interface PlaybookDocument {
     /** Extra configure arguments */
     readonly configure?: readonly string[];
     /** Where the build is compiled */
-    readonly build_on?: string | {
-      /** Build host address */
-      readonly address: string;
-      readonly ssh?: SshDocument;
-      readonly connection?: 'ssh' | 'local';
-    };
+    readonly build_on?:
+      | string
+      | {
+          /** Build host address */
+          readonly address: string;
+          readonly ssh?: SshDocument;
+          readonly connection?: 'ssh' | 'local';
+        };
     /** Prebuilt tree */
     readonly prebuilt?: {
       /** Tarball of the installed tree */

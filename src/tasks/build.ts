@@ -375,11 +375,17 @@ async function checkAndMoveIntoPlace(ctx: TaskContext, tree: string): Promise<vo
   const { version } = ctx.target;
   const prefix = ctx.host.memcached.prefix;
   const installDir = `${prefix}/${version}`;
-  await runStep(
-    ctx,
-    'check the new binary',
-    sh`${`${tree}/bin/memcached`} -V | grep -qx ${`memcached ${version}`}`,
-  );
+  // What -V printed goes into the failure: a tree of another version, or one that
+  // does not run here (a shared library missing), says which.
+  ctx.progress('check the new binary');
+  const checked = await ctx.transport.run(sh`${`${tree}/bin/memcached`} -V 2>&1`);
+  const printed = checked.stdout.trim().split('\n')[0] ?? '';
+  if (checked.code !== 0 || printed !== `memcached ${version}`) {
+    fail(
+      ctx,
+      `check the new binary failed: bin/memcached -V ${checked.code === 0 ? 'printed' : `exited ${checked.code}:`} ${JSON.stringify(checked.stdout.trim().slice(0, 300))}, not "memcached ${version}"`,
+    );
+  }
   // A directory already at installDir does not run (the plan found it broken): keep it aside.
   await runStep(
     ctx,

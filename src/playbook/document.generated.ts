@@ -21,14 +21,7 @@ export interface PlaybookDocument {
     /** Extra configure arguments */
     readonly configure?: readonly string[];
     /** Where the build is compiled */
-    readonly build_on?:
-      | string
-      | {
-          /** Build host address */
-          readonly address: string;
-          readonly ssh?: SshDocument;
-          readonly connection?: 'ssh' | 'local';
-        };
+    readonly build_on?: string | BuildHostDocument;
     /** Prebuilt tree */
     readonly prebuilt?: {
       /** Tarball of the installed tree */
@@ -107,6 +100,13 @@ export interface HostDocument {
   readonly ssh?: SshDocument;
   readonly memcached?: MemcachedDocument;
   readonly become?: boolean;
+  readonly connection?: 'ssh' | 'local';
+}
+/** Build host outside the fleet */
+export interface BuildHostDocument {
+  /** Build host address */
+  readonly address: string;
+  readonly ssh?: SshDocument;
   readonly connection?: 'ssh' | 'local';
 }
 /** SSH settings */
@@ -206,6 +206,9 @@ export const playbookDefaults = {
 } as const;
 export const hostDefaults = {
   become: false,
+  connection: 'ssh',
+} as const;
+export const buildHostDefaults = {
   connection: 'ssh',
 } as const;
 export const sshDefaults = {

@@ -265,7 +265,9 @@ hosts:
       inFleet: true,
       host: named.hosts.find((h) => h.name === 'builder'),
     });
-    const outside = resolveText(`${head}  build_on: { address: build.example.com, ssh: { port: 2200 } }\n${hosts}`);
+    const outside = resolveText(
+      `${head}  build_on: { address: build.example.com, ssh: { port: 2200 } }\n${hosts}`,
+    );
     expect(outside.target.buildOn).toMatchObject({
       where: 'host',
       inFleet: false,

@@ -103,6 +103,31 @@ describe('hosts without a compiler (host2: no cc, gcc or make on its ssh user’
     ).toEqual([]);
   }, 600_000);
 
+  it('without build_on, the first host of the platform that can compile builds for one listed before it that cannot', async () => {
+    await resetHost(lab, host.index);
+    const before = await loadItems(66);
+    const playbook = await writeFleetPlaybook(lab, { hosts: [host.index, buildHost.index] });
+
+    const check = await runMemplay(['apply', playbook, '--check', '--output', 'json']);
+    expect(check.code, check.stdout + check.stderr).toBe(0);
+    expect(buildTask(check)?.detail).toMatch(
+      new RegExp(
+        `^ship 1\\.6\\.38 built on host3 \\(same platform: ${platform}, glibc [^,]+, libevent [^)]+\\) into `,
+      ),
+    );
+    expect(taskEvents(check).find((t) => t.task === 'build' && t.host === buildHost.name)?.detail).toMatch(
+      /; ship it to host2 \(same platform: /,
+    );
+
+    const apply = await runMemplay(['apply', playbook, '--output', 'json', '-v']);
+    expect(apply.code, apply.stdout + apply.stderr).toBe(0);
+    const configures = apply.events.filter((e) => e.event === 'command' && /\.\/configure /.test(e.command));
+    expect(configures.map((e) => (e.event === 'command' ? e.host : ''))).toEqual([buildHost.name]);
+    expect(buildTask(apply)?.detail).toMatch(/^received 1\.6\.38 built on host3 in [\d.]+s/);
+    expect(compareDigests(before, await digestItems(loopbackConnection(port)))).toEqual([]);
+    await resetHost(lab, buildHost.index);
+  }, 900_000);
+
   it('build_on a host outside the fleet (host3 by address): --check says where the build comes from; apply compiles there once, ships it, and every item is exact; host3 is not touched', async () => {
     await resetHost(lab, host.index);
     const before = await loadItems(62);

@@ -1,6 +1,9 @@
 import type { HostConfig, Playbook } from '../playbook/types.js';
+import { BuildHostService } from '../tasks/build-host.js';
 import { BuildExchange } from '../tasks/build-sharing.js';
+import { prebuiltOnce } from '../tasks/prebuilt-tree.js';
 import { localTarballOnce } from '../tasks/source-tarball.js';
+import type { SharedWork } from '../tasks/task.js';
 import { engineDeps } from './deps.js';
 import { thisRun } from './host-lock.js';
 import { closeHostRun } from './host-run-view.js';
@@ -39,7 +42,7 @@ export async function runPipeline(
     check,
     emit,
     deps: engineDeps(options.deps),
-    shared: { localTarball: localTarballOnce(playbook.target), builds: new BuildExchange() },
+    shared: sharedWork(playbook, options),
     fleet,
     recap: new RunRecap(
       hosts.map((h) => h.name),
@@ -82,9 +85,21 @@ export async function runPipeline(
         await connected.transport.close().catch(() => {});
       }),
     );
+    await ctx.shared.buildHost?.close();
     await ctx.shared.builds.dispose();
   }
   return finish(ctx);
+}
+
+/** What the hosts' tasks share for one run: the source tarball, the builds they ship each other, build_on, prebuilt. */
+function sharedWork(playbook: Playbook, options: RunOptions): SharedWork {
+  const { buildOn, prebuilt } = playbook.target;
+  return {
+    localTarball: localTarballOnce(playbook.target),
+    builds: new BuildExchange(),
+    ...(buildOn && { buildHost: new BuildHostService(buildOn, options.connect) }),
+    ...(prebuilt && { prebuilt: prebuiltOnce(prebuilt) }),
+  };
 }
 
 function announceStart(ctx: RunContext, pipeline: Pipeline): void {

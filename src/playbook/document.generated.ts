@@ -20,6 +20,15 @@ export interface PlaybookDocument {
     };
     /** Extra configure arguments */
     readonly configure?: readonly string[];
+    /** Where the build is compiled */
+    readonly build_on?: string | BuildHostDocument;
+    /** Prebuilt tree */
+    readonly prebuilt?: {
+      /** Tarball of the installed tree */
+      readonly file: string;
+      /** Tree tarball checksum */
+      readonly sha256: string;
+    };
   };
   /** Host defaults */
   readonly defaults?: {
@@ -91,6 +100,13 @@ export interface HostDocument {
   readonly ssh?: SshDocument;
   readonly memcached?: MemcachedDocument;
   readonly become?: boolean;
+  readonly connection?: 'ssh' | 'local';
+}
+/** Build host outside the fleet */
+export interface BuildHostDocument {
+  /** Build host address */
+  readonly address: string;
+  readonly ssh?: SshDocument;
   readonly connection?: 'ssh' | 'local';
 }
 /** SSH settings */
@@ -206,6 +222,9 @@ export const playbookDefaults = {
 } as const;
 export const hostDefaults = {
   become: false,
+  connection: 'ssh',
+} as const;
+export const buildHostDefaults = {
   connection: 'ssh',
 } as const;
 export const sshDefaults = {

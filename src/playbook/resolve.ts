@@ -23,6 +23,7 @@ type BackupKeepDocument = NonNullable<NonNullable<PlaybookDocument['backup']>['k
 
 import type {
   BackupRetention,
+  BuildHost,
   HostConfig,
   HostCount,
   Playbook,
@@ -118,6 +119,10 @@ export function resolvePlaybook(
     source.path !== undefined
       ? { kind: 'path', path: local(source.path) }
       : { kind: 'url', url: source.url ?? '' };
+  const hosts = Object.entries(document.hosts ?? {}).map(([name, host]) =>
+    withHandoverMemoryFile(resolveHost(name, host, document.defaults, local, environment), document),
+  );
+  const { build_on: buildOn, prebuilt } = document.target;
   return {
     file,
     name: document.name,
@@ -126,6 +131,15 @@ export function resolvePlaybook(
       source: targetSource,
       sha256: source.sha256.toLowerCase(),
       configure: document.target.configure ?? playbookDefaults.target.configure,
+      ...(buildOn !== undefined && {
+        buildOn: buildHostOf(
+          buildOn,
+          hosts,
+          (name, entry, defaults) => resolveHost(name, entry, defaults, local, environment),
+          document.defaults,
+        ),
+      }),
+      ...(prebuilt && { prebuilt: { file: local(prebuilt.file), sha256: prebuilt.sha256.toLowerCase() } }),
     },
     strategy: strategyOf(document.strategy ?? {}),
     backup: {
@@ -156,11 +170,35 @@ export function resolvePlaybook(
               },
       ),
     }),
-    hosts: Object.entries(document.hosts ?? {}).map(([name, host]) =>
-      withHandoverMemoryFile(resolveHost(name, host, document.defaults, local, environment), document),
-    ),
+    hosts,
     groups: document.groups ?? {},
   };
+}
+
+type BuildOnDocument = NonNullable<PlaybookDocument['target']['build_on']>;
+
+/** `controller`, a host of `hosts` by name (validation saw it is one), or a host outside the fleet. */
+function buildHostOf(
+  buildOn: BuildOnDocument,
+  hosts: readonly HostConfig[],
+  entry: (name: string, host: HostDocument, defaults: HostSettingsDocument | undefined) => HostConfig,
+  defaults: HostSettingsDocument | undefined,
+): BuildHost {
+  // The controller's own shell: no ssh, so the playbook's defaults (an ssh user) do not apply.
+  if (buildOn === 'controller') {
+    return {
+      where: 'controller',
+      host: entry('controller', { address: 'localhost', connection: 'local' }, undefined),
+      inFleet: false,
+    };
+  }
+  if (typeof buildOn !== 'string') {
+    return { where: 'host', host: entry(buildOn.address, buildOn, defaults), inFleet: false };
+  }
+  const host = hosts.find((h) => h.name === buildOn);
+  if (!host)
+    throw new Error(`target.build_on names ${buildOn}, which reached resolving without a host entry`);
+  return { where: 'host', host, inFleet: true };
 }
 
 function swapMemoryFile(document: PlaybookDocument): string {

@@ -84,6 +84,29 @@ export interface Target {
   readonly source: TargetSource;
   readonly sha256: string;
   readonly configure: readonly string[];
+  /** target.build_on: where hosts of its platform get their build compiled instead of compiling it. */
+  readonly buildOn?: BuildHost;
+  /** target.prebuilt: an installed tree every host that needs the target receives instead of compiling. */
+  readonly prebuilt?: PrebuiltTree;
+}
+
+/**
+ * target.build_on: the machine that compiles for the hosts of its platform, reached
+ * over a connection of its own: the controller (a local connection), a host of
+ * `hosts` by name, or a host outside the fleet (named by its address).
+ */
+export interface BuildHost {
+  readonly where: 'controller' | 'host';
+  readonly host: HostConfig;
+  /** A host of `hosts`: upgraded only when selected, and then through its own connection. */
+  readonly inFleet: boolean;
+}
+
+export interface PrebuiltTree {
+  /** Absolute path on the controller. */
+  readonly file: string;
+  /** Lower case. */
+  readonly sha256: string;
 }
 
 /** A number of hosts: a count, or a percentage of the selected hosts. */

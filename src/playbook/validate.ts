@@ -56,6 +56,7 @@ function semanticDiagnostics(
     ...hostPathProblems(source, data.defaults, isRecord(data.hosts) ? data.hosts : {}),
     ...taskListProblems(source, data.tasks),
     ...jumpPortProblems(source, data),
+    ...buildSourceProblems(source, data.target, hosts),
   ];
 }
 
@@ -206,6 +207,35 @@ function duplicateEndpoints(
         ['hosts', name],
         `${displayPath(['hosts', name])}: same address and memcached port as ${first} (${endpoint}); ` +
           'each memcached may be listed once — fix the address or memcached.port',
+        'key',
+      ),
+    );
+  }
+  return found;
+}
+
+// target.build_on names the controller or a host of the playbook; build_on and
+// prebuilt are two answers to one question, so one of them is a mistake.
+function buildSourceProblems(source: PlaybookSource, target: unknown, hosts: RawRecord): Diagnostic[] {
+  if (!isRecord(target)) return [];
+  const found: Diagnostic[] = [];
+  const buildOn = target.build_on;
+  if (typeof buildOn === 'string' && buildOn !== 'controller' && !(buildOn in hosts)) {
+    const suggestion = closestName(buildOn, [...Object.keys(hosts), 'controller']);
+    found.push(
+      source.diagnostic(
+        ['target', 'build_on'],
+        `target.build_on: "${buildOn}" is not a host of this playbook${
+          suggestion ? ` — did you mean "${suggestion}"?` : ''
+        }; give controller, the name of a host in hosts, or { address, ssh } for a build host outside the fleet`,
+      ),
+    );
+  }
+  if (buildOn !== undefined && target.prebuilt !== undefined) {
+    found.push(
+      source.diagnostic(
+        ['target', 'prebuilt'],
+        'target.prebuilt: give either build_on (compile elsewhere) or prebuilt (ship this tree), not both',
         'key',
       ),
     );

@@ -9,7 +9,8 @@ import type { HostConfig, Playbook, Target } from '../playbook/types.js';
 import type { GateReport, PlanAction, TaskFigures, TaskName } from '../report/event-types.js';
 import type { SwapPath } from '../report/events.js';
 import type { TransferMethod, Transport } from '../transport/transport.js';
-import type { BuildExchange, BuildPeer, BuildRole } from './build-sharing.js';
+import type { BuildHostService } from './build-host.js';
+import type { BuildExchange, BuildPeer, BuildRole, ShippableBuild } from './build-sharing.js';
 import type { OldInstance } from './gates/instance-record.js';
 
 // The event contract's types live with the events (src/report/event-types.ts).
@@ -82,7 +83,10 @@ export type BackupDecision =
   | { readonly kind: 'reuse'; readonly file: FinishedBackup };
 
 export interface BuildDecision {
-  /** Compile here (and ship to receivers), receive from a builder of the same platform. */
+  /**
+   * Compile here (and ship to receivers), receive from a builder of the same platform,
+   * or unpack a tree shipped from target.build_on's build host or target.prebuilt.
+   */
   readonly role: BuildRole;
   /** Builds past keep_builds, removed after the new one is in place. */
   readonly prune: readonly string[];
@@ -320,6 +324,10 @@ export interface SharedWork {
   localTarball(): Promise<string>;
   /** Builds compiled on one host and shipped to the others of the same platform. */
   readonly builds: BuildExchange;
+  /** target.build_on: the machine that compiles for the hosts of its platform. */
+  readonly buildHost?: BuildHostService;
+  /** target.prebuilt: the tree, its sha256 checked on the controller once per run. */
+  readonly prebuilt?: () => Promise<ShippableBuild>;
 }
 
 /** What a preflight check may look at: the controller's side only, no connection. */

@@ -1,6 +1,7 @@
 import type { Diagnostic } from '../errors.js';
 import { memcachedDefaults } from './document.generated.js';
 import { combinedHosts, inventoryHost } from './hosts-from.js';
+import { instanceProblems, instanceTargetName, serviceEntries } from './instance-checks.js';
 import type { Inventory } from './inventory.js';
 import { isRecord, mergeHostSettings, type RawRecord } from './merge.js';
 import { schemaDiagnostics } from './schema-messages.js';
@@ -50,6 +51,7 @@ function semanticDiagnostics(
     ...inventoryProblems(source, data, inventory),
     ...duplicateEndpoints(source, data.defaults, hosts, inventory),
     ...serviceProblems(source, data.defaults, hosts),
+    ...instanceProblems(source, data.defaults, hosts, data.groups),
     ...taskListProblems(source, data.tasks),
   ];
 }
@@ -146,12 +148,7 @@ function duplicateEndpoints(
 ): Diagnostic[] {
   const seen = new Map<string, string>();
   const found: Diagnostic[] = [];
-  for (const [name, host] of Object.entries(hosts)) {
-    if (!isRecord(host) || typeof host.address !== 'string') continue;
-    const settings = mergeHostSettings(defaults, host);
-    const port = isRecord(settings.memcached)
-      ? (settings.memcached.port ?? memcachedDefaults.port)
-      : memcachedDefaults.port;
+  for (const [name, host, port] of endpointsOf(defaults, hosts)) {
     const endpoint = `${host.address}:${String(port)}`;
     const first = seen.get(endpoint);
     if (first === undefined) {
@@ -181,20 +178,43 @@ function duplicateEndpoints(
   return found;
 }
 
+/** Each memcached the hosts list: a host's own port, or each port its `instances` list (checked in instance-checks.ts). */
+function endpointsOf(defaults: unknown, hosts: RawRecord): [string, RawRecord, unknown][] {
+  return Object.entries(hosts).flatMap(([name, host]): [string, RawRecord, unknown][] => {
+    if (!isRecord(host) || typeof host.address !== 'string') return [];
+    if (Array.isArray(host.instances)) {
+      return host.instances.flatMap((instance): [string, RawRecord, unknown][] =>
+        isRecord(instance) && typeof instance.port === 'number'
+          ? [[instanceTargetName(name, instance), host, instance.port]]
+          : [],
+      );
+    }
+    const settings = mergeHostSettings(defaults, host);
+    const port = isRecord(settings.memcached)
+      ? (settings.memcached.port ?? memcachedDefaults.port)
+      : memcachedDefaults.port;
+    return [[name, host, port]];
+  });
+}
+
 const servicePath = ['memcached', 'service'] as const;
 
 function serviceProblems(source: PlaybookSource, defaults: unknown, hosts: RawRecord): Diagnostic[] {
   const found: Diagnostic[] = [];
   // A unit missing from the defaults is reported once, naming the hosts left without one.
   const withoutUnit = new Map<string, { path: Path; hosts: string[] }>();
-  for (const [name, host] of Object.entries(hosts)) {
-    if (!isRecord(host)) continue;
+  for (const { name, settings: entry, instancePath } of serviceEntries(hosts)) {
+    const host = entry;
     const settings = mergeHostSettings(defaults, host);
     const service = isRecord(settings.memcached) ? settings.memcached.service : undefined;
     if (!isRecord(service)) continue;
-    // The layer a key of the merged service came from: the host's own, else the defaults.
+    // The layer a key of the merged service came from: the instance's, the host's own, else the defaults.
     const origin = (key: string): Path =>
-      hasPath(host, [...servicePath, key]) ? ['hosts', name, ...servicePath] : ['defaults', ...servicePath];
+      instancePath && hasPath(instancePath.instance, ['service', key])
+        ? [...instancePath.path, 'service']
+        : hasPath(instancePath?.host ?? host, [...servicePath, key])
+          ? ['hosts', instancePath?.hostName ?? name, ...servicePath]
+          : ['defaults', ...servicePath];
 
     if (service.manager === 'systemd') {
       if (service.unit === undefined) {

@@ -92,12 +92,14 @@ export function instanceProblems(
         const first = ports.get(instance.port);
         if (first === undefined) ports.set(instance.port, i);
         else {
+          // Its name and its default pidfile repeat the port: the port is the one mistake.
           found.push(
             source.diagnostic(
               [...at, 'port'],
               `${displayPath([...at, 'port'])}: port ${instance.port} is also the port of ${displayPath([...base, 'instances', first])}; each instance of ${hostName} needs its own port`,
             ),
           );
+          continue;
         }
       }
       const name = instanceTargetName(hostName, instance);

@@ -294,7 +294,8 @@ function strategyOf(strategy: NonNullable<PlaybookDocument['strategy']>): Strate
     ...(maxFailedHosts !== undefined && { maxFailedHosts: hostCountOf(maxFailedHosts) }),
     pauseBetweenBatches: strategy.pause_between_batches ?? strategyDefaults.pause_between_batches,
     confirmBetweenBatches: strategy.confirm_between_batches ?? strategyDefaults.confirm_between_batches,
-    instancesTogether: strategy.instances_together ?? strategyDefaults.instances_together,
+    // Left out unless set: a playbook without instances resolves as it always has.
+    ...((strategy.instances_together ?? strategyDefaults.instances_together) && { instancesTogether: true }),
   };
 }
 

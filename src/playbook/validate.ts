@@ -148,7 +148,7 @@ function duplicateEndpoints(
 ): Diagnostic[] {
   const seen = new Map<string, string>();
   const found: Diagnostic[] = [];
-  for (const [name, host, port] of endpointsOf(defaults, hosts)) {
+  for (const [name, host, port, path] of endpointsOf(defaults, hosts)) {
     const endpoint = `${host.address}:${String(port)}`;
     const first = seen.get(endpoint);
     if (first === undefined) {
@@ -168,8 +168,8 @@ function duplicateEndpoints(
     }
     found.push(
       source.diagnostic(
-        ['hosts', name],
-        `${displayPath(['hosts', name])}: same address and memcached port as ${first} (${endpoint}); ` +
+        path,
+        `${displayPath(path)}: same address and memcached port as ${first} (${endpoint}); ` +
           'each memcached may be listed once — fix the address or memcached.port',
         'key',
       ),
@@ -178,22 +178,26 @@ function duplicateEndpoints(
   return found;
 }
 
-/** Each memcached the hosts list: a host's own port, or each port its `instances` list (checked in instance-checks.ts). */
-function endpointsOf(defaults: unknown, hosts: RawRecord): [string, RawRecord, unknown][] {
-  return Object.entries(hosts).flatMap(([name, host]): [string, RawRecord, unknown][] => {
+/**
+ * Each memcached the hosts list, with where it is written: a host's own port, or each
+ * port its `instances` list (a port repeated within one host is instance-checks.ts's).
+ */
+function endpointsOf(defaults: unknown, hosts: RawRecord): [string, RawRecord, unknown, Path][] {
+  return Object.entries(hosts).flatMap(([name, host]): [string, RawRecord, unknown, Path][] => {
     if (!isRecord(host) || typeof host.address !== 'string') return [];
     if (Array.isArray(host.instances)) {
-      return host.instances.flatMap((instance): [string, RawRecord, unknown][] =>
-        isRecord(instance) && typeof instance.port === 'number'
-          ? [[instanceTargetName(name, instance), host, instance.port]]
-          : [],
-      );
+      const ports = new Set<unknown>();
+      return host.instances.flatMap((instance, i): [string, RawRecord, unknown, Path][] => {
+        if (!isRecord(instance) || typeof instance.port !== 'number' || ports.has(instance.port)) return [];
+        ports.add(instance.port);
+        return [[instanceTargetName(name, instance), host, instance.port, ['hosts', name, 'instances', i]]];
+      });
     }
     const settings = mergeHostSettings(defaults, host);
     const port = isRecord(settings.memcached)
       ? (settings.memcached.port ?? memcachedDefaults.port)
       : memcachedDefaults.port;
-    return [[name, host, port]];
+    return [[name, host, port, ['hosts', name]]];
   });
 }
 

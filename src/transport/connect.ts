@@ -62,7 +62,7 @@ export function createConnector(options: ConnectOptions = {}): Connector {
  * others use it, and it closes when the last of them closes it. A failed open is not
  * kept, so a later instance tries again.
  */
-class SharedConnections {
+export class SharedConnections {
   private readonly open_ = new Map<string, { transport: Promise<RawTransport>; users: number }>();
 
   constructor(private readonly openOne: (host: TransportTarget) => Promise<RawTransport>) {}

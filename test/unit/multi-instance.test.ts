@@ -1,0 +1,164 @@
+import { describe, expect, it } from 'vitest';
+import { instancesApart, rollingBatches, splitIntoBatches } from '../../src/engine/batches.js';
+import { summarizePlans } from '../../src/engine/plan-summary.js';
+import { UsageError } from '../../src/errors.js';
+import { selectHosts } from '../../src/playbook/index.js';
+import { hostOf, type Strategy } from '../../src/playbook/types.js';
+import { head, resolveText } from '../support/playbook-helpers.js';
+
+// hosts.<name>.instances: each instance is a run target of its own, named
+// host:port or by its name, selected by --limit through either, and kept out of
+// its siblings' rolling batch unless strategy.instances_together.
+
+const fleet = (strategy = '') =>
+  resolveText(`${head}${strategy}defaults:
+  memcached: { prefix: /opt/mc, args: ["-m", "64"] }
+hosts:
+  solo: { address: 10.0.0.1 }
+  duo:
+    address: 10.0.0.2
+    instances:
+      - port: 11211
+      - port: 11212
+        args: ["-m", "128"]
+  units:
+    address: 10.0.0.3
+    become: true
+    memcached:
+      service: { manager: systemd, unit: memcached@11211.service }
+    instances:
+      - port: 11211
+        name: sessions
+      - port: 11212
+        name: fragments
+        service: { unit: memcached@11212.service }
+groups:
+  east: [duo]
+`);
+
+describe('a host with several instances', () => {
+  it('becomes one target per instance, host:port or its name, with the host settings under the instance ones', () => {
+    const playbook = fleet();
+    expect(playbook.hosts.map((host) => [host.name, hostOf(host), host.memcached.port])).toEqual([
+      ['solo', 'solo', 11211],
+      ['duo:11211', 'duo', 11211],
+      ['duo:11212', 'duo', 11212],
+      ['sessions', 'units', 11211],
+      ['fragments', 'units', 11212],
+    ]);
+    const [solo, first, second, sessions, fragments] = playbook.hosts;
+    // A host running one memcached resolves exactly as before: no instance marker, the usual pidfile.
+    expect(solo).not.toHaveProperty('instanceOf');
+    expect(solo?.memcached.service).toEqual({ manager: 'pidfile', pidfile: '/opt/mc/memcached.pid' });
+    expect(first?.memcached.service).toEqual({ manager: 'pidfile', pidfile: '/opt/mc/memcached-11211.pid' });
+    expect(second?.memcached.service).toEqual({ manager: 'pidfile', pidfile: '/opt/mc/memcached-11212.pid' });
+    expect(first?.memcached.args).toEqual(['-m', '64']);
+    expect(second?.memcached.args).toEqual(['-m', '128']);
+    // One build per host: the prefix is the host's, shared by its instances.
+    expect(second?.memcached.prefix).toBe('/opt/mc');
+    expect(first?.address).toBe('10.0.0.2');
+    expect(sessions?.memcached.service).toEqual({
+      manager: 'systemd',
+      unit: 'memcached@11211.service',
+      dropIn: '/etc/systemd/system/memcached@11211.service.d/memplay.conf',
+    });
+    expect(fragments?.memcached.service).toMatchObject({ unit: 'memcached@11212.service' });
+    expect(fragments?.become).toBe(true);
+  });
+
+  it('handover fills each instance its own memory file from {port}', () => {
+    const playbook = fleet('swap: { mode: handover }\n');
+    const files = playbook.hosts.map((host) => host.memcached.args.at(-1));
+    expect(files.slice(1, 3)).toEqual(['/dev/shm/memcached-11211.mem', '/dev/shm/memcached-11212.mem']);
+  });
+});
+
+describe('--limit with instances', () => {
+  const playbook = fleet();
+  const names = (limit: string) => selectHosts(playbook, limit).map((host) => host.name);
+
+  it("a host's name, or a group listing it, selects all of its instances", () => {
+    expect(names('duo')).toEqual(['duo:11211', 'duo:11212']);
+    expect(names('units')).toEqual(['sessions', 'fragments']);
+    expect(names('east')).toEqual(['duo:11211', 'duo:11212']);
+    expect(names('d*')).toEqual(['duo:11211', 'duo:11212']);
+  });
+
+  it('host:port or a chosen name selects one instance; a : between other names still separates', () => {
+    expect(names('duo:11212')).toEqual(['duo:11212']);
+    expect(names('fragments')).toEqual(['fragments']);
+    expect(names('solo:duo:11211')).toEqual(['solo', 'duo:11211']);
+    expect(names('solo,duo:11212,sessions')).toEqual(['solo', 'duo:11212', 'sessions']);
+    expect(names('duo:!duo:11211')).toEqual(['duo:11212']);
+    expect(names('all:!units')).toEqual(['solo', 'duo:11211', 'duo:11212']);
+    expect(names('duo:1121[2]')).toEqual(['duo:11212']);
+  });
+
+  it('a port the host does not run matches nothing, and says what exists', () => {
+    let message = '';
+    try {
+      selectHosts(playbook, 'duo:11299');
+    } catch (error) {
+      expect(error).toBeInstanceOf(UsageError);
+      message = (error as Error).message;
+    }
+    expect(message).toBe(
+      '--limit "11299" matches no host or group; known hosts: solo, duo:11211, duo:11212, sessions, fragments; groups: east',
+    );
+  });
+});
+
+describe('batches with instances', () => {
+  const playbook = fleet();
+  const apart = instancesApart(playbook.strategy, playbook.hosts);
+  const all = playbook.hosts.map((host) => host.name);
+  const count = (n: number) => [{ kind: 'count' as const, count: n }];
+
+  it('serial counts instances, and two instances of one host never share a batch', () => {
+    expect(splitIntoBatches(all, count(2), apart)).toEqual([
+      ['solo', 'duo:11211'],
+      ['duo:11212', 'sessions'],
+      ['fragments'],
+    ]);
+    expect(splitIntoBatches(all, count(5), apart)).toEqual([
+      ['solo', 'duo:11211', 'sessions'],
+      ['duo:11212', 'fragments'],
+    ]);
+    expect(splitIntoBatches(all, [{ kind: 'percent', percent: 100 }], apart)).toEqual([
+      ['solo', 'duo:11211', 'sessions'],
+      ['duo:11212', 'fragments'],
+    ]);
+  });
+
+  it('strategy.instances_together lets serial put them side by side', () => {
+    const together = fleet('strategy: { instances_together: true }\n');
+    expect(together.strategy.instancesTogether).toBe(true);
+    expect(instancesApart(together.strategy, together.hosts)).toBeUndefined();
+    const names = together.hosts.map((host) => host.name);
+    expect(splitIntoBatches(names, count(5), instancesApart(together.strategy, together.hosts))).toEqual([
+      names,
+    ]);
+  });
+
+  it('targets already on their version go first together; the others stay apart', () => {
+    const onTarget = (name: string) => name === 'duo:11211' || name === 'sessions';
+    expect(rollingBatches(all, count(3), onTarget, apart)).toEqual([
+      ['duo:11211', 'sessions'],
+      ['solo', 'duo:11212', 'fragments'],
+    ]);
+    expect(rollingBatches(['duo:11211', 'duo:11212', 'solo'], count(3), () => false, apart)).toEqual([
+      ['duo:11211', 'solo'],
+      ['duo:11212'],
+    ]);
+  });
+
+  it("--check's summary lays the batches out as apply runs them", () => {
+    const strategy: Strategy = { ...playbook.strategy, serial: count(2) };
+    const summary = summarizePlans(
+      ['duo:11211', 'duo:11212', 'solo'].map((host) => ({ host, outcome: 'changed' as const, actions: [] })),
+      strategy,
+      apart,
+    );
+    expect(summary.batches.map((batch) => batch.hosts)).toEqual([['duo:11211', 'solo'], ['duo:11212']]);
+  });
+});

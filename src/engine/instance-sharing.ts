@@ -11,6 +11,18 @@ import type { HostLock } from './host-lock.js';
 export class InstanceSharing {
   private readonly locks = new Map<string, { lock: Promise<HostLock>; users: number }>();
   private readonly turns = new Map<string, Promise<void>>();
+  private batch: readonly HostConfig[] = [];
+
+  /** The rolling batch now running (strategy.instances_together may put instances of one host in it). */
+  startBatch(batch: readonly HostConfig[]): void {
+    this.batch = batch;
+  }
+
+  /** The target's sibling instances in the batch now running: they change the host at the same time. */
+  batchSiblings(target: HostConfig): readonly HostConfig[] {
+    if (target.instanceOf === undefined) return [];
+    return this.batch.filter((other) => other.name !== target.name && hostOf(other) === hostOf(target));
+  }
 
   /** The host's lock for this target: taken by its first instance, released after its last. */
   async lock(target: HostConfig, take: () => Promise<HostLock>): Promise<HostLock> {

@@ -162,6 +162,7 @@ export async function runPhase(
       const state = fleet.connected(host.name);
       return state ? [{ name: host.name, facts: state.facts, target: state.target }] : [];
     });
+    ctx.instances.startBatch(phase.batches === 'serial' ? runnable : []);
     await forEachLimited(runnable, options.forks, (host) =>
       (phase.batches === 'fleet'
         ? ctx.instances.inTurn(host, async (waited) => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { instancesApart, rollingBatches, splitIntoBatches } from '../../src/engine/batches.js';
 import { summarizePlans } from '../../src/engine/plan-summary.js';
 import { UsageError } from '../../src/errors.js';
+import { handoverRoomProblem } from '../../src/facts/handover-room.js';
 import { selectHosts } from '../../src/playbook/index.js';
 import { hostOf, type Strategy } from '../../src/playbook/types.js';
 import { head, resolveText } from '../support/playbook-helpers.js';
@@ -160,5 +161,38 @@ describe('batches with instances', () => {
       apart,
     );
     expect(summary.batches.map((batch) => batch.hosts)).toEqual([['duo:11211', 'solo'], ['duo:11212']]);
+  });
+});
+
+describe('room for handovers of instances together', () => {
+  const mib = 1024 * 1024;
+  const room = {
+    memAvailableBytes: 1000 * mib,
+    folderFreeBytes: 700 * mib,
+    folderType: 'tmpfs',
+    existingFileBytes: 0,
+  };
+
+  it('one instance at a time needs room for its own copy only', () => {
+    expect(handoverRoomProblem(room, '/dev/shm/memcached-11211.mem', 512 * mib)).toBeUndefined();
+  });
+
+  it('instances handing over together need room for all their copies, on the tmpfs and in memory', () => {
+    expect(
+      handoverRoomProblem(room, '/dev/shm/memcached-11211.mem', 512 * mib, {
+        memoryBytes: 256 * mib,
+        folderBytes: 256 * mib,
+      }),
+    ).toBe(
+      "/dev/shm has 700.0 MiB free, the new instance's memory file needs 512.0 MiB (-m) and the host's other instances in this batch 256.0 MiB more",
+    );
+    expect(
+      handoverRoomProblem(room, '/dev/shm/memcached-11211.mem', 512 * mib, {
+        memoryBytes: 400 * mib,
+        folderBytes: 0,
+      }),
+    ).toBe(
+      "the host has 1000.0 MiB of memory available, a second copy of the cache needs 512.0 MiB (-m) and the host's other instances in this batch 400.0 MiB more and a margin",
+    );
   });
 });

@@ -7,6 +7,9 @@
 // the exit) the daemon. Every call is appended to <dir>/.state/calls.log, with
 // `sudo` when it came through sudo, so a test can check what ran in which order.
 // Verbs: start, stop, restart, is-active, show -p MainPID [--value], kill -s SIG, daemon-reload.
+// An instance of a template (`memcached@11211.service`) without a unit file of its
+// own reads the template's (`memcached@.service`), with `%i` and `%I` standing for
+// the instance (`11211`), as systemd does.
 import { spawn } from 'node:child_process';
 import {
   appendFileSync,
@@ -76,9 +79,18 @@ function splitCommandLine(line) {
   return argv.map((w) => w.replaceAll('%%', '\0').replaceAll('$$', '$').replaceAll('\0', '%'));
 }
 
-function unitExecStart() {
-  const file = join(dir, unit);
+/** The unit's own file, else its template's, and the instance name `%i` stands for. */
+function unitFile() {
+  const own = join(dir, unit);
+  if (existsSync(own)) return { file: own, instance: '' };
+  const template = unit.match(/^([^@]+)@([^.]+)(\.[a-z]+)$/);
+  const file = template ? join(dir, `${template[1]}@${template[3]}`) : own;
   if (!existsSync(file)) die(`Unit ${unit} could not be found.`, 5);
+  return { file, instance: template?.[2] ?? '' };
+}
+
+function unitExecStart() {
+  const { file, instance } = unitFile();
   const dropInDir = join(dir, `${unit}.d`);
   const dropIns = existsSync(dropInDir)
     ? readdirSync(dropInDir)
@@ -100,7 +112,12 @@ function unitExecStart() {
     }
   }
   if (execStart.length !== 1) die(`${unit} has ${execStart.length} ExecStart= lines; a service needs one`);
-  return splitCommandLine(execStart[0]);
+  // %% stays a literal % (splitCommandLine turns it into one); %i and %I are the instance.
+  const line = execStart[0]
+    .replaceAll('%%', '\u0001')
+    .replaceAll(/%[iI]/g, instance)
+    .replaceAll('\u0001', '%%');
+  return splitCommandLine(line);
 }
 
 const pidFile = () => join(stateDir, `${unit}.pid`);

@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import type { Diagnostic } from '../errors.js';
+import { safePathPart } from '../memcached/backup-layout.js';
 import { memcachedDefaults, serviceDefaults } from './document.generated.js';
 import { isRecord, mergeHostSettings, type RawRecord } from './merge.js';
 import { displayPath, type Path, type PlaybookSource } from './source.js';
@@ -67,9 +68,12 @@ export function instanceProblems(
   const hostNames = new Set(Object.keys(hosts));
   const groupNames = new Set(isRecord(groups) ? Object.keys(groups) : []);
   // Every target's name, first writer first: a host that runs one memcached, then instances.
-  const targets = new Map<string, string>();
+  // Keyed by backup folder (backup.dir/<name>, `:` written `_`): two names one folder apart clash too.
+  const targets = new Map<string, { name: string; label: string }>();
   for (const [name, host] of Object.entries(hosts)) {
-    if (!isRecord(host) || !Array.isArray(host.instances)) targets.set(name, `host ${name}`);
+    if (!isRecord(host) || !Array.isArray(host.instances)) {
+      targets.set(safePathPart(name), { name, label: `host ${name}` });
+    }
   }
   for (const [hostName, host] of Object.entries(hosts)) {
     if (!isRecord(host) || !Array.isArray(host.instances)) continue;
@@ -104,17 +108,36 @@ export function instanceProblems(
       }
       const name = instanceTargetName(hostName, instance);
       const named: Path = typeof instance.name === 'string' ? [...at, 'name'] : [...at, 'port'];
+      const folder = safePathPart(name);
+      const taken = targets.get(folder);
       const clash =
-        targets.get(name) ??
-        (hostNames.has(name) ? `host ${name}` : groupNames.has(name) ? `group ${name}` : undefined);
-      if (clash !== undefined && typeof instance.port === 'number') {
+        taken?.name === name
+          ? taken.label
+          : hostNames.has(name)
+            ? `host ${name}`
+            : groupNames.has(name)
+              ? `group ${name}`
+              : undefined;
+      if (typeof instance.port !== 'number') continue;
+      if (clash !== undefined) {
         found.push(
           source.diagnostic(
             named,
             `${displayPath(at)}: its name "${name}" is already the name of ${clash}; give it another name (instances: - name: …) so reports and --limit can tell them apart`,
           ),
         );
-      } else targets.set(name, `instance ${displayPath(at)}`);
+        continue;
+      }
+      if (taken !== undefined) {
+        found.push(
+          source.diagnostic(
+            named,
+            `${displayPath(at)}: its backups would share the folder backup.dir/${folder} with ${taken.label}; give it another name (instances: - name: …)`,
+          ),
+        );
+        continue;
+      }
+      targets.set(folder, { name, label: `instance ${displayPath(at)}` });
       const service = serviceKey(defaults, instanceEntry(host, instance));
       if (service === undefined) continue;
       const first = services.get(service);

@@ -156,7 +156,7 @@ function swapActions(
  * already pointed it at the target while this one still runs the build it was started
  * from (named after its version), which is where a failure must take it back to.
  */
-async function buildBeforeSwap(ctx: TaskContext, version: string): Promise<string | null> {
+export async function buildBeforeSwap(ctx: TaskContext, version: string): Promise<string | null> {
   const linked = await readBuildLink(ctx, 'current');
   if (ctx.host.instanceOf === undefined || linked !== version) return linked;
   const running = await queryMemcached(ctx.transport, ctx.host.memcached.port, (client) => client.version());

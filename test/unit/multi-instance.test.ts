@@ -5,7 +5,10 @@ import { UsageError } from '../../src/errors.js';
 import { handoverRoomProblem } from '../../src/facts/handover-room.js';
 import { selectHosts } from '../../src/playbook/index.js';
 import { hostOf, type Strategy } from '../../src/playbook/types.js';
+import { buildBeforeSwap } from '../../src/tasks/swap.js';
 import { head, resolveText } from '../support/playbook-helpers.js';
+import { RecordingTransport } from '../support/recording-transport.js';
+import { taskContext } from '../support/task-context.js';
 
 // hosts.<name>.instances: each instance is a run target of its own, named
 // host:port or by its name, selected by --limit through either, and kept out of
@@ -194,5 +197,33 @@ describe('room for handovers of instances together', () => {
     ).toBe(
       "the host has 1000.0 MiB of memory available, a second copy of the cache needs 512.0 MiB (-m) and the host's other instances in this batch 400.0 MiB more and a margin",
     );
+  });
+});
+
+describe('the build a swapped instance goes back to on a failure', () => {
+  // `current` is shared: the host's first instance swapped already points it at 1.6.38.
+  const playbook = fleet();
+  const readlink = { match: /^readlink /, result: { stdout: '1.6.38\n' } };
+
+  it('an instance still running 1.6.18 goes back to 1.6.18, not to what current names', async () => {
+    const transport = new RecordingTransport({ run: [readlink], tcp: { 11212: { version: '1.6.18' } } });
+    const { ctx } = taskContext({ playbook, host: 'duo:11212', transport });
+    expect(await buildBeforeSwap(ctx, '1.6.38')).toBe('1.6.18');
+  });
+
+  it('a host running one memcached goes back to what current named, as always', async () => {
+    const transport = new RecordingTransport({ run: [readlink], tcp: { 11211: { version: '1.6.18' } } });
+    const { ctx } = taskContext({ playbook, host: 'solo', transport });
+    expect(await buildBeforeSwap(ctx, '1.6.38')).toBe('1.6.38');
+    expect(transport.tcp).toEqual([]);
+  });
+
+  it('an instance that current does not name the target of keeps what current names', async () => {
+    const transport = new RecordingTransport({
+      run: [{ match: /^readlink /, result: { stdout: '1.6.18\n' } }],
+      tcp: { 11211: { version: '1.6.18' } },
+    });
+    const { ctx } = taskContext({ playbook, host: 'duo:11211', transport });
+    expect(await buildBeforeSwap(ctx, '1.6.38')).toBe('1.6.18');
   });
 });

@@ -212,6 +212,27 @@ describe('several instances on one host: two by pidfile (host1), two memcached@ 
     expect(listed.stdout).toContain(`batch 2 of 2: ${b}, ${d}`);
   });
 
+  it('apply --check plans one build per host and the batches apply runs, and changes nothing', async () => {
+    const checked = await runMemplay(['apply', playbook, '--check', '--output', 'json']);
+    expect(checked.code, checked.stdout + checked.stderr).toBe(0);
+    const [a, b, c, d] = instances.map((i) => i.name);
+    const summary = checked.events.find((event) => event.event === 'plan-summary');
+    expect(summary && 'batches' in summary ? summary.batches.map((batch) => batch.hosts) : []).toEqual([
+      [a, c],
+      [b, d],
+    ]);
+    const builds = new Map<string, string>(
+      taskEvents(checked).flatMap((t) => (t.task === 'build' ? [[t.host, t.detail] as const] : [])),
+    );
+    expect(builds.get(a)).toMatch(/^build 1\.6\.38 from .*; ship it to host2:/);
+    expect(builds.get(c)).toMatch(/^ship 1\.6\.38 built on host1:/);
+    expect(builds.get(b)).toMatch(/^1\.6\.38 already built at /);
+    expect(builds.get(d)).toMatch(/^1\.6\.38 already built at /);
+    for (const instance of instances)
+      expect(await memcachedVersion(instance.port), instance.name).toBe('1.6.18');
+    expect(existsSync(join(pidfileHost.prefix, '1.6.38'))).toBe(false);
+  }, 120_000);
+
   it('apply: all four on 1.6.38, one build per host, never both instances of a host down, every item exact', async () => {
     const {
       result: applied,

@@ -215,7 +215,7 @@ describe('several instances on one host: two by pidfile (host1), two memcached@ 
   it('apply --check plans one build per host and the batches apply runs, and changes nothing', async () => {
     const checked = await runMemplay(['apply', playbook, '--check', '--output', 'json']);
     expect(checked.code, checked.stdout + checked.stderr).toBe(0);
-    const [a, b, c, d] = instances.map((i) => i.name);
+    const [a, b, c, d] = instances.map((i) => i.name) as [string, string, string, string];
     const summary = checked.events.find((event) => event.event === 'plan-summary');
     expect(summary && 'batches' in summary ? summary.batches.map((batch) => batch.hosts) : []).toEqual([
       [a, c],

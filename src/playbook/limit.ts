@@ -18,11 +18,13 @@ export function selectHosts(playbook: Playbook, limit: string | undefined): Host
   const included = new Set<string>();
   const excluded = new Set<string>();
   let includesAny = false;
-  for (const pattern of patterns) {
+  for (const [index, pattern] of patterns.entries()) {
     const negated = pattern.startsWith('!');
     const name = negated ? pattern.slice(1) : pattern;
     const matched = hostsMatching(playbook, name);
     if (matched.size === 0) {
+      const port = noSuchInstance(playbook, patterns[index - 1], name);
+      if (port) throw new UsageError(port);
       throw new UsageError(`--limit "${name}" matches no host or group; ${knownNames(playbook)}`);
     }
     if (!negated) includesAny = true;
@@ -61,6 +63,16 @@ function limitPatterns(playbook: Playbook, limit: string): string[] {
     }
   }
   return patterns;
+}
+
+/** `cache1:11299` where cache1 runs instances but none on that port: said so, with the ones it runs. */
+function noSuchInstance(playbook: Playbook, host: string | undefined, port: string): string | undefined {
+  if (host === undefined || !/^[0-9]+$/.test(port)) return undefined;
+  const instances = playbook.hosts
+    .filter((target) => target.instanceOf === host)
+    .map((target) => target.name);
+  if (instances.length === 0) return undefined;
+  return `--limit "${host}:${port}": ${host} runs no instance on port ${port}; its instances: ${instances.join(', ')}`;
 }
 
 function hostsMatching(playbook: Playbook, pattern: string): Set<string> {

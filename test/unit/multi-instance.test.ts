@@ -107,7 +107,7 @@ describe('--limit with instances', () => {
       message = (error as Error).message;
     }
     expect(message).toBe(
-      '--limit "11299" matches no host or group; known hosts: solo, duo:11211, duo:11212, sessions, fragments; groups: east',
+      '--limit "duo:11299": duo runs no instance on port 11299; its instances: duo:11211, duo:11212',
     );
   });
 });

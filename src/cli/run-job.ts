@@ -1,4 +1,4 @@
-import { splitIntoBatches } from '../engine/batches.js';
+import { instancesApart, splitIntoBatches } from '../engine/batches.js';
 import { openJournal } from '../engine/journal.js';
 import { type Pipeline, pipelineFor } from '../engine/pipeline.js';
 import { runPipeline } from '../engine/run.js';
@@ -91,7 +91,9 @@ function checkSomeoneAnswers(
   if (options.check || options.yes || canAsk || !playbook.strategy.confirmBetweenBatches) return;
   const rolling = pipeline.phases.some((phase) => phase.batches === 'serial');
   // However many hosts turn out to be on target already, there are at most this many batches.
-  if (!rolling || splitIntoBatches(hosts, playbook.strategy.serial).length < 2) return;
+  const apart = instancesApart(playbook.strategy, hosts);
+  const names = hosts.map((host) => host.name);
+  if (!rolling || splitIntoBatches(names, playbook.strategy.serial, apart).length < 2) return;
   throw new UsageError(
     'strategy.confirm_between_batches asks before each batch after the first, and stdin is not a terminal to ask on: ' +
       'run memplay from a terminal, or add --yes to start every batch without asking; no host was contacted',

@@ -4,10 +4,12 @@ import { BuildExchange } from '../tasks/build-sharing.js';
 import { prebuiltOnce } from '../tasks/prebuilt-tree.js';
 import { localTarballOnce } from '../tasks/source-tarball.js';
 import type { SharedWork } from '../tasks/task.js';
+import { instancesApart } from './batches.js';
 import { engineDeps } from './deps.js';
 import { thisRun } from './host-lock.js';
 import { closeHostRun } from './host-run-view.js';
 import { FleetState } from './host-state.js';
+import { InstanceSharing } from './instance-sharing.js';
 import { OrderedEmission } from './ordered-emission.js';
 import { failureLimitExceeded, runPhase } from './phase-run.js';
 import type { Pipeline } from './pipeline.js';
@@ -69,6 +71,7 @@ export async function runPipeline(
     ),
     stop: new RunStop(options.signal),
     lockHolder: thisRun(),
+    instances: new InstanceSharing(),
   };
   announceStart(ctx, pipeline);
   await preflightRefusals(ctx, pipeline);
@@ -167,7 +170,8 @@ function finish(ctx: RunContext): RunResult {
   const interrupted = ctx.stop.interrupted;
   if (ctx.check) {
     const results = recap.planResults(ctx.hosts.map((h) => h.name));
-    ctx.emit({ event: 'plan-summary', ...summarizePlans(results, ctx.playbook.strategy) });
+    const apart = instancesApart(ctx.playbook.strategy, ctx.hosts);
+    ctx.emit({ event: 'plan-summary', ...summarizePlans(results, ctx.playbook.strategy, apart) });
   }
   options.journal?.append({ entry: 'recap', interrupted, hosts: recap.hosts });
   ctx.emit({

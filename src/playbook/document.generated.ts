@@ -49,6 +49,8 @@ export interface PlaybookDocument {
     readonly pause_between_batches?: number;
     /** Ask between batches */
     readonly confirm_between_batches?: boolean;
+    /** Instances of one host together */
+    readonly instances_together?: boolean;
   };
   /** Cache backups */
   readonly backup?: {
@@ -101,6 +103,19 @@ export interface HostDocument {
   readonly memcached?: MemcachedDocument;
   readonly become?: boolean;
   readonly connection?: 'ssh' | 'local';
+  /** Several instances */
+  readonly instances?: readonly InstanceDocument[];
+}
+/** Instance */
+export interface InstanceDocument {
+  /** Instance name */
+  readonly name?: string;
+  /** Instance port */
+  readonly port: number;
+  /** Instance arguments */
+  readonly args?: readonly string[];
+  readonly service?: ServiceDocument;
+  readonly auth?: AuthDocument;
 }
 /** Build host outside the fleet */
 export interface BuildHostDocument {
@@ -200,6 +215,7 @@ export const playbookDefaults = {
     max_fail_percentage: 0,
     pause_between_batches: 0,
     confirm_between_batches: false,
+    instances_together: false,
   },
   backup: {
     dir: './backups',

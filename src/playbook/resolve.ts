@@ -119,8 +119,14 @@ export function resolvePlaybook(
     source.path !== undefined
       ? { kind: 'path', path: local(source.path) }
       : { kind: 'url', url: source.url ?? '' };
-  const hosts = Object.entries(document.hosts ?? {}).map(([name, host]) =>
-    withHandoverMemoryFile(resolveHost(name, host, document.defaults, local, environment), document),
+  // One entry per memcached: a host's own, or each of its `instances`.
+  const hosts = Object.entries(document.hosts ?? {}).flatMap(([name, host]) =>
+    instanceSettings(name, host).map(({ target, settings, instanceOf }) =>
+      withHandoverMemoryFile(
+        resolveHost(target, settings, document.defaults, local, environment, instanceOf),
+        document,
+      ),
+    ),
   );
   const { build_on: buildOn, prebuilt } = document.target;
   return {
@@ -195,7 +201,8 @@ function buildHostOf(
   if (typeof buildOn !== 'string') {
     return { where: 'host', host: entry(buildOn.address, buildOn, defaults), inFleet: false };
   }
-  const host = hosts.find((h) => h.name === buildOn);
+  // A host with several instances builds once for all of them: any one names it.
+  const host = hosts.find((h) => (h.instanceOf ?? h.name) === buildOn);
   if (!host)
     throw new Error(`target.build_on names ${buildOn}, which reached resolving without a host entry`);
   return { where: 'host', host, inFleet: true };
@@ -218,12 +225,47 @@ function withHandoverMemoryFile(host: HostConfig, document: PlaybookDocument): H
   return { ...host, memcached: { ...host.memcached, args: [...args, '-e', file] } };
 }
 
+/**
+ * A host entry as its run targets: itself, or one per `instances` entry (named
+ * `<host>:<port>` or by its `name`), each the host's settings with the instance's
+ * `memcached` keys merged over them as a host's are over `defaults`. A pidfile
+ * instance without a pidfile of its own gets `<prefix>/memcached-<port>.pid`.
+ */
+export function instanceSettings(
+  name: string,
+  host: HostDocument,
+): { target: string; settings: HostDocument; instanceOf?: string }[] {
+  const { instances, ...entry } = host;
+  if (instances === undefined) return [{ target: name, settings: host }];
+  return instances.map((instance) => ({
+    target: instanceName(name, instance),
+    instanceOf: name,
+    settings: mergeHostSettings(entry, {
+      memcached: {
+        port: instance.port,
+        ...(instance.args !== undefined && { args: instance.args }),
+        ...(instance.service !== undefined && { service: instance.service }),
+        ...(instance.auth !== undefined && { auth: instance.auth }),
+      },
+    }) as HostDocument,
+  }));
+}
+
+/** How an instance is named in reports and `--limit`: its `name`, else `<host>:<port>`. */
+export function instanceName(
+  host: string,
+  instance: { readonly name?: string; readonly port: number },
+): string {
+  return instance.name ?? `${host}:${instance.port}`;
+}
+
 function resolveHost(
   name: string,
   host: HostDocument,
   defaults: HostSettingsDocument | undefined,
   local: (path: string) => string,
   environment: ControllerEnvironment,
+  instanceOf?: string,
 ): HostConfig {
   // The schema leaves address optional for hosts_from's sake; validation, and the
   // inventory merged in by hosts-from.ts, give every host one before this runs.
@@ -254,17 +296,23 @@ function resolveHost(
       args: memcached.args ?? memcachedDefaults.args,
       ...(memcached.args === undefined && { argsLeftOut: true }),
       keepBuilds: memcached.keep_builds ?? memcachedDefaults.keep_builds,
-      service: serviceOf(memcached.service, prefix),
+      service: serviceOf(
+        memcached.service,
+        prefix,
+        instanceOf === undefined ? undefined : (memcached.port ?? memcachedDefaults.port),
+      ),
       ...(memcached.auth && {
         auth: { userVariable: memcached.auth.user_env, passwordVariable: memcached.auth.password_env },
       }),
     },
     become: settings.become ?? hostDefaults.become,
+    ...(instanceOf !== undefined && { instanceOf }),
   };
 }
 
-// Validation guarantees a systemd service has its unit.
-function serviceOf(service: ServiceDocument = {}, prefix: string): ServiceConfig {
+// Validation guarantees a systemd service has its unit. `instancePort`: one of several
+// instances, whose default pidfile carries its port so the instances never share one.
+function serviceOf(service: ServiceDocument = {}, prefix: string, instancePort?: number): ServiceConfig {
   if ((service.manager ?? serviceDefaults.manager) === 'systemd') {
     const unit = service.unit ?? '';
     return {
@@ -273,7 +321,8 @@ function serviceOf(service: ServiceDocument = {}, prefix: string): ServiceConfig
       dropIn: service.drop_in ?? `/etc/systemd/system/${unit}.d/memplay.conf`,
     };
   }
-  return { manager: 'pidfile', pidfile: service.pidfile ?? posix.join(prefix, 'memcached.pid') };
+  const file = instancePort === undefined ? 'memcached.pid' : `memcached-${instancePort}.pid`;
+  return { manager: 'pidfile', pidfile: service.pidfile ?? posix.join(prefix, file) };
 }
 
 function strategyOf(strategy: NonNullable<PlaybookDocument['strategy']>): Strategy {
@@ -289,6 +338,8 @@ function strategyOf(strategy: NonNullable<PlaybookDocument['strategy']>): Strate
     ...(maxFailedHosts !== undefined && { maxFailedHosts: hostCountOf(maxFailedHosts) }),
     pauseBetweenBatches: strategy.pause_between_batches ?? strategyDefaults.pause_between_batches,
     confirmBetweenBatches: strategy.confirm_between_batches ?? strategyDefaults.confirm_between_batches,
+    // Left out unless set: a playbook without instances resolves as it always has.
+    ...((strategy.instances_together ?? strategyDefaults.instances_together) && { instancesTogether: true }),
   };
 }
 

@@ -68,6 +68,17 @@ export interface HostConfig {
   readonly become: boolean;
   /** Where the playbook wrote the settings a host's errors name (`file:line:col`); absent: the default applies. */
   readonly origins?: SettingOrigins;
+  /**
+   * Set when this run target is one of several memcached instances of one playbook host
+   * (`hosts.<name>.instances`): that host's name. Its instances share the host's connection,
+   * lock and builds; absent: the host runs one memcached and the target is the host itself.
+   */
+  readonly instanceOf?: string;
+}
+
+/** The playbook host a run target belongs to: the one connection, lock and build it shares. */
+export function hostOf(target: HostConfig): string {
+  return target.instanceOf ?? target.name;
 }
 
 export interface SettingOrigins {
@@ -129,6 +140,8 @@ export interface Strategy {
   readonly pauseBetweenBatches: number;
   /** Ask the operator before each batch after the first. */
   readonly confirmBetweenBatches: boolean;
+  /** strategy.instances_together: instances of one host may share a rolling batch. */
+  readonly instancesTogether?: boolean;
 }
 
 /** How an upgraded host is checked; defaults in resolve.ts. */

@@ -3,6 +3,7 @@ import { portProblem } from '../transport/ssh-config.js';
 import { memcachedDefaults } from './document.generated.js';
 import { hostPathProblems } from './host-paths.js';
 import { combinedHosts, inventoryHost } from './hosts-from.js';
+import { instanceProblems, instanceTargetName, serviceEntries } from './instance-checks.js';
 import type { Inventory } from './inventory.js';
 import { isRecord, mergeHostSettings, type RawRecord } from './merge.js';
 import { schemaDiagnostics } from './schema-messages.js';
@@ -54,6 +55,7 @@ function semanticDiagnostics(
     ...duplicateEndpoints(source, data.defaults, hosts, inventory),
     ...serviceProblems(source, data.defaults, hosts),
     ...hostPathProblems(source, data.defaults, isRecord(data.hosts) ? data.hosts : {}),
+    ...instanceProblems(source, data.defaults, hosts, data.groups),
     ...taskListProblems(source, data.tasks),
     ...jumpPortProblems(source, data),
     ...buildSourceProblems(source, data.target, hosts),
@@ -179,12 +181,7 @@ function duplicateEndpoints(
 ): Diagnostic[] {
   const seen = new Map<string, string>();
   const found: Diagnostic[] = [];
-  for (const [name, host] of Object.entries(hosts)) {
-    if (!isRecord(host) || typeof host.address !== 'string') continue;
-    const settings = mergeHostSettings(defaults, host);
-    const port = isRecord(settings.memcached)
-      ? (settings.memcached.port ?? memcachedDefaults.port)
-      : memcachedDefaults.port;
+  for (const [name, host, port, path] of endpointsOf(defaults, hosts)) {
     const endpoint = `${host.address}:${String(port)}`;
     const first = seen.get(endpoint);
     if (first === undefined) {
@@ -204,8 +201,8 @@ function duplicateEndpoints(
     }
     found.push(
       source.diagnostic(
-        ['hosts', name],
-        `${displayPath(['hosts', name])}: same address and memcached port as ${first} (${endpoint}); ` +
+        path,
+        `${displayPath(path)}: same address and memcached port as ${first} (${endpoint}); ` +
           'each memcached may be listed once — fix the address or memcached.port',
         'key',
       ),
@@ -243,20 +240,47 @@ function buildSourceProblems(source: PlaybookSource, target: unknown, hosts: Raw
   return found;
 }
 
+/**
+ * Each memcached the hosts list, with where it is written: a host's own port, or each
+ * port its `instances` list (a port repeated within one host is instance-checks.ts's).
+ */
+function endpointsOf(defaults: unknown, hosts: RawRecord): [string, RawRecord, unknown, Path][] {
+  return Object.entries(hosts).flatMap(([name, host]): [string, RawRecord, unknown, Path][] => {
+    if (!isRecord(host) || typeof host.address !== 'string') return [];
+    if (Array.isArray(host.instances)) {
+      const ports = new Set<unknown>();
+      return host.instances.flatMap((instance, i): [string, RawRecord, unknown, Path][] => {
+        if (!isRecord(instance) || typeof instance.port !== 'number' || ports.has(instance.port)) return [];
+        ports.add(instance.port);
+        return [[instanceTargetName(name, instance), host, instance.port, ['hosts', name, 'instances', i]]];
+      });
+    }
+    const settings = mergeHostSettings(defaults, host);
+    const port = isRecord(settings.memcached)
+      ? (settings.memcached.port ?? memcachedDefaults.port)
+      : memcachedDefaults.port;
+    return [[name, host, port, ['hosts', name]]];
+  });
+}
+
 const servicePath = ['memcached', 'service'] as const;
 
 function serviceProblems(source: PlaybookSource, defaults: unknown, hosts: RawRecord): Diagnostic[] {
   const found: Diagnostic[] = [];
   // A unit missing from the defaults is reported once, naming the hosts left without one.
   const withoutUnit = new Map<string, { path: Path; hosts: string[] }>();
-  for (const [name, host] of Object.entries(hosts)) {
-    if (!isRecord(host)) continue;
+  for (const { name, settings: entry, instancePath } of serviceEntries(hosts)) {
+    const host = entry;
     const settings = mergeHostSettings(defaults, host);
     const service = isRecord(settings.memcached) ? settings.memcached.service : undefined;
     if (!isRecord(service)) continue;
-    // The layer a key of the merged service came from: the host's own, else the defaults.
+    // The layer a key of the merged service came from: the instance's, the host's own, else the defaults.
     const origin = (key: string): Path =>
-      hasPath(host, [...servicePath, key]) ? ['hosts', name, ...servicePath] : ['defaults', ...servicePath];
+      instancePath && hasPath(instancePath.instance, ['service', key])
+        ? [...instancePath.path, 'service']
+        : hasPath(instancePath?.host ?? host, [...servicePath, key])
+          ? ['hosts', instancePath?.hostName ?? name, ...servicePath]
+          : ['defaults', ...servicePath];
 
     if (service.manager === 'systemd') {
       if (service.unit === undefined) {

@@ -297,6 +297,11 @@ export interface TaskContext {
   /** The hosts working through this phase batch with this one, as they were when it started (in order). */
   readonly peers: readonly BuildPeer[];
   /**
+   * strategy.instances_together: the other instances of this host in the same rolling
+   * batch, changing the host at the same time (a handover's room is checked for all).
+   */
+  readonly batchSiblings?: readonly HostConfig[];
+  /**
    * Live progress for the renderer: what the task is doing now (`phase`), and how
    * far it is when that can be counted (items, bytes, compiled files).
    */

@@ -112,6 +112,9 @@ export function resolvePlaybook(
   const local = (path: string) => localPath(path, folder, environment.homeDir);
   const { source } = document.target;
   const verify = document.verify ?? {};
+  const hosts = Object.entries(document.hosts ?? {}).map(([name, host]) =>
+    withHandoverMemoryFile(resolveHost(name, host, document.defaults, local, environment), document),
+  );
   const targetSource: TargetSource =
     source.path !== undefined
       ? { kind: 'path', path: local(source.path) }
@@ -123,7 +126,7 @@ export function resolvePlaybook(
       version: document.target.version,
       source: targetSource,
       sha256: source.sha256.toLowerCase(),
-      configure: document.target.configure ?? playbookDefaults.target.configure,
+      configure: withTlsBuild(document.target.configure ?? playbookDefaults.target.configure, hosts),
     },
     strategy: strategyOf(document.strategy ?? {}),
     backup: {
@@ -154,11 +157,19 @@ export function resolvePlaybook(
               },
       ),
     }),
-    hosts: Object.entries(document.hosts ?? {}).map(([name, host]) =>
-      withHandoverMemoryFile(resolveHost(name, host, document.defaults, local, environment), document),
-    ),
+    hosts,
     groups: document.groups ?? {},
   };
+}
+
+/**
+ * A TLS host needs a build with TLS (`-Z` is refused by one without), and one build
+ * serves every host of a platform: so any host with `memcached.tls`, selected or not,
+ * adds `--enable-tls`, and `--limit` never changes what is built.
+ */
+function withTlsBuild(configure: readonly string[], hosts: readonly HostConfig[]): readonly string[] {
+  if (!hosts.some((host) => host.memcached.tls) || configure.includes('--enable-tls')) return configure;
+  return [...configure, '--enable-tls'];
 }
 
 function swapMemoryFile(document: PlaybookDocument): string {
@@ -215,6 +226,14 @@ function resolveHost(
       service: serviceOf(memcached.service, prefix),
       ...(memcached.auth && {
         auth: { userVariable: memcached.auth.user_env, passwordVariable: memcached.auth.password_env },
+      }),
+      ...(memcached.tls && {
+        tls: {
+          caFile: local(memcached.tls.ca_file),
+          ...(memcached.tls.cert_file !== undefined && { certFile: local(memcached.tls.cert_file) }),
+          ...(memcached.tls.key_file !== undefined && { keyFile: local(memcached.tls.key_file) }),
+          serverName: memcached.tls.server_name ?? reached.address,
+        },
       }),
     },
     become: settings.become ?? hostDefaults.become,

@@ -1,8 +1,10 @@
 import { buildOfLink } from '../facts/host-facts.js';
 import { waitForPort, wakeWhileStopping } from '../facts/wait.js';
 import { memorySettings } from '../memcached/memory-settings.js';
+import { MemcachedTlsError } from '../memcached/tls-stream.js';
 import { serviceControl } from '../service/service.js';
 import { sh } from '../transport/quote.js';
+import { tlsRefusedGate } from './gates/tls-gate.js';
 import type { TaskContext } from './task.js';
 
 // The moves that take an instance down and bring one up, shared by swap (old →
@@ -97,7 +99,16 @@ export async function startInstance(
   if (start.code !== 0) {
     return { ok: false, reason: `start exited ${start.code}: ${(start.stderr || start.stdout).trim()}` };
   }
-  const up = await waitForPort(ctx.transport, ctx.host.memcached.port, (v) => v === version, startTimeoutMs);
+  let up: Awaited<ReturnType<typeof waitForPort>>;
+  try {
+    up = await waitForPort(ctx.transport, ctx.host.memcached.port, (v) => v === version, startTimeoutMs);
+  } catch (error) {
+    // memplay never falls back to plain TCP: a TLS instance's successor that does not
+    // serve TLS (started without -Z) fails the tls gate here, and the host rolls back.
+    if (!(error instanceof MemcachedTlsError)) throw error;
+    ctx.reportGate(tlsRefusedGate(error.message));
+    return { ok: false, reason: `tls gate failed: ${error.message}` };
+  }
   if (!up.accepted) {
     const seen = up.version ? `answers ${up.version}` : 'nothing answers';
     return { ok: false, reason: `port ${ctx.host.memcached.port}: ${seen} after ${startTimeoutMs / 1000}s` };

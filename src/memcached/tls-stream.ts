@@ -82,14 +82,20 @@ export async function startTls(stream: Duplex, material: TlsMaterial): Promise<T
   } catch (error) {
     socket.destroy();
     const code = codeOf(error);
+    // An alert names what the server disliked, e.g. CERTIFICATE_REQUIRED: test it first.
+    if (refusedByServer.test(code)) {
+      throw new MemcachedTlsError(`memcached refused the TLS connection (${alertOf(error as Error)})`);
+    }
     if (certificateProblem.test(code)) {
       throw new MemcachedTlsError(`the server's certificate does not check out: ${(error as Error).message}`);
     }
-    if (refusedByServer.test(code)) {
-      throw new MemcachedTlsError(`memcached refused the TLS connection: ${(error as Error).message}`);
-    }
     throw error;
   }
+}
+
+/** OpenSSL's alert in words (`tlsv13 alert certificate required`), without its source file and line. */
+function alertOf(error: Error): string {
+  return /(?:tlsv1\d?|sslv3) alert [a-z ]+/.exec(error.message)?.[0] ?? error.message;
 }
 
 /** Sends `version` and reads the one reply line, leaving nothing read that the caller's protocol needs. */

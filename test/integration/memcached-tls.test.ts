@@ -1,0 +1,152 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queryMemcached } from '../../src/facts/memcached-port.js';
+import { memcachedTransport } from '../../src/facts/memcached-transport.js';
+import { MemcachedTlsError, tlsPeerOf } from '../../src/memcached/tls-stream.js';
+import type { HostConfig, MemcachedTlsSettings } from '../../src/playbook/types.js';
+import { measureTls, tlsGate } from '../../src/tasks/gates/tls-gate.js';
+import { createLocalTransport } from '../../src/transport/local.js';
+import { type LocalMemcached, startMemcached } from '../lab/items/memcached-server.js';
+import { type LabCertificates, labCertificates } from '../lab/tls-certs.js';
+import { fixturePlaybook } from '../support/task-context.js';
+
+// memcached.tls against real memcached (/usr/bin/memcached is built with TLS on
+// Debian): every stream memplay opens through the host's transport is a TLS
+// connection checked against the playbook's CA; a plain port, a stranger's
+// certificate and a refused client certificate are errors, never "nothing serves".
+
+const scratch = mkdtempSync(join(tmpdir(), 'memplay-tls-'));
+let certs: LabCertificates;
+let tls: LocalMemcached;
+let mutual: LocalMemcached;
+let otherChain: LocalMemcached;
+let plain: LocalMemcached;
+
+const tlsArgs = (cert: string, key: string, verifyMode: number, ca: string) => [
+  '-Z',
+  '-o',
+  `ssl_chain_cert=${cert},ssl_key=${key},ssl_ca_cert=${ca},ssl_verify_mode=${verifyMode}`,
+];
+
+beforeAll(async () => {
+  certs = await labCertificates(join(scratch, 'certs'));
+  [tls, mutual, otherChain, plain] = await Promise.all([
+    startMemcached({ extraArgs: tlsArgs(certs.serverCert, certs.serverKey, 0, certs.ca) }),
+    startMemcached({ extraArgs: tlsArgs(certs.serverCert, certs.serverKey, 2, certs.ca) }),
+    startMemcached({ extraArgs: tlsArgs(certs.otherServerCert, certs.otherServerKey, 0, certs.ca) }),
+    startMemcached(),
+  ]);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([tls?.stop(), mutual?.stop(), otherChain?.stop(), plain?.stop()]);
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+function hostOn(port: number, settings: Partial<MemcachedTlsSettings> = {}): HostConfig {
+  const base = fixturePlaybook().hosts[0]!;
+  return {
+    ...base,
+    connection: 'local',
+    memcached: {
+      ...base.memcached,
+      port,
+      args: ['-l', '127.0.0.1'],
+      tls: { caFile: certs.ca, serverName: '127.0.0.1', ...settings },
+    },
+  };
+}
+
+function transportFor(host: HostConfig) {
+  return memcachedTransport(createLocalTransport(host.name), host);
+}
+
+const version = (host: HostConfig) =>
+  queryMemcached(transportFor(host), host.memcached.port, (c) => c.version());
+
+describe('memcached.tls through the host transport', () => {
+  it('a TLS memcached answers over TLS, its chain checked against ca_file', async () => {
+    const host = hostOn(tls.port);
+    expect(await version(host)).toMatch(/^1\.6\./);
+    const stream = await transportFor(host).openTcp(tls.port);
+    const peer = tlsPeerOf(stream);
+    stream.destroy();
+    expect(peer?.subject).toBe('memplay lab server');
+    expect(peer?.chain).toHaveLength(2);
+  });
+
+  it('the server name is checked: a name the certificate does not carry is refused', async () => {
+    await expect(version(hostOn(tls.port, { serverName: 'cache.example.com' }))).rejects.toThrow(
+      /port \d+: the server's certificate does not check out: .*cache\.example\.com.*check memcached\.tls/,
+    );
+    expect(await version(hostOn(tls.port, { serverName: 'localhost' }))).toMatch(/^1\.6\./);
+  });
+
+  it('a certificate from another CA is an error naming memcached.tls, not "nothing serves"', async () => {
+    await expect(version(hostOn(tls.port, { caFile: certs.strangerCa }))).rejects.toBeInstanceOf(
+      MemcachedTlsError,
+    );
+  });
+
+  it('a plain memcached on a TLS host is an error saying it serves plain TCP and to start it with -Z', async () => {
+    await expect(version(hostOn(plain.port))).rejects.toThrow(
+      /port \d+ serves plain TCP, not TLS \(it answers VERSION 1\.6\.\d+ without TLS\) — memcached\.tls is set: start memcached with -Z/,
+    );
+  });
+
+  it('nothing listening is still "nothing serves" (null), so a stopped instance reads as stopped', async () => {
+    const stopped = await startMemcached({
+      extraArgs: tlsArgs(certs.serverCert, certs.serverKey, 0, certs.ca),
+    });
+    await stopped.stop();
+    expect(await version(hostOn(stopped.port))).toBeNull();
+  });
+
+  it('ssl_verify_mode 2: refused without a client certificate, served with cert_file and key_file', async () => {
+    await expect(version(hostOn(mutual.port))).rejects.toThrow(
+      /memcached refused the TLS connection \(tlsv13 alert certificate required\) — check memcached\.tls/,
+    );
+    expect(
+      await version(hostOn(mutual.port, { certFile: certs.clientCert, keyFile: certs.clientKey })),
+    ).toMatch(/^1\.6\./);
+  });
+});
+
+describe('the tls gate on real instances', () => {
+  const record = async (server: LocalMemcached, settings: Partial<MemcachedTlsSettings> = {}) => {
+    const host = hostOn(server.port, settings);
+    const transport = transportFor(host);
+    const stats = await queryMemcached(transport, server.port, async (c) =>
+      Object.fromEntries(await c.statsSettings()),
+    );
+    return measureTls(() => transport.openTcp(server.port), stats);
+  };
+
+  it('the same certificate and settings pass; another chain or verify mode fails, naming what changed', async () => {
+    const before = await record(tls);
+    expect(before.minVersion).toBe('tlsv1.2');
+    expect(before.verifyMode).toBe('0');
+    expect(tlsGate(before, await record(tls)).status).toBe('passed');
+
+    const otherCert = tlsGate(before, await record(otherChain));
+    expect(otherCert.status).toBe('failed');
+    expect(otherCert.detail).toMatch(/^changed for TLS clients: chain /);
+
+    const client = { certFile: certs.clientCert, keyFile: certs.clientKey };
+    const verifyChanged = tlsGate(before, await record(mutual, client));
+    expect(verifyChanged.status).toBe('failed');
+    expect(verifyChanged.detail).toBe('changed for TLS clients: verify_mode 0 → 3');
+  });
+
+  it('a successor serving plain TCP fails the gate as not served', async () => {
+    const before = await record(tls);
+    // As swap's start meets it: the stats cannot be read over TLS either.
+    const after = await measureTls(() => transportFor(hostOn(plain.port)).openTcp(plain.port), null);
+    expect(after.chain).toBeNull();
+    const gate = tlsGate(before, after);
+    expect(gate.status).toBe('failed');
+    expect(gate.detail).toContain('served yes → no (');
+  });
+});

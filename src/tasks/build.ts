@@ -23,7 +23,8 @@ const stagingPrefix = '.memplay-build-';
 /** The builder's tar of its installed tree while it is copied to the controller. */
 const shipPrefix = '.memplay-ship-';
 
-// One round trip: are a C compiler, make and libevent's headers there?
+// One round trip: are a C compiler, make and libevent's headers there (and OpenSSL's,
+// for a build with --enable-tls, whose configure would otherwise stop on them)?
 const prerequisitesScript = `
 missing=''
 command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || missing="$missing compiler"
@@ -32,6 +33,9 @@ command -v tar >/dev/null 2>&1 || missing="$missing tar"
 command -v xz >/dev/null 2>&1 || missing="$missing xz"
 if command -v cc >/dev/null 2>&1; then
   printf '#include <event.h>\\n' | cc -E -x c - >/dev/null 2>&1 || missing="$missing libevent"
+  if [ "$1" = tls ]; then
+    printf '#include <openssl/ssl.h>\\n' | cc -E -x c - >/dev/null 2>&1 || missing="$missing openssl"
+  fi
 fi
 printf '%s\\n' "$missing"
 `;
@@ -42,10 +46,12 @@ const packageHints: Record<string, string> = {
   tar: 'tar',
   xz: 'xz-utils (Debian/Ubuntu) or xz (RHEL)',
   libevent: 'libevent-dev (Debian/Ubuntu) or libevent-devel (RHEL)',
+  openssl: 'libssl-dev (Debian/Ubuntu) or openssl-devel (RHEL), for --enable-tls',
 };
 
-async function missingPrerequisites(transport: Transport): Promise<string[]> {
-  const result = await transport.run(sh`sh -c ${prerequisitesScript}`);
+async function missingPrerequisites(transport: Transport, configure: readonly string[]): Promise<string[]> {
+  const tls = configure.includes('--enable-tls') ? 'tls' : 'plain';
+  const result = await transport.run(sh`sh -c ${prerequisitesScript} memplay-prerequisites ${tls}`);
   return result.stdout.trim().split(/\s+/).filter(Boolean);
 }
 
@@ -80,7 +86,7 @@ export const build: TaskModule<BuildDecision> = {
     }
     const role = roleOf(ctx);
     if (role.kind !== 'receive') {
-      const missing = await missingPrerequisites(ctx.transport);
+      const missing = await missingPrerequisites(ctx.transport, ctx.target.configure);
       if (missing.length > 0) {
         fail(
           ctx,

@@ -1,10 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PlaybookError } from '../../src/errors.js';
 import { queryMemcached } from '../../src/facts/memcached-port.js';
 import { memcachedTransport } from '../../src/facts/memcached-transport.js';
 import { MemcachedTlsError, tlsPeerOf } from '../../src/memcached/tls-stream.js';
+import { loadPlaybookForRun } from '../../src/playbook/index.js';
 import type { HostConfig, MemcachedTlsSettings } from '../../src/playbook/types.js';
 import { measureTls, tlsGate } from '../../src/tasks/gates/tls-gate.js';
 import { createLocalTransport } from '../../src/transport/local.js';
@@ -148,5 +151,83 @@ describe('the tls gate on real instances', () => {
     const gate = tlsGate(before, after);
     expect(gate.status).toBe('failed');
     expect(gate.detail).toContain('served yes → no (');
+  });
+});
+
+describe('memcached.tls files, read before any host is contacted', () => {
+  const playbookWith = (tls: string) => {
+    const file = join(scratch, `playbook-${Math.random().toString(36).slice(2)}.yml`);
+    writeFileSync(
+      file,
+      `name: tls files
+target:
+  version: "1.6.38"
+  source:
+    path: memcached-1.6.38.tar.gz
+    sha256: 074076ab3e889e16e763c6a3e5cadacc6696979dbb8c473bbf871d498b19b1a0
+hosts:
+  host1:
+    address: 127.0.0.1
+    connection: local
+defaults:
+  memcached:
+    tls: ${tls}
+`,
+    );
+    return file;
+  };
+  const problems = async (tls: string) => {
+    const refused = await loadPlaybookForRun(playbookWith(tls), undefined).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    if (refused === undefined) return [];
+    expect(refused).toBeInstanceOf(PlaybookError);
+    return (refused as PlaybookError).diagnostics.map((d) => `${d.line}:${d.col}: ${d.message}`);
+  };
+
+  it('the lab certificates pass', async () => {
+    expect(
+      await problems(
+        `{ ca_file: ${certs.ca}, cert_file: ${certs.clientCert}, key_file: ${certs.clientKey} }`,
+      ),
+    ).toEqual([]);
+  });
+
+  it('a missing CA file, and a file that holds no certificate, are named at their line', async () => {
+    expect(await problems(`{ ca_file: ${join(scratch, 'nope.pem')} }`)).toEqual([
+      `13:21: defaults.memcached.tls.ca_file: cannot read ${join(scratch, 'nope.pem')} (no such file) (memcached TLS of host1)`,
+    ]);
+    const notPem = join(scratch, 'not.pem');
+    writeFileSync(notPem, 'hello\n');
+    expect(await problems(`{ ca_file: ${notPem} }`)).toEqual([
+      `13:21: defaults.memcached.tls.ca_file: ${notPem} holds no PEM certificate (memcached TLS of host1)`,
+    ]);
+  });
+
+  it("a key that is not the certificate's, or is encrypted, is refused without quoting the key's path", async () => {
+    const mismatch = await problems(
+      `{ ca_file: ${certs.ca}, cert_file: ${certs.clientCert}, key_file: ${certs.serverKey} }`,
+    );
+    expect(mismatch).toEqual([
+      expect.stringMatching(
+        /^13:\d+: defaults\.memcached\.tls\.key_file: the key is not the key of cert_file /,
+      ),
+    ]);
+    expect(mismatch.join()).not.toContain(certs.serverKey);
+    const encrypted = join(scratch, 'encrypted.key');
+    const { privateKey } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
+    writeFileSync(encrypted, privateKey);
+    const refused = await problems(
+      `{ ca_file: ${certs.ca}, cert_file: ${certs.clientCert}, key_file: ${encrypted} }`,
+    );
+    expect(refused).toEqual([
+      expect.stringContaining('key_file: the key is encrypted; memplay needs an unencrypted PEM key'),
+    ]);
+    expect(refused.join()).not.toContain(encrypted);
   });
 });

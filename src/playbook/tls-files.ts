@@ -56,7 +56,10 @@ export async function settingsProblems(
     try {
       key = createPrivateKey(keyText);
     } catch (error) {
-      const encrypted = /passphrase|encrypted/i.test((error as Error).message);
+      // PKCS#8 and the older PEM form each say so in their text.
+      const encrypted =
+        /BEGIN ENCRYPTED PRIVATE KEY|Proc-Type: 4,ENCRYPTED/.test(keyText.toString('latin1')) ||
+        /passphrase/i.test((error as Error).message);
       problems.push({
         key: 'key_file',
         text: encrypted

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PlaybookError } from '../../src/errors.js';
 import { queryMemcached } from '../../src/facts/memcached-port.js';
 import { memcachedTransport } from '../../src/facts/memcached-transport.js';
+import { MetaClient } from '../../src/memcached/meta-client.js';
 import { MemcachedTlsError, tlsPeerOf } from '../../src/memcached/tls-stream.js';
 import { loadPlaybookForRun } from '../../src/playbook/index.js';
 import type { HostConfig, MemcachedTlsSettings } from '../../src/playbook/types.js';
@@ -115,6 +116,40 @@ describe('memcached.tls through the host transport', () => {
       await version(hostOn(mutual.port, { certFile: certs.clientCert, keyFile: certs.clientKey })),
     ).toMatch(/^1\.6\./);
   });
+});
+
+describe('pipelined over TLS', () => {
+  it("a pipelined store of values large and small finishes: memcached's TLS stall is woken, every item stored", async () => {
+    // Without the nudge (tls-nudge.ts) this hung on its first full window: memcached
+    // holds decrypted requests it never reads while both sides wait.
+    const host = hostOn(tls.port);
+    const transport = transportFor(host);
+    const client = await MetaClient.connect(() => transport.openTcp(tls.port), { connections: 2 });
+    try {
+      const items = Array.from({ length: 4000 }, (_, i) => ({
+        key: Buffer.from(`tls-pipeline:${i}`),
+        value: Buffer.alloc(i % 50 === 0 ? 40_000 + i : 200 + (i % 1500), i % 251),
+        flags: i,
+        exptime: 0,
+      }));
+      const started = Date.now();
+      const counts = await client.storeItems(items, { mode: 'set' }, await client.serverClock());
+      expect(counts.stored).toBe(4000);
+      expect(Date.now() - started).toBeLessThan(20_000);
+      const back = new Map<string, Buffer>();
+      await client.fetchItems(
+        items.map((item) => ({ key: item.key })),
+        (item) => {
+          back.set(item.key.toString(), Buffer.from(item.value));
+        },
+      );
+      expect(back.size).toBe(4000);
+      for (const item of items)
+        expect(back.get(item.key.toString())?.equals(item.value), item.key.toString()).toBe(true);
+    } finally {
+      client.close();
+    }
+  }, 60_000);
 });
 
 describe('the tls gate on real instances', () => {

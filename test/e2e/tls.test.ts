@@ -1,9 +1,10 @@
 import { chmod, chown, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseDocument } from 'yaml';
+import { StallNudge } from '../../src/memcached/tls-nudge.js';
 import type { RunEvent } from '../../src/report/events.js';
 import { cachedBuild } from '../lab/build.js';
 import { run, waitFor } from '../lab/exec.js';
@@ -49,10 +50,21 @@ const overTls: StreamFactory = async () => {
     readFile(certs.clientCert),
     readFile(certs.clientKey),
   ]);
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: '127.0.0.1', port, ca, cert, key }, () => resolve(socket));
-    socket.once('error', reject);
+  const socket = await new Promise<TLSSocket>((resolve, reject) => {
+    const opened = tlsConnect({ host: '127.0.0.1', port, ca, cert, key }, () => resolve(opened));
+    opened.once('error', reject);
   });
+  // The lab's item helpers pipeline too, and meet memcached's TLS stall as memplay would
+  // (src/memcached/tls-nudge.ts): they write whole requests, so the same quiet nudge is safe.
+  const nudge = StallNudge.for(socket, () => true);
+  const write = socket.write.bind(socket) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+    nudge?.rearm();
+    return write(chunk, ...rest);
+  }) as typeof socket.write;
+  socket.on('data', () => nudge?.rearm());
+  socket.once('close', () => nudge?.stop());
+  return socket;
 };
 
 /** What a plain TCP `version` gets back from the port: '' when the connection closes without a line. */

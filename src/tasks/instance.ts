@@ -105,9 +105,13 @@ export async function startInstance(
   } catch (error) {
     // memplay never falls back to plain TCP: a TLS instance's successor that does not
     // serve TLS (started without -Z) fails the tls gate here, and the host rolls back.
+    // No TLS client could reach it, so it held nothing: it is stopped at once, and the
+    // rollback finds the port free for the old build.
     if (!(error instanceof MemcachedTlsError)) throw error;
     ctx.reportGate(tlsRefusedGate(error.message));
-    return { ok: false, reason: `tls gate failed: ${error.message}` };
+    const stopped = await stopInstance(ctx);
+    const left = stopped.ok ? '' : `; stopping it failed too: ${stopped.reason}`;
+    return { ok: false, reason: `tls gate failed: ${error.message}${left}` };
   }
   if (!up.accepted) {
     const seen = up.version ? `answers ${up.version}` : 'nothing answers';

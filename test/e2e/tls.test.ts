@@ -1,4 +1,4 @@
-import { chmod, chown, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
@@ -118,7 +118,9 @@ async function startTlsInstance(version: string): Promise<void> {
 
 /** The lab playbook for host1 with memcached.tls naming the lab CA and client certificate. */
 async function tlsPlaybook(name: string, args: readonly string[]): Promise<string> {
-  const base = await writeFleetPlaybook(lab, { hosts: [1], memcachedArgs: args });
+  // A backup folder of its own: an earlier run's unrestored backup there would be resumed.
+  const backupDir = await mkdtemp(join(lab.dir, `backups-tls-${name}-`));
+  const base = await writeFleetPlaybook(lab, { hosts: [1], memcachedArgs: args, backupDir });
   const document = parseDocument(await readFile(base, 'utf8'));
   document.setIn(['defaults', 'memcached', 'tls'], {
     ca_file: certs.ca,

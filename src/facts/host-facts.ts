@@ -80,6 +80,8 @@ command -v tar >/dev/null 2>&1 || missing="$missing tar"
 command -v xz >/dev/null 2>&1 || missing="$missing xz"
 if command -v cc >/dev/null 2>&1; then
   printf '#include <event.h>\\n' | cc -E -x c - >/dev/null 2>&1 || missing="$missing libevent"
+  # Needed only by a build with --enable-tls; the build task decides whether it counts.
+  printf '#include <openssl/ssl.h>\\n' | cc -E -x c - >/dev/null 2>&1 || missing="$missing openssl"
 fi
 printf 'missing-build-tools\\t%s\\n' "$missing"
 `;

@@ -169,6 +169,7 @@ export interface MemcachedDocument {
   readonly keep_builds?: number;
   readonly service?: ServiceDocument;
   readonly auth?: AuthDocument;
+  readonly tls?: TlsDocument;
 }
 /** Service manager */
 export interface ServiceDocument {
@@ -187,6 +188,17 @@ export interface AuthDocument {
   readonly user_env: string;
   /** Password variable */
   readonly password_env: string;
+}
+/** memcached with TLS */
+export interface TlsDocument {
+  /** CA certificates */
+  readonly ca_file: string;
+  /** Client certificate */
+  readonly cert_file?: string;
+  /** Client key */
+  readonly key_file?: string;
+  /** Server name */
+  readonly server_name?: string;
 }
 /** Task step */
 export type TaskStepDocument =

@@ -136,7 +136,7 @@ export function resolvePlaybook(
       version: document.target.version,
       source: targetSource,
       sha256: source.sha256.toLowerCase(),
-      configure: document.target.configure ?? playbookDefaults.target.configure,
+      configure: withTlsBuild(document.target.configure ?? playbookDefaults.target.configure, hosts),
       ...(buildOn !== undefined && {
         buildOn: buildHostOf(
           buildOn,
@@ -206,6 +206,16 @@ function buildHostOf(
   if (!host)
     throw new Error(`target.build_on names ${buildOn}, which reached resolving without a host entry`);
   return { where: 'host', host, inFleet: true };
+}
+
+/**
+ * A TLS host needs a build with TLS (`-Z` is refused by one without), and one build
+ * serves every host of a platform: so any host with `memcached.tls`, selected or not,
+ * adds `--enable-tls`, and `--limit` never changes what is built.
+ */
+function withTlsBuild(configure: readonly string[], hosts: readonly HostConfig[]): readonly string[] {
+  if (!hosts.some((host) => host.memcached.tls) || configure.includes('--enable-tls')) return configure;
+  return [...configure, '--enable-tls'];
 }
 
 function swapMemoryFile(document: PlaybookDocument): string {
@@ -303,6 +313,14 @@ function resolveHost(
       ),
       ...(memcached.auth && {
         auth: { userVariable: memcached.auth.user_env, passwordVariable: memcached.auth.password_env },
+      }),
+      ...(memcached.tls && {
+        tls: {
+          caFile: local(memcached.tls.ca_file),
+          ...(memcached.tls.cert_file !== undefined && { certFile: local(memcached.tls.cert_file) }),
+          ...(memcached.tls.key_file !== undefined && { keyFile: local(memcached.tls.key_file) }),
+          serverName: memcached.tls.server_name ?? reached.address,
+        },
       }),
     },
     become: settings.become ?? hostDefaults.become,

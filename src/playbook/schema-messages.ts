@@ -130,6 +130,16 @@ function genericFinding(error: ErrorObject, path: Path): Finding {
       return here('must not be empty', 'key');
     case 'pattern':
       return here(`must match the pattern ${String(params.pattern)} (got ${describeValue(error.data)})`);
+    case 'dependentRequired': {
+      // memcached.tls: a certificate without its key (or a key alone) cannot be presented.
+      const key = String(params.property);
+      return {
+        where: path,
+        at: [...path, key],
+        anchor: 'key',
+        message: `"${key}" needs "${String(params.missingProperty)}" beside it`,
+      };
+    }
     case 'propertyNames': {
       const name = String(params.propertyName);
       return {

@@ -51,6 +51,18 @@ export interface MemcachedSettings {
   readonly service: ServiceConfig;
   /** ASCII authentication (`-Y authfile`): the names of the controller's variables holding the credentials. */
   readonly auth?: MemcachedAuthVariables;
+  /** `memcached.tls`: every connection to the memcached port speaks TLS (`-Z`). */
+  readonly tls?: MemcachedTlsSettings;
+}
+
+/** Controller paths (after `~` expansion) and the name the server certificate must carry. */
+export interface MemcachedTlsSettings {
+  readonly caFile: string;
+  /** With keyFile: the client certificate presented when memcached asks for one. */
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** A DNS name or an IP address; the host's address unless the playbook names one. */
+  readonly serverName: string;
 }
 
 export interface MemcachedAuthVariables {

@@ -59,6 +59,26 @@ function semanticDiagnostics(
     ...taskListProblems(source, data.tasks),
     ...jumpPortProblems(source, data),
     ...buildSourceProblems(source, data.target, hosts),
+    ...tlsHandoverProblems(source, data, hosts),
+  ];
+}
+
+// A handover talks to the new build on a side port, which memplay reaches in plain
+// TCP only: with memcached.tls that would be a connection memplay refuses to make.
+function tlsHandoverProblems(source: PlaybookSource, data: RawRecord, hosts: RawRecord): Diagnostic[] {
+  if (!isRecord(data.swap) || data.swap.mode !== 'handover') return [];
+  const withTls = Object.entries(hosts)
+    .filter(
+      ([, host]) => isRecord(host) && hasPath(mergeHostSettings(data.defaults, host), ['memcached', 'tls']),
+    )
+    .map(([name]) => name);
+  if (withTls.length === 0) return [];
+  return [
+    source.diagnostic(
+      ['swap', 'mode'],
+      `swap.mode: handover cannot carry memcached with TLS (memcached.tls on ${withTls.join(', ')}): ` +
+        'use swap.mode: auto, warm or cold',
+    ),
   ];
 }
 

@@ -75,9 +75,18 @@ export function buildFingerprint(platform: Platform, target: Target): string | n
   ]);
 }
 
+/**
+ * What a host lacks to compile this target. OpenSSL's headers (`openssl`) count only for a
+ * build with `--enable-tls` (memcached.tls): the probe asks for them on every host.
+ */
+export function missingTools(missing: readonly string[] | undefined, configure: readonly string[]): string[] {
+  const tls = configure.includes('--enable-tls');
+  return (missing ?? []).filter((tool) => tls || tool !== 'openssl');
+}
+
 /** A host that lacks none of the build tools, or was not asked (it finds out when it compiles). */
-export function canCompile(platform: Platform): boolean {
-  return (platform.missingBuildTools?.length ?? 0) === 0;
+export function canCompile(platform: Platform, configure: readonly string[]): boolean {
+  return missingTools(platform.missingBuildTools, configure).length === 0;
 }
 
 const packageHints: Record<string, string> = {
@@ -86,6 +95,7 @@ const packageHints: Record<string, string> = {
   tar: 'tar',
   xz: 'xz-utils (Debian/Ubuntu) or xz (RHEL)',
   libevent: 'libevent-dev (Debian/Ubuntu) or libevent-devel (RHEL)',
+  openssl: 'libssl-dev (Debian/Ubuntu) or openssl-devel (RHEL), for --enable-tls',
 };
 
 /** `missing compiler, make — install build-essential (Debian/Ubuntu) or gcc (RHEL); make` */
@@ -99,11 +109,18 @@ const toolNames: Record<string, string> = {
   tar: 'no tar',
   xz: 'no xz',
   libevent: 'no libevent headers (event.h)',
+  openssl: 'no OpenSSL headers (openssl/ssl.h, for --enable-tls)',
 };
 
 /** A host that must compile and cannot: what it lacks, and the two ways to get a build to it anyway. */
-function cannotCompile(platform: Platform, buildHost: BuildHostState | undefined): string {
-  const lacks = (platform.missingBuildTools ?? []).map((m) => toolNames[m] ?? m).join(', ');
+function cannotCompile(
+  platform: Platform,
+  configure: readonly string[],
+  buildHost: BuildHostState | undefined,
+): string {
+  const lacks = missingTools(platform.missingBuildTools, configure)
+    .map((m) => toolNames[m] ?? m)
+    .join(', ');
   const described = describePlatform(platform);
   const others = described
     ? `no host of its platform (${described}) in this batch can compile`
@@ -155,11 +172,11 @@ export function planBuildSharing(
     if (buildHost && described !== null && describePlatform(buildHost.platform) === described) {
       roles.set(
         peer.name,
-        canCompile(buildHost.platform)
+        canCompile(buildHost.platform, peer.target.configure)
           ? { kind: 'shipped', from: { kind: 'build-host', label: buildHost.label }, platform: described }
           : {
               kind: 'cannot',
-              reason: `target.build_on's ${buildHost.label} cannot compile: ${missingToolsText(buildHost.platform.missingBuildTools ?? [])}`,
+              reason: `target.build_on's ${buildHost.label} cannot compile: ${missingToolsText(missingTools(buildHost.platform.missingBuildTools, peer.target.configure))}`,
             },
       );
       continue;
@@ -168,9 +185,9 @@ export function planBuildSharing(
     if (fingerprint === null || described === null) {
       roles.set(
         peer.name,
-        canCompile(platform)
+        canCompile(platform, peer.target.configure)
           ? { kind: 'compile', receivers: [], platform: null }
-          : { kind: 'cannot', reason: cannotCompile(platform, buildHost) },
+          : { kind: 'cannot', reason: cannotCompile(platform, peer.target.configure, buildHost) },
       );
       continue;
     }
@@ -179,10 +196,13 @@ export function planBuildSharing(
     groups.set(fingerprint, group);
   }
   for (const { platform, members } of groups.values()) {
-    const builder = members.find((member) => canCompile(member.facts.platform));
+    const builder = members.find((member) => canCompile(member.facts.platform, member.target.configure));
     if (!builder) {
       for (const member of members) {
-        roles.set(member.name, { kind: 'cannot', reason: cannotCompile(member.facts.platform, buildHost) });
+        roles.set(member.name, {
+          kind: 'cannot',
+          reason: cannotCompile(member.facts.platform, member.target.configure, buildHost),
+        });
       }
       continue;
     }
@@ -193,7 +213,9 @@ export function planBuildSharing(
         kind: 'receive',
         builder: builder.name,
         platform,
-        ...(!canCompile(receiver.facts.platform) && { canCompile: false as const }),
+        ...(!canCompile(receiver.facts.platform, receiver.target.configure) && {
+          canCompile: false as const,
+        }),
       });
     }
   }

@@ -8,6 +8,7 @@ import {
   type BuildOrigin,
   type BuildRole,
   buildFingerprint,
+  missingTools,
   missingToolsText,
   planBuildSharing,
   type ShippableBuild,
@@ -44,7 +45,7 @@ export const build: TaskModule<BuildDecision> = {
       throw error;
     }
     if (role.kind === 'compile' && facts.platform.missingBuildTools === undefined) {
-      const missing = await missingPrerequisites(ctx.transport);
+      const missing = missingTools(await missingPrerequisites(ctx.transport), ctx.target.configure);
       if (missing.length > 0) fail(ctx, `cannot build on this host: ${missingToolsText(missing)}`);
     }
     const transfer = await transferOf(ctx);
@@ -294,7 +295,10 @@ async function receiveOrCompile(
     why = error instanceof TaskFailed ? error.detail : (error as Error).message;
   }
   if (!canCompileHere) {
-    const missing = ctx.peers.find((p) => p.name === ctx.host.name)?.facts.platform.missingBuildTools ?? [];
+    const missing = missingTools(
+      ctx.peers.find((p) => p.name === ctx.host.name)?.facts.platform.missingBuildTools,
+      ctx.target.configure,
+    );
     fail(
       ctx,
       `shipping from ${builder} failed (${why}); this host cannot compile for itself: ${missingToolsText(missing)}`,

@@ -152,6 +152,29 @@ describe('build plan', () => {
     expect(transport.commands).toHaveLength(1);
   });
 
+  it('a build with --enable-tls asks for OpenSSL headers too, and names libssl-dev / openssl-devel when they are missing', async () => {
+    const transport = new RecordingTransport({ run: [answers(/command -v cc/, ' openssl\n')] });
+    const f = taskContext({
+      playbook: fixturePlaybook({
+        target: { source: { path: tarball, sha256 }, configure: ['--enable-tls'] },
+      }),
+      transport,
+    });
+    const failure = await build.plan(f.ctx, hostFacts()).catch((e) => e);
+    expect(failure).toBeInstanceOf(TaskFailed);
+    expect(failure.detail).toBe(
+      'cannot build on this host: missing openssl — install libssl-dev (Debian/Ubuntu) or openssl-devel (RHEL), for --enable-tls',
+    );
+    expect(transport.commands[0]).toMatch(/#include <openssl\/ssl\.h>/);
+  });
+
+  it('a build without TLS does not need OpenSSL headers: their absence does not stop it', async () => {
+    const transport = new RecordingTransport({ run: [answers(/command -v cc/, ' openssl\n')] });
+    const f = taskContext({ playbook: playbook(), transport });
+    const plan = await build.plan(f.ctx, hostFacts());
+    expect(plan.status).toBe('changed');
+  });
+
   it('a tarball whose sha256 differs from the playbook fails before the host is asked anything', async () => {
     const f = taskContext({
       playbook: fixturePlaybook({ target: { source: { path: tarball, sha256: '0'.repeat(64) } } }),

@@ -1,5 +1,6 @@
 import { type Document, isAlias, isMap, isScalar, isSeq, type LineCounter, type Node, type Pair } from 'yaml';
 import type { Diagnostic } from '../errors.js';
+import { MAX_ALIAS_COUNT } from './yaml-aliases.js';
 
 /** A key of a mapping or an index into a list, from the document's root down. */
 export type PathSegment = string | number;
@@ -21,9 +22,12 @@ export class PlaybookSource {
     private readonly lines: LineCounter,
   ) {}
 
-  /** The document as plain data, as the schema sees it. */
+  /**
+   * The document as plain data, as the schema sees it. parseYamlText has already
+   * refused the aliases the yaml library would refuse here, at their positions.
+   */
   data(): unknown {
-    return this.document.toJS({ maxAliasCount: 1000 });
+    return this.document.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   }
 
   diagnostic(path: Path, message: string, anchor: Anchor = 'value'): Diagnostic {

@@ -21,8 +21,12 @@ export class UnreadableFile extends Error {
  * Throws UnreadableFile for a folder, a device, a FIFO or socket, or a file
  * above the limit; other errors (ENOENT, EACCES) are rethrown for the caller to word.
  */
-export async function readTextFile(path: string, limit = MAX_PLAYBOOK_BYTES): Promise<Buffer> {
-  if (path === '-') return readStream(process.stdin, limit);
+export async function readTextFile(
+  path: string,
+  limit = MAX_PLAYBOOK_BYTES,
+  stdin: NodeJS.ReadableStream = process.stdin,
+): Promise<Buffer> {
+  if (path === '-') return readStream(stdin, limit);
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
   // before fstat could say it is one.
   let handle: FileHandle;

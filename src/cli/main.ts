@@ -15,6 +15,8 @@ import { validateCommand } from './validate.js';
 
 // Set from the subcommand's -v before its action runs: an internal error shows its stack only then.
 let verbose = false;
+// Whether the command that ran has -v at all: the bug report only suggests it where it exists.
+let hasVerbose = true;
 // One per invocation: every JSON line it prints carries it, an error's too.
 const runId = newRunId();
 
@@ -28,6 +30,7 @@ function program(): Command {
     .showHelpAfterError('(memplay --help lists the commands)')
     .hook('preAction', (_program, action) => {
       verbose = action.opts().verbose === true;
+      hasVerbose = action.options.some((option) => option.long === '--verbose');
     });
   // A mistake in a subcommand's options is answered with that subcommand's help, not the list of commands.
   const subcommand = (name: string) =>
@@ -295,7 +298,7 @@ async function main(argv: string[]): Promise<void> {
       if (json && error.exitCode !== 0) printJsonEvent(usageErrorEvent(error.message), runId);
       return;
     }
-    process.stderr.write(errorReport(error, verbose));
+    process.stderr.write(errorReport(error, verbose, hasVerbose));
     process.exitCode = exitCodeForError(error);
     if (json) printJsonEvent(errorEvent(error), runId);
   }

@@ -121,7 +121,11 @@ function genericFinding(error: ErrorObject, path: Path): Finding {
     case 'minProperties':
       return here('must not be empty', 'key');
     case 'pattern':
-      return here(`must match the pattern ${String(params.pattern)} (got ${describeValue(error.data)})`);
+      // A regular expression is no answer to "what may I write here": every pattern in
+      // the schema has its own words in fieldMessages (a unit test holds it to that).
+      return here(
+        `is not in the form this setting takes (got ${describeValue(error.data)}); docs/playbook-reference.md describes it`,
+      );
     case 'propertyNames': {
       const name = String(params.propertyName);
       return {
@@ -368,6 +372,29 @@ const fieldMessages = new Map<unknown, FieldMessage>(
     '/$defs/memcached/properties/args': listMessage,
     '/$defs/service/properties/pidfile': (error) =>
       absolutePathMessage(error, '/run/memcached/memcached.pid'),
+    '/$defs/name': (error) =>
+      error.keyword === 'pattern'
+        ? `must be a name: ${nameRule} (got ${describeValue(error.data)})`
+        : undefined,
+    '/$defs/variableName': (error) =>
+      error.keyword === 'pattern'
+        ? `must be an environment variable name: letters, digits and "_", not starting with a digit, like MEMCACHED_PASSWORD (got ${describeValue(error.data)})`
+        : undefined,
+    '/$defs/ssh/properties/jump': (error) =>
+      error.keyword === 'pattern'
+        ? `must be jump hosts as ssh -J takes them: [user@]host[:port], several separated by "," (like ops@bastion:2222), or none (got ${describeValue(error.data)})`
+        : undefined,
+    '/$defs/service/properties/drop_in': (error) => {
+      if (error.keyword !== 'pattern') return undefined;
+      const value = String(error.data);
+      if (!value.endsWith('.conf') && value.startsWith('/') && !value.includes('\n'))
+        return `must end in .conf: systemd reads only *.conf files in a drop-in folder (got ${quoteText(value)})`;
+      return absolutePathMessage(error, '/etc/systemd/system/memcached.service.d/memplay.conf');
+    },
+    '/properties/swap/properties/memory_file': (error) =>
+      error.keyword === 'pattern'
+        ? `must be an absolute path on the host, like /dev/shm/memcached-{port}.mem (got ${describeValue(error.data)})`
+        : undefined,
     '/$defs/localPath': (error) =>
       error.keyword === 'pattern'
         ? `only ~ and ~/… are expanded; write the full path instead of ${JSON.stringify(error.data)}`
@@ -378,3 +405,8 @@ const fieldMessages = new Map<unknown, FieldMessage>(
     return [schema, message];
   }),
 );
+
+/** Whether a schema node's `pattern` has its own words (the test that no message shows a regex asks). */
+export function describesPattern(schema: object): boolean {
+  return fieldMessages.has(schema);
+}

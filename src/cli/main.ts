@@ -47,6 +47,7 @@ function program(): Command {
     logDir?: string;
     listHosts: boolean;
     yes: boolean;
+    trustBackup: boolean;
   }
   const listHostsHelp =
     'print the hosts the playbook and --limit select, in batch order, and exit without connecting';
@@ -81,6 +82,11 @@ function program(): Command {
         '--yes',
         'answer yes to every question strategy.confirm_between_batches asks, without asking (needed off a terminal)',
         false,
+      )
+      .option(
+        '--trust-backup',
+        "restore a backup file memplay did not write (another user's, writable by others, or a link), which is refused without it",
+        false,
       );
   const jobOptions = (opts: JobFlags) => ({
     check: opts.check,
@@ -93,8 +99,9 @@ function program(): Command {
     yes: opts.yes,
     runId,
   });
-  const runOrList = (file: string, job: Job, opts: JobFlags) =>
-    opts.listHosts
+  const runOrList = (file: string, untrustedJob: Job, opts: JobFlags) => {
+    const job: Job = opts.trustBackup ? { ...untrustedJob, trustBackup: true } : untrustedJob;
+    return opts.listHosts
       ? listHostsCommand(file, {
           job,
           json: opts.output !== undefined && parseOutput(opts.output) === 'json',
@@ -102,6 +109,7 @@ function program(): Command {
           runId,
         })
       : runJob(file, job, jobOptions(opts));
+  };
 
   jobCommand(
     'apply',

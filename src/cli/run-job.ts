@@ -139,6 +139,7 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
     await checkRestoreSource(
       job.from,
       hosts.map((host) => host.name),
+      job.trustBackup === true,
     );
   }
   const pipeline = await pipelineFor(job, playbook);

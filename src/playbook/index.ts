@@ -69,7 +69,7 @@ export async function loadPlaybookForRun(
   const hosts = selectHosts(playbook, limit);
   const problems = [
     ...(await identityFileProblems(source, hosts, inventory)),
-    ...(await backupDirProblems(source, playbook)),
+    ...(await backupDirProblems(source, playbook, hosts)),
     ...(await authVariableProblems(source, hosts)),
     // An upgrade's tarball, when it is here: a missing one is build's to report (a
     // re-run with every host built needs none).

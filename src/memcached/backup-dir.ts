@@ -59,7 +59,14 @@ export function describeUser(uid: number): string {
 
 /** What a path under backup.dir must be, and why it is not; undefined when it is fine or absent. */
 function ownEntryProblem(path: string, kind: 'folder' | 'file'): string | undefined {
-  const info = lstatSync(path, { throwIfNoEntry: false });
+  let info: ReturnType<typeof lstatSync>;
+  try {
+    info = lstatSync(path, { throwIfNoEntry: false });
+  } catch (error) {
+    // Under a file (ENOTDIR): not a matter of whose it is; the writability check names the file.
+    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw error;
+  }
   if (!info) return undefined;
   if (info.isSymbolicLink()) {
     let target = '';

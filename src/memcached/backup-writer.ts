@@ -87,7 +87,6 @@ const fileProblems: Record<string, string> = {
   EACCES: 'permission denied (EACCES)',
   EPERM: 'permission denied (EPERM)',
   ENOTDIR: 'part of the path is a file, not a folder (ENOTDIR)',
-  EEXIST: 'something already exists at that path (EEXIST)',
   EIO: 'an I/O error (EIO)',
 };
 
@@ -104,17 +103,17 @@ export class BackupWriteError extends Error {
     writtenBytes: number,
   ) {
     const path = (cause as NodeJS.ErrnoException).path;
+    // EEXIST names what exists: a file where a folder was to be made, or a file being created.
+    const notAFolder = code === 'EEXIST' && (cause as NodeJS.ErrnoException).syscall === 'mkdir';
     const what =
       code === 'EEXIST'
-        ? `${path ?? 'the path'} already exists${
-            (cause as NodeJS.ErrnoException).syscall === 'mkdir' ? ' and is not a folder' : ''
-          } (EEXIST)`
+        ? `${path ?? 'the path'} ${notAFolder ? 'is a file, not a folder' : 'already exists'} (EEXIST)`
         : ((code && fileProblems[code]) ?? cause.message);
     const after = writtenBytes > 0 ? ` after ${formatBytes(writtenBytes)}` : '';
     const next =
       code === 'ENOSPC' || code === 'EDQUOT'
         ? `free space in ${dir} (a backup needs about as much as the cache holds), or set backup.dir to a folder with room`
-        : code === 'EEXIST'
+        : code === 'EEXIST' && !notAFolder
           ? 'nothing there was replaced; move it away, or run again'
           : `make ${dir} writable for memplay, or set backup.dir to a folder it can write`;
     super(`cannot write the backup to ${dir}: ${what}${after}; ${next}`, { cause });

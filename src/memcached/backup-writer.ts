@@ -431,7 +431,7 @@ function skip(buffers: Buffer[], offset: number): Buffer[] {
 // (backup names had one-second resolution) no longer collides with the file
 // its predecessor left, and a later run can tell a dead writer's file from a
 // live one's.
-const PARTIAL = /^\..+\.([A-Za-z0-9._-]+)\.(\d+)-[0-9a-f]{8}\.partial$/;
+const PARTIAL = /^\..+\.([A-Za-z0-9_-]+)\.(\d+)-[0-9a-f]{8}\.partial$/;
 
 function thisMachine(): string {
   return hostname().replace(/[^A-Za-z0-9_-]/g, '_') || '_';

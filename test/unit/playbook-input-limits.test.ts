@@ -1,9 +1,10 @@
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPlaybook, validatePlaybookFile } from '../../src/playbook/index.js';
+import { parseYamlText } from '../../src/playbook/load.js';
 import { MAX_PLAYBOOK_BYTES, readTextFile } from '../../src/playbook/read-text-file.js';
 import { head } from '../support/playbook-helpers.js';
 
@@ -62,4 +63,32 @@ describe('what memplay reads as a playbook', () => {
       memcached: { port: 11211 },
     });
   }, 120_000);
+});
+
+describe('the data of a document', () => {
+  it('is what the yaml library makes of it, for every playbook in the repository, aliases and odd keys included', async () => {
+    const folders = ['examples', 'playbooks', 'test/fixtures/good-playbooks', 'test/fixtures/bad-playbooks'];
+    let compared = 0;
+    for (const folder of folders) {
+      for (const name of (await readdir(folder)).filter((file) => file.endsWith('.yml'))) {
+        const { source, readable } = parseYamlText(
+          name,
+          await readFile(join(folder, name), 'utf8'),
+          'playbook',
+        );
+        if (!readable) continue;
+        expect(source.data(), `${folder}/${name}`).toEqual(source.document.toJS({ maxAliasCount: 100_000 }));
+        compared++;
+      }
+    }
+    expect(compared).toBeGreaterThan(50);
+    const odd =
+      'a: &x { p: [1, 2] }\nb: *x\n~: null key\n__proto__: { z: 1 }\nl: [k: 1, two]\nbig: 123456789012345678901\n';
+    const { source } = parseYamlText('odd.yml', odd, 'playbook');
+    const data = source.data() as Record<string, unknown>;
+    expect(data).toEqual(source.document.toJS());
+    // An alias shares its anchor's value, as in the library.
+    expect(data.b).toBe(data.a);
+    expect(Object.getPrototypeOf(data)).toBe(Object.prototype);
+  });
 });

@@ -101,6 +101,8 @@ function program(): Command {
   });
   const runOrList = (file: string, untrustedJob: Job, opts: JobFlags) => {
     const job: Job = opts.trustBackup ? { ...untrustedJob, trustBackup: true } : untrustedJob;
+    // A bad --forks is refused with --list-hosts too, though listing forks nothing.
+    parseForks(opts.forks);
     return opts.listHosts
       ? listHostsCommand(file, {
           job,

@@ -37,7 +37,8 @@ export interface RunJobOptions {
 }
 
 export function parseForks(value: string): number {
-  const forks = Number(value);
+  // Digits only: Number() also reads 0x10, 1e3 and " 7 ", which nobody means as a count.
+  const forks = /^[0-9]+$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isInteger(forks) || forks < 1 || forks > 10_000) {
     throw new UsageError(`--forks must be a whole number from 1 to 10000, got "${value}"`);
   }
@@ -154,6 +155,7 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
     await checkRestoreSource(
       job.from,
       hosts.map((host) => host.name),
+      job.trustBackup === true,
     );
   }
   const pipeline = await pipelineFor(job, playbook);

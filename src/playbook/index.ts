@@ -80,7 +80,7 @@ export async function loadPlaybookForRun(
   const hosts = selectHosts(playbook, limit);
   const problems = [
     ...(await identityFileProblems(source, hosts, inventory)),
-    ...(await backupDirProblems(source, playbook)),
+    ...(await backupDirProblems(source, playbook, hosts)),
     ...(await authVariableProblems(source, hosts)),
     ...shortSecretProblems(source, hosts),
     ...(await tlsFileProblems(source, hosts)),

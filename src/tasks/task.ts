@@ -276,14 +276,21 @@ export interface FinishedBackup {
 }
 
 /** What the run is for: the same task modules serve the upgrade and the standalone commands. */
-export type Job =
+export type Job = (
   | { readonly kind: 'upgrade' }
   /** `memplay rollback`: each host back to the build `<prefix>/previous` names (what ran before the last swap). */
   | { readonly kind: 'rollback' }
   /** `memplay backup`: back up whatever version runs, and seal the file at once. */
   | { readonly kind: 'backup' }
   /** `memplay restore --from`: a backup file, or a backup folder holding `<host>/*.mpbak`. */
-  | { readonly kind: 'restore'; readonly from: string };
+  | { readonly kind: 'restore'; readonly from: string }
+) & {
+  /**
+   * `--trust-backup`: restore a backup file memplay did not write (another user's, one
+   * others may write to, a link), which is otherwise refused (src/memcached/backup-trust.ts).
+   */
+  readonly trustBackup?: boolean;
+};
 
 export interface TaskContext {
   readonly job: Job;

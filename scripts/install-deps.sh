@@ -8,7 +8,9 @@ set -euo pipefail
 # ansible-core and netcat-openbsd: the Ansible side of `npm run bench:fleet` (its playbooks pipe
 # into memcached with nc).
 # iproute2: `ip netns`/veth, which the bastion e2e test (test/lab/bastion.ts) isolates the controller with.
-packages=(openssh-server libevent-dev build-essential memcached libmemcached-tools xz-utils dpkg-dev ansible-core netcat-openbsd iproute2 fish)
+# libssl-dev and openssl: memcached built with --enable-tls (the TLS e2e test), and the lab's certificates.
+# fish: a login shell that is not POSIX sh (the login-shell e2e test).
+packages=(openssh-server libevent-dev build-essential memcached libmemcached-tools xz-utils dpkg-dev ansible-core netcat-openbsd iproute2 fish libssl-dev openssl)
 versions=(1.6.18 1.6.38 1.6.45)
 
 if [[ $(id -u) -ne 0 ]]; then

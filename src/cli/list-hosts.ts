@@ -1,4 +1,4 @@
-import { splitIntoBatches } from '../engine/batches.js';
+import { instancesApart, splitIntoBatches } from '../engine/batches.js';
 import { pipelineFor } from '../engine/pipeline.js';
 import { loadPlaybook, selectHosts } from '../playbook/index.js';
 import { formatHostList, type HostList, hostListEvent } from '../report/host-list.js';
@@ -30,7 +30,9 @@ export async function listHostsCommand(
     playbook: playbook.file,
     hosts: names,
     // Before connecting nobody knows which hosts are on target already: apply would take those first.
-    batches: rolling ? splitIntoBatches(names, playbook.strategy.serial) : [names],
+    batches: rolling
+      ? splitIntoBatches(names, playbook.strategy.serial, instancesApart(playbook.strategy, hosts))
+      : [names],
     rolling,
   };
   if (options.json) printJsonEvent(hostListEvent(list), options.runId);

@@ -15,6 +15,8 @@ import { validateCommand } from './validate.js';
 
 // Set from the subcommand's -v before its action runs: an internal error shows its stack only then.
 let verbose = false;
+// Whether the command that ran has -v at all: the bug report only suggests it where it exists.
+let hasVerbose = true;
 // One per invocation: every JSON line it prints carries it, an error's too.
 const runId = newRunId();
 
@@ -28,6 +30,7 @@ function program(): Command {
     .showHelpAfterError('(memplay --help lists the commands)')
     .hook('preAction', (_program, action) => {
       verbose = action.opts().verbose === true;
+      hasVerbose = action.options.some((option) => option.long === '--verbose');
     });
   // A mistake in a subcommand's options is answered with that subcommand's help, not the list of commands.
   const subcommand = (name: string) =>
@@ -44,6 +47,7 @@ function program(): Command {
     logDir?: string;
     listHosts: boolean;
     yes: boolean;
+    trustBackup: boolean;
   }
   const listHostsHelp =
     'print the hosts the playbook and --limit select, in batch order, and exit without connecting';
@@ -78,6 +82,11 @@ function program(): Command {
         '--yes',
         'answer yes to every question strategy.confirm_between_batches asks, without asking (needed off a terminal)',
         false,
+      )
+      .option(
+        '--trust-backup',
+        "restore a backup file memplay did not write (another user's, writable by others, or a link), which is refused without it",
+        false,
       );
   const jobOptions = (opts: JobFlags) => ({
     check: opts.check,
@@ -90,8 +99,11 @@ function program(): Command {
     yes: opts.yes,
     runId,
   });
-  const runOrList = (file: string, job: Job, opts: JobFlags) =>
-    opts.listHosts
+  const runOrList = (file: string, untrustedJob: Job, opts: JobFlags) => {
+    const job: Job = opts.trustBackup ? { ...untrustedJob, trustBackup: true } : untrustedJob;
+    // A bad --forks is refused with --list-hosts too, though listing forks nothing.
+    parseForks(opts.forks);
+    return opts.listHosts
       ? listHostsCommand(file, {
           job,
           json: opts.output !== undefined && parseOutput(opts.output) === 'json',
@@ -99,6 +111,7 @@ function program(): Command {
           runId,
         })
       : runJob(file, job, jobOptions(opts));
+  };
 
   jobCommand(
     'apply',
@@ -295,7 +308,7 @@ async function main(argv: string[]): Promise<void> {
       if (json && error.exitCode !== 0) printJsonEvent(usageErrorEvent(error.message), runId);
       return;
     }
-    process.stderr.write(errorReport(error, verbose));
+    process.stderr.write(errorReport(error, verbose, hasVerbose));
     process.exitCode = exitCodeForError(error);
     if (json) printJsonEvent(errorEvent(error), runId);
   }

@@ -6,9 +6,11 @@ import { ExitCode, exitCodeForError } from './exit-codes.js';
  * What the user reads when a command stops on an error. Expected failures (a bad
  * playbook, bad options, an unreachable host) carry their own where and next step and
  * never a stack trace, even with -v. Only an internal error (a bug) has a stack worth
- * reading, and only -v prints it.
+ * reading, and only -v prints it — on a command that has -v (`hasVerbose`). A command
+ * without one (validate, schema, backups) prints it at once: telling the user to rerun
+ * with an option the command then rejects sent them in a circle.
  */
-export function errorReport(error: unknown, verbose: boolean): string {
+export function errorReport(error: unknown, verbose: boolean, hasVerbose = true): string {
   if (error instanceof PlaybookError) {
     const file = error.diagnostics[0]?.file;
     return (
@@ -19,6 +21,10 @@ export function errorReport(error: unknown, verbose: boolean): string {
   if (error instanceof UsageError || error instanceof HostUnreachable) return `memplay: ${error.message}\n`;
   const message = errorMessage(error);
   if (verbose && error instanceof Error && error.stack) return `memplay: internal error: ${error.stack}\n`;
+  if (!hasVerbose) {
+    const trace = error instanceof Error && error.stack ? error.stack : message;
+    return `memplay: internal error: ${trace}\nthis is a bug in memplay: report it with the command line and the trace above\n`;
+  }
   return (
     `memplay: internal error: ${message}\n` +
     'this is a bug in memplay: run the command again with -v for the stack trace, and report it\n'

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
 import { BACKUP_EXTENSION } from '../memcached/backup-layout.js';
 import { BackupFileError, readBackupHeader } from '../memcached/backup-reader.js';
+import { untrustedBackupProblem } from '../memcached/backup-trust.js';
 import { BackupSourceError, backupFileFor } from '../tasks/backup-source.js';
 
 // `restore --from` is a command-line argument: a path that does not exist, a file that
@@ -9,8 +10,15 @@ import { BackupSourceError, backupFileFor } from '../tasks/backup-source.js';
 // mistake on the command line (exit 5), found before any host is contacted. Only the
 // header is read here; the restore task still verifies the whole file per host.
 
-/** Throws UsageError when `from` cannot serve any of `hostNames`. */
-export async function checkRestoreSource(from: string, hostNames: readonly string[]): Promise<void> {
+/**
+ * Throws UsageError when `from` cannot serve any of `hostNames`, or names a backup
+ * file memplay did not write (without `trusted`: --trust-backup).
+ */
+export async function checkRestoreSource(
+  from: string,
+  hostNames: readonly string[],
+  trusted = false,
+): Promise<void> {
   const info = await stat(from).catch(() => undefined);
   if (!info) {
     throw new UsageError(
@@ -18,6 +26,8 @@ export async function checkRestoreSource(from: string, hostNames: readonly strin
     );
   }
   if (info.isFile()) {
+    const untrusted = await untrustedBackupProblem(from, trusted);
+    if (untrusted) throw new UsageError(untrusted);
     await readBackupHeader(from).catch((error: unknown) => {
       if (!(error instanceof BackupFileError)) throw error;
       throw new UsageError(
@@ -29,7 +39,11 @@ export async function checkRestoreSource(from: string, hostNames: readonly strin
   const found = await Promise.all(
     hostNames.map((host) =>
       backupFileFor(from, host).then(
-        () => true,
+        async (file) => {
+          const untrusted = await untrustedBackupProblem(file, trusted);
+          if (untrusted) throw new UsageError(`${host}: ${untrusted}`);
+          return true;
+        },
         (error: unknown) => {
           if (error instanceof BackupSourceError) return false;
           throw error;

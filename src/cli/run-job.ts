@@ -1,4 +1,4 @@
-import { splitIntoBatches } from '../engine/batches.js';
+import { instancesApart, splitIntoBatches } from '../engine/batches.js';
 import { openJournal } from '../engine/journal.js';
 import { type Pipeline, pipelineFor } from '../engine/pipeline.js';
 import { runPipeline } from '../engine/run.js';
@@ -37,7 +37,8 @@ export interface RunJobOptions {
 }
 
 export function parseForks(value: string): number {
-  const forks = Number(value);
+  // Digits only: Number() also reads 0x10, 1e3 and " 7 ", which nobody means as a count.
+  const forks = /^[0-9]+$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isInteger(forks) || forks < 1 || forks > 10_000) {
     throw new UsageError(`--forks must be a whole number from 1 to 10000, got "${value}"`);
   }
@@ -91,7 +92,9 @@ function checkSomeoneAnswers(
   if (options.check || options.yes || canAsk || !playbook.strategy.confirmBetweenBatches) return;
   const rolling = pipeline.phases.some((phase) => phase.batches === 'serial');
   // However many hosts turn out to be on target already, there are at most this many batches.
-  if (!rolling || splitIntoBatches(hosts, playbook.strategy.serial).length < 2) return;
+  const apart = instancesApart(playbook.strategy, hosts);
+  const names = hosts.map((host) => host.name);
+  if (!rolling || splitIntoBatches(names, playbook.strategy.serial, apart).length < 2) return;
   throw new UsageError(
     'strategy.confirm_between_batches asks before each batch after the first, and stdin is not a terminal to ask on: ' +
       'run memplay from a terminal, or add --yes to start every batch without asking; no host was contacted',
@@ -152,6 +155,7 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
     await checkRestoreSource(
       job.from,
       hosts.map((host) => host.name),
+      job.trustBackup === true,
     );
   }
   const pipeline = await pipelineFor(job, playbook);

@@ -26,6 +26,7 @@ const valueOnly = new Set([
   'uniqueItems',
   'minProperties',
   'propertyNames',
+  'dependentRequired',
   '$defs',
 ]);
 /** Keywords that shape the type. */

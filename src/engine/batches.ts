@@ -1,4 +1,4 @@
-import type { HostCount, Serial } from '../playbook/types.js';
+import { type HostConfig, type HostCount, hostOf, type Serial, type Strategy } from '../playbook/types.js';
 
 /** Hosts in one rolling batch: a count, or a percentage of the selected hosts (rounded up, at least 1). */
 function batchSize(selectedHosts: number, size: HostCount): number {
@@ -6,8 +6,21 @@ function batchSize(selectedHosts: number, size: HostCount): number {
 }
 
 /** Splits hosts into rolling batches of strategy.serial's sizes in turn, in playbook order. */
-export function splitIntoBatches<T>(hosts: readonly T[], serial: Serial): T[][] {
-  return chunk(hosts, serial, hosts.length);
+export function splitIntoBatches<T>(hosts: readonly T[], serial: Serial, apart?: (host: T) => string): T[][] {
+  return chunk(hosts, serial, hosts.length, apart);
+}
+
+/**
+ * What keeps two instances of one host out of one rolling batch: each target name's
+ * host, or undefined when nothing must be kept apart (strategy.instances_together).
+ */
+export function instancesApart(
+  strategy: Strategy,
+  hosts: readonly HostConfig[],
+): ((name: string) => string) | undefined {
+  if (strategy.instancesTogether === true) return undefined;
+  const hostByName = new Map(hosts.map((target) => [target.name, hostOf(target)]));
+  return (name) => hostByName.get(name) ?? name;
 }
 
 /**
@@ -21,22 +34,43 @@ export function rollingBatches<T>(
   hosts: readonly T[],
   serial: Serial,
   onTarget: (host: T) => boolean,
+  apart?: (host: T) => string,
 ): T[][] {
   const settled = hosts.filter(onTarget);
   const rest = hosts.filter((host) => !onTarget(host));
-  const batches = chunk(rest, serial, hosts.length);
+  const batches = chunk(rest, serial, hosts.length, apart);
   return settled.length > 0 ? [settled, ...batches] : batches;
 }
 
 // Like Ansible's list form of serial: each size once, in order, then the last
-// one again for as long as hosts are left.
-function chunk<T>(items: readonly T[], serial: Serial, selectedHosts: number): T[][] {
+// one again for as long as hosts are left. `apart`: items with the same key
+// (instances of one host) never share a batch; one that would waits for the
+// next, and the batch takes the next item in order that may join instead.
+function chunk<T>(
+  items: readonly T[],
+  serial: Serial,
+  selectedHosts: number,
+  apart?: (item: T) => string,
+): T[][] {
   const sizes = serial.map((size) => batchSize(selectedHosts, size));
   const batches: T[][] = [];
-  for (let i = 0; i < items.length; ) {
+  const left = [...items];
+  while (left.length > 0) {
     const size = sizes[Math.min(batches.length, sizes.length - 1)] ?? 1;
-    batches.push(items.slice(i, i + size));
-    i += size;
+    const batch: T[] = [];
+    const keys = new Set<string>();
+    for (let i = 0; i < left.length && batch.length < size; ) {
+      const item = left[i] as T;
+      const key = apart?.(item);
+      if (key !== undefined && keys.has(key)) {
+        i++;
+        continue;
+      }
+      if (key !== undefined) keys.add(key);
+      batch.push(item);
+      left.splice(i, 1);
+    }
+    batches.push(batch);
   }
   return batches;
 }

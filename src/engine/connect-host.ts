@@ -38,9 +38,10 @@ export async function ensureConnected(ctx: RunContext, host: HostConfig): Promis
       throw error;
     });
     const target = targetFor(options.job, playbook.target, facts);
-    const hostLock = ctx.check
-      ? await deps.peekHostLock(host, transport)
-      : await deps.takeHostLock(host, transport, ctx.lockHolder);
+    // The instances of one host share its lock: the first takes it for all of them.
+    const hostLock = await ctx.instances.lock(host, () =>
+      ctx.check ? deps.peekHostLock(host, transport) : deps.takeHostLock(host, transport, ctx.lockHolder),
+    );
     const connected: ConnectedHost = {
       kind: 'connected',
       host: hostAsRun(host, facts),

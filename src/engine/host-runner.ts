@@ -63,6 +63,7 @@ async function runHostTasks(
     shared: ctx.shared,
     run: state.run,
     peers,
+    ...(ctx.playbook.strategy.instancesTogether && { batchSiblings: ctx.instances.batchSiblings(host) }),
     job: ctx.options.job,
     signal: ctx.options.signal,
   };

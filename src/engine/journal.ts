@@ -1,5 +1,11 @@
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, mkdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import {
+  backupFolderOwnershipProblem,
+  JOURNAL_FILE,
+  openOwnFileForAppend,
+  UntrustedBackupFolder,
+} from '../memcached/backup-dir.js';
 
 // The controller's record of what each run did to each host: a run's start,
 // every task result with the backup file in play, rollbacks, the recap. One
@@ -8,7 +14,7 @@ import { join } from 'node:path';
 // which backup belongs to which run; nothing is replayed from it — a re-run
 // converges from what it finds on the hosts and in the backup folder.
 
-export const JOURNAL_FILE = 'journal.jsonl';
+export { JOURNAL_FILE };
 
 export type JournalEntry =
   | {
@@ -59,6 +65,9 @@ export interface Journal {
  * Opens `<backupDir>/journal.jsonl` for appending (0600 in a 0700 folder, like
  * the backups). Undefined when others may write to the folder: the backup
  * preflight refuses that folder with the fix, and nothing is written there.
+ * A folder or journal that is a link or another user's was refused with the
+ * playbook (exit 4); one swapped in since throws UntrustedBackupFolder, and the
+ * journal is opened without following a link and chmod-ed on its descriptor.
  */
 export function openJournal(
   backupDir: string,
@@ -66,12 +75,13 @@ export function openJournal(
   /** The run's redaction (report/redact.ts): a task's detail can quote a command's output. */
   redact: (entry: JournalEntry) => JournalEntry = (entry) => entry,
 ): Journal | undefined {
-  const existing = statSync(backupDir, { throwIfNoEntry: false });
-  if (existing && (existing.mode & 0o022) !== 0) return undefined;
+  const existing = lstatSync(backupDir, { throwIfNoEntry: false });
+  if (existing && (existing.mode & 0o022) !== 0 && !existing.isSymbolicLink()) return undefined;
   mkdirSync(backupDir, { recursive: true, mode: 0o700 });
+  const problem = backupFolderOwnershipProblem(backupDir, [], JOURNAL_FILE);
+  if (problem) throw new UntrustedBackupFolder(problem);
   const path = join(backupDir, JOURNAL_FILE);
-  const fd = openSync(path, 'a', 0o600);
-  chmodSync(path, 0o600);
+  const fd = openOwnFileForAppend(path);
   let broken = false;
   return {
     path,

@@ -1,10 +1,11 @@
-import type { HostConfig } from '../playbook/types.js';
+import { type HostConfig, hostOf } from '../playbook/types.js';
 import type { AnyTaskModule, BuildPeer } from '../tasks/task.js';
 import {
   exceedsFailureBudget,
   exceedsMaxFail,
   failureBudget,
   forEachLimited,
+  instancesApart,
   rollingBatches,
 } from './batches.js';
 import { betweenBatches } from './between-batches.js';
@@ -13,6 +14,41 @@ import { runHostPhase } from './host-runner.js';
 import type { OrderedEmission } from './ordered-emission.js';
 import type { Phase } from './pipeline.js';
 import type { RunContext } from './run-context.js';
+
+/** Each host's first selected target: the one that builds for all of a host's instances. */
+function firstInstances(hosts: readonly HostConfig[]): HostConfig[] {
+  const seen = new Set<string>();
+  return hosts.filter((host) => {
+    const key = hostOf(host);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * An instance whose sibling went first in the prepare phase plans against the host as
+ * that sibling left it (its build installed): read again in apply; in --check, the
+ * host-wide facts the sibling's last plan predicts.
+ */
+async function hostAsLeft(ctx: RunContext, target: HostConfig): Promise<void> {
+  const state = ctx.fleet.connected(target.name);
+  if (!state) return;
+  if (!ctx.check) {
+    state.facts = await ctx.deps
+      .gatherFacts(target, state.transport, state.facts.platform)
+      .catch(() => state.facts);
+    return;
+  }
+  const sibling = ctx.hosts.find(
+    (other) =>
+      other.name !== target.name && hostOf(other) === hostOf(target) && ctx.fleet.connected(other.name),
+  );
+  const before = sibling && ctx.fleet.connected(sibling.name);
+  if (!before) return;
+  const { builds, currentLink, previousLink } = before.facts;
+  state.facts = { ...state.facts, builds, currentLink, previousLink };
+}
 
 /** The strategy's failure limit the run's failed hosts are over, if any, in words. */
 export function failureLimitExceeded(
@@ -54,10 +90,12 @@ export async function runPhase(
       state.facts.currentLink === state.target.version
     );
   };
+  const apartKey = instancesApart(playbook.strategy, ctx.hosts);
+  const apart = apartKey && ((host: HostConfig) => apartKey(host.name));
   const batches =
     phase.batches === 'fleet' || check
       ? [[...ctx.hosts]]
-      : rollingBatches(ctx.hosts, playbook.strategy.serial, onTarget);
+      : rollingBatches(ctx.hosts, playbook.strategy.serial, onTarget, apart);
   // Set once a batch of this phase has run hosts not already on target: the
   // strategy's pause and question come between such a batch and the next.
   let changingBatchRan = false;
@@ -95,7 +133,7 @@ export async function runPhase(
     const settled = phase.batches === 'serial' && !check && batch.every(onTarget);
     if (check && phase.batches === 'serial') {
       // Planned all at once, shown as apply's batches.
-      const layout = rollingBatches(runnable, playbook.strategy.serial, onTarget);
+      const layout = rollingBatches(runnable, playbook.strategy.serial, onTarget, apart);
       ordered.begin(
         layout.map((hostsOfBatch, index) => ({
           hosts: hostsOfBatch.map((h) => h.name),
@@ -118,12 +156,21 @@ export async function runPhase(
     await forEachLimited(runnable, options.forks, async (host) => {
       await ensureConnected(ctx, host);
     });
-    const peers = runnable.flatMap((host): BuildPeer[] => {
+    // One build per host: only a host's first instance is a build peer; the others
+    // take their turn after it (inTurn below) and find its build installed.
+    const peers = firstInstances(runnable).flatMap((host): BuildPeer[] => {
       const state = fleet.connected(host.name);
       return state ? [{ name: host.name, facts: state.facts, target: state.target }] : [];
     });
+    ctx.instances.startBatch(phase.batches === 'serial' ? runnable : []);
     await forEachLimited(runnable, options.forks, (host) =>
-      runHostPhase(ctx, host, phase, laterTasks, peers).finally(() => ordered.finished(host.name)),
+      (phase.batches === 'fleet'
+        ? ctx.instances.inTurn(host, async (waited) => {
+            if (waited) await hostAsLeft(ctx, host);
+            await runHostPhase(ctx, host, phase, laterTasks, peers);
+          })
+        : runHostPhase(ctx, host, phase, laterTasks, peers)
+      ).finally(() => ordered.finished(host.name)),
     );
     ordered.end();
     if (!settled) changingBatchRan = true;

@@ -16,7 +16,12 @@ export interface HostPlanResult {
   readonly failure?: { readonly task: string; readonly detail: string };
 }
 
-export function summarizePlans(results: readonly HostPlanResult[], strategy: Strategy): PlanSummary {
+/** `apart`: the host of each target name, whose instances apply never batches together. */
+export function summarizePlans(
+  results: readonly HostPlanResult[],
+  strategy: Strategy,
+  apart?: (host: string) => string,
+): PlanSummary {
   const named = (outcome: HostPlanResult['outcome']) =>
     results.filter((r) => r.outcome === outcome).map((r) => r.host);
   const all = results.flatMap((r) => r.actions.map((action) => ({ host: r.host, action })));
@@ -29,6 +34,7 @@ export function summarizePlans(results: readonly HostPlanResult[], strategy: Str
     results.map((r) => r.host),
     strategy.serial,
     (host) => unchanged.has(host),
+    apart,
   ).map((hosts, index) => ({
     batch: index + 1,
     hosts,

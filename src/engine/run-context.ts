@@ -6,6 +6,7 @@ import type { ConfirmBatch } from './between-batches.js';
 import type { EngineDeps } from './deps.js';
 import type { LockHolder } from './host-lock.js';
 import type { FleetState } from './host-state.js';
+import type { InstanceSharing } from './instance-sharing.js';
 import type { Journal } from './journal.js';
 import type { RunRecap } from './recap.js';
 
@@ -87,4 +88,6 @@ export interface RunContext {
   readonly stop: RunStop;
   /** Written into each host's lock: who holds it, since when. */
   readonly lockHolder: LockHolder;
+  /** What the instances of one host share: its lock, and their turns in the prepare phase. */
+  readonly instances: InstanceSharing;
 }

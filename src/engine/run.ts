@@ -1,10 +1,15 @@
 import type { HostConfig, Playbook } from '../playbook/types.js';
+import { BuildHostService } from '../tasks/build-host.js';
 import { BuildExchange } from '../tasks/build-sharing.js';
+import { prebuiltOnce } from '../tasks/prebuilt-tree.js';
 import { localTarballOnce } from '../tasks/source-tarball.js';
+import type { SharedWork } from '../tasks/task.js';
+import { instancesApart } from './batches.js';
 import { engineDeps } from './deps.js';
 import { thisRun } from './host-lock.js';
 import { closeHostRun } from './host-run-view.js';
 import { FleetState } from './host-state.js';
+import { InstanceSharing } from './instance-sharing.js';
 import { OrderedEmission } from './ordered-emission.js';
 import { failureLimitExceeded, runPhase } from './phase-run.js';
 import type { Pipeline } from './pipeline.js';
@@ -39,7 +44,7 @@ export async function runPipeline(
     check,
     emit,
     deps: engineDeps(options.deps),
-    shared: { localTarball: localTarballOnce(playbook.target), builds: new BuildExchange() },
+    shared: sharedWork(playbook, options),
     fleet,
     recap: new RunRecap(
       hosts.map((h) => h.name),
@@ -66,6 +71,7 @@ export async function runPipeline(
     ),
     stop: new RunStop(options.signal),
     lockHolder: thisRun(),
+    instances: new InstanceSharing(),
   };
   announceStart(ctx, pipeline);
   await preflightRefusals(ctx, pipeline);
@@ -82,9 +88,21 @@ export async function runPipeline(
         await connected.transport.close().catch(() => {});
       }),
     );
+    await ctx.shared.buildHost?.close();
     await ctx.shared.builds.dispose();
   }
   return finish(ctx);
+}
+
+/** What the hosts' tasks share for one run: the source tarball, the builds they ship each other, build_on, prebuilt. */
+function sharedWork(playbook: Playbook, options: RunOptions): SharedWork {
+  const { buildOn, prebuilt } = playbook.target;
+  return {
+    localTarball: localTarballOnce(playbook.target),
+    builds: new BuildExchange(),
+    ...(buildOn && { buildHost: new BuildHostService(buildOn, options.connect) }),
+    ...(prebuilt && { prebuilt: prebuiltOnce(prebuilt) }),
+  };
 }
 
 function announceStart(ctx: RunContext, pipeline: Pipeline): void {
@@ -152,7 +170,8 @@ function finish(ctx: RunContext): RunResult {
   const interrupted = ctx.stop.interrupted;
   if (ctx.check) {
     const results = recap.planResults(ctx.hosts.map((h) => h.name));
-    ctx.emit({ event: 'plan-summary', ...summarizePlans(results, ctx.playbook.strategy) });
+    const apart = instancesApart(ctx.playbook.strategy, ctx.hosts);
+    ctx.emit({ event: 'plan-summary', ...summarizePlans(results, ctx.playbook.strategy, apart) });
   }
   options.journal?.append({ entry: 'recap', interrupted, hosts: recap.hosts });
   ctx.emit({

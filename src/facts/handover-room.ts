@@ -58,23 +58,33 @@ export function cacheBytes(memoryLimit: string | undefined): number {
   return (Number.isFinite(megabytes) && megabytes > 0 ? megabytes : 64) * 1024 * 1024;
 }
 
-/** Why the host cannot hold a second copy of the cache, or undefined when it can. */
+/**
+ * Why the host cannot hold a second copy of the cache, or undefined when it can.
+ * `beside`: what other instances of the host handing over at the same time need too
+ * (strategy.instances_together) — in memory, and on this memory file's folder.
+ */
 export function handoverRoomProblem(
   room: HandoverRoom,
   memoryFile: string,
   bytes: number,
+  beside: { readonly memoryBytes: number; readonly folderBytes: number } = { memoryBytes: 0, folderBytes: 0 },
 ): string | undefined {
+  const together = (extra: number) =>
+    extra > 0 ? ` and the host's other instances in this batch ${formatBytes(extra)} more` : '';
   if (room.folderFreeBytes === null) return `the folder of ${memoryFile} does not exist`;
   if (room.folderType !== 'tmpfs' && room.folderType !== 'ramfs') {
     return `${posix.dirname(memoryFile)} is on ${room.folderType ?? 'an unknown filesystem'}, not tmpfs: a memory file there would be written through to disk`;
   }
   // A leftover file of an interrupted handover is replaced: its space counts as free.
   const free = room.folderFreeBytes + room.existingFileBytes;
-  if (free < bytes) {
-    return `${posix.dirname(memoryFile)} has ${formatBytes(free)} free, the new instance's memory file needs ${formatBytes(bytes)} (-m)`;
+  if (free < bytes + beside.folderBytes) {
+    return `${posix.dirname(memoryFile)} has ${formatBytes(free)} free, the new instance's memory file needs ${formatBytes(bytes)} (-m)${together(beside.folderBytes)}`;
   }
-  if (room.memAvailableBytes !== null && room.memAvailableBytes + room.existingFileBytes < bytes * 1.1) {
-    return `the host has ${formatBytes(room.memAvailableBytes)} of memory available, a second copy of the cache needs ${formatBytes(bytes)} (-m) and a margin`;
+  if (
+    room.memAvailableBytes !== null &&
+    room.memAvailableBytes + room.existingFileBytes < (bytes + beside.memoryBytes) * 1.1
+  ) {
+    return `the host has ${formatBytes(room.memAvailableBytes)} of memory available, a second copy of the cache needs ${formatBytes(bytes)} (-m)${together(beside.memoryBytes)} and a margin`;
   }
   return undefined;
 }

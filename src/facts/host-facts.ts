@@ -55,6 +55,12 @@ export interface Platform {
   readonly libc: string | null;
   /** `pkg-config --modversion libevent`, else the file name of the installed library (`libevent-2.1.so.7.0.1`). */
   readonly libevent: string | null;
+  /**
+   * What compiling here lacks on the user's PATH: `compiler` (cc or gcc), `make`, `tar`, `xz`,
+   * `libevent` (its headers). Empty: it can compile; absent: not probed. Not part of the
+   * fingerprint: two hosts of one platform share a build whoever compiled it.
+   */
+  readonly missingBuildTools?: readonly string[];
 }
 
 export function buildFor(facts: HostFacts, version: string): InstalledBuild | undefined {
@@ -64,6 +70,21 @@ export function buildFor(facts: HostFacts, version: string): InstalledBuild | un
 export function hasWorkingBuild(facts: HostFacts, version: string): boolean {
   return buildFor(facts, version)?.reportedVersion === version;
 }
+
+// Can this host compile? Asked once with the platform: a host whose user has no
+// compiler on its PATH (a hardened image) must get its build from elsewhere.
+export const buildToolsScript = `missing=''
+command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || missing="$missing compiler"
+command -v make >/dev/null 2>&1 || missing="$missing make"
+command -v tar >/dev/null 2>&1 || missing="$missing tar"
+command -v xz >/dev/null 2>&1 || missing="$missing xz"
+if command -v cc >/dev/null 2>&1; then
+  printf '#include <event.h>\\n' | cc -E -x c - >/dev/null 2>&1 || missing="$missing libevent"
+  # Needed only by a build with --enable-tls; the build task decides whether it counts.
+  printf '#include <openssl/ssl.h>\\n' | cc -E -x c - >/dev/null 2>&1 || missing="$missing openssl"
+fi
+printf 'missing-build-tools\\t%s\\n' "$missing"
+`;
 
 // The probe script takes its values as positional parameters ($1 prefix, $2 pidfile,
 // $3 `platform` or `no-platform`): the script text is a constant and every value goes
@@ -107,7 +128,7 @@ if [ -z "$libevent" ]; then
   done
 fi
 printf 'libevent\\t%s\\n' "$libevent"
-exit 0
+${buildToolsScript}exit 0
 `;
 
 /** With `platform: false` the probe leaves out the platform (arch, libc, libevent) it would report. */
@@ -133,7 +154,12 @@ export function parseProbeOutput(output: string): Omit<HostFacts, 'runningVersio
   let pid: number | null = null;
   const commandLine: string[] = [];
   const builds: InstalledBuild[] = [];
-  const platform: { arch: string | null; libc: string | null; libevent: string | null } = {
+  const platform: {
+    arch: string | null;
+    libc: string | null;
+    libevent: string | null;
+    missingBuildTools?: readonly string[];
+  } = {
     arch: null,
     libc: null,
     libevent: null,
@@ -148,6 +174,7 @@ export function parseProbeOutput(output: string): Omit<HostFacts, 'runningVersio
     if (kind === 'previous') previousLink = buildOfLink(first);
     if (kind === 'pid') pid = Number(first);
     if (kind === 'arch' || kind === 'libc' || kind === 'libevent') platform[kind] = first.trim() || null;
+    if (kind === 'missing-build-tools') platform.missingBuildTools = first.split(' ').filter(Boolean);
     if (kind === 'build') {
       const match = /^memcached (\S+)/.exec(second);
       builds.push({ dir: first, reportedVersion: match?.[1] ?? null, madeByMemplay: third === '1' });

@@ -1,5 +1,6 @@
 import { MemcachedAuthError } from '../memcached/ascii-auth.js';
 import { MetaClient } from '../memcached/meta-client.js';
+import { MemcachedTlsError } from '../memcached/tls-stream.js';
 import type { Transport } from '../transport/transport.js';
 
 /**
@@ -22,8 +23,9 @@ export async function queryMemcached<T>(
     });
     return await Promise.race([exchange(client), timeout]);
   } catch (error) {
-    // Refused credentials are not "nothing serves": treating them so would stop a running instance.
-    if (error instanceof MemcachedAuthError) throw error;
+    // Refused credentials, or a TLS port that serves plain text or an unknown
+    // certificate, are not "nothing serves": treating them so would stop a running instance.
+    if (error instanceof MemcachedAuthError || error instanceof MemcachedTlsError) throw error;
     return null;
   } finally {
     if (timer) clearTimeout(timer);

@@ -2,12 +2,13 @@ import type { HostConfig } from '../playbook/types.js';
 import type { Transport } from '../transport/transport.js';
 import { withMemcachedAuth } from './memcached-auth.js';
 import { withMemcachedRoute } from './memcached-route.js';
+import { withMemcachedTls } from './memcached-tls.js';
 
 /**
  * A host's connection as every command that talks to its memcached needs it:
- * streams go where memcached listens, and authenticate first when the playbook
- * sets `memcached.auth`.
+ * streams go where memcached listens, speak TLS when the playbook sets
+ * `memcached.tls`, and authenticate first (inside TLS) when it sets `memcached.auth`.
  */
 export function memcachedTransport(transport: Transport, host: HostConfig): Transport {
-  return withMemcachedAuth(withMemcachedRoute(transport, host), host);
+  return withMemcachedAuth(withMemcachedTls(withMemcachedRoute(transport, host), host), host);
 }

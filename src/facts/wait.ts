@@ -1,7 +1,10 @@
+import { MemcachedTlsError } from '../memcached/tls-stream.js';
 import type { Transport } from '../transport/transport.js';
 import { queryMemcached } from './memcached-port.js';
 
 const pollIntervalMs = 50;
+/** What a port that answers, but not in TLS, counts as while waiting for it to go quiet. */
+const notTls = 'something that does not speak TLS';
 
 /**
  * Polls the memcached port until `accept(version)` holds (version is null when nothing
@@ -15,7 +18,14 @@ export async function waitForPort(
 ): Promise<{ accepted: boolean; version: string | null }> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const version = await queryMemcached(transport, port, (client) => client.version(), 1000);
+    const version = await queryMemcached(transport, port, (client) => client.version(), 1000).catch(
+      (error: unknown) => {
+        // Waiting for the port to go quiet, a memcached answering in plain text where TLS
+        // is expected has not gone quiet; waiting for an instance to come up, it is an error.
+        if (error instanceof MemcachedTlsError && accept(null)) return notTls;
+        throw error;
+      },
+    );
     if (accept(version)) return { accepted: true, version };
     if (Date.now() >= deadline) return { accepted: false, version };
     await new Promise((resolve) => setTimeout(resolve, pollIntervalMs));

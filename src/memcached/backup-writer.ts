@@ -1,8 +1,16 @@
-import { createHash } from 'node:crypto';
-import { chmod, type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { type FileHandle, lstat, open, readdir, rename, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { formatBytes } from '../units.js';
-import { backupDirProblem, hostBackupDir } from './backup-dir.js';
+import {
+  backupDirProblem,
+  hostBackupDir,
+  ownHostBackupDir,
+  runningUid,
+  UntrustedBackupFolder,
+} from './backup-dir.js';
 import {
   type BackupHeader,
   type BackupItem,
@@ -79,7 +87,6 @@ const fileProblems: Record<string, string> = {
   EACCES: 'permission denied (EACCES)',
   EPERM: 'permission denied (EPERM)',
   ENOTDIR: 'part of the path is a file, not a folder (ENOTDIR)',
-  EEXIST: 'a file is where the folder should be (EEXIST)',
   EIO: 'an I/O error (EIO)',
 };
 
@@ -95,18 +102,31 @@ export class BackupWriteError extends Error {
     cause: Error,
     writtenBytes: number,
   ) {
-    const what = (code && fileProblems[code]) ?? cause.message;
+    const path = (cause as NodeJS.ErrnoException).path;
+    // EEXIST names what exists: a file where a folder was to be made, or a file being created.
+    const notAFolder = code === 'EEXIST' && (cause as NodeJS.ErrnoException).syscall === 'mkdir';
+    const what =
+      code === 'EEXIST'
+        ? `${path ?? 'the path'} ${notAFolder ? 'is a file, not a folder' : 'already exists'} (EEXIST)`
+        : ((code && fileProblems[code]) ?? cause.message);
     const after = writtenBytes > 0 ? ` after ${formatBytes(writtenBytes)}` : '';
     const next =
       code === 'ENOSPC' || code === 'EDQUOT'
         ? `free space in ${dir} (a backup needs about as much as the cache holds), or set backup.dir to a folder with room`
-        : `make ${dir} writable for memplay, or set backup.dir to a folder it can write`;
+        : code === 'EEXIST' && !notAFolder
+          ? 'nothing there was replaced; move it away, or run again'
+          : `make ${dir} writable for memplay, or set backup.dir to a folder it can write`;
     super(`cannot write the backup to ${dir}: ${what}${after}; ${next}`, { cause });
   }
 }
 
 function writeError(dir: string, error: unknown, writtenBytes: number): Error {
-  if (error instanceof BackupWriteError || !(error instanceof Error)) return error as Error;
+  if (
+    error instanceof BackupWriteError ||
+    error instanceof UntrustedBackupFolder ||
+    !(error instanceof Error)
+  )
+    return error as Error;
   const code = (error as NodeJS.ErrnoException).code;
   if (code === undefined) return error;
   return new BackupWriteError(dir, code, error, writtenBytes);
@@ -117,18 +137,18 @@ export async function createBackupWriter(options: BackupWriterOptions): Promise<
   // Checked at plan time too; again here, since the folder may change in between.
   const unsafe = await backupDirProblem(options.dir, options.host);
   if (unsafe) throw new Error(unsafe);
-  const hostDir = hostBackupDir(options.dir, options.host);
   const name = backupFileName(createdAt, options.memcachedVersion);
-  const path = join(hostDir, name);
-  const partialPath = join(hostDir, `.${name}.partial`);
+  let hostDir: string;
   let file: FileHandle;
+  let partialPath: string;
   try {
-    await mkdir(hostDir, { recursive: true, mode: 0o700 });
-    await chmod(hostDir, 0o700);
-    file = await open(partialPath, 'wx', 0o600);
+    hostDir = await ownHostBackupDir(options.dir, options.host);
+    await removeStalePartials(hostDir);
+    ({ file, partialPath } = await createPartial(hostDir, name));
   } catch (error) {
-    throw writeError(hostDir, error, 0);
+    throw writeError(hostBackupDir(options.dir, options.host), error, 0);
   }
+  const path = join(hostDir, name);
   const writer = new StreamedBackup(file, hostDir, path, partialPath, {
     format: 'memplay-backup',
     version: FORMAT_VERSION,
@@ -296,6 +316,15 @@ class StreamedBackup implements BackupWriter {
       await this.file.sync();
       await this.file.close();
       this.closed = true;
+      // Names carry the millisecond and a random part; still, never replace a backup.
+      if (
+        await lstat(this.path).then(
+          () => true,
+          () => false,
+        )
+      ) {
+        throw Object.assign(new Error(`${this.path} already exists`), { code: 'EEXIST', path: this.path });
+      }
       await rename(this.partialPath, this.path);
       await syncDirectory(this.hostDir);
       this.placeholder = header;
@@ -394,6 +423,73 @@ function skip(buffers: Buffer[], offset: number): Buffer[] {
     left = 0;
   }
   return rest;
+}
+
+// A backup is written under a temporary name and renamed when sealed. The name
+// says whose it is — this machine, this process — plus a random part, and is
+// created exclusively: a run killed at the same second as its re-run started
+// (backup names had one-second resolution) no longer collides with the file
+// its predecessor left, and a later run can tell a dead writer's file from a
+// live one's.
+const PARTIAL = /^\..+\.([A-Za-z0-9_-]+)\.(\d+)-[0-9a-f]{8}\.partial$/;
+
+function thisMachine(): string {
+  return hostname().replace(/[^A-Za-z0-9_-]/g, '_') || '_';
+}
+
+async function createPartial(
+  hostDir: string,
+  name: string,
+): Promise<{ file: FileHandle; partialPath: string }> {
+  for (let attempt = 1; ; attempt++) {
+    const partialPath = join(
+      hostDir,
+      `.${name}.${thisMachine()}.${process.pid}-${randomBytes(4).toString('hex')}.partial`,
+    );
+    try {
+      const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+      return { file: await open(partialPath, flags, 0o600), partialPath };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 3) throw error;
+    }
+  }
+}
+
+/** Whether a process with this id runs on this machine (EPERM: it does, as another user). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the `.partial` files of this folder whose writer is gone: written on this
+ * machine, by a process that no longer runs, and the running user's own regular files.
+ * A partial of a live run, of another machine, or of an older memplay (whose name
+ * does not say its writer) is left alone.
+ */
+export async function removeStalePartials(hostDir: string): Promise<string[]> {
+  const removed: string[] = [];
+  const names = await readdir(hostDir).catch(() => [] as string[]);
+  const machine = thisMachine();
+  const uid = runningUid();
+  for (const name of names) {
+    const match = PARTIAL.exec(name);
+    if (!match || match[1] !== machine) continue;
+    const pid = Number(match[2]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    const path = join(hostDir, name);
+    const info = await lstat(path).catch(() => undefined);
+    if (!info?.isFile() || (uid !== undefined && info.uid !== uid)) continue;
+    await unlink(path).then(
+      () => removed.push(path),
+      () => {},
+    );
+  }
+  return removed;
 }
 
 async function syncDirectory(dir: string): Promise<void> {

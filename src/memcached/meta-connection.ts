@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { StallNudge } from './tls-nudge.js';
 
 // One pipelined connection to memcached. Requests are queued with the reply
 // handler that will consume their answer; memcached answers in request order on
@@ -49,13 +50,20 @@ export class MetaConnection {
   private inflightBytes = 0;
   private windowWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   private idleWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+  /** TLS only: wakes a memcached that holds our requests unread (tls-nudge.ts). */
+  private readonly nudge: StallNudge | undefined;
 
   constructor(
     private readonly stream: Duplex,
     private readonly limits: WindowLimits,
   ) {
     (stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
-    stream.on('data', (chunk: Buffer) => this.receive(chunk));
+    // Only whole requests are ever written (flush), so a nudge never lands inside one.
+    this.nudge = StallNudge.for(stream, () => this.inflightRequests > 0 && this.outgoing.length === 0);
+    stream.on('data', (chunk: Buffer) => {
+      this.nudge?.rearm();
+      this.receive(chunk);
+    });
     stream.on('error', (error: Error) => this.fail(error));
     stream.on('close', () => this.fail(new MetaProtocolError('memcached closed the connection')));
     stream.on('end', () => this.fail(new MetaProtocolError('memcached closed the connection')));
@@ -110,6 +118,7 @@ export class MetaConnection {
       offset += typeof part === 'string' ? joined.write(part, offset, 'latin1') : part.copy(joined, offset);
     }
     this.stream.write(offset === total ? joined : joined.subarray(0, offset));
+    this.nudge?.rearm();
   }
 
   /** Resolves when another request may be queued without exceeding the window. */
@@ -155,6 +164,7 @@ export class MetaConnection {
   }
 
   close(): void {
+    this.nudge?.stop();
     this.failure ??= new MetaProtocolError('connection closed by memplay');
     this.stream.end();
     this.stream.destroy();
@@ -167,6 +177,7 @@ export class MetaConnection {
   private fail(error: Error): void {
     if (this.failure) return;
     this.failure = error;
+    this.nudge?.stop();
     const waiters = [...this.windowWaiters, ...this.idleWaiters];
     this.windowWaiters = [];
     this.idleWaiters = [];

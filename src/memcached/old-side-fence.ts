@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { BackupWriter } from './backup-writer.js';
 import { type ChangeWatch, droppedLogEntries } from './change-watch.js';
@@ -142,7 +143,9 @@ export function fencePath(backupFile: string): string {
 
 export async function writeFenceRecord(backupFile: string, record: FenceRecord): Promise<void> {
   const path = fencePath(backupFile);
-  await writeFile(`${path}.partial`, `${JSON.stringify(record)}\n`, { mode: 0o600 });
+  // Never through a link someone left at that name (backup-dir.ts).
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+  await writeFile(`${path}.partial`, `${JSON.stringify(record)}\n`, { mode: 0o600, flag: flags });
   await rename(`${path}.partial`, path);
 }
 

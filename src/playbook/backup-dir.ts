@@ -2,8 +2,9 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Diagnostic } from '../errors.js';
+import { backupFolderOwnershipProblem, JOURNAL_FILE } from '../memcached/backup-dir.js';
 import type { PlaybookSource } from './source.js';
-import type { Playbook } from './types.js';
+import type { HostConfig, Playbook } from './types.js';
 
 // Every run writes its journal into backup.dir before the first host, and an
 // upgrade's backups after; a folder that cannot exist there (a file in its
@@ -12,9 +13,26 @@ import type { Playbook } from './types.js';
 // identity_file it is reported at the line that sets it, before any host is
 // contacted. Nothing is created here: --check stores nothing.
 
-/** A problem with backup.dir, pointing at the setting (or at `backup`/the top when it is the default). */
-export async function backupDirProblems(source: PlaybookSource, playbook: Playbook): Promise<Diagnostic[]> {
+/**
+ * A problem with backup.dir, pointing at the setting (or at `backup`/the top when it is
+ * the default): it cannot be written, or it, the folders of `hosts` under it or its
+ * journal are a symbolic link or another user's (memplay would write through the link,
+ * or restore what that user put there).
+ */
+export async function backupDirProblems(
+  source: PlaybookSource,
+  playbook: Playbook,
+  hosts: readonly HostConfig[] = [],
+): Promise<Diagnostic[]> {
   const dir = playbook.backup.dir;
+  const foreign = backupFolderOwnershipProblem(
+    dir,
+    hosts.map((host) => host.name),
+    JOURNAL_FILE,
+  );
+  if (foreign !== undefined) {
+    return [source.diagnostic(['backup', 'dir'], `backup.dir: ${foreign}`)];
+  }
   const problem = await unwritableBecause(dir);
   if (problem === undefined) return [];
   return [

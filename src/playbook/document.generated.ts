@@ -27,6 +27,15 @@ export interface PlaybookDocument {
       /** Package version */
       readonly version?: string;
     };
+    /** Where the build is compiled */
+    readonly build_on?: string | BuildHostDocument;
+    /** Prebuilt tree */
+    readonly prebuilt?: {
+      /** Tarball of the installed tree */
+      readonly file: string;
+      /** Tree tarball checksum */
+      readonly sha256: string;
+    };
   };
   /** Host defaults */
   readonly defaults?: {
@@ -47,6 +56,8 @@ export interface PlaybookDocument {
     readonly pause_between_batches?: number;
     /** Ask between batches */
     readonly confirm_between_batches?: boolean;
+    /** Instances of one host together */
+    readonly instances_together?: boolean;
   };
   /** Cache backups */
   readonly backup?: {
@@ -99,6 +110,26 @@ export interface HostDocument {
   readonly memcached?: MemcachedDocument;
   readonly become?: boolean;
   readonly connection?: 'ssh' | 'local';
+  /** Several instances */
+  readonly instances?: readonly InstanceDocument[];
+}
+/** Instance */
+export interface InstanceDocument {
+  /** Instance name */
+  readonly name?: string;
+  /** Instance port */
+  readonly port: number;
+  /** Instance arguments */
+  readonly args?: readonly string[];
+  readonly service?: ServiceDocument;
+  readonly auth?: AuthDocument;
+}
+/** Build host outside the fleet */
+export interface BuildHostDocument {
+  /** Build host address */
+  readonly address: string;
+  readonly ssh?: SshDocument;
+  readonly connection?: 'ssh' | 'local';
 }
 /** SSH settings */
 export interface SshDocument {
@@ -145,6 +176,7 @@ export interface MemcachedDocument {
   readonly keep_builds?: number;
   readonly service?: ServiceDocument;
   readonly auth?: AuthDocument;
+  readonly tls?: TlsDocument;
 }
 /** Service manager */
 export interface ServiceDocument {
@@ -163,6 +195,17 @@ export interface AuthDocument {
   readonly user_env: string;
   /** Password variable */
   readonly password_env: string;
+}
+/** memcached with TLS */
+export interface TlsDocument {
+  /** CA certificates */
+  readonly ca_file: string;
+  /** Client certificate */
+  readonly cert_file?: string;
+  /** Client key */
+  readonly key_file?: string;
+  /** Server name */
+  readonly server_name?: string;
 }
 /** Task step */
 export type TaskStepDocument =
@@ -194,6 +237,7 @@ export const playbookDefaults = {
     max_fail_percentage: 0,
     pause_between_batches: 0,
     confirm_between_batches: false,
+    instances_together: false,
   },
   backup: {
     dir: './backups',
@@ -216,6 +260,9 @@ export const playbookDefaults = {
 } as const;
 export const hostDefaults = {
   become: false,
+  connection: 'ssh',
+} as const;
+export const buildHostDefaults = {
   connection: 'ssh',
 } as const;
 export const sshDefaults = {

@@ -66,19 +66,30 @@ export function isSystemFolder(prefix: string): boolean {
  */
 export const argsMaxBytes = 32 * 1024;
 
-/** Every place a prefix or args list is set (defaults and each host): one problem each. */
-export function hostPathProblems(source: PlaybookSource, defaults: unknown, hosts: RawRecord): Diagnostic[] {
-  const layers: [Path, unknown][] = [
-    [['defaults'], defaults],
-    ...Object.entries(hosts).map(([name, host]): [Path, unknown] => [['hosts', name], host]),
+/** Where each memcached settings record sits: defaults, each host, each host's instances (whose keys sit at the top). */
+function settingsRecords(defaults: unknown, hosts: RawRecord): [Path, RawRecord][] {
+  const memcachedOf = (at: Path, layer: unknown): [Path, RawRecord][] =>
+    isRecord(layer) && isRecord(layer.memcached) ? [[[...at, 'memcached'], layer.memcached]] : [];
+  return [
+    ...memcachedOf(['defaults'], defaults),
+    ...Object.entries(hosts).flatMap(([name, host]): [Path, RawRecord][] => [
+      ...memcachedOf(['hosts', name], host),
+      ...(isRecord(host) && Array.isArray(host.instances)
+        ? host.instances.flatMap((instance, i): [Path, RawRecord][] =>
+            isRecord(instance) ? [[['hosts', name, 'instances', i], instance]] : [],
+          )
+        : []),
+    ]),
   ];
+}
+
+/** Every place a prefix or args list is set (defaults, each host, each instance): one problem each. */
+export function hostPathProblems(source: PlaybookSource, defaults: unknown, hosts: RawRecord): Diagnostic[] {
   const found: Diagnostic[] = [];
-  for (const [at, layer] of layers) {
-    const memcached = isRecord(layer) ? layer.memcached : undefined;
-    if (!isRecord(memcached)) continue;
+  for (const [at, memcached] of settingsRecords(defaults, hosts)) {
     const prefix = memcached.prefix;
     if (typeof prefix === 'string' && prefix.startsWith('/') && isSystemFolder(prefix)) {
-      const path: Path = [...at, 'memcached', 'prefix'];
+      const path: Path = [...at, 'prefix'];
       found.push(
         source.diagnostic(
           path,
@@ -91,7 +102,7 @@ export function hostPathProblems(source: PlaybookSource, defaults: unknown, host
     if (Array.isArray(args) && args.every((arg) => typeof arg === 'string')) {
       const bytes = args.reduce((sum: number, arg: string) => sum + Buffer.byteLength(arg) + 1, 0);
       if (bytes > argsMaxBytes) {
-        const path: Path = [...at, 'memcached', 'args'];
+        const path: Path = [...at, 'args'];
         found.push(
           source.diagnostic(
             path,

@@ -14,6 +14,7 @@ import { shortSecretProblems } from './secret-lengths.js';
 import type { PlaybookSource } from './source.js';
 import { sourceTarballProblems } from './source-tarball-check.js';
 import { loadSshConfigs, sshConfigValueProblems } from './ssh-config-files.js';
+import { tlsFileProblems } from './tls-files.js';
 import type { HostConfig, Playbook } from './types.js';
 import { checkPlaybook, orderDiagnostics } from './validate.js';
 
@@ -79,9 +80,10 @@ export async function loadPlaybookForRun(
   const hosts = selectHosts(playbook, limit);
   const problems = [
     ...(await identityFileProblems(source, hosts, inventory)),
-    ...(await backupDirProblems(source, playbook)),
+    ...(await backupDirProblems(source, playbook, hosts)),
     ...(await authVariableProblems(source, hosts)),
     ...shortSecretProblems(source, hosts),
+    ...(await tlsFileProblems(source, hosts)),
     // An upgrade's tarball, when it is here: a missing one is build's to report (a
     // re-run with every host built needs none).
     ...(options.checkSource ? await sourceTarballProblems(source, playbook) : []),

@@ -4,6 +4,7 @@ import type { GroupEntry, HostEntry, InventoryTree, InventoryVariable, Spot } fr
 import { parseYamlText } from './load.js';
 import { keyText, type PlaybookSource } from './source.js';
 import { closestName, describeValue } from './words.js';
+import { MAX_ALIAS_COUNT } from './yaml-aliases.js';
 
 // Ansible's YAML inventory, read as its `yaml` plugin reads it: the top-level keys are
 // groups (usually just `all`); a group has `hosts` (host name → its variables or
@@ -18,8 +19,8 @@ interface MutableGroup extends GroupEntry {
 const groupKeys = ['hosts', 'vars', 'children'];
 
 export function parseYamlInventory(file: string, text: string): InventoryTree {
-  const { source, diagnostics } = parseYamlText(file, text, 'inventory');
-  if (source.document.errors.length > 0) return { groups: [], problems: diagnostics };
+  const { source, diagnostics, readable } = parseYamlText(file, text, 'inventory');
+  if (!readable) return { groups: [], problems: diagnostics };
   const problems: Diagnostic[] = [...diagnostics];
   const groups: MutableGroup[] = [];
   const spot = (node: Node | null | undefined, fallback: Spot = { line: 1, col: 1 }): Spot =>
@@ -132,6 +133,8 @@ function isEmpty(node: unknown): boolean {
 
 function toData(source: PlaybookSource, node: unknown): unknown {
   if (node === null || node === undefined) return null;
-  const value = node as { toJS?: (doc: unknown) => unknown };
-  return typeof value.toJS === 'function' ? value.toJS(source.document) : node;
+  const value = node as { toJS?: (doc: unknown, options: { maxAliasCount: number }) => unknown };
+  return typeof value.toJS === 'function'
+    ? value.toJS(source.document, { maxAliasCount: MAX_ALIAS_COUNT })
+    : node;
 }

@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { dirname, extname } from 'node:path';
 import type { Diagnostic } from '../errors.js';
 import { expandHostPattern } from './host-ranges.js';
@@ -8,6 +8,7 @@ import { inventoryVariables, readableVariables, setAt } from './inventory-variab
 import { parseYamlInventory } from './inventory-yaml.js';
 import { notUtf8Problem } from './load.js';
 import type { RawRecord } from './merge.js';
+import { readTextFile, UnreadableFile } from './read-text-file.js';
 import { playbookSchema } from './schema.js';
 import { closestName } from './words.js';
 
@@ -70,8 +71,9 @@ export async function readInventory(file: string, path: string): Promise<Invento
       };
     }
     if (!info.isFile()) return { kind: 'unreadable', reason: 'it is not a regular file' };
-    bytes = await readFile(path);
+    bytes = await readTextFile(path);
   } catch (error) {
+    if (error instanceof UnreadableFile) return { kind: 'unreadable', reason: error.message };
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
       return {

@@ -1,7 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { isPair, isSeq, LineCounter, type Node, parseDocument, visit, type YAMLError } from 'yaml';
 import type { Diagnostic } from '../errors.js';
+import { MAX_PLAYBOOK_BYTES, readTextFile, UnreadableFile } from './read-text-file.js';
 import { displayPath, keyText, type Path, PlaybookSource } from './source.js';
+import { aliasProblems } from './yaml-aliases.js';
 
 export interface LoadResult {
   /** Absent when the file could not be read, or is too broken for the schema check to say anything useful. */
@@ -10,11 +11,11 @@ export interface LoadResult {
   readonly diagnostics: readonly Diagnostic[];
 }
 
-/** Reads and parses a playbook, keeping every node's position. */
+/** Reads and parses a playbook (`-`: standard input), keeping every node's position. */
 export async function loadPlaybookSource(file: string): Promise<LoadResult> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(file);
+    bytes = await readTextFile(file, MAX_PLAYBOOK_BYTES);
   } catch (error) {
     return { source: undefined, diagnostics: [{ file, line: 1, col: 1, message: readFailure(error) }] };
   }
@@ -25,7 +26,8 @@ export async function loadPlaybookSource(file: string): Promise<LoadResult> {
 
 /** Parses playbook text that is already in memory; `file` is only used in diagnostics. */
 export function parsePlaybookText(file: string, text: string): LoadResult {
-  const { source, diagnostics } = parseYamlText(file, text, 'playbook');
+  const parsed = parseYamlText(file, text, 'playbook');
+  const { source, diagnostics } = parsed;
   const { document } = source;
   if (document.contents === null) {
     diagnostics.push(
@@ -37,26 +39,29 @@ export function parsePlaybookText(file: string, text: string): LoadResult {
   }
   // After a syntax error the document is a guess; checking it against the schema
   // would mostly report the syntax error again in other words.
-  const readable = document.errors.length === 0 && document.contents !== null;
+  const readable = parsed.readable && document.contents !== null;
   return { source: readable ? source : undefined, diagnostics };
 }
 
 /**
  * Parses a YAML file (a playbook, a YAML inventory) keeping every node's position, with
- * its syntax problems and duplicate keys; `what` names the file in messages.
+ * its syntax problems, alias problems and duplicate keys; `what` names the file in
+ * messages. `readable`: the document may be turned into data (no syntax or alias problem).
  */
 export function parseYamlText(
   file: string,
   text: string,
   what: 'playbook' | 'inventory',
-): { source: PlaybookSource; diagnostics: Diagnostic[] } {
+): { source: PlaybookSource; diagnostics: Diagnostic[]; readable: boolean } {
   const lines = new LineCounter();
   // Duplicate keys are found below instead, to name both places.
   const document = parseDocument(text, { lineCounter: lines, keepSourceTokens: true, uniqueKeys: false });
   const source = new PlaybookSource(file, document, lines);
   const diagnostics = document.errors.map((error) => yamlDiagnostic(source, text, error, what));
-  diagnostics.push(...duplicateKeys(source));
-  return { source, diagnostics };
+  // After a syntax error the nodes are a guess; their aliases would only add noise.
+  const aliases = document.errors.length === 0 ? aliasProblems(source) : [];
+  diagnostics.push(...aliases, ...duplicateKeys(source));
+  return { source, diagnostics, readable: document.errors.length === 0 && aliases.length === 0 };
 }
 
 /** Where `bytes` stop being UTF-8, as a diagnostic naming the file as `what`; undefined when they are UTF-8. */
@@ -120,6 +125,7 @@ function notUtf8(file: string, bytes: Buffer, offset: number, what: string): Dia
 }
 
 function readFailure(error: unknown): string {
+  if (error instanceof UnreadableFile) return `cannot read the playbook: ${error.message}`;
   const code = (error as NodeJS.ErrnoException).code;
   switch (code) {
     case 'ENOENT':

@@ -23,6 +23,7 @@ type BackupKeepDocument = NonNullable<NonNullable<PlaybookDocument['backup']>['k
 
 import type {
   BackupRetention,
+  BuildHost,
   HostConfig,
   HostCount,
   Playbook,
@@ -125,6 +126,16 @@ export function resolvePlaybook(
       : source.path !== undefined
         ? { kind: 'path', path: local(source.path) }
         : { kind: 'url', url: source.url ?? '' };
+  // One entry per memcached: a host's own, or each of its `instances`.
+  const hosts = Object.entries(document.hosts ?? {}).flatMap(([name, host]) =>
+    instanceSettings(name, host).map(({ target, settings, instanceOf }) =>
+      withHandoverMemoryFile(
+        resolveHost(target, settings, document.defaults, local, environment, instanceOf),
+        document,
+      ),
+    ),
+  );
+  const { build_on: buildOn, prebuilt } = document.target;
   return {
     file,
     name: document.name,
@@ -132,7 +143,16 @@ export function resolvePlaybook(
       version: document.target.version,
       source: targetSource,
       sha256: source?.sha256.toLowerCase() ?? '',
-      configure: document.target.configure ?? playbookDefaults.target.configure,
+      configure: withTlsBuild(document.target.configure ?? playbookDefaults.target.configure, hosts),
+      ...(buildOn !== undefined && {
+        buildOn: buildHostOf(
+          buildOn,
+          hosts,
+          (name, entry, defaults) => resolveHost(name, entry, defaults, local, environment),
+          document.defaults,
+        ),
+      }),
+      ...(prebuilt && { prebuilt: { file: local(prebuilt.file), sha256: prebuilt.sha256.toLowerCase() } }),
     },
     strategy: strategyOf(document.strategy ?? {}),
     backup: {
@@ -163,11 +183,46 @@ export function resolvePlaybook(
               },
       ),
     }),
-    hosts: Object.entries(document.hosts ?? {}).map(([name, host]) =>
-      withHandoverMemoryFile(resolveHost(name, host, document.defaults, local, environment), document),
-    ),
+    hosts,
     groups: document.groups ?? {},
   };
+}
+
+type BuildOnDocument = NonNullable<PlaybookDocument['target']['build_on']>;
+
+/** `controller`, a host of `hosts` by name (validation saw it is one), or a host outside the fleet. */
+function buildHostOf(
+  buildOn: BuildOnDocument,
+  hosts: readonly HostConfig[],
+  entry: (name: string, host: HostDocument, defaults: HostSettingsDocument | undefined) => HostConfig,
+  defaults: HostSettingsDocument | undefined,
+): BuildHost {
+  // The controller's own shell: no ssh, so the playbook's defaults (an ssh user) do not apply.
+  if (buildOn === 'controller') {
+    return {
+      where: 'controller',
+      host: entry('controller', { address: 'localhost', connection: 'local' }, undefined),
+      inFleet: false,
+    };
+  }
+  if (typeof buildOn !== 'string') {
+    return { where: 'host', host: entry(buildOn.address, buildOn, defaults), inFleet: false };
+  }
+  // A host with several instances builds once for all of them: any one names it.
+  const host = hosts.find((h) => (h.instanceOf ?? h.name) === buildOn);
+  if (!host)
+    throw new Error(`target.build_on names ${buildOn}, which reached resolving without a host entry`);
+  return { where: 'host', host, inFleet: true };
+}
+
+/**
+ * A TLS host needs a build with TLS (`-Z` is refused by one without), and one build
+ * serves every host of a platform: so any host with `memcached.tls`, selected or not,
+ * adds `--enable-tls`, and `--limit` never changes what is built.
+ */
+function withTlsBuild(configure: readonly string[], hosts: readonly HostConfig[]): readonly string[] {
+  if (!hosts.some((host) => host.memcached.tls) || configure.includes('--enable-tls')) return configure;
+  return [...configure, '--enable-tls'];
 }
 
 function swapMemoryFile(document: PlaybookDocument): string {
@@ -187,12 +242,47 @@ function withHandoverMemoryFile(host: HostConfig, document: PlaybookDocument): H
   return { ...host, memcached: { ...host.memcached, args: [...args, '-e', file] } };
 }
 
+/**
+ * A host entry as its run targets: itself, or one per `instances` entry (named
+ * `<host>:<port>` or by its `name`), each the host's settings with the instance's
+ * `memcached` keys merged over them as a host's are over `defaults`. A pidfile
+ * instance without a pidfile of its own gets `<prefix>/memcached-<port>.pid`.
+ */
+export function instanceSettings(
+  name: string,
+  host: HostDocument,
+): { target: string; settings: HostDocument; instanceOf?: string }[] {
+  const { instances, ...entry } = host;
+  if (instances === undefined) return [{ target: name, settings: host }];
+  return instances.map((instance) => ({
+    target: instanceName(name, instance),
+    instanceOf: name,
+    settings: mergeHostSettings(entry, {
+      memcached: {
+        port: instance.port,
+        ...(instance.args !== undefined && { args: instance.args }),
+        ...(instance.service !== undefined && { service: instance.service }),
+        ...(instance.auth !== undefined && { auth: instance.auth }),
+      },
+    }) as HostDocument,
+  }));
+}
+
+/** How an instance is named in reports and `--limit`: its `name`, else `<host>:<port>`. */
+export function instanceName(
+  host: string,
+  instance: { readonly name?: string; readonly port: number },
+): string {
+  return instance.name ?? `${host}:${instance.port}`;
+}
+
 function resolveHost(
   name: string,
   host: HostDocument,
   defaults: HostSettingsDocument | undefined,
   local: (path: string) => string,
   environment: ControllerEnvironment,
+  instanceOf?: string,
 ): HostConfig {
   // The schema leaves address optional for hosts_from's sake; validation, and the
   // inventory merged in by hosts-from.ts, give every host one before this runs.
@@ -223,17 +313,31 @@ function resolveHost(
       args: memcached.args ?? memcachedDefaults.args,
       ...(memcached.args === undefined && { argsLeftOut: true }),
       keepBuilds: memcached.keep_builds ?? memcachedDefaults.keep_builds,
-      service: serviceOf(memcached.service, prefix),
+      service: serviceOf(
+        memcached.service,
+        prefix,
+        instanceOf === undefined ? undefined : (memcached.port ?? memcachedDefaults.port),
+      ),
       ...(memcached.auth && {
         auth: { userVariable: memcached.auth.user_env, passwordVariable: memcached.auth.password_env },
       }),
+      ...(memcached.tls && {
+        tls: {
+          caFile: local(memcached.tls.ca_file),
+          ...(memcached.tls.cert_file !== undefined && { certFile: local(memcached.tls.cert_file) }),
+          ...(memcached.tls.key_file !== undefined && { keyFile: local(memcached.tls.key_file) }),
+          serverName: memcached.tls.server_name ?? reached.address,
+        },
+      }),
     },
     become: settings.become ?? hostDefaults.become,
+    ...(instanceOf !== undefined && { instanceOf }),
   };
 }
 
-// Validation guarantees a systemd service has its unit.
-function serviceOf(service: ServiceDocument = {}, prefix: string): ServiceConfig {
+// Validation guarantees a systemd service has its unit. `instancePort`: one of several
+// instances, whose default pidfile carries its port so the instances never share one.
+function serviceOf(service: ServiceDocument = {}, prefix: string, instancePort?: number): ServiceConfig {
   if ((service.manager ?? serviceDefaults.manager) === 'systemd') {
     const unit = service.unit ?? '';
     return {
@@ -242,7 +346,8 @@ function serviceOf(service: ServiceDocument = {}, prefix: string): ServiceConfig
       dropIn: service.drop_in ?? `/etc/systemd/system/${unit}.d/memplay.conf`,
     };
   }
-  return { manager: 'pidfile', pidfile: service.pidfile ?? posix.join(prefix, 'memcached.pid') };
+  const file = instancePort === undefined ? 'memcached.pid' : `memcached-${instancePort}.pid`;
+  return { manager: 'pidfile', pidfile: service.pidfile ?? posix.join(prefix, file) };
 }
 
 function strategyOf(strategy: NonNullable<PlaybookDocument['strategy']>): Strategy {
@@ -258,6 +363,8 @@ function strategyOf(strategy: NonNullable<PlaybookDocument['strategy']>): Strate
     ...(maxFailedHosts !== undefined && { maxFailedHosts: hostCountOf(maxFailedHosts) }),
     pauseBetweenBatches: strategy.pause_between_batches ?? strategyDefaults.pause_between_batches,
     confirmBetweenBatches: strategy.confirm_between_batches ?? strategyDefaults.confirm_between_batches,
+    // Left out unless set: a playbook without instances resolves as it always has.
+    ...((strategy.instances_together ?? strategyDefaults.instances_together) && { instancesTogether: true }),
   };
 }
 

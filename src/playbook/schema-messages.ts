@@ -129,7 +129,21 @@ function genericFinding(error: ErrorObject, path: Path): Finding {
     case 'minProperties':
       return here('must not be empty', 'key');
     case 'pattern':
-      return here(`must match the pattern ${String(params.pattern)} (got ${describeValue(error.data)})`);
+      // A regular expression is no answer to "what may I write here": every pattern in
+      // the schema has its own words in fieldMessages (a unit test holds it to that).
+      return here(
+        `is not in the form this setting takes (got ${describeValue(error.data)}); docs/playbook-reference.md describes it`,
+      );
+    case 'dependentRequired': {
+      // memcached.tls: a certificate without its key (or a key alone) cannot be presented.
+      const key = String(params.property);
+      return {
+        where: path,
+        at: [...path, key],
+        anchor: 'key',
+        message: `"${key}" needs "${String(params.missingProperty)}" beside it`,
+      };
+    }
     case 'propertyNames': {
       const name = String(params.propertyName);
       return {
@@ -269,6 +283,15 @@ function serialMessage(error: ErrorObject, path: Path): string | Finding | undef
 }
 
 /** Messages for particular fields, keyed by the field's schema; everything else gets the generic wording. */
+/** A sha256 in the schema (`target.source`, `target.prebuilt`): which character is not hex. */
+const sha256Message: FieldMessage = (error) => {
+  if (error.keyword !== 'pattern') return undefined;
+  const value = String(error.data);
+  if (value.length !== 64) return `must be 64 hexadecimal digits (got ${value.length} characters)`;
+  const bad = [...value].findIndex((c) => !/[0-9a-fA-F]/.test(c));
+  return `must be 64 hexadecimal digits; character ${bad + 1} ("${value[bad]}") is not one of 0-9, a-f`;
+};
+
 const fieldMessages = new Map<unknown, FieldMessage>(
   Object.entries<FieldMessage>({
     '': (error) =>
@@ -321,13 +344,16 @@ const fieldMessages = new Map<unknown, FieldMessage>(
           }
         : { where: path, at: path, anchor: 'key', message: 'give exactly one of "path" or "url"' };
     },
-    '/properties/target/properties/source/properties/sha256': (error) => {
-      if (error.keyword !== 'pattern') return undefined;
-      const value = String(error.data);
-      if (value.length !== 64) return `must be 64 hexadecimal digits (got ${value.length} characters)`;
-      const bad = [...value].findIndex((c) => !/[0-9a-fA-F]/.test(c));
-      return `must be 64 hexadecimal digits; character ${bad + 1} ("${value[bad]}") is not one of 0-9, a-f`;
-    },
+    '/properties/target/properties/source/properties/sha256': sha256Message,
+    '/properties/target/properties/prebuilt/properties/sha256': sha256Message,
+    '/$defs/buildHost/properties/address': (error) =>
+      error.keyword === 'pattern'
+        ? `must be a host name or IP address: letters, digits, ".", "-", "_", ":" and "%", not starting with "-" (got ${describeValue(error.data)})`
+        : undefined,
+    '/$defs/tls/properties/server_name': (error) =>
+      error.keyword === 'pattern'
+        ? `must be a DNS name or IP address: letters, digits, ".", "-", "_" and ":" (got ${describeValue(error.data)})`
+        : undefined,
     '/properties/target/properties/source/properties/url': (error) =>
       error.keyword === 'pattern'
         ? `must be an http:// or https:// address (got ${describeValue(error.data)})`
@@ -403,6 +429,29 @@ const fieldMessages = new Map<unknown, FieldMessage>(
     '/$defs/memcached/properties/args': listMessage,
     '/$defs/service/properties/pidfile': (error) =>
       absolutePathMessage(error, '/run/memcached/memcached.pid'),
+    '/$defs/name': (error) =>
+      error.keyword === 'pattern'
+        ? `must be a name: ${nameRule} (got ${describeValue(error.data)})`
+        : undefined,
+    '/$defs/variableName': (error) =>
+      error.keyword === 'pattern'
+        ? `must be an environment variable name: letters, digits and "_", not starting with a digit, like MEMCACHED_PASSWORD (got ${describeValue(error.data)})`
+        : undefined,
+    '/$defs/ssh/properties/jump': (error) =>
+      error.keyword === 'pattern'
+        ? `must be jump hosts as ssh -J takes them: [user@]host[:port], several separated by "," (like ops@bastion:2222), or none (got ${describeValue(error.data)})`
+        : undefined,
+    '/$defs/service/properties/drop_in': (error) => {
+      if (error.keyword !== 'pattern') return undefined;
+      const value = String(error.data);
+      if (!value.endsWith('.conf') && value.startsWith('/') && !value.includes('\n'))
+        return `must end in .conf: systemd reads only *.conf files in a drop-in folder (got ${quoteText(value)})`;
+      return absolutePathMessage(error, '/etc/systemd/system/memcached.service.d/memplay.conf');
+    },
+    '/properties/swap/properties/memory_file': (error) =>
+      error.keyword === 'pattern'
+        ? `must be an absolute path on the host, like /dev/shm/memcached-{port}.mem (got ${describeValue(error.data)})`
+        : undefined,
     '/$defs/localPath': (error) =>
       error.keyword === 'pattern'
         ? `only ~ and ~/… are expanded; write the full path instead of ${JSON.stringify(error.data)}`
@@ -413,3 +462,8 @@ const fieldMessages = new Map<unknown, FieldMessage>(
     return [schema, message];
   }),
 );
+
+/** Whether a schema node's `pattern` has its own words (the test that no message shows a regex asks). */
+export function describesPattern(schema: object): boolean {
+  return fieldMessages.has(schema);
+}

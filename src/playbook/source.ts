@@ -1,5 +1,16 @@
-import { type Document, isAlias, isMap, isScalar, isSeq, type LineCounter, type Node, type Pair } from 'yaml';
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  type LineCounter,
+  type Node,
+  type Pair,
+  visit,
+} from 'yaml';
 import type { Diagnostic } from '../errors.js';
+import { documentData } from './yaml-data.js';
 
 /** A key of a mapping or an index into a list, from the document's root down. */
 export type PathSegment = string | number;
@@ -21,9 +32,13 @@ export class PlaybookSource {
     private readonly lines: LineCounter,
   ) {}
 
-  /** The document as plain data, as the schema sees it. */
+  /**
+   * The document as plain data, as the schema sees it. parseYamlText has already
+   * refused the aliases the yaml library's maxAliasCount would refuse, at their positions.
+   */
   data(): unknown {
-    return this.document.toJS({ maxAliasCount: 1000 });
+    this.aliasTargets ??= aliasTargets(this.document);
+    return documentData(this.document, this.aliasTargets);
   }
 
   diagnostic(path: Path, message: string, anchor: Anchor = 'value'): Diagnostic {
@@ -79,8 +94,7 @@ export class PlaybookSource {
 
   private child(node: Node | undefined, segment: PathSegment): { key?: Node; value?: Node } | undefined {
     if (isMap(node)) {
-      // With duplicate keys the last one wins, as in the data the schema checks.
-      const pair = node.items.findLast((p: Pair) => keyText(p.key) === String(segment));
+      const pair = this.pairsOf(node).get(String(segment));
       if (!pair) return undefined;
       return { key: pair.key as Node, value: (pair.value ?? undefined) as Node | undefined };
     }
@@ -92,9 +106,45 @@ export class PlaybookSource {
   }
 
   private resolve(node: Node | undefined): Node | undefined {
-    if (isAlias(node)) return node.resolve(this.document) as Node | undefined;
-    return node;
+    if (!isAlias(node)) return node;
+    // The library's resolve walks the whole document for every alias: with an
+    // alias per host, pointing at each host of a 10,000-host fleet took minutes.
+    this.aliasTargets ??= aliasTargets(this.document);
+    return this.aliasTargets.get(node);
   }
+
+  private aliasTargets: Map<Node, Node> | undefined;
+
+  // Looking a host up among 10,000 by scanning was O(hosts) per diagnostic and per host's origins.
+  private readonly pairIndex = new WeakMap<object, Map<string, Pair>>();
+
+  private pairsOf(map: { items: Pair[] }): Map<string, Pair> {
+    let index = this.pairIndex.get(map);
+    if (!index) {
+      // With duplicate keys the last one wins, as in the data the schema checks.
+      index = new Map(map.items.map((pair) => [keyText(pair.key), pair]));
+      this.pairIndex.set(map, index);
+    }
+    return index;
+  }
+}
+
+/** What each alias of the document stands for: the last node anchored with its name before it. */
+function aliasTargets(document: Document.Parsed): Map<Node, Node> {
+  const anchors = new Map<string, Node>();
+  const targets = new Map<Node, Node>();
+  visit(document, {
+    Node(_key, node) {
+      if (isAlias(node)) {
+        const target = anchors.get(node.source);
+        if (target) targets.set(node, target);
+        return;
+      }
+      const anchor = (node as { anchor?: unknown }).anchor;
+      if (typeof anchor === 'string' && anchor !== '') anchors.set(anchor, node);
+    },
+  });
+  return targets;
 }
 
 /** The text of a mapping key as the data sees it (`1: x` has the key "1"). */

@@ -51,6 +51,18 @@ export interface MemcachedSettings {
   readonly service: ServiceConfig;
   /** ASCII authentication (`-Y authfile`): the names of the controller's variables holding the credentials. */
   readonly auth?: MemcachedAuthVariables;
+  /** `memcached.tls`: every connection to the memcached port speaks TLS (`-Z`). */
+  readonly tls?: MemcachedTlsSettings;
+}
+
+/** Controller paths (after `~` expansion) and the name the server certificate must carry. */
+export interface MemcachedTlsSettings {
+  readonly caFile: string;
+  /** With keyFile: the client certificate presented when memcached asks for one. */
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** A DNS name or an IP address; the host's address unless the playbook names one. */
+  readonly serverName: string;
 }
 
 export interface MemcachedAuthVariables {
@@ -68,6 +80,17 @@ export interface HostConfig {
   readonly become: boolean;
   /** Where the playbook wrote the settings a host's errors name (`file:line:col`); absent: the default applies. */
   readonly origins?: SettingOrigins;
+  /**
+   * Set when this run target is one of several memcached instances of one playbook host
+   * (`hosts.<name>.instances`): that host's name. Its instances share the host's connection,
+   * lock and builds; absent: the host runs one memcached and the target is the host itself.
+   */
+  readonly instanceOf?: string;
+}
+
+/** The playbook host a run target belongs to: the one connection, lock and build it shares. */
+export function hostOf(target: HostConfig): string {
+  return target.instanceOf ?? target.name;
 }
 
 export interface SettingOrigins {
@@ -94,6 +117,29 @@ export interface Target {
   /** The tarball's checksum; empty for a package target (apt checks the package). */
   readonly sha256: string;
   readonly configure: readonly string[];
+  /** target.build_on: where hosts of its platform get their build compiled instead of compiling it. */
+  readonly buildOn?: BuildHost;
+  /** target.prebuilt: an installed tree every host that needs the target receives instead of compiling. */
+  readonly prebuilt?: PrebuiltTree;
+}
+
+/**
+ * target.build_on: the machine that compiles for the hosts of its platform, reached
+ * over a connection of its own: the controller (a local connection), a host of
+ * `hosts` by name, or a host outside the fleet (named by its address).
+ */
+export interface BuildHost {
+  readonly where: 'controller' | 'host';
+  readonly host: HostConfig;
+  /** A host of `hosts`: upgraded only when selected, and then through its own connection. */
+  readonly inFleet: boolean;
+}
+
+export interface PrebuiltTree {
+  /** Absolute path on the controller. */
+  readonly file: string;
+  /** Lower case. */
+  readonly sha256: string;
 }
 
 /** A number of hosts: a count, or a percentage of the selected hosts. */
@@ -116,6 +162,8 @@ export interface Strategy {
   readonly pauseBetweenBatches: number;
   /** Ask the operator before each batch after the first. */
   readonly confirmBetweenBatches: boolean;
+  /** strategy.instances_together: instances of one host may share a rolling batch. */
+  readonly instancesTogether?: boolean;
 }
 
 /** How an upgraded host is checked; defaults in resolve.ts. */

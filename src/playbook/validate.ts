@@ -3,6 +3,7 @@ import { portProblem } from '../transport/ssh-config.js';
 import { memcachedDefaults } from './document.generated.js';
 import { hostPathProblems } from './host-paths.js';
 import { combinedHosts, inventoryHost } from './hosts-from.js';
+import { instanceProblems, instanceTargetName, serviceEntries } from './instance-checks.js';
 import type { Inventory } from './inventory.js';
 import { isRecord, mergeHostSettings, type RawRecord } from './merge.js';
 import { schemaDiagnostics } from './schema-messages.js';
@@ -54,8 +55,30 @@ function semanticDiagnostics(
     ...duplicateEndpoints(source, data.defaults, hosts, inventory),
     ...serviceProblems(source, data.defaults, hosts),
     ...hostPathProblems(source, data.defaults, isRecord(data.hosts) ? data.hosts : {}),
+    ...instanceProblems(source, data.defaults, hosts, data.groups),
     ...taskListProblems(source, data.tasks),
     ...jumpPortProblems(source, data),
+    ...buildSourceProblems(source, data.target, hosts),
+    ...tlsHandoverProblems(source, data, hosts),
+  ];
+}
+
+// A handover talks to the new build on a side port, which memplay reaches in plain
+// TCP only: with memcached.tls that would be a connection memplay refuses to make.
+function tlsHandoverProblems(source: PlaybookSource, data: RawRecord, hosts: RawRecord): Diagnostic[] {
+  if (!isRecord(data.swap) || data.swap.mode !== 'handover') return [];
+  const withTls = Object.entries(hosts)
+    .filter(
+      ([, host]) => isRecord(host) && hasPath(mergeHostSettings(data.defaults, host), ['memcached', 'tls']),
+    )
+    .map(([name]) => name);
+  if (withTls.length === 0) return [];
+  return [
+    source.diagnostic(
+      ['swap', 'mode'],
+      `swap.mode: handover cannot carry memcached with TLS (memcached.tls on ${withTls.join(', ')}): ` +
+        'use swap.mode: auto, warm or cold',
+    ),
   ];
 }
 
@@ -178,12 +201,7 @@ function duplicateEndpoints(
 ): Diagnostic[] {
   const seen = new Map<string, string>();
   const found: Diagnostic[] = [];
-  for (const [name, host] of Object.entries(hosts)) {
-    if (!isRecord(host) || typeof host.address !== 'string') continue;
-    const settings = mergeHostSettings(defaults, host);
-    const port = isRecord(settings.memcached)
-      ? (settings.memcached.port ?? memcachedDefaults.port)
-      : memcachedDefaults.port;
+  for (const [name, host, port, path] of endpointsOf(defaults, hosts)) {
     const endpoint = `${host.address}:${String(port)}`;
     const first = seen.get(endpoint);
     if (first === undefined) {
@@ -203,8 +221,8 @@ function duplicateEndpoints(
     }
     found.push(
       source.diagnostic(
-        ['hosts', name],
-        `${displayPath(['hosts', name])}: same address and memcached port as ${first} (${endpoint}); ` +
+        path,
+        `${displayPath(path)}: same address and memcached port as ${first} (${endpoint}); ` +
           'each memcached may be listed once — fix the address or memcached.port',
         'key',
       ),
@@ -213,20 +231,87 @@ function duplicateEndpoints(
   return found;
 }
 
+// target.build_on names the controller or a host of the playbook; build_on and
+// prebuilt are two answers to one question, so one of them is a mistake.
+function buildSourceProblems(source: PlaybookSource, target: unknown, hosts: RawRecord): Diagnostic[] {
+  if (!isRecord(target)) return [];
+  const found: Diagnostic[] = [];
+  const buildOn = target.build_on;
+  if (typeof buildOn === 'string' && buildOn !== 'controller' && !(buildOn in hosts)) {
+    const suggestion = closestName(buildOn, [...Object.keys(hosts), 'controller']);
+    found.push(
+      source.diagnostic(
+        ['target', 'build_on'],
+        `target.build_on: "${buildOn}" is not a host of this playbook${
+          suggestion ? ` — did you mean "${suggestion}"?` : ''
+        }; give controller, the name of a host in hosts, or { address, ssh } for a build host outside the fleet`,
+      ),
+    );
+  }
+  if (buildOn !== undefined && target.prebuilt !== undefined) {
+    found.push(
+      source.diagnostic(
+        ['target', 'prebuilt'],
+        'target.prebuilt: give either build_on (compile elsewhere) or prebuilt (ship this tree), not both',
+        'key',
+      ),
+    );
+  }
+  // The distro's package is the build itself: nothing is compiled or shipped for it.
+  for (const key of ['build_on', 'prebuilt'] as const) {
+    if (target.package === undefined || target[key] === undefined) continue;
+    found.push(
+      source.diagnostic(
+        ['target', key],
+        `target.${key}: not with target.package, whose build is the distro's own binary, unpacked on each host — give one of them`,
+        'key',
+      ),
+    );
+  }
+  return found;
+}
+
+/**
+ * Each memcached the hosts list, with where it is written: a host's own port, or each
+ * port its `instances` list (a port repeated within one host is instance-checks.ts's).
+ */
+function endpointsOf(defaults: unknown, hosts: RawRecord): [string, RawRecord, unknown, Path][] {
+  return Object.entries(hosts).flatMap(([name, host]): [string, RawRecord, unknown, Path][] => {
+    if (!isRecord(host) || typeof host.address !== 'string') return [];
+    if (Array.isArray(host.instances)) {
+      const ports = new Set<unknown>();
+      return host.instances.flatMap((instance, i): [string, RawRecord, unknown, Path][] => {
+        if (!isRecord(instance) || typeof instance.port !== 'number' || ports.has(instance.port)) return [];
+        ports.add(instance.port);
+        return [[instanceTargetName(name, instance), host, instance.port, ['hosts', name, 'instances', i]]];
+      });
+    }
+    const settings = mergeHostSettings(defaults, host);
+    const port = isRecord(settings.memcached)
+      ? (settings.memcached.port ?? memcachedDefaults.port)
+      : memcachedDefaults.port;
+    return [[name, host, port, ['hosts', name]]];
+  });
+}
+
 const servicePath = ['memcached', 'service'] as const;
 
 function serviceProblems(source: PlaybookSource, defaults: unknown, hosts: RawRecord): Diagnostic[] {
   const found: Diagnostic[] = [];
   // A unit missing from the defaults is reported once, naming the hosts left without one.
   const withoutUnit = new Map<string, { path: Path; hosts: string[] }>();
-  for (const [name, host] of Object.entries(hosts)) {
-    if (!isRecord(host)) continue;
+  for (const { name, settings: entry, instancePath } of serviceEntries(hosts)) {
+    const host = entry;
     const settings = mergeHostSettings(defaults, host);
     const service = isRecord(settings.memcached) ? settings.memcached.service : undefined;
     if (!isRecord(service)) continue;
-    // The layer a key of the merged service came from: the host's own, else the defaults.
+    // The layer a key of the merged service came from: the instance's, the host's own, else the defaults.
     const origin = (key: string): Path =>
-      hasPath(host, [...servicePath, key]) ? ['hosts', name, ...servicePath] : ['defaults', ...servicePath];
+      instancePath && hasPath(instancePath.instance, ['service', key])
+        ? [...instancePath.path, 'service']
+        : hasPath(instancePath?.host ?? host, [...servicePath, key])
+          ? ['hosts', instancePath?.hostName ?? name, ...servicePath]
+          : ['defaults', ...servicePath];
 
     if (service.manager === 'systemd') {
       if (service.unit === undefined) {

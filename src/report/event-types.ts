@@ -46,7 +46,7 @@ export interface PlanAction {
   readonly bytes?: number;
   /** The memcached version built, unpacked (target.package), shipped, started or stopped. */
   readonly version?: string;
-  /** ship: the host that compiles the build. */
+  /** ship: where the build comes from: the host that compiles it, `build host <name>`, `the controller` or `prebuilt <file name>`. */
   readonly from?: string;
   /** compile, ship: how files reach the host — `sftp`, `exec-stream` (sshd refuses SFTP) or `local`. */
   readonly transfer?: 'sftp' | 'exec-stream' | 'local';

@@ -117,7 +117,8 @@ export function factsEvent(row: FleetFacts): FactsEvent | UnreachableEvent {
     current: facts.currentLink,
     previous: facts.previousLink,
     builds: facts.builds.map((b) => ({ dir: b.dir, version: b.reportedVersion })),
-    platform: facts.platform,
+    // The event's platform is the fingerprint's three parts; the build tools stay internal.
+    platform: { arch: facts.platform.arch, libc: facts.platform.libc, libevent: facts.platform.libevent },
     memcached: stats
       ? {
           port: row.host.memcached.port,

@@ -2,7 +2,7 @@
 // recorded before swap stopped it, against the new one after restore. These
 // shapes go out as JSON `gate` events, so their field names are a contract.
 
-export type GateName = 'protocol' | 'settings' | 'performance';
+export type GateName = 'protocol' | 'settings' | 'performance' | 'tls';
 
 /** passed; failed (the host fails, or in --check: would fail); skipped (nothing to compare). */
 export type GateStatus = 'passed' | 'failed' | 'skipped';
@@ -64,6 +64,16 @@ export interface PerformanceSide {
   readonly writes: 'none' | 'own-keys';
 }
 
+/** tls gate: one aspect of the TLS a client meets, on the old instance and the new. */
+export interface TlsCheck {
+  /** `served`, `chain` (sha256 of each certificate, leaf first), `min_version`, `verify_mode`. */
+  readonly aspect: 'served' | 'chain' | 'min_version' | 'verify_mode';
+  /** null: not reported by that instance. */
+  readonly before: string | null;
+  readonly after: string | null;
+  readonly same: boolean;
+}
+
 interface GateBase {
   readonly status: GateStatus;
   /** One line for people: what was compared and why it passed or failed. */
@@ -78,6 +88,11 @@ export type GateReport =
       readonly differences: readonly SettingDifference[];
       /** --check: what the prediction cannot see. */
       readonly unpredictable?: string;
+    })
+  | (GateBase & {
+      readonly gate: 'tls';
+      /** Every aspect compared (empty when skipped). */
+      readonly checks: readonly TlsCheck[];
     })
   | (GateBase & {
       readonly gate: 'performance';

@@ -1,5 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { hostBackupDir } from '../memcached/backup-dir.js';
 import { BACKUP_EXTENSION } from '../memcached/backup-layout.js';
 
 export class BackupSourceError extends Error {
@@ -15,7 +16,8 @@ export async function backupFileFor(from: string, host: string): Promise<string>
   const info = await stat(from).catch(() => null);
   if (!info) throw new BackupSourceError(`--from ${from} does not exist on the controller`);
   if (info.isFile()) return from;
-  const hostDir = join(from, host);
+  // Where backup-writer.ts puts them: an instance's `host:port` is written `host_port`.
+  const hostDir = hostBackupDir(from, host);
   const names = await readdir(hostDir).catch(() => [] as string[]);
   const newest = names
     .filter((name) => name.endsWith(BACKUP_EXTENSION) && !name.startsWith('.'))

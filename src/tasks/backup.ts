@@ -32,6 +32,7 @@ async function backupOfColdInstance(ctx: TaskContext, runningVersion: string | n
   const startedAt = stats ? Number(stats.get('time')) - Number(stats.get('uptime')) : Number.MAX_SAFE_INTEGER;
   return unrestoredBackup(ctx.playbook.backup.dir, ctx.host.name, runningVersion ?? '', startedAt, {
     anyVersion: { target: ctx.target.version },
+    trustBackup: ctx.job.trustBackup === true,
   });
 }
 

@@ -1,58 +1,31 @@
-import { randomBytes } from 'node:crypto';
-import { stat } from 'node:fs/promises';
-import { HostUnreachable, TaskFailed } from '../errors.js';
+import { errorMessage, HostUnreachable, TaskFailed } from '../errors.js';
 import { buildFor, compareVersions, type HostFacts, hasWorkingBuild } from '../facts/host-facts.js';
-import { fileSha256 } from '../file-sha256.js';
+import type { HostConfig } from '../playbook/types.js';
 import { sh } from '../transport/quote.js';
 import { describeTransfer, type TransferMethod, type Transport } from '../transport/transport.js';
 import { formatBytes, formatDuration } from '../units.js';
 import {
-  checkAndMoveIntoPlace,
-  cleanupStale,
-  fail,
-  runStep,
-  shipPrefix,
-  stagingPrefix,
-} from './build-install.js';
-import { withCompileCount } from './build-progress.js';
-import { type BuildRole, buildFingerprint, planBuildSharing, type ShippableBuild } from './build-sharing.js';
+  type BuildOrigin,
+  type BuildRole,
+  buildFingerprint,
+  missingTools,
+  missingToolsText,
+  planBuildSharing,
+  type ShippableBuild,
+} from './build-sharing.js';
+import { compile, missingPrerequisites, pack, receive } from './build-steps.js';
 import { describeUnpack, planPackageUnpack, unpackPackage } from './package-build.js';
+import { checkPrebuilt, prebuiltLabel } from './prebuilt-tree.js';
 import { checkSourceReadOnly, localTarballSize, SourceError, tarballName } from './source-tarball.js';
 import type { BuildDecision, Plan, PlanAction, TaskContext, TaskModule } from './task.js';
-import { decided, ok } from './task.js';
+import { decided, failureOf, ok, type TaskFailure } from './task.js';
 
-// Builds the target from source into a staging directory beside the prefix and
-// renames it into `<prefix>/<version>` only when `make install` succeeded, so a
-// failed or interrupted build never leaves a half-installed version behind.
-// Hosts of one platform share a build (build-sharing.ts): one compiles, the others
-// receive its installed tree, checked by sha256 and `-V`, through the same staging
-// directory and rename.
+// The build task decides where each host's build comes from (build-sharing.ts):
+// compiled here (and shipped to the hosts of the same platform), received from the
+// host that compiled it, or shipped from target.build_on's build host or
+// target.prebuilt's tree. The mechanics of each are build-steps.ts.
 
-// One round trip: are a C compiler, make and libevent's headers there?
-const prerequisitesScript = `
-missing=''
-command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || missing="$missing compiler"
-command -v make >/dev/null 2>&1 || missing="$missing make"
-command -v tar >/dev/null 2>&1 || missing="$missing tar"
-command -v xz >/dev/null 2>&1 || missing="$missing xz"
-if command -v cc >/dev/null 2>&1; then
-  printf '#include <event.h>\\n' | cc -E -x c - >/dev/null 2>&1 || missing="$missing libevent"
-fi
-printf '%s\\n' "$missing"
-`;
-
-const packageHints: Record<string, string> = {
-  compiler: 'build-essential (Debian/Ubuntu) or gcc (RHEL)',
-  make: 'make',
-  tar: 'tar',
-  xz: 'xz-utils (Debian/Ubuntu) or xz (RHEL)',
-  libevent: 'libevent-dev (Debian/Ubuntu) or libevent-devel (RHEL)',
-};
-
-async function missingPrerequisites(transport: Transport): Promise<string[]> {
-  const result = await transport.run(sh`sh -c ${prerequisitesScript}`);
-  return result.stdout.trim().split(/\s+/).filter(Boolean);
-}
+const fail: TaskFailure = failureOf('build');
 
 export const build: TaskModule<BuildDecision> = {
   name: 'build',
@@ -62,23 +35,24 @@ export const build: TaskModule<BuildDecision> = {
     const installDir = `${ctx.host.memcached.prefix}/${version}`;
     if (hasWorkingBuild(facts, version)) return ok(`${version} already built at ${installDir}`, facts);
     const { source } = ctx.target;
+    // target.package: no compiling, no sharing; the host's own archive (package-build.ts).
     const fromPackage = source.kind === 'package' ? await planPackageUnpack(ctx, source) : undefined;
+    const role: BuildRole = fromPackage
+      ? { kind: 'compile', receivers: [], platform: null }
+      : await roleOf(ctx, facts);
+    const prebuilt = role.kind === 'shipped' && role.from.kind === 'prebuilt' ? role.from : undefined;
     let download = '';
     try {
-      if (!fromPackage) download = await checkSourceReadOnly(ctx.target);
+      // A prebuilt tree needs no source; every other way compiles it somewhere.
+      if (prebuilt) await checkPrebuilt(prebuilt);
+      else if (!fromPackage) download = await checkSourceReadOnly(ctx.target);
     } catch (error) {
       if (error instanceof SourceError) fail(ctx, error.message);
       throw error;
     }
-    const role = roleOf(ctx);
-    if (!fromPackage && role.kind !== 'receive') {
-      const missing = await missingPrerequisites(ctx.transport);
-      if (missing.length > 0) {
-        fail(
-          ctx,
-          `cannot build on this host: missing ${missing.join(', ')} — install ${missing.map((m) => packageHints[m] ?? m).join('; ')}`,
-        );
-      }
+    if (!fromPackage && role.kind === 'compile' && facts.platform.missingBuildTools === undefined) {
+      const missing = missingTools(await missingPrerequisites(ctx.transport), ctx.target.configure);
+      if (missing.length > 0) fail(ctx, `cannot build on this host: ${missingToolsText(missing)}`);
     }
     const transfer = await transferOf(ctx);
     // SFTP is the rule and goes without saying; a host without it is named, so --check shows it.
@@ -138,6 +112,20 @@ export const build: TaskModule<BuildDecision> = {
         ],
       );
     }
+    if (role.kind === 'shipped') {
+      const from = role.from.kind === 'prebuilt' ? prebuiltLabel(role.from) : role.from.label;
+      const words =
+        role.from.kind === 'prebuilt'
+          ? `${version} from prebuilt tarball ${role.from.file} (sha256 ${role.from.sha256.slice(0, 12)}…, checked on the controller and here) into ${installDir}${replacing}; bin/memcached -V must print ${version} here`
+          : `${version} shipped from ${role.from.label} (compiled there; same platform: ${role.platform}) into ${installDir}${replacing}`;
+      return decided(`${download}${words}${pruning}${via}`, after, decision, [
+        ...(download && ctx.target.source.kind === 'url'
+          ? [{ kind: 'download' as const, text: `download ${ctx.target.source.url}` }]
+          : []),
+        { kind: 'ship', version, from, transfer, text: `${words}${via}` },
+        ...pruneAction,
+      ]);
+    }
     const receivers = role.kind === 'compile' ? role.receivers : [];
     const shipping =
       role.kind === 'compile' && receivers.length > 0
@@ -173,8 +161,10 @@ export const build: TaskModule<BuildDecision> = {
     let detail: string;
     if (fromPackage) {
       detail = await unpackPackage(ctx, fromPackage);
+    } else if (role.kind === 'shipped') {
+      detail = await receiveShipped(ctx, role.from, key);
     } else if (role.kind === 'receive' && key !== null) {
-      detail = await receiveOrCompile(ctx, key, role.builder);
+      detail = await receiveOrCompile(ctx, key, role.builder, role.canCompile !== false);
     } else {
       let took: string;
       try {
@@ -222,104 +212,86 @@ async function transferOf(ctx: TaskContext): Promise<TransferMethod> {
   }
 }
 
-function roleOf(ctx: TaskContext): BuildRole {
-  return planBuildSharing(ctx.peers).get(ctx.host.name) ?? { kind: 'compile', receivers: [], platform: null };
-}
-
-/** Configure, make, make install into staging, then rename into place. Returns how long it took, for people. */
-async function compile(ctx: TaskContext): Promise<string> {
-  const started = Date.now();
-  const { version, sha256, configure } = ctx.target;
-  const prefix = ctx.host.memcached.prefix;
-  const installDir = `${prefix}/${version}`;
-  const staging = `${prefix}/${stagingPrefix}${version}-${randomBytes(4).toString('hex')}`;
-  const tarball = tarballName(ctx.target);
-  const log = `${staging}/build.log`;
-
-  let localTarball: string;
-  try {
-    localTarball = await ctx.shared.localTarball();
-  } catch (error) {
-    if (error instanceof SourceError) fail(ctx, error.message);
-    throw error;
-  }
-
-  // Staging directories of builds that crashed or were interrupted earlier.
-  await ctx.transport.run(cleanupStale(prefix, version));
-  try {
-    await runStep(ctx, 'create staging directory', sh`mkdir -p ${staging}/src`);
-    ctx.progress(`upload ${tarball}`);
-    await ctx.transport.upload(localTarball, `${staging}/${tarball}`, (p) =>
-      ctx.progress(`upload ${tarball}`, { bytes: p.transferred, bytesTotal: p.total }),
-    );
-    await runStep(
-      ctx,
-      'verify sha256 on the host',
-      sh`cd ${staging} && printf '%s  %s\n' ${sha256} ${tarball} | sha256sum -c --status`,
-    );
-    await runStep(
-      ctx,
-      'unpack',
-      sh`tar -xf ${`${staging}/${tarball}`} -C ${`${staging}/src`} --strip-components=1`,
-    );
-    await runStep(
-      ctx,
-      'configure',
-      sh`cd ${`${staging}/src`} && ./configure ${['--prefix', installDir, ...configure]} >${log} 2>&1`,
-      log,
-    );
-    await withCompileCount(ctx, `${staging}/src`, log, () =>
-      runStep(
-        ctx,
-        'make',
-        sh`cd ${`${staging}/src`} && make -j"$(nproc 2>/dev/null || echo 2)" >>${log} 2>&1`,
-        log,
-      ),
-    );
-    await runStep(
-      ctx,
-      'make install',
-      sh`cd ${`${staging}/src`} && make install DESTDIR=${`${staging}/root`} >>${log} 2>&1`,
-      log,
-    );
-    await checkAndMoveIntoPlace(ctx, `${staging}/root${installDir}`);
-  } finally {
-    await ctx.transport.run(sh`rm -rf ${staging}`);
-  }
-  return formatDuration(Date.now() - started);
+/**
+ * This host's part in the batch's builds (build-sharing.ts), with target.build_on's
+ * platform read first (its connection opened, read-only). A host that nothing can
+ * build for fails here, in --check too, before anything changes anywhere.
+ */
+async function roleOf(ctx: TaskContext, facts: HostFacts): Promise<BuildRole> {
+  const self = { name: ctx.host.name, facts, target: ctx.target };
+  const peers = ctx.peers.some((peer) => peer.name === self.name) ? ctx.peers : [...ctx.peers, self];
+  const buildHost = await ctx.shared.buildHost?.platform();
+  const prebuilt = ctx.target.prebuilt;
+  const assignment = planBuildSharing(peers, {
+    ...(buildHost && { buildHost }),
+    ...(prebuilt && { prebuilt }),
+  }).get(self.name) ?? { kind: 'compile', receivers: [], platform: null };
+  if (assignment.kind === 'cannot') fail(ctx, assignment.reason);
+  return assignment;
 }
 
 /**
- * On the builder: tars the installed tree, checksums it there, copies it to the
- * controller (streamed to a file, so memory does not grow with it) and checksums
- * the copy: that checksum, the controller's, is what every receiver is held to.
+ * A tree compiled on target.build_on's build host (once per run, whichever host
+ * asks first) or target.prebuilt's, relayed by the controller and unpacked here.
+ * No fallback to compiling here: the playbook said where builds come from.
  */
-async function pack(ctx: TaskContext): Promise<ShippableBuild> {
+async function receiveShipped(
+  ctx: TaskContext,
+  from: BuildOrigin,
+  fingerprint: string | null,
+): Promise<string> {
   const { version } = ctx.target;
-  const prefix = ctx.host.memcached.prefix;
-  const remoteTar = `${prefix}/${shipPrefix}${version}-${randomBytes(4).toString('hex')}.tar`;
-  ctx.progress(`pack ${version} for the hosts of the same platform`);
+  const started = Date.now();
+  const label = from.kind === 'prebuilt' ? `prebuilt tarball ${from.file}` : from.label;
+  let packed: ShippableBuild;
   try {
-    const packed = await ctx.transport.run(
-      sh`tar -C ${`${prefix}/${version}`} -cf ${remoteTar} . && sha256sum ${remoteTar}`,
-    );
-    if (packed.code !== 0)
-      fail(ctx, `tar of ${prefix}/${version} failed (exit ${packed.code}): ${packed.stderr.trim()}`);
-    const sha256 = /^[0-9a-f]{64}/.exec(packed.stdout)?.[0];
-    if (!sha256) fail(ctx, `sha256sum printed no checksum for ${remoteTar}`);
-    const local = await ctx.shared.builds.scratchFile(`${ctx.host.name}-${version}.tar`);
-    ctx.progress(`copy the packed ${version} to the controller`);
-    await ctx.transport.download(remoteTar, local);
-    const arrived = await fileSha256(local);
-    if (arrived !== sha256) {
-      fail(ctx, `the packed tree's sha256 is ${arrived} on the controller, ${sha256} on ${ctx.host.name}`);
+    if (from.kind === 'prebuilt') {
+      if (!ctx.shared.prebuilt) throw new Error('the run has no prebuilt tree');
+      packed = await ctx.shared.prebuilt();
+    } else {
+      const service = ctx.shared.buildHost;
+      if (!service) throw new Error('the run has no build host');
+      ctx.progress(`wait for ${version} from ${from.label}`);
+      packed = await service.shippable(fingerprint ?? version, (transport, host) =>
+        compileOnBuildHost(ctx, transport, host),
+      );
     }
-    // The checksum receivers check against is the controller's, of the bytes it holds and
-    // relays: a receiver never takes a checksum a host reported. (The builder's own figure
-    // only catches a copy broken on the way.)
-    return { builder: ctx.host.name, path: local, sha256: arrived, bytes: (await stat(local)).size };
+  } catch (error) {
+    // The build host's failures (unreachable included) are this host's build failing, not this host lost.
+    const why = error instanceof TaskFailed ? error.detail : errorMessage(error);
+    fail(ctx, `${label}: ${why}`);
+  }
+  await receive(ctx, packed);
+  const took = formatDuration(Date.now() - started);
+  return from.kind === 'prebuilt'
+    ? `installed ${version} from prebuilt tarball ${from.file} in ${took} (sha256 ${packed.sha256.slice(0, 12)}… verified here, bin/memcached -V ${version})`
+    : `received ${version} compiled on ${from.label} in ${took} (tar sha256 ${packed.sha256.slice(0, 12)}… verified here)`;
+}
+
+/**
+ * On the build host: compile into a temporary folder there (as a host compiles into
+ * its prefix, staging and all), pack the tree to the controller, remove the folder.
+ */
+async function compileOnBuildHost(
+  ctx: TaskContext,
+  transport: Transport,
+  host: HostConfig,
+): Promise<ShippableBuild> {
+  const made = await transport.run(sh`mktemp -d "\${TMPDIR:-/tmp}/memplay-build.XXXXXX"`);
+  const work = made.stdout.trim();
+  if (made.code !== 0 || !work.startsWith('/')) {
+    throw new Error(`mktemp -d failed (exit ${made.code}): ${made.stderr.trim()}`);
+  }
+  const builder: TaskContext = {
+    ...ctx,
+    transport,
+    host: { ...host, memcached: { ...host.memcached, prefix: work } },
+  };
+  try {
+    await compile(builder);
+    return await pack(builder);
   } finally {
-    await ctx.transport.run(sh`rm -f ${remoteTar}`);
+    await transport.run(sh`rm -rf ${work}`);
   }
 }
 
@@ -327,7 +299,12 @@ async function pack(ctx: TaskContext): Promise<ShippableBuild> {
  * A receiver: waits for the builder's packed tree, ships it here and checks it; if
  * anything on the way fails, compiles here instead and says why.
  */
-async function receiveOrCompile(ctx: TaskContext, key: string, builder: string): Promise<string> {
+async function receiveOrCompile(
+  ctx: TaskContext,
+  key: string,
+  builder: string,
+  canCompileHere: boolean,
+): Promise<string> {
   const { version } = ctx.target;
   const started = Date.now();
   let why: string;
@@ -340,6 +317,16 @@ async function receiveOrCompile(ctx: TaskContext, key: string, builder: string):
     if (error instanceof HostUnreachable) throw error;
     why = error instanceof TaskFailed ? error.detail : (error as Error).message;
   }
+  if (!canCompileHere) {
+    const missing = missingTools(
+      ctx.peers.find((p) => p.name === ctx.host.name)?.facts.platform.missingBuildTools,
+      ctx.target.configure,
+    );
+    fail(
+      ctx,
+      `shipping from ${builder} failed (${why}); this host cannot compile for itself: ${missingToolsText(missing)}`,
+    );
+  }
   ctx.progress(`shipping from ${builder} failed: compile here`);
   try {
     const took = await compile(ctx);
@@ -349,33 +336,6 @@ async function receiveOrCompile(ctx: TaskContext, key: string, builder: string):
       fail(ctx, `shipping from ${builder} failed (${why}); compiling here failed too: ${error.detail}`);
     }
     throw error;
-  }
-}
-
-async function receive(ctx: TaskContext, packed: ShippableBuild): Promise<void> {
-  const { version } = ctx.target;
-  const prefix = ctx.host.memcached.prefix;
-  const staging = `${prefix}/${stagingPrefix}${version}-${randomBytes(4).toString('hex')}`;
-  const tar = `${staging}/tree.tar`;
-  await ctx.transport.run(cleanupStale(prefix, version));
-  try {
-    await runStep(ctx, 'create staging directory', sh`mkdir -p ${staging}/root`);
-    ctx.progress(`upload ${version} built on ${packed.builder}`);
-    await ctx.transport.upload(packed.path, tar, (p) =>
-      ctx.progress(`upload ${version} built on ${packed.builder}`, {
-        bytes: p.transferred,
-        bytesTotal: p.total,
-      }),
-    );
-    await runStep(
-      ctx,
-      'verify sha256 of the shipped tree',
-      sh`cd ${staging} && printf '%s  %s\n' ${packed.sha256} tree.tar | sha256sum -c --status`,
-    );
-    await runStep(ctx, 'unpack the shipped tree', sh`tar -xf ${tar} -C ${`${staging}/root`}`);
-    await checkAndMoveIntoPlace(ctx, `${staging}/root`);
-  } finally {
-    await ctx.transport.run(sh`rm -rf ${staging}`);
   }
 }
 

@@ -1,8 +1,10 @@
 import { buildOfLink } from '../facts/host-facts.js';
 import { waitForPort, wakeWhileStopping } from '../facts/wait.js';
 import { memorySettings } from '../memcached/memory-settings.js';
+import { MemcachedTlsError } from '../memcached/tls-stream.js';
 import { serviceControl } from '../service/service.js';
 import { sh } from '../transport/quote.js';
+import { tlsRefusedGate } from './gates/tls-gate.js';
 import { unknownBinaryReason } from './known-binary.js';
 import type { TaskContext } from './task.js';
 
@@ -105,7 +107,20 @@ export async function startInstance(
   if (start.code !== 0) {
     return { ok: false, reason: `start exited ${start.code}: ${(start.stderr || start.stdout).trim()}` };
   }
-  const up = await waitForPort(ctx.transport, ctx.host.memcached.port, (v) => v === version, startTimeoutMs);
+  let up: Awaited<ReturnType<typeof waitForPort>>;
+  try {
+    up = await waitForPort(ctx.transport, ctx.host.memcached.port, (v) => v === version, startTimeoutMs);
+  } catch (error) {
+    // memplay never falls back to plain TCP: a TLS instance's successor that does not
+    // serve TLS (started without -Z) fails the tls gate here, and the host rolls back.
+    // No TLS client could reach it, so it held nothing: it is stopped at once, and the
+    // rollback finds the port free for the old build.
+    if (!(error instanceof MemcachedTlsError)) throw error;
+    ctx.reportGate(tlsRefusedGate(error.message));
+    const stopped = await stopInstance(ctx);
+    const left = stopped.ok ? '' : `; stopping it failed too: ${stopped.reason}`;
+    return { ok: false, reason: `tls gate failed: ${error.message}${left}` };
+  }
   if (!up.accepted) {
     const seen = up.version ? `answers ${up.version}` : 'nothing answers';
     return { ok: false, reason: `port ${ctx.host.memcached.port}: ${seen} after ${startTimeoutMs / 1000}s` };

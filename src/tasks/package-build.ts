@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { TargetPackage } from '../playbook/types.js';
 import { sh } from '../transport/quote.js';
 import { formatDuration } from '../units.js';
-import { checkAndMoveIntoPlace, cleanupStale, fail, runStep, stagingPrefix } from './build-install.js';
+import { checkAndMoveIntoPlace, cleanupStale, fail, runStep, stagingPrefix } from './build-steps.js';
 import type { TaskContext } from './task.js';
 
 // target.package: the build is the distribution's own binary. Each host fetches the

@@ -1,6 +1,8 @@
-import { access, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readBackupHeader } from '../memcached/backup-reader.js';
+import { untrustedBackupReason } from '../memcached/backup-trust.js';
 import { BackupSourceError, backupFileFor } from './backup-source.js';
 
 // A backup is marked once it has been restored (`<file>.restored`), so a re-run
@@ -13,13 +15,18 @@ export function markerPath(backupFile: string): string {
 }
 
 export async function markRestored(backupFile: string, facts: Record<string, unknown>): Promise<void> {
-  await writeFile(
+  // Never through a link someone left at the marker's name (O_NOFOLLOW), and 0600 on the handle.
+  const handle = await open(
     markerPath(backupFile),
-    `${JSON.stringify({ restoredAt: new Date().toISOString(), ...facts })}\n`,
-    {
-      mode: 0o600,
-    },
+    constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+    0o600,
   );
+  try {
+    await handle.chmod(0o600);
+    await handle.writeFile(`${JSON.stringify({ restoredAt: new Date().toISOString(), ...facts })}\n`);
+  } finally {
+    await handle.close();
+  }
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -51,8 +58,11 @@ export async function unrestoredBackup(
   host: string,
   runningVersion: string,
   instanceStartedAt: number,
-  /** anyVersion: the running version may be any, but the backup's run was heading for `target`. */
-  options: { anyVersion?: { readonly target: string } } = {},
+  /**
+   * anyVersion: the running version may be any, but the backup's run was heading for `target`.
+   * trustBackup: a file memplay did not write may be the one (--trust-backup).
+   */
+  options: { anyVersion?: { readonly target: string }; trustBackup?: boolean } = {},
 ): Promise<LeftoverBackup | null> {
   let path: string;
   try {
@@ -62,6 +72,8 @@ export async function unrestoredBackup(
     throw error;
   }
   if (await exists(markerPath(path))) return null;
+  // Another user's file, or one others may write to, is not memplay's leftover to restore.
+  if (!options.trustBackup && (await untrustedBackupReason(path)) !== undefined) return null;
   const { header } = await readBackupHeader(path).catch(() => ({ header: null }));
   if (!header?.complete) return null;
   // Backups an upgrade or a rollback took before its swap: both restore into the build they swapped to.

@@ -3,6 +3,7 @@ import type { HostFacts } from '../facts/host-facts.js';
 import { queryMemcached } from '../facts/memcached-port.js';
 import { restoreBackup } from '../memcached/backup-pass.js';
 import { BackupFileError, verifyBackup } from '../memcached/backup-reader.js';
+import { untrustedBackupProblem } from '../memcached/backup-trust.js';
 import { NewSideGuard } from '../memcached/new-side-guard.js';
 import { readFenceRecord } from '../memcached/old-side-fence.js';
 import { formatBytes, formatCount, formatDuration } from '../units.js';
@@ -31,6 +32,8 @@ async function planStandalone(
     if (error instanceof BackupSourceError) fail(ctx, error.message);
     throw error;
   }
+  const untrusted = await untrustedBackupProblem(path, ctx.job.trustBackup === true);
+  if (untrusted) fail(ctx, `${untrusted}; nothing was written to the host`);
   const verification = await verifyBackup(path);
   if (!verification.ok) {
     fail(ctx, `refusing ${path}: ${verification.error.message} — nothing was written to the host`);
@@ -52,7 +55,9 @@ async function leftoverFromInterruptedRun(ctx: TaskContext, facts: HostFacts) {
   const stats = await queryMemcached(ctx.transport, ctx.host.memcached.port, (client) => client.stats());
   if (!stats) return null;
   const startedAt = Number(stats.get('time')) - Number(stats.get('uptime'));
-  return unrestoredBackup(ctx.playbook.backup.dir, ctx.host.name, facts.runningVersion, startedAt);
+  return unrestoredBackup(ctx.playbook.backup.dir, ctx.host.name, facts.runningVersion, startedAt, {
+    trustBackup: ctx.job.trustBackup === true,
+  });
 }
 
 /** `planned`: sized from the backup's plan (memcached's stats), not from a file yet. */

@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { TaskFailed } from '../errors.js';
 import { cacheBytes, gatherHandoverRoom, handoverRoomProblem } from '../facts/handover-room.js';
 import type { HostFacts } from '../facts/host-facts.js';
@@ -33,6 +34,24 @@ async function freeSidePort(ctx: TaskContext): Promise<number | null> {
 }
 
 /**
+ * What the host's other instances in this batch need beside this one's copy while they
+ * hand over at the same time (strategy.instances_together): their caches in memory, and
+ * on this memory file's folder those whose memory file is there too.
+ */
+function siblingCopies(ctx: TaskContext, file: string): { memoryBytes: number; folderBytes: number } {
+  let memoryBytes = 0;
+  let folderBytes = 0;
+  for (const sibling of ctx.batchSiblings ?? []) {
+    const settings = memorySettings(sibling.memcached.args);
+    const bytes = cacheBytes(settings['-m']);
+    memoryBytes += bytes;
+    if (settings['-e'] !== undefined && posix.dirname(settings['-e']) === posix.dirname(file))
+      folderBytes += bytes;
+  }
+  return { memoryBytes, folderBytes };
+}
+
+/**
  * `swap.mode: handover`, decided read-only. Where it cannot work the plan fails
  * before anything changes: the playbook asked for it, and a quiet fall back to
  * the cold path would quietly give up its guarantee.
@@ -57,7 +76,12 @@ async function chooseHandover(ctx: TaskContext, facts: HostFacts): Promise<SwapC
   }
   const file = memorySettings(ctx.host.memcached.args)['-e'] as string;
   const bytes = cacheBytes(memorySettings(ctx.host.memcached.args)['-m']);
-  const room = handoverRoomProblem(await gatherHandoverRoom(ctx.transport, file), file, bytes);
+  const room = handoverRoomProblem(
+    await gatherHandoverRoom(ctx.transport, file),
+    file,
+    bytes,
+    siblingCopies(ctx, file),
+  );
   if (room) fail(`no room for a second copy of the cache: ${room}`);
   const sidePort = await freeSidePort(ctx);
   if (sidePort === null) {

@@ -203,6 +203,19 @@ async function planReturnToPackage(
   );
 }
 
+/**
+ * The build this instance runs before the swap: what `current` names — except on a
+ * host running several instances, which share `current`: a sibling swapped first has
+ * already pointed it at the target while this one still runs the build it was started
+ * from (named after its version), which is where a failure must take it back to.
+ */
+export async function buildBeforeSwap(ctx: TaskContext, version: string): Promise<string | null> {
+  const linked = await readBuildLink(ctx, 'current');
+  if (ctx.host.instanceOf === undefined || linked !== version) return linked;
+  const running = await queryMemcached(ctx.transport, ctx.host.memcached.port, (client) => client.version());
+  return running !== null && running !== version ? running : linked;
+}
+
 export const swap: TaskModule<SwapDecision> = {
   name: 'swap',
 
@@ -240,7 +253,7 @@ export const swap: TaskModule<SwapDecision> = {
   async apply(ctx, plan): Promise<Outcome> {
     const { version } = ctx.target;
     const { port } = ctx.host.memcached;
-    const previousBuild = await readBuildLink(ctx, 'current');
+    const previousBuild = await buildBeforeSwap(ctx, version);
     // Before the delta pass: the gates' own keys are written and deleted before it looks.
     if (ctx.job.kind === 'upgrade') ctx.run.swap.oldInstance = await recordOldInstance(ctx);
 

@@ -9,7 +9,8 @@ import type { HostConfig, Playbook, Target } from '../playbook/types.js';
 import type { GateReport, PlanAction, TaskFigures, TaskName } from '../report/event-types.js';
 import type { SwapPath } from '../report/events.js';
 import type { TransferMethod, Transport } from '../transport/transport.js';
-import type { BuildExchange, BuildPeer, BuildRole } from './build-sharing.js';
+import type { BuildHostService } from './build-host.js';
+import type { BuildExchange, BuildPeer, BuildRole, ShippableBuild } from './build-sharing.js';
 import type { OldInstance } from './gates/instance-record.js';
 import type { PackageUnpack } from './package-build.js';
 
@@ -83,7 +84,10 @@ export type BackupDecision =
   | { readonly kind: 'reuse'; readonly file: FinishedBackup };
 
 export interface BuildDecision {
-  /** Compile here (and ship to receivers), receive from a builder of the same platform. */
+  /**
+   * Compile here (and ship to receivers), receive from a builder of the same platform,
+   * or unpack a tree shipped from target.build_on's build host or target.prebuilt.
+   */
   readonly role: BuildRole;
   /** Builds past keep_builds, removed after the new one is in place. */
   readonly prune: readonly string[];
@@ -275,14 +279,21 @@ export interface FinishedBackup {
 }
 
 /** What the run is for: the same task modules serve the upgrade and the standalone commands. */
-export type Job =
+export type Job = (
   | { readonly kind: 'upgrade' }
   /** `memplay rollback`: each host back to the build `<prefix>/previous` names (what ran before the last swap). */
   | { readonly kind: 'rollback' }
   /** `memplay backup`: back up whatever version runs, and seal the file at once. */
   | { readonly kind: 'backup' }
   /** `memplay restore --from`: a backup file, or a backup folder holding `<host>/*.mpbak`. */
-  | { readonly kind: 'restore'; readonly from: string };
+  | { readonly kind: 'restore'; readonly from: string }
+) & {
+  /**
+   * `--trust-backup`: restore a backup file memplay did not write (another user's, one
+   * others may write to, a link), which is otherwise refused (src/memcached/backup-trust.ts).
+   */
+  readonly trustBackup?: boolean;
+};
 
 export interface TaskContext {
   readonly job: Job;
@@ -295,6 +306,11 @@ export interface TaskContext {
   readonly run: HostRun;
   /** The hosts working through this phase batch with this one, as they were when it started (in order). */
   readonly peers: readonly BuildPeer[];
+  /**
+   * strategy.instances_together: the other instances of this host in the same rolling
+   * batch, changing the host at the same time (a handover's room is checked for all).
+   */
+  readonly batchSiblings?: readonly HostConfig[];
   /**
    * Live progress for the renderer: what the task is doing now (`phase`), and how
    * far it is when that can be counted (items, bytes, compiled files).
@@ -323,6 +339,10 @@ export interface SharedWork {
   localTarball(): Promise<string>;
   /** Builds compiled on one host and shipped to the others of the same platform. */
   readonly builds: BuildExchange;
+  /** target.build_on: the machine that compiles for the hosts of its platform. */
+  readonly buildHost?: BuildHostService;
+  /** target.prebuilt: the tree, its sha256 checked on the controller once per run. */
+  readonly prebuilt?: () => Promise<ShippableBuild>;
 }
 
 /** What a preflight check may look at: the controller's side only, no connection. */

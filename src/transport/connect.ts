@@ -18,6 +18,12 @@ export interface ConnectOptions extends TransportHooks {
 
 export interface TransportTarget {
   readonly name: string;
+  /**
+   * Set on each of several memcached instances of one host: that host's name. Targets
+   * with the same value share one connection (opened under that name), closed when the
+   * last of them closes.
+   */
+  readonly instanceOf?: string;
   readonly address: string;
   readonly connection: 'ssh' | 'local';
   readonly ssh: {
@@ -46,10 +52,53 @@ export interface Connector {
 
 export function createConnector(options: ConnectOptions = {}): Connector {
   const jumps = new JumpConnections();
+  const shared = new SharedConnections((host) => openTransport(host, options, jumps));
   return {
-    open: (host) => openTransport(host, options, jumps),
+    open: (host) =>
+      host.instanceOf === undefined
+        ? openTransport(host, options, jumps)
+        : shared.open(host, host.instanceOf),
     close: () => jumps.close(),
   };
+}
+
+/**
+ * One connection per host for the instances it runs: the first instance opens it, the
+ * others use it, and it closes when the last of them closes it. A failed open is not
+ * kept, so a later instance tries again.
+ */
+export class SharedConnections {
+  private readonly open_ = new Map<string, { transport: Promise<RawTransport>; users: number }>();
+
+  constructor(private readonly openOne: (host: TransportTarget) => Promise<RawTransport>) {}
+
+  async open(host: TransportTarget, hostName: string): Promise<RawTransport> {
+    let entry = this.open_.get(hostName);
+    if (!entry) {
+      const transport = this.openOne({ ...host, name: hostName });
+      const created = { transport, users: 0 };
+      entry = created;
+      this.open_.set(hostName, created);
+      transport.catch(() => {
+        if (this.open_.get(hostName) === created) this.open_.delete(hostName);
+      });
+    }
+    const opened = entry;
+    const transport = await opened.transport;
+    opened.users += 1;
+    let closed = false;
+    return {
+      ...bindAll(transport),
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        opened.users -= 1;
+        if (opened.users > 0) return;
+        if (this.open_.get(hostName) === opened) this.open_.delete(hostName);
+        await transport.close();
+      },
+    };
+  }
 }
 
 /**

@@ -1,7 +1,20 @@
-import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import {
+  chmod,
+  chown,
+  copyFile,
+  mkdir,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Lab, resetLab, snapshotHost, writeFleetPlaybook } from '../lab/index.js';
+import { compareDigests, digestItems, generateItems, loopbackConnection } from '../lab/items/generator.js';
 import { runMemplay, taskEvents } from './memplay-cli.js';
 
 const lab = inject('lab') as Lab;
@@ -70,5 +83,118 @@ describe('a backup folder others can write to is refused before any host is touc
     // The private backup.dir holds the journal of the refused run, and no backup.
     expect((await readdir(dir)).sort()).toEqual(['host1', 'journal.jsonl']);
     expect(await readdir(host1Dir)).toEqual([]);
+  });
+});
+
+// Issue 17, item 1, reproduced as root: memplay followed a journal.jsonl link in a folder
+// another user owns (appending to and chmod-ing its target), chmod-ed a linked host folder's
+// target 0700 and wrote the backup into it, and restored whatever that folder's owner put there.
+describe('a backup folder another user owns, or a link under it, is refused (exit 4) before any host is touched', () => {
+  const otherUser = 'mpuser';
+  const otherUid = Number(execFileSync('id', ['-u', otherUser]).toString().trim());
+  const refusedBy = (path: string) =>
+    `${path} belongs to uid ${otherUid} (${otherUser}), not to uid 0 (root) who runs memplay`;
+
+  beforeAll(async () => {
+    await rm(scratch, { recursive: true, force: true });
+    await resetLab(lab, { keepBuilds: ['1.6.38'] });
+  });
+  afterAll(async () => {
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('backup.dir owned by another user: backup and backup --check exit 4 at backup.dir; nothing is written there, no host changes', async () => {
+    const dir = await folder(join(scratch, 'theirs'), 0o700);
+    await chown(dir, otherUid, otherUid);
+    const playbook = await writeFleetPlaybook(lab, { backupDir: dir });
+    const before = await snapshots();
+    for (const args of [
+      ['backup', playbook, '--check'],
+      ['backup', playbook],
+    ]) {
+      const run = await runMemplay(args);
+      expect(run.code, run.stdout + run.stderr).toBe(4);
+      expect(run.stderr).toContain(`backup.dir: ${refusedBy(dir)}`);
+      expect(run.stderr).toContain(`chown -R 0 ${dir}`);
+    }
+    expect(await snapshots()).toEqual(before);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("a journal.jsonl link in another user's folder: exit 4, and the link's target is neither appended to nor chmod-ed", async () => {
+    const dir = await folder(join(scratch, 'theirs-journal'), 0o700);
+    const target = join(scratch, 'precious.txt');
+    await writeFile(target, 'precious\n', { mode: 0o644 });
+    await symlink(target, join(dir, 'journal.jsonl'));
+    await chown(dir, otherUid, otherUid);
+    const playbook = await writeFleetPlaybook(lab, { backupDir: dir });
+    const run = await runMemplay(['backup', playbook]);
+    expect(run.code, run.stdout + run.stderr).toBe(4);
+    expect(run.stderr).toContain(refusedBy(dir));
+    expect(await readFile(target, 'utf8')).toBe('precious\n');
+    expect((await stat(target)).mode & 0o777).toBe(0o644);
+
+    // The same link in a folder of root's own: refused for being a link.
+    const own = await folder(join(scratch, 'own-journal'), 0o700);
+    await symlink(target, join(own, 'journal.jsonl'));
+    const linked = await runMemplay(['backup', await writeFleetPlaybook(lab, { backupDir: own })]);
+    expect(linked.code, linked.stdout + linked.stderr).toBe(4);
+    expect(linked.stderr).toContain(`${join(own, 'journal.jsonl')} is a symbolic link to ${target}`);
+    expect(await readFile(target, 'utf8')).toBe('precious\n');
+  });
+
+  it('a host folder linked to an unrelated folder: exit 4; the unrelated folder keeps its mode and gets no backup', async () => {
+    const dir = await folder(join(scratch, 'linked-host'), 0o700);
+    const unrelated = await folder(join(scratch, 'unrelated'), 0o755);
+    await symlink(unrelated, join(dir, 'host1'));
+    const run = await runMemplay(['backup', await writeFleetPlaybook(lab, { backupDir: dir })]);
+    expect(run.code, run.stdout + run.stderr).toBe(4);
+    expect(run.stderr).toContain(`${join(dir, 'host1')} is a symbolic link to ${unrelated}`);
+    expect((await stat(unrelated)).mode & 0o777).toBe(0o755);
+    expect(await readdir(unrelated)).toEqual([]);
+  });
+
+  it('restore --from a backup file another user owns: refused (exit 5), host untouched; with --trust-backup every item comes back, exact', async () => {
+    const port = lab.hosts[0]!.memcachedPort;
+    const direct = loopbackConnection;
+    await generateItems(direct(port), { seed: 17, count: 2_000, totalBytes: 2 * 1024 * 1024 });
+    const original = await digestItems(direct(port));
+    const dir = await folder(join(scratch, 'mine'), 0o700);
+    const playbook = await writeFleetPlaybook(lab, { backupDir: dir, hosts: [1] });
+    const backup = await runMemplay(['backup', playbook]);
+    expect(backup.code, backup.stdout + backup.stderr).toBe(0);
+    const [name] = (await readdir(join(dir, 'host1'))).filter((f) => f.endsWith('.mpbak'));
+    const theirs = join(scratch, 'their-copy.mpbak');
+    await copyFile(join(dir, 'host1', name!), theirs);
+    await chown(theirs, otherUid, otherUid);
+
+    const socket = await direct(port)();
+    await new Promise<void>((resolve) => {
+      socket.on('data', (d: Buffer) => d.toString().includes('OK') && resolve());
+      socket.write('flush_all\r\n');
+    });
+    socket.destroy();
+    expect((await digestItems(direct(port))).size).toBe(0);
+
+    const refused = await runMemplay(['restore', playbook, '--from', theirs]);
+    expect(refused.code, refused.stdout + refused.stderr).toBe(5);
+    expect(refused.stderr).toContain(
+      `refusing to restore ${theirs}: it belongs to uid ${otherUid} (${otherUser}), not to uid 0 (root) who runs memplay, ` +
+        'so memplay did not write it (or it was changed since) — if you know where it came from, pass --trust-backup',
+    );
+    expect((await digestItems(direct(port))).size).toBe(0);
+
+    const trusted = await runMemplay([
+      'restore',
+      playbook,
+      '--from',
+      theirs,
+      '--trust-backup',
+      '--output',
+      'json',
+    ]);
+    expect(trusted.code, trusted.stdout + trusted.stderr).toBe(0);
+    expect(taskEvents(trusted).find((t) => t.task === 'restore')?.detail).toMatch(/^restored 2,000 items/);
+    expect(compareDigests(original, await digestItems(direct(port)))).toEqual([]);
   });
 });

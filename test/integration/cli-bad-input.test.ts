@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -230,6 +231,38 @@ const badCommandLines: readonly BadCommandLine[] = [
     ],
   },
   {
+    name: 'the playbook is /dev/zero (it used to grow memplay by gigabytes)',
+    args: () => ['apply', '/dev/zero'],
+    code: 4,
+    says: () => [
+      '/dev/zero:1:1: cannot read the playbook: this is a device, not a regular file; give the path of a .yml file (or - to read standard input)',
+      playbookNextStep,
+    ],
+  },
+  {
+    name: 'the playbook is a FIFO (it used to wait for a writer forever)',
+    args: (_fleet, { dir }) => {
+      execFileSync('mkfifo', [join(dir, 'fifo.yml')]);
+      return ['validate', join(dir, 'fifo.yml')];
+    },
+    code: 4,
+    says: (_fleet, { dir }) => [
+      `${join(dir, 'fifo.yml')}:1:1: cannot read the playbook: this is a FIFO (named pipe), not a regular file; give the path of a .yml file (or - to read standard input)`,
+    ],
+  },
+  {
+    name: 'the playbook is larger than 4 MiB (50 MB of YAML used to abort V8 with exit 134)',
+    args: async (_fleet, { dir }) => {
+      const file = join(dir, 'huge.yml');
+      await writeFile(file, `hosts:\n${'  x: 1\n'.repeat(2_500_000)}`);
+      return ['apply', file];
+    },
+    code: 4,
+    says: (_fleet, { dir }) => [
+      `${join(dir, 'huge.yml')}:1:1: cannot read the playbook: it is 16.7 MiB, more than the 4.0 MiB memplay reads; a playbook of 10,000 hosts written out in full takes under 2 MiB — check that this is the file you meant`,
+    ],
+  },
+  {
     name: 'validate on a playbook that does not exist',
     args: (_fleet, { dir }) => ['validate', join(dir, 'nope.yml')],
     code: 4,
@@ -304,7 +337,23 @@ const badCommandLines: readonly BadCommandLine[] = [
     code: 5,
     says: () => [`memplay: --limit "cache9" matches no host or group; ${hostsAndGroups}`],
   },
-  ...['0', 'abc', '1.5', '-1', '10001'].map(
+  {
+    name: '--limit with an empty set of characters (it used to match every host)',
+    args: (fleet) => ['apply', fleet, '--limit', 'cache[!]'],
+    code: 5,
+    says: () => [
+      'memplay: --limit "cache[!]" has an empty set of characters "[!]"; write the characters to exclude inside, like [!0-9]',
+    ],
+  },
+  {
+    name: '--limit of 100,000 stars (it used to exit 250 with the pattern in a 200 KB message)',
+    args: (fleet) => ['apply', fleet, '--limit', '*'.repeat(100_000)],
+    code: 5,
+    says: () => [
+      `memplay: --limit "${'*'.repeat(80)}… (100000 characters)" is 100000 characters long; a host name or pattern has at most 256`,
+    ],
+  },
+  ...['0', 'abc', '1.5', '-1', '10001', '0x10', '1e3', ' 7'].map(
     (forks): BadCommandLine => ({
       name: `--forks ${forks}`,
       args: (fleet) => ['apply', fleet, '--forks', forks],

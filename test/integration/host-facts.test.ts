@@ -97,4 +97,40 @@ describe('the fact probe, run by a real /bin/sh', () => {
       pid: null,
     });
   });
+
+  it('says which build tools the user lacks on its PATH: a PATH with tar and xz but no cc, gcc or make', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'memplay-probe-'));
+    const bin = join(root, 'bin');
+    await mkdir(bin);
+    for (const tool of [
+      'sh',
+      'tar',
+      'xz',
+      'uname',
+      'cat',
+      'readlink',
+      'basename',
+      'head',
+      'tr',
+      'sed',
+      'getconf',
+    ]) {
+      const found = await run('/bin/sh', ['-c', `command -v ${tool}`]).catch(() => undefined);
+      if (found) await symlink(found.stdout.trim(), join(bin, tool));
+    }
+    const { stdout } = await run(
+      '/bin/sh',
+      ['-c', probeCommand(hostWithPrefix(join(root, 'none'), '')).text],
+      {
+        env: { PATH: bin },
+      },
+    );
+    expect(parseProbeOutput(stdout).platform.missingBuildTools).toEqual(['compiler', 'make']);
+    // Later probes of a run do not ask again: the platform (tools included) is carried over.
+    const again = await run('/bin/sh', [
+      '-c',
+      probeCommand(hostWithPrefix(join(root, 'none'), ''), { platform: false }).text,
+    ]);
+    expect(parseProbeOutput(again.stdout).platform.missingBuildTools).toBeUndefined();
+  });
 });

@@ -7,6 +7,10 @@ import { join } from 'node:path';
 const tools = [
   { path: '/usr/bin/memcached', hint: 'apt-get install memcached (scripts/install-deps.sh does)' },
   { path: '/usr/bin/ssh-keygen', hint: 'apt-get install openssh-client' },
+  {
+    path: '/usr/bin/openssl',
+    hint: 'apt-get install openssl (the TLS tests make their certificates with it)',
+  },
   { path: '/bin/sh', hint: 'a POSIX shell' },
   { path: '/bin/bash', hint: 'apt-get install bash' },
   {

@@ -7,15 +7,22 @@ import { LabError, run } from './exec.js';
 import { cacheDir } from './layout.js';
 import { verifiedTarball } from './sources.js';
 
-const configureArgs: readonly string[] = [];
+const plainConfigureArgs: readonly string[] = [];
+/** TLS builds (`-Z`) need OpenSSL's headers: libssl-dev, which scripts/install-deps.sh installs. */
+const tlsConfigureArgs: readonly string[] = ['--enable-tls'];
 
 /**
  * The installed tree of memcached `version`, built from the pinned tarball once and
  * cached under /var/cache/memplay/builds/<version>-<key>. The key covers everything the
  * result depends on (tarball hash, configure args, architecture), so a cache hit is
- * the same build; the tree is renamed into place only once `make install` succeeded.
+ * the same build (a TLS build has its own key); the tree is renamed into place only
+ * once `make install` succeeded.
  */
-export async function cachedBuild(version: string): Promise<string> {
+export async function cachedBuild(
+  version: string,
+  options: { readonly tls?: boolean } = {},
+): Promise<string> {
+  const configureArgs = options.tls ? tlsConfigureArgs : plainConfigureArgs;
   const tarball = await verifiedTarball(version);
   const key = createHash('sha256')
     .update(JSON.stringify({ sha256: tarball.sha256, configureArgs, arch: arch() }))

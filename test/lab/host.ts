@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { reportsVersion } from './build.js';
 import { LabError, run, waitFor } from './exec.js';
 import { copyBuildInto } from './install-build.js';
+import { stopExtraInstances } from './instances.js';
 import type { LabHost } from './layout.js';
 import { baselineVersion } from './layout.js';
 import { memcachedVersion } from './memcached-port.js';
@@ -181,6 +182,8 @@ export async function resetMemcached(
   build: string,
   keepBuilds: readonly string[] = [],
 ): Promise<void> {
+  // A multi-instance test's second memcached goes too: a host at baseline runs one.
+  await stopExtraInstances(host);
   await stopMemcached(host);
   if (existsSync(host.prefix)) {
     for (const entry of await readdir(host.prefix)) {

@@ -16,6 +16,7 @@ import {
   resetMemcached,
   stopMemcached,
 } from './host.js';
+import { stopExtraInstances } from './instances.js';
 import type { Lab, LabHost } from './layout.js';
 import { baselineVersion, describeLab, labDir, labHost, targetVersion } from './layout.js';
 import { isUp, memcachedVersion } from './memcached-port.js';
@@ -103,6 +104,7 @@ export async function labDown(lab?: Lab): Promise<void> {
   await Promise.all(
     [...indexes].map(async (index) => {
       const host = labHost(described.dir, index);
+      await stopExtraInstances(host);
       await stopMemcached(host);
       await stopSshd(host);
     }),

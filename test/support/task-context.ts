@@ -10,6 +10,7 @@ import type {
   HostRun,
   Job,
   ProgressCounts,
+  SharedWork,
   SwapChoice,
   TaskContext,
 } from '../../src/tasks/task.js';
@@ -130,6 +131,8 @@ export interface TaskContextOptions {
   readonly run?: RunState;
   readonly peers?: readonly BuildPeer[];
   readonly transport?: RecordingTransport;
+  /** Per-run work the task shares (a build host, a prebuilt tree); default: the target's tarball and an exchange. */
+  readonly shared?: Partial<SharedWork>;
 }
 
 export interface TaskFixture {
@@ -180,7 +183,7 @@ export function taskContext(options: TaskContextOptions = {}): TaskFixture {
     transport,
     target,
     playbook,
-    shared: { localTarball: localTarballOnce(target), builds: new BuildExchange() },
+    shared: { localTarball: localTarballOnce(target), builds: new BuildExchange(), ...options.shared },
     run,
     peers: options.peers ?? [],
     progress(phase, counts) {

@@ -15,6 +15,14 @@ describe('errorReport', () => {
     expect(report).not.toMatch(/^\s+at /m);
   });
 
+  it('an internal error of a command without -v (validate): the trace at once, never "run again with -v"', () => {
+    const report = errorReport(bug, false, false);
+    expect(report).toMatch(/^memplay: internal error: TypeError: Cannot read properties/);
+    expect(report).toMatch(/^\s+at /m);
+    expect(report).toMatch(/report it with the command line and the trace above\n$/);
+    expect(report).not.toContain('-v');
+  });
+
   it('an internal error with -v: the stack trace', () => {
     const report = errorReport(bug, true);
     expect(report).toMatch(/^memplay: internal error: TypeError: Cannot read properties/);

@@ -129,7 +129,7 @@ describe('the backup folder', () => {
     });
     await expect(attempt).rejects.toBeInstanceOf(BackupWriteError);
     await expect(attempt).rejects.toThrow(
-      `cannot write the backup to ${root}/file/host1: part of the path is a file, not a folder (ENOTDIR); make ${root}/file/host1 writable for memplay, or set backup.dir to a folder it can write`,
+      `cannot write the backup to ${root}/file/host1: ${root}/file is a file, not a folder (EEXIST); make ${root}/file/host1 writable for memplay, or set backup.dir to a folder it can write`,
     );
   });
 });

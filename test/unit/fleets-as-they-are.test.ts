@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pipelineFromSteps } from '../../src/engine/pipeline.js';
 import { authRequest, credentialsProblem } from '../../src/memcached/ascii-auth.js';
@@ -58,5 +59,30 @@ describe('memcached ASCII authentication', () => {
     expect(credentialsProblem({ user: 'app', password: '' })).toBe('is empty');
     expect(credentialsProblem({ user: 'a p', password: 'x' })).toMatch(/space/);
     expect(credentialsProblem({ user: 'app', password: 'x\ny' })).toMatch(/space or a control/);
+  });
+});
+
+describe('hosts without a compiler', () => {
+  it('build-host.yml: a build host outside the fleet, with the defaults’ key and its own user; it is not a host of the run', async () => {
+    const playbook = await loadPlaybook('examples/build-host.yml');
+    expect(playbook.target.buildOn).toMatchObject({
+      where: 'host',
+      inFleet: false,
+      host: {
+        name: 'ci-builder.example.com',
+        connection: 'ssh',
+        ssh: { user: 'builder', port: 22, identityFile: expect.stringMatching(/\/\.ssh\/id_cache$/) },
+      },
+    });
+    expect(playbook.hosts.map((h) => h.name)).toEqual(['cache-h1', 'cache-h2', 'cache-h3']);
+  });
+
+  it('prebuilt.yml: the tree is found beside the playbook and pinned by its sha256', async () => {
+    const playbook = await loadPlaybook('examples/prebuilt.yml');
+    expect(playbook.target.prebuilt).toEqual({
+      file: resolve('examples/artifacts/memcached-1.6.38-linux-x86_64.tar.gz'),
+      sha256: '5f4c3b2a1908f7e6d5c4b3a29180f7e6d5c4b3a29180f7e6d5c4b3a29180f7e6',
+    });
+    expect(playbook.target.buildOn).toBeUndefined();
   });
 });

@@ -7,6 +7,15 @@ describe('the fact probe output', () => {
     const facts = parseProbeOutput('arch\tx86_64\nlibc\tglibc 2.36\nlibevent\t\n');
     expect(facts.platform).toEqual({ arch: 'x86_64', libc: 'glibc 2.36', libevent: null });
   });
+
+  it('reads the build tools a host lacks; an empty line means it can compile, no line that it was not asked', () => {
+    expect(parseProbeOutput('missing-build-tools\t compiler make\n').platform.missingBuildTools).toEqual([
+      'compiler',
+      'make',
+    ]);
+    expect(parseProbeOutput('missing-build-tools\t\n').platform.missingBuildTools).toEqual([]);
+    expect(parseProbeOutput('arch\tx86_64\n').platform.missingBuildTools).toBeUndefined();
+  });
 });
 
 describe('compareVersions', () => {

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PlaybookError } from '../../src/errors.js';
-import { loadPlaybook, validatePlaybookFile } from '../../src/playbook/index.js';
+import { loadPlaybook, playbookSchema, validatePlaybookFile } from '../../src/playbook/index.js';
+import { describesPattern } from '../../src/playbook/schema-messages.js';
 import {
   expectedDiagnostics,
   badPlaybookNames as fixtures,
@@ -34,5 +35,22 @@ describe('bad playbooks', () => {
       'hosts.host1.ssh',
     ]);
     expect(new Set(diagnostics.map((d) => d.line)).size).toBe(3);
+  });
+});
+
+describe('schema patterns', () => {
+  it('every pattern in the playbook schema is explained in words, never shown as a regular expression', () => {
+    const unexplained: string[] = [];
+    const walk = (node: unknown, pointer: string, inOneOf: boolean) => {
+      if (typeof node !== 'object' || node === null) return;
+      const schema = node as Record<string, unknown>;
+      // A oneOf's branches are worded by the oneOf's own message.
+      if (typeof schema.pattern === 'string' && !inOneOf && !describesPattern(schema))
+        unexplained.push(pointer);
+      for (const [key, child] of Object.entries(schema))
+        walk(child, `${pointer}/${key}`, inOneOf || key === 'oneOf');
+    };
+    walk(playbookSchema, '', false);
+    expect(unexplained).toEqual([]);
   });
 });

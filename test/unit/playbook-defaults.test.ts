@@ -63,6 +63,7 @@ const behaviour: Record<string, () => unknown> = {
   '/properties/strategy/properties/max_fail_percentage': () => playbook.strategy.maxFailPercentage,
   '/properties/strategy/properties/pause_between_batches': () => playbook.strategy.pauseBetweenBatches,
   '/properties/strategy/properties/confirm_between_batches': () => playbook.strategy.confirmBetweenBatches,
+  '/properties/strategy/properties/instances_together': () => playbook.strategy.instancesTogether === true,
   '/properties/backup/properties/dir': () => playbook.backup.dir,
   '/properties/backup/properties/keep': () => playbook.backup.keep,
   '/properties/swap/properties/mode': () => playbook.swap.mode,

@@ -69,4 +69,66 @@ describe('--limit', () => {
     );
     expect(usageError(' , ')).toMatch(/^--limit " , " names no host or group; known hosts: web1/);
   });
+
+  it('[!] and [] are malformed (usage errors), not "every character"; a set with a leading ] keeps it', () => {
+    expect(usageError('web[!]')).toBe(
+      '--limit "web[!]" has an empty set of characters "[!]"; write the characters to exclude inside, like [!0-9]',
+    );
+    expect(usageError('web[]')).toBe(
+      '--limit "web[]" has an empty set of characters "[]"; write the characters to match inside, like [ab]',
+    );
+    expect(usageError('web[12')).toBe(
+      '--limit "web[12" opens a set of characters with "[" that is never closed with "]"; write it like [ab] or [!0-9]',
+    );
+    expect(usageError('web[2-1]')).toBe(
+      '--limit "web[2-1]" has the range 2-1, which runs backwards; write it as 1-2',
+    );
+    expect(names('web[0-1]')).toEqual(['web1']);
+    expect(names('web[!1]')).toEqual(['web2']);
+    expect(names('db[]1]')).toEqual(['db1']);
+  });
+
+  it('a pattern that made the regex backtrack for minutes is answered at once', () => {
+    const long = resolveText(
+      `${head}hosts:\n  ${'a'.repeat(87)}c: { address: 10.0.0.1 }\n  ${'a'.repeat(30)}b: { address: 10.0.0.2 }\n`,
+    );
+    const started = performance.now();
+    expect(selectHosts(long, `${'*a'.repeat(24)}*b`).map((host) => host.name)).toEqual([
+      `${'a'.repeat(30)}b`,
+    ]);
+    expect(() => selectHosts(long, `${'*a'.repeat(25)}*c`)).not.toThrow();
+    expect(performance.now() - started).toBeLessThan(200);
+  });
+
+  it('100,000 stars are a usage error of one short line, not an internal error with the pattern in it', () => {
+    const message = usageError('*'.repeat(100_000));
+    expect(message).toBe(
+      '--limit "' +
+        '*'.repeat(80) +
+        '… (100000 characters)" is 100000 characters long; a host name or pattern has at most 256',
+    );
+    expect(usageError('x'.repeat(300_000))).toBe(
+      '--limit is 300000 characters long; at most 262144 are read — select hosts with a group or a glob',
+    );
+    expect(usageError(Array.from({ length: 65 }, (_, i) => `web${i}*`).join(','))).toBe(
+      '--limit has 65 patterns with * ? or [; at most 64 — name the hosts, or put them in a group',
+    );
+  });
+
+  it('a fleet of 10,000 hosts is selected by 10,000 names quickly, and a miss lists 20 names, not 10,000', () => {
+    // Only names matter to --limit: the YAML of 10,000 hosts would only slow the test.
+    const template = playbook.hosts[0] as (typeof playbook.hosts)[number];
+    const fleet = {
+      ...playbook,
+      groups: {},
+      hosts: Array.from({ length: 10_000 }, (_, i) => ({ ...template, name: `h${i}` })),
+    };
+    const started = performance.now();
+    const all = Array.from({ length: 10_000 }, (_, i) => `h${i}`).join(',');
+    expect(selectHosts(fleet, all)).toHaveLength(10_000);
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(() => selectHosts(fleet, 'nope')).toThrow(
+      /^--limit "nope" matches no host or group; known hosts: h0, h1, .*, h19 and 9980 more; groups: none$/,
+    );
+  });
 });

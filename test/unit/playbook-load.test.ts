@@ -85,6 +85,7 @@ describe('examples/', () => {
         'systemd-sudo.yml',
         'percentage-rollout.yml',
         'drain-before-swap.yml',
+        'tls.yml',
       ]),
     );
     for (const name of names) {

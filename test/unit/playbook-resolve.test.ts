@@ -251,3 +251,54 @@ hosts:
     });
   });
 });
+
+describe('target.build_on and target.prebuilt', () => {
+  const hosts = `defaults:
+  ssh: { user: deploy, identity_file: ~/.ssh/deploy }
+hosts:
+  cache1: { address: 10.0.0.1 }
+  builder: { address: 10.0.0.9, ssh: { port: 2222 } }
+`;
+
+  it('controller is the controller itself, over a local connection the defaults do not reach', () => {
+    const { target } = resolveText(`${head}  build_on: controller\n${hosts}`);
+    expect(target.buildOn).toMatchObject({
+      where: 'controller',
+      inFleet: false,
+      host: { name: 'controller', address: 'localhost', connection: 'local' },
+    });
+    expect(target.buildOn?.host.ssh.user).toBe('tester');
+  });
+
+  it("a host's name is that host as its entry resolves; a mapping is a host outside the fleet, with the defaults", () => {
+    const named = resolveText(`${head}  build_on: builder\n${hosts}`);
+    expect(named.target.buildOn).toEqual({
+      where: 'host',
+      inFleet: true,
+      host: named.hosts.find((h) => h.name === 'builder'),
+    });
+    const outside = resolveText(
+      `${head}  build_on: { address: build.example.com, ssh: { port: 2200 } }\n${hosts}`,
+    );
+    expect(outside.target.buildOn).toMatchObject({
+      where: 'host',
+      inFleet: false,
+      host: {
+        name: 'build.example.com',
+        address: 'build.example.com',
+        connection: 'ssh',
+        ssh: { user: 'deploy', port: 2200, identityFile: '/home/tester/.ssh/deploy' },
+      },
+    });
+    expect(outside.hosts.map((h) => h.name)).toEqual(['cache1', 'builder']);
+  });
+
+  it("prebuilt's file is taken from the playbook's folder and its sha256 in lower case; neither key: neither field", () => {
+    const { target } = resolveText(
+      `${head}  prebuilt: { file: trees/memcached-1.6.38.tar.gz, sha256: ${SHA256.toUpperCase()} }\n${hosts}`,
+    );
+    expect(target.prebuilt).toEqual({ file: '/fleet/prod/trees/memcached-1.6.38.tar.gz', sha256: SHA256 });
+    const plain = resolveText(`${head}${hosts}`).target;
+    expect('buildOn' in plain || 'prebuilt' in plain).toBe(false);
+  });
+});

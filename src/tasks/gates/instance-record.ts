@@ -10,6 +10,7 @@ import type { Transport } from '../../transport/transport.js';
 import { gateKeyPrefix, measurePerformance } from './performance-gate.js';
 import { type ProtocolProbe, probeProtocols } from './protocol-gate.js';
 import type { Settings } from './settings-gate.js';
+import { measureTls, type TlsRecord } from './tls-gate.js';
 
 // What verify's gates compare: one instance's protocols, `stats settings` and
 // load figures. Recorded for the old instance right before swap stops it
@@ -24,6 +25,8 @@ export interface InstanceRecord {
   readonly performance: PerformanceSide | null;
   /** Why there are no load figures. */
   readonly performanceError?: string;
+  /** With memcached.tls: the TLS a client meets. */
+  readonly tls?: TlsRecord;
 }
 
 /** The keys the gates read on both sides, sampled from the old instance. */
@@ -95,20 +98,21 @@ export async function measureInstance(
   ctx.progress(`gates: stats settings and protocol probes of ${version}`);
   const settings = settingsRecord(await queryMemcached(ctx.transport, port, (c) => c.statsSettings()));
   const protocols = await probeProtocols(open, sample.probeKey, settings);
+  const tls = ctx.host.memcached.tls ? { tls: await measureTls(open, settings) } : {};
   if (!speaksMeta(version)) {
     // The load is written in meta commands: on an older instance it would measure refusals.
     const performanceError = `memcached ${version} speaks no meta protocol, which the load is written in: not measured`;
-    return { version, settings, protocols, performance: null, performanceError };
+    return { version, settings, protocols, performance: null, performanceError, ...tls };
   }
   ctx.progress(`gates: load on ${version} (get/set mix, single and pipelined)`);
   try {
     const performance = await measurePerformance(open, sample.readKeys, sample.valueBytes);
-    return { version, settings, protocols, performance };
+    return { version, settings, protocols, performance, ...tls };
   } catch (error) {
     // The load's own keys may be left: never let them ride along into a backup or a restored cache.
     if (error instanceof LoadCleanupFailed) throw error;
     const reason = errorMessage(error);
-    return { version, settings, protocols, performance: null, performanceError: reason };
+    return { version, settings, protocols, performance: null, performanceError: reason, ...tls };
   }
 }
 

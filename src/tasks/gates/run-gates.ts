@@ -8,8 +8,9 @@ import { type GateSample, measureInstance, type OldInstance } from './instance-r
 import { loadShape, measurePerformance, performanceGate } from './performance-gate.js';
 import { protocolGate } from './protocol-gate.js';
 import { describeDifference, diffSettings, settingsGate } from './settings-gate.js';
+import { predictTlsGate, tlsGate } from './tls-gate.js';
 
-// verify's three gates: will the applications notice the upgrade? Each gate
+// verify's three gates (four with memcached.tls): will the applications notice the upgrade? Each gate
 // is reported as its own event (every output mode shows it); a failed gate
 // fails verify, and the engine rolls the host back like any verify failure.
 
@@ -28,8 +29,9 @@ function skipAll(ctx: TaskContext, why: string): void {
         min_throughput_ratio: ctx.playbook.verify.minThroughputRatio,
       });
     } else if (gate === 'settings') ctx.reportGate({ gate, status: 'skipped', detail: why, differences: [] });
-    else ctx.reportGate({ gate, status: 'skipped', detail: why, probes: [] });
+    else if (gate === 'protocol') ctx.reportGate({ gate, status: 'skipped', detail: why, probes: [] });
   }
+  if (ctx.host.memcached.tls) ctx.reportGate({ gate: 'tls', status: 'skipped', detail: why, checks: [] });
 }
 
 function summary(reports: readonly GateReport[]): string {
@@ -104,7 +106,8 @@ export async function measureGates(ctx: TaskContext, old: OldInstance): Promise<
           max_latency_regression: thresholds.maxLatencyRegression,
           min_throughput_ratio: thresholds.minThroughputRatio,
         };
-  const reports = [protocol, settings, performance];
+  const tls: GateReport[] = before.tls && after.tls ? [tlsGate(before.tls, after.tls)] : [];
+  const reports = [protocol, settings, performance, ...tls];
   for (const report of reports) ctx.reportGate(report);
   const failed = reports.filter((r) => r.status === 'failed');
   if (failed.length > 0) {
@@ -175,8 +178,9 @@ async function predictGates(ctx: TaskContext): Promise<string | undefined> {
     max_latency_regression: ctx.playbook.verify.maxLatencyRegression,
     min_throughput_ratio: ctx.playbook.verify.minThroughputRatio,
   };
-  for (const report of [protocol, settings, performance]) ctx.reportGate(report);
-  const failing = [protocol, settings].filter((r) => r.status === 'failed');
+  const tls: GateReport[] = ctx.host.memcached.tls ? [predictTlsGate(running.settings, args)] : [];
+  for (const report of [protocol, settings, performance, ...tls]) ctx.reportGate(report);
+  const failing = [protocol, settings, ...tls].filter((r) => r.status === 'failed');
   if (failing.length === 0)
     return `gates: settings predicted unchanged for clients${differences.length ? ` (${differences.length} accepted or other differences)` : ''}`;
   // A failure --check can already see fails the host here, as apply would after the

@@ -8,6 +8,9 @@
 // `sudo` when it came through sudo, so a test can check what ran in which order.
 // Verbs: start, stop, restart, is-active, show -p MainPID [--value], kill -s SIG, daemon-reload,
 // cat (the unit file and its drop-ins, each after a `# /path` line, as systemd prints them).
+// An instance of a template (`memcached@11211.service`) without a unit file of its
+// own reads the template's (`memcached@.service`), with `%i` and `%I` standing for
+// the instance (`11211`), as systemd does.
 import { spawn } from 'node:child_process';
 import {
   appendFileSync,
@@ -77,10 +80,19 @@ function splitCommandLine(line) {
   return argv.map((w) => w.replaceAll('%%', '\0').replaceAll('$$', '$').replaceAll('\0', '%'));
 }
 
-/** The unit file, then its drop-ins in the order systemd applies them. */
-function unitFiles() {
-  const file = join(dir, unit);
+/** The unit's own file, else its template's, and the instance name `%i` stands for. */
+function unitFile() {
+  const own = join(dir, unit);
+  if (existsSync(own)) return { file: own, instance: '' };
+  const template = unit.match(/^([^@]+)@([^.]+)(\.[a-z]+)$/);
+  const file = template ? join(dir, `${template[1]}@${template[3]}`) : own;
   if (!existsSync(file)) die(`Unit ${unit} could not be found.`, 5);
+  return { file, instance: template?.[2] ?? '' };
+}
+
+/** The unit file (or its template's), then its drop-ins in the order systemd applies them. */
+function unitFiles() {
+  const { file } = unitFile();
   const dropInDir = join(dir, `${unit}.d`);
   const dropIns = existsSync(dropInDir)
     ? readdirSync(dropInDir)
@@ -92,6 +104,7 @@ function unitFiles() {
 }
 
 function unitExecStart() {
+  const { instance } = unitFile();
   let execStart = [];
   for (const path of unitFiles()) {
     let section = '';
@@ -106,7 +119,12 @@ function unitExecStart() {
     }
   }
   if (execStart.length !== 1) die(`${unit} has ${execStart.length} ExecStart= lines; a service needs one`);
-  return splitCommandLine(execStart[0]);
+  // %% stays a literal % (splitCommandLine turns it into one); %i and %I are the instance.
+  const line = execStart[0]
+    .replaceAll('%%', '\u0001')
+    .replaceAll(/%[iI]/g, instance)
+    .replaceAll('\u0001', '%%');
+  return splitCommandLine(line);
 }
 
 const pidFile = () => join(stateDir, `${unit}.pid`);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskFailed } from '../../../src/errors.js';
 import { build } from '../../../src/tasks/build.js';
+import { BuildHostService } from '../../../src/tasks/build-host.js';
 import { answers, RecordingTransport } from '../../support/recording-transport.js';
 import { fixturePlaybook, hostFacts, taskContext } from '../../support/task-context.js';
 
@@ -111,7 +112,7 @@ describe('build plan', () => {
     expect(f.runWrites()).toEqual([]);
     // What apply executes: compile here, then remove exactly these.
     expect(plan.decision).toEqual({
-      role: { kind: 'compile', receivers: [], platform: null },
+      role: { kind: 'compile', receivers: [], platform: 'x86_64, glibc 2.36, libevent 2.1.12-stable' },
       prune: ['1.6.12', '1.6.10'],
       transfer: 'sftp',
     });
@@ -149,6 +150,29 @@ describe('build plan', () => {
       'cannot build on this host: missing compiler, libevent — install build-essential (Debian/Ubuntu) or gcc (RHEL); libevent-dev (Debian/Ubuntu) or libevent-devel (RHEL)',
     );
     expect(transport.commands).toHaveLength(1);
+  });
+
+  it('a build with --enable-tls asks for OpenSSL headers too, and names libssl-dev / openssl-devel when they are missing', async () => {
+    const transport = new RecordingTransport({ run: [answers(/command -v cc/, ' openssl\n')] });
+    const f = taskContext({
+      playbook: fixturePlaybook({
+        target: { source: { path: tarball, sha256 }, configure: ['--enable-tls'] },
+      }),
+      transport,
+    });
+    const failure = await build.plan(f.ctx, hostFacts()).catch((e) => e);
+    expect(failure).toBeInstanceOf(TaskFailed);
+    expect(failure.detail).toBe(
+      'cannot build on this host: missing openssl — install libssl-dev (Debian/Ubuntu) or openssl-devel (RHEL), for --enable-tls',
+    );
+    expect(transport.commands[0]).toMatch(/#include <openssl\/ssl\.h>/);
+  });
+
+  it('a build without TLS does not need OpenSSL headers: their absence does not stop it', async () => {
+    const transport = new RecordingTransport({ run: [answers(/command -v cc/, ' openssl\n')] });
+    const f = taskContext({ playbook: playbook(), transport });
+    const plan = await build.plan(f.ctx, hostFacts());
+    expect(plan.status).toBe('changed');
   });
 
   it('a tarball whose sha256 differs from the playbook fails before the host is asked anything', async () => {
@@ -288,5 +312,110 @@ describe('build plan', () => {
     expect(failure.detail).toBe(
       'cannot tell how files would reach this host: (SSH) Channel open failure: open failed',
     );
+  });
+
+  describe('hosts without a compiler', () => {
+    const hardened = hostFacts({
+      platform: {
+        arch: 'x86_64',
+        libc: 'glibc 2.36',
+        libevent: '2.1.12-stable',
+        missingBuildTools: ['compiler', 'make'],
+      },
+    });
+    const probeAnswer = answers(
+      /memplay-probe/,
+      'arch\tx86_64\nlibc\tglibc 2.36\nlibevent\t2.1.12-stable\nmissing-build-tools\t\n',
+    );
+
+    it('a host that must compile and cannot fails its plan with what it lacks and the options; nothing is asked of it', async () => {
+      const f = taskContext({ playbook: playbook() });
+      const failure = await build.plan(f.ctx, hardened).catch((e) => e);
+      expect(failure).toBeInstanceOf(TaskFailed);
+      expect(failure.detail).toBe(
+        'this host must compile and cannot: no C compiler (cc or gcc), no make on the PATH of its ssh user; ' +
+          'no host of its platform (x86_64, glibc 2.36, libevent 2.1.12-stable) in this batch can compile — ' +
+          'set target.build_on to a host of the same platform that has a compiler (or controller), ' +
+          'or target.prebuilt to a tarball of a built tree',
+      );
+      expect(f.transport.commands).toEqual([]);
+    });
+
+    it('build_on: controller — the controller’s platform is read once, read-only; the host plans a ship from it', async () => {
+      const pb = playbook({ target: { source: { path: tarball, sha256 }, build_on: 'controller' } });
+      const controller = new RecordingTransport({ hostName: 'controller', run: [probeAnswer] });
+      let connections = 0;
+      const buildHost = new BuildHostService(pb.target.buildOn!, async () => {
+        connections += 1;
+        return controller;
+      });
+      const f = taskContext({ playbook: pb, shared: { buildHost } });
+      const plan = await build.plan(f.ctx, hardened);
+      const words =
+        '1.6.38 shipped from the controller (compiled there; same platform: x86_64, glibc 2.36, libevent 2.1.12-stable) into /opt/memcached/1.6.38';
+      expect(plan).toMatchObject({
+        status: 'changed',
+        detail: words,
+        actions: [{ kind: 'ship', version: '1.6.38', from: 'the controller', transfer: 'sftp', text: words }],
+        decision: {
+          role: {
+            kind: 'shipped',
+            from: { kind: 'build-host', label: 'the controller' },
+            platform: 'x86_64, glibc 2.36, libevent 2.1.12-stable',
+          },
+          prune: [],
+        },
+      });
+      await build.plan(f.ctx, hardened);
+      expect(connections).toBe(1);
+      expect(controller.commands).toHaveLength(1);
+      expect(controller.uploads).toEqual([]);
+      expect(f.transport.commands).toEqual([]);
+    });
+
+    it('a build host that cannot be reached fails the plan of every host that needs it, naming it', async () => {
+      const pb = playbook({
+        target: { source: { path: tarball, sha256 }, build_on: { address: 'build.example.com' } },
+      });
+      const buildHost = new BuildHostService(pb.target.buildOn!, async () => {
+        throw new Error('connect ECONNREFUSED 10.0.0.9:22');
+      });
+      const f = taskContext({ playbook: pb, shared: { buildHost } });
+      const failure = await build.plan(f.ctx, hostFacts()).catch((e) => e);
+      expect(failure).toBeInstanceOf(TaskFailed);
+      expect(failure.detail).toBe(
+        "target.build_on's build host build.example.com cannot be reached: connect ECONNREFUSED 10.0.0.9:22",
+      );
+    });
+
+    it('prebuilt: the tree is checked by sha256 on the controller (the source tarball is not needed), and -V is promised', async () => {
+      const tree = join(dir, 'memcached-1.6.38-tree.tar.gz');
+      const treeBytes = Buffer.from('a tree, as far as the plan can tell\n');
+      await writeFile(tree, treeBytes);
+      const treeSha = createHash('sha256').update(treeBytes).digest('hex');
+      const pb = fixturePlaybook({
+        target: {
+          source: { path: join(dir, 'not-here.tar.gz'), sha256 },
+          prebuilt: { file: tree, sha256: treeSha },
+        },
+      });
+      const f = taskContext({ playbook: pb });
+      const plan = await build.plan(f.ctx, hardened);
+      const words = `1.6.38 from prebuilt tarball ${tree} (sha256 ${treeSha.slice(0, 12)}…, checked on the controller and here) into /opt/memcached/1.6.38; bin/memcached -V must print 1.6.38 here`;
+      expect(plan).toMatchObject({
+        status: 'changed',
+        detail: words,
+        actions: [{ kind: 'ship', from: 'prebuilt memcached-1.6.38-tree.tar.gz', text: words }],
+      });
+      expect(f.transport.commands).toEqual([]);
+
+      const wrong = fixturePlaybook({
+        target: { source: { path: tarball, sha256 }, prebuilt: { file: tree, sha256: '0'.repeat(64) } },
+      });
+      const failure = await build.plan(taskContext({ playbook: wrong }).ctx, hardened).catch((e) => e);
+      expect(failure.detail).toBe(
+        `sha256 of memcached-1.6.38-tree.tar.gz is ${treeSha}, playbook says ${'0'.repeat(64)} — check target.prebuilt.sha256`,
+      );
+    });
   });
 });

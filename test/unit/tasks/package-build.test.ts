@@ -165,6 +165,7 @@ describe('build apply for target.package', () => {
     const transport = new RecordingTransport({
       run: [
         answers(/dpkg-deb -f "\$1" Package Version/, 'Package: memcached\nVersion: 1.6.18-1\n208\t/x.deb\n'),
+        answers(/bin\/memcached -V/, 'memcached 1.6.18\n'),
       ],
       otherwise: { code: 0 },
     });

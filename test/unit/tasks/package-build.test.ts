@@ -127,6 +127,20 @@ describe('build plan for target.package', () => {
     expect(f.runWrites()).toEqual([]);
   });
 
+  it('a host without a compiler takes the package all the same: nothing is compiled for it', async () => {
+    const transport = new RecordingTransport({ run: [answers(/apt-cache madison/, madison)] });
+    const f = taskContext({ target: target(latest), transport });
+    const noCompiler = {
+      ...oldHost,
+      platform: { ...oldHost.platform, missingBuildTools: ['compiler', 'make'] },
+    };
+    const plan = await build.plan(f.ctx, noCompiler);
+    expect(plan.status).toBe('changed');
+    if (plan.status !== 'changed') return;
+    expect(plan.actions?.map((a) => a.kind)).toEqual(['unpack']);
+    expect(transport.commands.some((c) => c.includes('event.h'))).toBe(false);
+  });
+
   it('fails the host in plan when its archive does not hold the version: --check never plans what apply cannot do', async () => {
     const transport = new RecordingTransport({ run: [answers(/apt-cache madison/, madison)] });
     const f = taskContext({ target: target({ ...latest, version: '1.6.18-9' }), transport });

@@ -35,4 +35,11 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# The package-target e2e test downloads bookworm's memcached .deb through apt: it needs the
+# archive's index, which a machine that installed nothing here may never have fetched.
+if [[ -z $(apt-cache madison memcached 2>/dev/null) ]]; then
+  echo "install-deps: fetching the apt index (apt-get update)" >&2
+  apt-get update -q
+fi
+
 "$(dirname "$0")/fetch-sources.sh" "${versions[@]}"

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { readReplyLine } from './reply-line.js';
 
 // memcached's ASCII authentication (1.6+, started with `-Y <authfile>`): until a
 // connection has authenticated, every command line but a `set` is answered
@@ -36,33 +37,11 @@ export function authRequest(credentials: MemcachedCredentials): Buffer {
 
 /** Reads one reply line from a stream nothing else reads yet. */
 function readLine(stream: Duplex, what: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let received = '';
-    const finish = (error: Error | undefined, line?: string) => {
-      clearTimeout(timer);
-      stream.off('data', onData);
-      stream.off('error', onError);
-      stream.off('close', onClose);
-      if (error) reject(error);
-      else resolve(line as string);
-    };
-    const onData = (chunk: Buffer) => {
-      received += chunk.toString('latin1');
-      const end = received.indexOf('\r\n');
-      if (end >= 0) finish(undefined, received.slice(0, end));
-      else if (received.length > 1024)
-        finish(new MemcachedAuthError(`memcached sent no reply line to ${what}`));
-    };
-    const onError = (error: Error) => finish(error);
-    const onClose = () => finish(new MemcachedAuthError(`memcached closed the connection during ${what}`));
-    const timer = setTimeout(
-      () =>
-        finish(new MemcachedAuthError(`memcached did not answer ${what} within ${replyTimeoutMs / 1000}s`)),
-      replyTimeoutMs,
-    );
-    stream.on('data', onData);
-    stream.on('error', onError);
-    stream.on('close', onClose);
+  return readReplyLine(stream, replyTimeoutMs, {
+    noLine: () => new MemcachedAuthError(`memcached sent no reply line to ${what}`),
+    closed: () => new MemcachedAuthError(`memcached closed the connection during ${what}`),
+    timedOut: () =>
+      new MemcachedAuthError(`memcached did not answer ${what} within ${replyTimeoutMs / 1000}s`),
   });
 }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { checkServerIdentity, connect, type DetailedPeerCertificate, TLSSocket } from 'node:tls';
+import { readReplyLine } from './reply-line.js';
 
 // memcached with TLS (`-Z`, memcached 1.6 built with --enable-tls): a TLS client
 // over any byte stream, an SSH tunnel included. memplay never falls back to
@@ -100,34 +101,14 @@ function alertOf(error: Error): string {
 
 /** Sends `version` and reads the one reply line, leaving nothing read that the caller's protocol needs. */
 function firstLine(socket: TLSSocket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let received = '';
-    const finish = (error: Error | undefined, line?: string) => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('error', finish);
-      socket.off('close', onClose);
-      if (error) reject(error);
-      else resolve(line as string);
-    };
-    const onData = (chunk: Buffer) => {
-      received += chunk.toString('latin1');
-      const end = received.indexOf('\r\n');
-      if (end >= 0) finish(undefined, received.slice(0, end));
-      else if (received.length > 1024)
-        finish(new MemcachedTlsError('memcached sent no reply line to version'));
-    };
-    const onClose = () => finish(new Error('memcached closed the TLS connection before answering version'));
-    const timer = setTimeout(
-      () =>
-        finish(new Error(`memcached did not answer version over TLS within ${handshakeTimeoutMs / 1000}s`)),
-      handshakeTimeoutMs,
-    );
-    socket.on('data', onData);
-    socket.once('error', finish);
-    socket.once('close', onClose);
-    socket.write('version\r\n');
+  const line = readReplyLine(socket, handshakeTimeoutMs, {
+    noLine: () => new MemcachedTlsError('memcached sent no reply line to version'),
+    closed: () => new Error('memcached closed the TLS connection before answering version'),
+    timedOut: () =>
+      new Error(`memcached did not answer version over TLS within ${handshakeTimeoutMs / 1000}s`),
   });
+  socket.write('version\r\n');
+  return line;
 }
 
 /**

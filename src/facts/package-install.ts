@@ -28,18 +28,8 @@ export interface UnitLaunch {
   readonly configFile: string | null;
 }
 
-export interface PackageInstall extends UnitLaunch {
+export interface PackageInstall extends UnitLaunch, PackageOwner {
   readonly unit: string;
-  readonly packageManager: 'dpkg' | 'rpm';
-  readonly packageName: string;
-  /** The package's version as its manager gives it, e.g. `1.6.18-1+deb12u1`. */
-  readonly packageVersion: string;
-  /** What `<binary> -V` reports (`1.6.18`): the version a return to the package serves. */
-  readonly binaryVersion: string | null;
-  /** `apt-mark hold` / `dnf versionlock`: the package manager leaves it alone. */
-  readonly held: boolean;
-  /** The automatic updater that is enabled on the host (`unattended-upgrades`, `dnf-automatic`); null: none found. */
-  readonly autoUpdates: string | null;
 }
 
 /**
@@ -98,12 +88,17 @@ fi
 exit 0
 `;
 
+/** Who owns a binary, by its package manager's word, and whether that manager may replace it. */
 export interface PackageOwner {
   readonly packageManager: 'dpkg' | 'rpm';
   readonly packageName: string;
+  /** The package's version as its manager gives it, e.g. `1.6.18-1+deb12u1`. */
   readonly packageVersion: string;
+  /** What `<binary> -V` reports (`1.6.18`): the version a return to the package serves. */
   readonly binaryVersion: string | null;
+  /** `apt-mark hold` / `dnf versionlock`: the package manager leaves it alone. */
   readonly held: boolean;
+  /** The automatic updater that is enabled on the host (`unattended-upgrades`, `dnf-automatic`); null: none found. */
   readonly autoUpdates: string | null;
 }
 

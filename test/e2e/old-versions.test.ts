@@ -111,7 +111,16 @@ describe(`upgrading from memcached ${old}`, () => {
     expect(recap).toMatchObject({ failed: 0, swap_mode: 'cold' });
     expect(recap?.possibly_stale_uncounted).toContain('has no change stream memplay can follow');
     // The metadump fence's last look leaves out what changed; what it could not name is counted.
-    expect(recap?.possibly_stale, figures).toBeGreaterThanOrEqual(report.staleKeys + report.resurrectedKeys);
+    // Changes acked after swap began may fall in the moments between that last look and the
+    // stop, which 1.5 gives no way to see (the recap says so above); every change acked before
+    // swap began was within the fence's reach and must be counted.
+    const swapStart = run.events.find((e) => e.event === 'task-start' && e.task === 'swap');
+    const swapStartMs = Date.parse((swapStart as unknown as { ts: string } | undefined)?.ts ?? '');
+    expect(swapStartMs, 'the swap task-start event and its ts').toBeGreaterThan(0);
+    const nameable = report.wrongKeysChangedBefore(swapStartMs);
+    expect(recap?.possibly_stale, `${figures}; ${nameable} changed before swap began`).toBeGreaterThanOrEqual(
+      nameable,
+    );
     expect(report.lostWrites, figures).toBeLessThanOrEqual(recap?.left_out ?? 0);
   }, 600_000);
 

@@ -70,8 +70,9 @@ export type ReadVerdict =
   | { readonly kind: 'miss' }
   /** A miss although an acked set is the latest op and no delete was sent since: the cache forgot. */
   | { readonly kind: 'miss-after-acked-write'; readonly detail: string }
-  | { readonly kind: 'stale'; readonly detail: string }
-  | { readonly kind: 'resurrected'; readonly detail: string }
+  /** `changedAt`: when the op the read should have seen (a set, or a delete) was acked, run-relative ms. */
+  | { readonly kind: 'stale'; readonly detail: string; readonly changedAt: number }
+  | { readonly kind: 'resurrected'; readonly detail: string; readonly changedAt: number }
   /** Not a value this harness wrote for this key (another key's, garbled, or never sent). */
   | { readonly kind: 'foreign'; readonly detail: string };
 
@@ -204,7 +205,10 @@ export class KeyLedger {
     }
     if (parsed.seq >= floor.seq) return { kind: 'fresh' };
     const detail = `${this.key}: ${got}; ${expected}; ${read}`;
-    return floor.kind === 'delete' ? { kind: 'resurrected', detail } : { kind: 'stale', detail };
+    const changedAt = floor.ackedAt;
+    return floor.kind === 'delete'
+      ? { kind: 'resurrected', detail, changedAt }
+      : { kind: 'stale', detail, changedAt };
   }
 }
 
@@ -251,6 +255,18 @@ export class TrafficTally {
   private readonly examples: string[] = [];
   private readonly staleKeySet = new Set<string>();
   private readonly resurrectedKeySet = new Set<string>();
+  /** Each key read stale or resurrected: the earliest acked change such a read missed. */
+  private readonly wrongKeyChangedAt = new Map<string, number>();
+
+  /**
+   * Keys read stale or resurrected whose missed change was acked before `at` (run-relative ms):
+   * the ones a fence that looked at `at` could have named.
+   */
+  wrongKeysChangedBefore(at: number): number {
+    let count = 0;
+    for (const changedAt of this.wrongKeyChangedAt.values()) if (changedAt < at) count++;
+    return count;
+  }
 
   /** `key`: which key was read, for the distinct counts (optional for callers that judge one key). */
   record(verdict: ReadVerdict, phase: TrafficPhase, key = ''): void {
@@ -265,11 +281,13 @@ export class TrafficTally {
         else this.counts.missesAfterAckedWrite++;
         return;
       case 'stale':
+        this.noteWrongKey(key, verdict.changedAt);
         this.counts.staleReads++;
         this.staleKeySet.add(key);
         if (final) this.counts.finalStale++;
         break;
       case 'resurrected':
+        this.noteWrongKey(key, verdict.changedAt);
         this.counts.resurrectedDeletes++;
         this.resurrectedKeySet.add(key);
         if (final) this.counts.finalResurrected++;
@@ -279,6 +297,11 @@ export class TrafficTally {
         break;
     }
     if (this.examples.length < maxExamples) this.examples.push(`${phase} ${verdict.kind}: ${verdict.detail}`);
+  }
+
+  private noteWrongKey(key: string, changedAt: number): void {
+    const earliest = this.wrongKeyChangedAt.get(key);
+    if (earliest === undefined || changedAt < earliest) this.wrongKeyChangedAt.set(key, changedAt);
   }
 
   verdicts(): TrafficVerdicts {
@@ -560,6 +583,11 @@ export interface TrafficReport extends TrafficVerdicts {
   /** Keys read in the final pass, and those it could not read (errors after retries). */
   readonly finalReads: number;
   readonly finalUnread: number;
+  /**
+   * Distinct keys read stale or resurrected whose missed change was acked before the wall-clock
+   * moment `atMs` (Date.now() scale): what a fence that last looked at that moment could name.
+   */
+  wrongKeysChangedBefore(atMs: number): number;
 }
 
 export interface TrafficHandle {
@@ -596,6 +624,8 @@ interface OpCounts extends WriteCounts {
 /** What every loop shares: the clock, the ledgers, the tally, the stop signal. */
 class TrafficRun {
   readonly started = performance.now();
+  /** The same moment on the wall clock, to compare with memplay's event times. */
+  readonly startedWallMs = Date.now();
   readonly tally = new TrafficTally();
   readonly ledgers = new Map<string, KeyLedger>();
   readonly counts: OpCounts = {
@@ -947,6 +977,7 @@ export function startTraffic(
       clients,
       finalReads: final.reads,
       finalUnread: final.unread,
+      wrongKeysChangedBefore: (atMs: number) => run.tally.wrongKeysChangedBefore(atMs - run.startedWallMs),
     };
   };
   let report: Promise<TrafficReport> | null = null;

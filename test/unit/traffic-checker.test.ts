@@ -132,6 +132,20 @@ describe('the key ledger', () => {
 });
 
 describe('the traffic tally', () => {
+  it('dates each wrong key by the earliest change a read of it missed, so a cutoff says which a fence could name', () => {
+    const tally = new TrafficTally();
+    const stale = twiceSetKey(); // its latest set is acked at 40
+    tally.record(readBack(stale, value(0, 'pre')), 'traffic', 'a');
+    tally.record(readBack(stale, value(0, 'pre'), 150), 'final', 'a');
+    const deleted = new KeyLedger('traffic:b', 'preloaded');
+    deleted.acked(deleted.deleteSent(300), 301);
+    tally.record(readBack(deleted, trafficValue('traffic:b', 0, 'pre', 200), 400), 'traffic', 'b');
+    expect(tally.wrongKeysChangedBefore(40)).toBe(0);
+    expect(tally.wrongKeysChangedBefore(41)).toBe(1);
+    expect(tally.wrongKeysChangedBefore(302)).toBe(2);
+    expect(tally.verdicts()).toMatchObject({ staleKeys: 1, resurrectedKeys: 1 });
+  });
+
   it('counts a final-pass miss after an acked set as a lost write, and one during traffic only as a miss', () => {
     const tally = new TrafficTally();
     const ledger = twiceSetKey();

@@ -24,8 +24,28 @@ export async function cachedBuild(
 ): Promise<string> {
   const configureArgs = options.tls ? tlsConfigureArgs : plainConfigureArgs;
   const tarball = await verifiedTarball(version);
+  return cachedInstall(version, { sha256: tarball.sha256, configureArgs }, async (src, installDir, work) => {
+    await run('tar', ['-xf', tarball.path, '-C', src, '--strip-components=1']);
+    await run('./configure', [`--prefix=${installDir}`, ...configureArgs], { cwd: src, timeoutMs: 300_000 });
+    await run('make', ['-j2'], { cwd: src, timeoutMs: 600_000 });
+    await run('make', ['install', `DESTDIR=${join(work, 'root')}`], { cwd: src, timeoutMs: 300_000 });
+    return join(work, 'root', installDir);
+  });
+}
+
+/**
+ * The cache both lab builds share: `<cache>/builds/<version>-<key>`, where the key hashes
+ * `inputs` (whatever the result depends on) with the architecture. On a miss `build`
+ * compiles in a fresh work folder (`src` made for it) and returns the installed tree,
+ * which is renamed into place whole and must report `version` before it counts.
+ */
+export async function cachedInstall(
+  version: string,
+  inputs: Record<string, unknown>,
+  build: (src: string, installDir: string, work: string) => Promise<string>,
+): Promise<string> {
   const key = createHash('sha256')
-    .update(JSON.stringify({ sha256: tarball.sha256, configureArgs, arch: arch() }))
+    .update(JSON.stringify({ ...inputs, arch: arch() }))
     .digest('hex')
     .slice(0, 16);
   const buildsDir = join(cacheDir, 'builds');
@@ -37,13 +57,10 @@ export async function cachedBuild(
   try {
     const src = join(work, 'src');
     await mkdir(src);
-    await run('tar', ['-xf', tarball.path, '-C', src, '--strip-components=1']);
-    await run('./configure', [`--prefix=${installDir}`, ...configureArgs], { cwd: src, timeoutMs: 300_000 });
-    await run('make', ['-j2'], { cwd: src, timeoutMs: 600_000 });
-    await run('make', ['install', `DESTDIR=${join(work, 'root')}`], { cwd: src, timeoutMs: 300_000 });
+    const tree = await build(src, installDir, work);
     // A tree left by a build that did not verify is replaced, never trusted.
     if (existsSync(installDir)) await rm(installDir, { recursive: true, force: true });
-    await rename(join(work, 'root', installDir), installDir);
+    await rename(tree, installDir);
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -1,11 +1,8 @@
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
-import { arch } from 'node:os';
 import { dirname, join } from 'node:path';
-import { reportsVersion } from './build.js';
+import { cachedInstall } from './build.js';
 import { LabError, run } from './exec.js';
-import { baselineVersion, cacheDir, repoRoot } from './layout.js';
+import { baselineVersion, repoRoot } from './layout.js';
 import { sha256Of, verifiedTarball } from './sources.js';
 
 /** autoconf's helper scripts a `git archive` leaves out (`autogen.sh` would add them, with automake). */
@@ -59,34 +56,20 @@ export async function cachedOldBuild(version: string): Promise<string> {
   if (actual !== source.sha256) {
     throw new LabError(`lab: sha256 of ${tarball} is ${actual}, pinned ${source.sha256}`);
   }
-  const key = createHash('sha256')
-    .update(JSON.stringify({ sha256: source.sha256, cflags: source.cflags, arch: arch() }))
-    .digest('hex')
-    .slice(0, 16);
-  const buildsDir = join(cacheDir, 'builds');
-  const installDir = join(buildsDir, `${version}-${key}`);
-  if (await reportsVersion(installDir, version)) return installDir;
-  await mkdir(buildsDir, { recursive: true });
-  const work = await mkdtemp(join(buildsDir, `.work-${version}-`));
-  try {
-    const src = join(work, 'src');
-    await mkdir(src);
-    await run('tar', ['-xf', tarball, '-C', src, '--strip-components=1']);
-    const helpers = await verifiedTarball(baselineVersion);
-    const members = auxFiles.map((file) => `memcached-${baselineVersion}/${file}`);
-    await run('tar', ['-xf', helpers.path, '-C', src, '--strip-components=1', ...members]);
-    await run('./configure', [`--prefix=${installDir}`], { cwd: src, timeoutMs: 300_000 });
-    // `make install` also wants the docs toolchain: the binary is all a lab host runs.
-    await run('make', ['-j2', `CFLAGS=${source.cflags}`, 'memcached'], { cwd: src, timeoutMs: 600_000 });
-    const staged = join(work, 'root');
-    await run('install', ['-D', join(src, 'memcached'), join(staged, 'bin', 'memcached')]);
-    if (existsSync(installDir)) await rm(installDir, { recursive: true, force: true });
-    await rename(staged, installDir);
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-  if (!(await reportsVersion(installDir, version))) {
-    throw new LabError(`lab: the build in ${installDir} does not report memcached ${version}`);
-  }
-  return installDir;
+  return cachedInstall(
+    version,
+    { sha256: source.sha256, cflags: source.cflags },
+    async (src, installDir, work) => {
+      await run('tar', ['-xf', tarball, '-C', src, '--strip-components=1']);
+      const helpers = await verifiedTarball(baselineVersion);
+      const members = auxFiles.map((file) => `memcached-${baselineVersion}/${file}`);
+      await run('tar', ['-xf', helpers.path, '-C', src, '--strip-components=1', ...members]);
+      await run('./configure', [`--prefix=${installDir}`], { cwd: src, timeoutMs: 300_000 });
+      // `make install` also wants the docs toolchain: the binary is all a lab host runs.
+      await run('make', ['-j2', `CFLAGS=${source.cflags}`, 'memcached'], { cwd: src, timeoutMs: 600_000 });
+      const staged = join(work, 'root');
+      await run('install', ['-D', join(src, 'memcached'), join(staged, 'bin', 'memcached')]);
+      return staged;
+    },
+  );
 }

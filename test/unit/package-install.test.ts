@@ -10,6 +10,7 @@ import {
 import { parseSystemctlCat, splitExecStart, unitValues } from '../../src/facts/unit-file.js';
 import { loadPlaybook } from '../../src/playbook/index.js';
 import { factsEvent, formatFactsTable } from '../../src/report/facts-view.js';
+import { debianPackageInstall } from '../support/package-install.js';
 import { fixturePlaybook, hostFacts } from '../support/task-context.js';
 
 // A package install is read from what the unit says (systemctl cat), what the
@@ -162,19 +163,7 @@ describe("the package manager's answers", () => {
   });
 });
 
-const install: PackageInstall = {
-  unit: 'memcached.service',
-  unitFile: '/lib/systemd/system/memcached.service',
-  execStart: ['/usr/share/memcached/scripts/systemd-memcached-wrapper', '/etc/memcached.conf'],
-  binary: '/usr/bin/memcached',
-  configFile: '/etc/memcached.conf',
-  packageManager: 'dpkg',
-  packageName: 'memcached',
-  packageVersion: '1.6.18-1+deb12u1',
-  binaryVersion: '1.6.18',
-  held: false,
-  autoUpdates: null,
-};
+const install: PackageInstall = debianPackageInstall;
 
 describe('what facts and --check say of it', () => {
   it('one line: version, package, binary, unit and its ExecStart, the settings file', () => {

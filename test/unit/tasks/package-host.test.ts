@@ -7,6 +7,7 @@ import { backup } from '../../../src/tasks/backup.js';
 import { swap } from '../../../src/tasks/swap.js';
 import type { Plan } from '../../../src/tasks/task.js';
 import { versionCheck } from '../../../src/tasks/version-check.js';
+import { debianPackageInstall } from '../../support/package-install.js';
 import { answers, RecordingTransport } from '../../support/recording-transport.js';
 import { fixturePlaybook, hostFacts, taskContext } from '../../support/task-context.js';
 
@@ -15,19 +16,7 @@ import { fixturePlaybook, hostFacts, taskContext } from '../../support/task-cont
 // (to a build, and for `memplay rollback` back to the package) and what
 // backup refuses to skip.
 
-const install: PackageInstall = {
-  unit: 'memcached.service',
-  unitFile: '/lib/systemd/system/memcached.service',
-  execStart: ['/usr/share/memcached/scripts/systemd-memcached-wrapper', '/etc/memcached.conf'],
-  binary: '/usr/bin/memcached',
-  configFile: '/etc/memcached.conf',
-  packageManager: 'dpkg',
-  packageName: 'memcached',
-  packageVersion: '1.6.18-1+deb12u1',
-  binaryVersion: '1.6.18',
-  held: false,
-  autoUpdates: 'unattended-upgrades',
-};
+const install: PackageInstall = { ...debianPackageInstall, autoUpdates: 'unattended-upgrades' };
 const dropIn = '/etc/systemd/system/memcached.service.d/memplay.conf';
 const packagePlaybook = () =>
   fixturePlaybook({

@@ -7,7 +7,7 @@ import { ExitCode, exitCodeForError } from './exit-codes.js';
 import { factsCommand, parseFactsOutput } from './facts.js';
 import { type InitFlags, initCommand } from './init.js';
 import { listHostsCommand } from './list-hosts.js';
-import { parseOutput, printJsonEvent, requestedOutput } from './output.js';
+import { parseOutput, parseView, printJsonEvent, requestedOutput } from './output.js';
 import { errorEvent, errorReport, usageErrorEvent } from './report-error.js';
 import { parseForks, runJob } from './run-job.js';
 import { schemaCommand } from './schema.js';
@@ -41,6 +41,7 @@ function program(): Command {
     limit?: string;
     forks: string;
     output?: string;
+    view?: string;
     verbose: boolean;
     acceptNewHostKeys: boolean;
     from?: string;
@@ -66,6 +67,10 @@ function program(): Command {
           '-o, --output <mode>',
           'pretty (live, TTY default), plain (one line per result), json (JSON lines)',
         ),
+      )
+      .option(
+        '--view <view>',
+        'pretty and plain: batches (a line per batch, failures as they happen), hosts (a line per host), auto (default: batches when a line per host does not fit the terminal)',
       )
       .option('-v, --verbose', 'show every remote command with its exit status and output', false)
       .option(
@@ -95,6 +100,7 @@ function program(): Command {
     acceptNewHostKeys: opts.acceptNewHostKeys,
     ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
     ...(opts.output !== undefined ? { output: parseOutput(opts.output) } : {}),
+    ...(opts.view !== undefined ? { view: parseView(opts.view) } : {}),
     ...(opts.logDir !== undefined ? { logDir: opts.logDir } : {}),
     yes: opts.yes,
     runId,

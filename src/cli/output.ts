@@ -1,5 +1,6 @@
 import { UsageError } from '../errors.js';
 import { stampEvent } from '../report/envelope.js';
+import type { ViewChoice } from '../report/fleet-view.js';
 
 // One --output vocabulary for every command that reports: `pretty` and `plain`
 // for people, `json` for programs (JSON lines, each stamped with the run's id,
@@ -10,6 +11,15 @@ export type OutputMode = 'pretty' | 'plain' | 'json';
 export function parseOutput(value: string): OutputMode {
   if (value === 'pretty' || value === 'plain' || value === 'json') return value;
   throw new UsageError(`--output must be pretty, plain or json, got "${value}"`);
+}
+
+/**
+ * `--view`, beside --output rather than a new --output value, so `pretty` and `plain`
+ * keep meaning what they always did: which of their views a run's hosts are shown in.
+ */
+export function parseView(value: string): ViewChoice {
+  if (value === 'auto' || value === 'batches' || value === 'hosts') return value;
+  throw new UsageError(`--view must be auto, batches or hosts, got "${value}"`);
 }
 
 /**

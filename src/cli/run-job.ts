@@ -5,8 +5,11 @@ import { runPipeline } from '../engine/run.js';
 import { UsageError } from '../errors.js';
 import { memcachedTransport } from '../facts/memcached-transport.js';
 import { type HostConfig, loadPlaybookForRun, type Playbook } from '../playbook/index.js';
+import { batchLinesRenderer } from '../report/batch-renderer.js';
+import type { PhaseTasks } from '../report/batch-view.js';
 import { type Stamped, stampEvent } from '../report/envelope.js';
 import type { BatchPosition, EventSink, RunEvent } from '../report/events.js';
+import type { ViewChoice } from '../report/fleet-view.js';
 import { jsonRenderer } from '../report/json.js';
 import { plainRenderer } from '../report/plain.js';
 import { prettyRenderer } from '../report/pretty.js';
@@ -25,6 +28,8 @@ export interface RunJobOptions {
   readonly limit?: string;
   readonly forks: number;
   readonly output?: OutputMode;
+  /** `--view`: the batch view or a line per host, for pretty and plain output; auto when not given. */
+  readonly view?: ViewChoice;
   readonly verbose: boolean;
   /** Trust hosts whose key is not in known_hosts yet, and record their key there. */
   readonly acceptNewHostKeys: boolean;
@@ -52,7 +57,7 @@ interface View {
   question(position: BatchPosition, typed: string | undefined): void;
 }
 
-function renderer(mode: OutputMode, verbose: boolean): View {
+function renderer(mode: OutputMode, verbose: boolean, view: ViewChoice, phases: PhaseTasks): View {
   const writeLine = (line: string) => process.stdout.write(`${line}\n`);
   // Plain and JSON lines go to stdout, maybe to a file: the question goes to the terminal's stderr.
   const questionOnStderr = (position: BatchPosition, typed: string | undefined) =>
@@ -61,9 +66,18 @@ function renderer(mode: OutputMode, verbose: boolean): View {
     return { sink: jsonRenderer(writeLine, verbose), finished: async () => {}, question: questionOnStderr };
   }
   if (mode === 'plain') {
-    return { sink: plainRenderer(writeLine, verbose), finished: async () => {}, question: questionOnStderr };
+    // A log keeps its line per result unless the batch view is asked for: scripts may read those lines.
+    const sink =
+      view === 'batches'
+        ? batchLinesRenderer(writeLine, { phases, verbose })
+        : plainRenderer(writeLine, verbose);
+    return { sink, finished: async () => {}, question: questionOnStderr };
   }
-  const pretty = prettyRenderer((text) => process.stdout.write(text), { rows: process.stdout.rows });
+  const pretty = prettyRenderer(
+    (text) => process.stdout.write(text),
+    { rows: process.stdout.rows, columns: process.stdout.columns },
+    { view, phases },
+  );
   // -v commands are printed plainly on stderr so they do not tear the live view.
   const verboseLines = plainRenderer((line) => process.stderr.write(`${line}\n`), true);
   return {
@@ -165,7 +179,10 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
   // The answer is typed on stdin; the question is drawn in the live view, or on stderr.
   const canAsk = process.stdin.isTTY === true && (mode === 'pretty' || process.stderr.isTTY === true);
   checkSomeoneAnswers(playbook, hosts, pipeline, options, canAsk);
-  const view = renderer(mode, options.verbose);
+  const phases: PhaseTasks = new Map(
+    pipeline.phases.map((phase) => [phase.name, phase.tasks.map((task) => task.name)]),
+  );
+  const view = renderer(mode, options.verbose, options.view ?? 'auto', phases);
   const runLog = openRunLog(options.logDir ?? (process.env.MEMPLAY_LOG_DIR || defaultLogRoot), (message) =>
     process.stderr.write(`${message}\n`),
   );

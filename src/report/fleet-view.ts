@@ -2,8 +2,9 @@ import type { RunEvent, TaskStatus } from './events.js';
 import { EtaEstimator, progressLine } from './progress.js';
 
 // The live view when the nested one (a line per host and per task) would not fit
-// the terminal: one line per host, or, when even that does not fit, one line for
-// the whole fleet. This file keeps what those lines say; pretty.ts draws them.
+// the terminal: one line per host. When even that does not fit, the batch view
+// (batch-view.ts) takes over. This file keeps what the host lines say; pretty.ts
+// draws them.
 
 export type Layout = 'nested' | 'per-host' | 'aggregate';
 
@@ -16,6 +17,26 @@ export function chooseLayout(hosts: number, tasks: number, rows: number): Layout
   if (hosts <= maxNestedHosts && hosts * (tasks + 1) <= usable) return 'nested';
   if (hosts <= usable) return 'per-host';
   return 'aggregate';
+}
+
+/** `--view`: which live view draws the run; auto picks by the fleet's size and the terminal's height. */
+export type ViewChoice = 'auto' | 'batches' | 'hosts';
+
+/**
+ * The live view a run gets: the batch view (batch-view.ts) when asked for, or, in
+ * auto, when not even a line per host fits the terminal; `hosts` keeps a line per
+ * host however long the list grows.
+ */
+export function chooseLiveView(
+  choice: ViewChoice,
+  hosts: number,
+  tasks: number,
+  rows: number,
+): 'nested' | 'per-host' | 'batches' {
+  if (choice === 'batches') return 'batches';
+  const layout = chooseLayout(hosts, tasks, rows);
+  if (layout !== 'aggregate') return layout;
+  return choice === 'hosts' ? 'per-host' : 'batches';
 }
 
 type HostStatus = 'waiting' | 'running' | 'done' | 'failed' | 'unreachable';

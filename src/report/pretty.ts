@@ -1,6 +1,8 @@
 import { Listr, type ListrTaskWrapper } from 'listr2';
+import { batchLiveRenderer } from './batch-renderer.js';
+import type { PhaseTasks } from './batch-view.js';
 import type { RunEvent, TaskStatus } from './events.js';
-import { chooseLayout, FleetView } from './fleet-view.js';
+import { chooseLiveView, FleetView, type ViewChoice } from './fleet-view.js';
 import {
   backupsPrunedLine,
   batchLine,
@@ -18,7 +20,8 @@ import { formatRecap } from './recap.js';
 // listr2 wants to own execution, so each subtask just waits for the engine's
 // event about it; the engine never knows a terminal exists. When that tree
 // would not fit the terminal, a compact view (fleet-view.ts) takes its place:
-// a line per host, or one line for the whole fleet.
+// a line per host; when that does not fit either, the batch view (batch-view.ts),
+// drawn without listr2.
 
 interface Deferred {
   promise: Promise<{ status: TaskStatus; detail: string }>;
@@ -36,9 +39,17 @@ function deferred(): Deferred {
 // biome-ignore lint/suspicious/noExplicitAny: listr2's wrapper generics are not needed here
 type AnyTask = ListrTaskWrapper<any, any, any>;
 
+export interface PrettyOptions {
+  /** `--view`; auto when not given. */
+  readonly view?: ViewChoice;
+  /** The tasks of each phase, so the batch view can tell when a host is done with its batch. */
+  readonly phases?: PhaseTasks;
+}
+
 export function prettyRenderer(
   write: (text: string) => void,
-  terminal: { readonly rows?: number } = {},
+  terminal: { readonly rows?: number; readonly columns?: number } = {},
+  options: PrettyOptions = {},
 ): {
   handle(event: RunEvent): void;
   /** A line shown beside `hosts` while they wait for their batch (the question between batches); undefined clears it. */
@@ -47,6 +58,7 @@ export function prettyRenderer(
 } {
   const rows = terminal.rows && terminal.rows > 0 ? terminal.rows : 24;
   let compact: CompactView | undefined;
+  let batches: ReturnType<typeof batchLiveRenderer> | undefined;
   const eta = new EtaEstimator();
   const slots = new Map<string, Deferred>();
   const outputs = new Map<string, AnyTask>();
@@ -63,6 +75,10 @@ export function prettyRenderer(
   let countdown: NodeJS.Timeout | undefined;
 
   function note(hosts: readonly string[], text: string | undefined): void {
+    if (batches) {
+      batches.note(text);
+      return;
+    }
     clearInterval(countdown);
     countdown = undefined;
     showNotes(hosts, text);
@@ -95,18 +111,27 @@ export function prettyRenderer(
   }
 
   function handle(event: RunEvent): void {
+    if (event.event === 'start') {
+      const view = chooseLiveView(options.view ?? 'auto', event.hosts.length, event.tasks.length, rows);
+      if (view === 'batches') {
+        batches = batchLiveRenderer(write, {
+          columns: terminal.columns && terminal.columns > 0 ? terminal.columns : 80,
+          ...(options.phases ? { phases: options.phases } : {}),
+        });
+      } else if (view === 'per-host') {
+        compact = compactView(event);
+        running = compact.running;
+      }
+    }
+    if (batches) {
+      batches.handle(event);
+      return;
+    }
     plan.add(event);
     if (event.event === 'batch' || event.event === 'confirm' || event.event === 'recap') note([], undefined);
     if (event.event === 'pause') pause(event);
     if (event.event === 'confirm') {
       notes.push(`${batchLine(event)} — continue? ${event.answer}${event.assumed ? ' (--yes)' : ''}`);
-    }
-    if (event.event === 'start') {
-      const layout = chooseLayout(event.hosts.length, event.tasks.length, rows);
-      if (layout !== 'nested') {
-        compact = compactView(event, layout);
-        running = compact.running;
-      }
     }
     if (compact) {
       compact.handle(event);
@@ -210,6 +235,7 @@ export function prettyRenderer(
   }
 
   async function finished(): Promise<void> {
+    if (batches) return batches.finished();
     await running;
     if (compact) notes.unshift(...compact.notes);
     for (const note of notes) write(`${note}\n`);
@@ -222,91 +248,55 @@ export function prettyRenderer(
 
 interface CompactView {
   readonly running: Promise<unknown>;
-  /** Lines to print under the view when it is done (failures, in the one-line view). */
+  /** Lines to print under the view when it is done. */
   readonly notes: string[];
   handle(event: RunEvent): void;
   /** A line beside a host waiting for its batch; undefined clears it. */
   note(host: string, text: string | undefined): void;
 }
 
-/** The line-per-host or one-line view; each listr2 task waits for its host (or the fleet) to finish. */
-function compactView(
-  start: Extract<RunEvent, { event: 'start' }>,
-  layout: 'per-host' | 'aggregate',
-): CompactView {
+/** The line-per-host view; each listr2 task waits for its host to finish. */
+function compactView(start: Extract<RunEvent, { event: 'start' }>): CompactView {
   const fleet = new FleetView(start.hosts, start.tasks.length, start.check);
-  const notes: string[] = [];
   const hostDone = new Map(start.hosts.map((host) => [host, deferred()]));
-  const fleetDone = deferred();
   const titles = new Map<string, AnyTask>();
-  let fleetTask: AnyTask | undefined;
-  const list =
-    layout === 'per-host'
-      ? new Listr(
-          start.hosts.map((host) => ({
-            title: fleet.hostLine(host),
-            task: async (_ctx: unknown, t: AnyTask) => {
-              titles.set(host, t);
-              t.title = fleet.hostLine(host);
-              await (hostDone.get(host) as Deferred).promise;
-              t.title = fleet.hostLine(host);
-              if (fleet.failed(host)) throw new Error(fleet.hostLine(host));
-            },
-          })),
-          {
-            concurrent: true,
-            exitOnError: false,
-            collectErrors: false,
-            rendererOptions: { collapseErrors: true },
-          },
-        )
-      : new Listr(
-          [
-            {
-              title: fleet.summary(),
-              task: async (_ctx: unknown, t: AnyTask) => {
-                fleetTask = t;
-                await fleetDone.promise;
-                t.title = fleet.summary();
-                if (fleet.anyFailed()) throw new Error(fleet.summary());
-              },
-            },
-          ],
-          { rendererOptions: { formatOutput: 'truncate' } },
-        );
+  const list = new Listr(
+    start.hosts.map((host) => ({
+      title: fleet.hostLine(host),
+      task: async (_ctx: unknown, t: AnyTask) => {
+        titles.set(host, t);
+        t.title = fleet.hostLine(host);
+        await (hostDone.get(host) as Deferred).promise;
+        t.title = fleet.hostLine(host);
+        if (fleet.failed(host)) throw new Error(fleet.hostLine(host));
+      },
+    })),
+    {
+      concurrent: true,
+      exitOnError: false,
+      collectErrors: false,
+      rendererOptions: { collapseErrors: true },
+    },
+  );
   const running = list.run().catch(() => undefined);
   return {
     running,
-    notes,
+    notes: [],
     note(host, text) {
       fleet.note(host, text);
-      if (layout === 'per-host') {
-        const task = titles.get(host);
-        if (task) task.title = fleet.hostLine(host);
-      } else if (fleetTask) {
-        fleetTask.output = text ?? '';
-      }
+      const task = titles.get(host);
+      if (task) task.title = fleet.hostLine(host);
     },
     handle(event) {
       if (event.event === 'recap') {
         for (const done of hostDone.values()) done.settle({ status: 'ok', detail: '' });
-        fleetDone.settle({ status: 'ok', detail: '' });
         return;
       }
       const host = fleet.handle(event);
       if (host === undefined) return;
-      if (layout === 'per-host') {
-        const task = titles.get(host);
-        if (task) task.title = fleet.hostLine(host);
-        if (fleet.finished(host)) hostDone.get(host)?.settle({ status: 'ok', detail: '' });
-        return;
-      }
-      if (fleetTask) {
-        fleetTask.title = fleet.summary();
-        if (!fleet.finished(host)) fleetTask.output = fleet.hostLine(host);
-      }
-      if (event.event === 'task' && event.status === 'failed')
-        notes.push(`${event.host} ${event.task} failed: ${event.detail}`);
+      const task = titles.get(host);
+      if (task) task.title = fleet.hostLine(host);
+      if (fleet.finished(host)) hostDone.get(host)?.settle({ status: 'ok', detail: '' });
     },
   };
 }

@@ -61,9 +61,8 @@ export function batchLinesRenderer(
   return (event) => {
     for (const line of view.handle(event)) write(line);
     if (event.event === 'batch') {
-      write(
-        `${event.phase} batch ${event.batch}/${event.batches} · ${event.hosts.length} hosts: ${event.hosts.join(', ')}`,
-      );
+      const hosts = `${event.hosts.length} ${event.hosts.length === 1 ? 'host' : 'hosts'}`;
+      write(`${event.phase} batch ${event.batch}/${event.batches} · ${hosts}: ${event.hosts.join(', ')}`);
       lastAt = now();
       lastLine = undefined;
     }

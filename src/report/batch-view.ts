@@ -50,8 +50,8 @@ export class BatchView {
   /** The run's tasks in pipeline order: running hosts are counted by task in this order. */
   private taskOrder: readonly string[] = [];
   private readonly eta: EtaEstimator;
-  /** The build's latest progress line (and whose), while it runs. */
-  private progress: { host: string; task: string; line: string } | undefined;
+  /** Each host's latest progress in a task of `progressShownFor`, while it runs that task. */
+  private readonly progress = new Map<string, { task: string; phase: string; line: string }>();
   /** A line shown under the batch's while the run waits between batches (pause, question). */
   private waitNote: string | undefined;
 
@@ -93,11 +93,11 @@ export class BatchView {
       }
       case 'progress':
         if (progressShownFor.has(event.task) && this.current?.hosts.get(event.host)?.task === event.task) {
-          this.progress = {
-            host: event.host,
+          this.progress.set(event.host, {
             task: event.task,
+            phase: event.phase ?? event.message,
             line: progressLine(event, this.eta.estimate(event)),
-          };
+          });
         }
         return [];
       case 'task':
@@ -138,7 +138,7 @@ export class BatchView {
   }
 
   private settle(name: string, task: string, status: TaskStatus, detail: string): PrintedLines {
-    if (this.progress?.host === name && this.progress.task === task) this.progress = undefined;
+    if (this.progress.get(name)?.task === task) this.progress.delete(name);
     const host = this.current?.hosts.get(name);
     // A rollback follows a failure, which is printed already: its outcome is a line of its own.
     if (task === 'rollback') return [`${name} rollback ${status}: ${firstLine(detail)}`];
@@ -159,7 +159,7 @@ export class BatchView {
   private endBatch(): PrintedLines {
     const batch = this.current;
     this.current = undefined;
-    this.progress = undefined;
+    this.progress.clear();
     return batch ? [this.batchLine(batch, true)] : [];
   }
 
@@ -167,9 +167,36 @@ export class BatchView {
   liveLines(): readonly string[] {
     const lines: string[] = [];
     if (this.current) lines.push(this.batchLine(this.current, false));
-    if (this.progress) lines.push(`  ${this.progress.host} ${this.progress.task}: ${this.progress.line}`);
+    lines.push(...this.progressLines());
     if (this.waitNote) lines.push(`  ${this.waitNote}`);
     return lines;
+  }
+
+  /**
+   * What the hosts in the build are doing, by phase: a phase one host is in reads as
+   * its progress (the compile's files), one many hosts are in as their count —
+   * `  build: host1 make · 32/63 files · ETA 5 s; 499 hosts wait for 1.6.38 from host1`,
+   * a line per task shown.
+   */
+  private progressLines(): string[] {
+    const byPhase = new Map<string, { task: string; phase: string; hosts: string[]; line: string }>();
+    for (const [host, { task, phase, line }] of this.progress) {
+      const key = `${task}\u0000${phase}`;
+      const group = byPhase.get(key) ?? { task, phase, hosts: [], line };
+      group.hosts.push(host);
+      byPhase.set(key, group);
+    }
+    // The fewest hosts first: the compile's own line must not be cut off behind the hosts waiting for it.
+    const groups = [...byPhase.values()].sort((a, b) => a.hosts.length - b.hosts.length);
+    const byTask = new Map<string, string[]>();
+    for (const group of groups) {
+      const part =
+        group.hosts.length === 1
+          ? `${group.hosts[0]} ${group.line}`
+          : `${group.hosts.length} hosts ${group.phase}`;
+      byTask.set(group.task, [...(byTask.get(group.task) ?? []), part]);
+    }
+    return [...byTask].map(([task, parts]) => `  ${task}: ${parts.join('; ')}`);
   }
 
   /**

@@ -122,16 +122,24 @@ describe('the batch view', () => {
     expect(view.handle(gate('failed'))).toEqual(['h1 verify gate protocol failed: sample of 200 items']);
   });
 
-  it('collapses a finished batch to its line when the next starts, and the last at the recap', () => {
+  it('shows the build’s progress by phase, and collapses a finished batch to its line when the next starts, the last at the recap', () => {
     const time = clock();
     const view = new BatchView(phases, time.now);
     view.handle(start);
-    view.handle(batch('prepare', 1, 1, ['h1', 'h2']));
-    for (const host of ['h1', 'h2']) {
+    view.handle(batch('prepare', 1, 1, ['h1', 'h2', 'h3']));
+    for (const host of ['h1', 'h2', 'h3']) {
       view.handle(begin(host, 'version_check'));
       view.handle(end(host, 'version_check', 'ok'));
       view.handle(begin(host, 'build'));
     }
+    for (const host of ['h2', 'h3'])
+      view.handle({
+        event: 'progress',
+        host,
+        task: 'build',
+        message: 'wait for 1.6.38 from h1',
+        phase: 'wait for 1.6.38 from h1',
+      });
     view.handle({
       event: 'progress',
       host: 'h1',
@@ -143,14 +151,15 @@ describe('the batch view', () => {
       unit: 'files',
     });
     expect(view.liveLines()).toEqual([
-      'prepare batch 1/1 · 2 hosts · 2 running (build 2) · 0 s',
-      '  h1 build: make · 12/63 files',
+      'prepare batch 1/1 · 3 hosts · 3 running (build 3) · 0 s',
+      '  build: h1 make · 12/63 files; 2 hosts wait for 1.6.38 from h1',
     ]);
     view.handle(end('h1', 'build', 'changed'));
     view.handle(end('h2', 'build', 'ok'));
+    view.handle(end('h3', 'build', 'ok'));
     time.advance(65_000);
     expect(view.handle(batch('rolling', 1, 2, ['h1']))).toEqual([
-      'prepare batch 1/1 done · 2 hosts · 1 ok · 1 changed · 1 min 5 s',
+      'prepare batch 1/1 done · 3 hosts · 2 ok · 1 changed · 1 min 5 s',
     ]);
     expect(view.liveLines()).toEqual(['rolling batch 1/2 · 1 host · 1 pending · 0 s']);
     time.advance(3_000);

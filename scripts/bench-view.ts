@@ -18,7 +18,7 @@ import { generateStream, type TimedEvent } from './bench-view/stream.js';
 //
 //   --hosts 500 --forks 50 --serial 0.1   the run replayed
 //   --compile-s 35                        the one compile's length
-//   --controller-fixed-s 1.9 --controller-per-host-s 1.18
+//   --controller-fixed-s 1.9 --controller-per-host-s 1.17
 //                                         the controller's CPU on the lab: fixed + per host
 //   --runs 5                              replays of each view; the median is reported
 
@@ -31,7 +31,7 @@ function options(argv: readonly string[]) {
       serial: { type: 'string', default: '0.1' },
       'compile-s': { type: 'string', default: '35' },
       'controller-fixed-s': { type: 'string', default: '1.9' },
-      'controller-per-host-s': { type: 'string', default: '1.18' },
+      'controller-per-host-s': { type: 'string', default: '1.17' },
       runs: { type: 'string', default: '5' },
     },
   });

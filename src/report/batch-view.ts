@@ -120,7 +120,9 @@ export class BatchView {
       case 'ssh-legacy-algorithms':
         return [legacyAlgorithmsLine(event)];
       case 'backups-pruned':
-        return [backupsPrunedLine(event)];
+        // A line a host is noise at 500 hosts: the recap counts what each pruned. A backup
+        // that could not be pruned is a warning, and printed.
+        return event.problems?.length ? [backupsPrunedLine(event)] : [];
       case 'confirm':
         this.waitNote = undefined;
         return [];

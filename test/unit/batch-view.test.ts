@@ -188,6 +188,47 @@ describe('the batch view', () => {
   });
 });
 
+describe('what else the batch view prints as it happens', () => {
+  const pruned = (problems?: string[]): RunEvent => ({
+    event: 'backups-pruned',
+    host: 'h1',
+    check: false,
+    folder: 'backups/h1',
+    keep: 'count 3',
+    pruned: [{ file: 'a.mpbak', created_at: null, bytes: 1024, reason: 'beyond the newest 3' }],
+    freed_bytes: 1024,
+    kept: 3,
+    ...(problems ? { problems } : {}),
+  });
+
+  it('leaves pruned backups to the recap, unless one could not be pruned', () => {
+    const view = new BatchView(phases, () => 0);
+    expect(view.handle(pruned())).toEqual([]);
+    expect(view.handle(pruned(['b.mpbak: permission denied']))).toEqual([
+      'h1 backups pruned 1, 1.0 KiB freed (keep: count 3; 3 kept in backups/h1): a.mpbak (beyond the newest 3); not pruned: b.mpbak: permission denied',
+    ]);
+  });
+
+  it('prints ABORTED and plan drift at once', () => {
+    const view = new BatchView(phases, () => 0);
+    expect(view.handle({ event: 'aborted', reason: '2 of 50 hosts failed' })).toEqual([
+      'ABORTED: 2 of 50 hosts failed',
+    ]);
+    expect(
+      view.handle({
+        event: 'plan-drift',
+        host: 'h1',
+        task: 'swap',
+        field: 'runningVersion',
+        planned: '1.6.38',
+        found: '1.6.18',
+      }),
+    ).toEqual([
+      'h1 swap WARNING plan drift: runningVersion is 1.6.18, the plan predicted 1.6.38 (later tasks plan against what was found)',
+    ]);
+  });
+});
+
 describe('the batch view as lines for a log (non-TTY)', () => {
   it('writes the batch’s hosts, failures as they happen, counts at most every 10 s when they changed, the batch’s line at its end', () => {
     const time = clock();

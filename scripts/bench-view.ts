@@ -158,7 +158,7 @@ function main(): void {
   for (const row of rows) {
     const written = `${(row.bytes / 1024).toFixed(0)} KiB${row.lines ? `, ${row.lines.toLocaleString('en-US')} lines` : ''}`;
     print(
-      `| ${row.view} | ${row.cpuMs.toFixed(0)} ms | ${row.frames || '–'} | ${written} | ${(row.share * 100).toFixed(2)} % | ${row.share <= 0.05 ? 'met' : 'MISSED'} |`,
+      `| ${row.view} | ${row.cpuMs.toFixed(0)} ms | ${row.frames || '–'} | ${written} | ${(row.share * 100).toFixed(3)} % | ${row.share <= 0.05 ? 'met' : 'MISSED'} |`,
     );
   }
 }

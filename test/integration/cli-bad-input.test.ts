@@ -374,6 +374,12 @@ const badCommandLines: readonly BadCommandLine[] = [
     says: () => ['memplay: --output must be pretty, plain or json, got "xml"'],
   },
   {
+    name: '--view tree',
+    args: (fleet) => ['apply', fleet, '--view', 'tree'],
+    code: 5,
+    says: () => ['memplay: --view must be auto, batches or hosts, got "tree"'],
+  },
+  {
     name: 'restore without --from',
     args: (fleet) => ['restore', fleet],
     code: 5,

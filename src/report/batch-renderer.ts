@@ -133,6 +133,8 @@ export function batchLiveRenderer(
       plain(event);
     },
     note(text) {
+      // The question comes once the pause is over; it takes the pause's place.
+      pause = undefined;
       view.note(text);
       frame();
     },

@@ -291,6 +291,34 @@ describe('the batch view on a terminal', () => {
     ]);
   });
 
+  it('counts the pause between batches down under the batch line, and shows the question there', () => {
+    const writes: string[] = [];
+    let frame = () => {};
+    let at = 0;
+    const view = batchLiveRenderer((text) => writes.push(text), {
+      phases,
+      columns: 200,
+      now: () => at,
+      ticker: (draw) => {
+        frame = draw;
+        return () => {};
+      },
+    });
+    view.handle(start);
+    view.handle(batch('rolling', 1, 2, ['h1']));
+    view.handle({ event: 'pause', seconds: 30, phase: 'rolling', batch: 2, batches: 2, hosts: ['h2'] });
+    at = 12_000;
+    frame();
+    expect(writes.at(-1)).toBe(
+      'rolling batch 1/2 · 1 host · 1 pending · 12 s\n' +
+        '  pause_between_batches: batch 2 of 2: h2 starts in 18 s (Ctrl-C stops the run here)\n',
+    );
+    view.note('batch 2 of 2: h2 — start it? [y/N] y');
+    expect(writes.at(-1)).toBe(
+      '\u001b[2F\u001b[0Jrolling batch 1/2 · 1 host · 1 pending · 12 s\n  batch 2 of 2: h2 — start it? [y/N] y\n',
+    );
+  });
+
   it('cuts a live line to the terminal’s width, since a wrapped line could not be erased', () => {
     const writes: string[] = [];
     const area = new LiveArea((text) => writes.push(text), 20);

@@ -55,15 +55,23 @@ interface View {
   finished(): Promise<void>;
   /** Shows the question before a batch with what is typed so far; undefined: it is answered. */
   question(position: BatchPosition, typed: string | undefined): void;
+  /** Says something to the user now (the interrupt's notice): on stderr, or above the batch view's live lines. */
+  say(text: string): void;
 }
 
 function renderer(mode: OutputMode, verbose: boolean, view: ViewChoice, phases: PhaseTasks): View {
   const writeLine = (line: string) => process.stdout.write(`${line}\n`);
   // Plain and JSON lines go to stdout, maybe to a file: the question goes to the terminal's stderr.
+  const sayOnStderr = (text: string) => process.stderr.write(`\n${text}\n`);
   const questionOnStderr = (position: BatchPosition, typed: string | undefined) =>
     process.stderr.write(typed === undefined ? '\n' : `\r\u001b[2K${questionLine(position)}${typed}`);
   if (mode === 'json') {
-    return { sink: jsonRenderer(writeLine, verbose), finished: async () => {}, question: questionOnStderr };
+    return {
+      sink: jsonRenderer(writeLine, verbose),
+      finished: async () => {},
+      question: questionOnStderr,
+      say: sayOnStderr,
+    };
   }
   if (mode === 'plain') {
     // A log keeps its line per result unless the batch view is asked for: scripts may read those lines.
@@ -71,7 +79,7 @@ function renderer(mode: OutputMode, verbose: boolean, view: ViewChoice, phases: 
       view === 'batches'
         ? batchLinesRenderer(writeLine, { phases, verbose })
         : plainRenderer(writeLine, verbose);
-    return { sink, finished: async () => {}, question: questionOnStderr };
+    return { sink, finished: async () => {}, question: questionOnStderr, say: sayOnStderr };
   }
   const pretty = prettyRenderer(
     (text) => process.stdout.write(text),
@@ -89,6 +97,9 @@ function renderer(mode: OutputMode, verbose: boolean, view: ViewChoice, phases: 
     // listr2 holds stdout and stderr while it draws: the question is drawn in the live view.
     question: (position, typed) =>
       pretty.note(position.hosts, typed === undefined ? undefined : `${questionLine(position)}${typed}`),
+    say: (text) => {
+      if (!pretty.say(text)) sayOnStderr(text);
+    },
   };
 }
 
@@ -202,8 +213,8 @@ export async function runJob(file: string, job: Job, options: RunJobOptions): Pr
   const onSigint = () => {
     interrupts += 1;
     if (interrupts > 1) process.exit(ExitCode.interrupted);
-    process.stderr.write(
-      '\ninterrupt: finishing the running steps (and the restore of a host already swapped), starting nothing new (Ctrl-C again to quit now)\n',
+    view.say(
+      'interrupt: finishing the running steps (and the restore of a host already swapped), starting nothing new (Ctrl-C again to quit now)',
     );
     interrupt.abort();
   };

@@ -105,6 +105,8 @@ export function batchLiveRenderer(
   handle(event: RunEvent): void;
   /** The question between batches, drawn under the batch's line; undefined clears it. */
   note(text: string | undefined): void;
+  /** Prints a line for good above the live lines (the interrupt's notice). */
+  say(text: string): void;
   /** Redraws the live lines now. */
   frame(): void;
   finished(): Promise<void>;
@@ -137,6 +139,9 @@ export function batchLiveRenderer(
       pause = undefined;
       view.note(text);
       frame();
+    },
+    say(text) {
+      area.print([text]);
     },
     frame,
     async finished() {

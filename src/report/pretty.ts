@@ -54,6 +54,11 @@ export function prettyRenderer(
   handle(event: RunEvent): void;
   /** A line shown beside `hosts` while they wait for their batch (the question between batches); undefined clears it. */
   note(hosts: readonly string[], text: string | undefined): void;
+  /**
+   * Prints a notice now (the interrupt's) above the batch view's live lines, which would
+   * erase it if it were written under them; false: no batch view, the caller writes it.
+   */
+  say(text: string): boolean;
   finished(): Promise<void>;
 } {
   const rows = terminal.rows && terminal.rows > 0 ? terminal.rows : 24;
@@ -243,7 +248,12 @@ export function prettyRenderer(
     if (recapText) write(`${recapText}\n`);
   }
 
-  return { handle, note, finished };
+  function say(text: string): boolean {
+    batches?.say(text);
+    return batches !== undefined;
+  }
+
+  return { handle, note, say, finished };
 }
 
 interface CompactView {

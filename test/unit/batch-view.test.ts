@@ -319,6 +319,30 @@ describe('the batch view on a terminal', () => {
     );
   });
 
+  it('prints the interrupt’s notice above the live line, where the next redraw does not erase it', () => {
+    const writes: string[] = [];
+    let frame = () => {};
+    const view = batchLiveRenderer((text) => writes.push(text), {
+      phases,
+      columns: 200,
+      now: () => 0,
+      ticker: (draw) => {
+        frame = draw;
+        return () => {};
+      },
+    });
+    view.handle(start);
+    view.handle(batch('rolling', 1, 1, ['h1']));
+    frame();
+    view.say('interrupt: finishing the running steps');
+    view.handle(begin('h1', 'backup'));
+    frame();
+    expect(writes.slice(1)).toEqual([
+      '\u001b[1F\u001b[0Jinterrupt: finishing the running steps\nrolling batch 1/1 · 1 host · 1 pending · 0 s\n',
+      '\u001b[1F\u001b[0Jrolling batch 1/1 · 1 host · 1 running (backup 1) · 0 s\n',
+    ]);
+  });
+
   it('cuts a live line to the terminal’s width, since a wrapped line could not be erased', () => {
     const writes: string[] = [];
     const area = new LiveArea((text) => writes.push(text), 20);

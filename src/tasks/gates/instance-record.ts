@@ -85,6 +85,8 @@ function settingsRecord(map: Map<string, string> | null): Settings | null {
 export interface GateContext {
   readonly host: HostConfig;
   readonly transport: Transport;
+  /** The hosts of this rolling batch: the load is measured in waves of about that many. */
+  readonly peers: readonly { readonly name: string }[];
   progress(phase: string): void;
 }
 
@@ -104,9 +106,11 @@ export async function measureInstance(
     const performanceError = `memcached ${version} speaks no meta protocol, which the load is written in: not measured`;
     return { version, settings, protocols, performance: null, performanceError, ...tls };
   }
-  ctx.progress(`gates: load on ${version} (get/set mix, single and pipelined)`);
+  ctx.progress(
+    `gates: load on ${version} (get/set mix, single and pipelined${ctx.peers.length > 1 ? ', with the hosts of this batch' : ''})`,
+  );
   try {
-    const performance = await measurePerformance(open, sample.readKeys, sample.valueBytes);
+    const performance = await measurePerformance(open, sample.readKeys, sample.valueBytes, ctx.peers.length);
     return { version, settings, protocols, performance, ...tls };
   } catch (error) {
     // The load's own keys may be left: never let them ride along into a backup or a restored cache.

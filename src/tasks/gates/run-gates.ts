@@ -224,6 +224,7 @@ async function performanceConfirmed(
     () => ctx.transport.openTcp(ctx.host.memcached.port),
     sample.readKeys,
     sample.valueBytes,
+    ctx.peers.length,
   ).catch((error: unknown) => {
     // The load's own keys may be left: never let them ride along into a restored cache.
     if (error instanceof LoadCleanupFailed) throw error;

@@ -90,10 +90,12 @@ export interface GateContext {
   progress(phase: string): void;
 }
 
+/** `together`: how many hosts' loads to run this one's beside (the batch's, by default). */
 export async function measureInstance(
   ctx: GateContext,
   version: string,
   sample: GateSample,
+  together = ctx.peers.length,
 ): Promise<InstanceRecord> {
   const port = ctx.host.memcached.port;
   const open = () => ctx.transport.openTcp(port);
@@ -107,10 +109,10 @@ export async function measureInstance(
     return { version, settings, protocols, performance: null, performanceError, ...tls };
   }
   ctx.progress(
-    `gates: load on ${version} (get/set mix, single and pipelined${ctx.peers.length > 1 ? ', with the hosts of this batch' : ''})`,
+    `gates: load on ${version} (get/set mix, single and pipelined${together > 1 ? `, with ${together - 1} other hosts of this batch` : ''})`,
   );
   try {
-    const performance = await measurePerformance(open, sample.readKeys, sample.valueBytes, ctx.peers.length);
+    const performance = await measurePerformance(open, sample.readKeys, sample.valueBytes, together);
     return { version, settings, protocols, performance, ...tls };
   } catch (error) {
     // The load's own keys may be left: never let them ride along into a backup or a restored cache.

@@ -6,7 +6,7 @@
 //
 // Now the hosts of one rolling batch are measured together, in waves: a wave takes
 // every measurement asked for while it forms, and starts once as many have joined
-// as the batch has hosts (or `gatherMs` after the first, for hosts that are slower
+// as its members wait for (or `gatherMs` after the first, for hosts that are slower
 // to get there or failed before), all of them at the same instant. Waves still run
 // one at a time, so the load of another batch, or of a wave still running, is never
 // measured. Both sides of a host are thus measured beside about the same number of

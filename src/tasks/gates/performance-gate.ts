@@ -51,23 +51,27 @@ function side(result: LoadResult, sampledKeys: number): PerformanceSide {
 }
 
 // Hosts of one rolling batch are measured together, one wave at a time
-// (measurement-waves.ts says why that keeps the two sides comparable). Half a
-// second is long enough for the hosts of a batch that arrive together (their
-// backups take about as long) and short against the rounds themselves.
-export const gatherMs = 500;
+// (measurement-waves.ts says why that keeps the two sides comparable). The hosts
+// of a batch reach their new sides further apart than their old ones (restores
+// and sample checks of different lengths): on the lab under load, more than
+// 500 ms apart, which left a new side measured alone against an old side
+// measured with two others. Three seconds covers that spread; only a batch with
+// a host that never comes (it failed before) waits it in full.
+export const gatherMs = 3_000;
 const waves = new MeasurementWaves(gatherMs);
 
 /**
  * Runs the load in the next wave; `valueBytes` close to the sampled items' so a set
- * costs what a client's does; `batchHosts`: how many hosts the caller's batch has.
+ * costs what a client's does; `together`: how many hosts to wait for (the batch's
+ * for an old side, as many as the old side was measured with for a new one).
  */
 export async function measurePerformance(
   open: StreamFactory,
   readKeys: readonly string[],
   valueBytes: number,
-  batchHosts = 1,
+  together = 1,
 ): Promise<PerformanceSide> {
-  const { result, waveSize } = await waves.join(batchHosts, () => measureOne(open, readKeys, valueBytes));
+  const { result, waveSize } = await waves.join(together, () => measureOne(open, readKeys, valueBytes));
   return { ...result, hosts_measured_together: waveSize };
 }
 

@@ -23,6 +23,8 @@ export interface MemplayRun {
   readonly outOfServiceMs: ReadonlyMap<string, number>;
   /** Failed task details, for the error message. */
   readonly failures: readonly string[];
+  /** Per host, each task's duration_ms: where the wall time went. */
+  readonly taskMs: ReadonlyMap<string, Readonly<Record<string, number>>>;
   readonly stderr: string;
 }
 
@@ -34,6 +36,7 @@ interface Event {
   readonly detail?: string;
   readonly hosts?: Record<string, HostOutcome>;
   readonly controller_peak_rss_bytes?: number;
+  readonly duration_ms?: number;
 }
 
 export async function memplayApply(
@@ -50,11 +53,15 @@ export async function memplayApply(
   let recap: Event | undefined;
   const outOfServiceMs = new Map<string, number>();
   const failures: string[] = [];
+  const taskMs = new Map<string, Record<string, number>>();
   for (const line of finished.stdout.split('\n')) {
     if (!line.startsWith('{')) continue;
     const event = JSON.parse(line) as Event;
     if (event.event === 'recap') recap = event;
     if (event.event !== 'task' || !event.host) continue;
+    if (event.task && event.duration_ms !== undefined) {
+      taskMs.set(event.host, { ...taskMs.get(event.host), [event.task]: event.duration_ms });
+    }
     if (event.status === 'failed') failures.push(`${event.host} ${event.task}: ${event.detail}`);
     const window = event.task === 'restore' ? event.detail?.match(/out of service (\d+) ms/) : null;
     if (window) outOfServiceMs.set(event.host, Number(window[1]));
@@ -71,6 +78,7 @@ export async function memplayApply(
     peakRssBytes: recap.controller_peak_rss_bytes,
     outOfServiceMs,
     failures,
+    taskMs,
     stderr: finished.stderr,
   };
 }

@@ -215,6 +215,18 @@ function sideRows(side: UpgradeSide, tool: string): string[][] {
   ]);
 }
 
+const upgradeTasks = ['version_check', 'build', 'backup', 'swap', 'restore', 'verify'];
+
+function taskTable(taskMs: UpgradeRun['memplayTaskMs']): string {
+  return table(
+    ['host', ...upgradeTasks],
+    [...taskMs].map(([host, tasks]) => [
+      host,
+      ...upgradeTasks.map((task) => (tasks[task] === undefined ? '—' : seconds(tasks[task]))),
+    ]),
+  );
+}
+
 function upgradeSection(u: UpgradeRun): string {
   return `## 2–3. Full rolling upgrade of ${u.hosts} hosts, ${count(u.dataSet.count)} items / ${(u.dataSet.totalBytes / MB).toFixed(0)} MB each
 
@@ -235,6 +247,11 @@ ${table(
     ],
   ],
 )}
+
+Where memplay's time went, per host and task (\`duration_ms\` of its task events; the prepare phase's
+tasks run on every host at once, the rolling ones one host after another):
+
+${taskTable(u.memplayTaskMs)}
 
 Out of service is the old instance's stop (SIGTERM) until the new one has taken the last restored item; for
 Ansible, from timestamps the swap and restore tasks print on the host.

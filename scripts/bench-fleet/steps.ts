@@ -135,6 +135,8 @@ export interface UpgradeRun {
   readonly loadMs: number;
   readonly memplay: UpgradeSide;
   readonly ansible: UpgradeSide;
+  /** memplay's task durations per host, in ms. */
+  readonly memplayTaskMs: ReadonlyMap<string, Readonly<Record<string, number>>>;
 }
 
 async function loadHosts(hosts: readonly LabHost[], size: DataSetSize): Promise<number> {
@@ -194,5 +196,12 @@ export async function upgradeRun(bench: FleetBench, n: number, size: DataSetSize
   expectAnsibleOk(ansible, hosts, `ansible-playbook upgrade over ${n} hosts`);
   const ansibleSide = await sideResult(hosts, ansibleStart.before, ansible.wallMs, ansible.outOfServiceMs);
 
-  return { hosts: n, dataSet: size, loadMs: memplayStart.loadMs, memplay: memplaySide, ansible: ansibleSide };
+  return {
+    hosts: n,
+    dataSet: size,
+    loadMs: memplayStart.loadMs,
+    memplay: memplaySide,
+    ansible: ansibleSide,
+    memplayTaskMs: memplay.taskMs,
+  };
 }

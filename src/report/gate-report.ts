@@ -62,6 +62,11 @@ export interface PerformanceSide {
    * where memplay's keys (`memplay:gate:…`, deleted at the end) cost nothing.
    */
   readonly writes: 'none' | 'own-keys';
+  /**
+   * How many hosts' loads ran at the same instant, this one's included: the hosts of
+   * a rolling batch are measured together (1 for serial 1, and in figures from before).
+   */
+  readonly hosts_measured_together?: number;
 }
 
 /** tls gate: one aspect of the TLS a client meets, on the old instance and the new. */

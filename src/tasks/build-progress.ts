@@ -16,14 +16,18 @@ async function countLines(ctx: TaskContext, command: ReturnType<typeof sh>): Pro
   return Number.isFinite(count) ? count : undefined;
 }
 
-/** Runs `make` (the `run` callback) while reporting `make · 12/63 files` from `log`. */
+/** Runs `make target` (the `run` callback) while reporting `make · 12/63 files` from `log`. */
 export async function withCompileCount(
   ctx: TaskContext,
   srcDir: string,
   log: string,
+  target: string,
   run: () => Promise<void>,
 ): Promise<void> {
-  const total = await countLines(ctx, sh`cd ${srcDir} && make -n 2>/dev/null | grep -c -e ${compileLine}`);
+  const total = await countLines(
+    ctx,
+    sh`cd ${srcDir} && make -n ${target} 2>/dev/null | grep -c -e ${compileLine}`,
+  );
   // The log already holds configure's output: count only what make adds after it.
   const before = (await countLines(ctx, sh`grep -c -e ${compileLine} ${log}`)) ?? 0;
   const report = (done: number) =>

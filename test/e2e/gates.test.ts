@@ -93,6 +93,41 @@ describe('verify gates', () => {
     expect((await digestItems(direct(port))).size).toBe(original.size);
   });
 
+  it('the hosts of one batch are measured together on both sides, and every host passes with its items exact', async () => {
+    const hosts = [lab.hosts[0]!, lab.hosts[1]!, lab.hosts[2]!];
+    await Promise.all(hosts.map((h) => ensureBuild(h, '1.6.38')));
+    const originals = await Promise.all(
+      hosts.map(async (h, i) => {
+        await generateItems(direct(h.memcachedPort), {
+          seed: 70 + i,
+          count: 3_000,
+          totalBytes: 2 * 1024 * 1024,
+        });
+        return digestItems(direct(h.memcachedPort));
+      }),
+    );
+    const playbook = await writeFleetPlaybook(lab, { hosts: [1, 2, 3], serial: 3, verify: loose });
+
+    const applied = await runMemplay(['apply', playbook, '--output', 'json']);
+    expect(applied.code, applied.stdout + applied.stderr).toBe(0);
+    const performance = gateEvents(applied.events).filter((e) => e.gate === 'performance');
+    expect(performance.map((e) => e.host).sort()).toEqual(hosts.map((h) => h.name).sort());
+    for (const event of performance) {
+      expect(event.status, `${event.host}: ${event.detail}`).toBe('passed');
+      if (event.gate !== 'performance') throw new Error('not the performance gate');
+      // One wave per side for the batch: the three old sides together, then the three new ones.
+      expect(
+        [event.before?.hosts_measured_together, event.after?.hosts_measured_together],
+        `${event.host}: ${event.detail}`,
+      ).toEqual([3, 3]);
+      expect(event.detail).toContain('3 → 3 hosts measured at once');
+    }
+    for (const [i, h] of hosts.entries()) {
+      expect(await memcachedVersion(h.memcachedPort)).toBe('1.6.38');
+      expect(compareDigests(originals[i]!, await digestItems(direct(h.memcachedPort))), h.name).toEqual([]);
+    }
+  });
+
   it('-B ascii on the new instance: --check predicts it, apply fails the host naming the binary protocol and -B ascii, and the host rolls back with its data', async () => {
     const port = host1().memcachedPort;
     await generateItems(direct(port), { seed: 62, count: 5_000, totalBytes: 4 * 1024 * 1024 });

@@ -95,6 +95,7 @@ describe('the load', () => {
       expect(mode.p99_ms).toBeGreaterThanOrEqual(mode.p50_ms);
     }
     expect(side.rounds).toBe(5);
+    expect(side.hosts_measured_together).toBe(1);
     expect((await settingsOfStats(both)).curr_items).toBe(itemsBefore);
     const client = await MetaClient.connect(both.connect, { connections: 1 });
     try {
@@ -107,6 +108,20 @@ describe('the load', () => {
     } finally {
       client.close();
     }
+  });
+});
+
+describe('the loads of one batch', () => {
+  it('run together, in about the time of one, and each says how many ran at once', async () => {
+    const started = performance.now();
+    const sides = await Promise.all([
+      measurePerformance(both.connect, ['user:1'], 64, 2),
+      measurePerformance(ascii.connect, [], 64, 2),
+    ]);
+    const elapsedMs = performance.now() - started;
+    expect(sides.map((s) => s.hosts_measured_together)).toEqual([2, 2]);
+    // One load is 5 rounds × 100 ms in each of two modes: two in a row would take 2 s or more.
+    expect(elapsedMs).toBeLessThan(1900);
   });
 });
 

@@ -44,6 +44,14 @@ describe('performance gate', () => {
     expect(gate.detail).toMatch(/^single 1,000 → 1,000 ops\/s, p50 1 → 1 ms, p99 2 → 2 ms; pipelined /);
   });
 
+  it('hosts measured together say so in the detail, on both sides', () => {
+    const crowded = { ...before, hosts_measured_together: 3 };
+    const gate = performanceGate(crowded, { ...crowded }, defaults);
+    expect(gate.status).toBe('passed');
+    expect(gate.detail).toContain('3 → 3 hosts measured at once');
+    expect(performanceGate(before, before, defaults).detail).not.toContain('measured at once');
+  });
+
   it('one noisy round does not fail the host: the medians hold', () => {
     const gate = performanceGate(
       before,

@@ -85,13 +85,17 @@ function settingsRecord(map: Map<string, string> | null): Settings | null {
 export interface GateContext {
   readonly host: HostConfig;
   readonly transport: Transport;
+  /** The hosts of this rolling batch: the load is measured in waves of about that many. */
+  readonly peers: readonly { readonly name: string }[];
   progress(phase: string): void;
 }
 
+/** `together`: how many hosts' loads to run this one's beside (the batch's, by default). */
 export async function measureInstance(
   ctx: GateContext,
   version: string,
   sample: GateSample,
+  together = ctx.peers.length,
 ): Promise<InstanceRecord> {
   const port = ctx.host.memcached.port;
   const open = () => ctx.transport.openTcp(port);
@@ -104,9 +108,11 @@ export async function measureInstance(
     const performanceError = `memcached ${version} speaks no meta protocol, which the load is written in: not measured`;
     return { version, settings, protocols, performance: null, performanceError, ...tls };
   }
-  ctx.progress(`gates: load on ${version} (get/set mix, single and pipelined)`);
+  ctx.progress(
+    `gates: load on ${version} (get/set mix, single and pipelined${together > 1 ? `, with ${together - 1} other hosts of this batch` : ''})`,
+  );
   try {
-    const performance = await measurePerformance(open, sample.readKeys, sample.valueBytes);
+    const performance = await measurePerformance(open, sample.readKeys, sample.valueBytes, together);
     return { version, settings, protocols, performance, ...tls };
   } catch (error) {
     // The load's own keys may be left: never let them ride along into a backup or a restored cache.

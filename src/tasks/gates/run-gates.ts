@@ -62,7 +62,13 @@ export async function measureGates(ctx: TaskContext, old: OldInstance): Promise<
     return `gates skipped (${old.unavailable})`;
   }
   const before = old.recorded;
-  const after = await measureInstance(ctx, ctx.target.version, old.sample);
+  // The new side waits for as many hosts as the old side was measured with: the same crowd on both sides.
+  const after = await measureInstance(
+    ctx,
+    ctx.target.version,
+    old.sample,
+    before.performance?.hosts_measured_together ?? ctx.peers.length,
+  );
   const { verify } = ctx.playbook;
   const args = ctx.host.memcached.args;
 
@@ -224,6 +230,7 @@ async function performanceConfirmed(
     () => ctx.transport.openTcp(ctx.host.memcached.port),
     sample.readKeys,
     sample.valueBytes,
+    before.hosts_measured_together ?? 1,
   ).catch((error: unknown) => {
     // The load's own keys may be left: never let them ride along into a restored cache.
     if (error instanceof LoadCleanupFailed) throw error;

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskFailed } from '../../../src/errors.js';
 import { build } from '../../../src/tasks/build.js';
 import { BuildHostService } from '../../../src/tasks/build-host.js';
+import { compile } from '../../../src/tasks/build-steps.js';
 import { answers, RecordingTransport } from '../../support/recording-transport.js';
 import { fixturePlaybook, hostFacts, taskContext } from '../../support/task-context.js';
 
@@ -417,5 +418,28 @@ describe('build plan', () => {
         `sha256 of memcached-1.6.38-tree.tar.gz is ${treeSha}, playbook says ${'0'.repeat(64)} — check target.prebuilt.sha256`,
       );
     });
+  });
+});
+
+describe('compile', () => {
+  it('makes only the memcached target, counts its compiles, and installs only bin/memcached', async () => {
+    const transport = new RecordingTransport({
+      run: [
+        answers(/make -n memcached /, '27\n'),
+        answers(/grep -c/, '0\n'),
+        answers(/bin\/memcached -V/, 'memcached 1.6.38\n'),
+      ],
+      otherwise: { code: 0, stdout: '', stderr: '' },
+    });
+    const f = taskContext({ playbook: playbook(), transport });
+    await compile(f.ctx);
+    const make = transport.commands
+      .filter((c) => /&& make /.test(c))
+      .map((c) => c.replace(/\/opt\/\S+/g, 'DIR'));
+    expect(make).toEqual([
+      `cd DIR && make -n memcached 2>/dev/null | grep -c -e ' -c -o '`,
+      `cd DIR && make -j"$(nproc 2>/dev/null || echo 2)" memcached >>DIR 2>&1`,
+      'cd DIR && make install-binPROGRAMS DESTDIR=DIR >>DIR 2>&1',
+    ]);
   });
 });

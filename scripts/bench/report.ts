@@ -288,7 +288,10 @@ ${table(
       `**${sizeOf(mem.cli.peakRssBytes)}**`,
     ],
     ['`memplay backup` wall time', `${seconds(mem.cli.wallMs)}: ${mem.cli.detail}`],
-    ['peak RSS of the full pass alone (VmHWM of the child process)', sizeOf(b.peakRssBytes)],
+    [
+      "peak RSS of the full pass alone (VmHWM of the child process, with bin/memplay.js's Node flags)",
+      sizeOf(b.peakRssBytes),
+    ],
     ['Node alone, before connecting (VmRSS)', sizeOf(b.rssAtStartBytes)],
     [
       'sampled peaks during the pass (process.memoryUsage, every 20 ms)',

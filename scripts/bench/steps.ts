@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -111,6 +111,16 @@ async function loadDataSet(bench: Bench): Promise<LoadedDataSet> {
 const backupChild = fileURLToPath(new URL('./backup-child.js', import.meta.url));
 
 /**
+ * The Node flags on bin/memplay.js's shebang line (`#!/usr/bin/env -S node …`),
+ * so a backup child's memory behaves as the memplay command's does.
+ */
+async function memplayNodeFlags(repoRoot: string): Promise<string[]> {
+  const firstLine = (await readFile(join(repoRoot, 'bin', 'memplay.js'), 'utf8')).split('\n', 1)[0] ?? '';
+  const words = firstLine.split(/\s+/);
+  return words.slice(words.indexOf('node') + 1).filter((word) => word.startsWith('--'));
+}
+
+/**
  * A backup in a process of its own. A failed attempt is tried once more (a
  * transient failure should not cost the whole measurement) and kept in
  * `bench.failures`, so the report still shows it.
@@ -124,7 +134,8 @@ async function backupInChild(
   const request: BackupRequest = { playbook: bench.playbook, host: bench.host.name, dir, ...via };
   for (let attempt = 1; ; attempt++) {
     try {
-      const finished = await runOk(process.execPath, [backupChild, JSON.stringify(request)], {
+      const flags = await memplayNodeFlags(bench.lab.repoRoot);
+      const finished = await runOk(process.execPath, [...flags, backupChild, JSON.stringify(request)], {
         timeoutMs: 180_000,
       });
       return JSON.parse(finished.stdout.trim().split('\n').pop() ?? '') as BackupRun;

@@ -9,8 +9,8 @@ function keyOf(n: number): Buffer {
 }
 
 describe('CasIndex', () => {
-  // 0: grows from 1024 slots; 1000 and 25,000: tables of 1334 and 33,334 slots (not powers of two), the
-  // second never growing, so deletions shift probe runs that wrap around its end.
+  // 0: grows from 1024 slots; 1000 and 25,000: tables of 1334 and 33,334 slots (not powers of two),
+  // the second never growing.
   it.each([0, 1_000, 25_000])(
     'agrees with a Map through growth, forgets and re-remembers (sized for %i)',
     (expectedItems) => {
@@ -83,6 +83,23 @@ describe('CasIndex', () => {
     expect(index.size).toBe(4_500);
     expect(index.has(keyDigestId(keyOf(4_500)))).toBe(false);
     expect(index.has(keyDigestId(keyOf(5_200)))).toBe(true);
+  });
+
+  it('keeps every key reachable when a deletion shifts a probe run that wraps past the last slot', () => {
+    // 1024 slots: A and C start at the last slot, B at the first; C probes past A and B to slot 1.
+    const homeOf = (n: number) => keyDigest(keyOf(n)).readUInt32BE(0) % 1024;
+    const find = (home: number, skip = -1) => {
+      for (let n = 0; ; n++) if (n !== skip && homeOf(n) === home) return n;
+    };
+    const a = find(1023);
+    const b = find(0);
+    const c = find(1023, a);
+    const index = new CasIndex();
+    for (const n of [a, b, c]) index.rememberNew(keyDigestId(keyOf(n)), n);
+    index.forget(keyDigestId(keyOf(a)));
+    // B must stay in its home slot and C move back over A's.
+    expect([b, c].map((n) => index.casOf(keyDigestId(keyOf(n))))).toEqual([b, c]);
+    expect(index.has(keyDigestId(keyOf(a)))).toBe(false);
   });
 
   it('refuses a string that is not a digest id', () => {

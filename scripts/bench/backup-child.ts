@@ -1,10 +1,12 @@
+import { connect, type Socket } from 'node:net';
 import { backupFullPass, CasIndex } from '../../src/memcached/backup-pass.js';
 import { createBackupWriter } from '../../src/memcached/backup-writer.js';
+import { MetaClient } from '../../src/memcached/meta-client.js';
 import { procStatusBytes } from './proc-status.js';
 import { connectThroughSsh } from './tunnel.js';
 
-// One full-pass backup in a process of its own, so its peak RSS is the
-// controller's and nothing else's. Usage:
+// One full-pass backup in a process of its own, so its peak RSS and its CPU
+// time are the controller's and nothing else's. Usage:
 //   node dist/scripts/bench/backup-child.js '{"playbook":…,"host":"host1","dir":…}'
 // Prints one JSON line (BackupRun) on stdout.
 
@@ -12,9 +14,16 @@ export interface BackupRequest {
   readonly playbook: string;
   readonly host: string;
   readonly dir: string;
+  /**
+   * Straight to this memcached port over plain TCP instead of through the
+   * host's SSH tunnel: the same pass with no SSH code in the process, so its
+   * CPU time is memplay's own per-item cost (metadump parse, index, hash, write).
+   */
+  readonly tcpPort?: number;
 }
 
 export interface BackupRun {
+  readonly via: 'tunnel' | 'tcp';
   readonly path: string;
   readonly fileBytes: number;
   readonly listed: number;
@@ -28,6 +37,9 @@ export interface BackupRun {
   readonly passMs: number;
   /** createBackupWriter + backupFullPass + finish (header, fsync, rename). */
   readonly backupMs: number;
+  /** CPU time of this process over backupMs (process.cpuUsage: user and system, every thread). */
+  readonly cpuUserMs: number;
+  readonly cpuSystemMs: number;
   /** Before connecting: what Node itself takes. */
   readonly rssAtStartBytes: number;
   readonly peakRssBytes: number;
@@ -55,15 +67,47 @@ async function sampled<T>(work: () => Promise<T>): Promise<[T, { heapUsed: numbe
   }
 }
 
+/** As src/tasks/memcached-client.ts connectMeta. */
+const TASK_CONNECTIONS = 2;
+
+async function connectOverTcp(
+  port: number,
+): Promise<{ client: MetaClient; connectMs: number; close(): Promise<void> }> {
+  const started = performance.now();
+  const client = await MetaClient.connect(
+    () =>
+      new Promise<Socket>((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port });
+        socket.once('connect', () => {
+          socket.off('error', reject);
+          resolve(socket);
+        });
+        socket.once('error', reject);
+      }),
+    { connections: TASK_CONNECTIONS },
+  );
+  return {
+    client,
+    connectMs: performance.now() - started,
+    async close() {
+      client.close();
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const request = JSON.parse(process.argv[2] ?? '') as BackupRequest;
   const rssAtStartBytes = procStatusBytes('VmRSS');
-  const link = await connectThroughSsh(request.playbook, request.host);
+  const link =
+    request.tcpPort === undefined
+      ? await connectThroughSsh(request.playbook, request.host)
+      : await connectOverTcp(request.tcpPort);
   try {
     const { client } = link;
     // As the backup task, whose plan reads curr_items before the pass: the index is sized from it.
     const expectedItems = Number((await client.stats()).get('curr_items') ?? 0);
     const started = performance.now();
+    const cpuBefore = process.cpuUsage();
     const running = await client.version();
     const clock = await client.serverClock();
     const writer = await createBackupWriter({
@@ -76,9 +120,11 @@ async function main(): Promise<void> {
       const full = await backupFullPass(client, writer, new CasIndex(expectedItems), clock);
       return { full, ...(await writer.finish()) };
     });
+    const cpu = process.cpuUsage(cpuBefore);
     const passMs = full.durationMs;
     const backupMs = performance.now() - started;
     const run: BackupRun = {
+      via: request.tcpPort === undefined ? 'tunnel' : 'tcp',
       path,
       fileBytes: header.recordBytes,
       listed: full.listed,
@@ -90,6 +136,9 @@ async function main(): Promise<void> {
       connectMs: link.connectMs,
       passMs,
       backupMs,
+      // cpuUsage reports microseconds.
+      cpuUserMs: cpu.user / 1000,
+      cpuSystemMs: cpu.system / 1000,
       rssAtStartBytes,
       peakRssBytes: procStatusBytes('VmHWM'),
       // resourceUsage reports kilobytes.

@@ -1,15 +1,13 @@
 import { once } from 'node:events';
-import { rm } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
-import { backupFullPass, CasIndex, restoreBackup } from '../../src/memcached/backup-pass.js';
-import { createBackupWriter } from '../../src/memcached/backup-writer.js';
+import { restoreBackup } from '../../src/memcached/backup-pass.js';
 import { type ConnectionFactory, MetaClient } from '../../src/memcached/meta-client.js';
 import { loadPlaybook } from '../../src/playbook/index.js';
 import { openTransport } from '../../src/transport/connect.js';
 
-// Reference points that tell where the time goes: the same backup and restore
-// over a plain TCP socket (memplay's own code, no SSH), and what one tunnelled
-// channel can carry at all (no memplay code).
+// Reference points that tell where the time goes: the same restore over a
+// plain TCP socket (memplay's own code, no SSH), and what one tunnelled channel
+// can carry at all (no memplay code): the ceiling memplay's backup is held to.
 
 /** As src/tasks/memcached-client.ts connectMeta. */
 const TASK_CONNECTIONS = 2;
@@ -18,27 +16,6 @@ export interface Timed {
   readonly ms: number;
   readonly items: number;
   readonly valueBytes: number;
-}
-
-export async function backupOver(factory: ConnectionFactory, dir: string): Promise<Timed> {
-  const client = await MetaClient.connect(factory, { connections: TASK_CONNECTIONS });
-  try {
-    const started = performance.now();
-    const clock = await client.serverClock();
-    const writer = await createBackupWriter({
-      dir,
-      host: 'reference',
-      memcachedVersion: await client.version(),
-      serverTime: clock.now(),
-    });
-    const full = await backupFullPass(client, writer, new CasIndex(), clock);
-    const { path } = await writer.finish();
-    const ms = performance.now() - started;
-    await rm(path, { force: true });
-    return { ms, items: full.written, valueBytes: full.valueBytes };
-  } finally {
-    client.close();
-  }
 }
 
 export async function restoreOver(factory: ConnectionFactory, backupFile: string): Promise<Timed> {
@@ -104,5 +81,10 @@ export async function channelCeiling(
     return { tunnelMBps: tunnel / 1000, tcpMBps: tcp / 1000 };
   } finally {
     await transport.close();
+    // The backup measured next must hold the data set and nothing else.
+    const cleanup = await direct();
+    cleanup.write(`md ${key}\r\n`);
+    await once(cleanup, 'data');
+    cleanup.destroy();
   }
 }

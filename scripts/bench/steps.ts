@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +27,7 @@ import {
   textCommand,
 } from './memcached-tool.js';
 import { runOk } from './process.js';
-import { backupOver, type Ceiling, channelCeiling, restoreOver, type Timed } from './reference.js';
+import { type Ceiling, channelCeiling, restoreOver, type Timed } from './reference.js';
 import { connectThroughSsh } from './tunnel.js';
 
 // The four measurements, each on host1 of the lab. Setup (loading items,
@@ -111,15 +111,31 @@ async function loadDataSet(bench: Bench): Promise<LoadedDataSet> {
 const backupChild = fileURLToPath(new URL('./backup-child.js', import.meta.url));
 
 /**
+ * The Node flags on bin/memplay.js's shebang line (`#!/usr/bin/env -S node …`),
+ * so a backup child's memory behaves as the memplay command's does.
+ */
+async function memplayNodeFlags(repoRoot: string): Promise<string[]> {
+  const firstLine = (await readFile(join(repoRoot, 'bin', 'memplay.js'), 'utf8')).split('\n', 1)[0] ?? '';
+  const words = firstLine.split(/\s+/);
+  return words.slice(words.indexOf('node') + 1).filter((word) => word.startsWith('--'));
+}
+
+/**
  * A backup in a process of its own. A failed attempt is tried once more (a
  * transient failure should not cost the whole measurement) and kept in
  * `bench.failures`, so the report still shows it.
  */
-async function backupInChild(bench: Bench, dir: string, step: string): Promise<BackupRun> {
-  const request: BackupRequest = { playbook: bench.playbook, host: bench.host.name, dir };
+async function backupInChild(
+  bench: Bench,
+  dir: string,
+  step: string,
+  via: { tcpPort?: number } = {},
+): Promise<BackupRun> {
+  const request: BackupRequest = { playbook: bench.playbook, host: bench.host.name, dir, ...via };
   for (let attempt = 1; ; attempt++) {
     try {
-      const finished = await runOk(process.execPath, [backupChild, JSON.stringify(request)], {
+      const flags = await memplayNodeFlags(bench.lab.repoRoot);
+      const finished = await runOk(process.execPath, [...flags, backupChild, JSON.stringify(request)], {
         timeoutMs: 180_000,
       });
       return JSON.parse(finished.stdout.trim().split('\n').pop() ?? '') as BackupRun;
@@ -148,8 +164,9 @@ export interface BackupAndRestore {
     readonly differences: readonly string[];
   };
   readonly toolRestore: ToolRestore;
-  /** The same backup and restore over plain TCP: memplay's code without SSH. */
-  readonly directBackup: Timed;
+  /** The same backup over plain TCP, in a child: memplay's code without SSH, and its CPU time. */
+  readonly directBackup: BackupRun;
+  /** The same restore over plain TCP. */
   readonly directRestore: Timed;
   readonly ceiling: Ceiling;
 }
@@ -162,10 +179,21 @@ export async function backupAndRestore(bench: Bench): Promise<BackupAndRestore> 
   const dataSet = await loadDataSet(bench);
   const expected = await sourceDigest(port);
 
+  // The ceiling first, then memplay's pass right after it, so both see the same machine.
+  bench.log("1. backup: what one forwarded channel carries (the tunnel's ceiling)");
+  const ceiling = await channelCeiling(bench.playbook, bench.host.name, directFactory(port));
   bench.log('1. backup: memplay full pass through the ssh tunnel');
   const memplayBackup = await backupInChild(bench, join(bench.workDir, 'backups'), '1 backup');
-  bench.log('1. backup: the same pass over plain TCP, for reference');
-  const directBackup = await backupOver(directFactory(port), join(bench.workDir, 'backups-direct'));
+  bench.log("1. backup: the same pass over plain TCP: memplay's per-item cost");
+  const directBackup = await backupInChild(
+    bench,
+    join(bench.workDir, 'backups-direct'),
+    '1 backup over tcp',
+    {
+      tcpPort: port,
+    },
+  );
+  await rm(directBackup.path, { force: true });
   bench.log('1. backup: memcached-tool dump');
   const dumpFile = join(bench.workDir, 'memcached-tool.dump');
   const toolDump = await dumpWithMemcachedTool(port, dumpFile);
@@ -194,8 +222,6 @@ export async function backupAndRestore(bench: Bench): Promise<BackupAndRestore> 
   bench.log('2. restore: memcached-tool dump piped into the port');
   await flush(port);
   const toolRestore = await pipeDumpIntoPort(port, dumpFile);
-  bench.log('1–2. what one forwarded channel carries, for reference');
-  const ceiling = await channelCeiling(bench.playbook, bench.host.name, directFactory(port));
   return {
     dataSet,
     memplayBackup,

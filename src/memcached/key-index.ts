@@ -78,30 +78,42 @@ function digestOfWords(words: Uint32Array, at: number): Buffer {
 
 const MIN_CAPACITY = 1024;
 
-/** The smallest power of two that holds `items` at a load of at most 3/4. */
+/**
+ * The slots that hold `items` at a load of at most 3/4, any count (not a power of
+ * two): rounding up to a power of two doubled a 770k-item index (the backup task
+ * asks for curr_items + 5 %, just past 2^20 × 3/4) to 50 MB, a quarter of the
+ * controller's peak RSS backing up 1 GB. Slots are found by remainder instead of mask.
+ */
 export function capacityFor(items: number): number {
-  let capacity = MIN_CAPACITY;
-  while (items * 4 > capacity * 3) capacity *= 2;
-  return capacity;
+  return Math.max(MIN_CAPACITY, Math.ceil((items * 4) / 3));
 }
 
 /** digest → cas, linear probing with backward-shift deletion (no tombstones to sweep). */
 class DigestTable {
   private words: Uint32Array;
   private cas: Float64Array;
-  private mask: number;
+  private capacity: number;
   size = 0;
 
   constructor(capacity = MIN_CAPACITY) {
     this.words = new Uint32Array(capacity * 4);
     this.cas = new Float64Array(capacity);
-    this.mask = capacity - 1;
+    this.capacity = capacity;
+  }
+
+  /** The slot a digest starts probing from: its first word is uniform, so a remainder spreads keys evenly. */
+  private home(firstWord: number): number {
+    return firstWord % this.capacity;
+  }
+
+  private nextSlot(slot: number): number {
+    return slot + 1 === this.capacity ? 0 : slot + 1;
   }
 
   /** The slot holding `d`, or -1 - (the empty slot where it would go). */
   private find(d: DigestWords): number {
     const words = this.words;
-    for (let slot = (d[0] as number) & this.mask; ; slot = (slot + 1) & this.mask) {
+    for (let slot = this.home(d[0] as number); ; slot = this.nextSlot(slot)) {
       const at = slot * 4;
       if (words[at + 3] === 0) return -1 - slot;
       if (
@@ -125,7 +137,7 @@ class DigestTable {
     let slot = this.find(d);
     const isNew = slot < 0;
     if (isNew) {
-      if ((this.size + 1) * 4 > (this.mask + 1) * 3) {
+      if ((this.size + 1) * 4 > this.capacity * 3) {
         this.grow();
         slot = this.find(d);
       }
@@ -144,8 +156,8 @@ class DigestTable {
     const words = this.words;
     // Pull later members of the same probe run back over the hole, so every
     // key stays reachable from its home slot without a tombstone.
-    for (let slot = (hole + 1) & this.mask; words[slot * 4 + 3] !== 0; slot = (slot + 1) & this.mask) {
-      const home = (words[slot * 4] as number) & this.mask;
+    for (let slot = this.nextSlot(hole); words[slot * 4 + 3] !== 0; slot = this.nextSlot(slot)) {
+      const home = this.home(words[slot * 4] as number);
       const stays = hole <= slot ? hole < home && home <= slot : hole < home || home <= slot;
       if (stays) continue;
       words.copyWithin(hole * 4, slot * 4, slot * 4 + 4);
@@ -161,7 +173,7 @@ class DigestTable {
   sweepUnseen(): Buffer[] {
     const words = this.words;
     const unseen: Buffer[] = [];
-    for (let slot = 0; slot <= this.mask; slot++) {
+    for (let slot = 0; slot < this.capacity; slot++) {
       const low = (words[slot * 4 + 3] as number) & 0xff;
       if (low === OCCUPIED) unseen.push(digestOfWords(words, slot * 4));
     }
@@ -171,7 +183,7 @@ class DigestTable {
         d[i] = i < 3 ? digest.readUInt32BE(i * 4) : ((digest.readUIntBE(12, 3) << 8) | OCCUPIED) >>> 0;
       this.delete(d);
     }
-    for (let slot = 0; slot <= this.mask; slot++)
+    for (let slot = 0; slot < this.capacity; slot++)
       words[slot * 4 + 3] = ((words[slot * 4 + 3] as number) & ~SEEN) >>> 0;
     return unseen;
   }
@@ -179,10 +191,10 @@ class DigestTable {
   private grow(): void {
     const words = this.words;
     const cas = this.cas;
-    const capacity = (this.mask + 1) * 2;
+    const capacity = this.capacity * 2;
     this.words = new Uint32Array(capacity * 4);
     this.cas = new Float64Array(capacity);
-    this.mask = capacity - 1;
+    this.capacity = capacity;
     this.size = 0;
     for (let slot = 0; slot < cas.length; slot++) {
       if (words[slot * 4 + 3] !== 0) this.set(words.subarray(slot * 4, slot * 4 + 4), cas[slot] as number);

@@ -13,6 +13,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { join } from 'node:path';
+import { accountOf, ensureUsers } from './accounts.js';
 import { reportsVersion } from './build.js';
 import { LabError, run, waitFor } from './exec.js';
 import { copyBuildInto } from './install-build.js';
@@ -25,12 +26,6 @@ import { livePid, stopByPidfile } from './pidfile.js';
 /** The memcached arguments of the lab, as in the lab playbook's `defaults.memcached.args`. */
 export const memcachedArgs: readonly string[] = ['-l', '127.0.0.1', '-m', '256'];
 
-async function ids(user: string): Promise<{ uid: number; gid: number }> {
-  const { stdout } = await run('id', ['-u', user]);
-  const { stdout: gid } = await run('id', ['-g', user]);
-  return { uid: Number(stdout.trim()), gid: Number(gid.trim()) };
-}
-
 async function getent(database: string, key: string): Promise<string[] | null> {
   try {
     return (await run('getent', [database, key])).stdout.trim().split(':');
@@ -39,28 +34,13 @@ async function getent(database: string, key: string): Promise<string[] | null> {
   }
 }
 
-/**
- * A login user with a home and bash. The password field is '*' (no password, not
- * locked): with UsePAM no, sshd refuses even key logins to a locked ('!') account.
- */
+async function ids(user: string): Promise<{ uid: number; gid: number }> {
+  return accountOf(user);
+}
+
+/** The host's login user, as ensureUsers makes them (a lab makes all of its users in one go). */
 export async function ensureUser(host: LabHost): Promise<void> {
-  if ((await getent('passwd', host.user)) === null) {
-    await run('useradd', [
-      '--create-home',
-      '--home-dir',
-      host.home,
-      '--shell',
-      '/bin/bash',
-      '--user-group',
-      host.user,
-    ]);
-  }
-  if ((await getent('shadow', host.user))?.[1] !== '*') await run('usermod', ['-p', '*', host.user]);
-  const { uid, gid } = await ids(host.user);
-  if (!existsSync(host.home)) {
-    await mkdir(host.home, { mode: 0o755 });
-    await chown(host.home, uid, gid);
-  }
+  await ensureUsers([host]);
 }
 
 /**

@@ -23,6 +23,8 @@ export interface MemplayRun {
   readonly outOfServiceMs: ReadonlyMap<string, number>;
   /** Failed task details, for the error message. */
   readonly failures: readonly string[];
+  /** The detail of every host's applied build task: says whether it compiled or received the tree. */
+  readonly buildDetails: readonly string[];
   readonly stderr: string;
 }
 
@@ -50,12 +52,14 @@ export async function memplayApply(
   let recap: Event | undefined;
   const outOfServiceMs = new Map<string, number>();
   const failures: string[] = [];
+  const buildDetails: string[] = [];
   for (const line of finished.stdout.split('\n')) {
     if (!line.startsWith('{')) continue;
     const event = JSON.parse(line) as Event;
     if (event.event === 'recap') recap = event;
     if (event.event !== 'task' || !event.host) continue;
     if (event.status === 'failed') failures.push(`${event.host} ${event.task}: ${event.detail}`);
+    if (event.task === 'build' && event.status === 'changed' && event.detail) buildDetails.push(event.detail);
     const window = event.task === 'restore' ? event.detail?.match(/out of service (\d+) ms/) : null;
     if (window) outOfServiceMs.set(event.host, Number(window[1]));
   }
@@ -71,6 +75,7 @@ export async function memplayApply(
     peakRssBytes: recap.controller_peak_rss_bytes,
     outOfServiceMs,
     failures,
+    buildDetails,
     stderr: finished.stderr,
   };
 }

@@ -124,7 +124,7 @@ async function exactHosts(
         : [`runs ${running ?? 'nothing'}, not ${version}`];
     if (diff.length === 0) exact++;
     else if (differences.length < 10)
-      differences.push(`${h.name}: ${diff.length} difference(s), first ${diff[0]}`);
+      differences.push(`${h.name}: ${diff.length} difference(s), first ${diff[0]?.slice(0, 120)}`);
   });
   return exact;
 }

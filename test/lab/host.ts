@@ -9,6 +9,7 @@ import {
   readlink,
   rename,
   rm,
+  stat,
   symlink,
   writeFile,
 } from 'node:fs/promises';
@@ -67,7 +68,8 @@ export async function ensureAuthorizedKey(host: LabHost, publicKey: string): Pro
     await chown(sshDir, uid, gid);
   }
   const wanted = `${publicKey.trim()}\n`;
-  if (existsSync(file) && (await readFile(file, 'utf8')) === wanted) return;
+  // Ownership too: a lab up cut short between the write and the chown leaves root's file, which StrictModes refuses.
+  if (existsSync(file) && (await readFile(file, 'utf8')) === wanted && (await stat(file)).uid === uid) return;
   await writeFile(file, wanted, { mode: 0o600 });
   await chown(file, uid, gid);
 }

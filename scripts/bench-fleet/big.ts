@@ -12,6 +12,7 @@ import {
 } from '../../test/lab/items/generator.js';
 import { runProgram } from '../bench/process.js';
 import { type AnsibleRun, expectAnsibleOk, runAnsible } from './ansible.js';
+import { countCompiles } from './compiles.js';
 import { expectMemplayOk, type MemplayRun, memplayApply } from './memplay.js';
 import { type FleetBench, resetHosts } from './steps.js';
 
@@ -129,12 +130,8 @@ async function exactHosts(
   return exact;
 }
 
-// A host that compiled says `built <version> in …` (or `built … here in …` after a
-// failed ship); one that received the tree says `received …`.
-const COMPILED = /(^|; )built \S+ (here )?in /;
-
 function compiles(run: MemplayRun): number {
-  return run.buildDetails.filter((detail) => COMPILED.test(detail)).length;
+  return countCompiles(run.buildDetails);
 }
 
 function pairOf(

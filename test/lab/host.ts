@@ -63,10 +63,9 @@ export async function ensureAuthorizedKey(host: LabHost, publicKey: string): Pro
   const { uid, gid } = await ids(host.user);
   const sshDir = join(host.home, '.ssh');
   const file = join(sshDir, 'authorized_keys');
-  if (!existsSync(sshDir)) {
-    await mkdir(sshDir, { mode: 0o700 });
-    await chown(sshDir, uid, gid);
-  }
+  // Its owner checked too: a lab up cut short between the mkdir and the chown leaves root's folder.
+  if (!existsSync(sshDir)) await mkdir(sshDir, { mode: 0o700 });
+  if ((await stat(sshDir)).uid !== uid) await chown(sshDir, uid, gid);
   const wanted = `${publicKey.trim()}\n`;
   // Ownership too: a lab up cut short between the write and the chown leaves root's file, which StrictModes refuses.
   if (existsSync(file) && (await readFile(file, 'utf8')) === wanted && (await stat(file)).uid === uid) return;

@@ -86,8 +86,12 @@ async function memplayFacts(bench: FleetBench, playbook: string): Promise<{ wall
     timeoutMs: 1_800_000,
   });
   if (finished.code !== 0) {
+    // The hosts that were not read, rather than the tail of 500 facts lines.
+    const unread = finished.stdout
+      .split('\n')
+      .filter((line) => line !== '' && !line.includes('"event":"facts"'));
     throw new Error(
-      `memplay facts exited ${finished.code}\n${finished.stdout.slice(-1500)}${finished.stderr.slice(-1500)}`,
+      `memplay facts exited ${finished.code}\n${unread.slice(0, 10).join('\n')}\n${finished.stderr.slice(-1500)}`,
     );
   }
   return finished;

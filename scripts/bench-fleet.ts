@@ -3,10 +3,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../src/errors.js';
 import { type Lab, labUp } from '../test/lab/index.js';
+import { maxLabHosts } from '../test/lab/layout.js';
 import { type BrokenStep, runBench, stepRecorder } from './bench/entry.js';
 import { otherLabUsers } from './bench/lab-users.js';
 import { describeMachine } from './bench/machine.js';
 import { ansibleSettings, prepareAnsible } from './bench-fleet/ansible.js';
+import { type BigResults, bigRun } from './bench-fleet/big.js';
 import { type FleetResults, renderFleetReport } from './bench-fleet/report.js';
 import { checkRuns, type FleetBench, noopRun, resetHosts, upgradeRun } from './bench-fleet/steps.js';
 
@@ -23,6 +25,9 @@ import { checkRuns, type FleetBench, noopRun, resetHosts, upgradeRun } from './b
 //   --upgrade 3           hosts in the full rolling upgrade (0: left out)
 //   --items 100000 --mb 120   data set per host in the upgrade
 //   --forks 20            memplay --forks and Ansible's forks
+//   --big 500             hosts in the 500-host section (0: left out; it takes ~40 min)
+//   --big-forks 50        forks on both sides in that section
+//   --big-items 1000      items a host in that section's upgrade
 
 function log(message: string): void {
   process.stderr.write(`bench:fleet: ${message}\n`);
@@ -47,6 +52,9 @@ function parseOptions(argv: readonly string[]) {
       items: { type: 'string', default: '100000' },
       mb: { type: 'string', default: '120' },
       forks: { type: 'string', default: '20' },
+      big: { type: 'string', default: String(maxLabHosts) },
+      'big-forks': { type: 'string', default: '50' },
+      'big-items': { type: 'string', default: '1000' },
     },
   });
   const fleets = sizes(values.fleets, '--fleets');
@@ -59,6 +67,17 @@ function parseOptions(argv: readonly string[]) {
   if (![items, mb, forks].every((n) => Number.isInteger(n) && n > 0)) {
     throw new Error('bench:fleet: --items, --mb and --forks take whole numbers above 0');
   }
+  const big = Number(values.big);
+  const bigForks = Number(values['big-forks']);
+  const bigItems = Number(values['big-items']);
+  if (!Number.isInteger(big) || big < 0 || big > maxLabHosts) {
+    throw new Error(
+      `bench:fleet: --big takes a host count from 1 to ${maxLabHosts}, or 0 to leave it out, not ${values.big}`,
+    );
+  }
+  if (![bigForks, bigItems].every((n) => Number.isInteger(n) && n > 0)) {
+    throw new Error('bench:fleet: --big-forks and --big-items take whole numbers above 0');
+  }
   return {
     fleets: [...new Set([...fleets, ...ansibleCheck])].sort((a, b) => a - b),
     ansibleCheck,
@@ -67,6 +86,7 @@ function parseOptions(argv: readonly string[]) {
     items,
     mb,
     forks,
+    big: { hosts: big, forks: bigForks, items: bigItems },
   };
 }
 
@@ -86,7 +106,7 @@ async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
   const machine = describeMachine();
   const others = otherLabUsers();
-  const largest = Math.max(3, options.noop, options.upgrade, ...options.fleets);
+  const largest = Math.max(3, options.noop, options.upgrade, options.big.hosts, ...options.fleets);
   log(`bringing up a lab of ${largest} hosts`);
   const lab = await bringUp(largest);
   const workDir = join(lab.dir, 'bench-fleet');
@@ -104,6 +124,8 @@ async function main(): Promise<number> {
   if (options.noop === 0) leftOut.push('the no-op comparison (--noop 0)');
   if (options.upgrade === 0) leftOut.push('the full rolling upgrade (--upgrade 0)');
   if (options.fleets.length === 0) leftOut.push('--check and RSS per fleet size (--fleets 0)');
+  if (options.big.hosts === 0) leftOut.push('the 500-host section (--big 0)');
+  const big: BigResults = { options: options.big };
   const size = { count: options.items, totalBytes: options.mb * 1_000_000 };
   let results: Omit<FleetResults, 'totalMs'>;
   try {
@@ -113,6 +135,16 @@ async function main(): Promise<number> {
       options.upgrade > 0
         ? await attempt('2–3. rolling upgrade', () => upgradeRun(bench, options.upgrade, size))
         : undefined;
+    if (options.big.hosts > 0) {
+      // Its own forks: the section compares both tools at the same forks over hundreds of hosts.
+      await attempt(`500 hosts (${options.big.hosts})`, () =>
+        bigRun(
+          { ...bench, forks: options.big.forks, ansible: { ...bench.ansible, forks: options.big.forks } },
+          options.big,
+          big,
+        ),
+      );
+    }
     results = {
       machine,
       settings: [
@@ -124,13 +156,14 @@ async function main(): Promise<number> {
       ...(checks && { checks }),
       ...(noop && { noop }),
       ...(upgrade && { upgrade }),
+      ...(options.big.hosts > 0 && { big }),
       leftOut,
       broken,
     };
   } finally {
     log('putting the hosts the bench changed back to baseline');
     await attempt('clean-up', async () => {
-      await resetHosts(bench, lab.hosts.slice(0, Math.max(options.noop, options.upgrade)));
+      await resetHosts(bench, lab.hosts.slice(0, Math.max(options.noop, options.upgrade, options.big.hosts)));
       await rm(join(workDir, 'backups'), { recursive: true, force: true });
     });
   }

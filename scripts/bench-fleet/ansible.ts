@@ -111,7 +111,12 @@ export async function runAnsible(
   lab: Lab,
   hosts: readonly LabHost[],
   playbook: string,
-  options: { check?: boolean; label: string; timeoutMs?: number },
+  options: {
+    check?: boolean;
+    label: string;
+    timeoutMs?: number;
+    extraVars?: Readonly<Record<string, string>>;
+  },
 ): Promise<AnsibleRun> {
   const runDir = join(setup.dir, options.label);
   await rm(runDir, { recursive: true, force: true });
@@ -120,7 +125,17 @@ export async function runAnsible(
   const inventoryFile = join(runDir, 'inventory.yml');
   await writeFile(cfg, ansibleCfg(lab, setup.forks, join(runDir, 'cp')));
   await writeFile(inventoryFile, inventory(lab, hosts));
-  const args = ['-i', inventoryFile, join(setup.playbooks, playbook), ...(options.check ? ['--check'] : [])];
+  const extraVars = Object.entries(options.extraVars ?? {}).flatMap(([key, value]) => [
+    '-e',
+    `${key}=${value}`,
+  ]);
+  const args = [
+    '-i',
+    inventoryFile,
+    join(setup.playbooks, playbook),
+    ...(options.check ? ['--check'] : []),
+    ...extraVars,
+  ];
   const finished = await runProgram(ansiblePlaybook, args, {
     cwd: runDir,
     timeoutMs: options.timeoutMs ?? 900_000,

@@ -25,6 +25,8 @@ export interface MemplayRun {
   readonly failures: readonly string[];
   /** Per host, each task's duration_ms: where the wall time went. */
   readonly taskMs: ReadonlyMap<string, Readonly<Record<string, number>>>;
+  /** The detail of every host's applied build task: says whether it compiled or received the tree. */
+  readonly buildDetails: readonly string[];
   readonly stderr: string;
 }
 
@@ -54,6 +56,7 @@ export async function memplayApply(
   const outOfServiceMs = new Map<string, number>();
   const failures: string[] = [];
   const taskMs = new Map<string, Record<string, number>>();
+  const buildDetails: string[] = [];
   for (const line of finished.stdout.split('\n')) {
     if (!line.startsWith('{')) continue;
     const event = JSON.parse(line) as Event;
@@ -63,6 +66,7 @@ export async function memplayApply(
       taskMs.set(event.host, { ...taskMs.get(event.host), [event.task]: event.duration_ms });
     }
     if (event.status === 'failed') failures.push(`${event.host} ${event.task}: ${event.detail}`);
+    if (event.task === 'build' && event.status === 'changed' && event.detail) buildDetails.push(event.detail);
     const window = event.task === 'restore' ? event.detail?.match(/out of service (\d+) ms/) : null;
     if (window) outOfServiceMs.set(event.host, Number(window[1]));
   }
@@ -79,6 +83,7 @@ export async function memplayApply(
     outOfServiceMs,
     failures,
     taskMs,
+    buildDetails,
     stderr: finished.stderr,
   };
 }

@@ -1,6 +1,8 @@
 import type { Machine } from '../bench/machine.js';
 import { count, MB, ratio, seconds } from '../bench/units.js';
 import type { AnsibleRun } from './ansible.js';
+import type { BigResults } from './big.js';
+import { renderBigSection } from './big-report.js';
 import type { MemplayRun } from './memplay.js';
 import type { CheckRun, NoopRun, UpgradeRun, UpgradeSide } from './steps.js';
 
@@ -14,6 +16,7 @@ export interface FleetResults {
   readonly checks?: readonly CheckRun[];
   readonly noop?: NoopRun;
   readonly upgrade?: UpgradeRun;
+  readonly big?: BigResults;
   readonly leftOut: readonly string[];
   readonly broken: readonly { readonly step: string; readonly message: string }[];
   readonly totalMs: number;
@@ -289,6 +292,7 @@ ${table(
   if (results.checks && results.checks.length > 0) parts.push(checkSection(results.checks));
   if (results.noop) parts.push(noopSection(results.noop));
   if (results.upgrade) parts.push(upgradeSection(results.upgrade));
+  if (results.big) parts.push(renderBigSection(results.big));
   if (results.leftOut.length > 0)
     parts.push(`## Left out\n\n${results.leftOut.map((l) => `- ${l}`).join('\n')}\n`);
   if (results.broken.length > 0) {

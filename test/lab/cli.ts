@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { isLabRunning, labDown, labStatus, labUp, readLab, resetLab } from './index.js';
 import { generateItems, loopbackConnection } from './items/generator.js';
+import { maxLabHosts } from './layout.js';
 
 const usage = 'usage: lab up [--hosts N] | down | reset | status | seed [--items N]';
 
@@ -22,8 +23,8 @@ async function main(argv: readonly string[]): Promise<number> {
   switch (command) {
     case 'up': {
       const hosts = values.hosts === undefined ? 3 : Number(values.hosts);
-      if (!Number.isInteger(hosts) || hosts < 1 || hosts > 99) {
-        console.error(`lab: --hosts must be a whole number from 1 to 99, got ${values.hosts}`);
+      if (!Number.isInteger(hosts) || hosts < 1 || hosts > maxLabHosts) {
+        console.error(`lab: --hosts must be a whole number from 1 to ${maxLabHosts}, got ${values.hosts}`);
         return 5;
       }
       const started = performance.now();

@@ -32,6 +32,9 @@ export function run(
         }
       },
     );
+    // A program may exit without reading its input (ssh-keygen when no question comes):
+    // the EPIPE that leaves is not a failure, the exit status says whether it failed.
+    child.stdin?.on('error', () => {});
     if (options.input !== undefined) child.stdin?.end(options.input);
     else child.stdin?.end();
   });

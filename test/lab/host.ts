@@ -9,10 +9,12 @@ import {
   readlink,
   rename,
   rm,
+  stat,
   symlink,
   writeFile,
 } from 'node:fs/promises';
 import { join } from 'node:path';
+import { accountOf, ensureUsers } from './accounts.js';
 import { reportsVersion } from './build.js';
 import { LabError, run, waitFor } from './exec.js';
 import { copyBuildInto } from './install-build.js';
@@ -25,12 +27,6 @@ import { livePid, stopByPidfile } from './pidfile.js';
 /** The memcached arguments of the lab, as in the lab playbook's `defaults.memcached.args`. */
 export const memcachedArgs: readonly string[] = ['-l', '127.0.0.1', '-m', '256'];
 
-async function ids(user: string): Promise<{ uid: number; gid: number }> {
-  const { stdout } = await run('id', ['-u', user]);
-  const { stdout: gid } = await run('id', ['-g', user]);
-  return { uid: Number(stdout.trim()), gid: Number(gid.trim()) };
-}
-
 async function getent(database: string, key: string): Promise<string[] | null> {
   try {
     return (await run('getent', [database, key])).stdout.trim().split(':');
@@ -39,28 +35,13 @@ async function getent(database: string, key: string): Promise<string[] | null> {
   }
 }
 
-/**
- * A login user with a home and bash. The password field is '*' (no password, not
- * locked): with UsePAM no, sshd refuses even key logins to a locked ('!') account.
- */
+async function ids(user: string): Promise<{ uid: number; gid: number }> {
+  return accountOf(user);
+}
+
+/** The host's login user, as ensureUsers makes them (a lab makes all of its users in one go). */
 export async function ensureUser(host: LabHost): Promise<void> {
-  if ((await getent('passwd', host.user)) === null) {
-    await run('useradd', [
-      '--create-home',
-      '--home-dir',
-      host.home,
-      '--shell',
-      '/bin/bash',
-      '--user-group',
-      host.user,
-    ]);
-  }
-  if ((await getent('shadow', host.user))?.[1] !== '*') await run('usermod', ['-p', '*', host.user]);
-  const { uid, gid } = await ids(host.user);
-  if (!existsSync(host.home)) {
-    await mkdir(host.home, { mode: 0o755 });
-    await chown(host.home, uid, gid);
-  }
+  await ensureUsers([host]);
 }
 
 /**
@@ -82,12 +63,12 @@ export async function ensureAuthorizedKey(host: LabHost, publicKey: string): Pro
   const { uid, gid } = await ids(host.user);
   const sshDir = join(host.home, '.ssh');
   const file = join(sshDir, 'authorized_keys');
-  if (!existsSync(sshDir)) {
-    await mkdir(sshDir, { mode: 0o700 });
-    await chown(sshDir, uid, gid);
-  }
+  // Its owner checked too: a lab up cut short between the mkdir and the chown leaves root's folder.
+  if (!existsSync(sshDir)) await mkdir(sshDir, { mode: 0o700 });
+  if ((await stat(sshDir)).uid !== uid) await chown(sshDir, uid, gid);
   const wanted = `${publicKey.trim()}\n`;
-  if (existsSync(file) && (await readFile(file, 'utf8')) === wanted) return;
+  // Ownership too: a lab up cut short between the write and the chown leaves root's file, which StrictModes refuses.
+  if (existsSync(file) && (await readFile(file, 'utf8')) === wanted && (await stat(file)).uid === uid) return;
   await writeFile(file, wanted, { mode: 0o600 });
   await chown(file, uid, gid);
 }

@@ -7,15 +7,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ensureUsers } from './accounts.js';
 import { cachedBuild } from './build.js';
-import {
-  ensureAuthorizedKey,
-  ensureUser,
-  isAtBaseline,
-  memcachedPid,
-  resetMemcached,
-  stopMemcached,
-} from './host.js';
+import { forEachLimited } from './concurrency.js';
+import { ensureAuthorizedKey, isAtBaseline, memcachedPid, resetMemcached, stopMemcached } from './host.js';
 import { stopExtraInstances } from './instances.js';
 import type { Lab, LabHost } from './layout.js';
 import { baselineVersion, describeLab, labDir, labHost, targetVersion } from './layout.js';
@@ -37,6 +32,11 @@ export { setSftp } from './sshd.js';
 export * from './traffic.js';
 
 const stateFile = (dir: string) => join(dir, 'lab.json');
+
+// Hosts set up (or stopped) at once: every one of a 3-host lab, and a 500-host lab
+// in waves, so ssh-keygen, sshd and memcached starts do not all fight for 2 cores
+// and their readiness polls do not time out behind each other.
+const hostsAtOnce = 32;
 
 function hostOf(lab: Lab, index: number): LabHost {
   const host = lab.hosts[index - 1];
@@ -68,9 +68,8 @@ export async function labUp(options: { hosts?: number; dir?: string } = {}): Pro
   await mkdir(lab.dir, { recursive: true, mode: 0o755 });
   await ensureKeyPair(lab.identityFile, 'memplay-lab controller');
   const build = await cachedBuild(baselineVersion);
-  // One at a time: useradd locks /etc/passwd and fails rather than waits.
-  for (const host of lab.hosts) await ensureUser(host);
-  await Promise.all(lab.hosts.map((host) => ensureHost(lab, host, build, false)));
+  await ensureUsers(lab.hosts);
+  await forEachLimited(lab.hosts, hostsAtOnce, (host) => ensureHost(lab, host, build, false));
   await writeKnownHosts(lab, lab.knownHosts);
   await writeFleetPlaybook(lab);
   await writeFile(stateFile(lab.dir), `${JSON.stringify(lab, null, 2)}\n`);
@@ -101,14 +100,12 @@ export async function labDown(lab?: Lab): Promise<void> {
       if (match) indexes.add(Number(match[1]));
     }
   }
-  await Promise.all(
-    [...indexes].map(async (index) => {
-      const host = labHost(described.dir, index);
-      await stopExtraInstances(host);
-      await stopMemcached(host);
-      await stopSshd(host);
-    }),
-  );
+  await forEachLimited([...indexes], hostsAtOnce, async (index) => {
+    const host = labHost(described.dir, index);
+    await stopExtraInstances(host);
+    await stopMemcached(host);
+    await stopSshd(host);
+  });
 }
 
 /**
@@ -124,7 +121,9 @@ export async function resetHost(lab: Lab, index: number): Promise<void> {
 /** resetHost for every host, and the lab's known_hosts and fleet.yml rewritten. */
 export async function resetLab(lab: Lab, options: { keepBuilds?: readonly string[] } = {}): Promise<void> {
   const build = await cachedBuild(baselineVersion);
-  await Promise.all(lab.hosts.map((host) => ensureHost(lab, host, build, true, options.keepBuilds)));
+  await forEachLimited(lab.hosts, hostsAtOnce, (host) =>
+    ensureHost(lab, host, build, true, options.keepBuilds),
+  );
   await writeKnownHosts(lab, lab.knownHosts);
   await writeFleetPlaybook(lab);
 }

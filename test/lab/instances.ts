@@ -8,14 +8,17 @@ import { memcachedVersion } from './memcached-port.js';
 import { livePid, stopByPidfile } from './pidfile.js';
 
 // A lab host running two memcached (hosts.<name>.instances): its usual one on
-// memcachedPort, and a second one on memcachedPort + 100 — above every lab's
-// first ports (11301…11393), below the handover side ports (+1000). Started by
+// memcachedPort, and a second one on memcachedPort + 3000 (14301…14890) — above
+// every lab's first ports, even a 500-host lab's (11301…11890), and their handover
+// side ports (+1000…+1009: 12301…12899), with its own side ports (15301…15899) above
+// those too; +100 would land on a big lab's first ports (host 101's, or another
+// checkout's lab at a higher offset). Started by
 // pidfile, or as two instances of a systemd template unit through the systemctl
 // stand-in (test/lab/systemd/). Every process is found through its pidfile only.
 
 /** The port of a lab host's second memcached. */
 export function secondPort(host: LabHost): number {
-  return host.memcachedPort + 100;
+  return host.memcachedPort + 3000;
 }
 
 /** The pidfile of a lab host's second memcached: beside the first, outside the prefix a reset empties. */

@@ -70,6 +70,13 @@ export const labOffset = (() => {
   return offset;
 })();
 
+/**
+ * The most hosts a lab brings up. With the largest offset (90), host 500 listens on
+ * 2790 and 11890: still below every handover side port (memcached port + 1000…1009,
+ * from 12301) and every second instance (test/lab/instances.ts, from 14301).
+ */
+export const maxLabHosts = 500;
+
 export function labHost(dir: string, index: number): LabHost {
   const user = `mplab${index + labOffset}`;
   const home = `/home/${user}`;
@@ -87,6 +94,9 @@ export function labHost(dir: string, index: number): LabHost {
 }
 
 export function describeLab(hostCount: number, dir = labDir): Lab {
+  if (!Number.isInteger(hostCount) || hostCount < 1 || hostCount > maxLabHosts) {
+    throw new Error(`lab: a lab has 1 to ${maxLabHosts} hosts, not ${hostCount}`);
+  }
   return {
     repoRoot,
     dir,

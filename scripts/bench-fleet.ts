@@ -8,7 +8,7 @@ import { type BrokenStep, runBench, stepRecorder } from './bench/entry.js';
 import { otherLabUsers } from './bench/lab-users.js';
 import { describeMachine } from './bench/machine.js';
 import { ansibleSettings, prepareAnsible } from './bench-fleet/ansible.js';
-import { type BigResults, bigRun } from './bench-fleet/big.js';
+import { type BigResults, type BigStep, bigRun, bigSteps } from './bench-fleet/big.js';
 import { type FleetResults, renderFleetReport } from './bench-fleet/report.js';
 import { checkRuns, type FleetBench, noopRun, resetHosts, upgradeRun } from './bench-fleet/steps.js';
 
@@ -28,6 +28,8 @@ import { checkRuns, type FleetBench, noopRun, resetHosts, upgradeRun } from './b
 //   --big 500             hosts in the 500-host section (0: left out; it takes ~40 min)
 //   --big-forks 50        forks on both sides in that section
 //   --big-items 1000      items a host in that section's upgrade
+//   --big-steps facts,check,upgrade   that section's comparisons (upgrade brings its no-op)
+//   --big-ansible no      that section without Ansible's side (memplay's figures alone)
 
 function log(message: string): void {
   process.stderr.write(`bench:fleet: ${message}\n`);
@@ -39,6 +41,20 @@ function sizes(raw: string, flag: string): number[] {
     throw new Error(`bench:fleet: ${flag} takes host counts from 1 to 50 separated by commas, not ${raw}`);
   }
   return [...new Set(list)].sort((a, b) => a - b);
+}
+
+function bigStepsOf(raw: string): ReadonlySet<BigStep> {
+  const named = raw.split(',').filter((name) => name !== '');
+  const unknown = named.filter((name) => !(bigSteps as readonly string[]).includes(name));
+  if (unknown.length > 0 || named.length === 0) {
+    throw new Error(`bench:fleet: --big-steps takes some of ${bigSteps.join(',')}, not ${raw}`);
+  }
+  return new Set(named as BigStep[]);
+}
+
+function yesOrNo(raw: string, flag: string): boolean {
+  if (raw !== 'yes' && raw !== 'no') throw new Error(`bench:fleet: ${flag} takes yes or no, not ${raw}`);
+  return raw === 'yes';
 }
 
 function parseOptions(argv: readonly string[]) {
@@ -55,6 +71,8 @@ function parseOptions(argv: readonly string[]) {
       big: { type: 'string', default: String(maxLabHosts) },
       'big-forks': { type: 'string', default: '50' },
       'big-items': { type: 'string', default: '1000' },
+      'big-steps': { type: 'string', default: bigSteps.join(',') },
+      'big-ansible': { type: 'string', default: 'yes' },
     },
   });
   const fleets = sizes(values.fleets, '--fleets');
@@ -86,7 +104,13 @@ function parseOptions(argv: readonly string[]) {
     items,
     mb,
     forks,
-    big: { hosts: big, forks: bigForks, items: bigItems },
+    big: {
+      hosts: big,
+      forks: bigForks,
+      items: bigItems,
+      steps: bigStepsOf(values['big-steps']),
+      ansible: yesOrNo(values['big-ansible'], '--big-ansible'),
+    },
   };
 }
 

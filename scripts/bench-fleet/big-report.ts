@@ -11,14 +11,20 @@ const load = (l: Load) => `${l.before.toFixed(1)}→${l.after.toFixed(1)}`;
 function row(name: string, pair: Pair | undefined, target?: number): string[] {
   const wanted = target === undefined ? 'none set' : `≤ ${target}`;
   if (!pair) return [name, 'not measured', '', '', wanted, '', ''];
-  const share = pair.memplayMs / pair.ansibleMs;
+  const share = pair.ansible ? pair.memplayMs / pair.ansible.ms : undefined;
   const result =
-    target === undefined ? '—' : share <= target ? 'PASS' : `MISS by ${(share / target).toFixed(1)}×`;
+    target === undefined || share === undefined
+      ? '—'
+      : share <= target
+        ? 'PASS'
+        : `MISS by ${(share / target).toFixed(1)}×`;
   return [
     name,
     `${seconds(pair.memplayMs)} (load ${load(pair.memplayLoad)})`,
-    `${seconds(pair.ansibleMs)} (load ${load(pair.ansibleLoad)})`,
-    share.toFixed(3),
+    pair.ansible
+      ? `${seconds(pair.ansible.ms)} (load ${load(pair.ansible.load)})`
+      : 'not run (--big-ansible no)',
+    share === undefined ? '—' : share.toFixed(3),
     wanted,
     result,
     pair.memplayPeakRssBytes === undefined ? '—' : `${(pair.memplayPeakRssBytes / 1e6).toFixed(0)} MB`,
@@ -45,7 +51,7 @@ export function renderBigSection(big: BigResults): string {
       ? `- compiles in memplay's upgrade: ${u.memplayCompiles} (target: one for the whole fleet): ${u.memplayCompiles === 1 ? 'PASS' : 'MISS'}`
       : '- compiles: not measured',
     u
-      ? `- hosts on the target with all ${items} items exact (value, flags, expiry): memplay ${u.memplayExact}/${hosts}, Ansible ${u.ansibleExact}/${hosts}`
+      ? `- hosts on the target with all ${items} items exact (value, flags, expiry): memplay ${u.memplayExact}/${hosts}, Ansible ${u.ansibleExact === undefined ? 'not run' : `${u.ansibleExact}/${hosts}`}`
       : '- items after the upgrade: not measured',
     ...(u && u.differences.length > 0 ? [`- first differences: ${u.differences.join('; ')}`] : []),
   ];

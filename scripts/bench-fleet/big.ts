@@ -23,10 +23,21 @@ import { type FleetBench, resetHosts } from './steps.js';
 // are outside them. Each figure is logged as soon as it is known, so a run cut
 // short still leaves the ones it reached.
 
+/** The section's comparisons; the no-op runs over the fleet the upgrade left, so it comes with `upgrade`. */
+export type BigStep = 'facts' | 'check' | 'upgrade';
+export const bigSteps: readonly BigStep[] = ['facts', 'check', 'upgrade'];
+
 export interface BigOptions {
   readonly hosts: number;
   readonly forks: number;
   readonly items: number;
+  readonly steps: ReadonlySet<BigStep>;
+  /**
+   * false (`--big-ansible no`): memplay's side alone, to measure a change of
+   * memplay's against Ansible's figures of an earlier run (Ansible takes most of
+   * the section's time: its --check alone ~27 min at 500 hosts here).
+   */
+  readonly ansible: boolean;
 }
 
 /** The 1-minute load average when a timed span began and ended: the machine is shared. */
@@ -37,9 +48,9 @@ export interface Load {
 
 export interface Pair {
   readonly memplayMs: number;
-  readonly ansibleMs: number;
   readonly memplayLoad: Load;
-  readonly ansibleLoad: Load;
+  /** Left out with `--big-ansible no`. */
+  readonly ansible?: { readonly ms: number; readonly load: Load };
   /** memplay's recap (apply only; facts prints none). */
   readonly memplayPeakRssBytes?: number;
 }
@@ -49,7 +60,8 @@ export interface BigUpgrade extends Pair {
   readonly memplayCompiles: number;
   /** Hosts on the target version with every item's value, flags and expiry as loaded. */
   readonly memplayExact: number;
-  readonly ansibleExact: number;
+  /** Left out with `--big-ansible no`. */
+  readonly ansibleExact?: number;
   /** First differences, for the report when a host is not exact. */
   readonly differences: readonly string[];
 }
@@ -140,14 +152,13 @@ function compiles(run: MemplayRun): number {
 
 function pairOf(
   memplay: { run: { wallMs: number }; load: Load },
-  ansible: { run: AnsibleRun; load: Load },
+  ansible: { run: AnsibleRun; load: Load } | undefined,
   peakRss?: number,
 ): Pair {
   return {
     memplayMs: memplay.run.wallMs,
-    ansibleMs: ansible.run.wallMs,
     memplayLoad: memplay.load,
-    ansibleLoad: ansible.load,
+    ...(ansible && { ansible: { ms: ansible.run.wallMs, load: ansible.load } }),
     ...(peakRss !== undefined && { memplayPeakRssBytes: peakRss }),
   };
 }
@@ -156,10 +167,12 @@ function logPair(bench: FleetBench, what: string, pair: Pair): void {
   const rss = pair.memplayPeakRssBytes
     ? `, memplay peak RSS ${(pair.memplayPeakRssBytes / 1e6).toFixed(0)} MB`
     : '';
+  const { ansible } = pair;
+  const ansiblePart = ansible
+    ? `Ansible ${(ansible.ms / 1000).toFixed(1)}s (load ${ansible.load.before.toFixed(1)}→${ansible.load.after.toFixed(1)}), ratio ${(pair.memplayMs / ansible.ms).toFixed(3)}`
+    : 'Ansible not run (--big-ansible no)';
   bench.log(
-    `big: ${what}: memplay ${(pair.memplayMs / 1000).toFixed(1)}s (load ${pair.memplayLoad.before.toFixed(1)}→${pair.memplayLoad.after.toFixed(1)}), ` +
-      `Ansible ${(pair.ansibleMs / 1000).toFixed(1)}s (load ${pair.ansibleLoad.before.toFixed(1)}→${pair.ansibleLoad.after.toFixed(1)}), ` +
-      `ratio ${(pair.memplayMs / pair.ansibleMs).toFixed(3)}${rss}`,
+    `big: ${what}: memplay ${(pair.memplayMs / 1000).toFixed(1)}s (load ${pair.memplayLoad.before.toFixed(1)}→${pair.memplayLoad.after.toFixed(1)}), ${ansiblePart}${rss}`,
   );
 }
 
@@ -172,38 +185,47 @@ export async function bigRun(bench: FleetBench, options: BigOptions, results: Bi
   const hosts = bench.lab.hosts.slice(0, options.hosts);
   const n = hosts.length;
   const tenPercent = '10%';
+  // Ansible's side of a comparison, or nothing with --big-ansible no.
+  const ansibleSide = (run: () => Promise<AnsibleRun>) =>
+    options.ansible ? timed(run) : Promise.resolve(undefined);
   bench.log(`big: ${n} hosts to baseline`);
   await resetHosts(bench, hosts);
-
-  bench.log(`big: facts over ${n} hosts`);
   const factsPlaybook = await bigPlaybook(bench, hosts, tenPercent);
-  const memplayFactsRun = await timed(() => memplayFacts(bench, factsPlaybook));
-  const ansibleFactsRun = await timed(() =>
-    runAnsible(bench.ansible, bench.lab, hosts, 'gather.yml', {
-      label: `big-facts-${n}`,
-      timeoutMs: 3_600_000,
-    }),
-  );
-  expectAnsibleOk(ansibleFactsRun.run, hosts, `ansible gather play over ${n} hosts`);
-  results.facts = pairOf(memplayFactsRun, ansibleFactsRun);
-  logPair(bench, 'facts', results.facts);
 
-  bench.log(`big: --check over ${n} hosts`);
-  const memplayCheck = await timed(() =>
-    memplayApply(bench.lab, factsPlaybook, { check: true, forks: bench.forks, timeoutMs: 1_800_000 }),
-  );
-  expectMemplayOk(memplayCheck.run, `memplay apply --check over ${n} hosts`);
-  const ansibleCheck = await timed(() =>
-    runAnsible(bench.ansible, bench.lab, hosts, 'prepare.yml', {
-      check: true,
-      label: `big-check-${n}`,
-      timeoutMs: 3_600_000,
-    }),
-  );
-  expectAnsibleOk(ansibleCheck.run, hosts, `ansible-playbook prepare.yml --check over ${n} hosts`);
-  results.check = pairOf(memplayCheck, ansibleCheck, memplayCheck.run.peakRssBytes);
-  logPair(bench, '--check', results.check);
+  if (options.steps.has('facts')) {
+    bench.log(`big: facts over ${n} hosts`);
+    const memplayFactsRun = await timed(() => memplayFacts(bench, factsPlaybook));
+    const ansibleFactsRun = await ansibleSide(() =>
+      runAnsible(bench.ansible, bench.lab, hosts, 'gather.yml', {
+        label: `big-facts-${n}`,
+        timeoutMs: 3_600_000,
+      }),
+    );
+    if (ansibleFactsRun) expectAnsibleOk(ansibleFactsRun.run, hosts, `ansible gather play over ${n} hosts`);
+    results.facts = pairOf(memplayFactsRun, ansibleFactsRun);
+    logPair(bench, 'facts', results.facts);
+  }
 
+  if (options.steps.has('check')) {
+    bench.log(`big: --check over ${n} hosts`);
+    const memplayCheck = await timed(() =>
+      memplayApply(bench.lab, factsPlaybook, { check: true, forks: bench.forks, timeoutMs: 1_800_000 }),
+    );
+    expectMemplayOk(memplayCheck.run, `memplay apply --check over ${n} hosts`);
+    const ansibleCheck = await ansibleSide(() =>
+      runAnsible(bench.ansible, bench.lab, hosts, 'prepare.yml', {
+        check: true,
+        label: `big-check-${n}`,
+        timeoutMs: 3_600_000,
+      }),
+    );
+    if (ansibleCheck)
+      expectAnsibleOk(ansibleCheck.run, hosts, `ansible-playbook prepare.yml --check over ${n} hosts`);
+    results.check = pairOf(memplayCheck, ansibleCheck, memplayCheck.run.peakRssBytes);
+    logPair(bench, '--check', results.check);
+  }
+
+  if (!options.steps.has('upgrade')) return;
   bench.log(`big: loading ${options.items} items on each of ${n} hosts (not timed)`);
   const memplayBefore = await loadItems(hosts, options.items);
   bench.log(`big: memplay apply over ${n} hosts (serial 10%, build from source)`);
@@ -223,39 +245,43 @@ export async function bigRun(bench: FleetBench, options: BigOptions, results: Bi
   );
   expectMemplayOk(memplayNoop.run, `memplay no-op over ${n} hosts`);
 
-  bench.log(`big: ${n} hosts back to baseline, loading ${options.items} items each (not timed)`);
-  await resetHosts(bench, hosts);
-  const ansibleBefore = await loadItems(hosts, options.items);
-  const playbookOut = { playbook_dir_out: join(bench.ansible.dir, `big-upgrade-${n}`) };
-  bench.log(`big: ansible-playbook upgrade-once.yml over ${n} hosts (serial 10%, compiled once)`);
-  const ansibleUpgrade = await timed(() =>
-    runAnsible(bench.ansible, bench.lab, hosts, 'upgrade-once.yml', {
-      label: `big-upgrade-${n}`,
-      timeoutMs: 3_600_000,
-      extraVars: { rolling_serial: tenPercent, ...playbookOut },
-    }),
-  );
-  expectAnsibleOk(ansibleUpgrade.run, hosts, `ansible-playbook upgrade over ${n} hosts`);
-  const ansibleExact = await exactHosts(hosts, bench.lab.targetVersion, ansibleBefore, differences);
+  let ansibleUpgrade: { run: AnsibleRun; load: Load } | undefined;
+  let ansibleExact: number | undefined;
+  let ansibleNoop: { run: AnsibleRun; load: Load } | undefined;
+  if (options.ansible) {
+    bench.log(`big: ${n} hosts back to baseline, loading ${options.items} items each (not timed)`);
+    await resetHosts(bench, hosts);
+    const ansibleBefore = await loadItems(hosts, options.items);
+    const playbookOut = { playbook_dir_out: join(bench.ansible.dir, `big-upgrade-${n}`) };
+    bench.log(`big: ansible-playbook upgrade-once.yml over ${n} hosts (serial 10%, compiled once)`);
+    ansibleUpgrade = await timed(() =>
+      runAnsible(bench.ansible, bench.lab, hosts, 'upgrade-once.yml', {
+        label: `big-upgrade-${n}`,
+        timeoutMs: 3_600_000,
+        extraVars: { rolling_serial: tenPercent, ...playbookOut },
+      }),
+    );
+    expectAnsibleOk(ansibleUpgrade.run, hosts, `ansible-playbook upgrade over ${n} hosts`);
+    ansibleExact = await exactHosts(hosts, bench.lab.targetVersion, ansibleBefore, differences);
+    bench.log(`big: Ansible upgrade: ${ansibleExact}/${n} hosts exact`);
+    bench.log(`big: ansible-playbook no-op over ${n} upgraded hosts`);
+    ansibleNoop = await timed(() =>
+      runAnsible(bench.ansible, bench.lab, hosts, 'upgrade-once.yml', {
+        label: `big-noop-${n}`,
+        timeoutMs: 3_600_000,
+        extraVars: { rolling_serial: tenPercent, playbook_dir_out: join(bench.ansible.dir, `big-noop-${n}`) },
+      }),
+    );
+    expectAnsibleOk(ansibleNoop.run, hosts, `ansible-playbook no-op over ${n} hosts`);
+  }
   results.upgrade = {
     ...pairOf(memplayUpgrade, ansibleUpgrade, memplayUpgrade.run.peakRssBytes),
     memplayCompiles: compiles(memplayUpgrade.run),
     memplayExact,
-    ansibleExact,
+    ...(ansibleExact !== undefined && { ansibleExact }),
     differences,
   };
   logPair(bench, 'full upgrade', results.upgrade);
-  bench.log(`big: Ansible upgrade: ${ansibleExact}/${n} hosts exact`);
-
-  bench.log(`big: ansible-playbook no-op over ${n} upgraded hosts`);
-  const ansibleNoop = await timed(() =>
-    runAnsible(bench.ansible, bench.lab, hosts, 'upgrade-once.yml', {
-      label: `big-noop-${n}`,
-      timeoutMs: 3_600_000,
-      extraVars: { rolling_serial: tenPercent, playbook_dir_out: join(bench.ansible.dir, `big-noop-${n}`) },
-    }),
-  );
-  expectAnsibleOk(ansibleNoop.run, hosts, `ansible-playbook no-op over ${n} hosts`);
   results.noop = pairOf(memplayNoop, ansibleNoop, memplayNoop.run.peakRssBytes);
   logPair(bench, 'no-op', results.noop);
 }

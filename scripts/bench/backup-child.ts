@@ -1,7 +1,7 @@
-import { connect, type Socket } from 'node:net';
 import { backupFullPass, CasIndex } from '../../src/memcached/backup-pass.js';
 import { createBackupWriter } from '../../src/memcached/backup-writer.js';
 import { MetaClient } from '../../src/memcached/meta-client.js';
+import { directFactory } from './direct-factory.js';
 import { procStatusBytes } from './proc-status.js';
 import { connectThroughSsh } from './tunnel.js';
 
@@ -74,18 +74,7 @@ async function connectOverTcp(
   port: number,
 ): Promise<{ client: MetaClient; connectMs: number; close(): Promise<void> }> {
   const started = performance.now();
-  const client = await MetaClient.connect(
-    () =>
-      new Promise<Socket>((resolve, reject) => {
-        const socket = connect({ host: '127.0.0.1', port });
-        socket.once('connect', () => {
-          socket.off('error', reject);
-          resolve(socket);
-        });
-        socket.once('error', reject);
-      }),
-    { connections: TASK_CONNECTIONS },
-  );
+  const client = await MetaClient.connect(directFactory(port), { connections: TASK_CONNECTIONS });
   return {
     client,
     connectMs: performance.now() - started,

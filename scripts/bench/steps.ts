@@ -1,5 +1,4 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../../src/errors.js';
@@ -13,10 +12,10 @@ import {
   type GeneratedSet,
   generateItems,
   type ItemDigest,
-  type StreamFactory,
 } from '../../test/lab/items/generator.js';
 import { type ApplyRun, applyPlaybook } from './apply.js';
 import type { BackupRequest, BackupRun } from './backup-child.js';
+import { directFactory } from './direct-factory.js';
 import { ensureBuild, restartWithMemory } from './lab-host.js';
 import { loadUniform, type UniformLoad } from './load.js';
 import {
@@ -29,6 +28,8 @@ import {
 import { runOk } from './process.js';
 import { type Ceiling, channelCeiling, restoreOver, type Timed } from './reference.js';
 import { connectThroughSsh } from './tunnel.js';
+
+export { directFactory };
 
 // The four measurements, each on host1 of the lab. Setup (loading items,
 // resets, digests) is never inside a timed span.
@@ -65,18 +66,6 @@ export async function cacheState(port: number): Promise<CacheState> {
     evictions: Number(stats.evictions),
     limitMaxbytes: Number(stats.limit_maxbytes),
   };
-}
-
-export function directFactory(port: number): StreamFactory {
-  return () =>
-    new Promise<Socket>((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => {
-        socket.off('error', reject);
-        resolve(socket);
-      });
-      socket.once('error', reject);
-    });
 }
 
 export async function prepare(lab: Lab, log: (message: string) => void): Promise<Bench & { build: string }> {

@@ -1,7 +1,13 @@
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { addBinaryOnly, fetchBinaryOnly, getsReply } from './classic-protocol.js';
-import { absoluteExptime, type ServerClock, serverClockFrom, storeTtl } from './expiry.js';
+import {
+  absoluteExptime,
+  listedOrMeasuredExptime,
+  type ServerClock,
+  serverClockFrom,
+  storeTtl,
+} from './expiry.js';
 import { classicKeyToken, displayKey, type EncodedKey, encodeKey, KeyEncodingError } from './key-encoding.js';
 import { MetaConnection, MetaProtocolError } from './meta-connection.js';
 import { type MetadumpEntry, MetadumpError, type MetadumpMode, parseMetadumpBatches } from './metadump.js';
@@ -34,9 +40,13 @@ export interface FetchRequest {
   readonly key: Buffer;
   /** Item size from metadump, if known: sizes the in-flight window. */
   readonly size?: number;
-  /** `gets` only: metadump's absolute exptime (0 = never), which `gets` does not return. */
+  /**
+   * metadump's absolute exptime (0 = never): `gets`, which returns none, takes
+   * it as is; `mg` prefers it to its own clock-based reading when the cas
+   * agrees (listedOrMeasuredExptime).
+   */
   readonly exptime?: number;
-  /** `gets` only: metadump's cas, which dated that exptime. */
+  /** metadump's cas, which dated that exptime. */
   readonly cas?: number;
 }
 
@@ -359,7 +369,8 @@ export class MetaClient {
               const cas = metaFlag(line, 'c', 0);
               counts.fetched++;
               counts.valueBytes += value.length;
-              const item = { key, value, flags, exptime: absoluteExptime(ttl, clock.now()), cas };
+              const exptime = listedOrMeasuredExptime(absoluteExptime(ttl, clock.now()), cas, request);
+              const item = { key, value, flags, exptime, cas };
               const pending = onItem(item, request);
               return pending ? pending.then(() => true) : true;
             }

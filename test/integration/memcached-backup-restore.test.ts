@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackupWriter, readBackupItems, verifyBackup } from '../../src/memcached/backup-format.js';
 import { backupDeltaPass, backupFullPass, restoreBackup } from '../../src/memcached/backup-pass.js';
+import { serverClockFrom } from '../../src/memcached/expiry.js';
 import { BASE64_KEY_MAX_BYTES, displayKey } from '../../src/memcached/key-encoding.js';
 import { CasIndex, keyDigestId } from '../../src/memcached/key-index.js';
 import { MetaClient } from '../../src/memcached/meta-client.js';
@@ -327,6 +328,49 @@ describe('backup and restore against memcached 1.6.18', () => {
       }
     } finally {
       await server.stop();
+    }
+  }, 30_000);
+
+  // memcached's `t` counts from a clock a one-second timer moves; on a starved
+  // host that timer runs seconds late, and a backup reading `t` against our view
+  // of the clock recorded expiries seconds late (500 lab hosts at load 30+).
+  // Here our view is put 7 s ahead on purpose: the backup must still hold the
+  // expiry the server keeps, which is exactly what was stored.
+  it("a full pass records each item's expiry as the server keeps it, even with our view of its clock 7 s off", async () => {
+    const server = await startMemcached({ memoryMb: 64 });
+    const backupDir = await mkdtemp(join(tmpdir(), 'memplay-expiry-'));
+    const client = await MetaClient.connect(server.connect);
+    try {
+      const now = await serverTime(client);
+      const stored = new Map<string, number>();
+      for (let i = 0; i < 300; i++) stored.set(`expiring:${i}`, i % 10 === 0 ? 0 : now + 1000 + i);
+      await client.storeItems(
+        [...stored].map(([key, exptime]) => ({
+          key: Buffer.from(key),
+          value: Buffer.from(key),
+          flags: 0,
+          exptime,
+        })),
+        { mode: 'set' },
+        await client.serverClock(),
+      );
+      const skewed = serverClockFrom(now + 7);
+      const writer = await createBackupWriter({
+        dir: backupDir,
+        host: 'skewed',
+        memcachedVersion: await client.version(),
+        serverTime: skewed.now(),
+      });
+      const full = await backupFullPass(client, writer, new CasIndex(), skewed);
+      expect(full.written).toBe(300);
+      const { path } = await writer.finish();
+      const recorded = new Map<string, number>();
+      for await (const item of readBackupItems(path)) recorded.set(item.key.toString(), item.exptime);
+      expect(recorded).toEqual(stored);
+    } finally {
+      client.close();
+      await server.stop();
+      await rm(backupDir, { recursive: true, force: true });
     }
   }, 30_000);
 });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { absoluteExptime, RELATIVE_TTL_MAX, storeTtl } from '../../src/memcached/expiry.js';
+import {
+  absoluteExptime,
+  LISTED_EXPIRY_SLACK_SECONDS,
+  listedOrMeasuredExptime,
+  RELATIVE_TTL_MAX,
+  storeTtl,
+} from '../../src/memcached/expiry.js';
 import {
   BASE64_KEY_MAX_BYTES,
   decodeMetadumpKey,
@@ -97,5 +103,24 @@ describe('expiry', () => {
     expect(storeTtl(now + RELATIVE_TTL_MAX + 1, now)).toBe(now + RELATIVE_TTL_MAX + 1);
     expect(storeTtl(now, now)).toBeUndefined();
     expect(storeTtl(now - 5, now)).toBeUndefined();
+  });
+
+  it("keeps metadump's expiry over mg's clock-based one when the cas agrees and the two are near", () => {
+    const listed = { exptime: now + 3600, cas: 77 };
+    // memcached's clock lagged: t plus our reading lands 5 s late; the server's own record wins.
+    expect(listedOrMeasuredExptime(now + 3605, 77, listed)).toBe(now + 3600);
+    expect(listedOrMeasuredExptime(now + 3600 - LISTED_EXPIRY_SLACK_SECONDS, 77, listed)).toBe(now + 3600);
+  });
+
+  it("takes mg's expiry for a rewrite, a touch past the slack, a change to or from never, or no listing", () => {
+    const listed = { exptime: now + 3600, cas: 77 };
+    expect(listedOrMeasuredExptime(now + 3605, 78, listed)).toBe(now + 3605);
+    expect(listedOrMeasuredExptime(now + 3601 + LISTED_EXPIRY_SLACK_SECONDS, 77, listed)).toBe(
+      now + 3601 + LISTED_EXPIRY_SLACK_SECONDS,
+    );
+    expect(listedOrMeasuredExptime(now + 60, 77, listed)).toBe(now + 60);
+    expect(listedOrMeasuredExptime(0, 77, listed)).toBe(0);
+    expect(listedOrMeasuredExptime(now + 3600, 77, { exptime: 0, cas: 77 })).toBe(now + 3600);
+    expect(listedOrMeasuredExptime(now + 3605, 77, {})).toBe(now + 3605);
   });
 });

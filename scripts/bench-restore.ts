@@ -2,6 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { backupFullPass, CasIndex, restoreBackup } from '../src/memcached/backup-pass.js';
 import { verifyBackup } from '../src/memcached/backup-reader.js';
+import { NewSideGuard } from '../src/memcached/new-side-guard.js';
 import { createBackupWriter } from '../src/memcached/backup-writer.js';
 import { labUp, resetLab, writeFleetPlaybook } from '../test/lab/index.js';
 import { generateItems } from '../test/lab/items/generator.js';
@@ -11,7 +12,7 @@ import { textCommand } from './bench/memcached-tool.js';
 import { DATA_SET, directFactory } from './bench/steps.js';
 import { connectThroughSsh } from './bench/tunnel.js';
 
-// `npm run bench:restore [-- --runs N] [-- --fresh]`: the restore alone, N times on the same
+// `npm run bench:restore [-- --runs N] [-- --fresh] [-- --as-apply]`: the restore alone, N times on the same
 // backup of the bench's 100k items / ~120 MB, through the SSH tunnel into a
 // flushed host1 (`--fresh`: into a just-started memcached, as after a swap,
 // which must allocate its slab pages while it stores). Prints wall time, MB/s and the controller's CPU time per run,
@@ -33,6 +34,8 @@ function option(name: string, fallback: number): number {
 async function main(): Promise<number> {
   const runs = option('--runs', 5);
   const fresh = process.argv.includes('--fresh');
+  // As the restore task runs it: with the new-side guard watching lookups and taking every stored cas.
+  const asApply = process.argv.includes('--as-apply');
   const lab = await labUp();
   const host = lab.hosts[0];
   if (!host) throw new Error('the lab has no host1');
@@ -74,10 +77,19 @@ async function main(): Promise<number> {
       await new Promise((resolve) => setTimeout(resolve, 1100));
     }
     const tunnel = await connectThroughSsh(playbook, host.name);
+    let guard: NewSideGuard | undefined;
     try {
       const cpu = process.cpuUsage();
       const started = performance.now();
-      const restored = await restoreBackup(tunnel.client, path, { mode: 'add', alreadyVerified: header });
+      guard = asApply
+        ? await NewSideGuard.open(tunnel.openTcp, tunnel.client, header.items)
+        : undefined;
+      const restored = await restoreBackup(tunnel.client, path, {
+        mode: 'add',
+        alreadyVerified: header,
+        ...(guard && { onStored: guard.onStored }),
+      });
+      if (guard) await guard.settle(tunnel.client);
       const wallMs = performance.now() - started;
       const used = process.cpuUsage(cpu);
       const cpuMs = (used.user + used.system) / 1000;
@@ -87,6 +99,8 @@ async function main(): Promise<number> {
       if (restored.stored !== header.items)
         throw new Error(`run ${run} stored ${restored.stored} of ${header.items}`);
     } finally {
+      // The guard closes its watch before the client it was given (new-side-guard.ts).
+      guard?.close();
       await tunnel.close();
     }
   }

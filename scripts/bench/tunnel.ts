@@ -13,6 +13,8 @@ const TASK_CONNECTIONS = 2;
 export interface TunnelledClient {
   readonly host: HostConfig;
   readonly client: MetaClient;
+  /** Another channel to the host's memcached, as a task's connect would open. */
+  readonly openTcp: () => ReturnType<RawTransport['openTcp']>;
   /** SSH handshake, host-key check and the first channels. */
   readonly connectMs: number;
   close(): Promise<void>;
@@ -36,6 +38,7 @@ export async function connectThroughSsh(playbookPath: string, hostName: string):
   return {
     host,
     client,
+    openTcp: () => transport.openTcp(host.memcached.port),
     connectMs: performance.now() - started,
     async close() {
       client.close();

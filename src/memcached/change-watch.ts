@@ -33,6 +33,25 @@ export class WatchUnavailable extends Error {
 }
 
 const markerPrefix = 'memplay:watch-marker:';
+/** What of a marker survives memcached's uriencode in the stream ('-' is kept, ':' is not). */
+const markerInLog = 'watch-marker';
+
+/**
+ * The `cfd=` of a watch line, read without parsing the rest (NaN if it has
+ * none). Keys are uriencoded in the stream, so ' cfd=' can only be the field.
+ */
+export function loggedCfd(line: string): number {
+  const at = line.indexOf(' cfd=');
+  if (at < 0) return Number.NaN;
+  let cfd = 0;
+  let i = at + 5;
+  for (; i < line.length; i++) {
+    const digit = line.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) break;
+    cfd = cfd * 10 + digit;
+  }
+  return i === at + 5 ? Number.NaN : cfd;
+}
 
 /** memcached's uriencode, undone: the key's exact bytes. */
 export function decodeLoggedKey(encoded: string): Buffer {
@@ -181,6 +200,10 @@ export class ChangeWatch {
   }
 
   private line(line: string): void {
+    // memplay's own lookups are most of the stream in a restore (every `ms` of
+    // add mode logs one): dropped on their fd alone, before the line is parsed
+    // and its key decoded, which cost 1.1 s of the controller's CPU per 100k items.
+    if (this.own.size > 0 && this.own.has(loggedCfd(line)) && !line.includes(markerInLog)) return;
     const parsed = parseWatchLine(line);
     if (parsed.kind === 'skipped') {
       this.skipped += parsed.count;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   decodeLoggedKey,
+  loggedCfd,
   parseWatchLine,
   TOUCH_FOUND,
   TOUCH_MISSED,
@@ -43,5 +44,16 @@ describe('watch lines', () => {
     expect(parseWatchLine('ts=1.2 gid=5 type=eviction key=k fetch=no ttl=0 la=1 clsid=1 size=3')).toEqual({
       kind: 'other',
     });
+  });
+
+  it("reads a line's connection fd without parsing the rest, whatever the key holds", () => {
+    expect(loggedCfd('ts=1.2 gid=4 type=item_get key=k status=not_found clsid=0 cfd=9 size=0')).toBe(9);
+    expect(
+      loggedCfd(
+        'ts=1.2 gid=3 type=item_store key=a%20cfd%3D3 status=stored cmd=set ttl=0 clsid=1 cfd=173 size=3',
+      ),
+    ).toBe(173);
+    expect(loggedCfd('skipped=42')).toBeNaN();
+    expect(loggedCfd('ts=1.2 gid=5 type=item_get key=k cfd= size=0')).toBeNaN();
   });
 });

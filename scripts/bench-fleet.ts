@@ -30,6 +30,7 @@ import { checkRuns, type FleetBench, noopRun, resetHosts, upgradeRun } from './b
 //   --big-items 1000      items a host in that section's upgrade
 //   --big-steps facts,check,upgrade   that section's comparisons (upgrade brings its no-op)
 //   --big-ansible no      that section without Ansible's side (memplay's figures alone)
+//   --big-memplay no      the upgrade step's Ansible side alone (upgrade and no-op)
 
 function log(message: string): void {
   process.stderr.write(`bench:fleet: ${message}\n`);
@@ -73,6 +74,7 @@ function parseOptions(argv: readonly string[]) {
       'big-items': { type: 'string', default: '1000' },
       'big-steps': { type: 'string', default: bigSteps.join(',') },
       'big-ansible': { type: 'string', default: 'yes' },
+      'big-memplay': { type: 'string', default: 'yes' },
     },
   });
   const fleets = sizes(values.fleets, '--fleets');
@@ -110,6 +112,7 @@ function parseOptions(argv: readonly string[]) {
       items: bigItems,
       steps: bigStepsOf(values['big-steps']),
       ansible: yesOrNo(values['big-ansible'], '--big-ansible'),
+      memplay: yesOrNo(values['big-memplay'], '--big-memplay'),
     },
   };
 }

@@ -2,8 +2,8 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { backupFullPass, CasIndex, restoreBackup } from '../src/memcached/backup-pass.js';
 import { verifyBackup } from '../src/memcached/backup-reader.js';
-import { NewSideGuard } from '../src/memcached/new-side-guard.js';
 import { createBackupWriter } from '../src/memcached/backup-writer.js';
+import { NewSideGuard } from '../src/memcached/new-side-guard.js';
 import { labUp, resetLab, writeFleetPlaybook } from '../test/lab/index.js';
 import { generateItems } from '../test/lab/items/generator.js';
 import { runBench } from './bench/entry.js';
@@ -81,9 +81,7 @@ async function main(): Promise<number> {
     try {
       const cpu = process.cpuUsage();
       const started = performance.now();
-      guard = asApply
-        ? await NewSideGuard.open(tunnel.openTcp, tunnel.client, header.items)
-        : undefined;
+      guard = asApply ? await NewSideGuard.open(tunnel.openTcp, tunnel.client, header.items) : undefined;
       const restored = await restoreBackup(tunnel.client, path, {
         mode: 'add',
         alreadyVerified: header,

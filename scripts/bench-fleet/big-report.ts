@@ -11,7 +11,8 @@ const load = (l: Load) => `${l.before.toFixed(1)}→${l.after.toFixed(1)}`;
 function row(name: string, pair: Pair | undefined, target?: number): string[] {
   const wanted = target === undefined ? 'none set' : `≤ ${target}`;
   if (!pair) return [name, 'not measured', '', '', wanted, '', ''];
-  const share = pair.ansible ? pair.memplayMs / pair.ansible.ms : undefined;
+  const { memplayMs, memplayLoad } = pair;
+  const share = pair.ansible && memplayMs !== undefined ? memplayMs / pair.ansible.ms : undefined;
   const result =
     target === undefined || share === undefined
       ? '—'
@@ -20,7 +21,9 @@ function row(name: string, pair: Pair | undefined, target?: number): string[] {
         : `MISS by ${(share / target).toFixed(1)}×`;
   return [
     name,
-    `${seconds(pair.memplayMs)} (load ${load(pair.memplayLoad)})`,
+    memplayMs !== undefined && memplayLoad
+      ? `${seconds(memplayMs)} (load ${load(memplayLoad)})`
+      : 'not run (--big-memplay no)',
     pair.ansible
       ? `${seconds(pair.ansible.ms)} (load ${load(pair.ansible.load)})`
       : 'not run (--big-ansible no)',
@@ -47,11 +50,11 @@ export function renderBigSection(big: BigResults): string {
     peak === undefined
       ? '- controller peak RSS per host: not measured'
       : `- controller peak RSS: ${(peak / 1e6).toFixed(0)} MB at most, ${(peak / hosts / 1e6).toFixed(2)} MB per host (target ≤ 1 MB): ${peak / hosts <= 1e6 ? 'PASS' : 'MISS'}`,
-    u
+    u?.memplayCompiles !== undefined
       ? `- compiles in memplay's upgrade: ${u.memplayCompiles} (target: one for the whole fleet): ${u.memplayCompiles === 1 ? 'PASS' : 'MISS'}`
       : '- compiles: not measured',
     u
-      ? `- hosts on the target with all ${items} items exact (value, flags, expiry): memplay ${u.memplayExact}/${hosts}, Ansible ${u.ansibleExact === undefined ? 'not run' : `${u.ansibleExact}/${hosts}`}`
+      ? `- hosts on the target with all ${items} items exact (value, flags, expiry): memplay ${u.memplayExact === undefined ? 'not run' : `${u.memplayExact}/${hosts}`}, Ansible ${u.ansibleExact === undefined ? 'not run' : `${u.ansibleExact}/${hosts}`}`
       : '- items after the upgrade: not measured',
     ...(u && u.differences.length > 0 ? [`- first differences: ${u.differences.join('; ')}`] : []),
   ];

@@ -41,6 +41,11 @@ export interface BigOptions {
    * the section's time: its --check alone ~27 min at 500 hosts here).
    */
   readonly ansible: boolean;
+  /**
+   * false (`--big-memplay no`): the upgrade step's Ansible side alone (its
+   * upgrade and no-op), against memplay's figures of an earlier run.
+   */
+  readonly memplay: boolean;
 }
 
 /** The 1-minute load average when a timed span began and ended: the machine is shared. */
@@ -50,8 +55,9 @@ export interface Load {
 }
 
 export interface Pair {
-  readonly memplayMs: number;
-  readonly memplayLoad: Load;
+  /** Left out with `--big-memplay no` (upgrade and no-op only). */
+  readonly memplayMs?: number;
+  readonly memplayLoad?: Load;
   /** Left out with `--big-ansible no`. */
   readonly ansible?: { readonly ms: number; readonly load: Load };
   /** memplay's recap (apply only; facts prints none). */
@@ -60,9 +66,9 @@ export interface Pair {
 
 export interface BigUpgrade extends Pair {
   /** Hosts whose build task compiled (memplay's events) — one for the whole fleet is the target. */
-  readonly memplayCompiles: number;
+  readonly memplayCompiles?: number;
   /** Hosts on the target version with every item's value, flags and expiry as loaded. */
-  readonly memplayExact: number;
+  readonly memplayExact?: number;
   /** Left out with `--big-ansible no`. */
   readonly ansibleExact?: number;
   /** First differences, for the report when a host is not exact. */
@@ -154,13 +160,12 @@ function compiles(run: MemplayRun): number {
 }
 
 function pairOf(
-  memplay: { run: { wallMs: number }; load: Load },
+  memplay: { run: { wallMs: number }; load: Load } | undefined,
   ansible: { run: AnsibleRun; load: Load } | undefined,
   peakRss?: number,
 ): Pair {
   return {
-    memplayMs: memplay.run.wallMs,
-    memplayLoad: memplay.load,
+    ...(memplay && { memplayMs: memplay.run.wallMs, memplayLoad: memplay.load }),
     ...(ansible && { ansible: { ms: ansible.run.wallMs, load: ansible.load } }),
     ...(peakRss !== undefined && { memplayPeakRssBytes: peakRss }),
   };
@@ -170,13 +175,16 @@ function logPair(bench: FleetBench, what: string, pair: Pair): void {
   const rss = pair.memplayPeakRssBytes
     ? `, memplay peak RSS ${(pair.memplayPeakRssBytes / 1e6).toFixed(0)} MB`
     : '';
-  const { ansible } = pair;
+  const { ansible, memplayMs, memplayLoad } = pair;
+  const ratio = ansible && memplayMs !== undefined ? `, ratio ${(memplayMs / ansible.ms).toFixed(3)}` : '';
   const ansiblePart = ansible
-    ? `Ansible ${(ansible.ms / 1000).toFixed(1)}s (load ${ansible.load.before.toFixed(1)}→${ansible.load.after.toFixed(1)}), ratio ${(pair.memplayMs / ansible.ms).toFixed(3)}`
+    ? `Ansible ${(ansible.ms / 1000).toFixed(1)}s (load ${ansible.load.before.toFixed(1)}→${ansible.load.after.toFixed(1)})${ratio}`
     : 'Ansible not run (--big-ansible no)';
-  bench.log(
-    `big: ${what}: memplay ${(pair.memplayMs / 1000).toFixed(1)}s (load ${pair.memplayLoad.before.toFixed(1)}→${pair.memplayLoad.after.toFixed(1)}), ${ansiblePart}${rss}`,
-  );
+  const memplayPart =
+    memplayMs !== undefined && memplayLoad
+      ? `memplay ${(memplayMs / 1000).toFixed(1)}s (load ${memplayLoad.before.toFixed(1)}→${memplayLoad.after.toFixed(1)})`
+      : 'memplay not run (--big-memplay no)';
+  bench.log(`big: ${what}: ${memplayPart}, ${ansiblePart}${rss}`);
 }
 
 /**
@@ -229,24 +237,29 @@ export async function bigRun(bench: FleetBench, options: BigOptions, results: Bi
   }
 
   if (!options.steps.has('upgrade')) return;
-  bench.log(`big: loading ${options.items} items on each of ${n} hosts (not timed)`);
-  const memplayBefore = await loadItems(hosts, options.items);
-  bench.log(`big: memplay apply over ${n} hosts (serial 10%, build from source)`);
-  const memplayUpgrade = await timed(() =>
-    memplayApply(bench.lab, factsPlaybook, { forks: bench.forks, timeoutMs: 3_600_000 }),
-  );
-  expectMemplayOk(memplayUpgrade.run, `memplay upgrade over ${n} hosts`);
   const differences: string[] = [];
-  const memplayExact = await exactHosts(hosts, bench.lab.targetVersion, memplayBefore, differences);
-  bench.log(
-    `big: memplay upgrade: ${memplayExact}/${n} hosts exact, ${compiles(memplayUpgrade.run)} compile(s)`,
-  );
+  let memplayUpgrade: { run: MemplayRun; load: Load } | undefined;
+  let memplayNoop: { run: MemplayRun; load: Load } | undefined;
+  let memplayExact: number | undefined;
+  if (options.memplay) {
+    bench.log(`big: loading ${options.items} items on each of ${n} hosts (not timed)`);
+    const memplayBefore = await loadItems(hosts, options.items);
+    bench.log(`big: memplay apply over ${n} hosts (serial 10%, build from source)`);
+    memplayUpgrade = await timed(() =>
+      memplayApply(bench.lab, factsPlaybook, { forks: bench.forks, timeoutMs: 3_600_000 }),
+    );
+    expectMemplayOk(memplayUpgrade.run, `memplay upgrade over ${n} hosts`);
+    memplayExact = await exactHosts(hosts, bench.lab.targetVersion, memplayBefore, differences);
+    bench.log(
+      `big: memplay upgrade: ${memplayExact}/${n} hosts exact, ${compiles(memplayUpgrade.run)} compile(s)`,
+    );
 
-  bench.log(`big: memplay no-op apply over ${n} upgraded hosts`);
-  const memplayNoop = await timed(() =>
-    memplayApply(bench.lab, factsPlaybook, { forks: bench.forks, timeoutMs: 3_600_000 }),
-  );
-  expectMemplayOk(memplayNoop.run, `memplay no-op over ${n} hosts`);
+    bench.log(`big: memplay no-op apply over ${n} upgraded hosts`);
+    memplayNoop = await timed(() =>
+      memplayApply(bench.lab, factsPlaybook, { forks: bench.forks, timeoutMs: 3_600_000 }),
+    );
+    expectMemplayOk(memplayNoop.run, `memplay no-op over ${n} hosts`);
+  }
 
   let ansibleUpgrade: { run: AnsibleRun; load: Load } | undefined;
   let ansibleExact: number | undefined;
@@ -278,13 +291,13 @@ export async function bigRun(bench: FleetBench, options: BigOptions, results: Bi
     expectAnsibleOk(ansibleNoop.run, hosts, `ansible-playbook no-op over ${n} hosts`);
   }
   results.upgrade = {
-    ...pairOf(memplayUpgrade, ansibleUpgrade, memplayUpgrade.run.peakRssBytes),
-    memplayCompiles: compiles(memplayUpgrade.run),
-    memplayExact,
+    ...pairOf(memplayUpgrade, ansibleUpgrade, memplayUpgrade?.run.peakRssBytes),
+    ...(memplayUpgrade && { memplayCompiles: compiles(memplayUpgrade.run) }),
+    ...(memplayExact !== undefined && { memplayExact }),
     ...(ansibleExact !== undefined && { ansibleExact }),
     differences,
   };
   logPair(bench, 'full upgrade', results.upgrade);
-  results.noop = pairOf(memplayNoop, ansibleNoop, memplayNoop.run.peakRssBytes);
+  results.noop = pairOf(memplayNoop, ansibleNoop, memplayNoop?.run.peakRssBytes);
   logPair(bench, 'no-op', results.noop);
 }

@@ -92,8 +92,8 @@ function lineReply(result: { reply: Buffer; failure?: string }, good: (line: str
 }
 
 /** Text `version`. */
-export async function probeTextVersion(open: StreamFactory): Promise<ProbeReply> {
-  const result = await exchange(open, 'version\r\n', (reply) => reply.includes(10));
+export async function probeTextVersion(open: StreamFactory, timeoutMs = probeTimeoutMs): Promise<ProbeReply> {
+  const result = await exchange(open, 'version\r\n', (reply) => reply.includes(10), timeoutMs);
   return lineReply(result, (line) => line.startsWith('VERSION '));
 }
 
@@ -108,8 +108,12 @@ function textGetComplete(reply: Buffer): boolean {
 }
 
 /** Text `get <key>`: hit or miss, both answers. */
-export async function probeTextGet(open: StreamFactory, key: string): Promise<ProbeReply> {
-  const result = await exchange(open, `get ${key}\r\n`, textGetComplete);
+export async function probeTextGet(
+  open: StreamFactory,
+  key: string,
+  timeoutMs = probeTimeoutMs,
+): Promise<ProbeReply> {
+  const result = await exchange(open, `get ${key}\r\n`, textGetComplete, timeoutMs);
   const line = firstLine(result.reply);
   if (line === undefined) return { answered: false, reply: result.failure ?? 'no reply' };
   if (line.startsWith('VALUE ') && result.failure === undefined) return { answered: true, reply: 'hit' };
@@ -118,8 +122,8 @@ export async function probeTextGet(open: StreamFactory, key: string): Promise<Pr
 }
 
 /** Meta no-op `mn`. */
-export async function probeMetaNoop(open: StreamFactory): Promise<ProbeReply> {
-  const result = await exchange(open, 'mn\r\n', (reply) => reply.includes(10));
+export async function probeMetaNoop(open: StreamFactory, timeoutMs = probeTimeoutMs): Promise<ProbeReply> {
+  const result = await exchange(open, 'mn\r\n', (reply) => reply.includes(10), timeoutMs);
   return lineReply(result, (line) => line === 'MN');
 }
 
@@ -132,8 +136,12 @@ function metaGetComplete(reply: Buffer): boolean {
 }
 
 /** Meta get `mg <key> v`: VA (hit), EN (miss). */
-export async function probeMetaGet(open: StreamFactory, key: string): Promise<ProbeReply> {
-  const result = await exchange(open, `mg ${key} v\r\n`, metaGetComplete);
+export async function probeMetaGet(
+  open: StreamFactory,
+  key: string,
+  timeoutMs = probeTimeoutMs,
+): Promise<ProbeReply> {
+  const result = await exchange(open, `mg ${key} v\r\n`, metaGetComplete, timeoutMs);
   const line = firstLine(result.reply);
   if (line === undefined) return { answered: false, reply: result.failure ?? 'no reply' };
   if (line.startsWith('VA ') && result.failure === undefined) return { answered: true, reply: 'hit' };

@@ -1,8 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MetaClient } from '../../src/memcached/meta-client.js';
 import { predictSettings } from '../../src/memcached/start-args.js';
 import { gateKeyPrefix, measurePerformance } from '../../src/tasks/gates/performance-gate.js';
-import { probeProtocols, protocolGate } from '../../src/tasks/gates/protocol-gate.js';
+import { probeAgainIfTimedOut, probeProtocols, protocolGate } from '../../src/tasks/gates/protocol-gate.js';
 import { diffSettings } from '../../src/tasks/gates/settings-gate.js';
 import { type LocalMemcached, startMemcached } from '../lab/items/memcached-server.js';
 
@@ -61,6 +62,38 @@ describe('protocol probes', () => {
       ['binary', 'get', true, 'hit'],
       ['auth', 'mode', true, 'none'],
     ]);
+  });
+
+  it('asks again, with five times the time, a probe that timed out where the old instance answered, and nothing the old one did not answer', async () => {
+    const settings = await settingsOf(both);
+    const before = await probeProtocols(both.connect, 'user:1', settings);
+    // A starved host: every connection takes longer to open than the first asking waits.
+    let opened = 0;
+    const slowly = async () => {
+      opened++;
+      await sleep(400);
+      return both.connect();
+    };
+    const timedOut = await probeProtocols(slowly, 'user:1', settings, 200);
+    expect(timedOut.filter((p) => p.protocol !== 'auth').every((p) => !p.answer.answered)).toBe(true);
+    expect(
+      protocolGate(before, timedOut, { oldVersion: 'a', newVersion: 'b', settingDifferences: [], args: [] })
+        .status,
+    ).toBe('failed');
+    const asked = await probeAgainIfTimedOut(slowly, 'user:1', settings, before, timedOut, 200);
+    expect(asked.map((p) => [p.protocol, p.probe, p.answer.answered])).toEqual(
+      before.map((p) => [p.protocol, p.probe, p.answer.answered]),
+    );
+    expect(
+      protocolGate(before, asked, { oldVersion: 'a', newVersion: 'b', settingDifferences: [], args: [] })
+        .status,
+    ).toBe('passed');
+    // Silence the old instance met too (-B ascii: binary never answers) is not asked again.
+    const ascii1 = await probeProtocols(ascii.connect, 'user:1', await settingsOf(ascii));
+    const ascii2 = await probeProtocols(ascii.connect, 'user:1', await settingsOf(ascii));
+    opened = 0;
+    expect(await probeAgainIfTimedOut(slowly, 'user:1', settings, ascii1, ascii2, 200)).toBe(ascii2);
+    expect(opened).toBe(0);
   });
 
   it('-B ascii: binary does not answer, and the gate names the protocol, the setting and the argument', async () => {

@@ -6,7 +6,7 @@ import type { GateName, GateReport, PerformanceSide } from '../../report/gate-re
 import type { TaskContext } from '../task.js';
 import { type GateSample, measureInstance, type OldInstance } from './instance-record.js';
 import { loadShape, measurePerformance, performanceGate } from './performance-gate.js';
-import { protocolGate } from './protocol-gate.js';
+import { probeAgainIfTimedOut, protocolGate } from './protocol-gate.js';
 import { describeDifference, diffSettings, settingsGate } from './settings-gate.js';
 import { predictTlsGate, tlsGate } from './tls-gate.js';
 
@@ -87,7 +87,14 @@ export async function measureGates(ctx: TaskContext, old: OldInstance): Promise<
             : `${before.version} did not answer stats settings: nothing to compare`,
           differences: [],
         };
-  const protocol = protocolGate(before.protocols, after.protocols, {
+  const afterProtocols = await probeAgainIfTimedOut(
+    () => ctx.transport.openTcp(ctx.host.memcached.port),
+    old.sample.probeKey,
+    after.settings,
+    before.protocols,
+    after.protocols,
+  );
+  const protocol = protocolGate(before.protocols, afterProtocols, {
     oldVersion: before.version,
     newVersion: after.version,
     settingDifferences: differences,

@@ -116,6 +116,8 @@ export async function runAnsible(
     label: string;
     timeoutMs?: number;
     extraVars?: Readonly<Record<string, string>>;
+    /** cpu-account.ts: the group ansible-playbook joins before it starts. */
+    cgroupProcs?: string;
   },
 ): Promise<AnsibleRun> {
   const runDir = join(setup.dir, options.label);
@@ -139,6 +141,7 @@ export async function runAnsible(
   const finished = await runProgram(ansiblePlaybook, args, {
     cwd: runDir,
     timeoutMs: options.timeoutMs ?? 900_000,
+    ...(options.cgroupProcs && { cgroupProcs: options.cgroupProcs }),
     env: {
       ...process.env,
       ANSIBLE_CONFIG: cfg,

@@ -25,13 +25,23 @@ export interface MemplayRun {
   readonly failures: readonly string[];
   /** Per host, each task's duration_ms: where the wall time went. */
   readonly taskMs: ReadonlyMap<string, Readonly<Record<string, number>>>;
+  /** Every task's span in wall-clock ms (its event's ts less its duration_ms, to its ts). */
+  readonly taskSpans: readonly TaskSpan[];
   /** The detail of every host's applied build task: says whether it compiled or received the tree. */
   readonly buildDetails: readonly string[];
   readonly stderr: string;
 }
 
+export interface TaskSpan {
+  readonly host: string;
+  readonly task: string;
+  readonly fromMs: number;
+  readonly toMs: number;
+}
+
 interface Event {
   readonly event: string;
+  readonly ts?: string;
   readonly host?: string;
   readonly task?: string;
   readonly status?: string;
@@ -44,19 +54,21 @@ interface Event {
 export async function memplayApply(
   lab: Lab,
   playbook: string,
-  options: { check?: boolean; forks: number; timeoutMs?: number },
+  options: { check?: boolean; forks: number; timeoutMs?: number; cgroupProcs?: string },
 ): Promise<MemplayRun> {
   const args = ['apply', playbook, '--output', 'json', '--forks', String(options.forks)];
   if (options.check) args.push('--check');
   const finished = await runProgram(join(lab.repoRoot, 'bin', 'memplay.js'), args, {
     cwd: lab.repoRoot,
     timeoutMs: options.timeoutMs ?? 900_000,
+    ...(options.cgroupProcs && { cgroupProcs: options.cgroupProcs }),
   });
   let recap: Event | undefined;
   const outOfServiceMs = new Map<string, number>();
   const failures: string[] = [];
   const taskMs = new Map<string, Record<string, number>>();
   const buildDetails: string[] = [];
+  const taskSpans: TaskSpan[] = [];
   for (const line of finished.stdout.split('\n')) {
     if (!line.startsWith('{')) continue;
     const event = JSON.parse(line) as Event;
@@ -64,6 +76,10 @@ export async function memplayApply(
     if (event.event !== 'task' || !event.host) continue;
     if (event.task && event.duration_ms !== undefined) {
       taskMs.set(event.host, { ...taskMs.get(event.host), [event.task]: event.duration_ms });
+      const toMs = Date.parse(event.ts ?? '');
+      if (Number.isFinite(toMs)) {
+        taskSpans.push({ host: event.host, task: event.task, fromMs: toMs - event.duration_ms, toMs });
+      }
     }
     if (event.status === 'failed') failures.push(`${event.host} ${event.task}: ${event.detail}`);
     if (event.task === 'build' && event.status === 'changed' && event.detail) buildDetails.push(event.detail);
@@ -83,6 +99,7 @@ export async function memplayApply(
     outOfServiceMs,
     failures,
     taskMs,
+    taskSpans,
     buildDetails,
     stderr: finished.stderr,
   };

@@ -230,7 +230,53 @@ function taskTable(taskMs: UpgradeRun['memplayTaskMs']): string {
   );
 }
 
-function upgradeSection(u: UpgradeRun): string {
+/**
+ * The work each side is, in CPU seconds (side-cpu.ts), and what it means for
+ * the wall time on this machine: no schedule can finish work of C CPU seconds
+ * on `cores` cores in less than C ÷ cores.
+ */
+function cpuSection(u: UpgradeRun, cores: number): string {
+  const m = u.memplay.cpu;
+  const a = u.ansible.cpu;
+  if (!m || !a) return 'CPU time: not measured (cgroup v2 is not writable here).\n';
+  const target = u.ansible.wallMs / 4 / 1000;
+  const floor = m.totalS / cores;
+  const tasks = upgradeTasks.filter((t) => m.byTask?.[t] !== undefined);
+  const inTasks = tasks.reduce((sum, t) => sum + (m.byTask?.[t] ?? 0), 0);
+  const busy = (cpuS: number, wallMs: number) => `${((100 * cpuS) / cores / (wallMs / 1000)).toFixed(0)} %`;
+  const verdict =
+    floor <= target
+      ? 'the target is within reach of a better schedule'
+      : `the target is out of reach on this machine by ${(floor / target).toFixed(1)}× unless memplay does less work`;
+  return `CPU time each side cost the machine: the tool, the hosts' sshd and memcached, and everything they
+started (the compiler too), counted by one cgroup v2 group per side (scripts/bench/cpu-account.ts), so other
+load on the machine does not enter it.
+
+${table(
+  ['', 'memplay', 'Ansible'],
+  [
+    ['CPU time', `${m.totalS.toFixed(1)} s`, `${a.totalS.toFixed(1)} s`],
+    [
+      `busy share of ${cores} cores over its wall time`,
+      busy(m.totalS, u.memplay.wallMs),
+      busy(a.totalS, u.ansible.wallMs),
+    ],
+  ],
+)}
+
+memplay's CPU time while each task ran (the union of its spans over the hosts):
+
+${table(
+  [...tasks, 'outside tasks'],
+  [[...tasks.map((t) => `${(m.byTask?.[t] ?? 0).toFixed(1)} s`), `${(m.totalS - inTasks).toFixed(1)} s`]],
+)}
+
+¼ of Ansible's wall time is ${target.toFixed(1)} s. memplay's work, ${m.totalS.toFixed(1)} CPU seconds, needs at least
+${floor.toFixed(1)} s on ${cores} cores however it is scheduled: ${verdict}.
+`;
+}
+
+function upgradeSection(u: UpgradeRun, cores: number): string {
   return `## 2–3. Full rolling upgrade of ${u.hosts} hosts, ${count(u.dataSet.count)} items / ${(u.dataSet.totalBytes / MB).toFixed(0)} MB each
 
 Each side starts from baseline (1.6.18 only, no target build) with the same seeded adversarial item set
@@ -256,6 +302,7 @@ tasks run on every host at once, the rolling ones one host after another):
 
 ${taskTable(u.memplayTaskMs)}
 
+${cpuSection(u, cores)}
 Out of service is the old instance's stop (SIGTERM) until the new one has taken the last restored item; for
 Ansible, from timestamps the swap and restore tasks print on the host.
 
@@ -291,7 +338,7 @@ ${table(
   ];
   if (results.checks && results.checks.length > 0) parts.push(checkSection(results.checks));
   if (results.noop) parts.push(noopSection(results.noop));
-  if (results.upgrade) parts.push(upgradeSection(results.upgrade));
+  if (results.upgrade) parts.push(upgradeSection(results.upgrade, m.cores));
   if (results.big) parts.push(renderBigSection(results.big));
   if (results.leftOut.length > 0)
     parts.push(`## Left out\n\n${results.leftOut.map((l) => `- ${l}`).join('\n')}\n`);

@@ -6,6 +6,7 @@ import { generateItems, loopbackConnection } from '../../test/lab/items/generato
 import { type CacheState, cacheState } from '../bench/steps.js';
 import { type AnsibleRun, type AnsibleSetup, expectAnsibleOk, runAnsible } from './ansible.js';
 import { expectMemplayOk, type MemplayRun, memplayApply } from './memplay.js';
+import { type SideCpu, withSideCpu } from './side-cpu.js';
 
 // The three comparisons. Setup (loading items, copying builds, resets) is
 // never inside a timed span; each timed span is one process from spawn to exit.
@@ -127,6 +128,8 @@ export interface HostAfter {
 export interface UpgradeSide {
   readonly wallMs: number;
   readonly hosts: readonly HostAfter[];
+  /** Undefined where cgroup v2 is not writable (side-cpu.ts). */
+  readonly cpu?: SideCpu;
 }
 
 export interface UpgradeRun {
@@ -186,15 +189,33 @@ export async function upgradeRun(bench: FleetBench, n: number, size: DataSetSize
 
   const memplayStart = await ready('memplay');
   bench.log(`2. memplay apply over ${n} hosts (serial 1, build from source)`);
-  const memplay = await memplayApply(bench.lab, await fleetPlaybook(bench, n), { forks: bench.forks });
+  const playbook = await fleetPlaybook(bench, n);
+  const { result: memplay, cpu: memplayCpu } = await withSideCpu(
+    'memplay',
+    hosts,
+    (cgroupProcs) =>
+      memplayApply(bench.lab, playbook, { forks: bench.forks, ...(cgroupProcs && { cgroupProcs }) }),
+    (run) => run.taskSpans,
+  );
   expectMemplayOk(memplay, `memplay upgrade over ${n} hosts`);
-  const memplaySide = await sideResult(hosts, memplayStart.before, memplay.wallMs, memplay.outOfServiceMs);
+  const memplaySide = {
+    ...(await sideResult(hosts, memplayStart.before, memplay.wallMs, memplay.outOfServiceMs)),
+    ...(memplayCpu && { cpu: memplayCpu }),
+  };
 
   const ansibleStart = await ready('ansible');
   bench.log(`2. ansible-playbook upgrade.yml over ${n} hosts (serial 1, build from source)`);
-  const ansible = await runAnsible(bench.ansible, bench.lab, hosts, 'upgrade.yml', { label: `upgrade-${n}` });
+  const { result: ansible, cpu: ansibleCpu } = await withSideCpu('ansible', hosts, (cgroupProcs) =>
+    runAnsible(bench.ansible, bench.lab, hosts, 'upgrade.yml', {
+      label: `upgrade-${n}`,
+      ...(cgroupProcs && { cgroupProcs }),
+    }),
+  );
   expectAnsibleOk(ansible, hosts, `ansible-playbook upgrade over ${n} hosts`);
-  const ansibleSide = await sideResult(hosts, ansibleStart.before, ansible.wallMs, ansible.outOfServiceMs);
+  const ansibleSide = {
+    ...(await sideResult(hosts, ansibleStart.before, ansible.wallMs, ansible.outOfServiceMs)),
+    ...(ansibleCpu && { cpu: ansibleCpu }),
+  };
 
   return {
     hosts: n,

@@ -8,16 +8,29 @@ export interface Finished {
   readonly wallMs: number;
 }
 
-/** Runs a program (no shell) to its end, timing it from spawn to exit. */
+/**
+ * Runs a program (no shell) to its end, timing it from spawn to exit.
+ * `cgroupProcs`: a cgroup's cgroup.procs (cpu-account.ts) the program joins
+ * before it starts, through a `sh` that writes its pid there and execs it.
+ */
 export function runProgram(
   file: string,
   args: readonly string[],
-  options: { stdout?: number; timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    stdout?: number;
+    timeoutMs?: number;
+    cwd?: string;
+    env?: NodeJS.ProcessEnv;
+    cgroupProcs?: string;
+  } = {},
 ): Promise<Finished> {
   return new Promise((resolve, reject) => {
     const stdio: StdioOptions = ['ignore', options.stdout ?? 'pipe', 'pipe'];
     const started = performance.now();
-    const child = spawn(file, args, { stdio, cwd: options.cwd, env: options.env ?? process.env });
+    const [command, argv] = options.cgroupProcs
+      ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', options.cgroupProcs, file, ...args]]
+      : [file, args];
+    const child = spawn(command, argv, { stdio, cwd: options.cwd, env: options.env ?? process.env });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (chunk: Buffer) => {

@@ -1,6 +1,9 @@
 import { execFile } from 'node:child_process';
+import { copyFile, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { cachedBuild } from '../lab/build.js';
 import { type Lab, memcachedVersion, resetLab, snapshotHost } from '../lab/index.js';
 
 const lab = inject('lab') as Lab;
@@ -61,5 +64,22 @@ describe('the lab fleet is what it claims to be', () => {
       });
       expect(JSON.parse(JSON.stringify(first)), `${host.name}: the snapshot survives JSON`).toEqual(first);
     }
+  });
+
+  // An earlier test may leave another build of the baseline version under its
+  // folder (the distro package's 1.6.18, or a TLS build): resetting must put the
+  // lab's own build back, not keep whatever reports 1.6.18.
+  it('resetLab replaces a baseline folder holding another build of the same version', async () => {
+    const host = lab.hosts[0];
+    if (!host) throw new Error('the lab has no host1');
+    const installed = join(host.prefix, '1.6.18', 'bin', 'memcached');
+    const cached = join(await cachedBuild('1.6.18'), 'bin', 'memcached');
+    // Renamed over the running binary (a copy onto it is refused: text file busy).
+    await copyFile('/usr/bin/memcached', `${installed}.distro`);
+    await rename(`${installed}.distro`, installed);
+    expect((await readFile(installed)).equals(await readFile(cached))).toBe(false);
+    await resetLab(lab, { keepBuilds: ['1.6.38'] });
+    expect((await readFile(installed)).equals(await readFile(cached))).toBe(true);
+    expect(await memcachedVersion(host.memcachedPort)).toBe('1.6.18');
   });
 });

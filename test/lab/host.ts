@@ -15,9 +15,8 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { accountOf, ensureUsers } from './accounts.js';
-import { reportsVersion } from './build.js';
 import { LabError, run, waitFor } from './exec.js';
-import { copyBuildInto } from './install-build.js';
+import { copyBuildInto, holdsBuild } from './install-build.js';
 import { stopExtraInstances } from './instances.js';
 import type { LabHost } from './layout.js';
 import { baselineVersion } from './layout.js';
@@ -137,7 +136,7 @@ async function ensureBaselineBuild(host: LabHost, build: string): Promise<void> 
     await mkdir(host.prefix, { mode: 0o755 });
     await chown(host.prefix, uid, gid);
   }
-  if (await reportsVersion(join(host.prefix, baselineVersion), baselineVersion)) return;
+  if (await holdsBuild(join(host.prefix, baselineVersion), build)) return;
   await copyBuildInto(host, baselineVersion, build);
 }
 

@@ -1,7 +1,7 @@
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildMarker } from '../../src/facts/host-facts.js';
-import { cachedBuild, reportsVersion } from './build.js';
+import { cachedBuild } from './build.js';
 import { run } from './exec.js';
 import type { LabHost } from './layout.js';
 import { cachedOldBuild, oldVersions } from './old-build.js';
@@ -12,10 +12,25 @@ import { cachedOldBuild, oldVersions } from './old-build.js';
  * the lab's build cache: compiled once per machine, copied after.
  */
 export async function ensureBuild(host: LabHost, version: string): Promise<'present' | 'copied'> {
-  if (await reportsVersion(join(host.prefix, version), version)) return 'present';
   const build = oldVersions.includes(version) ? await cachedOldBuild(version) : await cachedBuild(version);
+  if (await holdsBuild(join(host.prefix, version), build)) return 'present';
   await copyBuildInto(host, version, build);
   return 'copied';
+}
+
+/**
+ * Whether `<installDir>/bin/memcached` is the cached build's binary, byte for
+ * byte. Reporting the version is not enough: an earlier test may have left a
+ * same-version build with other flags there (the distro package's, or a TLS
+ * build, whose eleven ssl_* settings then failed the settings gate of a test
+ * that ran after it in a fresh clone's order).
+ */
+export async function holdsBuild(installDir: string, build: string): Promise<boolean> {
+  const [installed, cached] = await Promise.all([
+    readFile(join(installDir, 'bin', 'memcached')).catch(() => undefined),
+    readFile(join(build, 'bin', 'memcached')),
+  ]);
+  return installed?.equals(cached) ?? false;
 }
 
 /** Copies a cached build to `<prefix>/<version>`, owned by the host's user, renamed into place whole. */

@@ -46,27 +46,46 @@ const stopTimeoutSeconds = 30;
 // absent process means already stopped. Never escalates to SIGKILL: a stuck
 // stop is reported and the operator decides.
 // A zombie counts as gone: the daemon's parent is init, which may reap it late.
+// Each check costs no fork where /proc is (its state is read with the shell's
+// own `read`), and after the first half second the wait steps 50 ms instead of
+// 10: with `ps | grep` and `sleep 0.01` a check was four forks, a hundred times
+// a second on each host of a batch, and at 500 lab hosts in batches of 50 on 2
+// cores the stop took 8.8 s of a 22 s swap.
 const pidfileStopScript = `
 pidfile=$1; timeout=$2; signal=\${3:-TERM}
-alive() { kill -0 "$1" 2>/dev/null && ! ps -o stat= -p "$1" 2>/dev/null | grep -q '^Z'; }
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  if [ -r "/proc/$1/stat" ]; then
+    read -r stat < "/proc/$1/stat" 2>/dev/null || return 1
+    state=\${stat##*) }
+    [ "\${state%% *}" != Z ]
+  else
+    ! ps -o stat= -p "$1" 2>/dev/null | grep -q '^Z'
+  fi
+}
 [ -r "$pidfile" ] || exit 0
 pid=$(cat "$pidfile")
 case "$pid" in ''|*[!0-9]*) echo "pidfile $pidfile holds no pid" >&2; exit 3;; esac
 alive "$pid" || exit 0
 case "$signal" in USR1) kill -USR1 "$pid" || exit 4;; *) kill -TERM "$pid" || exit 4;; esac
-i=0
+waited=0; step=1
 while alive "$pid"; do
-  i=$((i+1))
-  if [ "$i" -gt $((timeout*100)) ]; then echo "memcached pid $pid still running $timeout s after SIG$signal" >&2; exit 5; fi
-  sleep 0.01
+  if [ "$waited" -ge $((timeout*100)) ]; then echo "memcached pid $pid still running $timeout s after SIG$signal" >&2; exit 5; fi
+  [ "$waited" -lt 50 ] || step=5
+  sleep "0.0$step"
+  waited=$((waited+step))
 done
 rm -f "$pidfile"
 exit 0
 `;
 
 /** Stops the memcached whose pid `pidfile` holds with `signal` and waits until it is gone. */
-export function pidfileStop(pidfile: string, signal: 'TERM' | 'USR1' = 'TERM'): ShellCommand {
-  return sh`sh -c ${pidfileStopScript} memplay-stop ${pidfile} ${stopTimeoutSeconds} ${signal}`;
+export function pidfileStop(
+  pidfile: string,
+  signal: 'TERM' | 'USR1' = 'TERM',
+  timeoutSeconds = stopTimeoutSeconds,
+): ShellCommand {
+  return sh`sh -c ${pidfileStopScript} memplay-stop ${pidfile} ${timeoutSeconds} ${signal}`;
 }
 
 export function memcachedStartArgs(host: HostConfig, pidfile: string): string[] {

@@ -44,13 +44,14 @@ interface Event {
 export async function memplayApply(
   lab: Lab,
   playbook: string,
-  options: { check?: boolean; forks: number; timeoutMs?: number },
+  options: { check?: boolean; forks: number; timeoutMs?: number; env?: NodeJS.ProcessEnv },
 ): Promise<MemplayRun> {
   const args = ['apply', playbook, '--output', 'json', '--forks', String(options.forks)];
   if (options.check) args.push('--check');
   const finished = await runProgram(join(lab.repoRoot, 'bin', 'memplay.js'), args, {
     cwd: lab.repoRoot,
     timeoutMs: options.timeoutMs ?? 900_000,
+    ...(options.env && { env: options.env }),
   });
   let recap: Event | undefined;
   const outOfServiceMs = new Map<string, number>();

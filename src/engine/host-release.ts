@@ -13,7 +13,12 @@ import type { RunContext } from './run-context.js';
 export function releaseHost(ctx: Pick<RunContext, 'fleet'>, host: string): Promise<void> {
   return ctx.fleet.close(host, async (connected) => {
     await closeHostRun(connected.run, connected.hostLock);
-    dropHostWork(connected.run);
+    try {
+      dropHostWork(connected.run);
+    } catch {
+      // Closing sockets the host's connection is about to take down anyway: a
+      // failure here must not turn the host's finished run into a failed one.
+    }
     await connected.transport.close().catch(() => {});
   });
 }

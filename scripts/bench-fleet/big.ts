@@ -118,7 +118,7 @@ async function memplayFacts(bench: FleetBench, playbook: string): Promise<{ wall
   return finished;
 }
 
-async function loadItems(
+export async function loadItems(
   hosts: readonly LabHost[],
   items: number,
 ): Promise<Map<string, Map<string, ItemDigest>>> {
@@ -132,7 +132,7 @@ async function loadItems(
 }
 
 /** Hosts on `version` whose items match what was loaded, and the first few differences. */
-async function exactHosts(
+export async function exactHosts(
   hosts: readonly LabHost[],
   version: string,
   before: ReadonlyMap<string, Map<string, ItemDigest>>,

@@ -54,7 +54,13 @@ interface Event {
 export async function memplayApply(
   lab: Lab,
   playbook: string,
-  options: { check?: boolean; forks: number; timeoutMs?: number; cgroupProcs?: string },
+  options: {
+    check?: boolean;
+    forks: number;
+    timeoutMs?: number;
+    env?: NodeJS.ProcessEnv;
+    cgroupProcs?: string;
+  },
 ): Promise<MemplayRun> {
   const args = ['apply', playbook, '--output', 'json', '--forks', String(options.forks)];
   if (options.check) args.push('--check');
@@ -62,6 +68,7 @@ export async function memplayApply(
     cwd: lab.repoRoot,
     timeoutMs: options.timeoutMs ?? 900_000,
     ...(options.cgroupProcs && { cgroupProcs: options.cgroupProcs }),
+    ...(options.env && { env: options.env }),
   });
   let recap: Event | undefined;
   const outOfServiceMs = new Map<string, number>();

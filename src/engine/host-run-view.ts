@@ -1,7 +1,12 @@
 import type { HostFacts } from '../facts/host-facts.js';
 import type { HostRecap, SwapPath } from '../report/events.js';
 import { swapGuarantee } from '../tasks/guarantee.js';
-import { backupInUse as backupOfRun, newHostRun as emptyRun, type HostRun } from '../tasks/task.js';
+import {
+  backupInUse as backupOfRun,
+  newHostRun as emptyRun,
+  type FinishedBackup,
+  type HostRun,
+} from '../tasks/task.js';
 import type { HostLock } from './host-lock.js';
 
 // Every read the engine makes of a host's task outputs (HostRun), and the run
@@ -74,4 +79,31 @@ export function recapFieldsOf(run: HostRun): Partial<HostRecap> {
 export async function closeHostRun(run: HostRun, hostLock: HostLock): Promise<void> {
   if (run.backup.open && !run.backup.sealed) await run.backup.open.abort().catch(() => {});
   if (hostLock.kind === 'held') await hostLock.release().catch(() => {});
+}
+
+/**
+ * A finished host lets go of what its tasks held for each other: the open
+ * backup (its writer, its index of every key's cas, its client), the sealed
+ * backup's fence and restore's guard (each with such an index and a client of
+ * their own). Their sockets went with the host's connection, their memory did
+ * not: a run kept every finished host's until the whole fleet was done, an
+ * index of some MB a host for a cache of 100k items. What the recap and the
+ * journal read (the backup's path and counts, swap's record, the account) stays.
+ */
+export function dropHostWork(run: HostRun): void {
+  run.backup.open = undefined;
+  const { sealed } = run.backup;
+  if (sealed) run.backup.sealed = withoutFence(sealed);
+  const { restored } = run.restore;
+  if (restored) run.restore.restored = { ...restored, from: withoutFence(restored.from) };
+  run.restore.guard?.close();
+  run.restore.guard = undefined;
+}
+
+function withoutFence(backup: FinishedBackup): FinishedBackup {
+  if (!backup.fence) return backup;
+  // Settled by swap, or never to be: its client and watch are closed either way.
+  backup.fence.abort();
+  const { fence: _settled, ...rest } = backup;
+  return rest;
 }

@@ -6,6 +6,7 @@ import { recordDecision, TaskFailedWithFigures } from '../tasks/task.js';
 import { pruneBackups } from './backup-pruning.js';
 import { ensureConnected } from './connect-host.js';
 import { lostConnectionDetail } from './connection-lost.js';
+import { releaseHost } from './host-release.js';
 import { wasTakenDown } from './host-run-view.js';
 import type { ConnectedHost } from './host-state.js';
 import type { Phase } from './pipeline.js';
@@ -33,6 +34,9 @@ export async function runHostPhase(
   } finally {
     // Whatever this host was to hand to others in this phase and did not, it never will.
     ctx.shared.builds.hostFinished(host.name);
+    // Nothing later in the run needs this host (its last phase, or it failed, was
+    // lost or stopped): its connection goes now, not when the whole fleet is done.
+    if (laterTasks.length === 0 || !ctx.fleet.runnable(host.name)) await releaseHost(ctx, host.name);
   }
 }
 

@@ -28,14 +28,17 @@ export type HostState =
   | { readonly kind: 'stopped' };
 
 /**
- * Where each host of the run stands. A host's connection and run state are
- * kept once it connected, whatever state it ends in: every connection is
- * closed at the end, and the recap reads every run.
+ * Where each host of the run stands. A host's run state is kept once it
+ * connected, whatever state it ends in: the recap reads every run. Its
+ * connection is closed as soon as its part in the run is over (close), and
+ * any still open at the run's end then.
  */
 export class FleetState {
   private readonly states = new Map<string, HostState>();
   /** In the order hosts connected. */
   private readonly connections = new Map<string, ConnectedHost>();
+  /** Hosts whose connection is closing or closed. */
+  private readonly closing = new Map<string, Promise<void>>();
 
   constructor(hosts: readonly HostConfig[]) {
     for (const host of hosts) this.states.set(host.name, { kind: 'pending' });
@@ -77,9 +80,25 @@ export class FleetState {
     return [...this.states.values()].filter((s) => s.kind === 'failed' || s.kind === 'unreachable').length;
   }
 
-  /** Every connection opened in this run, in the order they opened. */
-  opened(): readonly ConnectedHost[] {
-    return [...this.connections.values()];
+  /**
+   * Ends a connected host's part in the run once, however often it is asked: when
+   * its last phase is over (or it can run no more), and again at the run's end.
+   * Its run state stays for the recap; only what `close` lets go of goes.
+   */
+  close(host: string, close: (connected: ConnectedHost) => Promise<void>): Promise<void> {
+    const connected = this.connections.get(host);
+    if (!connected) return Promise.resolve();
+    let closing = this.closing.get(host);
+    if (!closing) {
+      closing = close(connected);
+      this.closing.set(host, closing);
+    }
+    return closing;
+  }
+
+  /** Every connection opened in this run, in the order they opened, closed (close) or not. */
+  openedHosts(): readonly string[] {
+    return [...this.connections.keys()];
   }
 
   /** The run state of a host that connected, whatever state it is in now. */

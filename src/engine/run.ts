@@ -7,7 +7,7 @@ import type { SharedWork } from '../tasks/task.js';
 import { instancesApart } from './batches.js';
 import { engineDeps } from './deps.js';
 import { thisRun } from './host-lock.js';
-import { closeHostRun } from './host-run-view.js';
+import { releaseHost } from './host-release.js';
 import { FleetState } from './host-state.js';
 import { InstanceSharing } from './instance-sharing.js';
 import { OrderedEmission } from './ordered-emission.js';
@@ -82,12 +82,7 @@ export async function runPipeline(
       await runPhase(ctx, ordered, phase, laterTasks);
     }
   } finally {
-    await Promise.all(
-      fleet.opened().map(async (connected) => {
-        await closeHostRun(connected.run, connected.hostLock);
-        await connected.transport.close().catch(() => {});
-      }),
-    );
+    await Promise.all(fleet.openedHosts().map((host) => releaseHost(ctx, host)));
     await ctx.shared.buildHost?.close();
     await ctx.shared.builds.dispose();
   }

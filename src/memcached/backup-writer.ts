@@ -70,6 +70,13 @@ export interface BackupWriter {
   finish(metadata?: Record<string, unknown>): Promise<{ path: string; header: BackupHeader }>;
   /** Removes the partial file. */
   abort(): Promise<void>;
+  /**
+   * Bytes of staging buffers the writer holds (filled or ready to fill). Zero
+   * before the first record and once finish() or abort() has run: a run keeps
+   * each host's sealed backup (and so its writer) to the end, and a fleet of
+   * hosts each holding a few MB of stages was most of the controller's memory.
+   */
+  readonly heldBytes: number;
 }
 
 const STAGE_BYTES = 256 * 1024;
@@ -81,6 +88,7 @@ const MAX_WRITING_BYTES = 2 * 1024 * 1024;
 const COPY_LIMIT = 32 * 1024;
 /** Enough stages for the batches in flight. */
 const MAX_FREE_STAGES = (BATCH_BYTES + MAX_WRITING_BYTES) / STAGE_BYTES;
+const EMPTY = Buffer.alloc(0);
 
 const fileProblems: Record<string, string> = {
   ENOSPC: 'no space left on its device (ENOSPC)',
@@ -182,7 +190,8 @@ export async function createBackupWriter(options: BackupWriterOptions): Promise<
 
 class StreamedBackup implements BackupWriter {
   private readonly sha256 = createHash('sha256');
-  private stage: Buffer = Buffer.allocUnsafe(STAGE_BYTES);
+  /** Allocated by the first record that needs it, released when the file is sealed or dropped. */
+  private stage: Buffer = EMPTY;
   private stageUsed = 0;
   private batch: Buffer[] = [];
   private batchBytes = 0;
@@ -220,6 +229,11 @@ class StreamedBackup implements BackupWriter {
 
   get header(): BackupHeader {
     return this.placeholder;
+  }
+
+  get heldBytes(): number {
+    const stages = [this.stage, ...this.batchStages, ...this.freeStages];
+    return stages.reduce((sum, stage) => sum + stage.length, 0);
   }
 
   writeItem(item: BackupItem): Promise<void> | undefined {
@@ -282,6 +296,9 @@ class StreamedBackup implements BackupWriter {
     this.queueWrite();
     await this.writing;
     if (this.failure) throw this.failure;
+    // The pass is on disk and the writer waits (for the delta pass, right before
+    // the swap): its stages are allocated again if more records come.
+    if (this.stageUsed === 0 && this.batch.length === 0 && this.writingBytes === 0) this.releaseStages();
   }
 
   async finish(metadata?: Record<string, unknown>): Promise<{ path: string; header: BackupHeader }> {
@@ -334,12 +351,15 @@ class StreamedBackup implements BackupWriter {
     } catch (error) {
       await this.abort();
       throw writeError(this.hostDir, error, this.position);
+    } finally {
+      this.releaseStages();
     }
   }
 
   async abort(): Promise<void> {
     this.failure ??= new Error('backup aborted');
     await this.writing.catch(() => {});
+    this.releaseStages();
     if (!this.closed) {
       this.closed = true;
       await this.file.close().catch(() => {});
@@ -347,12 +367,26 @@ class StreamedBackup implements BackupWriter {
     await unlink(this.partialPath).catch(() => {});
   }
 
+  /**
+   * Drops every staging buffer once no write is in flight: the writer outlives
+   * its file (the sealed backup's closures hold it until the run ends), and its
+   * stages are up to 3.25 MB a host.
+   */
+  private releaseStages(): void {
+    this.stage = EMPTY;
+    this.stageUsed = 0;
+    this.batch = [];
+    this.batchBytes = 0;
+    this.batchStages = [];
+    this.freeStages.length = 0;
+  }
+
   /** A slice of the stage to fill with `size` bytes of record. */
   private reserve(size: number): Buffer {
     if (this.failure) throw this.failure;
     if (this.stageUsed + size > this.stage.length) {
       this.sealStage();
-      if (size > this.stage.length) this.stage = Buffer.allocUnsafe(size);
+      if (size > this.stage.length) this.stage = Buffer.allocUnsafe(Math.max(size, STAGE_BYTES));
     }
     const slice = this.stage.subarray(this.stageUsed, this.stageUsed + size);
     this.stageUsed += size;
@@ -366,7 +400,8 @@ class StreamedBackup implements BackupWriter {
     this.batch.push(this.stage.subarray(0, this.stageUsed));
     this.batchBytes += this.stageUsed;
     if (this.stage.length === STAGE_BYTES) this.batchStages.push(this.stage);
-    this.stage = this.freeStages.pop() ?? Buffer.allocUnsafe(STAGE_BYTES);
+    // The next stage comes when a record needs it (reserve): a writer sealed now holds none.
+    this.stage = this.freeStages.pop() ?? EMPTY;
     this.stageUsed = 0;
   }
 

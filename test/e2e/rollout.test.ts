@@ -112,9 +112,21 @@ describe('rollout control on the lab', () => {
       confirmBetweenBatches: true,
     });
     const seen: { event: RunEvent; at: number }[] = [];
-    const live = spawnMemplay(['apply', playbook, '--yes'], (event) => seen.push({ event, at: Date.now() }));
+    // Which hosts' lock files exist when the pause begins (the lock is held over the host's connection).
+    let locksAtPause: boolean[] = [];
+    const live = spawnMemplay(['apply', playbook, '--yes'], (event) => {
+      seen.push({ event, at: Date.now() });
+      if (event.event === 'pause') {
+        locksAtPause = hostIndexes.map((i) =>
+          existsSync(join(lab.hosts[i - 1]?.prefix ?? '', '.memplay', 'lock')),
+        );
+      }
+    });
     expect(await live.exited).toBe(0);
     const events = seen.map((s) => s.event);
+    // host1's part in the run is over before the pause: its lock and connection are let go
+    // then, not at the run's end; host2 and host3, still to come, keep theirs.
+    expect(locksAtPause).toEqual([false, true, true]);
 
     expect(rollingBatches(events).map(({ batch, batches, hosts }) => ({ batch, batches, hosts }))).toEqual([
       { batch: 1, batches: 2, hosts: ['host1'] },

@@ -72,7 +72,12 @@ export interface EngineSetup {
   readonly journal?: Journal;
   /** What each host's fake transport answers (by command), beyond the default success. */
   readonly script?: (host: string) => readonly ScriptedRun[];
+  /** Handed the run's transports and released locks as they fill, for a task to look at mid-run. */
+  readonly observe?: (live: LiveRun) => void;
 }
+
+/** The parts of an EngineRun that fill while the run goes. */
+export type LiveRun = Pick<EngineRun, 'transports' | 'locksReleased'>;
 
 export async function runEngine(setup: EngineSetup): Promise<EngineRun> {
   const events: RunEvent[] = [];
@@ -81,6 +86,7 @@ export async function runEngine(setup: EngineSetup): Promise<EngineRun> {
   const locksTaken: string[] = [];
   const locksPeeked: string[] = [];
   const locksReleased: string[] = [];
+  setup.observe?.({ transports, locksReleased });
   const facts = setup.facts ?? new Map<string, HostFacts>();
   const factsFor = (host: string) => facts.get(host) ?? factsOf();
   const busy = new Set(setup.busy ?? []);

@@ -120,6 +120,29 @@ describe('backup file', () => {
     expect(summary(await readAll(path))).toEqual(summary(small));
   });
 
+  it('a writer holds no staging buffer once a pass is flushed, after finish and after abort', async () => {
+    // A run keeps every host's sealed backup (and its writer) until it ends: a
+    // writer that kept its stages held MBs a host across a whole fleet.
+    const items = Array.from({ length: 3000 }, (_, i) => item(`key-${i}`, randomBytes(700 + (i % 300))));
+    const writer = await newWriter();
+    for (const entry of items.slice(0, 2000)) await writer.writeItem(entry);
+    expect(writer.heldBytes).toBeGreaterThan(0);
+    await writer.flush();
+    expect(writer.heldBytes).toBe(0);
+    await writer.beginDelta(1_795_000_100);
+    for (const entry of items.slice(2000)) await writer.writeItem(entry);
+    expect(writer.heldBytes).toBeGreaterThan(0);
+    const { path } = await writer.finish();
+    expect(writer.heldBytes).toBe(0);
+    expect(summary(await readAll(path))).toEqual(summary(items));
+
+    const dropped = await newWriter();
+    for (const entry of items.slice(0, 500)) await dropped.writeItem(entry);
+    expect(dropped.heldBytes).toBeGreaterThan(0);
+    await dropped.abort();
+    expect(dropped.heldBytes).toBe(0);
+  });
+
   it('an empty cache makes a valid, empty backup', async () => {
     const { path } = await writeBackup([]);
     expect((await verifyBackup(path)).ok).toBe(true);

@@ -161,9 +161,11 @@ async function sideResult(
   before: readonly CacheState[],
   wallMs: number,
   outOfService: ReadonlyMap<string, number>,
+  cpu: SideCpu | undefined,
 ): Promise<UpgradeSide> {
   return {
     wallMs,
+    ...(cpu && { cpu }),
     hosts: await Promise.all(
       hosts.map(async (h, i) => ({
         host: h.name,
@@ -198,10 +200,13 @@ export async function upgradeRun(bench: FleetBench, n: number, size: DataSetSize
     (run) => run.taskSpans,
   );
   expectMemplayOk(memplay, `memplay upgrade over ${n} hosts`);
-  const memplaySide = {
-    ...(await sideResult(hosts, memplayStart.before, memplay.wallMs, memplay.outOfServiceMs)),
-    ...(memplayCpu && { cpu: memplayCpu }),
-  };
+  const memplaySide = await sideResult(
+    hosts,
+    memplayStart.before,
+    memplay.wallMs,
+    memplay.outOfServiceMs,
+    memplayCpu,
+  );
 
   const ansibleStart = await ready('ansible');
   bench.log(`2. ansible-playbook upgrade.yml over ${n} hosts (serial 1, build from source)`);
@@ -212,10 +217,13 @@ export async function upgradeRun(bench: FleetBench, n: number, size: DataSetSize
     }),
   );
   expectAnsibleOk(ansible, hosts, `ansible-playbook upgrade over ${n} hosts`);
-  const ansibleSide = {
-    ...(await sideResult(hosts, ansibleStart.before, ansible.wallMs, ansible.outOfServiceMs)),
-    ...(ansibleCpu && { cpu: ansibleCpu }),
-  };
+  const ansibleSide = await sideResult(
+    hosts,
+    ansibleStart.before,
+    ansible.wallMs,
+    ansible.outOfServiceMs,
+    ansibleCpu,
+  );
 
   return {
     hosts: n,

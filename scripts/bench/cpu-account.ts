@@ -21,6 +21,7 @@ export interface CpuSample {
 export class CpuAccount {
   readonly samples: CpuSample[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private reading: Promise<void> | undefined;
 
   private constructor(readonly dir: string) {}
 
@@ -53,16 +54,27 @@ export class CpuAccount {
   }
 
   startSampling(intervalMs = 100): void {
-    const sample = async () => {
-      this.samples.push({ atMs: Date.now(), usedS: await this.usedS() });
-    };
-    void sample();
-    this.timer = setInterval(() => void sample(), intervalMs);
+    void this.sample();
+    this.timer = setInterval(() => void this.sample(), intervalMs);
   }
 
   async stopSampling(): Promise<void> {
     clearInterval(this.timer);
-    this.samples.push({ atMs: Date.now(), usedS: await this.usedS() });
+    await this.reading;
+    await this.sample();
+  }
+
+  /** One reading at a time, so samples stay in time order (cpuBetween relies on it). */
+  private sample(): Promise<void> {
+    if (this.reading) return this.reading;
+    this.reading = this.usedS()
+      .then((usedS) => {
+        this.samples.push({ atMs: Date.now(), usedS });
+      })
+      .finally(() => {
+        this.reading = undefined;
+      });
+    return this.reading;
   }
 
   /** Puts every process back in the root group and removes this one. */

@@ -33,7 +33,10 @@ export async function ensureConnected(ctx: RunContext, host: HostConfig): Promis
     const transport = await options.connect(host);
     // A host whose facts cannot be read (memcached refusing the credentials) is
     // never worked on: its connection is closed here, or it would keep the run alive.
-    const facts = await deps.gatherFacts(host, transport).catch(async (error: unknown) => {
+    // An upgrade reads a host's platform only where the target's build is not there
+    // yet: the platform decides who compiles, and most of the probe's cost is reading it.
+    const known = options.job.kind === 'upgrade' ? { unlessBuilt: playbook.target.version } : {};
+    const facts = await deps.gatherFacts(host, transport, known).catch(async (error: unknown) => {
       await transport.close().catch(() => {});
       throw error;
     });

@@ -122,12 +122,10 @@ async function runTask(
     // What the host is now, not what the plan predicted: later tasks plan against reality.
     // A plan that only proved something changed nothing: the facts stand.
     if (plan.status === 'changed') {
-      state.facts = await ctx.deps.gatherFacts(
-        base.host,
-        state.transport,
-        state.facts.platform,
-        state.facts.packageInstall,
-      );
+      state.facts = await ctx.deps.gatherFacts(base.host, state.transport, {
+        platform: state.facts.platform,
+        packageInstall: state.facts.packageInstall,
+      });
     }
     recap.task(
       host,

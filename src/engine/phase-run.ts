@@ -36,7 +36,7 @@ async function hostAsLeft(ctx: RunContext, target: HostConfig): Promise<void> {
   if (!state) return;
   if (!ctx.check) {
     state.facts = await ctx.deps
-      .gatherFacts(target, state.transport, state.facts.platform)
+      .gatherFacts(target, state.transport, { platform: state.facts.platform })
       .catch(() => state.facts);
     return;
   }

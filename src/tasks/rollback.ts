@@ -45,7 +45,9 @@ export async function rollBack(ctx: TaskContext): Promise<RollbackOutcome> {
       detail: `no build to roll back to (current named ${previous ?? 'nothing'} before the swap) — start a build by hand.${keep}`,
     };
   }
-  const facts = await gatherFacts(ctx.host, ctx.transport, undefined, ctx.run.startFacts?.packageInstall);
+  const facts = await gatherFacts(ctx.host, ctx.transport, {
+    packageInstall: ctx.run.startFacts?.packageInstall,
+  });
   const expectedLink = toPackage ? null : previous;
   if (facts.runningVersion === previous && facts.currentLink === expectedLink) {
     return { status: 'ok', detail: `${previous} never stopped and keeps serving: nothing to roll back` };

@@ -164,11 +164,23 @@ describe('apply on the 3-host lab (1.6.18 → 1.6.38)', () => {
   it('a second apply reports 0 changed and leaves memcached running under the same pids', async () => {
     const playbook = await writeFleetPlaybook(lab, {});
     const before = await snapshots();
-    const run = await runMemplay(['apply', playbook, '--output', 'json']);
+    const run = await runMemplay(['apply', playbook, '--output', 'json', '-v']);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     const recap = recapOf(run);
     for (const host of ['host1', 'host2', 'host3'])
       expect(recap[host]).toMatchObject({ changed: 0, failed: 0 });
+    // Every host has the target's build, so none has its platform read (most of the probe's cost).
+    const probes = run.events.filter((e) => e.event === 'command' && e.command.includes(' memplay-probe '));
+    expect(probes).toHaveLength(3);
+    for (const probe of probes) {
+      expect(probe).toMatchObject({
+        code: 0,
+        stdout: expect.stringMatching(/^build\t1\.6\.38\tmemcached 1\.6\.38\t1$/m),
+      });
+      expect(probe).not.toMatchObject({
+        stdout: expect.stringMatching(/^(arch|libc|libevent|missing-build-tools)\t/m),
+      });
+    }
     // Hosts already on the target stop nothing: one rolling batch, not three serial ones.
     const rollingBatches = run.events.filter((e) => e.event === 'batch' && e.phase === 'rolling');
     expect(rollingBatches).toEqual([

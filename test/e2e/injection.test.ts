@@ -70,8 +70,11 @@ describe('hostile playbook values reach the lab hosts as literal arguments, neve
       // The third word says whether the probe also reads the platform (the first probe of a run does).
       expect(shellWords(values).slice(0, 2)).toEqual([prefix, pidfile]);
       expect(['platform', 'no-platform']).toContain(shellWords(values)[2]);
-      // The fourth is the systemd unit, empty for a pidfile manager.
-      expect(shellWords(values).slice(3)).toEqual(['']);
+      // The fourth is the systemd unit, empty for a pidfile manager; the fifth the target
+      // version whose build makes the platform unneeded (the first probe of an upgrade), or empty.
+      expect(shellWords(values)[3]).toBe('');
+      expect(['1.6.38', '']).toContain(shellWords(values)[4]);
+      expect(shellWords(values)).toHaveLength(5);
     }
     expect(taskEvents(run).find((t) => t.task === 'build')?.detail).toContain(`${prefix}/1.6.38`);
     expect(markersFound()).toEqual([]);

@@ -82,6 +82,55 @@ describe('the fact probe, run by a real /bin/sh', () => {
     expect(parseProbeOutput(again.stdout).builds).toEqual(facts.builds);
   });
 
+  it("leaves out the platform only where the target's build is there and reports the target", async () => {
+    const root = await mkdtemp(join(tmpdir(), 'memplay-probe-'));
+    const prefix = join(root, 'prefix');
+    await fakeBuild(prefix, '1.6.38', '1.6.38');
+    await fakeBuild(prefix, '1.6.39', null);
+    await fakeBuild(prefix, '1.6.40', '1.6.4');
+    const probe = async (unlessBuilt: string) =>
+      (
+        await run('/bin/sh', [
+          '-c',
+          probeCommand(hostWithPrefix(prefix, ''), { platform: true, unlessBuilt }).text,
+        ])
+      ).stdout;
+    const built = await probe('1.6.38');
+    expect(built).not.toMatch(/^(arch|libc|libevent|missing-build-tools)\t/m);
+    expect(parseProbeOutput(built).platform).toEqual({ arch: null, libc: null, libevent: null });
+    expect(parseProbeOutput(built).builds.map((b) => b.dir)).toEqual(['1.6.38', '1.6.39', '1.6.40']);
+    // A folder that does not run, one that reports another version (1.6.4 is no 1.6.40),
+    // and no folder at all: the host needs the build, so the platform is read.
+    for (const version of ['1.6.39', '1.6.40', '1.6.45']) {
+      expect(await probe(version)).toMatch(/^arch\t\S+$/m);
+      expect(parseProbeOutput(await probe(version)).platform.missingBuildTools).toBeDefined();
+    }
+  });
+
+  it('tells which header is missing when the one preprocessor run for both fails', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'memplay-probe-'));
+    const bin = join(root, 'bin');
+    await mkdir(bin);
+    // A compiler whose preprocessor finds libevent's header but not OpenSSL's.
+    await writeFile(
+      join(bin, 'cc'),
+      '#!/bin/sh\nif grep -q openssl; then echo "fatal error: openssl/ssl.h" >&2; exit 1; fi\nexit 0\n',
+    );
+    await chmod(join(bin, 'cc'), 0o755);
+    const env = { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+    const { stdout } = await run(
+      '/bin/sh',
+      ['-c', probeCommand(hostWithPrefix(join(root, 'none'), '')).text],
+      {
+        env,
+      },
+    );
+    expect(parseProbeOutput(stdout).platform.missingBuildTools).toEqual(['openssl']);
+    // The real compiler here has both headers: nothing is missing.
+    const real = await run('/bin/sh', ['-c', probeCommand(hostWithPrefix(join(root, 'none'), '')).text]);
+    expect(parseProbeOutput(real.stdout).platform.missingBuildTools).toEqual([]);
+  });
+
   it('reports no pid for a stale pidfile and nothing for a missing prefix', async () => {
     const root = await mkdtemp(join(tmpdir(), 'memplay-probe-'));
     const pidfile = join(root, 'memcached.pid');

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import { buildMarker, buildToolsScript } from '../facts/host-facts.js';
+import { buildToolsScript } from '../facts/host-facts.js';
 import { fileSha256 } from '../file-sha256.js';
 import { type ShellCommand, sh } from '../transport/quote.js';
 import type { Transport } from '../transport/transport.js';
@@ -10,6 +10,7 @@ import type { ShippableBuild } from './build-sharing.js';
 import { SourceError, tarballName } from './source-tarball.js';
 import type { TaskContext, TaskFailure } from './task.js';
 import { failureOf } from './task.js';
+import { installTree } from './tree-install.js';
 
 // How a tree is made on one host, whoever it is for: compiled from source into a
 // staging directory beside the prefix and renamed into `<prefix>/<version>` only when
@@ -72,10 +73,14 @@ export async function compile(ctx: TaskContext): Promise<string> {
     throw error;
   }
 
-  // Staging directories of builds that crashed or were interrupted earlier.
-  await ctx.transport.run(cleanupStale(prefix, version));
+  let stagingLeft = true;
   try {
-    await runStep(ctx, 'create staging directory', sh`mkdir -p ${staging}/src`);
+    // Staging directories of builds that crashed or were interrupted earlier go first.
+    await runStep(
+      ctx,
+      'create staging directory',
+      sh`${cleanupStale(prefix, version)}; mkdir -p ${staging}/src`,
+    );
     ctx.progress(`upload ${tarball}`);
     await ctx.transport.upload(localTarball, `${staging}/${tarball}`, (p) =>
       ctx.progress(`upload ${tarball}`, { bytes: p.transferred, bytesTotal: p.total }),
@@ -115,41 +120,11 @@ export async function compile(ctx: TaskContext): Promise<string> {
       sh`cd ${`${staging}/src`} && make ${installTarget} DESTDIR=${`${staging}/root`} >>${log} 2>&1`,
       log,
     );
-    await checkAndMoveIntoPlace(ctx, `${staging}/root${installDir}`);
+    stagingLeft = !(await installTree(ctx, { tree: `${staging}/root${installDir}`, staging })).stagingRemoved;
   } finally {
-    await ctx.transport.run(sh`rm -rf ${staging}`);
+    if (stagingLeft) await ctx.transport.run(sh`rm -rf ${staging}`);
   }
   return formatDuration(Date.now() - started);
-}
-
-export async function checkAndMoveIntoPlace(ctx: TaskContext, tree: string): Promise<void> {
-  const { version } = ctx.target;
-  const prefix = ctx.host.memcached.prefix;
-  const installDir = `${prefix}/${version}`;
-  // What -V printed goes into the failure: a tree of another version, or one that
-  // does not run here (a shared library missing), says which.
-  ctx.progress('check the new binary');
-  const checked = await ctx.transport.run(sh`${`${tree}/bin/memcached`} -V 2>&1`);
-  const printed = checked.stdout.trim().split('\n')[0] ?? '';
-  if (checked.code !== 0 || printed !== `memcached ${version}`) {
-    fail(
-      ctx,
-      `check the new binary failed: bin/memcached -V ${checked.code === 0 ? 'printed' : `exited ${checked.code}:`} ${JSON.stringify(checked.stdout.trim().slice(0, 300))}, not "memcached ${version}"`,
-    );
-  }
-  // The marker makes the folder memplay's: only marked folders are ever pruned. Removed
-  // first: a shipped tree could carry a link of that name pointing elsewhere.
-  await runStep(
-    ctx,
-    "mark the build as memplay's",
-    sh`rm -f ${`${tree}/${buildMarker}`} && : > ${`${tree}/${buildMarker}`}`,
-  );
-  // A directory already at installDir does not run (the plan found it broken): keep it aside.
-  await runStep(
-    ctx,
-    'move into place',
-    sh`if [ -e ${installDir} ]; then mv ${installDir} ${`${prefix}/.memplay-broken-${version}-${Date.now()}`}; fi && mv ${tree} ${installDir}`,
-  );
 }
 
 /**
@@ -188,26 +163,26 @@ export async function receive(ctx: TaskContext, packed: ShippableBuild): Promise
   const { version } = ctx.target;
   const prefix = ctx.host.memcached.prefix;
   const staging = `${prefix}/${stagingPrefix}${version}-${randomBytes(4).toString('hex')}`;
-  const tar = `${staging}/tree.tar`;
-  await ctx.transport.run(cleanupStale(prefix, version));
+  const tarName = 'tree.tar';
+  let stagingLeft = true;
   try {
-    await runStep(ctx, 'create staging directory', sh`mkdir -p ${staging}/root`);
+    // Staging directories of builds that crashed or were interrupted earlier go first.
+    await runStep(ctx, 'create staging directory', sh`${cleanupStale(prefix, version)}; mkdir -p ${staging}`);
     ctx.progress(`upload ${version} built on ${packed.builder}`);
-    await ctx.transport.upload(packed.path, tar, (p) =>
+    await ctx.transport.upload(packed.path, `${staging}/${tarName}`, (p) =>
       ctx.progress(`upload ${version} built on ${packed.builder}`, {
         bytes: p.transferred,
         bytesTotal: p.total,
       }),
     );
-    await runStep(
-      ctx,
-      'verify sha256 of the shipped tree',
-      sh`cd ${staging} && printf '%s  %s\n' ${packed.sha256} tree.tar | sha256sum -c --status`,
-    );
-    await runStep(ctx, 'unpack the shipped tree', sh`tar -xf ${tar} -C ${`${staging}/root`}`);
-    await checkAndMoveIntoPlace(ctx, `${staging}/root`);
+    const installed = await installTree(ctx, {
+      tree: `${staging}/root`,
+      staging,
+      shipped: { tarName, sha256: packed.sha256 },
+    });
+    stagingLeft = !installed.stagingRemoved;
   } finally {
-    await ctx.transport.run(sh`rm -rf ${staging}`);
+    if (stagingLeft) await ctx.transport.run(sh`rm -rf ${staging}`);
   }
 }
 

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { TargetPackage } from '../playbook/types.js';
 import { sh } from '../transport/quote.js';
 import { formatDuration } from '../units.js';
-import { checkAndMoveIntoPlace, cleanupStale, fail, runStep, stagingPrefix } from './build-steps.js';
+import { cleanupStale, fail, runStep, stagingPrefix } from './build-steps.js';
 import type { TaskContext } from './task.js';
+import { installTree } from './tree-install.js';
 
 // target.package: the build is the distribution's own binary. Each host fetches the
 // package from its own archive with `apt-get download` (as the SSH user: apt checks
@@ -131,9 +132,14 @@ export async function unpackPackage(ctx: TaskContext, unpack: PackageUnpack): Pr
   const debs = `${staging}/deb`;
   const tree = `${staging}/root`;
   const binary = `${tree}/bin/memcached`;
-  await ctx.transport.run(cleanupStale(prefix, version));
+  let stagingLeft = true;
   try {
-    await runStep(ctx, 'create staging directory', sh`mkdir -p ${debs} ${`${tree}/bin`}`);
+    // Staging directories of builds that crashed or were interrupted earlier go first.
+    await runStep(
+      ctx,
+      'create staging directory',
+      sh`${cleanupStale(prefix, version)}; mkdir -p ${debs} ${`${tree}/bin`}`,
+    );
     await runStep(
       ctx,
       `apt-get download ${unpack.name} ${unpack.version}`,
@@ -176,10 +182,10 @@ export async function unpackPackage(ctx: TaskContext, unpack: PackageUnpack): Pr
     if (ldd.code !== 0 && !/not a dynamic executable/.test(`${ldd.stdout}${ldd.stderr}`)) {
       fail(ctx, `ldd ${binary} failed (exit ${ldd.code}): ${`${ldd.stderr}${ldd.stdout}`.trim()}`);
     }
-    await checkAndMoveIntoPlace(ctx, tree);
+    stagingLeft = !(await installTree(ctx, { tree, staging })).stagingRemoved;
     const kb = Number(size?.split(/\s/)[0]);
     return `unpacked ${version} ${describeUnpack(unpack)}${Number.isFinite(kb) ? `, ${kb} kB .deb` : ''}, every library found, in ${formatDuration(Date.now() - started)}`;
   } finally {
-    await ctx.transport.run(sh`rm -rf ${staging}`);
+    if (stagingLeft) await ctx.transport.run(sh`rm -rf ${staging}`);
   }
 }

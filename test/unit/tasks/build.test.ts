@@ -427,12 +427,14 @@ describe('compile', () => {
       run: [
         answers(/make -n memcached /, '27\n'),
         answers(/grep -c/, '0\n'),
-        answers(/bin\/memcached -V/, 'memcached 1.6.38\n'),
+        answers(/ memplay-install /, 'step\tcheck the new binary\ninstalled\ncleaned\n'),
       ],
       otherwise: { code: 0, stdout: '', stderr: '' },
     });
     const f = taskContext({ playbook: playbook(), transport });
     await compile(f.ctx);
+    // The install command removed the staging folder: no second rm after it.
+    expect(transport.commands.at(-1)).toMatch(/ memplay-install /);
     const make = transport.commands
       .filter((c) => /&& make /.test(c))
       .map((c) => c.replace(/\/opt\/\S+/g, 'DIR'));

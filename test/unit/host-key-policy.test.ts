@@ -140,3 +140,32 @@ describe('which known_hosts files a host resolves to', () => {
     ]);
   });
 });
+
+describe('what a connection keeps of known_hosts', () => {
+  it("only this host's lines, revoked ones included, from a file that lists a whole fleet", async () => {
+    const fleet = Array.from({ length: 300 }, (_, i) => `10.0.1.${i % 250},cache-${i} ${beta.line}`);
+    const path = file(
+      [
+        ...fleet.slice(0, 100),
+        `10.0.0.5 ${alpha.line}`,
+        ...fleet.slice(100),
+        `@revoked 10.0.0.5 ${beta.line}`,
+      ]
+        .join('\n')
+        .concat('\n'),
+    );
+    const known = await knownHostsFor(options(path, [], false));
+    expect(known.entries.map((entry) => [entry.line, entry.marker ?? 'trusted'])).toEqual([
+      [101, 'trusted'],
+      [302, 'revoked'],
+    ]);
+    expect(known.files).toEqual([{ path, missing: false }]);
+    // Each kept key owns its bytes: none shares the 8 kB pool slab base64 decoding uses.
+    for (const entry of known.entries) expect(entry.keyBlob.buffer.byteLength).toBe(entry.keyBlob.length);
+    // The narrowed lines decide as the whole file did.
+    expect(hostKeyRefusal(options(path, [], false), known, alpha.blob)).toBeUndefined();
+    expect(hostKeyRefusal(options(path, [], false), known, beta.blob)?.message).toContain(
+      `is marked @revoked at ${path}:302`,
+    );
+  });
+});

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -138,6 +138,19 @@ describe('loadKnownHosts', () => {
   it('treats a missing file as empty and says so', async () => {
     const path = join(scratch, 'does-not-exist');
     expect(await loadKnownHosts(path)).toEqual({ path, missing: true, entries: [] });
+  });
+
+  it('parses a file read again only when its text changed, as after a key is added', async () => {
+    const path = join(scratch, 'changing');
+    writeFileSync(path, `10.0.0.5 ${alpha.line}\n`);
+    const first = await loadKnownHosts(path);
+    // The same text: the same parse, not a second one for the next connection.
+    expect((await loadKnownHosts(path)).entries).toBe(first.entries);
+    writeFileSync(path, `10.0.0.5 ${alpha.line}\n10.0.0.6 ${beta.line}\n`);
+    const second = await loadKnownHosts(path);
+    expect(second.entries).not.toBe(first.entries);
+    expect(check(second.entries, '10.0.0.6', 22, beta)).toBe('match');
+    expect(check(first.entries, '10.0.0.6', 22, beta)).toBe('unknown');
   });
 });
 

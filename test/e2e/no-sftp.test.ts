@@ -132,9 +132,15 @@ describe('hosts whose sshd refuses the SFTP subsystem', () => {
       (c) => c.host === 'host1' && /^cat -- \S+\.memplay-ship-/.test(c.command),
     );
     expect(packedDownload.map((c) => c.code)).toEqual([0]);
-    // The same sha256 checks as after SFTP, on the host after each upload.
+    // The same sha256 checks as after SFTP, on the host after each upload: the source
+    // tarball's on host1, the shipped tree's (inside the one install command, whose
+    // script text holds the check whether or not a tar is given) on host2 and host3.
+    const checksAnUpload = (command: string) =>
+      command.includes(' memplay-install ')
+        ? / tree\.tar [0-9a-f]{64}$/.test(command)
+        : /sha256sum -c/.test(command);
     for (const host of ['host1', 'host2', 'host3']) {
-      const verified = commands.filter((c) => c.host === host && /sha256sum -c/.test(c.command));
+      const verified = commands.filter((c) => c.host === host && checksAnUpload(c.command));
       expect(
         verified.map((c) => c.code),
         host,

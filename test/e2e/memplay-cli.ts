@@ -61,6 +61,8 @@ export interface LiveMemplay {
   readonly events: RunEvent[];
   /** Resolves with the exit code (null when killed by a signal). */
   readonly exited: Promise<number | null>;
+  /** What the CLI wrote to stderr so far: a crash's stack, for the failure message. */
+  readonly stderr: () => string;
   readonly finished: () => boolean;
 }
 
@@ -79,7 +81,11 @@ export function spawnMemplay(
       resolve(code);
     }),
   );
-  const live: LiveMemplay = { child, events, exited, finished: () => done };
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const live: LiveMemplay = { child, events, exited, finished: () => done, stderr: () => stderr };
   child.stdout.on('data', (chunk: Buffer) => {
     buffered += chunk.toString();
     const lines = buffered.split('\n');

@@ -243,10 +243,7 @@ export async function gatherFacts(
   const knownPlatform = known.platform;
   const [probe, versionWhereExpected, packageInstall] = await Promise.all([
     transport.run(
-      probeCommand(host, {
-        platform: knownPlatform === undefined,
-        ...(known.unlessBuilt !== undefined && { unlessBuilt: known.unlessBuilt }),
-      }),
+      probeCommand(host, { platform: knownPlatform === undefined, unlessBuilt: known.unlessBuilt }),
     ),
     queryMemcached(transport, port, (client) => client.version()),
     known.packageInstall !== undefined ? known.packageInstall : probePackageInstall(host, transport),

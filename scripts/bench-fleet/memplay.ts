@@ -60,11 +60,17 @@ export async function memplayApply(
     timeoutMs?: number;
     env?: NodeJS.ProcessEnv;
     cgroupProcs?: string;
+    /** Node flags for a profiling run (e.g. `--cpu-prof`): memplay then runs as `node <flags> bin/memplay.js`, without its shebang's flags. */
+    nodeFlags?: readonly string[];
   },
 ): Promise<MemplayRun> {
   const args = ['apply', playbook, '--output', 'json', '--forks', String(options.forks)];
   if (options.check) args.push('--check');
-  const finished = await runProgram(join(lab.repoRoot, 'bin', 'memplay.js'), args, {
+  const bin = join(lab.repoRoot, 'bin', 'memplay.js');
+  const [file, argv] = options.nodeFlags
+    ? [process.execPath, [...options.nodeFlags, bin, ...args]]
+    : [bin, args];
+  const finished = await runProgram(file, argv, {
     cwd: lab.repoRoot,
     timeoutMs: options.timeoutMs ?? 900_000,
     ...(options.cgroupProcs && { cgroupProcs: options.cgroupProcs }),

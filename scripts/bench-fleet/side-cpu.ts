@@ -47,7 +47,10 @@ export async function withSideCpu<T>(
   }
 }
 
-function cpuByTask(samples: CpuAccount['samples'], spans: readonly TaskSpan[]): Record<string, number> {
+export function cpuByTask(
+  samples: CpuAccount['samples'],
+  spans: readonly TaskSpan[],
+): Record<string, number> {
   const byTask: Record<string, number> = {};
   for (const task of new Set(spans.map((s) => s.task))) {
     // The union of the task's spans: the prepare phase runs one on every host at once.

@@ -113,9 +113,9 @@ export async function labDown(lab?: Lab): Promise<void> {
  * build but the baseline and all staging/temporary entries under the prefix removed,
  * `current` → baseline, baseline started and answering; its sshd and key checked too.
  */
-export async function resetHost(lab: Lab, index: number): Promise<void> {
+export async function resetHost(lab: Lab, index: number, keepBuilds: readonly string[] = []): Promise<void> {
   const build = await cachedBuild(baselineVersion);
-  await ensureHost(lab, hostOf(lab, index), build, true);
+  await ensureHost(lab, hostOf(lab, index), build, true, keepBuilds);
 }
 
 /** resetHost for every host, and the lab's known_hosts and fleet.yml rewritten. */

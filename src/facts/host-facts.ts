@@ -5,6 +5,7 @@ import type { Transport } from '../transport/transport.js';
 import { queryMemcached } from './memcached-port.js';
 import { learnListenAddresses, playbookDialAddresses } from './memcached-route.js';
 import { type PackageInstall, probePackageInstall } from './package-install.js';
+import { processAliveFunction } from './process-alive.js';
 
 // Read-only probes of a host. One shell round trip gathers the file-system and
 // process side; one TCP round trip through the host's connection asks memcached
@@ -97,17 +98,22 @@ printf 'missing-build-tools\\t%s\\n' "$missing"
 // host that needs the target build uses it. So a host whose \`<prefix>/<target>\` already
 // reports the target (hasWorkingBuild, the build task's "already built") skips it: the
 // no-op re-run over a fleet pays for none of it.
+// Forks only where the shell cannot do the work: \`readlink\`, each build's \`-V\`,
+// and \`tr | sed\` for the command line. Names come from parameter expansion and
+// the pid from \`read\`; process-alive.ts says why the liveness check is no \`ps\`.
 const probeScript = `
 prefix=$1; pidfile=$2; platform=$3; unit=$4; target=$5; target_built=0
-printf 'current\\t%s\\n' "$(readlink "$prefix/current" 2>/dev/null)"
+nl='
+'
+${processAliveFunction}printf 'current\\t%s\\n' "$(readlink "$prefix/current" 2>/dev/null)"
 printf 'previous\\t%s\\n' "$(readlink "$prefix/previous" 2>/dev/null)"
 for dir in "$prefix"/*/; do
   [ -d "$dir" ] || continue
-  name=$(basename "$dir")
+  name=\${dir%/}; name=\${name##*/}
   case "$name" in current|previous|.*) continue;; esac
   if [ -x "$dir/bin/memcached" ]; then
     marked=0; [ -f "$dir/${buildMarker}" ] && [ ! -L "$dir/${buildMarker}" ] && marked=1
-    reported=$("$dir/bin/memcached" -V 2>/dev/null | head -n 1)
+    reported=$("$dir/bin/memcached" -V 2>/dev/null); reported=\${reported%%"$nl"*}
     printf 'build\\t%s\\t%s\\t%s\\n' "$name" "$reported" "$marked"
     if [ -n "$target" ] && [ "$name" = "$target" ]; then
       case "$reported" in "memcached $target"|"memcached $target "*) target_built=1;; esac
@@ -116,12 +122,12 @@ for dir in "$prefix"/*/; do
 done
 pid=''
 if [ -n "$pidfile" ] && [ -r "$pidfile" ]; then
-  pid=$(cat "$pidfile" 2>/dev/null)
+  read -r pid 2>/dev/null < "$pidfile"
 elif [ -n "$unit" ]; then
   pid=$(systemctl show -p MainPID --value "$unit" 2>/dev/null)
 fi
 case "$pid" in ''|0|*[!0-9]*) ;; *)
-  if kill -0 "$pid" 2>/dev/null && ! ps -o stat= -p "$pid" 2>/dev/null | grep -q '^Z'; then
+  if alive "$pid"; then
     printf 'pid\\t%s\\n' "$pid"
     # One line per argument, each prefixed: an argument holding a newline
     # cannot pass for another kind of line.

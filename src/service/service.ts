@@ -1,3 +1,4 @@
+import { processAliveFunction } from '../facts/process-alive.js';
 import type { HostConfig } from '../playbook/types.js';
 import { type ShellCommand, sh } from '../transport/quote.js';
 import type { RunOptions } from '../transport/transport.js';
@@ -45,25 +46,14 @@ const stopTimeoutSeconds = 30;
 // SIGTERM (or the signal given, SIGUSR1 for a warm restart), then wait for the process to disappear. A pidfile naming a dead or
 // absent process means already stopped. Never escalates to SIGKILL: a stuck
 // stop is reported and the operator decides.
-// A zombie counts as gone: the daemon's parent is init, which may reap it late.
-// Each check costs no fork where /proc is (its state is read with the shell's
-// own `read`), and after the first half second the wait steps 50 ms instead of
-// 10: with `ps | grep` and `sleep 0.01` a check was four forks, a hundred times
-// a second on each host of a batch, and at 500 lab hosts in batches of 50 on 2
-// cores the stop took 8.8 s of a 22 s swap.
+// Each check costs no fork where /proc is (process-alive.ts), and after the
+// first half second the wait steps 50 ms instead of 10: with `ps | grep` and
+// `sleep 0.01` a check was four forks, a hundred times a second on each host of
+// a batch, and at 500 lab hosts in batches of 50 on 2 cores the stop took 8.8 s
+// of a 22 s swap.
 const pidfileStopScript = `
 pidfile=$1; timeout=$2; signal=\${3:-TERM}
-alive() {
-  kill -0 "$1" 2>/dev/null || return 1
-  if [ -r "/proc/$1/stat" ]; then
-    read -r stat < "/proc/$1/stat" 2>/dev/null || return 1
-    state=\${stat##*) }
-    [ "\${state%% *}" != Z ]
-  else
-    ! ps -o stat= -p "$1" 2>/dev/null | grep -q '^Z'
-  fi
-}
-[ -r "$pidfile" ] || exit 0
+${processAliveFunction}[ -r "$pidfile" ] || exit 0
 pid=$(cat "$pidfile")
 case "$pid" in ''|*[!0-9]*) echo "pidfile $pidfile holds no pid" >&2; exit 3;; esac
 alive "$pid" || exit 0

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,6 +145,44 @@ describe('the fact probe, run by a real /bin/sh', () => {
       builds: [],
       pid: null,
     });
+  });
+
+  it('reports no pid for a zombie, reads a pidfile without a newline, keeps the first line of -V', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'memplay-probe-'));
+    const prefix = join(root, 'memcached');
+    await fakeBuild(prefix, '1.6.38', '1.6.38');
+    // A second line after the version: only the first is the build's report.
+    await writeFile(
+      join(prefix, '1.6.38', 'bin', 'memcached'),
+      "#!/bin/sh\necho 'memcached 1.6.38'\necho 'more'\n",
+    );
+    const pidfile = join(root, 'memcached.pid');
+    const host = hostWithPrefix(prefix, pidfile);
+    // A live process, its pid written without a trailing newline.
+    const live = spawn('sleep', ['30'], { stdio: 'ignore' });
+    // A shell that starts a child, then becomes a sleep that never reaps it.
+    const parent = spawn(
+      '/bin/sh',
+      ['-c', `sleep 0.1 & echo $! > ${join(root, 'zombie.pid')}; exec sleep 30`],
+      {
+        stdio: 'ignore',
+      },
+    );
+    try {
+      await writeFile(pidfile, String(live.pid));
+      const alive = parseProbeOutput((await run('/bin/sh', ['-c', probeCommand(host).text])).stdout);
+      expect(alive).toMatchObject({ pid: live.pid, builds: [{ dir: '1.6.38', reportedVersion: '1.6.38' }] });
+      expect(alive.commandLine).toEqual(['sleep', '30']);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const zombie = (await readFile(join(root, 'zombie.pid'), 'utf8')).trim();
+      expect((await readFile(`/proc/${zombie}/stat`, 'utf8')).split(') ')[1]?.[0]).toBe('Z');
+      await writeFile(pidfile, `${zombie}\n`);
+      const dead = parseProbeOutput((await run('/bin/sh', ['-c', probeCommand(host).text])).stdout);
+      expect(dead).toMatchObject({ pid: null, commandLine: null });
+    } finally {
+      live.kill('SIGKILL');
+      parent.kill('SIGKILL');
+    }
   });
 
   it('says which build tools the user lacks on its PATH: a PATH with tar and xz but no cc, gcc or make', async () => {

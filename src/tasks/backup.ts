@@ -38,6 +38,7 @@ async function backupOfColdInstance(ctx: TaskContext, runningVersion: string | n
 
 export const backup: TaskModule<BackupDecision> = {
   name: 'backup',
+  leavesFactsAlone: true,
 
   async preflight(ctx) {
     return backupDirProblem(ctx.playbook.backup.dir, ctx.host.name);

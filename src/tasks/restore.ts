@@ -82,6 +82,7 @@ const fail: TaskFailure = failureOf('restore');
 
 export const restore: TaskModule<RestoreDecision> = {
   name: 'restore',
+  leavesFactsAlone: true,
 
   async plan(ctx, facts): Promise<Plan<RestoreDecision>> {
     if (ctx.job.kind === 'restore') return planStandalone(ctx, facts, ctx.job.from);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { realEngineDeps } from '../../src/engine/deps.js';
+import { type EngineDeps, realEngineDeps } from '../../src/engine/deps.js';
 import {
   factsOf,
   fleetPlaybook,
@@ -141,6 +141,41 @@ describe('the engine, when a host fails', () => {
     };
     await runEngine({ playbook: fleetPlaybook(1), pipeline: twoPhases([], [swap, verify]), facts });
     expect(seen).toEqual(['1.6.38']);
+  });
+
+  it('does not read the host again after a task that leaves its facts alone (backup, restore)', async () => {
+    const log = new TaskLog();
+    const reads: string[] = [];
+    const facts = new Map([['host1', factsOf()]]);
+    const gatherFacts: EngineDeps['gatherFacts'] = async (host) => {
+      reads.push(host.name);
+      return facts.get(host.name) ?? factsOf();
+    };
+    // Each changes the facts the fake host reports; only the read after a task may see it.
+    const touching = (name: string, version: string) =>
+      scriptedTask(name, log, () => ({
+        effect: () => void facts.set('host1', factsOf({ runningVersion: version })),
+      }));
+    const seen: (string | null)[] = [];
+    const verify = {
+      ...scriptedTask('verify', log),
+      plan: async (_ctx: unknown, hostFacts: ReturnType<typeof factsOf>) => {
+        seen.push(hostFacts.runningVersion);
+        return { status: 'ok' as const, detail: 'fine', facts: hostFacts };
+      },
+    };
+    const backup = { ...touching('backup', 'after-backup'), leavesFactsAlone: true as const };
+    const swap = touching('swap', 'after-swap');
+    const restore = { ...touching('restore', 'after-restore'), leavesFactsAlone: true as const };
+    await runEngine({
+      playbook: fleetPlaybook(1),
+      pipeline: twoPhases([], [backup, swap, restore, verify]),
+      facts,
+      deps: { gatherFacts },
+    });
+    // The connect's read, then only the one after swap.
+    expect(reads).toEqual(['host1', 'host1']);
+    expect(seen).toEqual(['after-swap']);
   });
 
   it('a connection lost mid-task: no rollback over it, the host is unreachable and the rest skipped', async () => {

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, lstatSync, mkdirSync, writeSync } from 'node:fs';
+import { closeSync, fsync, fsyncSync, lstatSync, mkdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   backupFolderOwnershipProblem,
@@ -9,8 +9,12 @@ import {
 
 // The controller's record of what each run did to each host: a run's start,
 // every task result with the backup file in play, rollbacks, the recap. One
-// JSON object per line, appended with a synchronous write and fsync: a SIGKILL
-// or a reboot keeps every line that was reported. Operators read it to know
+// JSON object per line, appended with a synchronous write, so a SIGKILL keeps
+// every line that was reported; each is then flushed to disk by an fsync off the
+// event loop (one at a time, the next covering every line written meanwhile), so
+// a reboot loses at most the lines of the last few milliseconds, and the run's
+// end waits for its flush. A synchronous fsync per line stalled every host's
+// tunnels for 4–5 ms each time: 0.9 s of a 50-host batch (issue 18). Operators read it to know
 // which backup belongs to which run; nothing is replayed from it — a re-run
 // converges from what it finds on the hosts and in the backup folder.
 
@@ -83,6 +87,26 @@ export function openJournal(
   const path = join(backupDir, JOURNAL_FILE);
   const fd = openOwnFileForAppend(path);
   let broken = false;
+  let closed = false;
+  // An fsync in flight, and whether lines were written since it began.
+  let flushing = false;
+  let unflushed = false;
+  const fail = (error: Error) => {
+    if (broken || closed) return;
+    broken = true;
+    process.stderr.write(
+      `memplay: the journal ${path} could not be written (${error.message}); the run goes on without it\n`,
+    );
+  };
+  const flush = () => {
+    flushing = true;
+    unflushed = false;
+    fsync(fd, (error) => {
+      flushing = false;
+      if (error) fail(error);
+      else if (unflushed && !closed) flush();
+    });
+  };
   return {
     path,
     // A journal that cannot be written (disk full) must not stop a run that
@@ -91,15 +115,24 @@ export function openJournal(
       if (broken) return;
       try {
         writeSync(fd, `${JSON.stringify({ at: new Date().toISOString(), run, ...redact(entry) })}\n`);
-        fsyncSync(fd);
       } catch (error) {
-        broken = true;
-        process.stderr.write(
-          `memplay: the journal ${path} could not be written (${(error as Error).message}); the run goes on without it\n`,
-        );
+        fail(error as Error);
+        return;
       }
+      unflushed = true;
+      if (!flushing) flush();
     },
     close() {
+      if (closed) return;
+      // The last lines (the recap) are on disk before the run reports its end.
+      if (!broken && (unflushed || flushing)) {
+        try {
+          fsyncSync(fd);
+        } catch (error) {
+          fail(error as Error);
+        }
+      }
+      closed = true;
       closeSync(fd);
     },
   };

@@ -72,6 +72,20 @@ export function hasWorkingBuild(facts: HostFacts, version: string): boolean {
   return buildFor(facts, version)?.reportedVersion === version;
 }
 
+// A preprocessor input that fails unless the compiler finds libevent's and OpenSSL's
+// headers; a compiler without __has_include includes them instead. For printf.
+const hasBothHeaders = [
+  '#if defined(__has_include)',
+  '# if !__has_include(<event.h>) || !__has_include(<openssl/ssl.h>)',
+  '#  error a header is missing',
+  '# endif',
+  '#else',
+  '# include <event.h>',
+  '# include <openssl/ssl.h>',
+  '#endif',
+  '',
+].join('\\n');
+
 // Can this host compile? Asked once with the platform: a host whose user has no
 // compiler on its PATH (a hardened image) must get its build from elsewhere.
 export const buildToolsScript = `missing=''
@@ -79,9 +93,11 @@ command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || missing="$mis
 command -v make >/dev/null 2>&1 || missing="$missing make"
 command -v tar >/dev/null 2>&1 || missing="$missing tar"
 command -v xz >/dev/null 2>&1 || missing="$missing xz"
-# One preprocessor run for both headers, where both are there (the usual case: each run
-# is ~30 ms of CPU, most of the probe's); each alone only to tell which one is missing.
-if command -v cc >/dev/null 2>&1 && ! printf '#include <event.h>\\n#include <openssl/ssl.h>\\n' | cc -E -x c - >/dev/null 2>&1; then
+# One preprocessor run asks the compiler whether it finds both headers, where both are
+# there (the usual case); each alone is included only to tell which one is missing.
+# __has_include (GCC 5, clang) looks a header up without reading it: 9 ms of CPU here
+# where including both took 60 ms, most of a probe that reads the platform.
+if command -v cc >/dev/null 2>&1 && ! printf '${hasBothHeaders}' | cc -E -x c - >/dev/null 2>&1; then
   printf '#include <event.h>\\n' | cc -E -x c - >/dev/null 2>&1 || missing="$missing libevent"
   # Needed only by a build with --enable-tls; the build task decides whether it counts.
   printf '#include <openssl/ssl.h>\\n' | cc -E -x c - >/dev/null 2>&1 || missing="$missing openssl"

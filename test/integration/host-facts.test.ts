@@ -9,6 +9,10 @@ import type { HostConfig } from '../../src/playbook/types.js';
 
 const run = promisify(execFile);
 
+async function realCc(): Promise<string> {
+  return (await run('/bin/sh', ['-c', 'command -v cc'])).stdout.trim();
+}
+
 function hostWithPrefix(prefix: string, pidfile: string): HostConfig {
   return {
     name: 'h',
@@ -129,6 +133,24 @@ describe('the fact probe, run by a real /bin/sh', () => {
     // The real compiler here has both headers: nothing is missing.
     const real = await run('/bin/sh', ['-c', probeCommand(hostWithPrefix(join(root, 'none'), '')).text]);
     expect(parseProbeOutput(real.stdout).platform.missingBuildTools).toEqual([]);
+  });
+
+  it("says both headers are missing where the real compiler's include path has neither", async () => {
+    const root = await mkdtemp(join(tmpdir(), 'memplay-probe-'));
+    const bin = join(root, 'bin');
+    await mkdir(bin);
+    // The real compiler with no system include directories: __has_include finds nothing.
+    await writeFile(join(bin, 'cc'), `#!/bin/sh\nexec ${await realCc()} -nostdinc "$@"\n`);
+    await chmod(join(bin, 'cc'), 0o755);
+    const env = { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+    const { stdout } = await run(
+      '/bin/sh',
+      ['-c', probeCommand(hostWithPrefix(join(root, 'none'), '')).text],
+      {
+        env,
+      },
+    );
+    expect(parseProbeOutput(stdout).platform.missingBuildTools).toEqual(['libevent', 'openssl']);
   });
 
   it('reports no pid for a stale pidfile and nothing for a missing prefix', async () => {

@@ -379,9 +379,8 @@ export interface TaskModule<D = unknown> {
    * and its command line, the version serving): it works through memcached's port
    * and on the controller's files (a backup also notes its own reads in a file the
    * facts do not read). The runner then keeps the plan's facts rather than reading
-   * the host again: each read is a probe command and a version query, and at 50
-   * hosts a batch on a 2-core machine the reads after backup and restore were
-   * ~10 % of a batch's CPU (issue 18).
+   * the host again: each read is a probe command and a version query, and of the
+   * three a host's turn made, only the one after swap says anything new.
    */
   readonly leavesFactsAlone?: true;
 }

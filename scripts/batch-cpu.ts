@@ -6,7 +6,7 @@ import { type Lab, readLab, resetHost, writeFleetPlaybook } from '../test/lab/in
 import { CpuAccount, cpuBetween } from './bench/cpu-account.js';
 import { loadItems } from './bench-fleet/big.js';
 import { expectMemplayOk, memplayApply } from './bench-fleet/memplay.js';
-import { cpuByTask } from './bench-fleet/side-cpu.js';
+import { cpuByTask, pidIn } from './bench-fleet/side-cpu.js';
 
 // `node dist/scripts/batch-cpu.js --hosts 50 --items 1000`: where one rolling batch's
 // CPU goes (issue 18). The lab's first N hosts go back to baseline (1.6.38's tree kept
@@ -16,11 +16,6 @@ import { cpuByTask } from './bench-fleet/side-cpu.js';
 // (shells, their commands), and memcached (a new one started by a shell is moved
 // there within half a second). Printed: each group's CPU over the run and within each
 // task's spans (the union over hosts). The lab must be up with at least N hosts.
-
-async function pidIn(file: string): Promise<number | undefined> {
-  const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-}
 
 async function comm(pid: string): Promise<string> {
   return (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();

@@ -14,7 +14,8 @@ export interface SideCpu {
   readonly byTask?: Readonly<Record<string, number>>;
 }
 
-async function pidIn(file: string): Promise<number | undefined> {
+/** The pid a pidfile holds, or undefined when there is none. */
+export async function pidIn(file: string): Promise<number | undefined> {
   const text = await readFile(file, 'utf8').catch(() => '');
   const pid = Number(text.trim());
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;

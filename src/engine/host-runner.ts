@@ -120,8 +120,8 @@ async function runTask(
     const outcome = await task.apply(taskCtx, plan).finally(progress.flush);
     const before = state.facts;
     // What the host is now, not what the plan predicted: later tasks plan against reality.
-    // A plan that only proved something changed nothing, and a task that runs no
-    // command on the host changed none of its facts: the facts stand.
+    // A plan that only proved something changed nothing, and a task that
+    // leavesFactsAlone changed nothing the facts describe: the facts stand.
     if (plan.status === 'changed' && task.leavesFactsAlone) state.facts = plan.facts;
     else if (plan.status === 'changed') {
       state.facts = await ctx.deps.gatherFacts(base.host, state.transport, {

@@ -24,6 +24,18 @@ function hostWithPrefix(prefix: string, pidfile: string): HostConfig {
   };
 }
 
+/** The probe's stdout, run with `ccScript` as the `cc` first on the PATH. */
+async function probeWithCc(ccScript: string): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'memplay-probe-'));
+  const bin = join(root, 'bin');
+  await mkdir(bin);
+  await writeFile(join(bin, 'cc'), ccScript);
+  await chmod(join(bin, 'cc'), 0o755);
+  const env = { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+  return (await run('/bin/sh', ['-c', probeCommand(hostWithPrefix(join(root, 'none'), '')).text], { env }))
+    .stdout;
+}
+
 async function fakeBuild(
   prefix: string,
   dir: string,
@@ -112,44 +124,20 @@ describe('the fact probe, run by a real /bin/sh', () => {
   });
 
   it('tells which header is missing when the one preprocessor run for both fails', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'memplay-probe-'));
-    const bin = join(root, 'bin');
-    await mkdir(bin);
     // A compiler whose preprocessor finds libevent's header but not OpenSSL's.
-    await writeFile(
-      join(bin, 'cc'),
+    const stdout = await probeWithCc(
       '#!/bin/sh\nif grep -q openssl; then echo "fatal error: openssl/ssl.h" >&2; exit 1; fi\nexit 0\n',
-    );
-    await chmod(join(bin, 'cc'), 0o755);
-    const env = { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` };
-    const { stdout } = await run(
-      '/bin/sh',
-      ['-c', probeCommand(hostWithPrefix(join(root, 'none'), '')).text],
-      {
-        env,
-      },
     );
     expect(parseProbeOutput(stdout).platform.missingBuildTools).toEqual(['openssl']);
     // The real compiler here has both headers: nothing is missing.
+    const root = await mkdtemp(join(tmpdir(), 'memplay-probe-'));
     const real = await run('/bin/sh', ['-c', probeCommand(hostWithPrefix(join(root, 'none'), '')).text]);
     expect(parseProbeOutput(real.stdout).platform.missingBuildTools).toEqual([]);
   });
 
   it("says both headers are missing where the real compiler's include path has neither", async () => {
-    const root = await mkdtemp(join(tmpdir(), 'memplay-probe-'));
-    const bin = join(root, 'bin');
-    await mkdir(bin);
     // The real compiler with no system include directories: __has_include finds nothing.
-    await writeFile(join(bin, 'cc'), `#!/bin/sh\nexec ${await realCc()} -nostdinc "$@"\n`);
-    await chmod(join(bin, 'cc'), 0o755);
-    const env = { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` };
-    const { stdout } = await run(
-      '/bin/sh',
-      ['-c', probeCommand(hostWithPrefix(join(root, 'none'), '')).text],
-      {
-        env,
-      },
-    );
+    const stdout = await probeWithCc(`#!/bin/sh\nexec ${await realCc()} -nostdinc "$@"\n`);
     expect(parseProbeOutput(stdout).platform.missingBuildTools).toEqual(['libevent', 'openssl']);
   });
 
